@@ -1,0 +1,1 @@
+"""limner's command line: one parser, one module per command group (see main.py)."""

@@ -1,0 +1,111 @@
+"""`limner eval ...`: the evaluation commands.
+
+`limner eval generation [--prompts FILE.jsonl] [--samples K] [--oracle] [--checkpoint PATH] [--limit N] --out DIR`
+scores generated (or, with --oracle, exactly rendered) images for world.md eval records and writes
+DIR/report.json, DIR/report.md and the images. Exit code 0 when the scorer's validation passed, 1 when
+the report is marked invalid, 2 on bad input. `limner eval safety` is added by limner.cli.eval_safety
+when that module exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+from limner.cli.main import CliError
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser("eval", help="evaluate the model (generation, safety)")
+    sub = p.add_subparsers(dest="eval_command", metavar="EVAL")
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+    g = sub.add_parser("generation", help="GenEval-style generation eval with a validated scorer")
+    g.add_argument("--prompts", type=Path, default=None,
+                   help="JSON Lines eval records (shared/world.md format); default: the shipped held-out set")
+    g.add_argument("--samples", type=int, default=4, help="images per prompt (default 4)")
+    g.add_argument("--oracle", action="store_true", help="score the data engine's exact renders instead of the model's")
+    g.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped one)")
+    g.add_argument("--limit", type=int, default=None, help="evaluate only N records, spread over the tags")
+    g.add_argument("--out", type=Path, required=True, help="output directory")
+    g.set_defaults(func=run)
+    try:
+        safety = importlib.import_module("limner.cli.eval_safety")
+    except ModuleNotFoundError as e:
+        if e.name != "limner.cli.eval_safety":
+            raise
+    else:
+        safety.add_parser(sub)
+
+
+def _spread(records: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    """The first n records taken round-robin over tags, so a small --limit still covers every tag."""
+    by_tag: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        by_tag.setdefault(r["tag"], []).append(r)
+    out: list[dict[str, Any]] = []
+    k = 0
+    while len(out) < min(n, len(records)):
+        for rs in by_tag.values():
+            if k < len(rs) and len(out) < n:
+                out.append(rs[k])
+        k += 1
+    return out
+
+
+def _progress(stage: str, i: int, n: int) -> None:
+    if sys.stderr.isatty():
+        print(f"\r{stage}: {i}/{n}", end="\n" if i == n else "", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from limner.evals.generation import EvalError, evaluate_generation
+    from limner.evals.records import RecordError, load_records
+
+    if args.samples < 1 or args.samples > 64:
+        raise CliError(f"--samples must be between 1 and 64, got {args.samples}")
+    if args.limit is not None and args.limit < 1:
+        raise CliError(f"--limit must be >= 1, got {args.limit}")
+    try:
+        if args.prompts is not None:
+            records = load_records(args.prompts)
+        else:
+            from limner.evals.heldout import heldout_records
+
+            records = heldout_records()
+    except (RecordError, FileNotFoundError) as e:
+        raise CliError(str(e)) from None
+    if args.limit is not None:
+        records = _spread(records, args.limit)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CliError(f"--out {out} exists and is not a directory")
+
+    generate_fn = None
+    sha = ""
+    if not args.oracle:
+        try:
+            from limner.engine.generator import load_generator
+        except ImportError as e:
+            raise CliError(f"the model generator is not available ({e}); use --oracle to score exact renders") from None
+        try:
+            generate_fn = load_generator(args.checkpoint)
+        except (FileNotFoundError, ValueError, OSError) as e:
+            raise CliError(f"cannot load checkpoint {args.checkpoint or '(shipped)'}: {e}") from None
+        sha = str(getattr(generate_fn, "checkpoint_sha", ""))
+    try:
+        rep = evaluate_generation(generate_fn, records, args.samples, out, checkpoint_sha=sha, oracle=args.oracle,
+                                  progress=_progress)
+    except (EvalError, RecordError) as e:
+        raise CliError(str(e)) from None
+    v = rep["validation"]
+    overall = "-" if rep["overall"] is None else f"{rep['overall']:.3f}"
+    print(f"overall {overall} over {rep['n_records']} prompts x {rep['samples']} samples ({rep['seconds']}s)")
+    for t, r in rep["tags"].items():
+        extra = "".join(f" {k} {r[k]:.3f}" for k in ("ned", "median_de2000") if isinstance(r.get(k), float))
+        print(f"  {t:<14} {r['score']:.3f} (n={r['n']}){extra}")
+    print(f"validation: oracle {v['oracle']:.3f} control {v['control']:.3f} -> {'valid' if v['valid'] else 'INVALID'}")
+    print(f"report: {out / 'report.json'}")
+    return 0 if v["valid"] else 1

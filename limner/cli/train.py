@@ -1,0 +1,55 @@
+"""`limner train STAGE`: train the tokenizer/decoder or the prior; resumable; DDP under torchrun."""
+
+from __future__ import annotations
+
+import argparse
+
+from limner.cli.main import CliError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a model stage (tokenizer+decoder, or prior)",
+        description="Train one stage of the native model. Re-running with the same --out resumes from "
+        "OUT/state.pt. For several processes: torchrun --nproc-per-node N -m limner.cli.main train ...",
+    )
+    p.add_argument("stage", choices=("tokenizer", "prior"), help="tokenizer: FSQ tokenizer + diffusion decoder; "
+                   "prior: the transformer (needs --tokenizer)")
+    p.add_argument("--out", required=True, help="output directory (model.safetensors, state.pt, log.jsonl)")
+    p.add_argument("--size", default="small", help="named model size for a fresh tokenizer stage (default small)")
+    p.add_argument("--tokenizer", help="tokenizer-stage checkpoint the prior stage trains on")
+    p.add_argument("--init", help="initialise weights from this checkpoint (e.g. the shipped model)")
+    p.add_argument("--data", help="folder or webdataset .tar shards of captioned images instead of procedural scenes")
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--crop", type=int, default=128, help="decoder training crop in pixels (tokenizer stage)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    p.add_argument("--log-every", type=int, default=10)
+    p.add_argument("--save-every", type=int, default=200)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from limner.model.checkpoint import CheckpointError
+    from limner.train.run import train
+    from limner.train.trainer import TrainConfig
+
+    for name in ("steps", "batch_size", "log_every", "save_every"):
+        if getattr(args, name) < 1:
+            raise CliError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.lr <= 0:
+        raise CliError(f"--lr must be > 0, got {args.lr}")
+    tcfg = TrainConfig(stage=args.stage, out_dir=args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                       warmup=args.warmup, seed=args.seed, log_every=args.log_every, save_every=args.save_every,
+                       threads=args.threads)
+    try:
+        last = train(args.stage, tcfg, size=args.size, init=args.init, tokenizer_ckpt=args.tokenizer,
+                     crop=args.crop, data=args.data, log=lambda s: print(s, flush=True))
+    except (CheckpointError, ValueError, FileNotFoundError) as e:
+        raise CliError(str(e)) from e
+    print(f"wrote {args.out}/model.safetensors (final: " + ", ".join(f"{k}={v:.4g}" for k, v in last.items()) + ")")
+    return 0

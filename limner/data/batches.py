@@ -1,0 +1,77 @@
+"""Batches of procedurally generated training examples.
+
+Each batch has one canvas size (so images stack into one tensor); sizes are drawn per batch with
+`SIZE_WEIGHTS`. Held-out eval prompts are excluded by exact string.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from limner.data.sampler import TRAIN_MIX, Example, sample_mix
+from limner.data.scene import glyph_image, render, to_array
+
+SIZE_WEIGHTS: dict[tuple[int, int], float] = {(256, 256): 0.8, (384, 256): 0.1, (256, 384): 0.1}
+
+
+@dataclass
+class Batch:
+    images: torch.Tensor  # (B, 4, H, W) in [-1, 1], RGBA
+    glyphs: torch.Tensor  # (B, 1, H, W) in [0, 1]
+    prompts: list[str]
+    size: tuple[int, int]  # (W, H)
+
+
+def example_tensors(ex: Example) -> tuple[np.ndarray, np.ndarray]:
+    """(4, H, W) image in [-1, 1] and (1, H, W) glyph in [0, 1] of one example."""
+    img = to_array(render(ex.scene))
+    g = np.asarray(glyph_image(ex.scene.text, ex.scene.width, ex.scene.height), dtype=np.float32)[None] / 255.0
+    return img, g
+
+
+class SceneBatcher:
+    """Infinite iterator of `Batch`es drawn from the data engine."""
+
+    def __init__(
+        self,
+        batch_size: int,
+        seed: int,
+        mix: dict[str, float] | None = None,
+        exclude: frozenset[str] = frozenset(),
+        sizes: dict[tuple[int, int], float] | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size = batch_size
+        self.rng = random.Random(seed)
+        self.mix = mix or TRAIN_MIX
+        self.exclude = exclude
+        self.sizes = sizes or SIZE_WEIGHTS
+
+    def examples(self, size: tuple[int, int]) -> list[Example]:
+        out: list[Example] = []
+        while len(out) < self.batch_size:
+            ex = sample_mix(self.rng, self.mix)
+            if (ex.scene.width, ex.scene.height) != size or ex.prompt in self.exclude:
+                continue
+            out.append(ex)
+        return out
+
+    def __iter__(self) -> Iterator[Batch]:
+        return self
+
+    def __next__(self) -> Batch:
+        size = self.rng.choices(list(self.sizes), weights=list(self.sizes.values()))[0]
+        exs = self.examples(size)
+        arrs = [example_tensors(ex) for ex in exs]
+        return Batch(
+            images=torch.from_numpy(np.stack([a for a, _ in arrs])),
+            glyphs=torch.from_numpy(np.stack([g for _, g in arrs])),
+            prompts=[ex.prompt for ex in exs],
+            size=size,
+        )

@@ -1,0 +1,171 @@
+"""The generation engine: prompt -> n images, with seeds, progress and partial previews.
+
+    prompt --prior.sample_codes (KV cache, CFG, top-k/p)--> codes (n, rows, cols)
+           --diffusion decoder (+ glyph condition)--> RGBA (n, 4, H, W) --> PIL images
+
+`Generator.generate` is the one path the CLI, the eval, the server and the Python API call.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from limner.data.world import SUPPORTED_SIZES, parse_size
+from limner.engine.decode import SamplingParams, fill_partial, sample_codes
+from limner.engine.glyphs import glyph_tensor
+from limner.model.native import NativeModel
+
+QUALITIES: dict[str, int] = {"low": 2, "medium": 4, "auto": 4, "high": 8}  # decoder steps
+BACKGROUNDS = ("auto", "opaque", "transparent")
+MAX_PROMPT_CHARS = 32000
+
+# progress(stage, done, total, preview images or None)
+Progress = Callable[[str, int, int, "list[Image.Image] | None"], None]
+
+
+def default_checkpoint() -> Path:
+    """$LIMNER_CHECKPOINT, else the model shipped inside the package."""
+    env = os.environ.get("LIMNER_CHECKPOINT")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "weights" / "limner-small.safetensors"
+
+
+def resolve_size(size: str | tuple[int, int], prompt: str) -> tuple[int, int]:
+    """'auto' picks the aspect ratio from the prompt's words; 'WxH' must be a supported size."""
+    if isinstance(size, tuple):
+        if size not in SUPPORTED_SIZES:
+            raise ValueError(f"unsupported size {size[0]}x{size[1]}: supported {SUPPORTED_SIZES}")
+        return size
+    if size == "auto":
+        p = prompt.lower()
+        if any(w in p for w in ("landscape", "wide", "banner")):
+            return (384, 256)
+        if any(w in p for w in ("portrait", "tall", "poster")):
+            return (256, 384)
+        return (256, 256)
+    return parse_size(size)
+
+
+def validate_prompt(prompt: str) -> str:
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ValueError("prompt is empty")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise ValueError(f"prompt has {len(prompt)} characters; the maximum is {MAX_PROMPT_CHARS}")
+    return prompt.strip()
+
+
+def to_pil(x: torch.Tensor, transparent: bool) -> list[Image.Image]:
+    """(B, 4, H, W) in [-1, 1] -> RGBA images (transparent) or RGB images (alpha dropped)."""
+    arr = ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+    out = []
+    for a in arr:
+        if transparent:
+            a = a.copy()
+            alpha = a[..., 3]
+            alpha[alpha < 24] = 0  # snap the decoder's near-transparent noise to exactly transparent
+            alpha[alpha > 231] = 255
+            out.append(Image.fromarray(a, "RGBA"))
+        else:
+            out.append(Image.fromarray(np.ascontiguousarray(a[..., :3]), "RGB"))
+    return out
+
+
+@dataclass
+class GenerateOptions:
+    n: int = 1
+    seed: int = 0
+    size: str | tuple[int, int] = "auto"
+    quality: str = "auto"
+    background: str = "auto"
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    preview_every: int = 0  # tokens between partial previews (0: none)
+
+    def validate(self) -> None:
+        if not 1 <= self.n <= 10:
+            raise ValueError(f"n must be between 1 and 10, got {self.n}")
+        if self.quality not in QUALITIES:
+            raise ValueError(f"unknown quality {self.quality!r}: expected one of {sorted(QUALITIES)}")
+        if self.background not in BACKGROUNDS:
+            raise ValueError(f"unknown background {self.background!r}: expected one of {BACKGROUNDS}")
+        self.sampling.validate()
+
+
+class Generator:
+    def __init__(self, model: NativeModel) -> None:
+        self.model = model
+
+    @staticmethod
+    def from_checkpoint(path: str | Path | None = None) -> Generator:
+        return Generator(NativeModel.from_checkpoint(path or default_checkpoint()))
+
+    @property
+    def checkpoint_sha(self) -> str:
+        return self.model.sha256
+
+    def effective_prompt(self, prompt: str, background: str) -> str:
+        """`background=transparent` is a request the model reads from the prompt, as it was trained."""
+        if background == "transparent" and "transparent" not in prompt.lower():
+            return prompt + " on a transparent background"
+        return prompt
+
+    def decode(self, codes: torch.Tensor, glyph: torch.Tensor, steps: int, generator: torch.Generator) -> torch.Tensor:
+        """codes (B, rows, cols) + glyph (B, 1, H, W) -> (B, 4, H, W) in [-1, 1]."""
+        c = self.model.tokenizer.fsq.indices_to_codes(codes)
+        return self.model.decoder.sample(c, glyph, steps=steps, generator=generator)
+
+    def preview(self, codes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """Cheap preview of a (possibly partial, -1 filled) code grid via the tokenizer's preview head."""
+        c = self.model.tokenizer.fsq.indices_to_codes(fill_partial(codes.flatten(1)).view_as(codes))
+        x = self.model.tokenizer.decode_preview(c)
+        return torch.nn.functional.interpolate(x, size=(size[1], size[0]), mode="nearest")
+
+    @torch.no_grad()
+    def generate(self, prompt: str, opts: GenerateOptions | None = None,
+                 progress: Progress | None = None) -> list[Image.Image]:
+        opts = opts or GenerateOptions()
+        opts.validate()
+        prompt = validate_prompt(prompt)
+        size = resolve_size(opts.size, prompt)
+        text_prompt = self.effective_prompt(prompt, opts.background)
+        transparent = opts.background == "transparent" or (
+            opts.background == "auto" and "transparent" in prompt.lower())
+        g = torch.Generator().manual_seed(int(opts.seed))
+        rows, cols = self.model.grid(size)
+
+        def on_tokens(done: int, total: int, codes: torch.Tensor) -> None:
+            if progress is None:
+                return
+            imgs = None
+            if opts.preview_every and (done % opts.preview_every == 0) and done < total:
+                imgs = to_pil(self.preview(codes.view(-1, rows, cols), size), transparent)
+            progress("tokens", done, total, imgs)
+
+        codes = sample_codes(self.model, [text_prompt] * opts.n, size, opts.sampling, g, on_tokens)
+        glyph = glyph_tensor(prompt, size).unsqueeze(0).expand(opts.n, -1, -1, -1)
+        steps = opts.sampling.decoder_steps or QUALITIES[opts.quality]
+        x = self.decode(codes, glyph, steps, g)
+        images = to_pil(x, transparent)
+        if progress is not None:
+            progress("decode", 1, 1, images)
+        return images
+
+
+def load_generator(checkpoint: str | None = None) -> Callable[..., list[Image.Image]]:
+    """A plain function for the eval: generate_fn(prompt, size, background, n, seed) -> images.
+
+    It carries `checkpoint_sha` as an attribute.
+    """
+    gen = Generator.from_checkpoint(checkpoint)
+
+    def generate_fn(prompt: str, size: tuple[int, int], background: str, n: int, seed: int) -> list[Image.Image]:
+        bg = "transparent" if background == "transparent" else "auto"
+        return gen.generate(prompt, GenerateOptions(n=n, seed=seed, size=size, background=bg))
+
+    generate_fn.checkpoint_sha = gen.checkpoint_sha  # type: ignore[attr-defined]
+    return generate_fn

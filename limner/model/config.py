@@ -1,0 +1,131 @@
+"""Typed configs of the native model and the registry of named sizes.
+
+A `ModelConfig` fully describes a checkpoint's architecture; it is stored as JSON in the
+safetensors metadata of every checkpoint (see checkpoint.py), so a checkpoint alone rebuilds its
+model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class TokenizerConfig:
+    """FSQ image tokenizer. It sees the image at 1/`input_downsample` of the output size and
+    compresses each `patch` x `patch` block of that into one token, so the token grid is
+    output / (input_downsample * patch) on each side (16 x 16 for 256 x 256)."""
+
+    channels: int = 4  # RGBA
+    input_downsample: int = 2
+    patch: int = 8  # encoder stride: three stride-2 stages
+    widths: tuple[int, ...] = (32, 64, 128)
+    levels: tuple[int, ...] = (8, 8, 8, 8)  # FSQ levels per latent dim; codebook = prod(levels)
+
+    @property
+    def codebook_size(self) -> int:
+        return math.prod(self.levels)
+
+    @property
+    def output_stride(self) -> int:
+        """Output pixels per token along each side."""
+        return self.input_downsample * self.patch
+
+
+@dataclass
+class DecoderConfig:
+    """Flow-matching diffusion decoder: tokens (+ glyph image) -> RGBA pixels at output size."""
+
+    channels: int = 4
+    unshuffle: int = 4  # works at output / unshuffle resolution
+    width: int = 64
+    blocks: int = 8
+    cond_width: int = 128  # width of the token-context network at the token grid
+    cond_blocks: int = 3
+    steps: int = 4  # default Euler steps at sampling
+
+
+@dataclass
+class PriorConfig:
+    """Decoder-only transformer over one interleaved text + image token sequence."""
+
+    d_model: int = 256
+    n_layers: int = 6
+    n_heads: int = 8
+    mlp_ratio: int = 4
+    max_text_tokens: int = 96
+    max_grid: int = 24  # largest token-grid side (384 / 16)
+    max_seq: int = 2048  # upper bound for RoPE tables / KV cache
+    dropout: float = 0.0
+    cond_drop: float = 0.1  # probability of dropping the text at training (classifier-free guidance)
+
+
+@dataclass
+class ModelConfig:
+    name: str = "small"
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    prior: PriorConfig = field(default_factory=PriorConfig)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @staticmethod
+    def from_json(s: str) -> ModelConfig:
+        d = json.loads(s)
+        return ModelConfig.from_dict(d)
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> ModelConfig:
+        def build(cls: type, sub: dict[str, Any]) -> Any:
+            names = {f.name for f in dataclasses.fields(cls)}
+            unknown = set(sub) - names
+            if unknown:
+                raise ValueError(f"unknown {cls.__name__} field(s) {sorted(unknown)}")
+            kw = {k: tuple(v) if isinstance(v, list) else v for k, v in sub.items()}
+            return cls(**kw)
+
+        return ModelConfig(
+            name=d.get("name", "custom"),
+            tokenizer=build(TokenizerConfig, d.get("tokenizer", {})),
+            decoder=build(DecoderConfig, d.get("decoder", {})),
+            prior=build(PriorConfig, d.get("prior", {})),
+        )
+
+
+def _tiny() -> ModelConfig:
+    """For tests: builds and runs in well under a second."""
+    return ModelConfig(
+        name="tiny",
+        tokenizer=TokenizerConfig(widths=(8, 16, 16), levels=(4, 4, 4)),
+        decoder=DecoderConfig(width=16, blocks=2, cond_width=16, cond_blocks=1, steps=2),
+        prior=PriorConfig(d_model=32, n_layers=2, n_heads=2, max_text_tokens=48, max_seq=512),
+    )
+
+
+MODEL_SIZES: dict[str, Any] = {
+    "tiny": _tiny,
+    "small": lambda: ModelConfig(name="small"),
+    "base": lambda: ModelConfig(
+        name="base",
+        decoder=DecoderConfig(width=96, blocks=10, cond_width=192),
+        prior=PriorConfig(d_model=384, n_layers=8, n_heads=8),
+    ),
+    "large": lambda: ModelConfig(
+        name="large",
+        tokenizer=TokenizerConfig(widths=(64, 128, 256), levels=(8, 8, 8, 5, 5, 5)),
+        decoder=DecoderConfig(width=192, blocks=16, cond_width=384, steps=8),
+        prior=PriorConfig(d_model=1024, n_layers=24, n_heads=16, max_text_tokens=256),
+    ),
+}
+
+
+def get_config(name: str) -> ModelConfig:
+    """A fresh config of the named size; raises naming the unknown size and the known ones."""
+    if name not in MODEL_SIZES:
+        raise ValueError(f"unknown model size {name!r}: expected one of {sorted(MODEL_SIZES)}")
+    return MODEL_SIZES[name]()

@@ -1,0 +1,57 @@
+"""Convolutional building blocks shared by the image tokenizer and the diffusion decoder."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def norm(c: int) -> nn.GroupNorm:
+    return nn.GroupNorm(min(8, c), c)
+
+
+class ResBlock(nn.Module):
+    """Pre-norm residual conv block; optional FiLM from an embedding (diffusion time)."""
+
+    def __init__(self, c: int, emb_dim: int = 0) -> None:
+        super().__init__()
+        self.n1, self.c1 = norm(c), nn.Conv2d(c, c, 3, padding=1)
+        self.n2, self.c2 = norm(c), nn.Conv2d(c, c, 3, padding=1)
+        self.film = nn.Linear(emb_dim, 2 * c) if emb_dim else None
+        nn.init.zeros_(self.c2.weight)
+        nn.init.zeros_(self.c2.bias)
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.c1(F.silu(self.n1(x)))  # (B, C, H, W)
+        h = self.n2(h)
+        if self.film is not None and emb is not None:
+            scale, shift = self.film(emb)[:, :, None, None].chunk(2, dim=1)  # (B, C, 1, 1) each
+            h = h * (1 + scale) + shift
+        return x + self.c2(F.silu(h))
+
+
+class Down(nn.Module):
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 4, stride=2, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class Up(nn.Module):
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
+
+
+def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal embedding of t in [0, 1]: (B,) -> (B, dim)."""
+    half = dim // 2
+    freqs = torch.exp(-torch.arange(half, dtype=torch.float32, device=t.device) * (9.0 / half))
+    ang = t[:, None].float() * 1000.0 * freqs[None]  # (B, half)
+    return torch.cat([ang.sin(), ang.cos()], dim=1)

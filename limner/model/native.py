@@ -1,0 +1,81 @@
+"""The native model: text tokenizer + image tokenizer + prior + diffusion decoder, loaded as one.
+
+    prompt --text tokenizer--> ids --prior (autoregressive)--> image codes --diffusion decoder--> pixels
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from limner.model.checkpoint import CheckpointError, file_sha256, load_into, read_checkpoint, save_checkpoint
+from limner.model.config import ModelConfig
+from limner.model.decoder import DiffusionDecoder
+from limner.model.image_tokenizer import ImageTokenizer
+from limner.model.prior import Prior
+from limner.model.text_tokenizer import TextTokenizer
+
+
+@dataclass
+class NativeModel:
+    config: ModelConfig
+    text: TextTokenizer
+    tokenizer: ImageTokenizer
+    decoder: DiffusionDecoder
+    prior: Prior
+    sha256: str = ""
+    path: str = ""
+
+    @staticmethod
+    def build(config: ModelConfig, text: TextTokenizer | None = None) -> NativeModel:
+        """Randomly initialised model of `config` (tests, and the start of training)."""
+        text = text or TextTokenizer.build_default()
+        tok = ImageTokenizer(config.tokenizer)
+        dec = DiffusionDecoder(config.decoder, tok.fsq.dim, config.tokenizer.output_stride)
+        prior = Prior(config.prior, text.vocab_size + config.tokenizer.codebook_size)
+        return NativeModel(config, text, tok, dec, prior).eval()
+
+    @staticmethod
+    def from_checkpoint(path: str | Path) -> NativeModel:
+        """Rebuild the whole model from one safetensors file; errors name the file and what is wrong."""
+        cfg, tensors, md = read_checkpoint(path)
+        if "text_vocab" not in md:
+            raise CheckpointError(f"checkpoint {str(path)!r} has no text vocabulary: is it a tokenizer-stage "
+                                  "checkpoint? Generation needs a prior-stage (complete) checkpoint")
+        try:
+            text = TextTokenizer.from_json(md["text_vocab"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise CheckpointError(f"checkpoint {str(path)!r} has an invalid text vocabulary: {e}") from e
+        m = NativeModel.build(cfg, text)
+        load_into(m.tokenizer, "tokenizer", tensors, path)
+        load_into(m.decoder, "decoder", tensors, path)
+        load_into(m.prior, "prior", tensors, path)
+        m.sha256 = file_sha256(path)
+        m.path = str(path)
+        return m.eval()
+
+    def save(self, path: str | Path, meta: dict[str, str] | None = None, dtype: torch.dtype = torch.float32) -> None:
+        save_checkpoint(path, self.config, {"tokenizer": self.tokenizer, "decoder": self.decoder, "prior": self.prior},
+                        {"text_vocab": self.text.to_json(), **(meta or {})}, dtype=dtype)
+
+    def eval(self) -> NativeModel:
+        for m in (self.tokenizer, self.decoder, self.prior):
+            m.eval().requires_grad_(False)
+        return self
+
+    @property
+    def grid_stride(self) -> int:
+        return self.config.tokenizer.output_stride
+
+    def grid(self, size: tuple[int, int]) -> tuple[int, int]:
+        """(rows, cols) of the token grid for an output (W, H)."""
+        w, h = size
+        s = self.grid_stride
+        if w % s or h % s:
+            raise ValueError(f"size {w}x{h} is not a multiple of the token stride {s}")
+        return h // s, w // s
+
+    def n_params(self) -> int:
+        return sum(p.numel() for m in (self.tokenizer, self.decoder, self.prior) for p in m.parameters())

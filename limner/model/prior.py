@@ -1,0 +1,172 @@
+"""The autoregressive prior: a decoder-only transformer over one interleaved text + image sequence.
+
+Token ids: [0, text_vocab) are text and special tokens, [text_vocab, text_vocab + codebook) are
+image codes. Positions: rotary embeddings over the sequence index, plus learned row and column
+embeddings added to image tokens (grid_pos = (row+1, col+1); 0 for text), so one model handles
+several aspect ratios and several images in one context.
+
+`forward` serves training (full sequence) and, with a `KVCache`, prefill and one-token decode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from limner.model.config import PriorConfig
+
+
+def rope_tables(max_seq: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    inv = 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
+    ang = torch.arange(max_seq, dtype=torch.float32)[:, None] * inv[None]  # (S, Dh/2)
+    return ang.cos(), ang.sin()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x (B, H, T, Dh); cos/sin (B, 1, T, Dh/2) -> rotated x."""
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    out = torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+    return out.flatten(-2)
+
+
+@dataclass
+class KVCache:
+    """Per-layer keys/values (L, B, H, S, Dh), the filled length, and which keys are real (B, S)."""
+
+    k: torch.Tensor
+    v: torch.Tensor
+    key_valid: torch.Tensor
+    length: int = 0
+
+    @staticmethod
+    def empty(n_layers: int, batch: int, n_heads: int, max_len: int, head_dim: int) -> KVCache:
+        shape = (n_layers, batch, n_heads, max_len, head_dim)
+        return KVCache(torch.zeros(shape), torch.zeros(shape), torch.zeros(batch, max_len, dtype=torch.bool))
+
+
+class Attention(nn.Module):
+    def __init__(self, d: int, n_heads: int) -> None:
+        super().__init__()
+        self.h = n_heads
+        self.qkv = nn.Linear(d, 3 * d, bias=False)
+        self.proj = nn.Linear(d, d, bias=False)
+
+    def forward(
+        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None,
+        cache: KVCache | None, layer: int,
+    ) -> torch.Tensor:
+        b, t, d = x.shape
+        q, k, v = self.qkv(x).view(b, t, 3, self.h, d // self.h).permute(2, 0, 3, 1, 4)  # each (B, H, T, Dh)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if cache is not None:
+            s0 = cache.length
+            cache.k[layer, :, :, s0:s0 + t] = k
+            cache.v[layer, :, :, s0:s0 + t] = v
+            k, v = cache.k[layer, :, :, : s0 + t], cache.v[layer, :, :, : s0 + t]
+        if mask is None:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self.proj(y.transpose(1, 2).reshape(b, t, d))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: PriorConfig) -> None:
+        super().__init__()
+        d = cfg.d_model
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.attn = Attention(d, cfg.n_heads)
+        self.mlp = nn.Sequential(nn.Linear(d, cfg.mlp_ratio * d), nn.GELU(), nn.Linear(cfg.mlp_ratio * d, d))
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None,
+                cache: KVCache | None, layer: int) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), cos, sin, mask, cache, layer)
+        return x + self.mlp(self.ln2(x))
+
+
+class Prior(nn.Module):
+    def __init__(self, cfg: PriorConfig, vocab_size: int) -> None:
+        super().__init__()
+        if cfg.d_model % cfg.n_heads:
+            raise ValueError(f"d_model {cfg.d_model} is not divisible by n_heads {cfg.n_heads}")
+        self.cfg = cfg
+        self.vocab_size = vocab_size
+        d = cfg.d_model
+        self.tok_emb = nn.Embedding(vocab_size, d)
+        self.row_emb = nn.Embedding(cfg.max_grid + 1, d)
+        self.col_emb = nn.Embedding(cfg.max_grid + 1, d)
+        self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layers)])
+        self.ln_f = nn.LayerNorm(d)
+        cos, sin = rope_tables(cfg.max_seq, d // cfg.n_heads)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, std=0.02)
+
+    @property
+    def head_dim(self) -> int:
+        return self.cfg.d_model // self.cfg.n_heads
+
+    def new_cache(self, batch: int, max_len: int) -> KVCache:
+        if max_len > self.cfg.max_seq:
+            raise ValueError(f"sequence length {max_len} exceeds max_seq {self.cfg.max_seq}")
+        return KVCache.empty(self.cfg.n_layers, batch, self.cfg.n_heads, max_len, self.head_dim)
+
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        grid_pos: torch.Tensor,
+        pos_ids: torch.Tensor | None = None,
+        key_valid: torch.Tensor | None = None,
+        cache: KVCache | None = None,
+    ) -> torch.Tensor:
+        """tokens (B, T), grid_pos (B, T, 2) -> logits (B, T, V).
+
+        pos_ids (B, T): rotary positions (default: cache.length + arange(T)).
+        key_valid (B, T): False for left-padding keys (batched prompts of different lengths).
+        With a cache, keys/values are appended to it and `cache.length` advances by T.
+        """
+        b, t = tokens.shape
+        start = cache.length if cache is not None else 0
+        if pos_ids is None:
+            pos_ids = (start + torch.arange(t)).unsqueeze(0).expand(b, t)
+        if int(pos_ids.max()) >= self.cfg.max_seq:
+            raise ValueError(f"position {int(pos_ids.max())} exceeds max_seq {self.cfg.max_seq}")
+        x = self.tok_emb(tokens) + self.row_emb(grid_pos[..., 0]) + self.col_emb(grid_pos[..., 1])  # (B, T, D)
+        cos = self.rope_cos[pos_ids].unsqueeze(1)  # (B, 1, T, Dh/2)
+        sin = self.rope_sin[pos_ids].unsqueeze(1)
+        mask = None
+        if cache is not None or key_valid is not None:
+            total = start + t
+            if cache is not None:
+                if key_valid is not None:
+                    cache.key_valid[:, start:total] = key_valid
+                else:
+                    cache.key_valid[:, start:total] = True
+                kv = cache.key_valid[:, :total]  # (B, S)
+            else:
+                assert key_valid is not None
+                kv = key_valid
+            causal = torch.ones(t, total, dtype=torch.bool).tril(diagonal=start)  # (T, S)
+            mask = causal[None, None] & kv[:, None, None, :]  # (B, 1, T, S)
+            # A fully masked row (a padding query) would give NaN; let it see itself.
+            eye = torch.zeros(t, total, dtype=torch.bool)
+            eye[torch.arange(t), start + torch.arange(t)] = True
+            mask = mask | eye[None, None]
+        for i, blk in enumerate(self.blocks):
+            x = blk(x, cos, sin, mask, cache, i)
+        if cache is not None:
+            cache.length += t
+        # Output layer tied to the input embedding: at small d it would dominate the parameter count.
+        return F.linear(self.ln_f(x), self.tok_emb.weight)  # (B, T, V)

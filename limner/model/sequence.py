@@ -1,0 +1,82 @@
+"""Interleaved sequences: how text and images share one token stream.
+
+One turn is   <bos> text... <size:WxH> <img> code code ... code </img>
+and a conversation concatenates segments: text, image, text, image, ... (earlier turns' images
+and uploaded images sit in the context as image segments). Image codes are offset by the text
+vocabulary size. `grid_pos` gives each image token its (row+1, col+1); text tokens get (0, 0).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import torch
+
+from limner.model.text_tokenizer import TextTokenizer
+
+
+@dataclass
+class TokenBatch:
+    tokens: torch.Tensor  # (B, T) long
+    grid_pos: torch.Tensor  # (B, T, 2) long
+    loss_mask: torch.Tensor  # (B, T) bool: token is a prediction target
+    is_image: torch.Tensor  # (B, T) bool: token is an image code or </img>
+
+
+def size_token(text: TextTokenizer, size: tuple[int, int]) -> int:
+    name = f"<size:{size[0]}x{size[1]}>"
+    if name not in text.stoi:
+        raise ValueError(f"unsupported size {size[0]}x{size[1]}")
+    return text.stoi[name]
+
+
+def prompt_prefix(
+    text: TextTokenizer, prompt: str, size: tuple[int, int], max_text: int, drop_text: bool = False,
+    unk_prob: float = 0.0, rng: random.Random | None = None,
+) -> list[int]:
+    """[<bos>, text..., <size>, <img>]; with drop_text the unconditional prefix used for CFG."""
+    ids = [] if drop_text else text.encode(prompt, unk_prob, rng)[:max_text]
+    return [text.id("<bos>"), *ids, size_token(text, size), text.id("<img>")]
+
+
+def image_grid_pos(h: int, w: int) -> torch.Tensor:
+    """(h*w, 2) of (row+1, col+1) in raster order."""
+    r = torch.arange(h).repeat_interleave(w) + 1
+    c = torch.arange(w).repeat(h) + 1
+    return torch.stack([r, c], dim=1)
+
+
+def build_training_sequences(
+    text: TextTokenizer,
+    prompts: list[str],
+    codes: torch.Tensor,
+    size: tuple[int, int],
+    drop: list[bool],
+    max_text: int,
+    unk_prob: float = 0.03,
+    rng: random.Random | None = None,
+) -> TokenBatch:
+    """Right-padded batch of single-turn sequences; codes (B, h, w) image indices."""
+    b, h, w = codes.shape
+    rng = rng or random.Random(0)
+    offset = text.vocab_size
+    img_end = text.id("</img>")
+    pad = text.id("<pad>")
+    prefixes = [prompt_prefix(text, p, size, max_text, d, unk_prob, rng) for p, d in zip(prompts, drop, strict=True)]
+    n_img = h * w + 1
+    t_max = max(len(p) for p in prefixes) + n_img
+    tokens = torch.full((b, t_max), pad, dtype=torch.long)
+    grid = torch.zeros((b, t_max, 2), dtype=torch.long)
+    loss_mask = torch.zeros((b, t_max), dtype=torch.bool)
+    is_image = torch.zeros((b, t_max), dtype=torch.bool)
+    gp = image_grid_pos(h, w)
+    for i, pre in enumerate(prefixes):
+        n = len(pre)
+        tokens[i, :n] = torch.tensor(pre)
+        tokens[i, n:n + h * w] = codes[i].flatten() + offset
+        tokens[i, n + h * w] = img_end
+        grid[i, n:n + h * w] = gp
+        loss_mask[i, 1:n + n_img] = True
+        is_image[i, n:n + n_img] = True
+    return TokenBatch(tokens, grid, loss_mask, is_image)

@@ -1,0 +1,117 @@
+"""The reverse-search index interface, shared by the SQLite and PostgreSQL stores.
+
+Every generation gets one row: its watermark payload (exact lookup), its PDQ perceptual hash split into
+16 16-bit substrings (multi-index hashing: by the pigeonhole principle two hashes within Hamming
+distance d < 16 * (r + 1) share at least one substring within distance r, so a query probes 16 indexed
+columns for 1 or 17 values each instead of scanning the table), and the generation's metadata.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from limner.provenance.errors import ProvenanceError
+from limner.provenance.phash import CHUNKS, chunks, hamming, probes
+
+COLUMNS = ("record_id", "payload", "pdq", "pdq_quality", "request_id", "created_at", "model", "checkpoint_sha",
+           "prompt_sha256", "prompt", "user_id", "format", "width", "height")
+CHUNK_COLUMNS = tuple(f"h{i}" for i in range(CHUNKS))
+
+
+class IndexStoreError(ProvenanceError):
+    """The index cannot be opened or written; the message names the store."""
+
+
+@dataclass
+class IndexRecord:
+    record_id: str
+    payload: int  # 48-bit watermark payload
+    pdq: bytes  # 32-byte PDQ hash
+    pdq_quality: int
+    request_id: str
+    created_at: str  # ISO 8601, UTC
+    model: str
+    checkpoint_sha: str
+    prompt_sha256: str | None  # None when prompt retention is "none"
+    prompt: str | None  # only with prompt retention "full"
+    user_id: str | None
+    format: str
+    width: int
+    height: int
+
+    def row(self) -> tuple[Any, ...]:
+        return (*(getattr(self, c) for c in COLUMNS), *chunks(self.pdq))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["pdq"] = self.pdq.hex()
+        d["payload"] = f"{self.payload:012x}"
+        return d
+
+
+def probe_radius(max_distance: int) -> int:
+    """Substring radius that guarantees recall up to max_distance (0 up to 15 bits, 1 up to 31)."""
+    if not 0 <= max_distance <= 2 * CHUNKS - 1:
+        raise ValueError(f"max_distance {max_distance} must be within 0..{2 * CHUNKS - 1}")
+    return max_distance // CHUNKS
+
+
+def chunk_probes(pdq: bytes, max_distance: int) -> list[list[int]]:
+    r = probe_radius(max_distance)
+    return [probes(v, r) for v in chunks(pdq)]
+
+
+def rank(query: bytes, candidates: Iterable[tuple[Any, bytes]], max_distance: int, limit: int) -> list[tuple[Any, int]]:
+    """(key, hash) candidates -> the `limit` nearest within max_distance, as (key, distance)."""
+    scored = [(k, hamming(query, bytes(h))) for k, h in candidates]
+    scored = [(k, d) for k, d in scored if d <= max_distance]
+    scored.sort(key=lambda kd: kd[1])
+    return scored[:limit]
+
+
+class ProvenanceIndex(abc.ABC):
+    """Storage for generation records; implementations must make `add` atomic."""
+
+    url: str
+
+    @abc.abstractmethod
+    def add(self, record: IndexRecord) -> None:
+        """Insert one record; raises IndexStoreError on a duplicate payload or record id."""
+
+    @abc.abstractmethod
+    def add_many(self, records: Iterable[IndexRecord]) -> int:
+        """Bulk insert (benchmarks, migrations); returns the number inserted."""
+
+    @abc.abstractmethod
+    def by_payload(self, payload: int) -> IndexRecord | None: ...
+
+    @abc.abstractmethod
+    def by_id(self, record_id: str) -> IndexRecord | None: ...
+
+    @abc.abstractmethod
+    def nearest(self, pdq: bytes, max_distance: int = 31, limit: int = 5) -> list[tuple[IndexRecord, int]]:
+        """Records whose PDQ hash is within `max_distance` bits, nearest first."""
+
+    @abc.abstractmethod
+    def payload_exists(self, payload: int) -> bool: ...
+
+    @abc.abstractmethod
+    def count(self) -> int: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> ProvenanceIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def record_from_row(row: tuple[Any, ...]) -> IndexRecord:
+    vals = list(row[: len(COLUMNS)])
+    vals[2] = bytes(vals[2])
+    return IndexRecord(*vals)

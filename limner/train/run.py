@@ -1,0 +1,86 @@
+"""Build a stage and its data from plain arguments, then train it (called by `limner train`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from limner.data.batches import SceneBatcher
+from limner.model.checkpoint import load_into, read_checkpoint
+from limner.model.config import ModelConfig, get_config
+from limner.model.decoder import DiffusionDecoder
+from limner.model.image_tokenizer import ImageTokenizer
+from limner.model.text_tokenizer import TextTokenizer
+from limner.train.stages import PriorStage, TokenizerStage
+from limner.train.trainer import TrainConfig, Trainer
+
+STAGES = ("tokenizer", "prior")
+
+
+def heldout_exclusions() -> frozenset[str]:
+    """Exact prompts of the held-out eval set, which training never sees."""
+    from limner.evals.heldout import heldout_prompts
+
+    return heldout_prompts()
+
+
+def data_source(data: str | None, batch_size: int, exclude: frozenset[str]) -> Callable[[int], Iterator[Any]]:
+    """Procedural scenes by default; a folder or webdataset shards of captioned images with --data."""
+    if data:
+        from limner.data.real import RealImageBatcher
+
+        return lambda seed: RealImageBatcher(data, batch_size, seed)
+    return lambda seed: SceneBatcher(batch_size, seed, exclude=exclude)
+
+
+def build_tokenizer_stage(size: str, init: str | None, crop: int) -> tuple[ModelConfig, TokenizerStage]:
+    cfg = read_checkpoint(init)[0] if init else get_config(size)
+    stage = TokenizerStage(cfg, crop=crop)
+    if init:
+        _, tensors, _ = read_checkpoint(init)
+        load_into(stage.tokenizer, "tokenizer", tensors, init)
+        load_into(stage.decoder, "decoder", tensors, init)
+    return cfg, stage
+
+
+def build_prior_stage(tokenizer_ckpt: str, init: str | None, seed: int) -> tuple[ModelConfig, PriorStage]:
+    cfg, tensors, md = read_checkpoint(tokenizer_ckpt)
+    tok = ImageTokenizer(cfg.tokenizer)
+    dec = DiffusionDecoder(cfg.decoder, tok.fsq.dim, cfg.tokenizer.output_stride)
+    load_into(tok, "tokenizer", tensors, tokenizer_ckpt)
+    load_into(dec, "decoder", tensors, tokenizer_ckpt)
+    text = TextTokenizer.from_json(md["text_vocab"]) if "text_vocab" in md else TextTokenizer.build_default()
+    stage = PriorStage(cfg, tok, dec, text, seed=seed)
+    if init:
+        icfg, itensors, imd = read_checkpoint(init)
+        if imd.get("text_vocab") and TextTokenizer.from_json(imd["text_vocab"]).itos != text.itos:
+            text = TextTokenizer.from_json(imd["text_vocab"])
+            stage = PriorStage(cfg, tok, dec, text, seed=seed)
+        load_into(stage.prior, "prior", itensors, init)
+    return cfg, stage
+
+
+def train(stage_name: str, tcfg: TrainConfig, *, size: str = "small", init: str | None = None,
+          tokenizer_ckpt: str | None = None, crop: int = 128, data: str | None = None,
+          log: Callable[[str], None] = print) -> dict[str, float]:
+    if tcfg.threads:
+        torch.set_num_threads(tcfg.threads)
+    torch.manual_seed(tcfg.seed)
+    if stage_name == "tokenizer":
+        cfg, stage = build_tokenizer_stage(size, init, crop)
+        exclude: frozenset[str] = frozenset()
+    elif stage_name == "prior":
+        if not tokenizer_ckpt:
+            raise ValueError("the prior stage needs --tokenizer CHECKPOINT (a trained tokenizer stage)")
+        cfg, stage = build_prior_stage(tokenizer_ckpt, init, tcfg.seed)
+        exclude = heldout_exclusions()
+    else:
+        raise ValueError(f"unknown stage {stage_name!r}: expected one of {STAGES}")
+    Path(tcfg.out_dir).mkdir(parents=True, exist_ok=True)
+    n = sum(p.numel() for p in stage.parameters() if p.requires_grad)
+    log(f"stage {stage_name}: {n / 1e6:.2f}M trainable parameters, config {cfg.name}")
+    trainer = Trainer(tcfg, cfg, stage, data_source(data, tcfg.batch_size, exclude), log=log)
+    return trainer.run()

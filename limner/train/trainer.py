@@ -1,0 +1,156 @@
+"""One trainer for every stage: resumable, logged, safetensors out, single process or DDP.
+
+Run under `torchrun --nproc-per-node N -m limner.cli.main train ...` for several processes: the
+trainer reads RANK / WORLD_SIZE from the environment, uses gloo on CPU and NCCL on GPUs, and gives
+each rank its own data seed. Only rank 0 writes checkpoints and logs.
+
+Files in `out_dir`:
+  model.safetensors   the stage's weights + config (rebuilds the model alone)
+  state.pt            optimizer, step and RNG states, for resuming
+  log.jsonl           one JSON object per logged step
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from limner.model.checkpoint import save_checkpoint
+from limner.model.config import ModelConfig
+
+
+@dataclass
+class TrainConfig:
+    stage: str
+    out_dir: str
+    steps: int = 1000
+    batch_size: int = 16
+    lr: float = 1e-3
+    warmup: int = 100
+    min_lr_frac: float = 0.1
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    seed: int = 0
+    log_every: int = 10
+    save_every: int = 200
+    threads: int = 0  # 0 = leave torch's default
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warmup then cosine decay to min_lr_frac * lr."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    p = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def dist_info() -> tuple[int, int]:
+    """(rank, world_size), initialising the process group when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+class Trainer:
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        model_cfg: ModelConfig,
+        stage: nn.Module,
+        batches: Callable[[int], Iterator[Any]],
+        meta: dict[str, Any] | None = None,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        self.cfg = cfg
+        self.model_cfg = model_cfg
+        self.stage = stage
+        self.meta = meta or {}
+        self.log = log
+        self.rank, self.world = dist_info()
+        self.out = Path(cfg.out_dir)
+        if self.rank == 0:
+            self.out.mkdir(parents=True, exist_ok=True)
+        params = [p for p in stage.parameters() if p.requires_grad]
+        decay = [p for p in params if p.dim() >= 2]
+        no_decay = [p for p in params if p.dim() < 2]
+        self.opt = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=cfg.lr, betas=(0.9, 0.95),
+        )
+        self.step = 0
+        self._resume()
+        self.model: nn.Module = stage
+        if self.world > 1:
+            self.model = nn.parallel.DistributedDataParallel(stage)
+        self.batches = batches(cfg.seed * 1000 + self.rank + self.step * 7919)
+
+    def _resume(self) -> None:
+        st = self.out / "state.pt"
+        if not st.exists():
+            return
+        state = torch.load(st, map_location="cpu", weights_only=False)
+        self.stage.load_state_dict(state["model"], strict=True)
+        self.opt.load_state_dict(state["opt"])
+        self.step = int(state["step"])
+        torch.set_rng_state(state["torch_rng"])
+        self.log(f"resumed {self.cfg.stage} from {st} at step {self.step}")
+
+    def save(self) -> None:
+        if self.rank != 0:
+            return
+        comps = self.stage.checkpoint_modules()  # type: ignore[operator]
+        meta = {**self.meta, **self.stage.checkpoint_meta(),  # type: ignore[operator]
+                "stage": self.cfg.stage, "step": self.step, "train": asdict(self.cfg)}
+        save_checkpoint(self.out / "model.safetensors", self.model_cfg, comps, meta)
+        tmp = self.out / "state.pt.tmp"
+        torch.save({"model": self.stage.state_dict(), "opt": self.opt.state_dict(), "step": self.step,
+                    "torch_rng": torch.get_rng_state()}, tmp)
+        os.replace(tmp, self.out / "state.pt")
+
+    def run(self) -> dict[str, float]:
+        cfg = self.cfg
+        self.model.train()
+        logf = open(self.out / "log.jsonl", "a") if self.rank == 0 else None  # noqa: SIM115
+        last: dict[str, float] = {}
+        t0 = time.time()
+        try:
+            while self.step < cfg.steps:
+                for g in self.opt.param_groups:
+                    g["lr"] = lr_at(self.step, cfg)
+                batch = next(self.batches)
+                loss, logs = self.model(batch)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"non-finite loss {float(loss)} at step {self.step}")
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                gn = torch.nn.utils.clip_grad_norm_(self.stage.parameters(), cfg.grad_clip)
+                self.opt.step()
+                self.step += 1
+                last = {"loss": float(loss), **logs, "grad_norm": float(gn)}
+                if logf and (self.step % cfg.log_every == 0 or self.step == cfg.steps):
+                    rec = {"step": self.step, "lr": lr_at(self.step - 1, cfg), **last,
+                           "s_per_step": (time.time() - t0) / cfg.log_every, "time": time.time()}
+                    logf.write(json.dumps(rec) + "\n")
+                    logf.flush()
+                    self.log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in rec.items()
+                                      if k != "time"))
+                    t0 = time.time()
+                if self.step % cfg.save_every == 0:
+                    self.save()
+            self.save()
+        finally:
+            if logf:
+                logf.close()
+        return last
