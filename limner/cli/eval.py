@@ -90,9 +90,11 @@ def run(args: argparse.Namespace) -> int:
             from limner.engine.generator import load_generator
         except ImportError as e:
             raise CliError(f"the model generator is not available ({e}); use --oracle to score exact renders") from None
+        from limner.model.checkpoint import CheckpointError
+
         try:
             generate_fn = load_generator(args.checkpoint)
-        except (FileNotFoundError, ValueError, OSError) as e:
+        except (CheckpointError, FileNotFoundError, ValueError, OSError) as e:
             raise CliError(f"cannot load checkpoint {args.checkpoint or '(shipped)'}: {e}") from None
         sha = str(getattr(generate_fn, "checkpoint_sha", ""))
     try:

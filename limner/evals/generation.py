@@ -169,10 +169,11 @@ def evaluate_generation(generate_fn: GenerateFn | None, records: list[dict[str, 
     validation["valid"] = (validation["oracle"] >= ORACLE_MIN and validation["control"] <= CONTROL_MAX
                            and validation.get("control_oracle", 0.0) <= CONTROL_MAX)
     validation["oracle_min"], validation["control_max"] = ORACLE_MIN, CONTROL_MAX
-    validation["oracle_by_tag"] = {t: _mean([s.score for s, r in zip(oracle_scores, recs, strict=True) if r["tag"] == t])
+    pairs = list(zip(oracle_scores, recs, strict=True))
+    validation["oracle_by_tag"] = {t: _mean([s.score for s, r in pairs if r["tag"] == t])
                                    for t in TAGS if any(r["tag"] == t for r in recs)}
     validation["oracle_failures"] = [{"record": i, "prompt": r["prompt"], "reasons": s.reasons}
-                                     for i, (s, r) in enumerate(zip(oracle_scores, recs, strict=True)) if not s.correct][:20]
+                                     for i, (s, r) in enumerate(pairs) if not s.correct][:20]
 
     tags: dict[str, Any] = {}
     for t in TAGS:
@@ -217,11 +218,13 @@ def _markdown(rep: dict[str, Any], recs: list[dict[str, Any]], results: list[lis
     v = rep["validation"]
     md = ["# limner generation eval", "",
           f"- checkpoint: `{rep['checkpoint'] or '-'}`{' (oracle renders)' if rep['oracle_mode'] else ''}",
-          f"- records: {rep['n_records']}, samples per record: {rep['samples']}, size: {rep['size'][0]}x{rep['size'][1]}",
+          f"- records: {rep['n_records']}, samples per record: {rep['samples']}, "
+          f"size: {rep['size'][0]}x{rep['size'][1]}",
           f"- **overall (mean of {len(rep['overall_tags'])} GenEval tags): {_fmt(rep['overall'])}**",
           f"- validation: oracle {_fmt(v['oracle'])} (>= {v['oracle_min']}), control {_fmt(v['control'])} "
-          f"(<= {v['control_max']})" + (f", control on oracle renders {_fmt(v['control_oracle'])}"
-                                       if "control_oracle" in v else "") + f" -> **{'valid' if v['valid'] else 'INVALID'}**",
+          f"(<= {v['control_max']})"
+          + (f", control on oracle renders {_fmt(v['control_oracle'])}" if "control_oracle" in v else "")
+          + f" -> **{'valid' if v['valid'] else 'INVALID'}**",
           "", "| tag | n | score | details |", "| --- | --- | --- | --- |"]
     for t, r in rep["tags"].items():
         det = ", ".join(f"{k} {_fmt(val)}" for k, val in r.items() if k not in ("score", "n"))

@@ -62,7 +62,8 @@ def _background(bg: str | None, rng: random.Random) -> str:
     if bg is None or bg == "white":
         return ""
     if bg == "transparent":
-        return rng.choice((", background=transparent", " with a see-through background", " on a transparent background"))
+        return rng.choice((", background=transparent", " with a see-through background",
+                           " on a transparent background"))
     return rng.choice((f", background: {bg}", f" with the background in {bg}", f" on a {bg} background"))
 
 

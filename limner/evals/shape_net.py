@@ -25,12 +25,14 @@ WEIGHTS = Path(__file__).parent / "weights" / "shape_net.safetensors"
 @dataclass(frozen=True)
 class ShapeNetConfig:
     crop: int = 32  # input side (1 channel coverage crop)
-    width: int = 24  # channels of the first stage; doubled per stage
+    width: int = 16  # channels of the first stage; doubled per stage
+    convs: int = 1  # 3x3 convolutions per stage
     classes: tuple[str, ...] = field(default_factory=lambda: OBJECTS)
 
 
 class ShapeNet(nn.Module):
-    """(B, 1, S, S) coverage in [0, 1] -> (B, n_classes) logits. Three conv stages, each halving S."""
+    """(B, 1, S, S) coverage in [0, 1] -> (B, n_classes) logits. Three conv stages, each halving S
+    (32 -> 16 -> 8 -> 4), then a two-layer head; about 2.6 MFLOPs per crop at the defaults."""
 
     def __init__(self, cfg: ShapeNetConfig) -> None:
         super().__init__()
@@ -38,9 +40,11 @@ class ShapeNet(nn.Module):
         c = cfg.width
 
         def stage(cin: int, cout: int) -> nn.Sequential:
-            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
-                                 nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
-                                 nn.MaxPool2d(2))
+            layers: list[nn.Module] = []
+            for k in range(cfg.convs):
+                layers += [nn.Conv2d(cin if k == 0 else cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
+                           nn.ReLU()]
+            return nn.Sequential(*layers, nn.MaxPool2d(2))
 
         self.features = nn.Sequential(stage(1, c), stage(c, 2 * c), stage(2 * c, 4 * c))
         side = cfg.crop // 8
@@ -76,13 +80,15 @@ class ShapeClassifier:
 def load_shape_net(path: Path = WEIGHTS) -> ShapeNet:
     """Build the model from the config stored in the file's metadata and load its weights."""
     if not path.is_file():
-        raise FileNotFoundError(f"shape classifier weights {path} not found: run `python -m limner.evals.train_detector`")
+        raise FileNotFoundError(f"shape classifier weights {path} not found: "
+                                "run `python -m limner.evals.train_detector`")
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
     if "config" not in meta:
         raise ValueError(f"{path}: no 'config' in the safetensors metadata")
     raw = json.loads(meta["config"])
-    cfg = ShapeNetConfig(crop=int(raw["crop"]), width=int(raw["width"]), classes=tuple(raw["classes"]))
+    cfg = ShapeNetConfig(crop=int(raw["crop"]), width=int(raw["width"]), convs=int(raw.get("convs", 1)),
+                         classes=tuple(raw["classes"]))
     model = ShapeNet(cfg)
     model.load_state_dict(load_file(str(path)))
     return model

@@ -32,9 +32,9 @@ from limner.evals.shape_net import WEIGHTS, ShapeNet, ShapeNetConfig, save_shape
 
 @dataclass(frozen=True)
 class TrainConfig:
-    per_class: int = 1000  # training crops per class
+    per_class: int = 800  # training crops per class
     val_per_class: int = 120
-    epochs: int = 14
+    epochs: int = 10
     batch: int = 128
     lr: float = 3e-3
     seed: int = 0
@@ -147,12 +147,19 @@ def _accuracy(model: ShapeNet, x: np.ndarray, y: np.ndarray) -> float:
     return float((pred.numpy() == y).mean())
 
 
-def train(cfg: TrainConfig, out: Path) -> dict[str, float]:
+def train(cfg: TrainConfig, out: Path, cache: Path | None = None) -> dict[str, float]:
+    """Make the crops (or load them from `cache`, an .npz it writes on first use), train, save to `out`."""
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(2)
     t0 = time.time()
-    x, y = make_dataset(cfg.per_class, cfg.seed, cfg.workers)
-    xv, yv = make_dataset(cfg.val_per_class, cfg.seed + 1, cfg.workers, degrade_all=True)
+    if cache is not None and cache.is_file():
+        z = np.load(cache)
+        x, y, xv, yv = z["x"], z["y"], z["xv"], z["yv"]
+    else:
+        x, y = make_dataset(cfg.per_class, cfg.seed, cfg.workers)
+        xv, yv = make_dataset(cfg.val_per_class, cfg.seed + 1, cfg.workers, degrade_all=True)
+        if cache is not None:
+            np.savez_compressed(cache, x=x, y=y, xv=xv, yv=yv)
     print(f"data: {len(x)} train / {len(xv)} val crops in {time.time() - t0:.0f}s", flush=True)
     model = ShapeNet(ShapeNetConfig())
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
@@ -176,7 +183,7 @@ def train(cfg: TrainConfig, out: Path) -> dict[str, float]:
             loss.backward()
             opt.step()
             sched.step()
-            tot += float(loss) * len(idx)
+            tot += float(loss.detach()) * len(idx)
         print(f"epoch {ep + 1}/{cfg.epochs} loss {tot / len(xt):.4f} val_acc {_accuracy(model, xv, yv):.4f} "
               f"({time.time() - t0:.0f}s)", flush=True)
     metrics = {"val_acc_degraded": _accuracy(model, xv, yv), "seconds": time.time() - t0}
@@ -192,8 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--per-class", type=int, default=TrainConfig.per_class)
     p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     p.add_argument("--seed", type=int, default=TrainConfig.seed)
+    p.add_argument("--cache", type=Path, default=None, help="an .npz to keep the generated crops in (re-runs)")
     a = p.parse_args(argv)
-    train(TrainConfig(per_class=a.per_class, epochs=a.epochs, seed=a.seed), a.out)
+    train(TrainConfig(per_class=a.per_class, epochs=a.epochs, seed=a.seed), a.out, a.cache)
     return 0
 
 

@@ -33,6 +33,7 @@ def _context(anchors_pem: str | None, *, signing: bool) -> Any:
 
 def build_manifest(*, title: str, fmt: str, model: str, checkpoint_sha: str, request_id: str, payload_hex: str,
                    record_id: str, created_at: str, edited: bool) -> dict[str, Any]:
+    """The manifest definition; for an edit, `sign` adds the inputs as ingredients labelled input-0, input-1..."""
     agent = {"name": "limner", "version": __version__}
     action: dict[str, Any] = {
         "action": "c2pa.edited" if edited else "c2pa.created",
@@ -40,12 +41,14 @@ def build_manifest(*, title: str, fmt: str, model: str, checkpoint_sha: str, req
         "softwareAgent": agent,
         "parameters": {"model": model, "checkpoint_sha256": checkpoint_sha},
     }
+    # C2PA requires an edit's first action to open the parent ingredient
+    actions = [{"action": "c2pa.opened", "parameters": {"ingredientIds": ["input-0"]}}, action] if edited else [action]
     return {
         "claim_generator_info": [agent],
         "title": title,
         "format": MIME[fmt],
         "assertions": [
-            {"label": "c2pa.actions.v2", "data": {"actions": [action]}},
+            {"label": "c2pa.actions.v2", "data": {"actions": actions}},
             {"label": GENERATION_LABEL, "data": {
                 "model": model, "checkpoint_sha256": checkpoint_sha, "request_id": request_id,
                 "watermark_payload": payload_hex, "record_id": record_id, "created_at": created_at,
@@ -78,8 +81,9 @@ def sign(data: bytes, fmt: str, manifest: dict[str, Any], creds: SigningCredenti
                 ing_mime = _sniff_mime(ing)
                 if ing_mime is None:
                     raise SigningError(f"ingredient {i} is not a PNG, JPEG or WebP image")
-                builder.add_ingredient({"title": f"input-{i}", "relationship": "parentOf" if i == 0 else "componentOf"},
-                                       ing_mime, io.BytesIO(ing))
+                ing_def = {"title": f"input-{i}", "label": f"input-{i}",
+                           "relationship": "parentOf" if i == 0 else "componentOf"}
+                builder.add_ingredient(ing_def, ing_mime, io.BytesIO(ing))
             out = io.BytesIO()
             builder.sign(signer, mime, io.BytesIO(data), out)
     except c2pa.C2paError as e:

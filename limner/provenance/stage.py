@@ -56,7 +56,7 @@ class ProvenancedImage:
     payload: int  # 48-bit watermark payload
     record_id: str
     record: IndexRecord
-    psnr_db: float  # watermark distortion, measured on the RGB channels
+    psnr_db: float  # watermark distortion, measured on the RGB channels of the visible (alpha > 0) pixels
 
     @property
     def payload_hex(self) -> str:
@@ -172,7 +172,8 @@ class ProvenanceStage:
 
         # (1) watermark
         payload = self._new_payload(index)
-        marked = embed(rgb, key, payload, self.wm_config)
+        visible = alpha > 0 if alpha is not None and not alpha.all() else None
+        marked = embed(rgb, key, payload, self.wm_config, visible)
         out_im = Image.fromarray(np.dstack([marked, alpha]) if alpha is not None else marked,
                                  "RGBA" if alpha is not None else "RGB")
         encoded = _encode(out_im, fmt, quality)
@@ -190,4 +191,6 @@ class ProvenanceStage:
 
         # (3) index, last: a row exists only for an image we actually hand out
         index.add(record)
-        return ProvenancedImage(signed, fmt, manifest.MIME[fmt], payload, record_id, record, psnr(rgb, marked))
+        vis = visible if visible is not None else np.ones(rgb.shape[:2], bool)
+        return ProvenancedImage(signed, fmt, manifest.MIME[fmt], payload, record_id, record,
+                                psnr(rgb[vis], marked[vis]))

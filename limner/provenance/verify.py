@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from limner.provenance.certs import trust_anchors
 from limner.provenance.errors import InputImageError
 from limner.provenance.index import IndexRecord, ProvenanceIndex, open_index
 from limner.provenance.keys import load_watermark_key
-from limner.provenance.phash import flatten, hamming, pdq
+from limner.provenance.phash import flatten, pdq
 from limner.provenance.settings import ProvenanceSettings
 from limner.provenance.watermark import Detection, WatermarkConfig, detect
 
@@ -87,10 +88,37 @@ def _load_bytes(path_or_bytes: str | os.PathLike[str] | bytes) -> bytes:
     return data
 
 
+def _png_critical_chunks(data: bytes) -> bytes | None:
+    """A PNG rebuilt from its critical chunks only (IHDR, PLTE, IDAT, IEND...), or None if not a PNG.
+
+    A tampered C2PA chunk (caBX) with a bad CRC makes Pillow refuse the whole file; the pixels are
+    still there and may still carry the watermark.
+    """
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    out, pos = [data[:8]], 8
+    while pos + 12 <= len(data):
+        (length,) = struct.unpack(">I", data[pos: pos + 4])
+        kind = data[pos + 4: pos + 8]
+        end = pos + 12 + length
+        if end > len(data):
+            return None
+        if kind[:1].isupper():  # critical chunk
+            out.append(data[pos:end])
+        pos = end
+    return b"".join(out)
+
+
 def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Decode with the size checked from the header first, so a decompression bomb is refused unread."""
     try:
-        im = Image.open(io.BytesIO(data))
+        try:
+            im = Image.open(io.BytesIO(data))
+        except (OSError, SyntaxError):
+            stripped = _png_critical_chunks(data)
+            if stripped is None:
+                raise
+            im = Image.open(io.BytesIO(stripped))
     except Image.DecompressionBombError as e:
         raise InputImageError(f"image refused as a decompression bomb: {e}") from None
     except (OSError, ValueError, SyntaxError) as e:
@@ -174,8 +202,6 @@ class Verifier:
             verdict = "likely_made_by_limner"
         else:
             verdict = "no_evidence"
-        if record is not None and method == "pdq":
-            distance = distance if distance is not None else hamming(pdq(im)[0], record.pdq)
         return VerifyResult(verdict, report, det, record, method, distance, notes)
 
 

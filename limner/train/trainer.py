@@ -138,7 +138,7 @@ class Trainer:
                 gn = torch.nn.utils.clip_grad_norm_(self.stage.parameters(), cfg.grad_clip)
                 self.opt.step()
                 self.step += 1
-                last = {"loss": float(loss), **logs, "grad_norm": float(gn)}
+                last = {"loss": loss.item(), **logs, "grad_norm": float(gn)}
                 if logf and (self.step % cfg.log_every == 0 or self.step == cfg.steps):
                     rec = {"step": self.step, "lr": lr_at(self.step - 1, cfg), **last,
                            "s_per_step": (time.time() - t0) / cfg.log_every, "time": time.time()}

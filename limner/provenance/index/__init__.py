@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from limner.provenance.index.base import IndexStoreError, IndexRecord, ProvenanceIndex
+from limner.provenance.index.base import IndexRecord, IndexStoreError, ProvenanceIndex
 
 
 def open_index(url: str) -> ProvenanceIndex:

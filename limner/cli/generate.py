@@ -1,0 +1,156 @@
+"""`limner generate "PROMPT" -o out.png`: prompt -> images through the full pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from limner.cli.main import CliError
+
+FORMATS = {"png": "png", "webp": "webp", "jpeg": "jpeg", "jpg": "jpeg"}
+EXIT_BLOCKED = 3
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "generate",
+        help="generate images from a prompt",
+        description="Generate images from a prompt with the native model. Every image passes the safety "
+        "stack and is watermarked, C2PA-signed and indexed before it is written. Exit codes: 0 ok, "
+        "2 bad input, 3 blocked by the safety stack.",
+    )
+    p.add_argument("prompt", help="what to draw (1..32000 characters)")
+    p.add_argument("-o", "--out", default="out.png", help="output path; with --n > 1, files get -1, -2, ... suffixes")
+    p.add_argument("--n", type=int, default=1, help="number of images, 1-10 (default 1)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
+    p.add_argument("--size", default="auto", help="WxH: 256x256, 384x256 or 256x384, or auto (default)")
+    p.add_argument("--quality", default="auto", choices=("low", "medium", "high", "auto"))
+    p.add_argument("--background", default="auto", choices=("auto", "opaque", "transparent"))
+    p.add_argument("--format", default=None, help="png, webp or jpeg (default: from the --out suffix, else png)")
+    p.add_argument("--compression", type=int, default=None, help="0-100 quality for jpeg/webp")
+    p.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped model)")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-k", type=int, default=0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--cfg", type=float, default=3.0, help="classifier-free guidance scale (default 3)")
+    p.add_argument("--moderation", default="auto", choices=("auto", "low"))
+    p.add_argument("--age", type=int, default=None, help="the user's age, for the safety stack's age tiers")
+    p.add_argument("--user", default=None, help="user id recorded in the audit log and provenance index")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of plain lines")
+    p.set_defaults(func=run)
+
+
+def output_paths(out: str, n: int, fmt: str) -> list[Path]:
+    base = Path(out)
+    if base.suffix.lower().lstrip(".") not in FORMATS:
+        base = base.with_suffix("." + ("jpg" if fmt == "jpeg" else fmt))
+    if n == 1:
+        return [base]
+    return [base.with_name(f"{base.stem}-{i + 1}{base.suffix}") for i in range(n)]
+
+
+def check_writable(paths: list[Path]) -> None:
+    for p in paths:
+        parent = p.parent if str(p.parent) else Path(".")
+        if not parent.is_dir():
+            raise CliError(f"output directory {str(parent)!r} does not exist")
+        if p.is_dir():
+            raise CliError(f"output path {str(p)!r} is a directory")
+        if (p.exists() and not os.access(p, os.W_OK)) or not os.access(parent, os.W_OK):
+            raise CliError(f"output path {str(p)!r} is not writable")
+
+
+def resolve_format(args: argparse.Namespace) -> str:
+    if args.format is not None:
+        f = args.format.lower()
+        if f not in FORMATS:
+            raise CliError(f"unknown format {args.format!r}: expected png, webp or jpeg")
+        return FORMATS[f]
+    suffix = Path(args.out).suffix.lower().lstrip(".")
+    return FORMATS.get(suffix, "png")
+
+
+def validate(args: argparse.Namespace) -> None:
+    from limner.data.world import parse_size
+    from limner.engine.generator import validate_prompt
+
+    try:
+        validate_prompt(args.prompt)
+    except ValueError as e:
+        raise CliError(str(e)) from e
+    if not 1 <= args.n <= 10:
+        raise CliError(f"--n must be between 1 and 10, got {args.n}")
+    if args.size != "auto":
+        try:
+            parse_size(args.size)
+        except ValueError as e:
+            raise CliError(str(e)) from e
+    if args.compression is not None and not 0 <= args.compression <= 100:
+        raise CliError(f"--compression must be within 0..100, got {args.compression}")
+
+
+def progress_bar() -> object | None:
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    bar = tqdm(total=1, unit="tok", desc="sampling", leave=False)
+
+    def cb(stage: str, done: int, total: int, _images: object) -> None:
+        if stage == "tokens":
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+        else:
+            bar.set_description("decoding")
+            bar.close()
+
+    return cb
+
+
+def run(args: argparse.Namespace) -> int:
+    validate(args)
+    fmt = resolve_format(args)
+    paths = output_paths(args.out, args.n, fmt)
+    check_writable(paths)
+
+    from limner.engine.decode import SamplingParams
+    from limner.model.checkpoint import CheckpointError
+    from limner.pipeline import InvalidRequest, Pipeline, SafetyBlocked
+
+    try:
+        pipe = Pipeline.from_pretrained(args.checkpoint)
+    except CheckpointError as e:
+        raise CliError(str(e)) from e
+    sampling = SamplingParams(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, cfg_scale=args.cfg)
+    try:
+        result = pipe(args.prompt, n=args.n, seed=args.seed, size=args.size, quality=args.quality,
+                      background=args.background, output_format=fmt, output_compression=args.compression,
+                      moderation=args.moderation, user=args.user, age=args.age, sampling=sampling,
+                      progress=progress_bar())  # type: ignore[arg-type]
+    except InvalidRequest as e:
+        raise CliError(str(e)) from e
+    except SafetyBlocked as e:
+        d = e.decision
+        body = {"error": {"code": "moderation_blocked", "message": str(e),
+                          "moderation_details": d.moderation_details()}}
+        print(json.dumps(body) if args.json else f"limner: blocked ({', '.join(d.categories)}): {d.reason}",
+              file=sys.stdout if args.json else sys.stderr)
+        return EXIT_BLOCKED
+    written = []
+    for img, path in zip(result.images, paths, strict=True):
+        try:
+            img.save(path)
+        except OSError as e:
+            raise CliError(f"cannot write {str(path)!r}: {e.strerror or e}") from e
+        written.append(str(path))
+    if args.json:
+        print(json.dumps({"request_id": result.request_id, "paths": written, "size": list(result.size),
+                          "payloads": [i.payload for i in result.images]}))
+    else:
+        for p in written:
+            print(p)
+    return 0

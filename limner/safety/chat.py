@@ -1,0 +1,66 @@
+"""Optional chat/intent layer: an LLM judge behind any OpenAI-compatible /chat/completions endpoint.
+
+Off by default (`chat.enabled: false`). When enabled it fails closed: an unreachable judge or an answer
+that cannot be parsed refuses the request with category `system`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from typing import Any
+
+from limner.safety.layers import Request, ok, refuse
+from limner.safety.policy import Policy
+from limner.safety.verdict import Verdict
+
+SYSTEM_PROMPT = (
+    "You are a content-policy judge for an image generator. Categories: {cats}. "
+    "Reply with one JSON object only: {{\"allowed\": true|false, \"category\": <category or null>, "
+    "\"reason\": <short reason>}}. Refuse only real harm as the policy describes; allow art, fiction, "
+    "education, news, satire and homonyms."
+)
+
+
+class ChatJudgeLayer:
+    name = "chat"
+
+    def __init__(self, policy: Policy) -> None:
+        cfg = policy.chat
+        self.policy = policy
+        self.enabled = bool(cfg.get("enabled", False))
+        self.base_url = str(cfg.get("base_url", "")).rstrip("/")
+        self.model = str(cfg.get("model", ""))
+        self.key_env = str(cfg.get("api_key_env", ""))
+        self.timeout = float(cfg.get("timeout_s", 20))
+
+    def _ask(self, prompt: str) -> dict[str, Any]:
+        cats = ", ".join(f"{k} ({v})" for k, v in self.policy.categories.items() if k not in ("age_gate", "misuse", "system"))
+        body = {"model": self.model, "temperature": 0, "messages": [
+            {"role": "system", "content": SYSTEM_PROMPT.format(cats=cats)},
+            {"role": "user", "content": f"Image request: {prompt}"}]}
+        req = urllib.request.Request(f"{self.base_url}/chat/completions", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        key = os.environ.get(self.key_env) if self.key_env else None
+        if key:
+            req.add_header("Authorization", f"Bearer {key}")
+        with urllib.request.urlopen(req, timeout=self.timeout) as r:
+            data = json.loads(r.read().decode())
+        text = data["choices"][0]["message"]["content"]
+        start, end = text.find("{"), text.rfind("}")
+        return json.loads(text[start:end + 1])
+
+    def check(self, req: Request) -> Verdict:
+        if not self.enabled:
+            return ok(self.name, "chat judge disabled by policy")
+        try:
+            ans = self._ask(req.prompt)
+        except (urllib.error.URLError, OSError, ValueError, KeyError, IndexError, TimeoutError) as e:
+            return refuse(self.name, "system", "chat.unavailable", f"chat judge unavailable, refusing (fail closed): {e}")
+        if ans.get("allowed") is True:
+            return ok(self.name, str(ans.get("reason", "judge allowed")))
+        cat = ans.get("category")
+        cat = cat if cat in self.policy.categories else "system"
+        return refuse(self.name, cat, "chat.judge", str(ans.get("reason", "judge refused")))

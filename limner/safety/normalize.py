@@ -1,0 +1,119 @@
+"""Text normalisation that defeats cheap obfuscation before any rule or classifier sees a prompt.
+
+Steps, in order: Unicode NFKC (full-width and mathematical letters), removal of format characters
+(zero-width spaces and joiners, soft hyphens, bidi marks), diacritic stripping, homoglyph folding
+(Cyrillic/Greek look-alikes), case folding, punctuation inside words ("s.e.x", "k*i*l*l"), separators
+turned into spaces ("self-harm"), leetspeak inside words ("n4k3d"), spaced-out letters ("n u d e"),
+long letter runs ("nuuuude"), and whitespace.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+# Look-alikes NFKC leaves alone. Keys are lower case: folding runs after casefold.
+_CONFUSABLES: dict[str, str] = {
+    "а": "a", "в": "b", "е": "e", "ё": "e", "з": "3", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p",
+    "с": "c", "т": "t", "у": "y", "х": "x", "і": "i", "ї": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "һ": "h",
+    "ӏ": "l", "ԛ": "q", "ԝ": "w", "ь": "b", "п": "n", "г": "r", "д": "d", "л": "n", "и": "u", "ц": "u",
+    "α": "a", "β": "b", "γ": "y", "δ": "d", "ε": "e", "ζ": "z", "η": "n", "ι": "i", "κ": "k", "ν": "v",
+    "ο": "o", "ρ": "p", "σ": "o", "ς": "c", "τ": "t", "υ": "u", "χ": "x", "ω": "w", "μ": "u", "λ": "l",
+    "ı": "i", "ɑ": "a", "ɡ": "g", "ɩ": "i", "ʀ": "r", "ᴀ": "a", "ʙ": "b", "ᴄ": "c", "ᴅ": "d", "ᴇ": "e",
+    "ғ": "f", "ɢ": "g", "ʜ": "h", "ɪ": "i", "ᴊ": "j", "ᴋ": "k", "ʟ": "l", "ᴍ": "m", "ɴ": "n", "ᴏ": "o",
+    "ᴘ": "p", "ǫ": "q", "ѕ": "s", "ᴛ": "t", "ᴜ": "u", "ᴠ": "v", "ᴡ": "w", "ʏ": "y", "ᴢ": "z",
+    "ø": "o", "ß": "ss", "æ": "ae", "œ": "oe", "ð": "d", "þ": "p", "ł": "l", "đ": "d",
+    "¡": "i", "€": "e", "£": "l", "¢": "c", "¥": "y", "©": "c", "®": "r",
+}
+# Leetspeak, applied only to characters inside a word that also has letters.
+_LEET: dict[str, str] = {
+    "0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g", "@": "a", "$": "s",
+    "!": "i", "|": "l", "+": "t", "€": "e", "(": "c",
+}
+# A number with a unit or ordinal is not leetspeak: "4k", "35mm", "1990s", "18yo", "3d", "2nd".
+_NUMBER_WORD = re.compile(r"^\d+(?:st|nd|rd|th|s|k|d|px|mm|cm|m|km|ft|in|yo|y|yr|yrs|h|x|p|fps|gb|mb|kg|g|lb|lbs|am|pm)?$")
+_INTRA_PUNCT = re.compile(r"(?<=[a-z0-9@$!|])[\.\*'’`^~\"]+(?=[a-z0-9@$!|])")
+# Single characters joined by one separator spell a word: "k-i-l-l", "n_u_d_e".
+_SPELLED = re.compile(r"(?<![^\s])(?:[a-z0-9@$!|](?P<sep>[\-_])){2,}[a-z0-9@$!|](?![^\s.,;:!?])")
+_SEPARATORS = re.compile(r"[\-‐‑‒–—_/\\+=]+")
+_TOKEN = re.compile(r"\S+")
+_SPACED = re.compile(r"(?<!\S)(?:[a-z0-9](?:\s+|[\.\-_*,]\s*)){2,}[a-z0-9](?!\S)")
+_RUNS = re.compile(r"([a-z])\1{2,}")
+_WS = re.compile(r"\s+")
+_RUNS_RAW = re.compile(r"(\w)\1{2,}")
+_RUNS2 = re.compile(r"([a-z])\1{2,}")
+
+
+def _strip_format_and_marks(s: str) -> str:
+    # Cf: zero-width space/joiner, soft hyphen, bidi controls, BOM. Mn: combining marks after NFKD.
+    out = []
+    for ch in unicodedata.normalize("NFKD", s):
+        cat = unicodedata.category(ch)
+        if cat in ("Cf", "Mn", "Me", "Cc") and ch not in "\n\t":
+            continue
+        out.append(ch)
+    return "".join(out)
+
+
+def _deleet_token(tok: str) -> str:
+    if not any(c.isalpha() for c in tok):
+        return tok
+    core = tok.strip(".,;:?\"()[]{}<>")
+    if _NUMBER_WORD.match(core) or core.startswith("#"):
+        return tok
+    chars = list(tok)
+    for i, c in enumerate(chars):
+        if c in _LEET:
+            # Only mid-word symbols: a leading "(" or trailing "!" is punctuation, not a letter.
+            left = i > 0 and (chars[i - 1].isalpha() or chars[i - 1] in _LEET)
+            right = i + 1 < len(chars) and (chars[i + 1].isalpha() or chars[i + 1] in _LEET)
+            if c.isdigit() and (left or right):
+                chars[i] = _LEET[c]
+            elif left and right:
+                chars[i] = _LEET[c]
+            elif c in "@$" and (left or right):
+                chars[i] = _LEET[c]
+    return "".join(chars)
+
+
+def _join_spaced(m: re.Match[str]) -> str:
+    letters = re.sub(r"[\s\.\-_*,]+", "", m.group(0))
+    # "a 4 by 4 grid" is not spelling: join only when the run spells letters mostly.
+    if sum(c.isalpha() for c in letters) < len(letters) - 1:
+        return m.group(0)
+    return letters
+
+
+def views(text: str) -> list[str]:
+    """The normalised text, plus a second reading when long letter runs were collapsed.
+
+    "arrrested" collapses to "arested" in the first view; the second keeps doubled letters ("arrested").
+    """
+    first = normalize(text)
+    if not _RUNS_RAW.search(text.casefold()):
+        return [first]
+    second = normalize(_RUNS_RAW.sub(r"\1\1", text))
+    second = _RUNS2.sub(r"\1\1", second)
+    return [first] if second == first else [first, second]
+
+
+@lru_cache(maxsize=4096)
+def normalize(text: str) -> str:
+    """Return the canonical form of `text` that rules and the classifier see."""
+    if not isinstance(text, str):
+        raise TypeError(f"prompt must be a string, got {type(text).__name__}")
+    s = unicodedata.normalize("NFKC", text)
+    s = _strip_format_and_marks(s).casefold()
+    s = "".join(_CONFUSABLES.get(c, c) for c in s)
+    s = unicodedata.normalize("NFKC", s)
+    s = _INTRA_PUNCT.sub("", s)
+    s = _SPELLED.sub(lambda m: re.sub(r"[\-_]", "", m.group(0)), s)
+    s = _SEPARATORS.sub(" ", s)
+    s = " ".join(_deleet_token(t) for t in _TOKEN.findall(s))
+    s = _SPACED.sub(_join_spaced, s)
+    s = " ".join(_deleet_token(t) for t in _TOKEN.findall(s))
+    s = _RUNS.sub(r"\1", s)
+    # Remaining punctuation becomes space so that word boundaries are plain.
+    s = re.sub(r"[^a-z0-9#\s]", " ", s)
+    return _WS.sub(" ", s).strip()

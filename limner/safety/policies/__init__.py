@@ -1,0 +1,1 @@
+"""Shipped safety policies (package data)."""

@@ -1,0 +1,1 @@
+"""Trained classifier heads (package data)."""

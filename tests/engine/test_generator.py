@@ -1,0 +1,62 @@
+import pytest
+import torch
+
+from limner.engine.decode import SamplingParams, left_pad, sample_codes
+from limner.engine.generator import GenerateOptions, Generator, resolve_size
+from limner.engine.glyphs import requested_text
+from limner.model.native import NativeModel
+
+
+def test_left_pad_positions() -> None:
+    tokens, valid, pos = left_pad([[5, 6, 7], [8]], pad=0)
+    assert tokens.tolist() == [[5, 6, 7], [0, 0, 8]]
+    assert pos.tolist() == [[0, 1, 2], [0, 0, 0]]
+    assert valid.tolist() == [[True, True, True], [False, False, True]]
+
+
+def test_batched_sampling_equals_one_at_a_time(tiny_model: NativeModel) -> None:
+    p = SamplingParams(temperature=0.0, cfg_scale=2.0)
+    prompts = ["a red circle", "three blue stars in a row on a grey background"]
+    both = sample_codes(tiny_model, prompts, (256, 256), p)
+    for i, pr in enumerate(prompts):
+        assert torch.equal(sample_codes(tiny_model, [pr], (256, 256), p)[0], both[i])
+
+
+def test_generate_n_sizes_seeds_and_previews(tiny_model: NativeModel) -> None:
+    gen = Generator(tiny_model)
+    seen: list[tuple[str, int, int, int]] = []
+
+    def progress(stage: str, done: int, total: int, imgs: object) -> None:
+        if imgs is not None:
+            seen.append((stage, done, total, len(imgs)))  # type: ignore[arg-type]
+
+    ims = gen.generate("a star", GenerateOptions(n=3, seed=4, size=(384, 256), preview_every=96), progress)
+    assert [im.size for im in ims] == [(384, 256)] * 3 and ims[0].mode == "RGB"
+    assert ("tokens", 96, 384, 3) in seen and seen[-1][0] == "decode"
+    again = gen.generate("a star", GenerateOptions(n=3, seed=4, size=(384, 256)))
+    assert [a.tobytes() for a in ims] == [b.tobytes() for b in again]
+    other = gen.generate("a star", GenerateOptions(n=1, seed=5, size=(384, 256)))
+    assert other[0].tobytes() != ims[0].tobytes()
+    t = gen.generate("a ring", GenerateOptions(background="transparent", size=(256, 384)))[0]
+    assert t.mode == "RGBA" and t.size == (256, 384)
+
+
+def test_bad_options_are_named(tiny_model: NativeModel) -> None:
+    gen = Generator(tiny_model)
+    with pytest.raises(ValueError, match="n must be between 1 and 10, got 11"):
+        gen.generate("x", GenerateOptions(n=11))
+    with pytest.raises(ValueError, match="'ultra'"):
+        gen.generate("x", GenerateOptions(quality="ultra"))
+    with pytest.raises(ValueError, match="empty"):
+        gen.generate("   ")
+    with pytest.raises(ValueError, match="32000"):
+        gen.generate("a" * 32001)
+
+
+def test_size_auto_and_text_requests() -> None:
+    assert resolve_size("auto", "a wide banner") == (384, 256)
+    assert resolve_size("auto", "a star") == (256, 256)
+    assert resolve_size("256x384", "") == (256, 384)
+    t = requested_text("a blue sign that says 'OPEN 7 DAYS', 'HELLO' at the top")
+    assert t is not None and t.lines == ["OPEN 7 DAYS", "HELLO"] and t.position == "top"
+    assert requested_text("a red circle") is None

@@ -1,0 +1,54 @@
+import json
+import subprocess
+import sys
+
+from limner.cli.main import main
+from limner.evals.heldout import heldout_records
+
+
+def test_cli_oracle_end_to_end(tmp_path):
+    out = tmp_path / "ev"
+    r = subprocess.run([sys.executable, "-m", "limner.cli.main", "eval", "generation", "--oracle", "--limit", "18",
+                        "--samples", "1", "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["validation"]["valid"] and rep["n_records"] == 18
+    assert len(rep["tags"]) == 9  # --limit spreads over the tags
+    assert "validation: oracle" in r.stdout
+
+
+def test_cli_prompts_file_and_bad_input(tmp_path, capsys):
+    good = heldout_records()[0]
+    p = tmp_path / "p.jsonl"
+    p.write_text(json.dumps(good) + "\n")
+    assert main(["eval", "generation", "--oracle", "--prompts", str(p), "--samples", "2", "--out",
+                 str(tmp_path / "o")]) == 0
+    assert json.loads((tmp_path / "o" / "report.json").read_text())["samples"] == 2
+
+    p.write_text(json.dumps(good) + "\n{broken\n")
+    assert main(["eval", "generation", "--oracle", "--prompts", str(p), "--out", str(tmp_path / "o2")]) == 2
+    assert "p.jsonl:2: malformed JSON" in capsys.readouterr().err
+
+    p.write_text(json.dumps({**good, "tag": "sculpture"}) + "\n")
+    assert main(["eval", "generation", "--oracle", "--prompts", str(p), "--out", str(tmp_path / "o3")]) == 2
+    assert "unknown tag 'sculpture'" in capsys.readouterr().err
+
+    assert main(["eval", "generation", "--oracle", "--prompts", str(tmp_path / "none.jsonl"),
+                 "--out", str(tmp_path / "o4")]) == 2
+    assert "none.jsonl" in capsys.readouterr().err
+
+    blocker = tmp_path / "f"
+    blocker.write_text("x")
+    assert main(["eval", "generation", "--oracle", "--limit", "1", "--out", str(blocker / "sub")]) == 2
+    assert "not writable" in capsys.readouterr().err
+    assert main(["eval", "generation", "--oracle", "--limit", "1", "--out", str(blocker)]) == 2
+    assert "not a directory" in capsys.readouterr().err
+    assert main(["eval", "generation", "--oracle", "--samples", "0", "--out", str(tmp_path / "o5")]) == 2
+    assert "--samples" in capsys.readouterr().err
+
+
+def test_cli_missing_checkpoint_is_a_clean_error(tmp_path, capsys):
+    missing = tmp_path / "nope.safetensors"
+    assert main(["eval", "generation", "--checkpoint", str(missing), "--limit", "1", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "nope.safetensors" in err and "Traceback" not in err

@@ -1,0 +1,35 @@
+from limner.data.scene import Scene, SceneText, render
+from limner.evals.ocr import edit_distance, fold, ned, score_text
+
+
+def test_fold_ned_and_edit_distance():
+    assert fold(" Open 7\n Days ") == "open7days"
+    assert edit_distance("kitten", "sitting") == 3
+    assert edit_distance("", "abc") == 3
+    assert ned("OPEN 7 DAYS", "open7days") == 1.0
+    assert ned("OPEN", "OPEX") == 0.75
+    assert ned("", "AB") == 0.0
+    assert ned("", "") == 1.0
+
+
+def test_ocr_reads_rendered_text_exactly():
+    im = render(Scene(256, 256, "white", [], SceneText(["OPEN 7 DAYS"], "red", "top")))
+    s = score_text(im, "open 7 days")
+    assert s.exact == 1.0 and s.ned == 1.0, s.read
+    wrong = score_text(im, "CLOSED")
+    assert wrong.exact == 0.0 and wrong.ned < 0.5
+
+
+def test_ocr_multiline_order_on_sign_and_transparent_white_text():
+    sign = render(Scene(256, 256, "#224466", [], SceneText(["HELLO", "CAFE 42", "NOW!"], "black", "center", "yellow")))
+    s = score_text(sign, "HELLO\nCAFE 42\nNOW!")
+    assert s.exact == 1.0, s.read
+    assert s.read.split("\n")[0].replace(" ", "") == "HELLO"
+    # White text on a transparent background is read from the alpha channel.
+    clear = render(Scene(256, 256, "transparent", [], SceneText(["SNOW"], "white", "bottom")))
+    assert score_text(clear, "SNOW").exact == 1.0
+
+
+def test_blank_image_reads_nothing():
+    s = score_text(render(Scene(256, 256, "white")), "HELLO")
+    assert s.read == "" and s.exact == 0.0 and s.ned == 0.0

@@ -1,0 +1,62 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from limner.model.checkpoint import read_checkpoint
+from limner.model.native import NativeModel
+from limner.train.run import train
+from limner.train.trainer import TrainConfig, lr_at
+
+
+def test_lr_schedule_warms_up_and_decays() -> None:
+    cfg = TrainConfig(stage="x", out_dir="x", steps=100, lr=1.0, warmup=10, min_lr_frac=0.1)
+    assert lr_at(0, cfg) == pytest.approx(0.1)
+    assert lr_at(9, cfg) == pytest.approx(1.0)
+    assert lr_at(99, cfg) == pytest.approx(0.1, abs=0.01)
+    assert lr_at(50, cfg) < lr_at(20, cfg)
+
+
+def test_tokenizer_stage_trains_resumes_and_saves_config(tmp_path: Path) -> None:
+    out = tmp_path / "tok"
+    cfg = TrainConfig(stage="tokenizer", out_dir=str(out), steps=3, batch_size=2, lr=1e-3, warmup=1, log_every=1,
+                      save_every=3, seed=1)
+    train("tokenizer", cfg, size="tiny", crop=64, log=lambda s: None)
+    logs = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in logs] == [1, 2, 3] and all(r["loss"] > 0 for r in logs)
+    mcfg, tensors, md = read_checkpoint(out / "model.safetensors")
+    assert mcfg.name == "tiny" and json.loads(md["step"]) == 3
+    assert any(k.startswith("decoder.") for k in tensors)
+    cfg.steps = 5
+    train("tokenizer", cfg, size="tiny", crop=64, log=lambda s: None)
+    steps = [json.loads(x)["step"] for x in (out / "log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5]  # resumed at 3, not restarted
+
+
+def test_prior_stage_writes_a_complete_model(tmp_path: Path) -> None:
+    tok = TrainConfig(stage="tokenizer", out_dir=str(tmp_path / "tok"), steps=1, batch_size=2, warmup=1, log_every=1)
+    train("tokenizer", tok, size="tiny", crop=64, log=lambda s: None)
+    pri = TrainConfig(stage="prior", out_dir=str(tmp_path / "prior"), steps=2, batch_size=2, warmup=1, log_every=1)
+    last = train("prior", pri, tokenizer_ckpt=str(tmp_path / "tok" / "model.safetensors"), log=lambda s: None)
+    assert last["img_ce"] > 0
+    m = NativeModel.from_checkpoint(tmp_path / "prior" / "model.safetensors")
+    assert m.config.name == "tiny"
+    # the tokenizer is frozen in the prior stage: its weights are carried over unchanged
+    _, t0, _ = read_checkpoint(tmp_path / "tok" / "model.safetensors")
+    assert torch.equal(m.tokenizer.state_dict()["encoder.0.weight"], t0["tokenizer.encoder.0.weight"])
+
+
+def test_two_process_ddp_on_cpu(tmp_path: Path) -> None:
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517",
+           "-m", "limner.cli.main", "train", "tokenizer", "--size", "tiny", "--steps", "2", "--batch-size", "2",
+           "--crop", "64", "--warmup", "1", "--log-every", "1", "--out", str(out)]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (out / "model.safetensors").is_file()
+    assert len((out / "log.jsonl").read_text().splitlines()) == 2  # rank 0 alone logs
