@@ -18,6 +18,7 @@ from limner import __version__
 COMMANDS: tuple[str, ...] = (
     "limner.cli.generate",
     "limner.cli.train",
+    "limner.cli.export",
     "limner.cli.eval",
     "limner.cli.verify",
     "limner.cli.safety",

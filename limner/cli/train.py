@@ -14,8 +14,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Train one stage of the native model. Re-running with the same --out resumes from "
         "OUT/state.pt. For several processes: torchrun --nproc-per-node N -m limner.cli.main train ...",
     )
-    p.add_argument("stage", choices=("tokenizer", "prior"), help="tokenizer: FSQ tokenizer + diffusion decoder; "
-                   "prior: the transformer (needs --tokenizer)")
+    p.add_argument("stage", choices=("tokenizer", "decoder", "prior"),
+                   help="tokenizer: FSQ tokenizer + diffusion decoder; decoder: the decoder alone on a frozen "
+                   "tokenizer (needs --init); prior: the transformer (needs --tokenizer)")
     p.add_argument("--out", required=True, help="output directory (model.safetensors, state.pt, log.jsonl)")
     p.add_argument("--size", default="small", help="named model size for a fresh tokenizer stage (default small)")
     p.add_argument("--tokenizer", help="tokenizer-stage checkpoint the prior stage trains on")

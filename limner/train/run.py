@@ -14,10 +14,10 @@ from limner.model.config import ModelConfig, get_config
 from limner.model.decoder import DiffusionDecoder
 from limner.model.image_tokenizer import ImageTokenizer
 from limner.model.text_tokenizer import TextTokenizer
-from limner.train.stages import PriorStage, TokenizerStage
+from limner.train.stages import DecoderStage, PriorStage, TokenizerStage
 from limner.train.trainer import TrainConfig, Trainer
 
-STAGES = ("tokenizer", "prior")
+STAGES = ("tokenizer", "decoder", "prior")
 
 
 def heldout_exclusions() -> frozenset[str]:
@@ -36,9 +36,10 @@ def data_source(data: str | None, batch_size: int, exclude: frozenset[str]) -> C
     return lambda seed: SceneBatcher(batch_size, seed, exclude=exclude)
 
 
-def build_tokenizer_stage(size: str, init: str | None, crop: int) -> tuple[ModelConfig, TokenizerStage]:
+def build_tokenizer_stage(size: str, init: str | None, crop: int,
+                          frozen_tokenizer: bool = False) -> tuple[ModelConfig, TokenizerStage]:
     cfg = read_checkpoint(init)[0] if init else get_config(size)
-    stage = TokenizerStage(cfg, crop=crop)
+    stage = DecoderStage(cfg, crop=crop) if frozen_tokenizer else TokenizerStage(cfg, crop=crop)
     if init:
         _, tensors, _ = read_checkpoint(init)
         load_into(stage.tokenizer, "tokenizer", tensors, init)
@@ -72,6 +73,11 @@ def train(stage_name: str, tcfg: TrainConfig, *, size: str = "small", init: str 
     if stage_name == "tokenizer":
         cfg, stage = build_tokenizer_stage(size, init, crop)
         exclude: frozenset[str] = frozenset()
+    elif stage_name == "decoder":
+        if not init:
+            raise ValueError("the decoder stage needs --init CHECKPOINT (a trained tokenizer stage)")
+        cfg, stage = build_tokenizer_stage(size, init, crop, frozen_tokenizer=True)
+        exclude = frozenset()
     elif stage_name == "prior":
         if not tokenizer_ckpt:
             raise ValueError("the prior stage needs --tokenizer CHECKPOINT (a trained tokenizer stage)")

@@ -43,6 +43,22 @@ class TokenizerStage(nn.Module):
         return rec + flow, {"rec": rec.item(), "flow": flow.item()}
 
 
+class DecoderStage(TokenizerStage):
+    """Flow-matching loss only, with the tokenizer frozen: refines the decoder while (or after) the
+    prior trains on the same codes, which stay fixed."""
+
+    def __init__(self, cfg: ModelConfig, crop: int = 128) -> None:
+        super().__init__(cfg, crop)
+        self.tokenizer.requires_grad_(False)
+
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        self.tokenizer.eval()
+        with torch.no_grad():
+            codes, _ = self.tokenizer.encode(batch.images)
+        flow = self.decoder.loss(codes, batch.images, batch.glyphs, crop=self.crop)
+        return flow, {"flow": flow.item()}
+
+
 class PriorStage(nn.Module):
     """Next-token cross-entropy over interleaved [text, size, image] sequences; tokenizer frozen."""
 
