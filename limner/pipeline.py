@@ -74,9 +74,9 @@ class Pipeline:
     def from_pretrained(path: str | Path | None = None, *, safety: bool = True, provenance_settings: Any = None,
                         policy: str | Path | None = None) -> Pipeline:
         """Load a checkpoint (default: the shipped model) with the safety stack and the provenance stage."""
+        gen = Generator.from_checkpoint(path or default_checkpoint())  # first: a bad checkpoint fails fast
         from limner.provenance.stage import ProvenanceStage
 
-        gen = Generator.from_checkpoint(path or default_checkpoint())
         stack = None
         if safety:
             from limner.safety.stack import SafetyStack

@@ -45,6 +45,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def output_paths(out: str, n: int, fmt: str) -> list[Path]:
     base = Path(out)
+    if base.is_dir():
+        raise CliError(f"output path {out!r} is a directory; give a file name such as {out.rstrip('/')}/image.png")
     if base.suffix.lower().lstrip(".") not in FORMATS:
         base = base.with_suffix("." + ("jpg" if fmt == "jpeg" else fmt))
     if n == 1:

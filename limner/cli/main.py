@@ -13,6 +13,9 @@ import importlib
 import sys
 
 from limner import __version__
+from limner.cli.errors import CliError
+
+__all__ = ["CliError", "build_parser", "main"]
 
 # Sub-command modules, in the order `limner --help` lists them.
 COMMANDS: tuple[str, ...] = (
@@ -24,10 +27,6 @@ COMMANDS: tuple[str, ...] = (
     "limner.cli.safety",
     "limner.cli.optout",
 )
-
-
-class CliError(Exception):
-    """A user-facing error: printed as `limner: error: ...` with exit code 2, never as a traceback."""
 
 
 def build_parser() -> argparse.ArgumentParser:
