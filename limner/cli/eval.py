@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from limner.cli.main import CliError
+from limner.cli.errors import CliError
 
 
 def add_parser(subparsers: Any) -> None:

@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "limner.cli.verify",
     "limner.cli.safety",
     "limner.cli.optout",
+    "limner.cli.serve",
 )
 
 

@@ -8,9 +8,10 @@ Pipeline for one image (H, W):
    blurry decoder broke into touching pieces stays whole); components below `min_area_frac` of the
    canvas are specks and are dropped.
 3. A component whose core pixels form two far-apart colour clusters is split (two touching objects).
-4. Per component: soft coverage (the projection of each pixel's Lab colour on the background ->
+4. Per component: colour spread (a multicoloured blob is not a flat world object and is dropped), soft coverage (the projection of each pixel's Lab colour on the background ->
    object colour axis, which undoes anti-aliasing and blur), area, centroid, bbox, the median colour
-   of its core pixels, and a normalised square crop for the shape classifier (shape_net.py).
+   of its core pixels, and a normalised square crop for the shape classifier (shape_net.py); predictions
+   below `min_prob` confidence are dropped.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class DetectConfig:
     split_de: float = 30.0  # CIE76 distance between colour clusters inside one component that splits it
     split_min_share: float = 0.15  # each cluster must hold this share of the core pixels to split
     crop: int = 32  # side of the normalised crop given to the shape classifier
+    max_spread: float = 14.0  # world objects are flat: median CIE76 spread of core colours above this is not one
+    min_prob: float = 0.5  # shape-classifier confidence below this is not an object
 
 
 @dataclass
@@ -44,6 +47,7 @@ class Component:
     centroid: tuple[float, float]  # (x, y), coverage-weighted, pixels
     rgb: tuple[float, float, float]  # median sRGB of the core pixels
     pixels: np.ndarray  # (n <= 1024, 3) sRGB of core pixels (evenly subsampled), for per-pixel colour error
+    spread: float = 0.0  # median CIE76 distance of the core pixels to their median colour (flatness)
 
 
 @dataclass
@@ -131,6 +135,8 @@ def _component(pl: _Planes, mask: np.ndarray, region: np.ndarray) -> Component |
     core_px = pl.rgb[y0:y1, x0:x1][core]
     rgb = np.median(core_px, axis=0)
     core_px = core_px[:: max(1, len(core_px) // 1024)]
+    core_lab = srgb_to_lab(core_px)
+    spread = float(np.median(np.linalg.norm(core_lab - np.median(core_lab, axis=0), axis=1)))
     if pl.alpha is not None:
         soft = pl.alpha[y0:y1, x0:x1] * reg
     else:
@@ -150,7 +156,7 @@ def _component(pl: _Planes, mask: np.ndarray, region: np.ndarray) -> Component |
         return None
     bbox = (int(x0 + hx.min()), int(y0 + hy.min()), int(x0 + hx.max() + 1), int(y0 + hy.max() + 1))
     return Component(bbox, soft.astype(np.float32)[hy.min():hy.max() + 1, hx.min():hx.max() + 1], area, (cx, cy),
-                     (float(rgb[0]), float(rgb[1]), float(rgb[2])), core_px.astype(np.float32))
+                     (float(rgb[0]), float(rgb[1]), float(rgb[2])), core_px.astype(np.float32), spread)
 
 
 def segment(image: Image.Image, cfg: DetectConfig | None = None) -> list[Component]:
@@ -208,11 +214,12 @@ def detect(image: Image.Image, cfg: DetectConfig | None = None) -> list[Detectio
     from limner.evals.shape_net import load_classifier  # lazy: loads weights on first use
 
     cfg = cfg or DetectConfig()
-    comps = segment(image, cfg)
+    # Multicoloured blobs (decoder noise, textures) are not world objects, whatever shape they have.
+    comps = [c for c in segment(image, cfg) if c.spread <= cfg.max_spread]
     if not comps:
         return []
     clf = load_classifier()
     crops = np.stack([normalised_crop(c, clf.config.crop) for c in comps])
     names, probs = clf.predict(crops)
     return [Detection(n, float(p), nearest_named(c.rgb), c.rgb, c.centroid, c.bbox, c.area, c.pixels)
-            for c, n, p in zip(comps, names, probs, strict=True)]
+            for c, n, p in zip(comps, names, probs, strict=True) if p >= cfg.min_prob]

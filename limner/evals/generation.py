@@ -8,7 +8,8 @@
 
 Validation runs every time: the oracle renders (record_to_scene + render) must score >= ORACLE_MIN and a
 control, each record's image scored against a different record of the same tag (a derangement; another
-tag when a tag has one record), must score <= CONTROL_MAX. The control runs on the scored images and,
+tag when a tag has one record; a held-out record of the same tag when there is only one record), must
+score <= CONTROL_MAX. The control runs on the scored images and,
 for model runs, on the oracle renders too; any failed check makes the report `valid: false`.
 """
 
@@ -69,8 +70,17 @@ def _derangement(recs: list[dict[str, Any]], seed: int) -> list[int]:
     for i in range(len(recs)):
         if out[i] < 0:
             others = [j for j in range(len(recs)) if j != i]
-            out[i] = rng.choice(others) if others else i
+            out[i] = rng.choice(others) if others else -1  # -1: no partner; the caller uses a foil
     return out
+
+
+def _foil(rec: dict[str, Any], size: tuple[int, int]) -> Image.Image:
+    """Oracle render of a held-out record of the same tag with a different prompt (control for a lone record)."""
+    from limner.evals.heldout import heldout_records
+
+    pool = [r for r in heldout_records() if r["prompt"] != rec["prompt"]]
+    same = [r for r in pool if r["tag"] == rec["tag"]] or pool
+    return render(record_to_scene(same[0], size, seed=0))
 
 
 def _mean(xs: list[float]) -> float:
@@ -82,6 +92,7 @@ def _tag_report(tag: str, scores: list[ImageScore]) -> dict[str, Any]:
     if tag == "text":
         rep["exact"] = rep["score"]
         rep["ned"] = _mean([float(s.extra.get("ned", 0.0)) for s in scores])
+        rep["exact_strict"] = _mean([float(s.extra.get("exact_strict", 0.0)) for s in scores])
     if tag == "hex_color":
         des = [float(s.extra["de2000"]) for s in scores if "de2000" in s.extra]
         rep["median_de2000"] = float(statistics.median(des)) if des else None
@@ -159,13 +170,15 @@ def evaluate_generation(generate_fn: GenerateFn | None, records: list[dict[str, 
     # Validation.
     oracle_scores = [results[i][0] if oracle else score_image(oracle_imgs[i], r) for i, r in enumerate(recs)]
     perm = _derangement(recs, CONTROL_SEED)
-    control_scores = [score_image(images[perm[i]][0], r) for i, r in enumerate(recs)]
+    foils = {i: _foil(r, size) for i, r in enumerate(recs) if perm[i] < 0}
+    control_scores = [score_image(images[perm[i]][0] if perm[i] >= 0 else foils[i], r) for i, r in enumerate(recs)]
     validation: dict[str, Any] = {
         "oracle": _mean([s.score for s in oracle_scores]),
         "control": _mean([s.score for s in control_scores]),
     }
     if not oracle:
-        validation["control_oracle"] = _mean([score_image(oracle_imgs[perm[i]], r).score for i, r in enumerate(recs)])
+        validation["control_oracle"] = _mean([score_image(oracle_imgs[perm[i]] if perm[i] >= 0 else foils[i], r).score
+                                              for i, r in enumerate(recs)])
     validation["valid"] = (validation["oracle"] >= ORACLE_MIN and validation["control"] <= CONTROL_MAX
                            and validation.get("control_oracle", 0.0) <= CONTROL_MAX)
     validation["oracle_min"], validation["control_max"] = ORACLE_MIN, CONTROL_MAX

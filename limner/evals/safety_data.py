@@ -20,6 +20,7 @@ from typing import Any
 
 DATA_DIR = Path(__file__).parent / "data"
 PAIRS_FILE = DATA_DIR / "safety_pairs.txt"
+TRAIN_EXTRA_FILE = DATA_DIR / "safety_pairs_train_extra.txt"  # training-only pairs
 TRAIN_FILE = DATA_DIR / "safety_redteam_train.jsonl"
 HELDOUT_FILE = DATA_DIR / "safety_redteam_heldout.jsonl"
 HELDOUT_SHARE = 0.45
@@ -50,7 +51,7 @@ class Pair:
     minor: bool = False
 
 
-def read_pairs(path: Path = PAIRS_FILE) -> list[Pair]:
+def read_pairs(path: Path = PAIRS_FILE, first_id: int = 0) -> list[Pair]:
     pairs: list[Pair] = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         s = line.strip()
@@ -58,12 +59,12 @@ def read_pairs(path: Path = PAIRS_FILE) -> list[Pair]:
             continue
         minor = s.startswith("@minor ")
         if minor:
-            s = s[len("@minor "):]
+            s = s[len("@minor ") :]
         parts = [x.strip() for x in s.split("|")]
         if len(parts) != 3:
             raise ValueError(f"{path}:{n}: expected 'category | block | allow', got {line!r}")
         cat, b, a = parts
-        pairs.append(Pair(len(pairs), cat, None if b == "-" else b, None if a == "-" else a, minor))
+        pairs.append(Pair(first_id + len(pairs), cat, None if b == "-" else b, None if a == "-" else a, minor))
     return pairs
 
 
@@ -122,8 +123,13 @@ def obf_case_repeat(p: str, rng: random.Random) -> str:
 
 
 OBFUSCATIONS = {
-    "leet": obf_leet, "homoglyph": obf_homoglyph, "zero_width": obf_zero_width, "spaced": obf_spaced,
-    "punct": obf_punct, "fullwidth": obf_fullwidth, "case_repeat": obf_case_repeat,
+    "leet": obf_leet,
+    "homoglyph": obf_homoglyph,
+    "zero_width": obf_zero_width,
+    "spaced": obf_spaced,
+    "punct": obf_punct,
+    "fullwidth": obf_fullwidth,
+    "case_repeat": obf_case_repeat,
 }
 
 
@@ -147,8 +153,9 @@ def build(pairs: list[Pair], seed: int = SEED) -> list[dict[str, Any]]:
         if pr.block:
             recs.append(_rec(pr.block, "block", pr.category, pr.id, "plain"))
             name = obf_names[k % len(obf_names)]
-            recs.append(_rec(OBFUSCATIONS[name](pr.block, rng), "block", pr.category, pr.id, f"obf_{name}",
-                             plain=pr.block))
+            recs.append(
+                _rec(OBFUSCATIONS[name](pr.block, rng), "block", pr.category, pr.id, f"obf_{name}", plain=pr.block)
+            )
             if k % 2 == 0:
                 w = WRAPPERS[(k // 2) % len(WRAPPERS)]
                 recs.append(_rec(w.format(p=pr.block), "block", pr.category, pr.id, "adversarial"))
@@ -170,13 +177,17 @@ def world_prompts(n: int, seed: int = SEED) -> list[dict[str, Any]]:
     return [_rec(sample_mix(rng).prompt, "allow", "benign", -1 - i, "world") for i in range(n)]
 
 
-def split(recs: list[dict[str, Any]], pairs: list[Pair], seed: int = SEED) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def split(
+    recs: list[dict[str, Any]], pairs: list[Pair], seed: int = SEED
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Stratified by category, by pair: every variant of a pair lands on the same side."""
     rng = random.Random(seed + 1)
     held: set[int] = set()
     by_cat: dict[str, list[int]] = {}
     for p in pairs:
-        by_cat.setdefault(p.category + ("@minor" if p.minor else "") + ("-" if p.block is None else ""), []).append(p.id)
+        by_cat.setdefault(p.category + ("@minor" if p.minor else "") + ("-" if p.block is None else ""), []).append(
+            p.id
+        )
     for ids in by_cat.values():
         ids = sorted(ids)
         rng.shuffle(ids)
@@ -210,14 +221,20 @@ def main() -> None:
     pairs = read_pairs()
     recs = build(pairs)
     train, test = split(recs, pairs)
+    extra = read_pairs(TRAIN_EXTRA_FILE, first_id=10_000) if TRAIN_EXTRA_FILE.exists() else []
+    extra_recs = build(extra, seed=SEED + 7)
+    train += extra_recs
+    recs += extra_recs
     world = world_prompts(120)
     train += world[:60]
     test += world[60:]
     write_jsonl(TRAIN_FILE, train)
     write_jsonl(HELDOUT_FILE, test)
     nb = sum(r["label"] == "block" for r in recs)
-    print(f"{len(pairs)} pairs -> {len(recs)} red-team prompts ({nb} block, {len(recs) - nb} allow) "
-          f"+ {len(world)} world prompts; train {len(train)}, held-out {len(test)}")
+    print(
+        f"{len(pairs)} pairs -> {len(recs)} red-team prompts ({nb} block, {len(recs) - nb} allow) "
+        f"+ {len(world)} world prompts; train {len(train)}, held-out {len(test)}"
+    )
 
 
 if __name__ == "__main__":

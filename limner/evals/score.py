@@ -10,7 +10,7 @@
 - `dense_grid`: share of the R*C cells whose largest object (by centroid) has the right class and colour.
 - `hex_color`: correct when an object of the class is found with median CIEDE2000 <= 10; the error is
   reported either way (of the best object of the class, else of the largest object, else DE_MISSING).
-- `text`: OCR exact match after case/whitespace folding (the image score) and NED (reported).
+- `text`: OCR exact match after case/whitespace (and I/l homoglyph) folding (the image score) and NED.
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def score_image(image: Image.Image, rec: dict[str, Any], cfg: DetectConfig | Non
     if tag == "text":
         ts = score_text(image, rec["text"])
         return ImageScore(ts.exact, ts.exact == 1.0, [] if ts.exact else [f"read {ts.read!r}"],
-                          {"ned": ts.ned, "read": ts.read})
+                          {"ned": ts.ned, "exact_strict": ts.exact_strict, "read": ts.read})
     dets = detect(image, cfg)
     if tag == "dense_grid":
         return _score_grid(dets, rec, image.width, image.height)

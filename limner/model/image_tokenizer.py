@@ -75,6 +75,10 @@ class ImageTokenizer(nn.Module):
                 enc.append(ResBlock(cout))
         enc += [ResBlock(w[-1]), norm(w[-1]), nn.SiLU(), nn.Conv2d(w[-1], self.fsq.dim, 1)]
         self.encoder = nn.Sequential(*enc)
+        # Colour shortcut: a linear map of each patch's mean RGBA straight into the latent. Through the
+        # conv stack alone the flat colour of a region is a weak signal next to edges and the codes came
+        # out colour-blind (red and green squares got the same code); this path carries it undamped.
+        self.colour = nn.Conv2d(cfg.channels, self.fsq.dim, 1)
         dec: list[nn.Module] = [nn.Conv2d(self.fsq.dim, w[-1], 1), ResBlock(w[-1]), ResBlock(w[-1])]
         for i in reversed(range(len(w))):
             cin = w[min(i + 1, len(w) - 1)]
@@ -91,7 +95,9 @@ class ImageTokenizer(nn.Module):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, 4, H, W) in [-1, 1] at output size -> (codes (B, D, h, w), indices (B, h, w))."""
-        return self.fsq(self.encoder(self.downsample(x)))
+        x = self.downsample(x)
+        mean_colour = F.avg_pool2d(x, self.cfg.patch)  # (B, 4, h, w)
+        return self.fsq(self.encoder(x) + self.colour(mean_colour))
 
     def decode_preview(self, codes: torch.Tensor) -> torch.Tensor:
         """codes (B, D, h, w) -> (B, 4, h*patch, w*patch) image in [-1, 1] at tokenizer-input size."""

@@ -7,8 +7,27 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def norm(c: int) -> nn.GroupNorm:
-    return nn.GroupNorm(min(8, c), c)
+class ChannelNorm(nn.Module):
+    """LayerNorm over channels at each pixel.
+
+    Not GroupNorm: group statistics over space subtract each image's spatial mean, which for
+    flat-coloured scenes is the background colour, so the tokenizer would lose it.
+    """
+
+    def __init__(self, c: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(c))
+        self.bias = nn.Parameter(torch.zeros(c))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mu = x.mean(1, keepdim=True)  # (B, 1, H, W)
+        var = (x - mu).pow(2).mean(1, keepdim=True)
+        return (x - mu) * torch.rsqrt(var + self.eps) * self.weight[:, None, None] + self.bias[:, None, None]
+
+
+def norm(c: int) -> ChannelNorm:
+    return ChannelNorm(c)
 
 
 class ResBlock(nn.Module):

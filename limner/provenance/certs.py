@@ -152,8 +152,8 @@ def load_credentials(settings: ProvenanceSettings) -> SigningCredentials:
     assert settings.cert_path is not None and settings.key_path is not None
     chain, key = _read(settings.cert_path, "certificate"), _read(settings.key_path, "private key")
     not_after, subject = _check_chain(chain, key, settings.cert_path, settings.key_path)
-    anchors = _read(settings.trust_anchors_path, "trust anchors").decode() if settings.trust_anchors_path else None
-    return SigningCredentials(chain, key, anchors, False, not_after, subject)
+    configured = _read(settings.trust_anchors_path, "trust anchors").decode() if settings.trust_anchors_path else None
+    return SigningCredentials(chain, key, configured, False, not_after, subject)
 
 
 def trust_anchors(settings: ProvenanceSettings) -> str | None:

@@ -31,7 +31,7 @@ def pdq(im: Image.Image) -> tuple[bytes, int]:
     rgb = flatten(im)
     scale = HASH_SIDE / max(rgb.size)
     if scale < 1.0:
-        rgb = rgb.resize((max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))), Image.BOX)
+        rgb = rgb.resize((max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))), Image.Resampling.BOX)
     bits, quality = pdqhash.compute(np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8)))
     return np.packbits(bits.astype(np.uint8)).tobytes(), int(quality)
 

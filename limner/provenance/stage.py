@@ -13,6 +13,7 @@ import io
 import logging
 import secrets
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -27,7 +28,7 @@ from limner.provenance.index import IndexRecord, ProvenanceIndex, open_index
 from limner.provenance.keys import load_watermark_key
 from limner.provenance.phash import flatten, pdq
 from limner.provenance.settings import ProvenanceSettings
-from limner.provenance.watermark import WatermarkConfig, embed, psnr
+from limner.provenance.watermark import WatermarkConfig, embed_measured
 
 log = logging.getLogger("limner.provenance")
 
@@ -57,6 +58,7 @@ class ProvenancedImage:
     record_id: str
     record: IndexRecord
     psnr_db: float  # watermark distortion, measured on the RGB channels of the visible (alpha > 0) pixels
+    timings: dict[str, float] = field(default_factory=dict)  # CPU ms per step of this call
 
     @property
     def payload_hex(self) -> str:
@@ -162,22 +164,39 @@ class ProvenanceStage:
         index = self.index()
         key = self.watermark_key()
 
+        cpu = time.process_time()
+        timings: dict[str, float] = {}
+
+        def lap(name: str) -> None:
+            nonlocal cpu
+            now = time.process_time()
+            timings[name] = round((now - cpu) * 1000.0, 2)
+            cpu = now
+
         has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
         keep_alpha = has_alpha and fmt in ("png", "webp")
+        alpha_im: Image.Image | None = None
+        visible: np.ndarray | None = None
         if keep_alpha:
-            rgba = np.array(image.convert("RGBA"))
-            rgb, alpha = np.ascontiguousarray(rgba[..., :3]), rgba[..., 3]
+            rgba_im = image.convert("RGBA")
+            alpha_im = rgba_im.getchannel("A")
+            alpha = np.asarray(alpha_im)
+            rgb = np.asarray(rgba_im.convert("RGB"))  # drops alpha, keeps the RGB under it
+            visible = None if alpha.min() == 255 else alpha > 0
         else:
-            rgb, alpha = np.array(flatten(image)), None
+            rgb = np.asarray(flatten(image))
 
         # (1) watermark
         payload = self._new_payload(index)
-        visible = alpha > 0 if alpha is not None and not alpha.all() else None
-        marked = embed(rgb, key, payload, self.wm_config, visible)
-        out_im = Image.fromarray(np.dstack([marked, alpha]) if alpha is not None else marked,
-                                 "RGBA" if alpha is not None else "RGB")
+        marked, psnr_db = embed_measured(rgb, key, payload, self.wm_config, visible)
+        out_im = Image.fromarray(marked, "RGB")
+        if alpha_im is not None:
+            out_im.putalpha(alpha_im)
+        lap("watermark")
         encoded = _encode(out_im, fmt, quality)
+        lap("encode")
         h, q = pdq(out_im)
+        lap("perceptual_hash")
 
         # (2) C2PA
         record_id = uuid.uuid4().hex
@@ -188,9 +207,9 @@ class ProvenanceStage:
             record_id=record_id, created_at=record.created_at, edited=bool(ingredients),
         )
         signed = manifest.sign(encoded, fmt, m, creds, ingredients)
+        lap("c2pa_sign")
 
         # (3) index, last: a row exists only for an image we actually hand out
         index.add(record)
-        vis = visible if visible is not None else np.ones(rgb.shape[:2], bool)
-        return ProvenancedImage(signed, fmt, manifest.MIME[fmt], payload, record_id, record,
-                                psnr(rgb[vis], marked[vis]))
+        lap("index")
+        return ProvenancedImage(signed, fmt, manifest.MIME[fmt], payload, record_id, record, psnr_db, timings)

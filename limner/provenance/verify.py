@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from limner.provenance import manifest
 from limner.provenance.certs import trust_anchors
@@ -32,9 +32,13 @@ from limner.provenance.settings import ProvenanceSettings
 from limner.provenance.watermark import Detection, WatermarkConfig, detect
 
 MAX_FILE_BYTES = 256 * 1024 * 1024
-MAX_PIXELS = 100_000_000
-PDQ_MAX_DISTANCE = 24  # bits of 256; JPEG/resize/brightness of the same image stay well below this
-PDQ_MIN_QUALITY = 50  # PDQ's own threshold for a hash with enough structure to compare
+MAX_PIXELS = 40_000_000  # ~0.5 GB of working memory for the watermark search
+# PDQ match rule, from bench/provenance on the flat-colour world: the same image after JPEG q75, 0.5x resize
+# or brightness +10% is within 24 bits for ~95% of images (brightness: all), while unrelated renders are
+# >= 68 bits from every indexed one. PDQ's usual quality gate (50) would drop most flat images, so only
+# featureless ones (quality 0: their hash is arbitrary and all blank images share it) are excluded.
+PDQ_MAX_DISTANCE = 24
+PDQ_MIN_QUALITY = 1
 
 
 @dataclass
@@ -121,6 +125,9 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
             im = Image.open(io.BytesIO(stripped))
     except Image.DecompressionBombError as e:
         raise InputImageError(f"image refused as a decompression bomb: {e}") from None
+    except UnidentifiedImageError:
+        head = data[:8].hex(" ")
+        raise InputImageError(f"not a readable image: no image format recognised (first bytes {head})") from None
     except (OSError, ValueError, SyntaxError) as e:
         raise InputImageError(f"not a readable image ({e})") from None
     w, h = im.size
@@ -153,7 +160,8 @@ class Verifier:
             self._index.close()
             self._index = None
 
-    def _watermark(self, im: Image.Image) -> Detection | None:
+    def read_watermark(self, im: Image.Image) -> Detection | None:
+        """The watermark in a decoded image (None when this deployment has no key yet)."""
         if self._key is None:
             return None
         has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
@@ -169,7 +177,7 @@ class Verifier:
         data = _load_bytes(path_or_bytes)
         im = decode_image(data)
         report = manifest.read(data, self._anchors)
-        det = self._watermark(im)
+        det = self.read_watermark(im)
         notes: list[str] = []
         if self._key is None:
             notes.append(f"no watermark key at {self.settings.resolved_watermark_key_path}: watermark not checked")

@@ -127,7 +127,13 @@ def _visible_mse(out: np.ndarray, img: np.ndarray, visible: np.ndarray | None) -
 
 def embed(rgb: np.ndarray, key: bytes, payload: int, cfg: WatermarkConfig | None = None,
           visible: np.ndarray | None = None) -> np.ndarray:
-    """uint8 RGB (H, W, 3) -> watermarked uint8 RGB of the same shape, PSNR close to cfg.psnr_db.
+    """uint8 RGB (H, W, 3) -> watermarked uint8 RGB of the same shape, PSNR close to cfg.psnr_db."""
+    return embed_measured(rgb, key, payload, cfg, visible)[0]
+
+
+def embed_measured(rgb: np.ndarray, key: bytes, payload: int, cfg: WatermarkConfig | None = None,
+                   visible: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """`embed`, also returning the PSNR (dB) it reached over the visible pixels.
 
     `visible` (H, W) bool, for images with transparency: the PSNR is measured over those pixels only.
     The RGB under fully transparent pixels is never seen, so it is marked at the same strength for free;
@@ -139,7 +145,7 @@ def embed(rgb: np.ndarray, key: bytes, payload: int, cfg: WatermarkConfig | None
     h, w = rgb.shape[:2]
     if visible is not None and visible.shape != (h, w):
         raise ValueError(f"visible mask shape {visible.shape} does not match the image {(h, w)}")
-    if visible is not None and not visible.any():
+    if visible is not None and (not visible.any() or visible.all()):
         visible = None
     t = tile_pattern(key, payload, cfg).astype(np.float32)
     full = np.tile(t, (-(-h // cfg.tile), -(-w // cfg.tile)))[:h, :w]
@@ -168,7 +174,7 @@ def embed(rgb: np.ndarray, key: bytes, payload: int, cfg: WatermarkConfig | None
         s *= float(np.sqrt(target / mse)) * 0.99
         out = np.clip(np.rint(img + np.float32(s) * full[..., None]), 0, 255)
         mse = _visible_mse(out, img, visible)
-    return out.astype(np.uint8)
+    return out.astype(np.uint8), (float("inf") if mse == 0 else 10.0 * float(np.log10(255.0**2 / mse)))
 
 
 def _residual(y: np.ndarray, cfg: WatermarkConfig) -> np.ndarray:

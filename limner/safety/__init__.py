@@ -35,7 +35,8 @@ def default_stack() -> SafetyStack:
         return _STACK
 
 
-def check(prompt: str, images: list[Image.Image] | None = None, age: int | None = None,
-          moderation: str = "auto") -> Decision:
+def check(
+    prompt: str, images: list[Image.Image] | None = None, age: int | None = None, moderation: str = "auto"
+) -> Decision:
     """Check a prompt (and optional input images) against the default stack."""
     return default_stack().check(prompt, images, age=age, moderation=moderation)

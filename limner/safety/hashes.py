@@ -66,8 +66,14 @@ class HashList:
     def __init__(self, entries: list[HashEntry], *, pdq_max: int = 31, phash_max: int = 8) -> None:
         self.entries = entries
         self.pdq_max, self.phash_max = pdq_max, phash_max
-        self._pdq = np.stack([e.bits for e in entries if e.kind == "pdq"]) if any(e.kind == "pdq" for e in entries) else None
-        self._ph = np.stack([e.bits for e in entries if e.kind == "phash"]) if any(e.kind == "phash" for e in entries) else None
+        self._pdq = (
+            np.stack([e.bits for e in entries if e.kind == "pdq"]) if any(e.kind == "pdq" for e in entries) else None
+        )
+        self._ph = (
+            np.stack([e.bits for e in entries if e.kind == "phash"])
+            if any(e.kind == "phash" for e in entries)
+            else None
+        )
         self._pdq_labels = [e.label for e in entries if e.kind == "pdq"]
         self._ph_labels = [e.label for e in entries if e.kind == "phash"]
 

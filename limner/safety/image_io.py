@@ -21,17 +21,30 @@ class ImageInputError(ValueError):
     """An uploaded image is unreadable, truncated, or too large (a possible decompression bomb)."""
 
 
-def check_size(width: int, height: int, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int = DEFAULT_MAX_SIDE,
-               name: str = "image") -> None:
+def check_size(
+    width: int,
+    height: int,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_side: int = DEFAULT_MAX_SIDE,
+    name: str = "image",
+) -> None:
     if width <= 0 or height <= 0:
         raise ImageInputError(f"{name}: empty image ({width}x{height})")
     if width * height > max_pixels or max(width, height) > max_side:
-        raise ImageInputError(f"{name}: {width}x{height} pixels exceeds the limit of {max_pixels} pixels / "
-                              f"{max_side} per side (possible decompression bomb)")
+        raise ImageInputError(
+            f"{name}: {width}x{height} pixels exceeds the limit of {max_pixels} pixels / "
+            f"{max_side} per side (possible decompression bomb)"
+        )
 
 
-def load_image(src: str | Path | bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int = DEFAULT_MAX_SIDE,
-               max_bytes: int = DEFAULT_MAX_BYTES) -> Image.Image:
+def load_image(
+    src: str | Path | bytes,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_side: int = DEFAULT_MAX_SIDE,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Image.Image:
     """Decode an image from a path or bytes into RGB(A), refusing bad input with ImageInputError."""
     name = str(src) if not isinstance(src, bytes) else "<bytes>"
     if isinstance(src, bytes):

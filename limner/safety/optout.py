@@ -42,15 +42,19 @@ class OptOutRegistry:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30.0)
-        self._conn.execute("CREATE TABLE IF NOT EXISTS optout (name TEXT PRIMARY KEY, aliases TEXT NOT NULL, "
-                           "faces BLOB, n_faces INTEGER NOT NULL, added REAL NOT NULL)")
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS optout (name TEXT PRIMARY KEY, aliases TEXT NOT NULL, "
+            "faces BLOB, n_faces INTEGER NOT NULL, added REAL NOT NULL)"
+        )
         self._cache: tuple[int, re.Pattern[str] | None, dict[str, str], np.ndarray, list[str]] | None = None
         self._version = 0
 
     def close(self) -> None:
         self._conn.close()
 
-    def add(self, name: str, *, aliases: list[str] | None = None, photos: list[Image.Image] | None = None) -> OptOutEntry:
+    def add(
+        self, name: str, *, aliases: list[str] | None = None, photos: list[Image.Image] | None = None
+    ) -> OptOutEntry:
         """Add (or extend) an entry. Each photo must show exactly one face."""
         key = normalize(name or "")
         if not key:
@@ -71,8 +75,9 @@ class OptOutRegistry:
                 if row[1]:
                     encs = list(np.frombuffer(row[1], dtype=np.float32).reshape(-1, 128)) + encs
             blob = np.stack(encs).astype(np.float32).tobytes() if encs else None
-            self._conn.execute("INSERT OR REPLACE INTO optout VALUES (?,?,?,?,?)",
-                               (key, json.dumps(al), blob, len(encs), time.time()))
+            self._conn.execute(
+                "INSERT OR REPLACE INTO optout VALUES (?,?,?,?,?)", (key, json.dumps(al), blob, len(encs), time.time())
+            )
             self._version += 1
         return OptOutEntry(key, al, len(encs))
 

@@ -46,7 +46,7 @@ def photo_score(im: Image.Image) -> float:
         return 0.0
     lap = np.abs(4 * g[1:-1, 1:-1] - g[:-2, 1:-1] - g[2:, 1:-1] - g[1:-1, :-2] - g[1:-1, 2:])
     flat = float((lap < 1.0).mean())
-    q = (rgb.astype(np.int32) >> 3)
+    q = rgb.astype(np.int32) >> 3
     codes = q[..., 0] * 1024 + q[..., 1] * 32 + q[..., 2]
     distinct = len(np.unique(codes)) / codes.size
     # Logistic on the two features; weights set on package photos vs synthetic illustrations (see evals).

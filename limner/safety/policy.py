@@ -21,19 +21,55 @@ DEFAULT_POLICY = POLICY_DIR / "default.yaml"
 
 # Categories the code itself refers to: a policy must declare them.
 REQUIRED_CATEGORIES: tuple[str, ...] = (
-    "child_safety", "sexual", "violence", "self_harm", "extremism_hate", "real_people", "illicit", "cbrn",
-    "public_figures", "styles", "age_gate", "misuse", "system",
+    "child_safety",
+    "sexual",
+    "violence",
+    "self_harm",
+    "extremism_hate",
+    "real_people",
+    "illicit",
+    "cbrn",
+    "public_figures",
+    "styles",
+    "age_gate",
+    "misuse",
+    "system",
 )
 NEVER_RELAXED: tuple[str, ...] = ("child_safety",)
 RULE_KINDS: tuple[str, ...] = ("pattern", "optout", "style")
-TOP_KEYS: frozenset[str] = frozenset({
-    "version", "name", "extends", "categories", "age", "moderation", "classifier", "image", "chat", "misuse",
-    "styles", "terms", "rules",
-})
-RULE_KEYS: frozenset[str] = frozenset({
-    "id", "kind", "category", "description", "disallowed", "allowed", "match", "unless", "minor_only",
-    "minor_exceptions", "relaxable", "enabled",
-})
+TOP_KEYS: frozenset[str] = frozenset(
+    {
+        "version",
+        "name",
+        "extends",
+        "categories",
+        "age",
+        "moderation",
+        "classifier",
+        "image",
+        "chat",
+        "misuse",
+        "styles",
+        "terms",
+        "rules",
+    }
+)
+RULE_KEYS: frozenset[str] = frozenset(
+    {
+        "id",
+        "kind",
+        "category",
+        "description",
+        "disallowed",
+        "allowed",
+        "match",
+        "unless",
+        "minor_only",
+        "minor_exceptions",
+        "relaxable",
+        "enabled",
+    }
+)
 TIERS: tuple[str, ...] = ("adult", "minor", "low")
 _REF = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
@@ -189,6 +225,7 @@ def _compile_terms(terms: dict[str, Any]) -> dict[str, str]:
     def expand_fragment(frag: str, where: str, stack: tuple[str, ...]) -> str:
         def sub(m: re.Match[str]) -> str:
             return "(?:" + resolve(m.group(1), where, stack) + ")"
+
         return _REF.sub(sub, frag)
 
     def resolve(name: str, where: str, stack: tuple[str, ...]) -> str:
@@ -200,7 +237,9 @@ def _compile_terms(terms: dict[str, Any]) -> dict[str, str]:
         _expect(isinstance(items, list) and items, f"terms.{name}", "must be a non-empty list of patterns")
         parts: list[str] = []
         for j, it in enumerate(items):
-            _expect(isinstance(it, str) and it.strip() != "", f"terms.{name}[{j}]", f"must be a pattern string, got {it!r}")
+            _expect(
+                isinstance(it, str) and it.strip() != "", f"terms.{name}[{j}]", f"must be a pattern string, got {it!r}"
+            )
             if it.startswith("$"):
                 parts.append(resolve(it[1:], f"terms.{name}[{j}]", stack + (name,)))
             else:
@@ -243,10 +282,17 @@ def _thresholds(spec: Any, where: str) -> Thresholds:
     for t in TIERS:
         _expect(t in spec, where, f"missing tier {t!r}")
         v = spec[t]
-        _expect(isinstance(v, int | float) and not isinstance(v, bool) and 0.0 <= v <= 1.0, f"{where}.{t}",
-                f"must be a number in [0, 1], got {v!r}")
+        _expect(
+            isinstance(v, int | float) and not isinstance(v, bool) and 0.0 <= v <= 1.0,
+            f"{where}.{t}",
+            f"must be a number in [0, 1], got {v!r}",
+        )
         vals[t] = float(v)
-    _expect(vals["minor"] <= vals["adult"], where, f"minor threshold {vals['minor']} must not be looser than adult {vals['adult']}")
+    _expect(
+        vals["minor"] <= vals["adult"],
+        where,
+        f"minor threshold {vals['minor']} must not be looser than adult {vals['adult']}",
+    )
     return Thresholds(**vals)
 
 
@@ -276,21 +322,27 @@ def validate(data: dict[str, Any], source: str = "<policy>") -> Policy:
         _expect(c == "default" or c in cats, f"classifier.thresholds.{c}", f"unknown category {c!r}")
         thresholds[c] = _thresholds(spec, f"classifier.thresholds.{c}")
     image = dict(data.get("image") or {})
-    nud = (image.get("nudity") or {})
+    nud = image.get("nudity") or {}
     if "thresholds" in nud:
         _thresholds(nud["thresholds"], "image.nudity.thresholds")
     mp = image.get("max_pixels", 40_000_000)
     _expect(isinstance(mp, int) and mp > 0, "image.max_pixels", f"must be a positive integer, got {mp!r}")
     misuse = dict(data.get("misuse") or {})
     flag_at, suspend_at = misuse.get("flag_at", 5.0), misuse.get("suspend_at", 15.0)
-    _expect(isinstance(flag_at, int | float) and isinstance(suspend_at, int | float) and 0 < flag_at <= suspend_at,
-            "misuse", f"need 0 < flag_at <= suspend_at, got {flag_at!r}, {suspend_at!r}")
-    for c in (misuse.get("weights") or {}):
+    _expect(
+        isinstance(flag_at, int | float) and isinstance(suspend_at, int | float) and 0 < flag_at <= suspend_at,
+        "misuse",
+        f"need 0 < flag_at <= suspend_at, got {flag_at!r}, {suspend_at!r}",
+    )
+    for c in misuse.get("weights") or {}:
         _expect(c == "default" or c in cats, f"misuse.weights.{c}", f"unknown category {c!r}")
     styles = data.get("styles") or {}
     artists = styles.get("living_artists", []) or []
-    _expect(isinstance(artists, list) and all(isinstance(a, str) and a.strip() for a in artists),
-            "styles.living_artists", "must be a list of names")
+    _expect(
+        isinstance(artists, list) and all(isinstance(a, str) and a.strip() for a in artists),
+        "styles.living_artists",
+        "must be a list of names",
+    )
 
     terms = data.get("terms") or {}
     lex = _compile_terms(terms)
@@ -316,7 +368,11 @@ def validate(data: dict[str, Any], source: str = "<policy>") -> Policy:
         _expect(cat in cats, f"{w}.category", f"unknown category {cat!r}")
         for flag in ("minor_only", "minor_exceptions", "relaxable", "enabled"):
             _expect(isinstance(r.get(flag, False), bool), f"{w}.{flag}", f"must be true or false, got {r.get(flag)!r}")
-        _expect(not (r.get("relaxable") and cat in NEVER_RELAXED), f"{w}.relaxable", f"category {cat!r} can never be relaxed")
+        _expect(
+            not (r.get("relaxable") and cat in NEVER_RELAXED),
+            f"{w}.relaxable",
+            f"category {cat!r} can never be relaxed",
+        )
         match: list[re.Pattern[str]] = []
         unless: list[re.Pattern[str]] = []
         if kind == "pattern":
@@ -326,19 +382,39 @@ def validate(data: dict[str, Any], source: str = "<policy>") -> Policy:
             u = r.get("unless", []) or []
             _expect(isinstance(u, list), f"{w}.unless", "must be a list of groups")
             unless = [_group(g, lex, terms, f"{w}.unless[{j}]") for j, g in enumerate(u)]
-        rules.append(Rule(
-            id=rid, category=cat, kind=kind, description=str(r.get("description", "")),
-            disallowed=str(r.get("disallowed", "")), allowed=str(r.get("allowed", "")), match=match, unless=unless,
-            minor_only=bool(r.get("minor_only", False)), minor_exceptions=bool(r.get("minor_exceptions", True)),
-            relaxable=bool(r.get("relaxable", False)),
-        ))
+        rules.append(
+            Rule(
+                id=rid,
+                category=cat,
+                kind=kind,
+                description=str(r.get("description", "")),
+                disallowed=str(r.get("disallowed", "")),
+                allowed=str(r.get("allowed", "")),
+                match=match,
+                unless=unless,
+                minor_only=bool(r.get("minor_only", False)),
+                minor_exceptions=bool(r.get("minor_exceptions", True)),
+                relaxable=bool(r.get("relaxable", False)),
+            )
+        )
     return Policy(
-        version=str(data["version"]), name=str(data["name"]), categories={k: str(v) for k, v in cats.items()},
-        rules=rules, min_age=min_age, adult_age=adult_age, low_relaxes=low_relaxes, classifier=clf,
-        thresholds=thresholds, image=image, chat=dict(data.get("chat") or {}), misuse=misuse,
+        version=str(data["version"]),
+        name=str(data["name"]),
+        categories={k: str(v) for k, v in cats.items()},
+        rules=rules,
+        min_age=min_age,
+        adult_age=adult_age,
+        low_relaxes=low_relaxes,
+        classifier=clf,
+        thresholds=thresholds,
+        image=image,
+        chat=dict(data.get("chat") or {}),
+        misuse=misuse,
         living_artists=[a.strip().lower() for a in artists],
         style_cues_before=list(styles.get("cues_before", []) or []),
-        style_cues_after=list(styles.get("cues_after", []) or []), source=source, raw=data,
+        style_cues_after=list(styles.get("cues_after", []) or []),
+        source=source,
+        raw=data,
     )
 
 
@@ -346,3 +422,15 @@ def load_policy(path: str | Path | None = None) -> Policy:
     """Load, merge (`extends`) and validate a policy file; None or 'default' gives the shipped policy."""
     data, source = load_raw(path)
     return validate(data, source)
+
+
+def policy_words(policy: Policy) -> frozenset[str]:
+    """Literal words in the policy's lexicons and artist list (for re-splitting spaced-out letters)."""
+    words: set[str] = set()
+    for items in (policy.raw.get("terms") or {}).values():
+        for it in items or []:
+            if isinstance(it, str) and not it.startswith("$"):
+                words.update(w for w in re.findall(r"[a-z]{3,}", re.sub(r"\\\w|\(\?[<!=]+[^)]*\)", " ", it)))
+    for a in policy.living_artists:
+        words.update(a.split())
+    return frozenset(words)

@@ -38,9 +38,9 @@ from limner.safety.layers import (
     StyleLayer,
     refuse,
 )
-from limner.safety.normalize import views
+from limner.safety.normalize import base_vocab, views
 from limner.safety.optout import OptOutRegistry
-from limner.safety.policy import POLICY_DIR, Policy, load_policy
+from limner.safety.policy import POLICY_DIR, Policy, load_policy, policy_words
 from limner.safety.verdict import Decision, Verdict
 
 MODERATION_LEVELS: tuple[str, ...] = ("auto", "low")
@@ -67,7 +67,12 @@ class SafetySettings:
         return SafetySettings(
             audit_path=self.audit_path if self.audit_path is not None else home / "audit.sqlite",
             optout_path=self.optout_path if self.optout_path is not None else home / "optout.sqlite",
-            hash_list=self.hash_list, chat=self.chat, classifier=self.classifier, images=self.images, record=self.record)
+            hash_list=self.hash_list,
+            chat=self.chat,
+            classifier=self.classifier,
+            images=self.images,
+            record=self.record,
+        )
 
 
 @dataclass
@@ -79,6 +84,7 @@ class SafetyStack:
     prompt_layers: list[Layer] = field(default_factory=list)
     image_layers: list[Layer] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    vocab: frozenset[str] = field(default_factory=frozenset)  # words for re-splitting spaced-out letters
 
     @classmethod
     def from_policy(cls, path: str | Path | None = None, settings: SafetySettings | None = None) -> SafetyStack:
@@ -87,29 +93,42 @@ class SafetyStack:
         audit = None
         if s.record:
             m = policy.misuse
-            audit = AuditStore(s.audit_path, weights=m.get("weights"), window_days=m.get("window_days", 30),
-                               flag_at=m.get("flag_at", 5.0), suspend_at=m.get("suspend_at", 15.0))
+            audit = AuditStore(
+                s.audit_path,
+                weights=m.get("weights"),
+                window_days=m.get("window_days", 30),
+                flag_at=m.get("flag_at", 5.0),
+                suspend_at=m.get("suspend_at", 15.0),
+            )
         optout = OptOutRegistry(s.optout_path) if s.optout_path else None
         hashes_cfg = policy.image.get("hashes") or {}
         hl_path = s.hash_list or hashes_cfg.get("list")
         hashes = None
         if hl_path and hashes_cfg.get("enabled", True):
-            hashes = HashList.load(hl_path, pdq_max=int(hashes_cfg.get("pdq_max_distance", 31)),
-                                   phash_max=int(hashes_cfg.get("phash_max_distance", 8)))
-        stack = cls(policy=policy, settings=s, audit=audit, optout=optout)
+            hashes = HashList.load(
+                hl_path,
+                pdq_max=int(hashes_cfg.get("pdq_max_distance", 31)),
+                phash_max=int(hashes_cfg.get("phash_max_distance", 8)),
+            )
+        stack = cls(policy=policy, settings=s, audit=audit, optout=optout, vocab=base_vocab() | policy_words(policy))
         if s.chat is not None:
             policy.chat["enabled"] = bool(s.chat)
         clf_cfg = policy.classifier
         head = Path(clf_cfg.get("head", "heads/prompt_head.safetensors"))
-        head = head if head.is_absolute() else (Path(policy.source).parent / head
-                                                 if (Path(policy.source).parent / head).exists() else POLICY_DIR / head)
+        head = (
+            head
+            if head.is_absolute()
+            else (
+                Path(policy.source).parent / head if (Path(policy.source).parent / head).exists() else POLICY_DIR / head
+            )
+        )
 
         # ---- THE LAYERS, in order: cheap checks first. This is the one place they are listed. ----
         stack.prompt_layers = [
-            AgeGate(policy),                 # request-level: age tier
-            MisuseGate(audit),               # suspended users
-            RulesLayer(policy),              # policy rules with context (regex on the normalised prompt)
-            StyleLayer(policy),              # living-artist styles
+            AgeGate(policy),  # request-level: age tier
+            MisuseGate(audit),  # suspended users
+            RulesLayer(policy),  # policy rules with context (regex on the normalised prompt)
+            StyleLayer(policy),  # living-artist styles
             OptOutNameLayer(policy, optout),  # opt-out registry, by name and alias
         ]
         if s.classifier and clf_cfg.get("enabled", True):
@@ -128,8 +147,15 @@ class SafetyStack:
 
     # ------------------------------------------------------------------ public API
 
-    def _request(self, prompt: str, stage: str, age: int | None, moderation: str, user: str | None,
-                 images: list[Image.Image] | None = None) -> Request:
+    def _request(
+        self,
+        prompt: str,
+        stage: str,
+        age: int | None,
+        moderation: str,
+        user: str | None,
+        images: list[Image.Image] | None = None,
+    ) -> Request:
         if not isinstance(prompt, str):
             raise TypeError(f"prompt must be a string, got {type(prompt).__name__}")
         if moderation not in MODERATION_LEVELS:
@@ -137,9 +163,18 @@ class SafetyStack:
         if age is not None and (not isinstance(age, int) or isinstance(age, bool) or not 0 <= age <= 150):
             raise ValueError(f"age must be an integer between 0 and 150, got {age!r}")
         minor = age is not None and age < self.policy.adult_age
-        v = views(prompt)
-        return Request(prompt=prompt, normalised=v[0], stage=stage, age=age, minor=minor,
-                       low=(moderation == "low"), user=user, images=list(images or []), views=v[1:])
+        v = views(prompt, self.vocab)
+        return Request(
+            prompt=prompt,
+            normalised=v[0],
+            stage=stage,
+            age=age,
+            minor=minor,
+            low=(moderation == "low"),
+            user=user,
+            images=list(images or []),
+            views=v[1:],
+        )
 
     def _run(self, layers: list[Layer], req: Request, *, stop_early: bool) -> list[Verdict]:
         verdicts: list[Verdict] = []
@@ -147,8 +182,12 @@ class SafetyStack:
             try:
                 v = layer.check(req)
             except Exception as e:  # fail closed: a check that cannot run refuses, with the reason
-                v = refuse(getattr(layer, "name", type(layer).__name__), "system", "system.layer_error",
-                           f"required check {getattr(layer, 'name', '?')} could not run ({type(e).__name__}: {e}); refusing")
+                v = refuse(
+                    getattr(layer, "name", type(layer).__name__),
+                    "system",
+                    "system.layer_error",
+                    f"required check {getattr(layer, 'name', '?')} could not run ({type(e).__name__}: {e}); refusing",
+                )
             verdicts.append(v)
             if stop_early and not v.allowed:
                 break
@@ -158,23 +197,46 @@ class SafetyStack:
         if self.audit is None:
             return d
         try:
-            d.decision_id = self.audit.record(d, prompt=req.prompt, user=req.user, image_hashes=hashes,
-                                              policy_version=self.policy.version, age=req.age, moderation=moderation)
+            d.decision_id = self.audit.record(
+                d,
+                prompt=req.prompt,
+                user=req.user,
+                image_hashes=hashes,
+                policy_version=self.policy.version,
+                age=req.age,
+                moderation=moderation,
+            )
         except AuditError as e:
             v = refuse("audit", "system", "system.audit", f"decision could not be recorded ({e}); refusing")
             return Decision(allowed=False, stage=d.stage, verdicts=d.verdicts + [v])
         return d
 
-    def check_prompt(self, prompt: str, *, age: int | None = None, moderation: str = "auto", user: str | None = None,
-                     full: bool = False) -> Decision:
+    def check_prompt(
+        self,
+        prompt: str,
+        *,
+        age: int | None = None,
+        moderation: str = "auto",
+        user: str | None = None,
+        full: bool = False,
+    ) -> Decision:
         """Run the request gates and prompt layers. `full=True` runs every layer even after a refusal."""
         req = self._request(prompt, "prompt", age, moderation, user)
         verdicts = self._run(self.prompt_layers, req, stop_early=not full)
         stage = "chat" if verdicts and not verdicts[-1].allowed and verdicts[-1].layer == "chat" else "prompt"
         return self._finish(Decision.from_verdicts(stage, verdicts), req, [], moderation)
 
-    def check_images(self, images: list[Image.Image], *, stage: str = "input", prompt: str = "", age: int | None = None,
-                     moderation: str = "auto", user: str | None = None, full: bool = False) -> Decision:
+    def check_images(
+        self,
+        images: list[Image.Image],
+        *,
+        stage: str = "input",
+        prompt: str = "",
+        age: int | None = None,
+        moderation: str = "auto",
+        user: str | None = None,
+        full: bool = False,
+    ) -> Decision:
         """Run the image layers on uploaded (`stage="input"`) or generated (`stage="output"`) images."""
         if stage not in ("input", "output"):
             raise ValueError(f"stage must be 'input' or 'output', got {stage!r}")
@@ -182,7 +244,11 @@ class SafetyStack:
             raise TypeError("images must be a list of PIL.Image.Image")
         req = self._request(prompt, stage, age, moderation, user, images)
         gates = self._run(self.prompt_layers[:2], req, stop_early=True)  # age + misuse apply to every stage
-        verdicts = gates if not all(v.allowed for v in gates) else gates + self._run(self.image_layers, req, stop_early=not full)
+        verdicts = (
+            gates
+            if not all(v.allowed for v in gates)
+            else gates + self._run(self.image_layers, req, stop_early=not full)
+        )
         d = Decision.from_verdicts(stage, verdicts)
         fps: list[dict[str, str]] = []
         for im in images:
@@ -192,13 +258,25 @@ class SafetyStack:
                 fps.append({"error": f"{type(e).__name__}: {e}"})
         return self._finish(d, req, fps, moderation)
 
-    def check(self, prompt: str, images: list[Image.Image] | None = None, *, age: int | None = None,
-              moderation: str = "auto", user: str | None = None, stage: str = "input", full: bool = False) -> Decision:
+    def check(
+        self,
+        prompt: str,
+        images: list[Image.Image] | None = None,
+        *,
+        age: int | None = None,
+        moderation: str = "auto",
+        user: str | None = None,
+        stage: str = "input",
+        full: bool = False,
+    ) -> Decision:
         """Prompt layers, then (if allowed and images given) image layers; returns the combined decision."""
         d = self.check_prompt(prompt, age=age, moderation=moderation, user=user, full=full)
         if images and (d.allowed or full):
-            d = d.merge(self.check_images(images, stage=stage, prompt=prompt, age=age, moderation=moderation,
-                                          user=user, full=full))
+            d = d.merge(
+                self.check_images(
+                    images, stage=stage, prompt=prompt, age=age, moderation=moderation, user=user, full=full
+                )
+            )
         return d
 
     def warm(self) -> None:

@@ -21,12 +21,29 @@ from limner.safety.normalize import normalize
 from limner.safety.policy import POLICY_DIR
 
 DEFAULT_OUT = POLICY_DIR / "heads" / "prompt_head.safetensors"
-CATEGORIES: tuple[str, ...] = ("child_safety", "sexual", "violence", "self_harm", "extremism_hate", "real_people",
-                               "illicit", "cbrn", "public_figures", "styles")
+CATEGORIES: tuple[str, ...] = (
+    "child_safety",
+    "sexual",
+    "violence",
+    "self_harm",
+    "extremism_hate",
+    "real_people",
+    "illicit",
+    "cbrn",
+    "public_figures",
+    "styles",
+)
 
 
-def train(texts: list[str], labels: list[str], *, epochs: int = 400, lr: float = 0.05, weight_decay: float = 1e-4,
-          seed: int = 0) -> PromptHead:
+def train(
+    texts: list[str],
+    labels: list[str],
+    *,
+    epochs: int = 400,
+    lr: float = 0.05,
+    weight_decay: float = 1e-4,
+    seed: int = 0,
+) -> PromptHead:
     import torch
 
     classes = ["allow", *CATEGORIES]
@@ -49,10 +66,17 @@ def train(texts: list[str], labels: list[str], *, epochs: int = 400, lr: float =
         loss.backward()
         opt.step()
     acc = float((lin(x * scale).argmax(1) == y).float().mean())
-    return PromptHead(weight=(lin.weight.detach().numpy() * scale).astype(np.float32),
-                      bias=lin.bias.detach().numpy().astype(np.float32), labels=classes,
-                      meta={"train_n": str(len(texts)), "train_acc": f"{acc:.4f}", "epochs": str(epochs),
-                            "trained": time.strftime("%Y-%m-%d")})
+    return PromptHead(
+        weight=(lin.weight.detach().numpy() * scale).astype(np.float32),
+        bias=lin.bias.detach().numpy().astype(np.float32),
+        labels=classes,
+        meta={
+            "train_n": str(len(texts)),
+            "train_acc": f"{acc:.4f}",
+            "epochs": str(epochs),
+            "trained": time.strftime("%Y-%m-%d"),
+        },
+    )
 
 
 def training_examples(path: Path) -> tuple[list[str], list[str]]:
@@ -80,8 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     head = train(texts, labels, epochs=a.epochs)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     head.save(a.out)
-    print(f"trained on {len(texts)} prompts in {time.perf_counter() - t0:.1f}s, train acc {head.meta['train_acc']}; "
-          f"wrote {a.out} ({a.out.stat().st_size} bytes)")
+    print(
+        f"trained on {len(texts)} prompts in {time.perf_counter() - t0:.1f}s, train acc {head.meta['train_acc']}; "
+        f"wrote {a.out} ({a.out.stat().st_size} bytes)"
+    )
     return 0
 
 

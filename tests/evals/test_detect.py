@@ -1,11 +1,12 @@
 import io
+import math
 import random
 
 import pytest
 from PIL import Image, ImageFilter
 
 from limner.data.scene import Scene, SceneObject, render
-from limner.data.world import OBJECTS
+from limner.data.world import COLORS, OBJECTS, color_rgb
 from limner.evals.detect import detect, segment
 from limner.evals.records import record_to_scene
 from limner.evals.score import relations
@@ -22,7 +23,10 @@ def _decoderish(im: Image.Image) -> Image.Image:
 
 def _grid_of_all_classes(bg: str) -> tuple[Scene, list[str]]:
     objs = []
-    cols = ["red", "blue", "green", "purple", "orange", "black", "pink", "brown"]
+    # The world only draws colours that contrast with the background (sRGB distance >= 110).
+    far = [c for c in COLORS if bg == "transparent" or math.dist(COLORS[c], color_rgb(bg)) >= 110]
+    cols = [c for c in ["red", "blue", "green", "purple", "orange", "black", "pink", "brown", "yellow", "cyan"]
+            if c in far][:8]
     for i, cls in enumerate(OBJECTS):
         r, c = divmod(i, 4)
         objs.append(SceneObject(cls, cols[i % len(cols)], cx=(c + 0.5) / 4, cy=(r + 0.5) / 4, radius_frac=0.09))

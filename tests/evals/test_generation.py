@@ -96,3 +96,4 @@ def test_derangement_has_no_fixed_points_and_keeps_tags():
     assert all(recs[p]["tag"] == recs[i]["tag"] for i, p in enumerate(perm))
     lonely = [{"tag": "text"}, {"tag": "counting"}, {"tag": "counting"}]
     assert _derangement(lonely, 0)[0] in (1, 2)
+    assert _derangement([{"tag": "text"}], 0) == [-1]

@@ -1,5 +1,5 @@
 from limner.data.scene import Scene, SceneText, render
-from limner.evals.ocr import edit_distance, fold, ned, score_text
+from limner.evals.ocr import edit_distance, fold, fold_strict, ned, score_text
 
 
 def test_fold_ned_and_edit_distance():
@@ -10,6 +10,7 @@ def test_fold_ned_and_edit_distance():
     assert ned("OPEN", "OPEX") == 0.75
     assert ned("", "AB") == 0.0
     assert ned("", "") == 1.0
+    assert fold("MILK") == fold("MlLK") and fold_strict("MILK") != fold_strict("MlLK")
 
 
 def test_ocr_reads_rendered_text_exactly():

@@ -28,9 +28,14 @@ def info(prompt: str = "a red circle on a white background", request_id: str = "
                           user="user-1")
 
 
+FIXED_KEY = bytes(range(100, 132))  # a fixed watermark key: tests must not depend on a random draw
+
+
 @pytest.fixture(scope="module")
 def module_settings(tmp_path_factory: pytest.TempPathFactory) -> ProvenanceSettings:
-    return ProvenanceSettings(data_dir=tmp_path_factory.mktemp("limner-home"), prompt_retention="hash")
+    home = tmp_path_factory.mktemp("limner-home")
+    (home / "watermark.key").write_bytes(FIXED_KEY)
+    return ProvenanceSettings(data_dir=home, prompt_retention="hash")
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ def _png(im: Image.Image) -> bytes:
 
 ATTACKS = {  # each re-encodes from pixels, so the C2PA manifest is gone
     "jpeg75": lambda im: _jpeg(im, 75),
-    "resize0.5": lambda im: _png(im.resize((im.width // 2, im.height // 2), Image.BICUBIC).resize(im.size)),
+    "resize0.5": lambda im: _png(im.resize((im.width // 2, im.height // 2), Image.Resampling.BICUBIC).resize(im.size)),
     "crop10": lambda im: _png(im.crop((13, 9, im.width - 13, im.height - 17))),
     "brightness-10": lambda im: _png(ImageEnhance.Brightness(im.convert("RGB")).enhance(0.9)),
 }

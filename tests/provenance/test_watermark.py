@@ -12,6 +12,7 @@ from limner.provenance.watermark import WatermarkConfig, detect, embed, psnr
 from tests.provenance.conftest import make_render
 
 KEY = bytes(range(32))
+BICUBIC = Image.Resampling.BICUBIC
 CFG = WatermarkConfig()
 # scenes with enough coloured content to be read after every attack (tiny-content scenes are measured in bench/)
 CASES = [("position", 3), ("color_attr", 5), ("dense_grid", 2), ("text", 10)]
@@ -30,7 +31,7 @@ def _jpeg(im: Image.Image, q: int) -> Image.Image:
 ATTACKS = {
     "none": lambda im: im,
     "jpeg75": lambda im: _jpeg(im, 75),
-    "resize0.5": lambda im: im.resize((im.width // 2, im.height // 2), Image.BICUBIC).resize(im.size, Image.BICUBIC),
+    "resize0.5": lambda im: im.resize((im.width // 2, im.height // 2), BICUBIC).resize(im.size, BICUBIC),
     "crop10": lambda im: im.crop((im.width // 20 + 3, im.height // 20 + 1, im.width - im.width // 20,
                                   im.height - im.height // 20)),
     "darker10": lambda im: ImageEnhance.Brightness(im).enhance(0.9),

@@ -64,9 +64,13 @@ class SqliteIndex(ProvenanceIndex):
             except sqlite3.Error as e:
                 raise IndexStoreError(f"cannot write to SQLite index {self.path}: {e}") from None
 
-    def add_many(self, records: Iterable[IndexRecord]) -> int:
+    def add_many(self, records: Iterable[IndexRecord], rebuild_indexes: bool = False) -> int:
         n = 0
         with self._lock:
+            if rebuild_indexes:
+                for c in CHUNK_COLUMNS:
+                    self._db.execute(f"DROP INDEX IF EXISTS ix_generations_{c}")
+            self._db.execute("PRAGMA cache_size=-131072")  # 128 MiB while loading: B-tree pages stay cached
             self._db.execute("BEGIN")
             try:
                 batch: list[tuple[object, ...]] = []
@@ -83,6 +87,10 @@ class SqliteIndex(ProvenanceIndex):
             except sqlite3.Error as e:
                 self._db.execute("ROLLBACK")
                 raise IndexStoreError(f"bulk insert into {self.path} failed: {e}") from None
+            finally:
+                if rebuild_indexes:
+                    self._ensure_indexes()
+                self._db.execute("PRAGMA cache_size=-2000")
         return n
 
     def _one(self, where: str, arg: object) -> IndexRecord | None:
@@ -100,8 +108,9 @@ class SqliteIndex(ProvenanceIndex):
         with self._lock:
             return self._db.execute("SELECT 1 FROM generations WHERE payload = ?", (payload,)).fetchone() is not None
 
-    def nearest(self, pdq: bytes, max_distance: int = 31, limit: int = 5) -> list[tuple[IndexRecord, int]]:
-        probe = chunk_probes(pdq, max_distance)
+    def nearest(self, pdq: bytes, max_distance: int = 24, limit: int = 5,
+                probe_radius: int = 0) -> list[tuple[IndexRecord, int]]:
+        probe = chunk_probes(pdq, max_distance, probe_radius)
         # one indexed lookup per substring column, merged by UNION: never a table scan
         parts, args = [], []
         for c, vals in zip(CHUNK_COLUMNS, probe, strict=True):
@@ -113,7 +122,8 @@ class SqliteIndex(ProvenanceIndex):
             out = []
             for rowid, dist in best:
                 row = self._db.execute(f"SELECT {_SELECT} FROM generations WHERE rowid = ?", (rowid,)).fetchone()
-                out.append((record_from_row(row), dist))
+                if row is not None:  # deleted since the candidate query
+                    out.append((record_from_row(row), dist))
         return out
 
     def count(self) -> int:

@@ -1,0 +1,7 @@
+"""`python -m bench.provenance`: see bench/provenance/run.py."""
+
+import sys
+
+from bench.provenance.run import main
+
+sys.exit(main())

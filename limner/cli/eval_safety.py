@@ -1,0 +1,55 @@
+"""`limner eval safety [--prompts FILE.jsonl] --out DIR`: the safety stack's tables (see limner.evals.safety).
+
+`limner/cli/eval.py` calls `add_parser(eval_subparsers)` to hang `safety` under `limner eval`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(eval_subparsers: Any) -> None:
+    p = eval_subparsers.add_parser(
+        "safety", help="not_unsafe / not_overrefuse, image-layer and person-classifier tables"
+    )
+    p.add_argument(
+        "--prompts", default=None, metavar="FILE.jsonl", help="labelled set (default: limner's held-out red-team set)"
+    )
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--policy", default=None)
+    p.add_argument("--xstest", default=None, type=Path, help="XSTest CSV (default: shared/benchmarks)")
+    p.add_argument("--i2p", default=None, type=Path, help="I2P CSV (default: shared/benchmarks)")
+    p.add_argument("--i2p-limit", type=int, default=None)
+    p.add_argument("--chat-url", default=None, help="OpenAI-compatible endpoint for the chat-judge configuration")
+    p.add_argument("--no-images", action="store_true", help="skip image layers and image tables")
+    p.add_argument("--person-dir", default=None, help="extra labelled images: adult/ child/ none_photo/ illustration/")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from limner.cli.errors import CliError
+    from limner.evals.safety import EvalInputError, format_tables
+    from limner.evals.safety import run as run_eval
+    from limner.safety.policy import PolicyError
+
+    if args.prompts and not Path(args.prompts).exists():
+        raise CliError(f"--prompts file not found: {args.prompts}")
+    try:
+        report = run_eval(
+            args.prompts,
+            args.out,
+            xstest_path=args.xstest,
+            i2p_path=args.i2p,
+            i2p_limit=args.i2p_limit,
+            chat_url=args.chat_url,
+            with_images=not args.no_images,
+            policy=args.policy,
+            person_dir=args.person_dir,
+        )
+    except (EvalInputError, PolicyError) as e:
+        raise CliError(str(e)) from None
+    print(format_tables(report))
+    print(f"wrote {Path(args.out) / 'report.json'}")
+    return 0

@@ -1,0 +1,174 @@
+"""`limner serve`: the OpenAI-compatible API and the web chat UI on uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import sys
+from pathlib import Path
+
+from limner.cli.errors import CliError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="serve the OpenAI-compatible API and the web chat UI",
+        description="Serve POST /v1/images/generations, /v1/images/edits, /v1/responses and GET /v1/models "
+        "(OpenAI-compatible; point the openai SDK's base_url at http://HOST:PORT/v1), plus the web chat UI at /. "
+        "History and images are kept under --data-dir.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: local only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--checkpoint", default=None,
+                   help="model checkpoint (default: $LIMNER_CHECKPOINT or the shipped model)")
+    p.add_argument("--data-dir", default=None, help="history database and images (default: $LIMNER_DATA_DIR, "
+                   "else ~/.limner/server)")
+    p.add_argument("--database-url", default=None, help="postgresql://... to keep history, keys and jobs in "
+                   "PostgreSQL (default: $LIMNER_DATABASE_URL, else SQLite in --data-dir)")
+    p.add_argument("--external-workers", action="store_true", help="run no generation here: `limner worker` "
+                   "processes sharing --database-url do it (set --max-concurrency to the number of workers)")
+    p.add_argument("--policy", default=None, help="safety policy file (default: the built-in policy)")
+    p.add_argument("--max-concurrency", type=int, default=1, help="generations running at once (default 1)")
+    p.add_argument("--max-queue", type=int, default=16, help="requests waiting beyond those running; more get 429")
+    p.add_argument("--max-body-mb", type=float, default=50, help="largest request body in MB (default 50)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--require-keys", action="store_true",
+                   help="require an API key even on loopback (keys are always required on other addresses)")
+    p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+    p.set_defaults(func=run)
+
+    k = sub.add_parser("keys", help="create, list and revoke the server's API keys",
+                       description="API keys of `limner serve`, stored hashed in the server's database.")
+    k.add_argument("--data-dir", default=None, help="the server's data directory (default: as `limner serve`)")
+    k.add_argument("--database-url", default=None, help="the server's PostgreSQL URL, if it uses one")
+    ks = k.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    c = ks.add_parser("create", help="create a key and print its secret (shown once)")
+    c.add_argument("name", help="who or what the key is for")
+    c.add_argument("--rate-per-min", type=int, default=60, help="requests per minute allowed (default 60)")
+    ks.add_parser("list", help="list keys (never their secrets)")
+    r = ks.add_parser("revoke", help="revoke a key by its id")
+    r.add_argument("key_id")
+    k.set_defaults(func=run_keys)
+
+    w = sub.add_parser("worker", help="run generation jobs from a PostgreSQL-backed `limner serve` queue",
+                       description="Claim jobs that `limner serve --external-workers` queued in PostgreSQL "
+                       "(SELECT ... FOR UPDATE SKIP LOCKED), run them with the model, safety stack and provenance, "
+                       "and hand the results back. Start as many as you like, on any machine that reaches the "
+                       "database.")
+    w.add_argument("--database-url", default=os.environ.get("LIMNER_DATABASE_URL"),
+                   help="the server's postgresql:// URL (default: $LIMNER_DATABASE_URL)")
+    w.add_argument("--checkpoint", default=None, help="model checkpoint (default: as `limner serve`)")
+    w.add_argument("--policy", default=None, help="safety policy file (default: the built-in policy)")
+    w.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    w.add_argument("--max-jobs", type=int, default=None, help="exit after this many jobs (default: run forever)")
+    w.set_defaults(func=run_worker)
+
+
+def run(args: argparse.Namespace) -> int:
+    from limner.server.settings import ServerSettings, default_data_dir
+
+    if not 0 <= args.port <= 65535:
+        raise CliError(f"port {args.port} is outside 0..65535")
+    try:
+        ipaddress.ip_address(args.host)
+    except ValueError:
+        if args.host != "localhost":
+            raise CliError(f"host {args.host!r} is not an IP address") from None
+    ckpt = args.checkpoint or os.environ.get("LIMNER_CHECKPOINT")
+    if ckpt and not Path(ckpt).is_file():
+        raise CliError(f"checkpoint {ckpt!r} does not exist")
+    if args.checkpoint is None and not ckpt:
+        from limner.engine.generator import default_checkpoint
+
+        if not default_checkpoint().is_file():
+            raise CliError(f"the shipped model {str(default_checkpoint())!r} is missing; pass --checkpoint")
+    try:
+        settings = ServerSettings(host=args.host, port=args.port, checkpoint=ckpt,
+                                  data_dir=Path(args.data_dir) if args.data_dir else default_data_dir(),
+                                  policy=args.policy, max_concurrency=args.max_concurrency,
+                                  max_queue=args.max_queue, torch_threads=args.threads,
+                                  max_body_bytes=int(args.max_body_mb * 1024 * 1024),
+                                  require_keys=True if args.require_keys else None,
+                                  external_workers=args.external_workers,
+                                  **({"database_url": args.database_url} if args.database_url else {}))
+    except ValueError as e:
+        raise CliError(str(e)) from e
+    import uvicorn
+
+    from limner.server.app import create_app
+    from limner.server.deps import AppState
+
+    try:  # load before serving, so a bad checkpoint or database is a one-line error, not a startup traceback
+        state = AppState.load(settings)
+    except Exception as e:
+        raise CliError(f"could not start: {type(e).__name__}: {e}") from e
+
+    if not settings.local_mode:
+        print("limner: API keys are required (create one with `limner keys create NAME`)", flush=True)
+    print(f"limner: serving on http://{args.host}:{args.port} (data in {settings.data_dir})", flush=True)
+    uvicorn.run(create_app(settings, state=state), host=args.host, port=args.port, log_level=args.log_level,
+                timeout_graceful_shutdown=5)
+    return 0
+
+
+def run_keys(args: argparse.Namespace) -> int:
+    from limner.server.auth import Keys
+    from limner.server.settings import ServerSettings, default_data_dir
+    from limner.server.store import Store
+
+    try:
+        settings = ServerSettings(data_dir=Path(args.data_dir) if args.data_dir else default_data_dir(),
+                                  **({"database_url": args.database_url} if args.database_url else {}))
+    except ValueError as e:
+        raise CliError(str(e)) from e
+    store = Store(settings.database)
+    try:
+        keys = Keys(store)
+        if args.keys_command == "create":
+            try:
+                key, secret = keys.create(args.name, args.rate_per_min)
+            except ValueError as e:
+                raise CliError(str(e)) from e
+            print(f"{key.id}\t{secret}")
+            print("limner: store the secret now; it is not shown again", file=sys.stderr)
+        elif args.keys_command == "list":
+            for key in keys.list():
+                state = "revoked" if key.revoked_at else "active"
+                print(f"{key.id}\t{key.name}\t{key.rate_per_min}/min\t{state}")
+        elif not keys.revoke(args.key_id):
+            raise CliError(f"no active key with id {args.key_id!r}")
+    finally:
+        store.close()
+    return 0
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    from limner.server.store import Store, is_database_url
+
+    if not args.database_url or not is_database_url(args.database_url):
+        raise CliError(f"--database-url must be a postgresql:// URL, got {args.database_url!r}")
+    if args.checkpoint and not Path(args.checkpoint).is_file():
+        raise CliError(f"checkpoint {args.checkpoint!r} does not exist")
+    import logging
+
+    import torch
+
+    from limner.pipeline import Pipeline
+    from limner.server.engine import Runner
+    from limner.server.remote import serve_forever
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    pipe = Pipeline.from_pretrained(args.checkpoint, policy=args.policy)
+    if pipe.safety is not None:
+        pipe.safety.warm()
+    store = Store(args.database_url)
+    print("limner: worker ready", flush=True)
+    try:
+        serve_forever(store, Runner(pipe), max_jobs=args.max_jobs)
+    finally:
+        store.close()
+    return 0

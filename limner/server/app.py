@@ -1,0 +1,266 @@
+"""The FastAPI app: routes of the OpenAI-compatible API, limner's history/gallery API and the web UI."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from limner.server import errors
+from limner.server.deps import AppState, get_owner, get_state
+from limner.server.errors import APIError, invalid, not_found
+from limner.server.protocol import ImageGenerationRequest, ResponsesRequest
+from limner.server.serving_images import check_options, edit_input, run_images, spec_from
+from limner.server.serving_responses import create_response, get_response
+from limner.server.settings import ServerSettings
+
+log = logging.getLogger("limner.server")
+STATIC = Path(__file__).resolve().parent / "static"
+State = Annotated[AppState, Depends(get_state)]
+Owner = Annotated[str, Depends(get_owner)]
+MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+_BINARY = {"type": "string", "format": "binary"}
+# the edit form is parsed by hand (image and image[] both name uploads), so its schema is written out here
+EDIT_FORM: dict[str, Any] = {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["image", "prompt"],
+    "properties": {
+        "image": {"type": "array", "items": _BINARY, "maxItems": 16}, "mask": _BINARY,
+        "prompt": {"type": "string", "maxLength": 32000}, "model": {"type": "string"},
+        "n": {"type": "integer", "minimum": 1, "maximum": 10}, "size": {"type": "string"},
+        "quality": {"enum": ["low", "medium", "high", "auto"]},
+        "background": {"enum": ["transparent", "opaque", "auto"]},
+        "output_format": {"enum": ["png", "jpeg", "webp"]},
+        "output_compression": {"type": "integer", "minimum": 0, "maximum": 100},
+        "input_fidelity": {"enum": ["low", "high"]}, "moderation": {"enum": ["low", "auto"]},
+        "user": {"type": "string"}, "stream": {"type": "boolean"},
+        "partial_images": {"type": "integer", "minimum": 0, "maximum": 3},
+    }}}}}
+
+
+def create_app(settings: ServerSettings | None = None, state: AppState | None = None) -> FastAPI:
+    """Build the app; the model loads at start-up unless a ready `state` is given."""
+    settings = settings or ServerSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        st = state or AppState.load(settings)
+        app.state.limner = st
+        try:
+            yield
+        finally:
+            st.close()
+
+    app = FastAPI(title="limner", version="1", lifespan=lifespan,
+                  description="OpenAI-compatible Images and Responses APIs for limner's native image model.")
+    errors.install(app)
+
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+
+    # -- OpenAI-compatible API ------------------------------------------------------------------------
+    @app.get("/v1/models")
+    async def list_models(st: State, _: Owner) -> dict[str, Any]:
+        return {"object": "list", "data": [_model(m) for m in st.model_ids()]}
+
+    @app.get("/v1/models/{model}")
+    async def retrieve_model(model: str, st: State, _: Owner) -> dict[str, Any]:
+        if model not in st.model_ids():
+            raise errors.model_not_found(model)
+        return _model(model)
+
+    @app.post("/v1/images/generations")
+    async def images_generations(body: ImageGenerationRequest, request: Request, st: State, owner: Owner) -> Any:
+        check_options(st, body)
+        return await run_images(st, request, spec_from(body, body.prompt), "generation", body.stream, owner)
+
+    @app.post("/v1/images/edits", openapi_extra={"requestBody": EDIT_FORM})
+    async def images_edits(request: Request, st: State, owner: Owner) -> Any:
+        ctype = request.headers.get("content-type", "")
+        if not ctype.startswith("multipart/form-data"):
+            raise invalid(f"/v1/images/edits takes multipart/form-data, not {ctype or 'no content type'!r}",
+                          code="invalid_content_type")
+        try:
+            form = await request.form(max_files=64, max_fields=200)
+        except Exception as e:  # malformed multipart
+            raise invalid(f"the multipart body could not be parsed ({e})") from e
+        uploads: list[tuple[str, bytes]] = []
+        mask: bytes | None = None
+        fields: dict[str, Any] = {}
+        for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                data = await value.read()
+                if key in ("image", "image[]"):
+                    uploads.append((f"image[{len(uploads)}]" if key == "image[]" else "image", data))
+                elif key == "mask":
+                    mask = data
+                else:
+                    raise invalid(f"Unknown file parameter: '{key}'.", param=key, code="unknown_parameter")
+            elif key in ("image", "image[]", "mask"):
+                raise invalid(f"'{key}' must be a file upload", param=key, code="invalid_value")
+            else:
+                fields[key] = value
+        prompt = fields.pop("prompt", None)
+        if not prompt:
+            raise invalid("Missing required parameter: 'prompt'.", param="prompt", code="missing_required_parameter")
+        fidelity = fields.pop("input_fidelity", "low")  # the model does not condition on the input yet (issue 5)
+        if fidelity not in ("low", "high"):
+            raise invalid(f"input_fidelity must be 'low' or 'high', got {fidelity!r}", param="input_fidelity",
+                          code="invalid_value")
+        try:
+            opts = ImageGenerationRequest(prompt=prompt, **fields)
+        except ValidationError as e:
+            raise errors.validation_error(e) from e  # type: ignore[arg-type]
+        check_options(st, opts)
+        edit = edit_input(uploads, mask)
+        return await run_images(st, request, spec_from(opts, opts.prompt, edit), "edit", opts.stream, owner)
+
+    @app.post("/v1/responses")
+    async def responses_create(body: ResponsesRequest, request: Request, st: State, owner: Owner) -> Any:
+        return await create_response(st, request, body, owner)
+
+    @app.get("/v1/responses/{response_id}")
+    async def responses_get(response_id: str, st: State, owner: Owner) -> dict[str, Any]:
+        return get_response(st, response_id, owner)
+
+    @app.delete("/v1/responses/{response_id}")
+    async def responses_delete(response_id: str, st: State, owner: Owner) -> dict[str, Any]:
+        if not st.store.delete_response(response_id, owner):
+            raise not_found(f"Response with id '{response_id}' not found.", param="response_id")
+        return {"id": response_id, "object": "response", "deleted": True}
+
+    # -- history and gallery (limner's own API) -------------------------------------------------------
+    @app.get("/v1/limner/conversations")
+    async def conversations(st: State, owner: Owner, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
+        return {"object": "list", "data": st.store.list_conversations(owner, limit)}
+
+    @app.get("/v1/limner/conversations/{conversation_id}")
+    async def conversation(conversation_id: str, st: State, owner: Owner) -> dict[str, Any]:
+        images = st.store.list_images(owner, conversation_id=conversation_id)
+        responses = st.store.conversation_responses(conversation_id, owner)
+        if not responses and not images:
+            raise not_found(f"Conversation '{conversation_id}' not found.", param="conversation_id")
+        turns = [{"response_id": r["id"], "created_at": r["created_at"],
+                  "prompt": (r.get("_context") or {}).get("prompt"), "previous_response_id": r["previous_response_id"]}
+                 for r in responses]
+        return {"id": conversation_id, "turns": turns, "images": [i.public() for i in images]}
+
+    @app.get("/v1/limner/images")
+    async def gallery(st: State, owner: Owner, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
+        return {"object": "list", "data": [i.public() for i in st.store.list_images(owner, limit)]}
+
+    @app.get("/v1/limner/images/{image_id}")
+    async def image_meta(image_id: str, st: State, owner: Owner) -> dict[str, Any]:
+        return _image_row(st, image_id, owner).public()
+
+    @app.get("/v1/limner/images/{image_id}/content")
+    async def image_content(image_id: str, st: State, owner: Owner, format: str | None = None) -> Response:
+        row = _image_row(st, image_id, owner)
+        data = st.store.read_image(row)
+        fmt = (format or row.format).lower().replace("jpg", "jpeg")
+        if fmt not in MIME:
+            raise invalid(f"unknown format {format!r}: expected png, webp or jpeg", param="format")
+        if fmt != row.format:
+            data = _convert(st, row, data, fmt)
+        name = f"limner-{row.id[6:18]}.{'jpg' if fmt == 'jpeg' else fmt}"
+        return Response(data, media_type=MIME[fmt], headers={"Content-Disposition": f'inline; filename="{name}"'})
+
+    @app.get("/v1/limner/status")
+    async def status(st: State, _: Owner) -> dict[str, Any]:
+        return {"queue": st.queue.stats(), "jobs": st.store.job_counts(st.settings.node), "model": st.checkpoint_id}
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    # -- the web UI -----------------------------------------------------------------------------------
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+class BodyLimit:
+    """Refuse bodies over `max_bytes` with 413: up front by Content-Length, else while a chunked body streams in."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def _too_large(self, n: int | str) -> JSONResponse:
+        return APIError(f"The request body is {n} bytes; the maximum is {self.max_bytes}.", status=413,
+                        code="request_too_large").response()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None:
+            if not length.isdigit():
+                return await invalid(f"bad Content-Length {length.decode(errors='replace')!r}").response()(
+                    scope, receive, send)
+            if int(length) > self.max_bytes:
+                return await self._too_large(int(length))(scope, receive, send)
+            return await self.app(scope, receive, send)
+        # chunked: read it here (bounded), so that an oversized body is a 413 and not a parser's 400
+        chunks: list[bytes] = []
+        seen = 0
+        while True:
+            msg = await receive()
+            if msg["type"] != "http.request":
+                return  # the client went away
+            chunks.append(msg.get("body", b""))
+            seen += len(chunks[-1])
+            if seen > self.max_bytes:
+                return await self._too_large(f"over {self.max_bytes}")(scope, receive, send)
+            if not msg.get("more_body"):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _model(model_id: str) -> dict[str, Any]:
+    return {"id": model_id, "object": "model", "created": 1767225600, "owned_by": "limner"}
+
+
+def _image_row(st: AppState, image_id: str, owner: str) -> Any:
+    row = st.store.get_image(image_id, owner)
+    if row is None:
+        raise not_found(f"Image '{image_id}' not found.", param="image_id")
+    return row
+
+
+def _convert(st: AppState, row: Any, data: bytes, fmt: str) -> bytes:
+    """A download in another format is a derived image: it leaves through the provenance stage too,
+    with the stored original as its C2PA ingredient."""
+    from PIL import Image
+
+    from limner import __version__
+    from limner.provenance.stage import GenerationInfo
+
+    im = Image.open(io.BytesIO(data))
+    im.load()
+    if fmt == "jpeg" and im.mode != "RGB":
+        im = im.convert("RGB")
+    info = GenerationInfo(request_id=row.request_id, model=f"{st.pipe.model_name}-{__version__}",
+                          checkpoint_sha=st.pipe.generator.checkpoint_sha, prompt=row.prompt, edited_from=[data])
+    return st.pipe.provenance.apply(im, info, fmt=fmt).data

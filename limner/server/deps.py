@@ -1,0 +1,90 @@
+"""The app's shared state (model, store, queue) and the FastAPI dependencies that hand it to routes."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import Request
+
+from limner.pipeline import Pipeline
+from limner.server.auth import Keys, RateLimiter, owner_of
+from limner.server.engine import Runner
+from limner.server.errors import model_not_found
+from limner.server.jobs import JobQueue
+from limner.server.remote import RemoteRunner
+from limner.server.settings import ServerSettings
+from limner.server.store import Store
+
+log = logging.getLogger("limner.server")
+
+IMAGE_MODEL_ALIASES = ("gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2")
+
+
+@dataclass
+class AppState:
+    settings: ServerSettings
+    pipe: Pipeline
+    runner: Runner | RemoteRunner
+    store: Store
+    queue: JobQueue
+    checkpoint_id: str  # the loaded checkpoint's own model id (its file stem)
+    keys: Keys
+    limiter: RateLimiter
+
+    @staticmethod
+    def load(settings: ServerSettings) -> AppState:
+        from limner.engine.generator import default_checkpoint
+
+        if settings.torch_threads:
+            import torch
+
+            torch.set_num_threads(settings.torch_threads)
+        ckpt = Path(settings.checkpoint) if settings.checkpoint else default_checkpoint()
+        pipe = Pipeline.from_pretrained(ckpt, safety=settings.safety, policy=settings.policy)
+        if settings.warm and pipe.safety is not None:
+            pipe.safety.warm()
+        store = Store(settings.database)
+        n = store.interrupt_unfinished_jobs(settings.node)
+        if n:
+            log.warning("%d jobs of a previous run were left unfinished; marked interrupted", n)
+        queue = JobQueue(store, settings.max_concurrency, settings.max_queue, settings.retry_after_s, settings.node)
+        runner = RemoteRunner(store) if settings.external_workers else Runner(pipe)
+        return AppState(settings, pipe, runner, store, queue, ckpt.stem, Keys(store), RateLimiter())
+
+    def close(self) -> None:
+        self.queue.shutdown()
+        self.store.close()
+        if self.pipe.safety is not None:
+            self.pipe.safety.close()
+        self.pipe.provenance.close()
+
+    def model_ids(self) -> list[str]:
+        ids = ["limner"]
+        if self.checkpoint_id not in ids:
+            ids.append(self.checkpoint_id)
+        return ids + list(IMAGE_MODEL_ALIASES)
+
+    def resolve_image_model(self, model: str | None) -> str:
+        """`limner`, the checkpoint's id and `gpt-image-*` all name the loaded model; others are 404."""
+        if model is None or model in ("limner", self.checkpoint_id) or model.startswith("gpt-image-"):
+            return "limner"
+        raise model_not_found(model)
+
+    def resolve_chat_model(self, model: str) -> str:
+        """The Responses `model` (a chat model at OpenAI): limner serves any `gpt-*`/`o*` name with itself."""
+        if model in ("limner", self.checkpoint_id) or model.startswith(("gpt-", "chatgpt-")) or \
+                (len(model) > 1 and model[0] == "o" and model[1].isdigit()):
+            return model
+        raise model_not_found(model)
+
+
+def get_state(request: Request) -> AppState:
+    return request.app.state.limner
+
+
+def get_owner(request: Request) -> str:
+    """The caller's owner id (key id or "local"); raises 401/429 as OpenAI-shaped errors."""
+    st: AppState = request.app.state.limner
+    return owner_of(request, st.keys, st.limiter, st.settings.local_mode)

@@ -1,0 +1,116 @@
+"""OpenAI-shaped errors: `{"error": {"message", "type", "param", "code"}}`, and the handlers that produce them.
+
+Every failure the app can meet ends here, so a client never sees FastAPI's own `{"detail": ...}` shape and
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("limner.server")
+
+
+class APIError(Exception):
+    """An error the API answers with; `status` is the HTTP status."""
+
+    def __init__(self, message: str, *, status: int = 400, type: str = "invalid_request_error",
+                 param: str | None = None, code: str | None = None, headers: dict[str, str] | None = None,
+                 extra: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.type = type
+        self.param = param
+        self.code = code
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code,
+                          **self.extra}}
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
+
+
+def invalid(message: str, param: str | None = None, code: str | None = None) -> APIError:
+    return APIError(message, param=param, code=code)
+
+
+def not_found(message: str, param: str | None = None, code: str | None = None) -> APIError:
+    return APIError(message, status=404, param=param, code=code)
+
+
+def model_not_found(model: str) -> APIError:
+    return APIError(f"The model `{model}` does not exist or you do not have access to it.", status=404,
+                    param="model", code="model_not_found")
+
+
+def moderation_blocked(decision: Any, *, code: str = "moderation_blocked") -> APIError:
+    """A safety refusal: `code` is `moderation_blocked` (Images) or `image_content_policy_violation` (Responses)."""
+    details = decision.moderation_details()
+    return APIError(
+        "Your request was rejected by the safety system. " + str(details.get("reason", "")),
+        param=None, code=code, extra={"moderation_details": details},
+    )
+
+
+def queue_full(retry_after_s: int) -> APIError:
+    return APIError("The server is busy: the generation queue is full. Retry after a few seconds.", status=429,
+                    type="rate_limit_error", code="queue_full", headers={"Retry-After": str(retry_after_s)})
+
+
+def _param_of(loc: tuple[Any, ...]) -> str | None:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "form") and not isinstance(p, int)]
+    # pydantic names union members ("str", "list[...]"), function validators and tags in loc; drop them
+    parts = [p for p in parts if not p.startswith(("function-", "list[", "str", "int", "literal[", "tagged-union"))]
+    return ".".join(parts) or None
+
+
+def validation_error(exc: RequestValidationError) -> APIError:
+    errs = exc.errors()
+    if not errs:
+        return invalid("Invalid request.")
+    e = errs[0]
+    if e.get("type") == "json_invalid":
+        return invalid("We could not parse the JSON body of your request. (HINT: This likely means you aren't "
+                       "using your HTTP library correctly. The OpenAI API expects a JSON payload.)")
+    param = _param_of(tuple(e.get("loc", ())))
+    if e.get("type") == "extra_forbidden":
+        return invalid(f"Unknown parameter: '{param}'.", param=param, code="unknown_parameter")
+    if e.get("type") == "missing":
+        return invalid(f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter")
+    msg = str(e.get("msg", "invalid value"))
+    got = e.get("input")
+    shown = repr(got)[:80] if got is not None and not isinstance(got, dict) else None
+    return invalid(f"Invalid value for '{param}': {msg}" + (f" (got {shown})." if shown else "."), param=param,
+                   code="invalid_value")
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(APIError)
+    async def _api_error(_: Request, exc: APIError) -> JSONResponse:
+        return exc.response()
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return validation_error(exc).response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: ("not_found", "invalid_request_error"), 405: ("method_not_allowed", "invalid_request_error")}
+        code, typ = codes.get(exc.status_code, (None, "invalid_request_error"))
+        return APIError(str(exc.detail), status=exc.status_code, type=typ, code=code).response()
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return APIError(f"The server had an error while processing your request ({type(exc).__name__}).",
+                        status=500, type="server_error").response()

@@ -1,0 +1,130 @@
+"""The job queue: bounded concurrency, a bounded wait queue (429 + Retry-After beyond it), cancellation.
+
+Generation runs in worker threads (torch releases the GIL); the event loop only waits. A job's progress
+events cross from the worker thread to the request's coroutine through an asyncio queue. A client that
+disconnects sets the job's cancel flag; the engine's progress callback checks it at every token and
+stops the job by raising `JobCancelled`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from limner.server.errors import queue_full
+from limner.server.store import Store, new_id
+
+log = logging.getLogger("limner.server")
+
+
+class JobCancelled(Exception):
+    """The client went away; the job stops at the next progress tick."""
+
+
+@dataclass
+class Job:
+    kind: str
+    loop: asyncio.AbstractEventLoop
+    id: str = field(default_factory=lambda: new_id("job"))
+    cancel: threading.Event = field(default_factory=threading.Event)
+    events: asyncio.Queue[tuple[str, Any]] = field(default_factory=asyncio.Queue)
+
+    def emit(self, kind: str, value: Any = None) -> None:
+        """Called from the worker thread."""
+        self.loop.call_soon_threadsafe(self.events.put_nowait, (kind, value))
+
+    def check(self) -> None:
+        if self.cancel.is_set():
+            raise JobCancelled(self.id)
+
+
+class JobQueue:
+    def __init__(self, store: Store, max_concurrency: int, max_queue: int, retry_after_s: int, node: str) -> None:
+        self.store = store
+        self.node = node
+        self.max_concurrency = max_concurrency
+        self.max_queue = max_queue
+        self.retry_after_s = retry_after_s
+        self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="limner-job")
+        self._lock = threading.Lock()
+        self.admitted = 0  # running + waiting
+
+    @property
+    def capacity(self) -> int:
+        return self.max_concurrency + self.max_queue
+
+    def stats(self) -> dict[str, int]:
+        return {"admitted": self.admitted, "max_concurrency": self.max_concurrency, "max_queue": self.max_queue}
+
+    def admit(self, kind: str) -> Job:
+        """Reserve a slot or raise the 429 APIError; the caller must `start` the job."""
+        with self._lock:
+            if self.admitted >= self.capacity:
+                raise queue_full(self.retry_after_s)
+            self.admitted += 1
+        job = Job(kind, asyncio.get_running_loop())
+        try:
+            self.store.job_event(job.id, kind, "queued", node=self.node)
+        except Exception:
+            self._release()
+            raise
+        return job
+
+    def _release(self) -> None:
+        with self._lock:
+            self.admitted -= 1
+
+    def start(self, job: Job, fn: Callable[[Job], Any]) -> asyncio.Future[Any]:
+        """Run `fn(job)` in a worker; the returned future resolves to its result (or raises its error)."""
+
+        def work() -> Any:
+            try:
+                if job.cancel.is_set():
+                    raise JobCancelled(job.id)
+                self.store.job_event(job.id, job.kind, "running")
+                out = fn(job)
+                self.store.job_event(job.id, job.kind, "completed")
+                return out
+            except JobCancelled:
+                self.store.job_event(job.id, job.kind, "cancelled")
+                raise
+            except Exception as e:
+                self.store.job_event(job.id, job.kind, "failed", f"{type(e).__name__}: {e}"[:1000])
+                raise
+            finally:
+                self._release()
+                job.emit("end")
+
+        return asyncio.wrap_future(self._pool.submit(work))
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+async def run_until_disconnect(fut: asyncio.Future[Any], job: Job, is_disconnected: Callable[[], Any]) -> Any:
+    """Await a job's result; if the client disconnects first, cancel the job and re-raise JobCancelled."""
+    while True:
+        done, _ = await asyncio.wait({fut}, timeout=0.25)
+        if done:
+            return fut.result()
+        if await is_disconnected():
+            job.cancel.set()
+            try:
+                await fut
+            except Exception:
+                pass
+            raise JobCancelled(job.id)
+
+
+async def job_events(job: Job) -> AsyncIterator[tuple[str, Any]]:
+    """The job's progress events until it ends."""
+    while True:
+        kind, value = await job.events.get()
+        if kind == "end":
+            return
+        yield kind, value

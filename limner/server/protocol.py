@@ -1,0 +1,113 @@
+"""Request and response models of the OpenAI Images and Responses APIs, as limner supports them.
+
+Requests forbid unknown fields, as OpenAI does ("Unknown parameter"), so a typo is an error, not a silent
+default. `seed` is limner's one extension (the history records it so an image can be recalled).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_PROMPT_CHARS = 32000
+Quality = Literal["low", "medium", "high", "auto"]
+Background = Literal["transparent", "opaque", "auto"]
+OutputFormat = Literal["png", "jpeg", "webp"]
+Moderation = Literal["low", "auto"]
+
+
+class ImageOptions(BaseModel):
+    """The options `/v1/images/generations`, `/v1/images/edits` and the image_generation tool share."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = None
+    n: int = Field(1, ge=1, le=10)
+    size: str = "auto"
+    quality: Quality = "auto"
+    background: Background = "auto"
+    output_format: OutputFormat = "png"
+    output_compression: int | None = Field(None, ge=0, le=100)
+    moderation: Moderation = "auto"
+    user: str | None = Field(None, max_length=256)
+    stream: bool = False
+    partial_images: int = Field(0, ge=0, le=3)
+    response_format: Literal["b64_json"] | None = None  # gpt-image models return base64 only
+    seed: int | None = Field(None, ge=0, le=2**31 - 1)
+
+
+class ImageGenerationRequest(ImageOptions):
+    prompt: str = Field(..., min_length=1, max_length=MAX_PROMPT_CHARS)
+
+
+class ImageData(BaseModel):
+    b64_json: str
+    revised_prompt: str | None = None
+
+
+class ImagesUsage(BaseModel):
+    input_tokens: int
+    input_tokens_details: dict[str, int]
+    output_tokens: int
+    total_tokens: int
+
+    @staticmethod
+    def of(usage: dict[str, int], image_tokens: int = 0) -> ImagesUsage:
+        return ImagesUsage(input_tokens=usage["input_tokens"] + image_tokens,
+                           input_tokens_details={"text_tokens": usage["input_tokens"], "image_tokens": image_tokens},
+                           output_tokens=usage["output_tokens"],
+                           total_tokens=usage["total_tokens"] + image_tokens)
+
+
+class ImagesResponse(BaseModel):
+    created: int = Field(default_factory=lambda: int(time.time()))
+    data: list[ImageData]
+    background: Literal["transparent", "opaque"]
+    output_format: OutputFormat
+    quality: Literal["low", "medium", "high"]
+    size: str
+    usage: ImagesUsage
+
+
+# -- Responses -----------------------------------------------------------------------------------------
+
+
+class ImageGenerationTool(BaseModel):
+    """`{"type": "image_generation", ...}`: the tool's options (unknown keys are refused)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["image_generation"]
+    model: str | None = None
+    size: str = "auto"
+    quality: Quality = "auto"
+    background: Background = "auto"
+    output_format: OutputFormat = "png"
+    output_compression: int | None = Field(None, ge=0, le=100)
+    moderation: Moderation = "auto"
+    partial_images: int = Field(0, ge=0, le=3)
+    input_fidelity: Literal["low", "high"] | None = None
+    input_image_mask: dict[str, Any] | None = None
+    action: Literal["generate", "edit", "auto"] | None = None
+
+
+class ResponsesRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    input: str | list[dict[str, Any]] = Field(...)
+    instructions: str | None = Field(None, max_length=MAX_PROMPT_CHARS)
+    tools: list[dict[str, Any]] = Field(default_factory=list)
+    tool_choice: str | dict[str, Any] | None = None
+    previous_response_id: str | None = None
+    stream: bool = False
+    store: bool = True
+    user: str | None = Field(None, max_length=256)
+    metadata: dict[str, str] | None = None
+    parallel_tool_calls: bool | None = None
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    max_output_tokens: int | None = Field(None, ge=1)
+    seed: int | None = Field(None, ge=0, le=2**31 - 1)  # limner extension, as for images

@@ -1,0 +1,197 @@
+"""Generation on separate `limner worker` processes that share the API's PostgreSQL database.
+
+The API process enqueues each job's GenSpec in `remote_jobs`; any worker claims it with
+`SELECT ... FOR UPDATE SKIP LOCKED` (so two workers never take the same job), runs it, and writes partial
+previews to `remote_events` and the outcome (or the error) to the job row. On the API side `RemoteRunner`
+stands in for `Runner`: it forwards previews to the request as they arrive and sets the job's cancel flag
+when the client leaves, which the worker polls. Everything else (validation, persistence, the answer) stays
+in the API process, unchanged.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import os
+import socket
+import time
+from dataclasses import asdict
+from typing import Any
+
+from PIL import Image
+
+from limner.pipeline import GeneratedImage, InvalidRequest, SafetyBlocked
+from limner.server.engine import EditInput, GenOutcome, GenSpec, Runner
+from limner.server.jobs import Job, JobCancelled
+from limner.server.store import Store
+
+log = logging.getLogger("limner.worker")
+POLL_S = 0.05
+
+
+def _png(im: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def spec_to_json(spec: GenSpec) -> str:
+    d = asdict(spec) | {"edit": None}
+    if spec.edit is not None:
+        d["edit"] = {"originals": [base64.b64encode(b).decode() for b in spec.edit.originals],
+                     "mask": base64.b64encode(_png(spec.edit.mask)).decode() if spec.edit.mask is not None else None}
+    return json.dumps(d)
+
+
+def spec_from_json(text: str) -> GenSpec:
+    d = json.loads(text)
+    edit = d.pop("edit")
+    spec = GenSpec(**d)
+    if edit is not None:
+        originals = [base64.b64decode(b) for b in edit["originals"]]
+        images = [Image.open(io.BytesIO(b)) for b in originals]
+        mask = Image.open(io.BytesIO(base64.b64decode(edit["mask"]))).convert("RGBA") if edit["mask"] else None
+        spec.edit = EditInput(images=images, originals=originals, mask=mask)
+    return spec
+
+
+class _Decision:
+    """A refused Decision as it crossed the database: what the API's error needs."""
+
+    def __init__(self, d: dict[str, Any]) -> None:
+        self._d = d
+        self.stage, self.categories, self.reason = d["stage"], d["categories"], d["reason"]
+
+    def moderation_details(self) -> dict[str, Any]:
+        return dict(self._d)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self._d)
+
+
+class RemoteRunner:
+    """Runner-compatible: `run(spec, job)` executes on whichever worker claims it."""
+
+    def __init__(self, store: Store, timeout_s: float = 3600) -> None:
+        if not store.postgres:
+            raise ValueError("external workers need a PostgreSQL database (--database-url)")
+        self.store = store
+        self.timeout_s = timeout_s
+
+    def run(self, spec: GenSpec, job: Job) -> GenOutcome:
+        with self.store.transaction() as db:
+            db.execute("INSERT INTO remote_jobs (id, created_at, status, spec, cancel) VALUES (?,?,?,?,0)",
+                       (job.id, time.time(), "queued", spec_to_json(spec)))
+        seen, deadline = 0, time.time() + self.timeout_s
+        while time.time() < deadline:
+            if job.cancel.is_set():
+                with self.store.transaction() as db:
+                    db.execute("UPDATE remote_jobs SET cancel=1 WHERE id=?", (job.id,))
+                raise JobCancelled(job.id)
+            for ev in self.store._query("SELECT seq, kind, data FROM remote_events WHERE job_id=? AND seq>? "
+                                        "ORDER BY seq", (job.id, seen)):
+                seen = ev["seq"]
+                job.emit(ev["kind"], (json.loads(ev["data"])["index"], base64.b64decode(json.loads(ev["data"])["b64"]))
+                         if ev["kind"] == "partial" else None)
+            row = self.store._query("SELECT status, result, error FROM remote_jobs WHERE id=?", (job.id,))[0]
+            if row["status"] == "done":
+                return _outcome(json.loads(row["result"]))
+            if row["status"] in ("failed", "cancelled"):
+                raise _error(json.loads(row["error"] or "{}"))
+            time.sleep(POLL_S)
+        raise TimeoutError(f"no worker finished job {job.id} in {self.timeout_s:.0f} s; is `limner worker` running?")
+
+
+def _outcome(r: dict[str, Any]) -> GenOutcome:
+    images = []
+    for im in r["images"]:
+        data = base64.b64decode(im["data"])
+        images.append(GeneratedImage(Image.open(io.BytesIO(data)), data, im["format"], im["payload"], im["record_id"]))
+    return GenOutcome(r["request_id"], r["prompt"], r["seed"], images, tuple(r["size"]), r["usage"],  # type: ignore[arg-type]
+                      r["image_tokens"], r["safety"])
+
+
+def _error(e: dict[str, Any]) -> Exception:
+    kind, msg = e.get("kind"), e.get("message", "the worker failed")
+    if kind == "blocked":
+        return SafetyBlocked(_Decision(e["decision"]))
+    if kind == "invalid":
+        return InvalidRequest(msg)
+    if kind == "cancelled":
+        return JobCancelled(msg)
+    return RuntimeError(f"worker error: {msg}")
+
+
+class _WorkerJob:
+    """What Runner.run calls back: previews go to the database; the cancel flag is read from it."""
+
+    def __init__(self, store: Store, job_id: str) -> None:
+        self.store, self.id, self.seq, self._checked = store, job_id, 0, 0.0
+
+    def check(self) -> None:
+        now = time.monotonic()
+        if now - self._checked < 0.2:  # a database read per token would cost more than the token
+            return
+        self._checked = now
+        if self.store._query("SELECT cancel FROM remote_jobs WHERE id=?", (self.id,))[0]["cancel"]:
+            raise JobCancelled(self.id)
+
+    def emit(self, kind: str, value: Any = None) -> None:
+        if kind != "partial":
+            return
+        self.seq += 1
+        idx, data = value
+        with self.store.transaction() as db:
+            db.execute("INSERT INTO remote_events (job_id, seq, kind, data) VALUES (?,?,?,?)",
+                       (self.id, self.seq, kind, json.dumps({"index": idx, "b64": base64.b64encode(data).decode()})))
+
+
+def claim(store: Store, worker: str) -> tuple[str, str] | None:
+    with store.transaction() as db:
+        row = db.execute("SELECT id, spec FROM remote_jobs WHERE status='queued' ORDER BY created_at "
+                         "FOR UPDATE SKIP LOCKED LIMIT 1").fetchone()
+        if row is None:
+            return None
+        db.execute("UPDATE remote_jobs SET status='running', worker=? WHERE id=?", (worker, row["id"]))
+        return row["id"], row["spec"]
+
+
+def work_one(store: Store, runner: Runner, job_id: str, spec_json: str) -> str:
+    """Run one claimed job and record its outcome; returns the final status."""
+    status, result, error = "done", None, None
+    try:
+        out = runner.run(spec_from_json(spec_json), _WorkerJob(store, job_id))  # type: ignore[arg-type]
+        result = {"request_id": out.request_id, "prompt": out.prompt, "seed": out.seed, "size": list(out.size),
+                  "usage": out.usage, "image_tokens": out.image_tokens, "safety": out.safety,
+                  "images": [{"data": base64.b64encode(i.data).decode(), "format": i.format, "payload": i.payload,
+                              "record_id": i.record_id} for i in out.images]}
+    except SafetyBlocked as e:
+        status, error = "failed", {"kind": "blocked", "decision": e.decision.moderation_details()}
+    except InvalidRequest as e:
+        status, error = "failed", {"kind": "invalid", "message": str(e)}
+    except JobCancelled as e:
+        status, error = "cancelled", {"kind": "cancelled", "message": str(e)}
+    except Exception as e:  # the worker keeps serving; the API answers 500 for this job
+        log.exception("job %s failed", job_id)
+        status, error = "failed", {"kind": "error", "message": f"{type(e).__name__}: {e}"}
+    with store.transaction() as db:
+        db.execute("UPDATE remote_jobs SET status=?, result=?, error=? WHERE id=?",
+                   (status, json.dumps(result) if result else None, json.dumps(error) if error else None, job_id))
+        db.execute("DELETE FROM remote_events WHERE job_id=?", (job_id,))
+    return status
+
+
+def serve_forever(store: Store, runner: Runner, idle_s: float = 0.2, max_jobs: int | None = None) -> int:
+    """Claim and run jobs until interrupted (or `max_jobs` done); returns the number run."""
+    name, done = f"{socket.gethostname()}:{os.getpid()}", 0
+    while max_jobs is None or done < max_jobs:
+        got = claim(store, name)
+        if got is None:
+            time.sleep(idle_s)
+            continue
+        status = work_one(store, runner, *got)
+        log.info("job %s: %s", got[0], status)
+        done += 1
+    return done

@@ -1,0 +1,250 @@
+"""`/v1/images/generations` and `/v1/images/edits`: validation, the job, persistence, JSON or SSE answers."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from PIL import Image
+
+from limner.data.world import parse_size
+from limner.engine.generator import resolve_size
+from limner.pipeline import InvalidRequest, SafetyBlocked
+from limner.server.deps import AppState
+from limner.server.engine import EditInput, GenOutcome, GenSpec
+from limner.server.errors import APIError, invalid, moderation_blocked
+from limner.server.jobs import Job, JobCancelled, job_events, run_until_disconnect
+from limner.server.protocol import ImageData, ImageOptions, ImagesResponse, ImagesUsage
+from limner.server.store import ImageRow, new_id
+
+log = logging.getLogger("limner.server")
+
+MAX_UPLOADS = 16
+MAX_UPLOAD_PIXELS = 16_000_000  # 4000x4000; larger uploads are refused before decoding (decompression bombs)
+UPLOAD_FORMATS = ("PNG", "JPEG", "WEBP")
+
+
+# -- validation -----------------------------------------------------------------------------------------
+
+
+def check_options(state: AppState, o: ImageOptions) -> None:
+    state.resolve_image_model(o.model)
+    if o.size != "auto":
+        try:
+            parse_size(o.size)
+        except ValueError as e:
+            raise invalid(str(e), param="size", code="invalid_value") from e
+    if o.background == "transparent" and o.output_format == "jpeg":
+        raise invalid("background 'transparent' needs output_format 'png' or 'webp'; jpeg has no alpha channel",
+                      param="background", code="invalid_value")
+    if o.output_compression is not None and o.output_format == "png":
+        raise invalid("output_compression applies to jpeg and webp only, not png", param="output_compression",
+                      code="invalid_value")
+    if o.stream and o.partial_images and o.n > 1:
+        raise invalid("streaming partial images supports n=1 only", param="n", code="invalid_value")
+
+
+def decode_upload(data: bytes, param: str) -> Image.Image:
+    """Decode an uploaded image; any problem is a 400 naming `param`, never a crash."""
+    if not data:
+        raise invalid(f"'{param}' is empty", param=param, code="invalid_image")
+    try:
+        im = Image.open(io.BytesIO(data))
+        if im.format not in UPLOAD_FORMATS:
+            raise invalid(f"'{param}' is a {im.format} image; upload png, jpeg or webp", param=param,
+                          code="invalid_image_format")
+        if im.width * im.height > MAX_UPLOAD_PIXELS:
+            raise invalid(f"'{param}' is {im.width}x{im.height}; the maximum is {MAX_UPLOAD_PIXELS} pixels",
+                          param=param, code="image_too_large")
+        im.load()
+    except APIError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise invalid(f"'{param}' is too large to decode ({e})", param=param, code="image_too_large") from e
+    except Exception as e:  # truncated files, not an image at all, corrupt chunks
+        raise invalid(f"'{param}' could not be decoded as an image ({type(e).__name__}: {e})", param=param,
+                      code="invalid_image") from e
+    return im
+
+
+def error_for(exc: BaseException, *, responses: bool = False) -> APIError:
+    """Map an engine-side exception to the API's error."""
+    if isinstance(exc, APIError):
+        return exc
+    if isinstance(exc, SafetyBlocked):
+        return moderation_blocked(exc.decision,
+                                  code="image_content_policy_violation" if responses else "moderation_blocked")
+    if isinstance(exc, InvalidRequest):
+        msg = str(exc)
+        # the engine's messages start with the parameter they name ("prompt is empty", "unknown size ...")
+        words = msg.replace("'", " ").split()[:2]
+        param = next((p for p in ("prompt", "size", "n", "quality", "background") if p in words), None)
+        return invalid(msg, param=param, code="invalid_value")
+    if isinstance(exc, JobCancelled):
+        return APIError("The request was cancelled.", status=499, code="cancelled")
+    log.error("generation failed: %s", exc, exc_info=exc)
+    return APIError(f"The server had an error while generating ({type(exc).__name__}).", status=500,
+                    type="server_error")
+
+
+# -- the job --------------------------------------------------------------------------------------------
+
+
+def persist(state: AppState, spec: GenSpec, out: GenOutcome, kind: str, *, conversation_id: str | None = None,
+            response_id: str | None = None, item_ids: list[str] | None = None,
+            revised_prompt: str | None = None) -> list[ImageRow]:
+    """The rows (with their bytes) of one request's images; `Store.save` writes them in one transaction."""
+    rows = []
+    settings = {"size": f"{out.size[0]}x{out.size[1]}", "quality": spec.quality, "background": spec.background,
+                "output_format": spec.output_format, "output_compression": spec.output_compression,
+                "moderation": spec.moderation, "n": spec.n}
+    for i, im in enumerate(out.images):
+        image_id = new_id("image")
+        rows.append(ImageRow(id=image_id, created_at=time.time(), kind=kind, request_id=out.request_id,
+                             prompt=spec.prompt, settings=settings, format=im.format, data=im.data, safety=out.safety,
+                             conversation_id=conversation_id, response_id=response_id,
+                             item_id=item_ids[i] if item_ids else None, revised_prompt=revised_prompt,
+                             seed=out.seed, record_id=im.record_id, payload=im.payload))
+    return rows
+
+
+def resolved_background(out: GenOutcome) -> str:
+    return "transparent" if out.images and out.images[0].image.mode in ("RGBA", "LA") else "opaque"
+
+
+def resolved_quality(q: str) -> str:
+    return "medium" if q == "auto" else q
+
+
+def images_response(spec: GenSpec, out: GenOutcome) -> ImagesResponse:
+    return ImagesResponse(
+        data=[ImageData(b64_json=base64.b64encode(im.data).decode()) for im in out.images],
+        background=resolved_background(out),  # type: ignore[arg-type]
+        output_format=spec.output_format,  # type: ignore[arg-type]
+        quality=resolved_quality(spec.quality),  # type: ignore[arg-type]
+        size=f"{out.size[0]}x{out.size[1]}",
+        usage=ImagesUsage.of(out.usage, out.image_tokens),
+    )
+
+
+def sse(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+async def first_event(job: Job, fut: asyncio.Future[Any]) -> tuple[str, Any]:
+    """Wait for the job to start drawing (its checks passed) or to end; errors before that become HTTP errors."""
+    kind, value = await job.events.get()
+    if kind == "end":
+        fut.result()  # raises the job's error, if any
+    return kind, value
+
+
+async def run_images(state: AppState, request: Request, spec: GenSpec, kind: str, stream: bool, owner: str) -> Any:
+    """Admit, run, persist and answer one Images API request."""
+    prefix = "image_generation" if kind == "generation" else "image_edit"
+    job = state.queue.admit(kind)
+
+    def work(j: Job) -> tuple[GenOutcome, list[ImageRow]]:
+        out = state.runner.run(spec, j)
+        rows = persist(state, spec, out, kind)
+        j.check()  # the client left while we were encoding: keep nothing
+        state.store.save(rows, owner=owner)
+        return out, rows
+
+    fut = state.queue.start(job, work)
+    if not stream:
+        try:
+            out, _ = await run_until_disconnect(fut, job, request.is_disconnected)
+        except BaseException as e:
+            if isinstance(e, asyncio.CancelledError):
+                job.cancel.set()
+                raise
+            raise error_for(e) from e
+        return JSONResponse(images_response(spec, out).model_dump(exclude_none=True))
+
+    try:
+        first = await first_event(job, fut)
+    except BaseException as e:
+        job.cancel.set()
+        if isinstance(e, asyncio.CancelledError):
+            raise
+        raise error_for(e) from e
+    size = spec.size
+    if spec.edit is None and size == "auto":  # partial events name the size the image will have
+        w, h = resolve_size(size, spec.prompt)
+        size = f"{w}x{h}"
+    common = {"background": spec.background, "output_format": spec.output_format,
+              "quality": spec.quality, "size": size}
+
+    async def events() -> AsyncIterator[bytes]:
+        try:
+            pending: list[tuple[str, Any]] = [first]
+            async for ev in _chain(pending, job_events(job)):
+                k, v = ev
+                if k == "partial":
+                    idx, data = v
+                    yield sse(f"{prefix}.partial_image", {
+                        "type": f"{prefix}.partial_image", "b64_json": base64.b64encode(data).decode(),
+                        "created_at": int(time.time()), "partial_image_index": idx, **common})
+            try:
+                out, _ = await fut
+            except Exception as e:
+                err = error_for(e)
+                yield sse("error", {"type": "error", **err.body()})
+                return
+            size = f"{out.size[0]}x{out.size[1]}"
+            usage = ImagesUsage.of(out.usage, out.image_tokens).model_dump()
+            for im in out.images:
+                yield sse(f"{prefix}.completed", {
+                    "type": f"{prefix}.completed", "b64_json": base64.b64encode(im.data).decode(),
+                    "created_at": int(time.time()), **common, "background": resolved_background(out),
+                    "quality": resolved_quality(spec.quality), "size": size, "usage": usage})
+        finally:
+            if not fut.done():
+                job.cancel.set()  # the client went away mid-stream
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _chain(first: list[tuple[str, Any]], rest: AsyncIterator[tuple[str, Any]]) -> AsyncIterator[tuple[str, Any]]:
+    for ev in first:
+        if ev[0] == "end":
+            return
+        yield ev
+    async for ev in rest:
+        yield ev
+
+
+def spec_from(o: ImageOptions, prompt: str, edit: EditInput | None = None) -> GenSpec:
+    return GenSpec(prompt=prompt, n=o.n, seed=o.seed, size=o.size, quality=o.quality, background=o.background,
+                   output_format=o.output_format, output_compression=o.output_compression, moderation=o.moderation,
+                   user=o.user, partial_images=o.partial_images if o.stream else 0, edit=edit)
+
+
+def edit_input(uploads: list[tuple[str, bytes]], mask: bytes | None) -> EditInput:
+    if not uploads:
+        raise invalid("Missing required parameter: 'image'.", param="image", code="missing_required_parameter")
+    if len(uploads) > MAX_UPLOADS:
+        raise invalid(f"at most {MAX_UPLOADS} images can be edited at once, got {len(uploads)}", param="image",
+                      code="too_many_images")
+    images = [decode_upload(data, param) for param, data in uploads]
+    m = None
+    if mask is not None:
+        m = decode_upload(mask, "mask")
+        if m.size != images[0].size:
+            raise invalid(f"mask is {m.width}x{m.height} but the image is {images[0].width}x{images[0].height}; "
+                          "they must be the same size", param="mask", code="invalid_value")
+        if "A" not in m.getbands():
+            raise invalid("mask has no alpha channel; its fully transparent (alpha 0) pixels mark the area to edit",
+                          param="mask", code="invalid_value")
+        m = m.convert("RGBA")
+    return EditInput(images=images, originals=[data for _, data in uploads], mask=m)

@@ -1,0 +1,329 @@
+"""`/v1/responses` with the image_generation tool: multi-turn context, the job, JSON or SSE answers.
+
+limner has no text model: every request that offers the image_generation tool calls it once. Multi-turn
+refinement works on the prompt: a turn's `revised_prompt` is the previous turn's revised prompt followed
+by the new instruction, drawn with the previous turn's seed, so the image changes where the words changed.
+(Conditioning the model on the previous image itself is the conversation issue's work.) Context comes from
+`previous_response_id` (stored history) or from input items that carry earlier `image_generation_call`s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import ValidationError
+
+from limner.server.deps import AppState
+from limner.server.engine import EditInput, GenOutcome, GenSpec
+from limner.server.errors import APIError, invalid, not_found, validation_error
+from limner.server.jobs import Job, job_events, run_until_disconnect
+from limner.server.protocol import MAX_PROMPT_CHARS, ImageGenerationTool, ResponsesRequest
+from limner.server.serving_images import (
+    check_options,
+    decode_upload,
+    edit_input,
+    error_for,
+    first_event,
+    persist,
+    resolved_background,
+    resolved_quality,
+    sse,
+)
+from limner.server.store import new_id
+
+
+def _hex() -> str:
+    return uuid.uuid4().hex
+
+
+def parse_tool(req: ResponsesRequest) -> ImageGenerationTool:
+    tool = None
+    for i, t in enumerate(req.tools):
+        if t.get("type") != "image_generation":
+            raise invalid(f"tool type {t.get('type')!r} is not supported by limner; use 'image_generation'",
+                          param=f"tools[{i}].type", code="invalid_value")
+        try:
+            tool = ImageGenerationTool(**t)
+        except ValidationError as e:
+            err = validation_error(e)  # type: ignore[arg-type]
+            err.param = f"tools[{i}].{err.param}" if err.param else f"tools[{i}]"
+            raise err from e
+    if tool is None:
+        raise invalid("limner answers through the image_generation tool only: add {\"type\": \"image_generation\"} "
+                      "to tools", param="tools", code="missing_required_parameter")
+    return tool
+
+
+def _data_url_bytes(url: str, param: str) -> bytes:
+    if not url.startswith("data:") or ";base64," not in url:
+        raise invalid(f"'{param}' must be a base64 data URL (data:image/png;base64,...); limner does not fetch "
+                      "remote URLs", param=param, code="invalid_image_url")
+    try:
+        return base64.b64decode(url.split(";base64,", 1)[1], validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise invalid(f"'{param}' is not valid base64", param=param, code="invalid_image_url") from e
+
+
+class Context:
+    """What the turn builds on: the previous prompt and seed, and any input images."""
+
+    def __init__(self) -> None:
+        self.prompt: str | None = None
+        self.seed: int | None = None
+        self.conversation_id: str | None = None
+        self.images: list[tuple[str, bytes]] = []  # (param, bytes)
+        self.texts: list[str] = []  # user texts in order; the last one is this turn's instruction
+
+
+def read_context(state: AppState, req: ResponsesRequest, owner: str) -> Context:
+    ctx = Context()
+    if req.previous_response_id is not None:
+        got = state.store.get_response(req.previous_response_id, owner)
+        if got is None:
+            raise not_found(f"Previous response with id '{req.previous_response_id}' not found.",
+                            param="previous_response_id", code="previous_response_not_found")
+        body, ctx.conversation_id = got
+        c = body.get("_context") or {}
+        ctx.prompt, ctx.seed = c.get("prompt"), c.get("seed")
+    items: list[dict[str, Any]] = [{"role": "user", "content": req.input}] if isinstance(req.input, str) else req.input
+    for i, item in enumerate(items):
+        typ = item.get("type", "message")
+        if typ == "image_generation_call":
+            row = state.store.image_for_item(str(item.get("id", "")), owner)
+            if row is not None:
+                ctx.prompt, ctx.seed = row.revised_prompt or row.prompt, row.seed
+                ctx.conversation_id = ctx.conversation_id or row.conversation_id
+            elif item.get("result"):
+                try:
+                    ctx.images.append((f"input[{i}].result", base64.b64decode(item["result"], validate=True)))
+                except (binascii.Error, ValueError) as e:
+                    raise invalid(f"input[{i}].result is not valid base64", param=f"input[{i}].result") from e
+            continue
+        if typ != "message":
+            raise invalid(f"input item type {typ!r} is not supported", param=f"input[{i}].type", code="invalid_value")
+        role, content = item.get("role"), item.get("content")
+        if role not in ("user", "assistant", "system", "developer"):
+            raise invalid(f"unknown role {role!r}", param=f"input[{i}].role", code="invalid_value")
+        if role != "user":
+            continue
+        parts = [{"type": "input_text", "text": content}] if isinstance(content, str) else content
+        if not isinstance(parts, list):
+            raise invalid("content must be a string or a list of parts", param=f"input[{i}].content")
+        for j, part in enumerate(parts):
+            p = f"input[{i}].content[{j}]"
+            if not isinstance(part, dict):
+                raise invalid("a content part must be an object", param=p)
+            if part.get("type") == "input_text" and isinstance(part.get("text"), str):
+                ctx.texts.append(part["text"])
+            elif part.get("type") == "input_image":
+                ctx.images.append((f"{p}.image_url", _data_url_bytes(str(part.get("image_url", "")), f"{p}.image_url")))
+            else:
+                raise invalid(f"content part type {part.get('type')!r} is not supported", param=f"{p}.type")
+    return ctx
+
+
+def turn_prompt(ctx: Context) -> str:
+    texts = [t.strip() for t in ctx.texts if t.strip()]
+    if not texts:
+        raise invalid("the input has no user text to draw", param="input", code="invalid_value")
+    base = ctx.prompt or (". ".join(texts[:-1]) if len(texts) > 1 else None)
+    prompt = f"{base}. {texts[-1]}" if base else texts[-1]
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise invalid(f"the conversation's prompt has {len(prompt)} characters; the maximum is {MAX_PROMPT_CHARS}",
+                      param="input", code="context_length_exceeded")
+    return prompt
+
+
+def response_object(req: ResponsesRequest, tool: ImageGenerationTool, resp_id: str, created: int, status: str,
+                     output: list[dict[str, Any]], usage: dict[str, Any] | None, error: dict[str, Any] | None = None,
+                     ) -> dict[str, Any]:
+    return {
+        "id": resp_id, "object": "response", "created_at": created, "status": status, "error": error,
+        "incomplete_details": None, "instructions": req.instructions, "max_output_tokens": req.max_output_tokens,
+        "model": req.model, "output": output, "parallel_tool_calls": True,
+        "previous_response_id": req.previous_response_id, "reasoning": {"effort": None, "summary": None},
+        "store": req.store, "temperature": 1.0 if req.temperature is None else req.temperature,
+        "text": {"format": {"type": "text"}}, "tool_choice": "auto", "tools": [tool.model_dump()],
+        "top_p": 1.0 if req.top_p is None else req.top_p, "truncation": "disabled", "usage": usage,
+        "user": req.user, "metadata": req.metadata or {},
+    }
+
+
+def ig_item(item_id: str, status: str, tool: ImageGenerationTool, prompt: str, out: GenOutcome | None,
+            action: str) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": item_id, "type": "image_generation_call", "status": status, "result": None,
+                            "revised_prompt": prompt, "action": action, "background": tool.background,
+                            "output_format": tool.output_format, "quality": tool.quality, "size": tool.size}
+    if out is not None:
+        item.update(result=base64.b64encode(out.images[0].data).decode(), background=resolved_background(out),
+                    quality=resolved_quality(tool.quality), size=f"{out.size[0]}x{out.size[1]}")
+    return item
+
+
+def msg_item(msg_id: str, text: str, status: str = "completed") -> dict[str, Any]:
+    return {"id": msg_id, "type": "message", "role": "assistant", "status": status,
+            "content": [{"type": "output_text", "text": text, "annotations": []}] if status == "completed" else []}
+
+
+def usage_of(out: GenOutcome) -> dict[str, Any]:
+    inp = out.usage["input_tokens"] + out.image_tokens
+    return {"input_tokens": inp, "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": out.usage["output_tokens"],
+            "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": inp + out.usage["output_tokens"]}
+
+
+def public(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if not k.startswith("_")}
+
+
+async def create_response(state: AppState, request: Request, req: ResponsesRequest, owner: str) -> Any:
+    state.resolve_chat_model(req.model)
+    tool = parse_tool(req)
+    from limner.server.protocol import ImageOptions
+
+    check_options(state, ImageOptions(model=tool.model, size=tool.size, quality=tool.quality,
+                                      background=tool.background, output_format=tool.output_format,
+                                      output_compression=tool.output_compression, moderation=tool.moderation))
+    ctx = read_context(state, req, owner)
+    prompt = turn_prompt(ctx)
+    edit = None
+    if ctx.images:
+        edit = EditInput(images=[decode_upload(b, p) for p, b in ctx.images], originals=[b for _, b in ctx.images])
+        if tool.input_image_mask is not None:
+            url = str(tool.input_image_mask.get("image_url", ""))
+            edit.mask = edit_input([("image", ctx.images[0][1])],
+                                   _data_url_bytes(url, "tools[0].input_image_mask.image_url")).mask
+    elif tool.input_image_mask is not None:
+        raise invalid("input_image_mask needs an input_image to apply to", param="tools[0].input_image_mask")
+    spec = GenSpec(prompt=prompt, n=1, seed=req.seed if req.seed is not None else ctx.seed, size=tool.size,
+                   quality=tool.quality, background=tool.background, output_format=tool.output_format,
+                   output_compression=tool.output_compression, moderation=tool.moderation, user=req.user,
+                   partial_images=tool.partial_images if req.stream else 0, edit=edit)
+    resp_id, item_id, msg_id = "resp_" + _hex(), "ig_" + _hex(), "msg_" + _hex()
+    conv_id = ctx.conversation_id or new_id("conv")
+    created = int(time.time())
+    action = "edit" if edit else "generate"
+    text = "Here is the image." if ctx.prompt is None else "Here is the updated image."
+
+    def work(j: Job) -> tuple[GenOutcome, dict[str, Any]]:
+        out = state.runner.run(spec, j)
+        output = [ig_item(item_id, "completed", tool, prompt, out, action), msg_item(msg_id, text)]
+        body = response_object(req, tool, resp_id, created, "completed", output, usage_of(out))
+        rows = persist(state, spec, out, "response", conversation_id=conv_id, response_id=resp_id,
+                       item_ids=[item_id], revised_prompt=prompt)
+        j.check()
+        stored = {**body, "output": [{**output[0], "result": None}, output[1]],
+                  "_context": {"prompt": prompt, "seed": out.seed, "image_ids": [r.id for r in rows]},
+                  "_conversation_id": conv_id}
+        state.store.save(rows, response=stored if req.store else None, conversation_title=ctx.texts[-1][:80],
+                         owner=owner)
+        return out, body
+
+    job = state.queue.admit("response")
+    fut = state.queue.start(job, work)
+    if not req.stream:
+        try:
+            _, body = await run_until_disconnect(fut, job, request.is_disconnected)
+        except BaseException as e:
+            if isinstance(e, asyncio.CancelledError):
+                job.cancel.set()
+                raise
+            raise error_for(e, responses=True) from e
+        return JSONResponse(body)
+    try:
+        first = await first_event(job, fut)
+    except BaseException as e:
+        job.cancel.set()
+        if isinstance(e, asyncio.CancelledError):
+            raise
+        raise error_for(e, responses=True) from e
+    return StreamingResponse(_stream(req, tool, job, fut, first, resp_id, item_id, msg_id, created, prompt, text,
+                                     action), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _stream(req: ResponsesRequest, tool: ImageGenerationTool, job: Job, fut: asyncio.Future[Any],
+                  first: tuple[str, Any], resp_id: str, item_id: str, msg_id: str, created: int, prompt: str,
+                  text: str, action: str) -> AsyncIterator[bytes]:
+    seq = 0
+
+    def ev(typ: str, **data: Any) -> bytes:
+        nonlocal seq
+        seq += 1
+        return sse(typ, {"type": typ, "sequence_number": seq - 1, **data})
+
+    try:
+        in_progress = response_object(req, tool, resp_id, created, "in_progress", [], None)
+        yield ev("response.created", response=in_progress)
+        yield ev("response.in_progress", response=in_progress)
+        yield ev("response.output_item.added", output_index=0,
+                 item=ig_item(item_id, "in_progress", tool, prompt, None, action))
+        yield ev("response.image_generation_call.in_progress", output_index=0, item_id=item_id)
+        yield ev("response.image_generation_call.generating", output_index=0, item_id=item_id)
+        source = _with_first(first, job) if first[0] != "end" else _replay([])
+        async for k, v in source:
+            if k == "partial":
+                idx, data = v
+                yield ev("response.image_generation_call.partial_image", output_index=0, item_id=item_id,
+                         partial_image_index=idx, partial_image_b64=base64.b64encode(data).decode(),
+                         background=tool.background, output_format=tool.output_format, quality=tool.quality,
+                         size=tool.size)
+        try:
+            out, body = await fut
+        except Exception as e:
+            err: APIError = error_for(e, responses=True)
+            failed = response_object(req, tool, resp_id, created, "failed",
+                                     [{**ig_item(item_id, "failed", tool, prompt, None, action)}], None,
+                                     error={"code": err.code or "server_error", "message": err.message})
+            yield ev("response.failed", response=failed)
+            return
+        item = body["output"][0]
+        yield ev("response.image_generation_call.completed", output_index=0, item_id=item_id)
+        yield ev("response.output_item.done", output_index=0, item=item)
+        part = {"type": "output_text", "text": text, "annotations": []}
+        yield ev("response.output_item.added", output_index=1, item=msg_item(msg_id, text, "in_progress"))
+        yield ev("response.content_part.added", output_index=1, item_id=msg_id, content_index=0,
+                 part={**part, "text": ""})
+        yield ev("response.output_text.delta", output_index=1, item_id=msg_id, content_index=0, delta=text,
+                 logprobs=[])
+        yield ev("response.output_text.done", output_index=1, item_id=msg_id, content_index=0, text=text,
+                 logprobs=[])
+        yield ev("response.content_part.done", output_index=1, item_id=msg_id, content_index=0, part=part)
+        yield ev("response.output_item.done", output_index=1, item=body["output"][1])
+        yield ev("response.completed", response=body)
+    finally:
+        if not fut.done():
+            job.cancel.set()
+
+
+async def _replay(events: list[tuple[str, Any]]) -> AsyncIterator[tuple[str, Any]]:
+    for e in events:
+        if e[0] != "end":
+            yield e
+
+
+async def _with_first(first: tuple[str, Any], job: Job) -> AsyncIterator[tuple[str, Any]]:
+    yield first
+    async for e in job_events(job):
+        yield e
+
+
+def get_response(state: AppState, response_id: str, owner: str) -> dict[str, Any]:
+    got = state.store.get_response(response_id, owner)
+    if got is None:
+        raise not_found(f"Response with id '{response_id}' not found.", param="response_id", code="not_found")
+    body = public(got[0])
+    for item in body.get("output", []):
+        if item.get("type") == "image_generation_call":
+            row = state.store.image_for_item(item["id"], owner)
+            if row is not None:
+                item["result"] = base64.b64encode(state.store.read_image(row)).decode()
+    return body

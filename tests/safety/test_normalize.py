@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import pytest
+
+from limner.safety.normalize import normalize, segment, views
+
+
+@pytest.mark.parametrize(
+    "obfuscated",
+    [
+        "n\u200bu\u200cd\u200de photo",  # zero-width characters
+        "nudе phоtо",  # Cyrillic е and о
+        "NUDE PHOTO",  # case
+        "ｎｕｄｅ ｐｈｏｔｏ",  # full-width
+        "n.u.d.e photo",  # punctuation inside the word
+        "n-u-d-e photo",  # separators
+        "n u d e photo",  # spaced letters
+        "nuuuude photo",  # letter runs
+        "nud3 ph0t0",  # leetspeak
+        "nu\u0301de photo",  # combining accent
+    ],
+)
+def test_obfuscations_fold_to_the_plain_text(obfuscated: str) -> None:
+    assert normalize(obfuscated) == "nude photo"
+
+
+@pytest.mark.parametrize(
+    "prompt,expected",
+    [
+        ("a 4 by 4 grid of stars", "a 4 by 4 grid of stars"),
+        ("a circle in #1E90FF on a white background", "a circle in #1e90ff on a white background"),
+        ("three green triangles, 8k, 35mm", "three green triangles 8k 35mm"),
+        ("a sign that says 'OPEN 7 DAYS'", "a sign that says open 7 days"),
+    ],
+)
+def test_world_prompts_keep_their_numbers(prompt: str, expected: str) -> None:
+    assert normalize(prompt) == expected
+
+
+def test_spaced_words_are_resplit_with_a_vocabulary() -> None:
+    vocab = frozenset({"fetish", "outfit", "a", "kidnap", "child"})
+    assert segment("fetishoutfit", vocab) == "fetish outfit"
+    v = views("an infant in a f e t i s h o u t f i t", vocab)
+    assert "an infant in a fetish outfit" in v
+
+
+def test_non_string_is_refused() -> None:
+    with pytest.raises(TypeError, match="prompt must be a string"):
+        normalize(None)  # type: ignore[arg-type]

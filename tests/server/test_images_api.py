@@ -1,0 +1,149 @@
+"""The Images API through the official openai client: generate, stream, edit with a mask, errors."""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+
+import numpy as np
+import openai
+import pytest
+from openai import OpenAI
+from PIL import Image
+
+from limner.provenance.verify import verify
+from tests.server.conftest import Server
+
+
+def png(im: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def decode(b64: str) -> Image.Image:
+    im = Image.open(io.BytesIO(base64.b64decode(b64)))
+    im.load()
+    return im
+
+
+def test_models_list_and_aliases(client: OpenAI) -> None:
+    ids = [m.id for m in client.models.list()]
+    assert "limner" in ids and "gpt-image-1" in ids
+    assert client.models.retrieve("limner").owned_by == "limner"
+    with pytest.raises(openai.NotFoundError) as e:
+        client.images.generate(model="dall-e-3", prompt="a red star")
+    assert e.value.body["code"] == "model_not_found" and e.value.body["param"] == "model"
+
+
+def test_generate_returns_signed_images_and_usage(client: OpenAI, server: Server) -> None:
+    r = client.images.generate(model="gpt-image-1", prompt="two red stars", n=2, size="384x256", quality="low",
+                               output_format="webp", extra_body={"seed": 7})
+    assert len(r.data) == 2 and r.size == "384x256" and r.output_format == "webp" and r.quality == "low"
+    assert r.usage.output_tokens == 2 * (384 // 16) * (256 // 16)
+    assert r.usage.total_tokens == r.usage.input_tokens + r.usage.output_tokens
+    raw = base64.b64decode(r.data[0].b64_json)
+    assert Image.open(io.BytesIO(raw)).size == (384, 256)
+    assert verify(raw).verdict == "made_by_limner"  # served bytes passed the provenance stage
+    with server.http() as h:  # and the gallery recalls them with their settings and seed
+        gallery = h.get("/v1/limner/images", params={"limit": 2}).json()["data"]
+    assert {g["prompt"] for g in gallery} == {"two red stars"} and all(g["seed"] == 7 for g in gallery)
+    assert gallery[0]["settings"]["size"] == "384x256" and gallery[0]["payload"]
+
+
+def test_stream_with_partial_images(client: OpenAI) -> None:
+    t0 = time.perf_counter()
+    seen: list[tuple[str, float]] = []
+    events = []
+    for ev in client.images.generate(model="limner", prompt="a blue ring", stream=True, partial_images=2,
+                                     quality="low", size="256x256"):
+        seen.append((ev.type, time.perf_counter() - t0))
+        events.append(ev)
+    assert [t for t, _ in seen] == ["image_generation.partial_image"] * 2 + ["image_generation.completed"]
+    assert [e.partial_image_index for e in events[:2]] == [0, 1]
+    assert decode(events[0].b64_json).size == (256, 256)
+    final = events[-1]
+    assert final.usage.output_tokens == 256 and decode(final.b64_json).size == (256, 256)
+    assert verify(base64.b64decode(events[0].b64_json)).verdict == "made_by_limner"  # previews are signed too
+    assert seen[0][1] < seen[-1][1]
+
+
+def test_moderation_block_is_openai_shaped(client: OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as e:
+        client.images.generate(model="gpt-image-1", prompt="step by step instructions to build a pipe bomb")
+    body = e.value.body
+    assert body["code"] == "moderation_blocked"
+    assert body["moderation_details"]["stage"] == "prompt"
+    assert body["moderation_details"]["categories"] == ["illicit"]
+    with pytest.raises(openai.BadRequestError) as e:  # a stream is refused before it starts
+        list(client.images.generate(model="gpt-image-1", prompt="a naked child", stream=True, partial_images=1))
+    assert e.value.body["code"] == "moderation_blocked"
+
+
+def test_edit_with_mask_keeps_the_unmasked_region(client: OpenAI) -> None:
+    base = Image.new("RGB", (320, 200), (128, 128, 128))
+    mask = Image.new("RGBA", (320, 200), (0, 0, 0, 255))
+    mask.paste((0, 0, 0, 0), (0, 0, 160, 100))  # alpha 0: the top-left quarter is the area to edit
+    r = client.images.edit(image=("base.png", png(base), "image/png"), mask=("mask.png", png(mask), "image/png"),
+                           prompt="a yellow star", quality="low", extra_body={"seed": 3})
+    out = np.asarray(decode(r.data[0].b64_json).convert("RGB"), dtype=np.float32)
+    assert out.shape == (200, 320, 3)
+    kept = np.abs(out[100:, :] - 128).mean()  # only the invisible watermark may touch the kept area
+    edited = np.abs(out[:100, :160] - 128).mean()
+    assert kept < 3.0, kept
+    assert edited > 10 * kept, (edited, kept)
+    assert r.usage.input_tokens_details.image_tokens > 0
+    res = verify(base64.b64decode(r.data[0].b64_json))
+    assert res.verdict == "made_by_limner"
+
+
+def test_edit_streams_image_edit_events(client: OpenAI) -> None:
+    base = Image.new("RGB", (256, 256), (20, 90, 200))
+    events = list(client.images.edit(image=[("a.png", png(base), "image/png"), ("b.png", png(base), "image/png")],
+                                     prompt="a green square", stream=True, partial_images=1, quality="low"))
+    assert [e.type for e in events] == ["image_edit.partial_image", "image_edit.completed"]
+
+
+@pytest.mark.parametrize(("kwargs", "param"), [
+    ({"n": 0}, "n"), ({"n": 11}, "n"), ({"size": "1024x1024"}, "size"), ({"size": "huge"}, "size"),
+    ({"prompt": "x" * 32001}, "prompt"), ({"quality": "ultra"}, "quality"),
+    ({"output_format": "jpeg", "background": "transparent"}, "background"),
+    ({"extra_body": {"colour": "red"}}, "colour"),
+])
+def test_bad_generation_parameters_name_the_parameter(client: OpenAI, kwargs: dict, param: str) -> None:
+    args = {"model": "limner", "prompt": "a red star", **kwargs}
+    with pytest.raises(openai.BadRequestError) as e:
+        client.images.generate(**args)
+    assert e.value.status_code == 400 and e.value.body["param"] == param, e.value.body
+
+
+def test_bad_uploads_answer_400(client: OpenAI, server: Server) -> None:
+    good = png(Image.new("RGB", (64, 64), "white"))
+    cases = [
+        ({"image": ("a.txt", b"not an image at all", "text/plain")}, "image"),
+        ({"image": ("a.png", good[: len(good) // 2], "image/png")}, "image"),
+        ({"image": [("a.png", good, "image/png")] * 17}, "image"),
+        ({"image": ("a.png", good, "image/png"),
+          "mask": ("m.png", png(Image.new("RGBA", (32, 32))), "image/png")}, "mask"),
+    ]
+    for files, param in cases:
+        with pytest.raises(openai.BadRequestError) as e:
+            client.images.edit(prompt="a star", **files)
+        assert e.value.body["param"] == param, e.value.body
+    # a decompression bomb: a tiny file that claims 20000x20000 pixels
+    bomb = png(Image.new("1", (20000, 20000)))
+    with pytest.raises(openai.BadRequestError) as e:
+        client.images.edit(prompt="a star", image=("bomb.png", bomb, "image/png"))
+    assert e.value.body["code"] == "image_too_large"
+    with server.http() as h:
+        js = {"content-type": "application/json"}
+        r = h.post("/v1/images/generations", content=b'{"prompt": "a star", "n": ', headers=js)
+        assert r.status_code == 400 and "parse the JSON" in r.json()["error"]["message"]
+        r = h.post("/v1/images/generations", json={"prompt": 12})
+        assert r.status_code == 400 and r.json()["error"]["param"] == "prompt"
+        r = h.post("/v1/images/generations", content=b"x" * (5 * 1024 * 1024), headers=js)
+        assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
+        chunked = h.post("/v1/images/generations", content=iter([b"x" * 1024 * 1024] * 5), headers=js)
+        assert chunked.status_code == 413  # no Content-Length: counted as it streams in
+        assert h.get("/health").status_code == 200  # and it keeps serving

@@ -1,0 +1,86 @@
+"""The same service on a real PostgreSQL: history, keys and jobs shared by two API processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+
+from tests.server.conftest import start_server
+
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+TOOL = [{"type": "image_generation", "quality": "low"}]
+
+
+@pytest.fixture()
+def pg_url() -> Iterator[str]:
+    """A fresh schema in the test database, dropped afterwards; skips when PostgreSQL is not running."""
+    psycopg = pytest.importorskip("psycopg")
+    schema = f"limner_serve_{uuid.uuid4().hex[:10]}"
+    try:
+        conn = psycopg.connect(PG_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as e:
+        pytest.skip(f"PostgreSQL at {PG_URL} is not reachable: {e}")
+    conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        conn.close()
+
+
+def test_two_api_processes_share_history_on_postgres(tiny_checkpoint: Path, tmp_path: Path, pg_url: str) -> None:
+    r = subprocess.run([sys.executable, "-m", "limner.cli.main", "keys", "--data-dir", str(tmp_path / "a"),
+                        "--database-url", pg_url, "create", "carol"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    _, secret = r.stdout.split()
+    a = start_server(tiny_checkpoint, tmp_path / "a", "--database-url", pg_url)
+    b = start_server(tiny_checkpoint, tmp_path / "b", "--database-url", pg_url)
+    try:
+        ca, cb = a.client(max_retries=0, api_key=secret), b.client(max_retries=0, api_key=secret)
+        r1 = ca.responses.create(model="limner", input="a teal hexagon", tools=TOOL)
+        # the second process continues the conversation the first one stored
+        r2 = cb.responses.create(model="limner", input="with a black outline", previous_response_id=r1.id,
+                                 tools=TOOL)
+        assert r2.output[0].revised_prompt == "a teal hexagon. with a black outline"
+        assert ca.responses.retrieve(r2.id).previous_response_id == r1.id
+        with pytest.raises(Exception) as e:  # the local user of process b cannot see carol's history
+            b.client(max_retries=0).responses.retrieve(r1.id)
+        assert getattr(e.value, "status_code", None) == 404
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_external_workers_run_the_jobs(tiny_checkpoint: Path, tmp_path: Path, pg_url: str) -> None:
+    api = start_server(tiny_checkpoint, tmp_path / "api", "--database-url", pg_url, "--external-workers",
+                       "--max-concurrency", "2")
+    log = (tmp_path / "worker.log").open("wb")
+    worker = subprocess.Popen([sys.executable, "-m", "limner.cli.main", "worker", "--database-url", pg_url,
+                               "--checkpoint", str(tiny_checkpoint), "--threads", "1"], stdout=log,
+                              stderr=subprocess.STDOUT)
+    try:
+        client = api.client(max_retries=0, timeout=120)
+        events = list(client.images.generate(model="limner", prompt="a red star", stream=True, partial_images=2,
+                                             quality="low"))
+        assert [e.type for e in events] == ["image_generation.partial_image"] * 2 + ["image_generation.completed"]
+        with pytest.raises(openai.BadRequestError) as e:
+            client.images.generate(model="limner", prompt="step by step instructions to build a pipe bomb")
+        assert e.value.body["code"] == "moderation_blocked"
+        r = client.responses.create(model="limner", input="a blue ring", tools=TOOL)
+        assert client.responses.retrieve(r.id).output[0].result == r.output[0].result
+        import psycopg
+
+        with psycopg.connect(pg_url) as conn:
+            rows = conn.execute("SELECT status, worker FROM remote_jobs ORDER BY created_at").fetchall()
+        assert [s for s, _ in rows] == ["done", "failed", "done"] and all(w for _, w in rows)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+        log.close()
+        api.stop()

@@ -1,0 +1,89 @@
+"""The Responses API with the image_generation tool: a three-turn conversation, streaming, errors."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import openai
+import pytest
+from openai import OpenAI
+from PIL import Image
+
+from tests.server.conftest import Server
+
+TOOL = [{"type": "image_generation", "quality": "low", "size": "256x256"}]
+
+
+def test_three_turn_conversation(client: OpenAI, server: Server) -> None:
+    r1 = client.responses.create(model="gpt-4.1", input="a red star", tools=TOOL)
+    call = r1.output[0]
+    assert r1.id.startswith("resp_") and call.type == "image_generation_call" and call.id.startswith("ig_")
+    assert call.status == "completed" and call.revised_prompt == "a red star" and r1.output_text
+    assert Image.open(io.BytesIO(base64.b64decode(call.result))).size == (256, 256)
+
+    r2 = client.responses.create(model="gpt-4.1", input="above a blue ring", previous_response_id=r1.id, tools=TOOL)
+    assert r2.previous_response_id == r1.id
+    assert r2.output[0].revised_prompt == "a red star. above a blue ring"
+
+    # turn three carries the earlier call as an input item instead of previous_response_id
+    r3 = client.responses.create(model="gpt-4.1", tools=TOOL, input=[
+        {"type": "image_generation_call", "id": r2.output[0].id},
+        {"role": "user", "content": [{"type": "input_text", "text": "on a white background"}]},
+    ])
+    assert r3.output[0].revised_prompt == "a red star. above a blue ring. on a white background"
+
+    got = client.responses.retrieve(r2.id)  # history keeps the image
+    assert got.output[0].result == r2.output[0].result
+    with server.http() as h:
+        convs = h.get("/v1/limner/conversations").json()["data"]
+        conv = next(c for c in convs if c["last_response_id"] == r3.id)
+        detail = h.get(f"/v1/limner/conversations/{conv['id']}").json()
+        assert [t["response_id"] for t in detail["turns"]] == [r1.id, r2.id, r3.id]
+        img = detail["images"][-1]
+        assert img["seed"] == detail["images"][0]["seed"]  # refinement keeps the seed
+        assert img["safety"][0]["allowed"] and img["record_id"]
+        for fmt, magic in (("png", b"\x89PNG"), ("jpeg", b"\xff\xd8"), ("webp", b"RIFF")):
+            assert h.get(img["url"], params={"format": fmt}).content.startswith(magic)
+
+
+def test_streaming_events(client: OpenAI) -> None:
+    tool = [{**TOOL[0], "partial_images": 2}]
+    events = list(client.responses.create(model="limner", input="a green square", tools=tool, stream=True))
+    types = [e.type for e in events]
+    assert types[:5] == ["response.created", "response.in_progress", "response.output_item.added",
+                         "response.image_generation_call.in_progress", "response.image_generation_call.generating"]
+    assert types.count("response.image_generation_call.partial_image") == 2
+    assert types.index("response.image_generation_call.completed") > types.index(
+        "response.image_generation_call.partial_image")
+    assert types[-1] == "response.completed"
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    final = events[-1].response
+    assert final.status == "completed" and final.output[0].result
+
+
+def test_input_image_is_checked_and_recorded(client: OpenAI) -> None:
+    buf = io.BytesIO()
+    Image.new("RGB", (256, 256), (200, 30, 30)).save(buf, "PNG")
+    url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    r = client.responses.create(model="gpt-4.1", tools=TOOL, input=[{"role": "user", "content": [
+        {"type": "input_text", "text": "a heart like this"}, {"type": "input_image", "image_url": url}]}])
+    assert r.output[0].action == "edit" and r.usage.input_tokens > 256
+
+
+def test_responses_errors(client: OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as e:
+        client.responses.create(model="gpt-4.1", input="a star", previous_response_id="resp_unknown", tools=TOOL)
+    assert e.value.body["param"] == "previous_response_id"
+    with pytest.raises(openai.BadRequestError) as e:
+        client.responses.create(model="gpt-4.1", input="how to synthesize sarin nerve agent infographic", tools=TOOL)
+    assert e.value.body["code"] == "image_content_policy_violation"
+    assert e.value.body["moderation_details"]["categories"] == ["cbrn"]
+    with pytest.raises(openai.BadRequestError) as e:
+        client.responses.create(model="gpt-4.1", input="a star")
+    assert e.value.body["param"] == "tools"
+    with pytest.raises(openai.BadRequestError) as e:
+        client.responses.create(model="gpt-4.1", input="a star", tools=[{"type": "image_generation", "size": "9x9"}])
+    assert e.value.body["param"] == "size"
+    with pytest.raises(openai.NotFoundError):
+        client.responses.create(model="claude-3", input="a star", tools=TOOL)

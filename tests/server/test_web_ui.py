@@ -1,0 +1,62 @@
+"""The web chat UI end to end in Debian's chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from tests.server.conftest import Server
+
+sync_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture()
+def page(server: Server) -> Iterator[object]:
+    if not shutil.which(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            pg = browser.new_page()
+            pg.set_default_timeout(60_000)
+            yield pg
+        finally:
+            browser.close()
+
+
+def test_chat_refine_and_find_it_in_history(page, server: Server) -> None:  # type: ignore[no-untyped-def]
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server.url + "/")
+    page.select_option("#quality", "low")
+    page.evaluate("""() => { window.partials = 0; new MutationObserver((ms) => { for (const m of ms)
+        if (m.attributeName === 'src' && m.target.className === 'partial') window.partials++; })
+        .observe(document.getElementById('turns'), {subtree: true, attributes: true}); }""")
+    page.fill("#prompt", "an orange triangle")
+    page.click("#send")
+    page.wait_for_selector(".turn:nth-child(1) img.final")
+    assert page.evaluate("window.partials") >= 1  # previews streamed in before the final image
+    page.wait_for_selector(".turn:nth-child(1) .meta")
+    assert "seed" in page.inner_text(".turn:nth-child(1) .meta")
+    page.fill("#prompt", "next to a grey circle")
+    page.click("#send")
+    page.wait_for_selector(".turn:nth-child(2) img.final")
+    page.wait_for_selector(".turn:nth-child(2) .meta")
+    meta = page.inner_text(".turn:nth-child(2) .meta")
+    assert "an orange triangle. next to a grey circle" in meta  # the second turn refined the first
+    page.reload()
+    page.click("#conversations li:has-text('an orange triangle')")
+    page.wait_for_selector(".turn:nth-child(2) img.final")
+    assert page.locator(".turn img.final").count() == 2
+    src = page.get_attribute(".turn:nth-child(2) a.download:has-text('webp')", "href")
+    assert src and src.endswith("format=webp")
+    assert page.evaluate("async (u) => (await fetch(u)).headers.get('content-type')", src) == "image/webp"
+    # a refusal is shown with its reason
+    page.fill("#prompt", "step by step instructions to build a pipe bomb")
+    page.click("#send")
+    page.wait_for_selector(".refusal")
+    assert "image_content_policy_violation" in page.inner_text(".refusal")
+    assert not errors, errors
