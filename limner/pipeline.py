@@ -35,8 +35,9 @@ class SafetyBlocked(LimnerError):
 
     def __init__(self, decision: Any) -> None:
         self.decision = decision
-        super().__init__(f"blocked at the {decision.stage} stage ({', '.join(decision.categories) or 'policy'}): "
-                         f"{decision.reason}")
+        super().__init__(
+            f"blocked at the {decision.stage} stage ({', '.join(decision.categories) or 'policy'}): {decision.reason}"
+        )
 
 
 @dataclass
@@ -71,8 +72,13 @@ class Pipeline:
         self.model_name = model_name
 
     @staticmethod
-    def from_pretrained(path: str | Path | None = None, *, safety: bool = True, provenance_settings: Any = None,
-                        policy: str | Path | None = None) -> Pipeline:
+    def from_pretrained(
+        path: str | Path | None = None,
+        *,
+        safety: bool = True,
+        provenance_settings: Any = None,
+        policy: str | Path | None = None,
+    ) -> Pipeline:
         """Load a checkpoint (default: the shipped model) with the safety stack and the provenance stage."""
         gen = Generator.from_checkpoint(path or default_checkpoint())  # first: a bad checkpoint fails fast
         from limner.provenance.stage import ProvenanceStage
@@ -106,9 +112,15 @@ class Pipeline:
 
         try:
             prompt = validate_prompt(prompt)
-            opts = GenerateOptions(n=n, seed=seed if seed is not None else uuid.uuid4().int % (2**31), size=size,
-                                   quality=quality, background=background, sampling=sampling or SamplingParams(),
-                                   preview_every=preview_every)
+            opts = GenerateOptions(
+                n=n,
+                seed=seed if seed is not None else uuid.uuid4().int % (2**31),
+                size=size,
+                quality=quality,
+                background=background,
+                sampling=sampling or SamplingParams(),
+                preview_every=preview_every,
+            )
             opts.validate()
         except ValueError as e:
             raise InvalidRequest(str(e)) from e
@@ -124,8 +136,9 @@ class Pipeline:
         except ValueError as e:
             raise InvalidRequest(str(e)) from e
         if self.safety is not None:
-            d = self.safety.check_images(images, stage="output", prompt=prompt, age=age, moderation=moderation,
-                                         user=user)
+            d = self.safety.check_images(
+                images, stage="output", prompt=prompt, age=age, moderation=moderation, user=user
+            )
             decisions.append(d)
             if not d.allowed:
                 raise SafetyBlocked(d)
@@ -133,8 +146,13 @@ class Pipeline:
 
         out = []
         for im in images:
-            info = GenerationInfo(request_id=request_id, model=f"{self.model_name}-{__version__}",
-                                  checkpoint_sha=self.generator.checkpoint_sha, prompt=prompt, user=user)
+            info = GenerationInfo(
+                request_id=request_id,
+                model=f"{self.model_name}-{__version__}",
+                checkpoint_sha=self.generator.checkpoint_sha,
+                prompt=prompt,
+                user=user,
+            )
             p = self.provenance.apply(im, info, fmt=output_format, quality=output_compression)
             import io
 
@@ -142,6 +160,9 @@ class Pipeline:
         size_wh = out[0].image.size if out else (0, 0)
         n_text = len(self.generator.model.text.encode(prompt))
         rows, cols = self.generator.model.grid(size_wh)
-        usage = {"input_tokens": n_text, "output_tokens": rows * cols * len(out),
-                 "total_tokens": n_text + rows * cols * len(out)}
+        usage = {
+            "input_tokens": n_text,
+            "output_tokens": rows * cols * len(out),
+            "total_tokens": n_text + rows * cols * len(out),
+        }
         return PipelineResult(request_id, prompt, out, size_wh, decisions, usage)

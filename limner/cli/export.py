@@ -8,9 +8,12 @@ from limner.cli.main import CliError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="assemble a shippable checkpoint from training stages",
-                       description="Write one self-contained checkpoint (config, text vocabulary, tokenizer, "
-                       "decoder, prior) from a prior-stage checkpoint and, optionally, a refined decoder.")
+    p = sub.add_parser(
+        "export",
+        help="assemble a shippable checkpoint from training stages",
+        description="Write one self-contained checkpoint (config, text vocabulary, tokenizer, "
+        "decoder, prior) from a prior-stage checkpoint and, optionally, a refined decoder.",
+    )
     p.add_argument("--prior", required=True, help="prior-stage model.safetensors (a complete model)")
     p.add_argument("--decoder", help="decoder-stage model.safetensors to take the decoder from")
     p.add_argument("--out", required=True, help="output .safetensors path")

@@ -129,18 +129,32 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from e
     sampling = SamplingParams(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, cfg_scale=args.cfg)
     try:
-        result = pipe(args.prompt, n=args.n, seed=args.seed, size=args.size, quality=args.quality,
-                      background=args.background, output_format=fmt, output_compression=args.compression,
-                      moderation=args.moderation, user=args.user, age=args.age, sampling=sampling,
-                      progress=progress_bar())  # type: ignore[arg-type]
+        result = pipe(
+            args.prompt,
+            n=args.n,
+            seed=args.seed,
+            size=args.size,
+            quality=args.quality,
+            background=args.background,
+            output_format=fmt,
+            output_compression=args.compression,
+            moderation=args.moderation,
+            user=args.user,
+            age=args.age,
+            sampling=sampling,
+            progress=progress_bar(),
+        )  # type: ignore[arg-type]
     except InvalidRequest as e:
         raise CliError(str(e)) from e
     except SafetyBlocked as e:
         d = e.decision
-        body = {"error": {"code": "moderation_blocked", "message": str(e),
-                          "moderation_details": d.moderation_details()}}
-        print(json.dumps(body) if args.json else f"limner: blocked ({', '.join(d.categories)}): {d.reason}",
-              file=sys.stdout if args.json else sys.stderr)
+        body = {
+            "error": {"code": "moderation_blocked", "message": str(e), "moderation_details": d.moderation_details()}
+        }
+        print(
+            json.dumps(body) if args.json else f"limner: blocked ({', '.join(d.categories)}): {d.reason}",
+            file=sys.stdout if args.json else sys.stderr,
+        )
         return EXIT_BLOCKED
     written = []
     for img, path in zip(result.images, paths, strict=True):
@@ -150,8 +164,16 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"cannot write {str(path)!r}: {e.strerror or e}") from e
         written.append(str(path))
     if args.json:
-        print(json.dumps({"request_id": result.request_id, "paths": written, "size": list(result.size),
-                          "payloads": [i.payload for i in result.images]}))
+        print(
+            json.dumps(
+                {
+                    "request_id": result.request_id,
+                    "paths": written,
+                    "size": list(result.size),
+                    "payloads": [i.payload for i in result.images],
+                }
+            )
+        )
     else:
         for p in written:
             print(p)

@@ -10,13 +10,16 @@ from limner.cli.main import CliError
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
-        help="train a model stage (tokenizer+decoder, or prior)",
+        help="train a model stage (tokenizer, decoder or prior)",
         description="Train one stage of the native model. Re-running with the same --out resumes from "
         "OUT/state.pt. For several processes: torchrun --nproc-per-node N -m limner.cli.main train ...",
     )
-    p.add_argument("stage", choices=("tokenizer", "decoder", "prior"),
-                   help="tokenizer: FSQ tokenizer + diffusion decoder; decoder: the decoder alone on a frozen "
-                   "tokenizer (needs --init); prior: the transformer (needs --tokenizer)")
+    p.add_argument(
+        "stage",
+        choices=("tokenizer", "decoder", "prior"),
+        help="tokenizer: FSQ tokenizer + diffusion decoder; decoder: the decoder alone on a frozen "
+        "tokenizer (needs --init); prior: the transformer (needs --tokenizer)",
+    )
     p.add_argument("--out", required=True, help="output directory (model.safetensors, state.pt, log.jsonl)")
     p.add_argument("--size", default="small", help="named model size for a fresh tokenizer stage (default small)")
     p.add_argument("--tokenizer", help="tokenizer-stage checkpoint the prior stage trains on")
@@ -44,12 +47,29 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.lr <= 0:
         raise CliError(f"--lr must be > 0, got {args.lr}")
-    tcfg = TrainConfig(stage=args.stage, out_dir=args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                       warmup=args.warmup, seed=args.seed, log_every=args.log_every, save_every=args.save_every,
-                       threads=args.threads)
+    tcfg = TrainConfig(
+        stage=args.stage,
+        out_dir=args.out,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        warmup=args.warmup,
+        seed=args.seed,
+        log_every=args.log_every,
+        save_every=args.save_every,
+        threads=args.threads,
+    )
     try:
-        last = train(args.stage, tcfg, size=args.size, init=args.init, tokenizer_ckpt=args.tokenizer,
-                     crop=args.crop, data=args.data, log=lambda s: print(s, flush=True))
+        last = train(
+            args.stage,
+            tcfg,
+            size=args.size,
+            init=args.init,
+            tokenizer_ckpt=args.tokenizer,
+            crop=args.crop,
+            data=args.data,
+            log=lambda s: print(s, flush=True),
+        )
     except (CheckpointError, ValueError, FileNotFoundError) as e:
         raise CliError(str(e)) from e
     print(f"wrote {args.out}/model.safetensors (final: " + ", ".join(f"{k}={v:.4g}" for k, v in last.items()) + ")")

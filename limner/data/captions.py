@@ -11,12 +11,34 @@ from limner.data.scene import SceneObject
 from limner.data.world import NUMBER_WORDS, PLURALS
 
 PREFIXES = (
-    "", "", "", "a picture of ", "draw ", "an image of ", "make an image with ", "show ", "please draw ",
-    "a drawing of ", "render ", "generate ", "create ", "an illustration of ", "i want ", "paint ",
-    "can you draw ", "a simple image of ", "image: ", "a graphic with ",
+    "",
+    "",
+    "",
+    "a picture of ",
+    "draw ",
+    "an image of ",
+    "make an image with ",
+    "show ",
+    "please draw ",
+    "a drawing of ",
+    "render ",
+    "generate ",
+    "create ",
+    "an illustration of ",
+    "i want ",
+    "paint ",
+    "can you draw ",
+    "a simple image of ",
+    "image: ",
+    "a graphic with ",
 )
-BG_TEMPLATES = (" on a {bg} background", " with a {bg} background", " against a {bg} backdrop", ", {bg} background",
-                " on {bg}")
+BG_TEMPLATES = (
+    " on a {bg} background",
+    " with a {bg} background",
+    " against a {bg} backdrop",
+    ", {bg} background",
+    " on {bg}",
+)
 REL_TEMPLATES = {
     "left of": ("{a} to the left of {b}", "{a} left of {b}", "{a} on the left of {b}", "{a} placed left of {b}"),
     "right of": ("{a} to the right of {b}", "{a} right of {b}", "{a} on the right of {b}", "{a} placed right of {b}"),
@@ -24,10 +46,13 @@ REL_TEMPLATES = {
     "below": ("{a} below {b}", "{a} under {b}", "{a} beneath {b}", "{a} placed below {b}"),
 }
 POS_TEMPLATES = ("{o} in the {p}", "{o} at the {p}", "{o} on the {p}", "{o} positioned in the {p}", "{o}, {p}")
-POS_WORDS = {"center": ("center", "centre", "middle"), "top left": ("top left", "upper left", "top-left"),
-             "top right": ("top right", "upper right", "top-right"),
-             "bottom left": ("bottom left", "lower left", "bottom-left"),
-             "bottom right": ("bottom right", "lower right", "bottom-right")}
+POS_WORDS = {
+    "center": ("center", "centre", "middle"),
+    "top left": ("top left", "upper left", "top-left"),
+    "top right": ("top right", "upper right", "top-right"),
+    "bottom left": ("bottom left", "lower left", "bottom-left"),
+    "bottom right": ("bottom right", "lower right", "bottom-right"),
+}
 
 
 def article(word: str) -> str:
@@ -95,8 +120,14 @@ def with_frame(core: str, background: str, rng: random.Random, *, bg_forced: boo
     """Add a random prefix and, for non-default (or sometimes default) backgrounds, a background clause."""
     s = rng.choice(PREFIXES) + core
     if background == "transparent":
-        s += rng.choice((" on a transparent background", " with a transparent background", ", transparent background",
-                         " with no background"))
+        s += rng.choice(
+            (
+                " on a transparent background",
+                " with a transparent background",
+                ", transparent background",
+                " with no background",
+            )
+        )
     elif bg_forced or rng.random() < 0.1:
         s += rng.choice(BG_TEMPLATES).format(bg=color_word(background, rng))
     return s

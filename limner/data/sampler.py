@@ -19,9 +19,46 @@ from limner.data.world import COLORS, OBJECTS, POSITIONS, RELATIONS, SIZES, colo
 
 TEXT_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 TEXT_PUNCT = ".,!?'-:&"
-WORDS = ("OPEN", "SALE", "HELLO", "STOP", "CAFE", "EXIT", "LIMNER", "WELCOME", "HOME", "PARK", "NEWS", "FRESH",
-         "BOOKS", "DAYS", "SHOP", "ART", "MUSIC", "LOVE", "YES", "NO", "GO", "NOW", "FREE", "BEST", "TODAY", "HOTEL",
-         "TAXI", "PIZZA", "GARDEN", "WINTER", "SUMMER", "NORTH", "SOUTH", "CITY", "TEA", "BAR", "ZONE", "ROOM")
+WORDS = (
+    "OPEN",
+    "SALE",
+    "HELLO",
+    "STOP",
+    "CAFE",
+    "EXIT",
+    "LIMNER",
+    "WELCOME",
+    "HOME",
+    "PARK",
+    "NEWS",
+    "FRESH",
+    "BOOKS",
+    "DAYS",
+    "SHOP",
+    "ART",
+    "MUSIC",
+    "LOVE",
+    "YES",
+    "NO",
+    "GO",
+    "NOW",
+    "FREE",
+    "BEST",
+    "TODAY",
+    "HOTEL",
+    "TAXI",
+    "PIZZA",
+    "GARDEN",
+    "WINTER",
+    "SUMMER",
+    "NORTH",
+    "SOUTH",
+    "CITY",
+    "TEA",
+    "BAR",
+    "ZONE",
+    "ROOM",
+)
 
 
 @dataclass
@@ -126,7 +163,9 @@ def _objects_scene(rng: random.Random, tag: str) -> Example:
         cols: list[str] = []
         for _ in classes:
             cols.append(rand_hex(rng, bg) if tag == "hex_color" else rand_color(rng, bg, avoid=tuple(cols)))
-        objs = [SceneObject(c, col, _size(rng, 0.7 if n_obj == 2 else 0.5)) for c, col in zip(classes, cols, strict=True)]
+        objs = [
+            SceneObject(c, col, _size(rng, 0.7 if n_obj == 2 else 0.5)) for c, col in zip(classes, cols, strict=True)
+        ]
         if not _scatter(rng, objs, w, h):
             return _objects_scene(rng, tag)
         show_color = tag != "two_object" or rng.random() < 0.5
@@ -140,7 +179,9 @@ def _objects_scene(rng: random.Random, tag: str) -> Example:
         rec = {"include": incs}
     elif tag == "counting":
         n = rng.randint(1, 6)
-        o0 = SceneObject(rng.choice(OBJECTS), rand_color(rng, bg), "small" if n > 3 else rng.choice(("small", "medium")))
+        o0 = SceneObject(
+            rng.choice(OBJECTS), rand_color(rng, bg), "small" if n > 3 else rng.choice(("small", "medium"))
+        )
         objs = [SceneObject(o0.cls, o0.color, o0.size) for _ in range(n)]
         if not _scatter(rng, objs, w, h):
             return _objects_scene(rng, tag)
@@ -199,9 +240,15 @@ def _grid(rng: random.Random) -> Example:
             objs.append(o)
             cells.append({"class": o.cls, "color": o.color})
     items = [cap.noun_phrase(o, rng, color=True, size=False, det=rng.random() < 0.8) for o in objs]
-    head = rng.choice((f"a {rows} by {cols} grid: ", f"a {rows} by {cols} grid of ", f"a {rows}x{cols} grid: ",
-                       f"a grid with {rows} rows and {cols} columns: ", f"a {cap.number(rows, rng)} by "
-                       f"{cap.number(cols, rng)} grid: "))
+    head = rng.choice(
+        (
+            f"a {rows} by {cols} grid: ",
+            f"a {rows} by {cols} grid of ",
+            f"a {rows}x{cols} grid: ",
+            f"a grid with {rows} rows and {cols} columns: ",
+            f"a {cap.number(rows, rng)} by {cap.number(cols, rng)} grid: ",
+        )
+    )
     core = head + cap.join_list(items, rng) if rng.random() < 0.5 else head + ", ".join(items)
     prompt = cap.with_frame(core, bg, rng, bg_forced=bg != "white")
     rec: dict[str, Any] = {"tag": "dense_grid", "prompt": prompt, "grid": {"rows": rows, "cols": cols, "cells": cells}}
@@ -228,7 +275,7 @@ def rand_line(rng: random.Random, max_len: int = 16) -> str:
         s = "".join(rng.choice(pool) for _ in range(n))
         if n > 4 and rng.random() < 0.4:
             i = rng.randrange(1, n - 1)
-            s = s[:i] + rng.choice(TEXT_PUNCT + "  ") + s[i + 1:]
+            s = s[:i] + rng.choice(TEXT_PUNCT + "  ") + s[i + 1 :]
     if rng.random() < 0.15 and len(s) < max_len:
         s += rng.choice("!.?")
     return s.strip() or "A"
@@ -241,19 +288,36 @@ def _text(rng: random.Random) -> Example:
     lines = [rand_line(rng) for _ in range(n_lines)]
     position = "center" if rng.random() < 0.5 else rng.choice(list(TEXT_POSITIONS))
     quoted = ", ".join(cap.quote(ln, rng) for ln in lines)
-    pos_clause = "" if position == "center" and rng.random() < 0.7 else rng.choice(
-        (f" at the {position}", f" in the {position}", f", {position}"))
+    pos_clause = (
+        ""
+        if position == "center" and rng.random() < 0.7
+        else rng.choice((f" at the {position}", f" in the {position}", f", {position}"))
+    )
     if rng.random() < 0.4:
         panel = rand_color(rng, bg)
         st = SceneText(lines, "black", position, panel)
-        core = rng.choice(("{a} {c} sign that says {q}", "{a} {c} sign reading {q}", "{a} {c} sign with the text {q}",
-                           "{a} {c} sign saying {q}")).format(a=cap.article(panel), c=cap.color_word(panel, rng), q=quoted)
+        core = rng.choice(
+            (
+                "{a} {c} sign that says {q}",
+                "{a} {c} sign reading {q}",
+                "{a} {c} sign with the text {q}",
+                "{a} {c} sign saying {q}",
+            )
+        ).format(a=cap.article(panel), c=cap.color_word(panel, rng), q=quoted)
     else:
         col = rand_color(rng, bg) if rng.random() < 0.7 else rand_hex(rng, bg)
         st = SceneText(lines, col, position)
         c = cap.color_word(col, rng)
-        core = rng.choice(("the text {q} in {c}", "the word {q} in {c}", "{c} text that says {q}", "the words {q} written in {c}",
-                           "{q} in {c} letters", "{c} lettering: {q}")).format(q=quoted, c=c)
+        core = rng.choice(
+            (
+                "the text {q} in {c}",
+                "the word {q} in {c}",
+                "{c} text that says {q}",
+                "the words {q} written in {c}",
+                "{q} in {c} letters",
+                "{c} lettering: {q}",
+            )
+        ).format(q=quoted, c=c)
     if n_lines > 1 and rng.random() < 0.5:
         core = core.replace(quoted, f"{cap.number(n_lines, rng)} lines: {quoted}")
     prompt = cap.with_frame(core + pos_clause, bg, rng, bg_forced=bg != "white")
@@ -268,7 +332,9 @@ def _multi(rng: random.Random) -> Example:
     w, h = _canvas(rng)
     bg = rand_background(rng, 0.8)
     n = rng.randint(3, 6)
-    objs = [SceneObject(c, rand_color(rng, bg), "small" if n > 4 else _size(rng, 0.7)) for c in rng.choices(OBJECTS, k=n)]
+    objs = [
+        SceneObject(c, rand_color(rng, bg), "small" if n > 4 else _size(rng, 0.7)) for c in rng.choices(OBJECTS, k=n)
+    ]
     if not _scatter(rng, objs, w, h):
         return _multi(rng)
     core = cap.join_list([cap.noun_phrase(o, rng, color=True, size=rng.random() < 0.3) for o in objs], rng)
@@ -277,16 +343,28 @@ def _multi(rng: random.Random) -> Example:
 
 
 SAMPLERS: dict[str, Callable[[random.Random], Example]] = {
-    **{t: (lambda rng, t=t: _objects_scene(rng, t)) for t in
-       ("single_object", "two_object", "counting", "colors", "position", "color_attr", "hex_color")},
+    **{
+        t: (lambda rng, t=t: _objects_scene(rng, t))
+        for t in ("single_object", "two_object", "counting", "colors", "position", "color_attr", "hex_color")
+    },
     "text": _text,
     "dense_grid": _grid,
     "multi": _multi,
 }
 
 # Training mixture: harder tags get more weight.
-TRAIN_MIX: dict[str, float] = {"single_object": 1.0, "two_object": 1.0, "counting": 1.5, "colors": 0.7, "position": 1.2,
-                               "color_attr": 1.0, "hex_color": 1.2, "text": 2.0, "dense_grid": 2.0, "multi": 0.8}
+TRAIN_MIX: dict[str, float] = {
+    "single_object": 1.0,
+    "two_object": 1.0,
+    "counting": 1.5,
+    "colors": 0.7,
+    "position": 1.2,
+    "color_attr": 1.0,
+    "hex_color": 1.2,
+    "text": 2.0,
+    "dense_grid": 2.0,
+    "multi": 0.8,
+}
 
 
 def sample(tag: str, rng: random.Random) -> Example:

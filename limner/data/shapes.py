@@ -7,6 +7,7 @@ the object's centre, so the renderer can paste any colour through it onto any ba
 from __future__ import annotations
 
 import math
+
 from PIL import Image, ImageDraw
 
 _SS = 3  # supersampling factor for anti-aliasing
@@ -15,7 +16,9 @@ Pt = tuple[float, float]
 
 
 def _regular(n: int, r: float, c: float, rot: float = -math.pi / 2) -> list[Pt]:
-    return [(c + r * math.cos(rot + 2 * math.pi * k / n), c + r * math.sin(rot + 2 * math.pi * k / n)) for k in range(n)]
+    return [
+        (c + r * math.cos(rot + 2 * math.pi * k / n), c + r * math.sin(rot + 2 * math.pi * k / n)) for k in range(n)
+    ]
 
 
 def _star(r: float, c: float) -> list[Pt]:
@@ -75,7 +78,10 @@ def _draw(d: ImageDraw.ImageDraw, name: str, r: float, c: float) -> None:
         d.polygon([(c + r * 0.1, c - r * 0.7), (c + r, c), (c + r * 0.1, c + r * 0.7)], fill=255)
     elif name == "hourglass":
         w = r * 0.8
-        d.polygon([(c - w, c - r), (c + w, c - r), (c + r * 0.08, c), (c + w, c + r), (c - w, c + r), (c - r * 0.08, c)], fill=255)
+        d.polygon(
+            [(c - w, c - r), (c + w, c - r), (c + r * 0.08, c), (c + w, c + r), (c - w, c + r), (c - r * 0.08, c)],
+            fill=255,
+        )
     elif name == "lightning bolt":
         pts = [(0.25, -1.0), (-0.55, 0.12), (-0.02, 0.12), (-0.3, 1.0), (0.6, -0.2), (0.06, -0.2), (0.4, -1.0)]
         d.polygon([(c + x * r, c + y * r) for x, y in pts], fill=255)
@@ -101,4 +107,3 @@ def shape_mask(name: str, radius: float) -> Image.Image:
     big = Image.new("L", (side * _SS, side * _SS), 0)
     _draw(ImageDraw.Draw(big), name, radius * _SS, side * _SS / 2)
     return big.resize((side, side), Image.Resampling.BOX)
-

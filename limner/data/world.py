@@ -8,8 +8,22 @@ from __future__ import annotations
 import re
 
 OBJECTS: tuple[str, ...] = (
-    "circle", "square", "triangle", "star", "heart", "hexagon", "pentagon", "diamond",
-    "cross", "ring", "crescent", "arrow", "hourglass", "lightning bolt", "cloud", "infinity sign",
+    "circle",
+    "square",
+    "triangle",
+    "star",
+    "heart",
+    "hexagon",
+    "pentagon",
+    "diamond",
+    "cross",
+    "ring",
+    "crescent",
+    "arrow",
+    "hourglass",
+    "lightning bolt",
+    "cloud",
+    "infinity sign",
 )
 
 # Plural forms used by captions and the prompt parser.
@@ -62,8 +76,15 @@ MAX_LINE_CHARS = 16
 SUPPORTED_SIZES: tuple[tuple[int, int], ...] = ((256, 256), (384, 256), (256, 384))
 
 TAGS: tuple[str, ...] = (
-    "single_object", "two_object", "counting", "colors", "position", "color_attr",
-    "text", "dense_grid", "hex_color",
+    "single_object",
+    "two_object",
+    "counting",
+    "colors",
+    "position",
+    "color_attr",
+    "text",
+    "dense_grid",
+    "hex_color",
 )
 GENEVAL_TAGS: tuple[str, ...] = TAGS[:6]
 

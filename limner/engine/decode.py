@@ -43,8 +43,8 @@ def left_pad(seqs: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tenso
     tokens = torch.full((len(seqs), t), pad, dtype=torch.long)
     valid = torch.zeros((len(seqs), t), dtype=torch.bool)
     for i, s in enumerate(seqs):
-        tokens[i, t - len(s):] = torch.tensor(s)
-        valid[i, t - len(s):] = True
+        tokens[i, t - len(s) :] = torch.tensor(s)
+        valid[i, t - len(s) :] = True
     pos = (valid.long().cumsum(1) - 1).clamp(min=0)
     return tokens, valid, pos
 
@@ -82,7 +82,7 @@ def sample_codes(
     gp = image_grid_pos(rows, cols)  # (n, 2)
     codes = torch.full((b, n), -1, dtype=torch.long)
     for i in range(n):
-        img_logits = logits[:, offset:offset + k]  # only image codes may follow <img>
+        img_logits = logits[:, offset : offset + k]  # only image codes may follow <img>
         if use_cfg:
             img_logits = cfg_logits(img_logits[:b], img_logits[b:], params.cfg_scale)
         tok = sample_from_logits(img_logits, params.temperature, params.top_k, params.top_p, generator)  # (B,)

@@ -126,15 +126,17 @@ class Generator:
         return torch.nn.functional.interpolate(x, size=(size[1], size[0]), mode="nearest")
 
     @torch.no_grad()
-    def generate(self, prompt: str, opts: GenerateOptions | None = None,
-                 progress: Progress | None = None) -> list[Image.Image]:
+    def generate(
+        self, prompt: str, opts: GenerateOptions | None = None, progress: Progress | None = None
+    ) -> list[Image.Image]:
         opts = opts or GenerateOptions()
         opts.validate()
         prompt = validate_prompt(prompt)
         size = resolve_size(opts.size, prompt)
         text_prompt = self.effective_prompt(prompt, opts.background)
         transparent = opts.background == "transparent" or (
-            opts.background == "auto" and "transparent" in prompt.lower())
+            opts.background == "auto" and "transparent" in prompt.lower()
+        )
         g = torch.Generator().manual_seed(int(opts.seed))
         rows, cols = self.model.grid(size)
 

@@ -8,10 +8,11 @@ Pipeline for one image (H, W):
    blurry decoder broke into touching pieces stays whole); components below `min_area_frac` of the
    canvas are specks and are dropped.
 3. A component whose core pixels form two far-apart colour clusters is split (two touching objects).
-4. Per component: colour spread (a multicoloured blob is not a flat world object and is dropped), soft coverage (the projection of each pixel's Lab colour on the background ->
-   object colour axis, which undoes anti-aliasing and blur), area, centroid, bbox, the median colour
-   of its core pixels, and a normalised square crop for the shape classifier (shape_net.py); predictions
-   below `min_prob` confidence are dropped.
+4. Per component: colour spread (a multicoloured blob is not a flat world object and is dropped),
+   soft coverage (the projection of each pixel's Lab colour on the background -> object colour axis,
+   which undoes anti-aliasing and blur), area, centroid, bbox, the median colour of its core pixels,
+   and a normalised square crop for the shape classifier (shape_net.py); predictions below
+   `min_prob` confidence are dropped.
 """
 
 from __future__ import annotations

@@ -315,12 +315,17 @@ def run(
     validate_records(recs, str(src))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    settings = SafetySettings(audit_path=out / "eval_audit.sqlite", optout_path=":memory:", images=with_images)
+    # No audit records: the eval measures the layers, and thousands of fsyncs would dominate its run time.
+    settings = SafetySettings(record=False, optout_path=":memory:", images=with_images)
     stack = SafetyStack.from_policy(policy, settings)
     chat_stack = None
     if chat_url:
         chat_stack = SafetyStack.from_policy(policy, SafetySettings(record=False, optout_path=":memory:", chat=True))
-        chat_stack.policy.chat["base_url"] = chat_url
+        from limner.safety.chat import ChatJudgeLayer
+
+        for layer in chat_stack.prompt_layers:
+            if isinstance(layer, ChatJudgeLayer):
+                layer.base_url = chat_url.rstrip("/")
     t0 = time.perf_counter()
     res, rows, lat = run_prompt_set(stack, recs, src.parent, chat_stack)
     configs = {c: res[c].to_dict() for c in CONFIGS if c != "prompt+image+chat" or chat_stack}

@@ -75,7 +75,7 @@ def read_checkpoint(path: str | Path) -> tuple[ModelConfig, dict[str, torch.Tens
 
 def load_into(module: nn.Module, prefix: str, tensors: dict[str, torch.Tensor], path: str | Path) -> None:
     """Strictly load `prefix.*` tensors into `module`, converting to the module's dtype."""
-    sub = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+    sub = {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
     if not sub:
         raise CheckpointError(f"checkpoint {str(path)!r} has no {prefix!r} weights")
     own = module.state_dict()
@@ -89,8 +89,9 @@ def load_into(module: nn.Module, prefix: str, tensors: dict[str, torch.Tensor], 
         )
     for k, v in sub.items():
         if own[k].shape != v.shape:
-            raise CheckpointError(f"checkpoint {str(path)!r}: {prefix}.{k} has shape {tuple(v.shape)}, "
-                                  f"expected {tuple(own[k].shape)}")
+            raise CheckpointError(
+                f"checkpoint {str(path)!r}: {prefix}.{k} has shape {tuple(v.shape)}, expected {tuple(own[k].shape)}"
+            )
         sub[k] = v.to(own[k].dtype)
     module.load_state_dict(sub, strict=True)
 

@@ -80,9 +80,9 @@ class DiffusionDecoder(nn.Module):
             ch, cw = min(crop, hh), min(crop, ww)
             y0 = int(torch.randint(0, (hh - ch) // s + 1, (1,), generator=generator)) * s
             x0 = int(torch.randint(0, (ww - cw) // s + 1, (1,), generator=generator)) * s
-            x1 = x1[:, :, y0:y0 + ch, x0:x0 + cw]
-            glyph = glyph[:, :, y0:y0 + ch, x0:x0 + cw]
-            cond = cond[:, :, y0 // u:(y0 + ch) // u, x0 // u:(x0 + cw) // u]
+            x1 = x1[:, :, y0 : y0 + ch, x0 : x0 + cw]
+            glyph = glyph[:, :, y0 : y0 + ch, x0 : x0 + cw]
+            cond = cond[:, :, y0 // u : (y0 + ch) // u, x0 // u : (x0 + cw) // u]
         t = sample_train_t(b, generator).to(x1.device)
         noise = torch.randn(x1.shape, generator=generator).to(x1.device)
         tt = t.view(-1, 1, 1, 1)

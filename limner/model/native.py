@@ -1,6 +1,6 @@
 """The native model: text tokenizer + image tokenizer + prior + diffusion decoder, loaded as one.
 
-    prompt --text tokenizer--> ids --prior (autoregressive)--> image codes --diffusion decoder--> pixels
+prompt --text tokenizer--> ids --prior (autoregressive)--> image codes --diffusion decoder--> pixels
 """
 
 from __future__ import annotations
@@ -42,8 +42,10 @@ class NativeModel:
         """Rebuild the whole model from one safetensors file; errors name the file and what is wrong."""
         cfg, tensors, md = read_checkpoint(path)
         if "text_vocab" not in md:
-            raise CheckpointError(f"checkpoint {str(path)!r} has no text vocabulary: is it a tokenizer-stage "
-                                  "checkpoint? Generation needs a prior-stage (complete) checkpoint")
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} has no text vocabulary: is it a tokenizer-stage "
+                "checkpoint? Generation needs a prior-stage (complete) checkpoint"
+            )
         try:
             text = TextTokenizer.from_json(md["text_vocab"])
         except (ValueError, KeyError, TypeError) as e:
@@ -57,8 +59,13 @@ class NativeModel:
         return m.eval()
 
     def save(self, path: str | Path, meta: dict[str, str] | None = None, dtype: torch.dtype = torch.float32) -> None:
-        save_checkpoint(path, self.config, {"tokenizer": self.tokenizer, "decoder": self.decoder, "prior": self.prior},
-                        {"text_vocab": self.text.to_json(), **(meta or {})}, dtype=dtype)
+        save_checkpoint(
+            path,
+            self.config,
+            {"tokenizer": self.tokenizer, "decoder": self.decoder, "prior": self.prior},
+            {"text_vocab": self.text.to_json(), **(meta or {})},
+            dtype=dtype,
+        )
 
     def eval(self) -> NativeModel:
         for m in (self.tokenizer, self.decoder, self.prior):

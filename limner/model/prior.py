@@ -55,16 +55,21 @@ class Attention(nn.Module):
         self.proj = nn.Linear(d, d, bias=False)
 
     def forward(
-        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None,
-        cache: KVCache | None, layer: int,
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        mask: torch.Tensor | None,
+        cache: KVCache | None,
+        layer: int,
     ) -> torch.Tensor:
         b, t, d = x.shape
         q, k, v = self.qkv(x).view(b, t, 3, self.h, d // self.h).permute(2, 0, 3, 1, 4)  # each (B, H, T, Dh)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         if cache is not None:
             s0 = cache.length
-            cache.k[layer, :, :, s0:s0 + t] = k
-            cache.v[layer, :, :, s0:s0 + t] = v
+            cache.k[layer, :, :, s0 : s0 + t] = k
+            cache.v[layer, :, :, s0 : s0 + t] = v
             k, v = cache.k[layer, :, :, : s0 + t], cache.v[layer, :, :, : s0 + t]
         if mask is None:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
@@ -81,8 +86,15 @@ class Block(nn.Module):
         self.attn = Attention(d, cfg.n_heads)
         self.mlp = nn.Sequential(nn.Linear(d, cfg.mlp_ratio * d), nn.GELU(), nn.Linear(cfg.mlp_ratio * d, d))
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None,
-                cache: KVCache | None, layer: int) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        mask: torch.Tensor | None,
+        cache: KVCache | None,
+        layer: int,
+    ) -> torch.Tensor:
         x = x + self.attn(self.ln1(x), cos, sin, mask, cache, layer)
         return x + self.mlp(self.ln2(x))
 

@@ -32,8 +32,13 @@ def size_token(text: TextTokenizer, size: tuple[int, int]) -> int:
 
 
 def prompt_prefix(
-    text: TextTokenizer, prompt: str, size: tuple[int, int], max_text: int, drop_text: bool = False,
-    unk_prob: float = 0.0, rng: random.Random | None = None,
+    text: TextTokenizer,
+    prompt: str,
+    size: tuple[int, int],
+    max_text: int,
+    drop_text: bool = False,
+    unk_prob: float = 0.0,
+    rng: random.Random | None = None,
 ) -> list[int]:
     """[<bos>, text..., <size>, <img>]; with drop_text the unconditional prefix used for CFG."""
     ids = [] if drop_text else text.encode(prompt, unk_prob, rng)[:max_text]
@@ -74,9 +79,9 @@ def build_training_sequences(
     for i, pre in enumerate(prefixes):
         n = len(pre)
         tokens[i, :n] = torch.tensor(pre)
-        tokens[i, n:n + h * w] = codes[i].flatten() + offset
+        tokens[i, n : n + h * w] = codes[i].flatten() + offset
         tokens[i, n + h * w] = img_end
-        grid[i, n:n + h * w] = gp
-        loss_mask[i, 1:n + n_img] = True
-        is_image[i, n:n + n_img] = True
+        grid[i, n : n + h * w] = gp
+        loss_mask[i, 1 : n + n_img] = True
+        is_image[i, n : n + n_img] = True
     return TokenBatch(tokens, grid, loss_mask, is_image)

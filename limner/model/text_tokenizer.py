@@ -20,7 +20,15 @@ from dataclasses import dataclass
 from limner.data.world import SUPPORTED_SIZES
 
 SPECIALS: tuple[str, ...] = (
-    "<pad>", "<bos>", "<eos>", "<img>", "</img>", "<unk>", "<q>", "</q>", "<nl>",
+    "<pad>",
+    "<bos>",
+    "<eos>",
+    "<img>",
+    "</img>",
+    "<unk>",
+    "<q>",
+    "</q>",
+    "<nl>",
     *(f"<size:{w}x{h}>" for w, h in SUPPORTED_SIZES),
 )
 HEX_DIGITS = "0123456789abcdef"
@@ -42,8 +50,14 @@ class TextTokenizer:
     words: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        self.itos: list[str] = [*SPECIALS, *(f"#{d}" for d in HEX_DIGITS), "#", *(f"c:{c}" for c in QUOTE_CHARS),
-                                *PUNCT, *self.words]
+        self.itos: list[str] = [
+            *SPECIALS,
+            *(f"#{d}" for d in HEX_DIGITS),
+            "#",
+            *(f"c:{c}" for c in QUOTE_CHARS),
+            *PUNCT,
+            *self.words,
+        ]
         self.stoi = {s: i for i, s in enumerate(self.itos)}
         if len(self.stoi) != len(self.itos):
             raise ValueError("duplicate entries in the text vocabulary")
@@ -90,7 +104,7 @@ class TextTokenizer:
         out: list[tuple[str, str]] = []
         pos = 0
         for m in self._QUOTED.finditer(prompt):
-            out += self._split_plain(prompt[pos:m.start()])
+            out += self._split_plain(prompt[pos : m.start()])
             out.append(("quote", m.group(1) if m.group(1) is not None else m.group(2)))
             pos = m.end()
         out += self._split_plain(prompt[pos:])

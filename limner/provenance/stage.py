@@ -28,12 +28,13 @@ from limner.provenance.index import IndexRecord, ProvenanceIndex, open_index
 from limner.provenance.keys import load_watermark_key
 from limner.provenance.phash import flatten, pdq
 from limner.provenance.settings import ProvenanceSettings
-from limner.provenance.watermark import WatermarkConfig, embed_measured
+from limner.provenance.watermark import WatermarkConfig, detect, embed_measured
 
 log = logging.getLogger("limner.provenance")
 
 FORMATS = ("png", "jpeg", "webp")
 MAX_PIXELS = 64_000_000
+SELF_CHECK_PIXELS = 512 * 512
 
 
 @dataclass
@@ -189,6 +190,16 @@ class ProvenanceStage:
         # (1) watermark
         payload = self._new_payload(index)
         marked, psnr_db = embed_measured(rgb, key, payload, self.wm_config, visible)
+        if rgb.shape[0] * rgb.shape[1] <= SELF_CHECK_PIXELS:
+            # Small images have few tiles, and a few (~2% of renders, depending on the key) cannot be read back
+            # even untouched: re-draw the payload (a different data pattern) up to twice. The check costs a
+            # detection, ~10-20 ms at 256x256; large images have many tiles and are not checked.
+            for _ in range(2):
+                if detect(marked, key, self.wm_config).payload == payload:
+                    break
+                log.info("watermark self-check failed for payload %012x; drawing another", payload)
+                payload = self._new_payload(index)
+                marked, psnr_db = embed_measured(rgb, key, payload, self.wm_config, visible)
         out_im = Image.fromarray(marked, "RGB")
         if alpha_im is not None:
             out_im.putalpha(alpha_im)

@@ -11,18 +11,25 @@ from limner.model.checkpoint import CheckpointError, load_into, read_checkpoint
 from limner.model.native import NativeModel
 
 
-def export(prior_ckpt: str | Path, out: str | Path, decoder_ckpt: str | Path | None = None,
-           half: bool = True, meta: dict[str, str] | None = None) -> Path:
+def export(
+    prior_ckpt: str | Path,
+    out: str | Path,
+    decoder_ckpt: str | Path | None = None,
+    half: bool = True,
+    meta: dict[str, str] | None = None,
+) -> Path:
     model = NativeModel.from_checkpoint(prior_ckpt)
     if decoder_ckpt is not None:
         cfg, tensors, _ = read_checkpoint(decoder_ckpt)
         if cfg.tokenizer != model.config.tokenizer or cfg.decoder != model.config.decoder:
-            raise CheckpointError(f"decoder checkpoint {str(decoder_ckpt)!r} has a different tokenizer/decoder config "
-                                  f"than {str(prior_ckpt)!r}")
+            raise CheckpointError(
+                f"decoder checkpoint {str(decoder_ckpt)!r} has a different tokenizer/decoder config "
+                f"than {str(prior_ckpt)!r}"
+            )
         # The decoder must belong to the same frozen tokenizer the prior was trained on.
         own = model.tokenizer.state_dict()
         for k, v in tensors.items():
-            if k.startswith("tokenizer.encoder.") and not torch.equal(own[k[len("tokenizer."):]], v.to(torch.float32)):
+            if k.startswith("tokenizer.encoder.") and not torch.equal(own[k[len("tokenizer.") :]], v.to(torch.float32)):
                 raise CheckpointError(f"decoder checkpoint {str(decoder_ckpt)!r} was trained on a different tokenizer")
         load_into(model.decoder, "decoder", tensors, decoder_ckpt)
     _, _, md = read_checkpoint(prior_ckpt)

@@ -36,8 +36,9 @@ def data_source(data: str | None, batch_size: int, exclude: frozenset[str]) -> C
     return lambda seed: SceneBatcher(batch_size, seed, exclude=exclude)
 
 
-def build_tokenizer_stage(size: str, init: str | None, crop: int,
-                          frozen_tokenizer: bool = False) -> tuple[ModelConfig, TokenizerStage]:
+def build_tokenizer_stage(
+    size: str, init: str | None, crop: int, frozen_tokenizer: bool = False
+) -> tuple[ModelConfig, TokenizerStage]:
     cfg = read_checkpoint(init)[0] if init else get_config(size)
     stage = DecoderStage(cfg, crop=crop) if frozen_tokenizer else TokenizerStage(cfg, crop=crop)
     if init:
@@ -64,9 +65,17 @@ def build_prior_stage(tokenizer_ckpt: str, init: str | None, seed: int) -> tuple
     return cfg, stage
 
 
-def train(stage_name: str, tcfg: TrainConfig, *, size: str = "small", init: str | None = None,
-          tokenizer_ckpt: str | None = None, crop: int = 128, data: str | None = None,
-          log: Callable[[str], None] = print) -> dict[str, float]:
+def train(
+    stage_name: str,
+    tcfg: TrainConfig,
+    *,
+    size: str = "small",
+    init: str | None = None,
+    tokenizer_ckpt: str | None = None,
+    crop: int = 128,
+    data: str | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, float]:
     if tcfg.threads:
         torch.set_num_threads(tcfg.threads)
     torch.manual_seed(tcfg.seed)

@@ -8,6 +8,7 @@ trainer (trainer.py) drives every stage, on one process or many under DDP.
 from __future__ import annotations
 
 import random
+
 import torch
 import torch.nn.functional as F
 from torch import nn

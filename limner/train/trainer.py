@@ -87,7 +87,8 @@ class Trainer:
         no_decay = [p for p in params if p.dim() < 2]
         self.opt = torch.optim.AdamW(
             [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=cfg.lr, betas=(0.9, 0.95),
+            lr=cfg.lr,
+            betas=(0.9, 0.95),
         )
         self.step = 0
         self._resume()
@@ -111,12 +112,24 @@ class Trainer:
         if self.rank != 0:
             return
         comps = self.stage.checkpoint_modules()  # type: ignore[operator]
-        meta = {**self.meta, **self.stage.checkpoint_meta(),  # type: ignore[operator]
-                "stage": self.cfg.stage, "step": self.step, "train": asdict(self.cfg)}
+        meta = {
+            **self.meta,
+            **self.stage.checkpoint_meta(),  # type: ignore[operator]
+            "stage": self.cfg.stage,
+            "step": self.step,
+            "train": asdict(self.cfg),
+        }
         save_checkpoint(self.out / "model.safetensors", self.model_cfg, comps, meta)
         tmp = self.out / "state.pt.tmp"
-        torch.save({"model": self.stage.state_dict(), "opt": self.opt.state_dict(), "step": self.step,
-                    "torch_rng": torch.get_rng_state()}, tmp)
+        torch.save(
+            {
+                "model": self.stage.state_dict(),
+                "opt": self.opt.state_dict(),
+                "step": self.step,
+                "torch_rng": torch.get_rng_state(),
+            },
+            tmp,
+        )
         os.replace(tmp, self.out / "state.pt")
 
     def run(self) -> dict[str, float]:
@@ -140,12 +153,22 @@ class Trainer:
                 self.step += 1
                 last = {"loss": loss.item(), **logs, "grad_norm": float(gn)}
                 if logf and (self.step % cfg.log_every == 0 or self.step == cfg.steps):
-                    rec = {"step": self.step, "lr": lr_at(self.step - 1, cfg), **last,
-                           "s_per_step": (time.time() - t0) / cfg.log_every, "time": time.time()}
+                    rec = {
+                        "step": self.step,
+                        "lr": lr_at(self.step - 1, cfg),
+                        **last,
+                        "s_per_step": (time.time() - t0) / cfg.log_every,
+                        "time": time.time(),
+                    }
                     logf.write(json.dumps(rec) + "\n")
                     logf.flush()
-                    self.log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in rec.items()
-                                      if k != "time"))
+                    self.log(
+                        " ".join(
+                            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                            for k, v in rec.items()
+                            if k != "time"
+                        )
+                    )
                     t0 = time.time()
                 if self.step % cfg.save_every == 0:
                     self.save()

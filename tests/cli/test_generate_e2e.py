@@ -11,8 +11,9 @@ from limner.engine.generator import default_checkpoint
 
 
 def limner(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "limner.cli.main", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "limner.cli.main", *args], capture_output=True, text=True, cwd=cwd, timeout=600
+    )
 
 
 def test_shipped_checkpoint_is_in_the_package() -> None:
@@ -21,12 +22,36 @@ def test_shipped_checkpoint_is_in_the_package() -> None:
 
 
 def test_generate_writes_signed_watermarked_images(tmp_path: Path) -> None:
-    r = limner("generate", "two blue stars and a sign that says 'HI'", "--n", "2", "--seed", "3",
-               "--quality", "low", "-o", "pics/star.png", "--json", cwd=(tmp_path / "pics").parent)
+    r = limner(
+        "generate",
+        "two blue stars and a sign that says 'HI'",
+        "--n",
+        "2",
+        "--seed",
+        "3",
+        "--quality",
+        "low",
+        "-o",
+        "pics/star.png",
+        "--json",
+        cwd=(tmp_path / "pics").parent,
+    )
     assert r.returncode == 2  # the output directory does not exist yet: a clear error, nothing written
     (tmp_path / "pics").mkdir()
-    r = limner("generate", "two blue stars and a sign that says 'HI'", "--n", "2", "--seed", "3",
-               "--quality", "low", "-o", "pics/star.png", "--json", cwd=tmp_path)
+    r = limner(
+        "generate",
+        "two blue stars and a sign that says 'HI'",
+        "--n",
+        "2",
+        "--seed",
+        "3",
+        "--quality",
+        "low",
+        "-o",
+        "pics/star.png",
+        "--json",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["paths"] == ["pics/star-1.png", "pics/star-2.png"]
@@ -41,8 +66,23 @@ def test_generate_writes_signed_watermarked_images(tmp_path: Path) -> None:
 
 
 def test_generate_plain_output_prints_the_path(tmp_path: Path) -> None:
-    r = limner("generate", "a heart", "--background", "transparent", "--format", "webp", "--size", "256x384",
-               "--seed", "1", "--quality", "low", "-o", "heart", cwd=tmp_path)
+    r = limner(
+        "generate",
+        "a heart",
+        "--background",
+        "transparent",
+        "--format",
+        "webp",
+        "--size",
+        "256x384",
+        "--seed",
+        "1",
+        "--quality",
+        "low",
+        "-o",
+        "heart",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "heart.webp"
     im = Image.open(tmp_path / "heart.webp")

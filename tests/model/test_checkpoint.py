@@ -35,7 +35,9 @@ def test_missing_corrupt_and_partial_checkpoints_are_named(tmp_path: Path, tiny_
     with pytest.raises(CheckpointError, match="corrupt.safetensors.*not a readable"):
         NativeModel.from_checkpoint(bad)
     partial = tmp_path / "partial.safetensors"
-    save_checkpoint(partial, tiny_model.config, {"tokenizer": tiny_model.tokenizer}, {"text_vocab": tiny_model.text.to_json()})
+    save_checkpoint(
+        partial, tiny_model.config, {"tokenizer": tiny_model.tokenizer}, {"text_vocab": tiny_model.text.to_json()}
+    )
     with pytest.raises(CheckpointError, match="no 'decoder' weights"):
         NativeModel.from_checkpoint(partial)
     cfg, _, md = read_checkpoint(partial)
@@ -47,7 +49,11 @@ def test_shape_mismatch_is_strict(tmp_path: Path, tiny_model: NativeModel) -> No
     other.prior.d_model = 64
     m2 = NativeModel.build(other, tiny_model.text)
     path = tmp_path / "mismatch.safetensors"
-    save_checkpoint(path, tiny_model.config, {"tokenizer": m2.tokenizer, "decoder": m2.decoder, "prior": m2.prior},
-                    {"text_vocab": tiny_model.text.to_json()})
+    save_checkpoint(
+        path,
+        tiny_model.config,
+        {"tokenizer": m2.tokenizer, "decoder": m2.decoder, "prior": m2.prior},
+        {"text_vocab": tiny_model.text.to_json()},
+    )
     with pytest.raises(CheckpointError, match="prior"):
         NativeModel.from_checkpoint(path)

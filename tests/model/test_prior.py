@@ -18,7 +18,7 @@ def test_kv_cache_decode_matches_full_forward() -> None:
     cache = m.new_cache(2, 20)
     step = [m(tokens[:, :10], grid[:, :10], cache=cache)]
     for i in range(10, 20):
-        step.append(m(tokens[:, i:i + 1], grid[:, i:i + 1], cache=cache))
+        step.append(m(tokens[:, i : i + 1], grid[:, i : i + 1], cache=cache))
     assert torch.allclose(torch.cat(step, 1), full, atol=1e-5)
     assert cache.length == 20
 

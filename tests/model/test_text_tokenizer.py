@@ -6,9 +6,9 @@ def test_words_hex_and_quotes(text_tokenizer: TextTokenizer) -> None:
     ids = t.encode("A red circle in #1E90FF and a sign that says 'DON'T STOP'")
     toks = [t.itos[i] for i in ids]
     assert toks[:3] == ["a", "red", "circle"]
-    assert toks[toks.index("#"):toks.index("#") + 7] == ["#", "#1", "#e", "#9", "#0", "#f", "#f"]
+    assert toks[toks.index("#") : toks.index("#") + 7] == ["#", "#1", "#e", "#9", "#0", "#f", "#f"]
     q = toks.index("<q>")
-    assert "".join(s[2:] for s in toks[q + 1:toks.index("</q>")]) == "DON'T STOP"
+    assert "".join(s[2:] for s in toks[q + 1 : toks.index("</q>")]) == "DON'T STOP"
     assert "<unk>" in [t.itos[i] for i in t.encode("a zyzzyva circle")]
 
 

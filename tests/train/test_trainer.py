@@ -23,8 +23,9 @@ def test_lr_schedule_warms_up_and_decays() -> None:
 
 def test_tokenizer_stage_trains_resumes_and_saves_config(tmp_path: Path) -> None:
     out = tmp_path / "tok"
-    cfg = TrainConfig(stage="tokenizer", out_dir=str(out), steps=3, batch_size=2, lr=1e-3, warmup=1, log_every=1,
-                      save_every=3, seed=1)
+    cfg = TrainConfig(
+        stage="tokenizer", out_dir=str(out), steps=3, batch_size=2, lr=1e-3, warmup=1, log_every=1, save_every=3, seed=1
+    )
     train("tokenizer", cfg, size="tiny", crop=64, log=lambda s: None)
     logs = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in logs] == [1, 2, 3] and all(r["loss"] > 0 for r in logs)
@@ -53,9 +54,33 @@ def test_prior_stage_writes_a_complete_model(tmp_path: Path) -> None:
 def test_two_process_ddp_on_cpu(tmp_path: Path) -> None:
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517",
-           "-m", "limner.cli.main", "train", "tokenizer", "--size", "tiny", "--steps", "2", "--batch-size", "2",
-           "--crop", "64", "--warmup", "1", "--log-every", "1", "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        "29517",
+        "-m",
+        "limner.cli.main",
+        "train",
+        "tokenizer",
+        "--size",
+        "tiny",
+        "--steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--crop",
+        "64",
+        "--warmup",
+        "1",
+        "--log-every",
+        "1",
+        "--out",
+        str(out),
+    ]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert (out / "model.safetensors").is_file()

@@ -1,0 +1,552 @@
+"""Load and latency bench of `limner serve` on loopback, every figure measured in one run.
+
+Starts the real server (`python -m limner.cli.main serve`) as a subprocess on a free loopback port with a
+temporary data directory, drives it with the official `openai` client, and always stops it at the end.
+It prints, for the targets of issue 6:
+
+1. overhead of the API over the engine for one 256x256 image: the median latency of --repeats
+   `images.generate` calls through the API against the median of --repeats direct `limner.pipeline.Pipeline`
+   calls in a separate process (same checkpoint, threads, prompt, seeds and quality). The two are
+   interleaved one call at a time (ABBA order), so they never run at the same time and drift hits both;
+2. time to the first partial image / time to the final image, streaming with partial_images = 1, 2, 3
+   (SSE events `image_generation.partial_image` and `image_generation.completed`);
+3. load: --clients concurrent clients posting generations for --duration seconds (requests in flight at
+   the end are awaited and counted): throughput, p50/p99 latency, errors by type (429s apart), and the
+   check p99 <= 2 x (single-request latency x queue depth), with the single-request latency of step 1
+   and queue depth = min(clients, max-concurrency + max-queue), the requests the server holds at once.
+
+    .venv/bin/python bench/serve.py [--checkpoint PATH] [--clients 16] [--duration 60] [--threads N]
+                                    [--quality low] [--repeats 10] [--stream-repeats 5] [--json OUT]
+
+Without --checkpoint it uses the shipped model (`limner.engine.generator.default_checkpoint()`) and exits
+non-zero if that file is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+PROMPT = "a red star above a blue ring"
+SIZE = "256x256"
+MARK = "@@"  # prefix of the engine worker's protocol lines on its stdout (anything else there is ignored)
+
+
+# -- small helpers ------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); nan for no values."""
+    if not values:
+        return math.nan
+    xs = sorted(values)
+    return xs[max(0, math.ceil(q / 100 * len(xs)) - 1)]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else math.nan
+
+
+def finite(x: Any) -> Any:
+    """`x` with every nan/inf float replaced by None, so the JSON file is strict JSON."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: finite(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [finite(v) for v in x]
+    return x
+
+
+def fmt_s(x: float) -> str:
+    return "n/a" if math.isnan(x) else f"{x:.3f} s"
+
+
+def tail(path: Path, n: int = 3000) -> str:
+    try:
+        return path.read_text(errors="replace")[-n:]
+    except OSError:
+        return ""
+
+
+# -- the processes under test -------------------------------------------------------------------------------
+
+
+class Server:
+    """`limner serve` on 127.0.0.1:PORT, its output in a log file."""
+
+    def __init__(self, args: argparse.Namespace, data_dir: Path, log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        cmd = [sys.executable, "-m", "limner.cli.main", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+               "--checkpoint", str(args.checkpoint), "--data-dir", str(data_dir), "--threads", str(args.threads),
+               "--max-concurrency", str(args.max_concurrency), "--max-queue", str(args.max_queue),
+               "--log-level", "warning"]
+        self._fh = log.open("wb")
+        self.proc = subprocess.Popen(cmd, stdout=self._fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    def wait_ready(self, timeout: float) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"limner serve exited with {self.proc.returncode}:\n{tail(self.log)}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"limner serve was not ready after {timeout:.0f} s:\n{tail(self.log)}")
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+        self._fh.close()
+
+
+class EngineWorker:
+    """This script in --engine-worker mode: a Pipeline in its own process, one timed call per stdin line."""
+
+    def __init__(self, args: argparse.Namespace, log: Path) -> None:
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--engine-worker", "--checkpoint", str(args.checkpoint),
+               "--threads", str(args.threads), "--quality", args.quality]
+        self.log = log
+        self._fh = log.open("wb")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._fh, text=True,
+                                     bufsize=1)
+
+    def _reply(self) -> str:
+        out: IO[str] | None = self.proc.stdout
+        assert out is not None
+        while True:
+            line = out.readline()
+            if not line:
+                raise RuntimeError(f"the engine worker exited ({self.proc.poll()}):\n{tail(self.log)}")
+            if line.startswith(MARK):
+                return line[len(MARK):].strip()
+
+    def wait_ready(self) -> None:
+        if self._reply() != "ready":
+            raise RuntimeError(f"the engine worker did not start:\n{tail(self.log)}")
+
+    def generate(self, seed: int) -> float:
+        """Seconds one direct Pipeline call took, timed inside the worker."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"{seed}\n")
+        self.proc.stdin.flush()
+        reply = self._reply()
+        if reply.startswith("error"):
+            raise RuntimeError(f"direct Pipeline call failed: {reply}")
+        return float(reply)
+
+    def stop(self) -> None:
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            try:
+                self.proc.stdin.close()  # EOF ends the worker's loop
+            except OSError:
+                pass
+        stop_process(self.proc, grace=10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self._fh.close()
+
+
+def stop_process(proc: subprocess.Popen[Any], grace: float = 20) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def engine_worker(args: argparse.Namespace) -> int:
+    """The direct baseline: the same Pipeline the server loads (safety stack warmed, provenance), no API."""
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from limner.pipeline import Pipeline
+
+    pipe = Pipeline.from_pretrained(args.checkpoint)
+    if pipe.safety is not None:
+        pipe.safety.warm()
+    w, h = (int(v) for v in SIZE.split("x"))
+    print(f"{MARK}ready", flush=True)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            t = time.perf_counter()
+            pipe(PROMPT, seed=int(line), size=(w, h), quality=args.quality)
+            print(f"{MARK}{time.perf_counter() - t:.6f}", flush=True)
+        except Exception as e:  # report it to the bench, keep serving
+            print(f"{MARK}error {type(e).__name__}: {e}".replace("\n", " "), flush=True)
+    return 0
+
+
+# -- the measurements ---------------------------------------------------------------------------------------
+
+
+def make_client(url: str, timeout: float) -> Any:
+    from openai import OpenAI
+
+    # no retries: a 429 or an error must be seen and counted, not hidden by the SDK's automatic retry
+    return OpenAI(base_url=f"{url}/v1", api_key="local", max_retries=0, timeout=timeout)
+
+
+def api_generate(client: Any, quality: str, seed: int | None = None) -> float:
+    extra = {"seed": seed} if seed is not None else None
+    t = time.perf_counter()
+    r = client.images.generate(model="limner", prompt=PROMPT, size=SIZE, quality=quality, extra_body=extra)
+    dt = time.perf_counter() - t
+    if not r.data or not r.data[0].b64_json:
+        raise RuntimeError("the API answered without an image")
+    return dt
+
+
+def measure_overhead(client: Any, worker: EngineWorker, args: argparse.Namespace) -> dict[str, Any]:
+    api_generate(client, args.quality, seed=0)  # warm-up of both paths, not counted
+    worker.generate(0)
+    api: list[float] = []
+    direct: list[float] = []
+    for i in range(args.repeats):
+        seed = 1000 + i
+        if i % 4 in (0, 3):  # ABBA order: a slow drift of the machine weighs on both paths alike
+            api.append(api_generate(client, args.quality, seed))
+            direct.append(worker.generate(seed))
+        else:
+            direct.append(worker.generate(seed))
+            api.append(api_generate(client, args.quality, seed))
+    m_api, m_direct = median(api), median(direct)
+    return {"repeats": args.repeats, "api_median_s": m_api, "direct_median_s": m_direct,
+            "ratio": m_api / m_direct, "overhead": m_api / m_direct - 1,
+            "api_s": api, "direct_s": direct}
+
+
+def stream_once(client: Any, quality: str, partials: int) -> tuple[float, float, list[str]]:
+    """(time to the first partial image, time to the completed image, event types) of one streamed request."""
+    t0 = time.perf_counter()
+    first = final = math.nan
+    types: list[str] = []
+    stream = client.images.generate(model="limner", prompt=PROMPT, size=SIZE, quality=quality, stream=True,
+                                    partial_images=partials)
+    for ev in stream:
+        now = time.perf_counter() - t0
+        types.append(ev.type)
+        if ev.type == "image_generation.partial_image" and math.isnan(first):
+            first = now
+        elif ev.type == "image_generation.completed":
+            final = now
+    return first, final, types
+
+
+def measure_streaming(client: Any, args: argparse.Namespace) -> dict[str, Any]:
+    stream_once(client, args.quality, 1)  # warm-up
+    out: dict[str, Any] = {}
+    for p in (1, 2, 3):
+        firsts: list[float] = []
+        finals: list[float] = []
+        ratios: list[float] = []
+        bad: list[list[str]] = []
+        for _ in range(args.stream_repeats):
+            first, final, types = stream_once(client, args.quality, p)
+            expected = ["image_generation.partial_image"] * p + ["image_generation.completed"]
+            if types != expected:
+                bad.append(types)
+            if not (math.isnan(first) or math.isnan(final)):
+                firsts.append(first)
+                finals.append(final)
+                ratios.append(first / final)
+        out[str(p)] = {"partial_images": p, "first_partial_median_s": median(firsts),
+                       "final_median_s": median(finals), "ratio_median": median(ratios),
+                       "ratios": ratios, "unexpected_event_sequences": bad}
+    return out
+
+
+@dataclass
+class LoadResult:
+    latencies: list[float] = field(default_factory=list)  # successful requests only
+    errors: Counter[str] = field(default_factory=Counter)  # by type, 429s excluded
+    rejected_429: int = 0
+    last_done: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def load_client(url: str, args: argparse.Namespace, t_end: float, res: LoadResult) -> None:
+    import openai
+
+    client = make_client(url, args.request_timeout)
+    try:
+        while time.perf_counter() < t_end:
+            t = time.perf_counter()
+            wait = 0.0
+            try:
+                client.images.generate(model="limner", prompt=PROMPT, size=SIZE, quality=args.quality)
+                ok, kind = True, ""
+            except openai.APIStatusError as e:
+                ok = False
+                kind = "429" if e.status_code == 429 else f"HTTP {e.status_code}"
+                if e.status_code == 429:  # a well-behaved client honours Retry-After
+                    try:
+                        wait = float(e.response.headers.get("retry-after", "1"))
+                    except ValueError:
+                        wait = 1.0
+            except Exception as e:  # connection errors, timeouts, anything else: by exception name
+                ok, kind = False, type(e).__name__
+            done = time.perf_counter()
+            with res.lock:
+                res.last_done = max(res.last_done, done)
+                if ok:
+                    res.latencies.append(done - t)
+                elif kind == "429":
+                    res.rejected_429 += 1
+                else:
+                    res.errors[kind] += 1
+            if wait:
+                time.sleep(max(0.0, min(wait, t_end - time.perf_counter())))
+    finally:
+        client.close()
+
+
+def sample_queue(url: str, stop: threading.Event, samples: list[int]) -> None:
+    """The server's own count of admitted requests (running + waiting), once a second."""
+    import httpx
+
+    with httpx.Client(base_url=url, timeout=5) as h:
+        while not stop.wait(1.0):
+            try:
+                samples.append(int(h.get("/v1/limner/status").json()["queue"]["admitted"]))
+            except Exception:
+                pass
+
+
+def measure_load(url: str, args: argparse.Namespace, single_s: float) -> dict[str, Any]:
+    res = LoadResult()
+    stop = threading.Event()
+    depth_samples: list[int] = []
+    sampler = threading.Thread(target=sample_queue, args=(url, stop, depth_samples), daemon=True)
+    t0 = time.perf_counter()
+    t_end = t0 + args.duration
+    threads = [threading.Thread(target=load_client, args=(url, args, t_end, res), daemon=True)
+               for _ in range(args.clients)]
+    sampler.start()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()  # in-flight requests finish (each bounded by --request-timeout)
+    stop.set()
+    sampler.join()
+    wall = max(res.last_done, t_end) - t0
+    lat = res.latencies
+    depth = min(args.clients, args.max_concurrency + args.max_queue)
+    bound = 2 * single_s * depth
+    p99 = percentile(lat, 99)
+    return {"clients": args.clients, "duration_s": args.duration, "wall_s": wall, "completed": len(lat),
+            "throughput_images_per_s": len(lat) / wall, "p50_s": percentile(lat, 50), "p99_s": p99,
+            "max_s": max(lat) if lat else math.nan, "rejected_429": res.rejected_429,
+            "errors_by_type": dict(res.errors), "errors_other_than_429": sum(res.errors.values()),
+            "queue_depth": depth, "single_request_s": single_s, "p99_bound_s": bound,
+            "p99_within_bound": (not math.isnan(p99)) and p99 <= bound,
+            "admitted_mean": statistics.fmean(depth_samples) if depth_samples else math.nan,
+            "admitted_max": max(depth_samples) if depth_samples else None}
+
+
+# -- report -------------------------------------------------------------------------------------------------
+
+
+def verdict(value: float, must: float, aim: float) -> str:
+    if math.isnan(value):
+        return "n/a"
+    return "aim met" if value <= aim else "pass" if value <= must else "FAIL"
+
+
+def report(res: dict[str, Any]) -> None:
+    c, ov, st, ld = res["config"], res["overhead"], res["streaming"], res["load"]
+    print()
+    print(f"limner serve bench  {c['date']}  checkpoint {c['checkpoint']}")
+    print(f"threads {c['threads']}  quality {c['quality']}  size {SIZE}  max-concurrency {c['max_concurrency']}  "
+          f"max-queue {c['max_queue']}  cpus {c['cpu_count']}")
+    print()
+    print(f"1. overhead, {ov['repeats']} interleaved calls each")
+    print(f"   API (openai SDK) median   {fmt_s(ov['api_median_s'])}")
+    print(f"   direct Pipeline median    {fmt_s(ov['direct_median_s'])}")
+    print(f"   ratio API / engine        {ov['ratio']:.3f}  (overhead {ov['overhead'] * 100:+.1f}%)")
+    print()
+    print(f"2. streaming, {c['stream_repeats']} requests per setting (medians)")
+    print(f"   {'partial_images':>14}  {'first partial':>13}  {'final':>9}  {'first/final':>11}  bad sequences")
+    for s in st.values():
+        print(f"   {s['partial_images']:>14}  {fmt_s(s['first_partial_median_s']):>13}  {fmt_s(s['final_median_s']):>9}"
+              f"  {s['ratio_median']:>11.3f}  {len(s['unexpected_event_sequences'])}")
+    print()
+    print(f"3. load, {ld['clients']} clients for {ld['duration_s']:.0f} s (in-flight requests awaited: "
+          f"wall {ld['wall_s']:.1f} s)")
+    print(f"   completed {ld['completed']}   throughput {ld['throughput_images_per_s']:.3f} images/s")
+    print(f"   latency p50 {fmt_s(ld['p50_s'])}   p99 {fmt_s(ld['p99_s'])}   max {fmt_s(ld['max_s'])}")
+    errs = ", ".join(f"{k}: {v}" for k, v in sorted(ld["errors_by_type"].items())) or "none"
+    print(f"   429 (queue full) {ld['rejected_429']}   errors other than 429: {ld['errors_other_than_429']} ({errs})")
+    print(f"   server's admitted requests: mean {ld['admitted_mean']:.1f}, max {ld['admitted_max']}")
+    print(f"   p99 bound 2 x single {ld['single_request_s']:.3f} s x queue depth {ld['queue_depth']} = "
+          f"{ld['p99_bound_s']:.2f} s -> {'within' if ld['p99_within_bound'] else 'OVER'}")
+    print()
+    rows = res["targets"]
+    w0 = max(len(r["figure"]) for r in rows)
+    w1 = max(len(r["measured"]) for r in rows)
+    print(f"{'figure':<{w0}}  {'measured':<{w1}}  {'must reach':<13}  {'aim':<16}  status")
+    print(f"{'-' * w0}  {'-' * w1}  {'-' * 13}  {'-' * 16}  -------")
+    for r in rows:
+        print(f"{r['figure']:<{w0}}  {r['measured']:<{w1}}  {r['must']:<13}  {r['aim']:<16}  {r['status']}")
+
+
+def targets(ov: dict[str, Any], st: dict[str, Any], ld: dict[str, Any]) -> list[dict[str, str]]:
+    rows = [
+        {"figure": f"Load: {ld['clients']} clients, {ld['duration_s']:.0f} s: errors other than 429",
+         "measured": str(ld["errors_other_than_429"]), "must": "0", "aim": "0",
+         "status": "pass" if ld["errors_other_than_429"] == 0 else "FAIL"},
+        {"figure": "Load: p99 <= 2 x single x queue depth",
+         "measured": f"{ld['p99_s']:.2f} s vs {ld['p99_bound_s']:.2f} s", "must": "-",
+         "aim": "p99 <= bound", "status": "aim met" if ld["p99_within_bound"] else "aim missed"},
+        {"figure": "Overhead of the API over the engine", "measured": f"{ov['overhead'] * 100:+.1f}%",
+         "must": "<= 15%", "aim": "<= 5%", "status": verdict(ov["overhead"], 0.15, 0.05)},
+    ]
+    for s in st.values():
+        rows.append({"figure": f"First partial / final (partial_images={s['partial_images']})",
+                     "measured": f"{s['ratio_median']:.3f}", "must": "<= 0.6", "aim": "<= 0.4",
+                     "status": verdict(s["ratio_median"], 0.6, 0.4)})
+    return rows
+
+
+# -- main ---------------------------------------------------------------------------------------------------
+
+
+def parse_args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped model)")
+    ap.add_argument("--clients", type=int, default=16, help="concurrent clients of the load test (default 16)")
+    ap.add_argument("--duration", type=float, default=60, help="seconds the load test posts requests (default 60)")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads, server and engine (default: torch's)")
+    ap.add_argument("--quality", default="low", choices=("low", "medium", "high", "auto"), help="default low")
+    ap.add_argument("--repeats", type=int, default=10, help="calls of each path for the overhead (default 10)")
+    ap.add_argument("--stream-repeats", type=int, default=5, help="streamed requests per partial_images (default 5)")
+    ap.add_argument("--max-concurrency", type=int, default=1, help="passed to limner serve (default 1, its default)")
+    ap.add_argument("--max-queue", type=int, default=16, help="passed to limner serve (default 16, its default)")
+    ap.add_argument("--request-timeout", type=float, default=600, help="seconds one request may take (default 600)")
+    ap.add_argument("--start-timeout", type=float, default=300, help="seconds to wait for the server (default 300)")
+    ap.add_argument("--json", default=None, metavar="OUT", help="also write every figure to this JSON file")
+    ap.add_argument("--engine-worker", action="store_true", help=argparse.SUPPRESS)  # internal: the direct baseline
+    args = ap.parse_args()
+    for name in ("clients", "repeats", "stream_repeats"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.duration <= 0:
+        ap.error("--duration must be positive")
+    return args
+
+
+def main() -> int:
+    args = parse_args()
+    if args.engine_worker:
+        return engine_worker(args)
+    if args.checkpoint is None:
+        from limner.engine.generator import default_checkpoint
+
+        args.checkpoint = str(default_checkpoint())
+        if not Path(args.checkpoint).is_file():
+            print(f"bench/serve: the shipped model {args.checkpoint} does not exist; pass --checkpoint PATH",
+                  file=sys.stderr)
+            return 2
+    elif not Path(args.checkpoint).is_file():
+        print(f"bench/serve: checkpoint {args.checkpoint} does not exist", file=sys.stderr)
+        return 2
+    args.checkpoint = str(Path(args.checkpoint).resolve())
+
+    # SIGTERM/SIGHUP unwind like Ctrl-C, so the `finally` below stops the server and the worker
+    def on_signal(signum: int, _frame: Any) -> None:
+        print(f"bench/serve: stopped by signal {signum}; stopping the server", file=sys.stderr)
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+
+    server: Server | None = None
+    worker: EngineWorker | None = None
+    with tempfile.TemporaryDirectory(prefix="limner-bench-serve-") as tmp:
+        tmpdir = Path(tmp)
+        try:
+            print(f"starting limner serve and the engine worker (checkpoint {args.checkpoint}) ...", flush=True)
+            server = Server(args, tmpdir / "data", tmpdir / "server.log")
+            worker = EngineWorker(args, tmpdir / "engine.log")
+            server.wait_ready(args.start_timeout)
+            worker.wait_ready()
+            print(f"server ready at {server.url}", flush=True)
+            client = make_client(server.url, args.request_timeout)
+
+            print(f"1/3 overhead: {args.repeats} API calls and {args.repeats} direct calls, interleaved ...",
+                  flush=True)
+            ov = measure_overhead(client, worker, args)
+            worker.stop()  # the engine process leaves the CPU to the server from here on
+            worker = None
+            print(f"2/3 streaming: partial_images 1..3, {args.stream_repeats} requests each ...", flush=True)
+            st = measure_streaming(client, args)
+            client.close()
+            print(f"3/3 load: {args.clients} clients for {args.duration:.0f} s ...", flush=True)
+            ld = measure_load(server.url, args, ov["api_median_s"])
+            if server.proc.poll() is not None:
+                raise RuntimeError(f"limner serve died during the bench:\n{tail(server.log)}")
+        except Exception as e:
+            print(f"bench/serve: failed: {type(e).__name__}: {e}", file=sys.stderr)
+            if server is not None:
+                print(f"--- server log (tail) ---\n{tail(server.log, 2000)}", file=sys.stderr)
+            return 1
+        finally:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut the clean-up short
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+            if worker is not None:
+                worker.stop()
+            if server is not None:
+                server.stop()
+
+    res: dict[str, Any] = {
+        "config": {"date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "checkpoint": args.checkpoint,
+                   "threads": args.threads, "quality": args.quality, "size": SIZE, "prompt": PROMPT,
+                   "clients": args.clients, "duration_s": args.duration, "repeats": args.repeats,
+                   "stream_repeats": args.stream_repeats, "max_concurrency": args.max_concurrency,
+                   "max_queue": args.max_queue, "cpu_count": os.cpu_count(),
+                   "cpu_affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+                   "python": platform.python_version(), "machine": platform.machine()},
+        "overhead": ov, "streaming": st, "load": ld,
+    }
+    res["targets"] = targets(ov, st, ld)
+    report(res)
+    if args.json:
+        Path(args.json).write_text(json.dumps(finite(res), indent=2, default=str) + "\n")
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
