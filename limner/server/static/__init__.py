@@ -1,0 +1,1 @@
+"""The web chat UI (package data)."""
