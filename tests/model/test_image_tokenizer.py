@@ -29,4 +29,4 @@ def test_token_grid_and_preview_shapes() -> None:
     codes, idx, loss = tok(x)
     assert idx.shape == (2, 16, 24)  # output / 16 on each side
     assert tok.decode_preview(codes).shape == (2, 4, 128, 192)
-    assert loss.ndim == 0 and float(loss) > 0
+    assert loss.ndim == 0 and loss.item() > 0
