@@ -22,36 +22,12 @@ def test_shipped_checkpoint_is_in_the_package() -> None:
 
 
 def test_generate_writes_signed_watermarked_images(tmp_path: Path) -> None:
-    r = limner(
-        "generate",
-        "two blue stars and a sign that says 'HI'",
-        "--n",
-        "2",
-        "--seed",
-        "3",
-        "--quality",
-        "low",
-        "-o",
-        "pics/star.png",
-        "--json",
-        cwd=(tmp_path / "pics").parent,
-    )
+    args = ("generate", "two blue stars and a sign that says 'HI'", "--n", "2", "--seed", "3", "--quality", "low",
+            "-o", "pics/star.png", "--json")
+    r = limner(*args, cwd=tmp_path)
     assert r.returncode == 2  # the output directory does not exist yet: a clear error, nothing written
     (tmp_path / "pics").mkdir()
-    r = limner(
-        "generate",
-        "two blue stars and a sign that says 'HI'",
-        "--n",
-        "2",
-        "--seed",
-        "3",
-        "--quality",
-        "low",
-        "-o",
-        "pics/star.png",
-        "--json",
-        cwd=tmp_path,
-    )
+    r = limner(*args, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["paths"] == ["pics/star-1.png", "pics/star-2.png"]
