@@ -264,14 +264,7 @@ def _pre_spacing(text: str) -> str:
 def _normalize(text: str, vocab: frozenset[str] | None) -> str:
     if not isinstance(text, str):
         raise TypeError(f"prompt must be a string, got {type(text).__name__}")
-    s = unicodedata.normalize("NFKC", text)
-    s = _strip_format_and_marks(s).casefold()
-    s = "".join(_CONFUSABLES.get(c, c) for c in s)
-    s = unicodedata.normalize("NFKC", s)
-    s = _INTRA_PUNCT.sub("", s)
-    s = _SPELLED.sub(lambda m: re.sub(r"[\-_]", "", m.group(0)), s)
-    s = _SEPARATORS.sub(" ", s)
-    s = " ".join(_deleet_token(t) for t in _TOKEN.findall(s))
+    s = _pre_spacing(text)
     s = _SPACED.sub(lambda m: _join_spaced(m, vocab), s)
     s = " ".join(_deleet_token(t) for t in _TOKEN.findall(s))
     s = _RUNS.sub(r"\1", s)
