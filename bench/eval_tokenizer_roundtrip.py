@@ -58,7 +58,8 @@ def main() -> int:
         x = torch.from_numpy(np.stack([to_array(render(record_to_scene(rec, size, seed=100 + k))) for k in range(n)]))
         codes, _ = tok.encode(x)
         glyph = glyph_tensor(prompt, size).unsqueeze(0).expand(n, -1, -1, -1)
-        y = dec.sample(codes, glyph, steps=a.steps, generator=torch.Generator().manual_seed(seed))
+        preview = tok.decode_preview(codes) if cfg.decoder.preview_cond else None
+        y = dec.sample(codes, glyph, steps=a.steps, generator=torch.Generator().manual_seed(seed), preview=preview)
         return to_pil(y, background == "transparent")
 
     out = a.out or Path(tempfile.mkdtemp(prefix="limner-tok-roundtrip-"))

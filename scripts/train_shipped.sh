@@ -1,19 +1,28 @@
 #!/usr/bin/env bash
 # The recipe of the shipped checkpoint (limner/weights/limner-small.safetensors), on a 2-core CPU.
-# What shipped on 2026-11-22: tokenizer stage 325 steps (stopped early), prior 640 steps at batch 12
-# (about 45 min on one core), decoder stage 1350 steps; one thread per stage, one stage per core.
-# Each stage resumes from OUT/state.pt when re-run. Stage 2 and 3 can run at the same time (the
-# tokenizer is frozen in both), e.g. pinned to one core each with `taskset -c 0` / `taskset -c 1`.
-# To continue training the shipped model instead, pass `--init limner/weights/limner-small.safetensors`
-# to the prior and decoder stages (with --tokenizer/--init pointing at the same file).
+#
+# 1. tokenizer: the FSQ encoder + preview head alone (--flow-weight 0), two DDP processes of one
+#    thread each (two processes keep their share of a busy machine better than one process with two
+#    threads, whose every op waits for the slower thread).
+# 2. prior and decoder at the same time on the frozen codes: the prior (the "small" size's
+#    d192 x 5-layer transformer) on two processes, the preview-conditioned diffusion decoder on one.
+# 3. export: prior + decoder into one fp16 checkpoint.
+#
+# Every stage resumes from OUT/state.pt when re-run; the step counts are env-overridable, e.g.
+# PRIOR_STEPS=3000 scripts/train_shipped.sh continues the prior's schedule to 3000 steps.
 set -euo pipefail
-L=${LIMNER:-.venv/bin/limner}
+V=${VENV:-.venv}
 R=${RUNS:-runs}
-$L train tokenizer --out "$R/tok" --size small --steps "${TOKENIZER_STEPS:-325}" --batch-size 8 --lr 6e-4 --warmup 30 --threads 1
-$L train prior --tokenizer "$R/tok/model.safetensors" --out "$R/prior" --steps "${PRIOR_STEPS:-640}" \
-   --batch-size 12 --lr 1e-3 --warmup 60 --threads 1 &
-$L train decoder --init "$R/tok/model.safetensors" --out "$R/dec" --steps "${DECODER_STEPS:-1350}" \
-   --batch-size 8 --lr 3e-4 --warmup 20 --threads 1 &
+export OMP_NUM_THREADS=1
+T="$V/bin/torchrun --nproc-per-node 2 -m limner.cli.main train"
+L="$V/bin/limner"
+[ -f "$R/tok/model.safetensors" ] && [ -z "${TOKENIZER_AGAIN:-}" ] || \
+  $T tokenizer --out "$R/tok" --steps "${TOKENIZER_STEPS:-600}" --batch-size 8 --lr 1e-3 --warmup 40 \
+     --threads 1 --flow-weight 0 --save-every 50
+$T prior --tokenizer "$R/tok/model.safetensors" --size small --out "$R/prior" --steps "${PRIOR_STEPS:-1500}" \
+   --batch-size 8 --lr 2e-3 --warmup 60 --threads 1 --save-every 100 &
+$L train decoder --init "$R/tok/model.safetensors" --out "$R/dec" --steps "${DECODER_STEPS:-1200}" \
+   --batch-size 8 --lr 5e-4 --warmup 30 --threads 1 --save-every 100 &
 wait
 $L export --prior "$R/prior/model.safetensors" --decoder "$R/dec/model.safetensors" \
    --out limner/weights/limner-small.safetensors

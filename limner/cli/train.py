@@ -21,7 +21,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "tokenizer (needs --init); prior: the transformer (needs --tokenizer)",
     )
     p.add_argument("--out", required=True, help="output directory (model.safetensors, state.pt, log.jsonl)")
-    p.add_argument("--size", default="small", help="named model size for a fresh tokenizer stage (default small)")
+    p.add_argument(
+        "--size",
+        default=None,
+        help="named model size: the whole model of a fresh tokenizer stage (default small); for the prior "
+        "stage, the prior's architecture (default: the one in the --tokenizer checkpoint's config)",
+    )
     p.add_argument("--tokenizer", help="tokenizer-stage checkpoint the prior stage trains on")
     p.add_argument("--init", help="initialise weights from this checkpoint (e.g. the shipped model)")
     p.add_argument("--data", help="folder or webdataset .tar shards of captioned images instead of procedural scenes")
@@ -30,6 +35,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--crop", type=int, default=128, help="decoder training crop in pixels (tokenizer stage)")
+    p.add_argument(
+        "--flow-weight",
+        type=float,
+        default=1.0,
+        help="tokenizer stage: weight of the decoder's flow loss; 0 trains the tokenizer alone (faster), "
+        "then train the decoder with the decoder stage",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.add_argument("--log-every", type=int, default=10)
@@ -45,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
     for name in ("steps", "batch_size", "log_every", "save_every"):
         if getattr(args, name) < 1:
             raise CliError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.flow_weight < 0:
+        raise CliError(f"--flow-weight must be >= 0, got {args.flow_weight}")
     if args.lr <= 0:
         raise CliError(f"--lr must be > 0, got {args.lr}")
     tcfg = TrainConfig(
@@ -67,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
             init=args.init,
             tokenizer_ckpt=args.tokenizer,
             crop=args.crop,
+            flow_weight=args.flow_weight,
             data=args.data,
             log=lambda s: print(s, flush=True),
         )

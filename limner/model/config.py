@@ -47,6 +47,10 @@ class DecoderConfig:
     cond_width: int = 128  # width of the token-context network at the token grid
     cond_blocks: int = 3
     steps: int = 4  # default Euler steps at sampling
+    # Also condition on the tokenizer's preview image (upsampled to output size): the decoder then
+    # learns to sharpen a blurry but correctly laid-out picture instead of drawing geometry from
+    # nearest-upsampled code features, which converges several times faster.
+    preview_cond: bool = True
 
 
 @dataclass
@@ -89,10 +93,13 @@ class ModelConfig:
             kw = {k: tuple(v) if isinstance(v, list) else v for k, v in sub.items()}
             return cls(**kw)
 
+        # Checkpoints written before the decoder read the tokenizer preview have no `preview_cond`:
+        # their decoder was built without it, whatever today's default is.
+        dec = {"preview_cond": False, **d.get("decoder", {})}
         return ModelConfig(
             name=d.get("name", "custom"),
             tokenizer=build(TokenizerConfig, d.get("tokenizer", {})),
-            decoder=build(DecoderConfig, d.get("decoder", {})),
+            decoder=build(DecoderConfig, dec),
             prior=build(PriorConfig, d.get("prior", {})),
         )
 
@@ -109,7 +116,10 @@ def _tiny() -> ModelConfig:
 
 MODEL_SIZES: dict[str, Any] = {
     "tiny": _tiny,
-    "small": lambda: ModelConfig(name="small"),
+    # The shipped size. Its prior is sized for the compute a 2-core CPU gives in a few hours: at
+    # ~2e14 FLOP of training, a ~2M-parameter body is near compute-optimal, and it steps about twice
+    # as fast as d256 x 6 layers, so it sees twice the images in the same time.
+    "small": lambda: ModelConfig(name="small", prior=PriorConfig(d_model=192, n_layers=5, n_heads=6)),
     "base": lambda: ModelConfig(
         name="base",
         decoder=DecoderConfig(width=96, blocks=10, cond_width=192),

@@ -7,6 +7,7 @@ Shapes, for a 256 x 256 output with the small config:
   codes  (B, D=4, 16, 16)  --cond net at the token grid-->  (B, Cc, 16, 16) --nearest x4--> (B, Cc, 64, 64)
   x_t    (B, 4, 256, 256)  --pixel-unshuffle 4-->           (B, 64, 64, 64)
   glyph  (B, 1, 256, 256)  --pixel-unshuffle 4-->           (B, 16, 64, 64)
+  preview (B, 4, 128, 128) --bilinear x2, unshuffle 4-->     (B, 64, 64, 64)   (cfg.preview_cond)
   concat -> ResBlocks with time FiLM at 64 x 64 -> (B, 64, 64, 64) --pixel-shuffle--> x1_hat (B, 4, 256, 256)
 
 Text: the decoder is conditioned on a glyph image of the requested strings laid out by the data
@@ -42,7 +43,8 @@ class DiffusionDecoder(nn.Module):
         self.cond_out = nn.Conv2d(cfg.cond_width, cfg.width, 1)
         emb = 4 * cfg.width
         self.t_mlp = nn.Sequential(nn.Linear(cfg.width, emb), nn.SiLU(), nn.Linear(emb, emb))
-        self.x_in = nn.Conv2d(cfg.channels * u * u + u * u, cfg.width, 3, padding=1)
+        n_in = cfg.channels * u * u + u * u + (cfg.channels * u * u if cfg.preview_cond else 0)
+        self.x_in = nn.Conv2d(n_in, cfg.width, 3, padding=1)
         self.blocks = nn.ModuleList([ResBlock(cfg.width, emb) for _ in range(cfg.blocks)])
         self.out = nn.Sequential(norm(cfg.width), nn.SiLU(), nn.Conv2d(cfg.width, cfg.channels * u * u, 3, padding=1))
 
@@ -54,10 +56,31 @@ class DiffusionDecoder(nn.Module):
         c = self.cond_out(c)
         return F.interpolate(c, scale_factor=self.token_stride // self.cfg.unshuffle, mode="nearest")
 
-    def denoise(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, glyph: torch.Tensor) -> torch.Tensor:
-        """Predict x1 (B, 4, H, W) from x_t (B, 4, H, W), t (B,), cond map and glyph (B, 1, H, W) in [0, 1]."""
+    def preview_input(self, preview: torch.Tensor | None, size: tuple[int, int]) -> torch.Tensor | None:
+        """The tokenizer's preview (B, 4, h', w') resized to the output (H, W); None when unused."""
+        if not self.cfg.preview_cond:
+            return None
+        if preview is None:
+            raise ValueError("this decoder is conditioned on the tokenizer preview (preview_cond); pass preview=")
+        if tuple(preview.shape[-2:]) == size:
+            return preview
+        return F.interpolate(preview, size=size, mode="bilinear", align_corners=False)
+
+    def denoise(
+        self,
+        x_t: torch.Tensor,
+        t: torch.Tensor,
+        cond: torch.Tensor,
+        glyph: torch.Tensor,
+        preview: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Predict x1 (B, 4, H, W) from x_t (B, 4, H, W), t (B,), cond map, glyph (B, 1, H, W) in [0, 1]
+        and, with preview_cond, the preview (B, 4, H, W) already at output size."""
         u = self.cfg.unshuffle
-        h = torch.cat([F.pixel_unshuffle(x_t, u), F.pixel_unshuffle(glyph, u)], dim=1)
+        parts = [F.pixel_unshuffle(x_t, u), F.pixel_unshuffle(glyph, u)]
+        if preview is not None:
+            parts.append(F.pixel_unshuffle(preview, u))
+        h = torch.cat(parts, dim=1)
         h = self.x_in(h) + cond
         emb = self.t_mlp(timestep_embedding(t, self.cfg.width))
         for blk in self.blocks:
@@ -71,10 +94,13 @@ class DiffusionDecoder(nn.Module):
         glyph: torch.Tensor,
         crop: int | None = None,
         generator: torch.Generator | None = None,
+        preview: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Flow-matching loss on x1 (B, 4, H, W); optionally on a random token-aligned crop of side `crop` px."""
+        """Flow-matching loss on x1 (B, 4, H, W); optionally on a random token-aligned crop of side `crop` px.
+        `preview` is the tokenizer's preview of `codes` (needed with preview_cond)."""
         cond = self.condition(codes)  # (B, width, H/u, W/u)
         b, _, hh, ww = x1.shape
+        pv = self.preview_input(preview, (hh, ww))
         if crop is not None and (crop < hh or crop < ww):
             s, u = self.token_stride, self.cfg.unshuffle
             ch, cw = min(crop, hh), min(crop, ww)
@@ -82,12 +108,13 @@ class DiffusionDecoder(nn.Module):
             x0 = int(torch.randint(0, (ww - cw) // s + 1, (1,), generator=generator)) * s
             x1 = x1[:, :, y0 : y0 + ch, x0 : x0 + cw]
             glyph = glyph[:, :, y0 : y0 + ch, x0 : x0 + cw]
+            pv = pv[:, :, y0 : y0 + ch, x0 : x0 + cw] if pv is not None else None
             cond = cond[:, :, y0 // u : (y0 + ch) // u, x0 // u : (x0 + cw) // u]
         t = sample_train_t(b, generator).to(x1.device)
         noise = torch.randn(x1.shape, generator=generator).to(x1.device)
         tt = t.view(-1, 1, 1, 1)
         x_t = tt * x1 + (1 - tt) * noise
-        pred = self.denoise(x_t, t, cond, glyph)
+        pred = self.denoise(x_t, t, cond, glyph, pv)
         # Up-weight text strokes and their surroundings: legibility is decided by few pixels.
         weight = 1.0 + 4.0 * F.max_pool2d(glyph, 5, stride=1, padding=2)
         return (weight * (pred - x1) ** 2).mean()
@@ -99,14 +126,16 @@ class DiffusionDecoder(nn.Module):
         glyph: torch.Tensor,
         steps: int | None = None,
         generator: torch.Generator | None = None,
+        preview: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """codes (B, D, h, w), glyph (B, 1, H, W) -> image (B, 4, H, W) in [-1, 1]."""
+        """codes (B, D, h, w), glyph (B, 1, H, W) [, preview (B, 4, h', w')] -> image (B, 4, H, W) in [-1, 1]."""
         sched = FlowMatchEulerScheduler()
         sched.set_timesteps(steps or self.cfg.steps)
         cond = self.condition(codes)
         b, _, hh, ww = glyph.shape
+        pv = self.preview_input(preview, (hh, ww))
         x = torch.randn((b, self.cfg.channels, hh, ww), generator=generator)
         for i in range(len(sched.timesteps) - 1):
             t = torch.full((b,), float(sched.timesteps[i]))
-            x = sched.step(self.denoise(x, t, cond, glyph), i, x)
+            x = sched.step(self.denoise(x, t, cond, glyph, pv), i, x)
         return x.clamp(-1, 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -37,10 +38,10 @@ def data_source(data: str | None, batch_size: int, exclude: frozenset[str]) -> C
 
 
 def build_tokenizer_stage(
-    size: str, init: str | None, crop: int, frozen_tokenizer: bool = False
+    size: str, init: str | None, crop: int, frozen_tokenizer: bool = False, flow_weight: float = 1.0
 ) -> tuple[ModelConfig, TokenizerStage]:
     cfg = read_checkpoint(init)[0] if init else get_config(size)
-    stage = DecoderStage(cfg, crop=crop) if frozen_tokenizer else TokenizerStage(cfg, crop=crop)
+    stage = DecoderStage(cfg, crop=crop) if frozen_tokenizer else TokenizerStage(cfg, crop, flow_weight)
     if init:
         _, tensors, _ = read_checkpoint(init)
         load_into(stage.tokenizer, "tokenizer", tensors, init)
@@ -48,8 +49,14 @@ def build_tokenizer_stage(
     return cfg, stage
 
 
-def build_prior_stage(tokenizer_ckpt: str, init: str | None, seed: int) -> tuple[ModelConfig, PriorStage]:
+def build_prior_stage(
+    tokenizer_ckpt: str, init: str | None, seed: int, prior_size: str | None = None
+) -> tuple[ModelConfig, PriorStage]:
     cfg, tensors, md = read_checkpoint(tokenizer_ckpt)
+    if init:  # continuing a prior: its architecture is the one in that checkpoint
+        cfg = dataclasses.replace(cfg, prior=read_checkpoint(init)[0].prior)
+    elif prior_size:  # the tokenizer's stored prior config is a default; a named size overrides it
+        cfg = dataclasses.replace(cfg, name=prior_size, prior=get_config(prior_size).prior)
     tok = ImageTokenizer(cfg.tokenizer)
     dec = DiffusionDecoder(cfg.decoder, tok.fsq.dim, cfg.tokenizer.output_stride)
     load_into(tok, "tokenizer", tensors, tokenizer_ckpt)
@@ -69,10 +76,11 @@ def train(
     stage_name: str,
     tcfg: TrainConfig,
     *,
-    size: str = "small",
+    size: str | None = None,
     init: str | None = None,
     tokenizer_ckpt: str | None = None,
     crop: int = 128,
+    flow_weight: float = 1.0,
     data: str | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, float]:
@@ -80,17 +88,17 @@ def train(
         torch.set_num_threads(tcfg.threads)
     torch.manual_seed(tcfg.seed)
     if stage_name == "tokenizer":
-        cfg, stage = build_tokenizer_stage(size, init, crop)
+        cfg, stage = build_tokenizer_stage(size or "small", init, crop, flow_weight=flow_weight)
         exclude: frozenset[str] = frozenset()
     elif stage_name == "decoder":
         if not init:
             raise ValueError("the decoder stage needs --init CHECKPOINT (a trained tokenizer stage)")
-        cfg, stage = build_tokenizer_stage(size, init, crop, frozen_tokenizer=True)
+        cfg, stage = build_tokenizer_stage(size or "small", init, crop, frozen_tokenizer=True)
         exclude = frozenset()
     elif stage_name == "prior":
         if not tokenizer_ckpt:
             raise ValueError("the prior stage needs --tokenizer CHECKPOINT (a trained tokenizer stage)")
-        cfg, stage = build_prior_stage(tokenizer_ckpt, init, tcfg.seed)
+        cfg, stage = build_prior_stage(tokenizer_ckpt, init, tcfg.seed, prior_size=size)
         exclude = heldout_exclusions()
     else:
         raise ValueError(f"unknown stage {stage_name!r}: expected one of {STAGES}")

@@ -26,7 +26,7 @@ def test_token_grid_and_preview_shapes() -> None:
     cfg = get_config("tiny").tokenizer
     tok = ImageTokenizer(cfg)
     x = torch.rand(2, 4, 256, 384) * 2 - 1
-    codes, idx, loss = tok(x)
+    codes, idx, preview, loss = tok(x)
     assert idx.shape == (2, 16, 24)  # output / 16 on each side
     assert tok.decode_preview(codes).shape == (2, 4, 128, 192)
     assert loss.ndim == 0 and loss.item() > 0

@@ -85,3 +85,28 @@ def test_two_process_ddp_on_cpu(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr[-2000:]
     assert (out / "model.safetensors").is_file()
     assert len((out / "log.jsonl").read_text().splitlines()) == 2  # rank 0 alone logs
+
+
+def test_tokenizer_alone_then_decoder_then_prior_of_another_size(tmp_path: Path) -> None:
+    """The shipped recipe's order: tokenizer with --flow-weight 0 (decoder untouched), the decoder on
+    the frozen codes, and a prior whose architecture comes from a named size, not the tokenizer's."""
+    tok_out = tmp_path / "tok"
+    tok = TrainConfig(stage="tokenizer", out_dir=str(tok_out), steps=2, batch_size=2, warmup=1, log_every=1)
+    last = train("tokenizer", tok, size="tiny", crop=64, flow_weight=0.0, log=lambda s: None)
+    assert "flow" not in last and last["rec"] > 0
+    _, t_tok, _ = read_checkpoint(tok_out / "model.safetensors")
+    dec = TrainConfig(stage="decoder", out_dir=str(tmp_path / "dec"), steps=2, batch_size=2, warmup=1, log_every=1)
+    assert train("decoder", dec, init=str(tok_out / "model.safetensors"), crop=64, log=lambda s: None)["flow"] > 0
+    _, t_dec, _ = read_checkpoint(tmp_path / "dec" / "model.safetensors")
+    assert torch.equal(t_dec["tokenizer.encoder.0.weight"], t_tok["tokenizer.encoder.0.weight"])  # frozen
+    assert not torch.equal(t_dec["decoder.x_in.weight"], t_tok["decoder.x_in.weight"])  # trained
+    pri = TrainConfig(stage="prior", out_dir=str(tmp_path / "prior"), steps=1, batch_size=2, warmup=1, log_every=1)
+    train("prior", pri, tokenizer_ckpt=str(tok_out / "model.safetensors"), size="tiny", log=lambda s: None)
+    m = NativeModel.from_checkpoint(tmp_path / "prior" / "model.safetensors")
+    assert m.config.prior.d_model == 32 and m.config.tokenizer.levels == (4, 4, 4)
+
+
+def test_negative_flow_weight_is_refused(tmp_path: Path) -> None:
+    cfg = TrainConfig(stage="tokenizer", out_dir=str(tmp_path / "t"), steps=1, batch_size=2, warmup=1)
+    with pytest.raises(ValueError, match="flow_weight"):
+        train("tokenizer", cfg, size="tiny", crop=64, flow_weight=-1.0, log=lambda s: None)
