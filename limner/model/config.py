@@ -119,7 +119,13 @@ MODEL_SIZES: dict[str, Any] = {
     # The shipped size. Its prior is sized for the compute a 2-core CPU gives in a few hours: at
     # ~2e14 FLOP of training, a ~2M-parameter body is near compute-optimal, and it steps about twice
     # as fast as d256 x 6 layers, so it sees twice the images in the same time.
-    "small": lambda: ModelConfig(name="small", prior=PriorConfig(d_model=192, n_layers=5, n_heads=6)),
+    # Tokenizer levels 8·8·8·5·3 (7,680 codes): three 8-level dims start as the patch colour, the
+    # 3-level one as its alpha, and the 5-level one is free for shape from the start.
+    "small": lambda: ModelConfig(
+        name="small",
+        tokenizer=TokenizerConfig(levels=(8, 8, 8, 5, 3)),
+        prior=PriorConfig(d_model=192, n_layers=5, n_heads=6),
+    ),
     "base": lambda: ModelConfig(
         name="base",
         decoder=DecoderConfig(width=96, blocks=10, cond_width=192),

@@ -79,6 +79,7 @@ class ImageTokenizer(nn.Module):
         # conv stack alone the flat colour of a region is a weak signal next to edges and the codes came
         # out colour-blind (red and green squares got the same code); this path carries it undamped.
         self.colour = nn.Conv2d(cfg.channels, self.fsq.dim, 1)
+        self._init_colour_path()
         dec: list[nn.Module] = [nn.Conv2d(self.fsq.dim, w[-1], 1), ResBlock(w[-1]), ResBlock(w[-1])]
         for i in reversed(range(len(w))):
             cin = w[min(i + 1, len(w) - 1)]
@@ -87,6 +88,27 @@ class ImageTokenizer(nn.Module):
                 dec.append(ResBlock(w[i]))
         dec += [norm(w[0]), nn.SiLU(), nn.Conv2d(w[0], cfg.channels, 3, padding=1)]
         self.preview = nn.Sequential(*dec)
+
+    def _init_colour_path(self) -> None:
+        """Start from codes that already carry colour: R, G, B into the first three latent dims and
+        alpha into the last (when there are five or more), at a gain that spans each dim's levels
+        without saturating the FSQ tanh; the conv stack's output starts small. Trained from a random
+        start, the codes stayed colour-blind for hundreds of steps: red, green and blue landed one
+        level apart in a saturated corner of the tanh, where the gradient that would pull them
+        apart is nearly zero."""
+        gain = 1.5
+        with torch.no_grad():
+            self.colour.weight.zero_()
+            self.colour.bias.zero_()
+            d = self.fsq.dim
+            for i in range(min(3, d, self.cfg.channels)):
+                self.colour.weight[i, i, 0, 0] = gain
+            if d >= 5 and self.cfg.channels == 4:
+                self.colour.weight[d - 1, 3, 0, 0] = gain
+            last = self.encoder[-1]
+            assert isinstance(last, nn.Conv2d)
+            last.weight.mul_(0.1)
+            last.bias.zero_()
 
     def downsample(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 4, H, W) output-size image -> (B, 4, H/d, W/d) tokenizer input."""

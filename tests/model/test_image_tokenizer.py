@@ -30,3 +30,14 @@ def test_token_grid_and_preview_shapes() -> None:
     assert idx.shape == (2, 16, 24)  # output / 16 on each side
     assert tok.decode_preview(codes).shape == (2, 4, 128, 192)
     assert loss.ndim == 0 and loss.item() > 0
+
+
+def test_fresh_tokenizer_codes_already_separate_colours_and_alpha() -> None:
+    """The colour path's initialisation: flat red, green, blue, white, black and transparent patches
+    get six different codes before any training (see ImageTokenizer._init_colour_path)."""
+    torch.manual_seed(0)
+    tok = ImageTokenizer(get_config("small").tokenizer)
+    rgba = [(1, -1, -1, 1), (-1, 1, -1, 1), (-1, -1, 1, 1), (1, 1, 1, 1), (-1, -1, -1, 1), (-1, -1, -1, -1)]
+    x = torch.tensor(rgba, dtype=torch.float32).view(6, 4, 1, 1).expand(6, 4, 64, 64)
+    _, idx = tok.encode(x)
+    assert len({int(i) for i in idx[:, 1, 1]}) == 6
