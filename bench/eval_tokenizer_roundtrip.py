@@ -4,7 +4,7 @@ Each held-out record's exact render is encoded by the image tokenizer and decode
 decoder (no prior involved), then scored as if a model had drawn it. This is the ceiling the prior can
 reach with that tokenizer/decoder, and a check that the scorer copes with decoder blur and noise.
 
-Run: .venv/bin/python bench/eval_tokenizer_roundtrip.py CHECKPOINT [--limit N] [--samples K] [--out DIR]
+Run: .venv/bin/python bench/eval_tokenizer_roundtrip.py CHECKPOINT [--limit N] [--samples K] [--out DIR] [--preview]
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ def main() -> int:
     p.add_argument("--samples", type=int, default=1)
     p.add_argument("--steps", type=int, default=4)
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--preview", action="store_true", help="score the tokenizer's preview head (upsampled), no decoder")
     a = p.parse_args()
     cfg, tensors, _ = read_checkpoint(a.checkpoint)
     tok = ImageTokenizer(cfg.tokenizer)
@@ -58,7 +59,11 @@ def main() -> int:
         x = torch.from_numpy(np.stack([to_array(render(record_to_scene(rec, size, seed=100 + k))) for k in range(n)]))
         codes, _ = tok.encode(x)
         glyph = glyph_tensor(prompt, size).unsqueeze(0).expand(n, -1, -1, -1)
-        preview = tok.decode_preview(codes) if cfg.decoder.preview_cond else None
+        preview = tok.decode_preview(codes) if cfg.decoder.preview_cond or a.preview else None
+        if a.preview:
+            assert preview is not None
+            up = torch.nn.functional.interpolate(preview, size=(size[1], size[0]), mode="bilinear")
+            return to_pil(up, background == "transparent")
         y = dec.sample(codes, glyph, steps=a.steps, generator=torch.Generator().manual_seed(seed), preview=preview)
         return to_pil(y, background == "transparent")
 
