@@ -7,7 +7,9 @@ It prints, for the targets of issue 6:
 1. overhead of the API over the engine for one 256x256 image: the median latency of --repeats
    `images.generate` calls through the API against the median of --repeats direct `limner.pipeline.Pipeline`
    calls in a separate process (same checkpoint, threads, prompt, seeds and quality). The two are
-   interleaved one call at a time (ABBA order), so they never run at the same time and drift hits both;
+   interleaved one call at a time (ABBA order), so they never run at the same time and drift hits both.
+   It also reports the CPU seconds each process spent per call, which other work on the machine (a
+   training run, say) cannot distort;
 2. time to the first partial image / time to the final image, streaming with partial_images = 1, 2, 3
    (SSE events `image_generation.partial_image` and `image_generation.completed`);
 3. load: --clients concurrent clients posting generations for --duration seconds (requests in flight at
@@ -30,9 +32,7 @@ import math
 import os
 import platform
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -40,20 +40,11 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-PROMPT = "a red star above a blue ring"
-SIZE = "256x256"
-MARK = "@@"  # prefix of the engine worker's protocol lines on its stdout (anything else there is ignored)
-
+from serve_procs import PROMPT, SIZE, EngineWorker, Server, cpu_seconds, engine_worker, tail  # bench/ is sys.path[0]
 
 # -- small helpers ------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -83,132 +74,6 @@ def fmt_s(x: float) -> str:
     return "n/a" if math.isnan(x) else f"{x:.3f} s"
 
 
-def tail(path: Path, n: int = 3000) -> str:
-    try:
-        return path.read_text(errors="replace")[-n:]
-    except OSError:
-        return ""
-
-
-# -- the processes under test -------------------------------------------------------------------------------
-
-
-class Server:
-    """`limner serve` on 127.0.0.1:PORT, its output in a log file."""
-
-    def __init__(self, args: argparse.Namespace, data_dir: Path, log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        cmd = [sys.executable, "-m", "limner.cli.main", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-               "--checkpoint", str(args.checkpoint), "--data-dir", str(data_dir), "--threads", str(args.threads),
-               "--max-concurrency", str(args.max_concurrency), "--max-queue", str(args.max_queue),
-               "--log-level", "warning"]
-        self._fh = log.open("wb")
-        self.proc = subprocess.Popen(cmd, stdout=self._fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-
-    def wait_ready(self, timeout: float) -> None:
-        import httpx
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"limner serve exited with {self.proc.returncode}:\n{tail(self.log)}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise RuntimeError(f"limner serve was not ready after {timeout:.0f} s:\n{tail(self.log)}")
-
-    def stop(self) -> None:
-        stop_process(self.proc)
-        self._fh.close()
-
-
-class EngineWorker:
-    """This script in --engine-worker mode: a Pipeline in its own process, one timed call per stdin line."""
-
-    def __init__(self, args: argparse.Namespace, log: Path) -> None:
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--engine-worker", "--checkpoint", str(args.checkpoint),
-               "--threads", str(args.threads), "--quality", args.quality]
-        self.log = log
-        self._fh = log.open("wb")
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._fh, text=True,
-                                     bufsize=1)
-
-    def _reply(self) -> str:
-        out: IO[str] | None = self.proc.stdout
-        assert out is not None
-        while True:
-            line = out.readline()
-            if not line:
-                raise RuntimeError(f"the engine worker exited ({self.proc.poll()}):\n{tail(self.log)}")
-            if line.startswith(MARK):
-                return line[len(MARK):].strip()
-
-    def wait_ready(self) -> None:
-        if self._reply() != "ready":
-            raise RuntimeError(f"the engine worker did not start:\n{tail(self.log)}")
-
-    def generate(self, seed: int) -> float:
-        """Seconds one direct Pipeline call took, timed inside the worker."""
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(f"{seed}\n")
-        self.proc.stdin.flush()
-        reply = self._reply()
-        if reply.startswith("error"):
-            raise RuntimeError(f"direct Pipeline call failed: {reply}")
-        return float(reply)
-
-    def stop(self) -> None:
-        if self.proc.stdin is not None and not self.proc.stdin.closed:
-            try:
-                self.proc.stdin.close()  # EOF ends the worker's loop
-            except OSError:
-                pass
-        stop_process(self.proc, grace=10)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        self._fh.close()
-
-
-def stop_process(proc: subprocess.Popen[Any], grace: float = 20) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def engine_worker(args: argparse.Namespace) -> int:
-    """The direct baseline: the same Pipeline the server loads (safety stack warmed, provenance), no API."""
-    import torch
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    from limner.pipeline import Pipeline
-
-    pipe = Pipeline.from_pretrained(args.checkpoint)
-    if pipe.safety is not None:
-        pipe.safety.warm()
-    w, h = (int(v) for v in SIZE.split("x"))
-    print(f"{MARK}ready", flush=True)
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        try:
-            t = time.perf_counter()
-            pipe(PROMPT, seed=int(line), size=(w, h), quality=args.quality)
-            print(f"{MARK}{time.perf_counter() - t:.6f}", flush=True)
-        except Exception as e:  # report it to the bench, keep serving
-            print(f"{MARK}error {type(e).__name__}: {e}".replace("\n", " "), flush=True)
-    return 0
-
-
 # -- the measurements ---------------------------------------------------------------------------------------
 
 
@@ -229,23 +94,37 @@ def api_generate(client: Any, quality: str, seed: int | None = None) -> float:
     return dt
 
 
-def measure_overhead(client: Any, worker: EngineWorker, args: argparse.Namespace) -> dict[str, Any]:
+def measure_overhead(client: Any, server: Server, worker: EngineWorker, args: argparse.Namespace) -> dict[str, Any]:
+    """Wall-clock medians of the two paths, and the CPU seconds each process spent per call."""
     api_generate(client, args.quality, seed=0)  # warm-up of both paths, not counted
     worker.generate(0)
     api: list[float] = []
     direct: list[float] = []
+    api_cpu: list[float] = []
+    direct_cpu: list[float] = []
+
+    def one_api(seed: int) -> None:
+        c = cpu_seconds(server.proc.pid)
+        api.append(api_generate(client, args.quality, seed))
+        api_cpu.append(cpu_seconds(server.proc.pid) - c)
+
+    def one_direct(seed: int) -> None:
+        c = cpu_seconds(worker.proc.pid)
+        direct.append(worker.generate(seed))
+        direct_cpu.append(cpu_seconds(worker.proc.pid) - c)
+
     for i in range(args.repeats):
         seed = 1000 + i
-        if i % 4 in (0, 3):  # ABBA order: a slow drift of the machine weighs on both paths alike
-            api.append(api_generate(client, args.quality, seed))
-            direct.append(worker.generate(seed))
-        else:
-            direct.append(worker.generate(seed))
-            api.append(api_generate(client, args.quality, seed))
+        # ABBA order: a slow drift of the machine weighs on both paths alike
+        first, second = (one_api, one_direct) if i % 4 in (0, 3) else (one_direct, one_api)
+        first(seed)
+        second(seed)
     m_api, m_direct = median(api), median(direct)
+    c_api, c_direct = median(api_cpu), median(direct_cpu)
     return {"repeats": args.repeats, "api_median_s": m_api, "direct_median_s": m_direct,
             "ratio": m_api / m_direct, "overhead": m_api / m_direct - 1,
-            "api_s": api, "direct_s": direct}
+            "api_cpu_median_s": c_api, "direct_cpu_median_s": c_direct, "cpu_overhead": c_api / c_direct - 1,
+            "api_s": api, "direct_s": direct, "api_cpu_s": api_cpu, "direct_cpu_s": direct_cpu}
 
 
 def stream_once(client: Any, quality: str, partials: int) -> tuple[float, float, list[str]]:
@@ -396,6 +275,9 @@ def report(res: dict[str, Any]) -> None:
     print(f"   API (openai SDK) median   {fmt_s(ov['api_median_s'])}")
     print(f"   direct Pipeline median    {fmt_s(ov['direct_median_s'])}")
     print(f"   ratio API / engine        {ov['ratio']:.3f}  (overhead {ov['overhead'] * 100:+.1f}%)")
+    print(f"   CPU seconds per image     API server {fmt_s(ov['api_cpu_median_s'])}, direct "
+          f"{fmt_s(ov['direct_cpu_median_s'])} (overhead {ov['cpu_overhead'] * 100:+.1f}%; other work on the "
+          "machine does not change it)")
     print()
     print(f"2. streaming, {c['stream_repeats']} requests per setting (medians)")
     print(f"   {'partial_images':>14}  {'first partial':>13}  {'final':>9}  {'first/final':>11}  bad sequences")
@@ -432,6 +314,9 @@ def targets(ov: dict[str, Any], st: dict[str, Any], ld: dict[str, Any]) -> list[
          "aim": "p99 <= bound", "status": "aim met" if ld["p99_within_bound"] else "aim missed"},
         {"figure": "Overhead of the API over the engine", "measured": f"{ov['overhead'] * 100:+.1f}%",
          "must": "<= 15%", "aim": "<= 5%", "status": verdict(ov["overhead"], 0.15, 0.05)},
+        {"figure": "  the same in CPU seconds (server vs engine process)",
+         "measured": f"{ov['cpu_overhead'] * 100:+.1f}%", "must": "<= 15%", "aim": "<= 5%",
+         "status": verdict(ov["cpu_overhead"], 0.15, 0.05)},
     ]
     for s in st.values():
         rows.append({"figure": f"First partial / final (partial_images={s['partial_images']})",
@@ -507,7 +392,7 @@ def main() -> int:
 
             print(f"1/3 overhead: {args.repeats} API calls and {args.repeats} direct calls, interleaved ...",
                   flush=True)
-            ov = measure_overhead(client, worker, args)
+            ov = measure_overhead(client, server, worker, args)
             worker.stop()  # the engine process leaves the CPU to the server from here on
             worker = None
             print(f"2/3 streaming: partial_images 1..3, {args.stream_repeats} requests each ...", flush=True)

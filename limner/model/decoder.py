@@ -127,14 +127,21 @@ class DiffusionDecoder(nn.Module):
         steps: int | None = None,
         generator: torch.Generator | None = None,
         preview: torch.Tensor | None = None,
+        noise_scale: float = 1.0,
     ) -> torch.Tensor:
-        """codes (B, D, h, w), glyph (B, 1, H, W) [, preview (B, 4, h', w')] -> image (B, 4, H, W) in [-1, 1]."""
+        """codes (B, D, h, w), glyph (B, 1, H, W) [, preview (B, 4, h', w')] -> image (B, 4, H, W) in [-1, 1].
+
+        `noise_scale` scales the starting noise (a sampling temperature): below 1 the few Euler steps
+        leave fewer stray specks on flat backgrounds; 0 makes the decoder a deterministic refiner of
+        the codes, which the prior's sampling already makes diverse."""
+        if noise_scale < 0:
+            raise ValueError(f"noise_scale must be >= 0, got {noise_scale}")
         sched = FlowMatchEulerScheduler()
         sched.set_timesteps(steps or self.cfg.steps)
         cond = self.condition(codes)
         b, _, hh, ww = glyph.shape
         pv = self.preview_input(preview, (hh, ww))
-        x = torch.randn((b, self.cfg.channels, hh, ww), generator=generator)
+        x = noise_scale * torch.randn((b, self.cfg.channels, hh, ww), generator=generator)
         for i in range(len(sched.timesteps) - 1):
             t = torch.full((b,), float(sched.timesteps[i]))
             x = sched.step(self.denoise(x, t, cond, glyph, pv), i, x)

@@ -33,6 +33,11 @@ class ProvenanceSettings:
     prompt_retention: "none" keeps no prompt, "hash" keeps its SHA-256 (always kept; this setting adds
         nothing), "full" keeps the prompt text too.
     watermark_key_path: 32 secret bytes that key the watermark; created in data_dir when absent.
+    mark_transparent_background: True (default) marks an image with transparency as seen over white, which
+        turns some fully transparent pixels into black at alpha <= ~10/255 (alpha.py), so the mark survives
+        flattening (JPEG, screenshots). False keeps alpha exactly as generated and hides the mark in the
+        RGB under it and in the visible pixels only: it is lost when a transparent image with little
+        content is flattened.
     """
 
     data_dir: Path = field(default_factory=default_data_dir)
@@ -43,6 +48,7 @@ class ProvenanceSettings:
     prompt_retention: str = "hash"
     watermark_key_path: Path | None = None
     signing_alg: str = "es256"
+    mark_transparent_background: bool = True
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser()

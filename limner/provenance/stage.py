@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from limner.provenance import manifest
+from limner.provenance.alpha import embed_rgba
 from limner.provenance.certs import SigningCredentials, load_credentials
 from limner.provenance.ecc import PAYLOAD_BITS
 from limner.provenance.errors import InputImageError, ProvenanceError
@@ -58,7 +59,7 @@ class ProvenancedImage:
     payload: int  # 48-bit watermark payload
     record_id: str
     record: IndexRecord
-    psnr_db: float  # watermark distortion, measured on the RGB channels of the visible (alpha > 0) pixels
+    psnr_db: float  # watermark distortion of the RGB as seen (transparent images: composited over white)
     timings: dict[str, float] = field(default_factory=dict)  # CPU ms per step of this call
 
     @property
@@ -175,34 +176,46 @@ class ProvenanceStage:
             cpu = now
 
         has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
-        keep_alpha = has_alpha and fmt in ("png", "webp")
-        alpha_im: Image.Image | None = None
-        visible: np.ndarray | None = None
-        if keep_alpha:
-            rgba_im = image.convert("RGBA")
-            alpha_im = rgba_im.getchannel("A")
-            alpha = np.asarray(alpha_im)
-            rgb = np.asarray(rgba_im.convert("RGB"))  # drops alpha, keeps the RGB under it
-            visible = None if alpha.min() == 255 else alpha > 0
-        else:
-            rgb = np.asarray(flatten(image))
+        rgba: np.ndarray | None = None
+        if has_alpha and fmt in ("png", "webp"):
+            rgba = np.asarray(image.convert("RGBA"))
+            if int(rgba[..., 3].min()) == 255:
+                rgba = None  # an alpha channel that is opaque everywhere: marked as an opaque image
+        rgb = np.asarray(flatten(image)) if rgba is None else None
+        over_white = self.settings.mark_transparent_background
+
+        def mark(p: int) -> tuple[np.ndarray, float]:
+            if rgba is None:
+                assert rgb is not None
+                return embed_measured(rgb, key, p, self.wm_config)
+            if over_white:  # marked as seen over white, so that flattening keeps the mark (alpha.py)
+                return embed_rgba(rgba, key, p, self.wm_config)
+            # alpha kept exactly: the RGB under the transparent pixels is marked too (unseen, so free for
+            # the PSNR); it survives lossless copies only
+            visible = rgba[..., 3] > 0
+            m, db = embed_measured(np.ascontiguousarray(rgba[..., :3]), key, p, self.wm_config, visible,
+                                   dots_allowed=rgba[..., 3] == 255)
+            return np.dstack([m, rgba[..., 3]]), db
 
         # (1) watermark
         payload = self._new_payload(index)
-        marked, psnr_db = embed_measured(rgb, key, payload, self.wm_config, visible)
-        if rgb.shape[0] * rgb.shape[1] <= SELF_CHECK_PIXELS:
+        marked, psnr_db = mark(payload)
+        if image.width * image.height <= SELF_CHECK_PIXELS:
             # Small images have few tiles, and a few (~2% of renders, depending on the key) cannot be read back
-            # even untouched: re-draw the payload (a different data pattern) up to twice. The check costs a
-            # detection, ~10-20 ms at 256x256; large images have many tiles and are not checked.
+            # even untouched: re-draw the payload (a different data pattern) up to twice. The check reads the
+            # image as verify would (over white); it costs a detection, ~10-20 ms at 256x256; large images have
+            # many tiles and are not checked.
             for _ in range(2):
-                if detect(marked, key, self.wm_config).payload == payload:
+                flat = rgba is not None and over_white
+                seen = np.asarray(flatten(Image.fromarray(marked, "RGBA"))) if flat else marked[..., :3]
+                if detect(np.ascontiguousarray(seen), key, self.wm_config).payload == payload:
                     break
                 log.info("watermark self-check failed for payload %012x; drawing another", payload)
                 payload = self._new_payload(index)
-                marked, psnr_db = embed_measured(rgb, key, payload, self.wm_config, visible)
-        out_im = Image.fromarray(marked, "RGB")
-        if alpha_im is not None:
-            out_im.putalpha(alpha_im)
+                marked, psnr_db = mark(payload)
+        out_im = Image.fromarray(marked, "RGB" if rgba is None else "RGBA")
+        if rgba is None and has_alpha and fmt in ("png", "webp"):
+            out_im.putalpha(255)  # keep the mode the caller asked for
         lap("watermark")
         encoded = _encode(out_im, fmt, quality)
         lap("encode")

@@ -165,11 +165,12 @@ class Verifier:
         if self._key is None:
             return None
         has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
-        # the mark is in the RGB under the alpha; a flattened copy is the fallback (e.g. for a screenshot)
-        rgb = np.asarray(im.convert("RGBA"))[..., :3] if has_alpha else np.asarray(im.convert("RGB"))
-        det = detect(np.ascontiguousarray(rgb), self._key, self.wm_config)
+        # images with transparency are marked as seen over white (alpha.py); with
+        # mark_transparent_background off, the mark is in the RGB under the alpha: read that second
+        det = detect(np.ascontiguousarray(np.asarray(flatten(im))), self._key, self.wm_config)
         if not det.found and has_alpha:
-            det2 = detect(np.asarray(flatten(im)), self._key, self.wm_config)
+            rgb = np.asarray(im.convert("RGBA"))[..., :3]
+            det2 = detect(np.ascontiguousarray(rgb), self._key, self.wm_config)
             det = det2 if det2.found else det
         return det
 

@@ -20,6 +20,7 @@ from limner.server import errors
 from limner.server.deps import AppState, get_owner, get_state
 from limner.server.errors import APIError, invalid, not_found
 from limner.server.protocol import ImageGenerationRequest, ResponsesRequest
+from limner.server.recovery import resume_unfinished
 from limner.server.serving_images import check_options, edit_input, run_images, spec_from
 from limner.server.serving_responses import create_response, get_response
 from limner.server.settings import ServerSettings
@@ -55,6 +56,7 @@ def create_app(settings: ServerSettings | None = None, state: AppState | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         st = state or AppState.load(settings)
         app.state.limner = st
+        resume_unfinished(st)  # before serving: jobs a crash or restart cut short go first
         try:
             yield
         finally:
@@ -73,7 +75,7 @@ def create_app(settings: ServerSettings | None = None, state: AppState | None = 
 
     @app.get("/v1/models/{model}")
     async def retrieve_model(model: str, st: State, _: Owner) -> dict[str, Any]:
-        if model not in st.model_ids():
+        if model not in st.model_ids() and not model.startswith("gpt-image-"):  # as resolve_image_model reads it
             raise errors.model_not_found(model)
         return _model(model)
 
@@ -91,7 +93,7 @@ def create_app(settings: ServerSettings | None = None, state: AppState | None = 
         try:
             form = await request.form(max_files=64, max_fields=200)
         except Exception as e:  # malformed multipart
-            raise invalid(f"the multipart body could not be parsed ({e})") from e
+            raise invalid(f"the multipart body could not be parsed ({e})", code="invalid_multipart") from e
         uploads: list[tuple[str, bytes]] = []
         mask: bytes | None = None
         fields: dict[str, Any] = {}

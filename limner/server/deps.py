@@ -45,10 +45,7 @@ class AppState:
         pipe = Pipeline.from_pretrained(ckpt, safety=settings.safety, policy=settings.policy)
         if settings.warm and pipe.safety is not None:
             pipe.safety.warm()
-        store = Store(settings.database)
-        n = store.interrupt_unfinished_jobs(settings.node)
-        if n:
-            log.warning("%d jobs of a previous run were left unfinished; marked interrupted", n)
+        store = Store(settings.database)  # unfinished jobs of a previous run resume in the app's lifespan
         queue = JobQueue(store, settings.max_concurrency, settings.max_queue, settings.retry_after_s, settings.node)
         runner = RemoteRunner(store) if settings.external_workers else Runner(pipe)
         return AppState(settings, pipe, runner, store, queue, ckpt.stem, Keys(store), RateLimiter())

@@ -10,9 +10,11 @@ included, leaves through the provenance stage.
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -58,6 +60,34 @@ class GenOutcome:
     usage: dict[str, int]
     image_tokens: int = 0  # tokens of the input images (edits), for the usage object
     safety: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _png(im: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def spec_to_json(spec: GenSpec) -> str:
+    """A GenSpec as JSON, uploads included: what a `limner worker` or a restarted server needs to redo it."""
+    d: dict[str, Any] = {f.name: getattr(spec, f.name) for f in fields(spec) if f.name != "edit"}
+    d["edit"] = None
+    if spec.edit is not None:
+        d["edit"] = {"originals": [base64.b64encode(b).decode() for b in spec.edit.originals],
+                     "mask": base64.b64encode(_png(spec.edit.mask)).decode() if spec.edit.mask is not None else None}
+    return json.dumps(d)
+
+
+def spec_from_json(text: str) -> GenSpec:
+    d = json.loads(text)
+    edit = d.pop("edit")
+    spec = GenSpec(**d)
+    if edit is not None:
+        originals = [base64.b64decode(b) for b in edit["originals"]]
+        images = [Image.open(io.BytesIO(b)) for b in originals]
+        mask = Image.open(io.BytesIO(base64.b64decode(edit["mask"]))).convert("RGBA") if edit["mask"] else None
+        spec.edit = EditInput(images=images, originals=originals, mask=mask)
+    return spec
 
 
 def closest_size(w: int, h: int) -> tuple[int, int]:

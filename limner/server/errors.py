@@ -67,6 +67,9 @@ def queue_full(retry_after_s: int) -> APIError:
                     type="rate_limit_error", code="queue_full", headers={"Retry-After": str(retry_after_s)})
 
 
+_JSON_TYPES = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
+
+
 def _param_of(loc: tuple[Any, ...]) -> str | None:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "form") and not isinstance(p, int)]
     # pydantic names union members ("str", "list[...]"), function validators and tags in loc; drop them
@@ -83,6 +86,13 @@ def validation_error(exc: RequestValidationError) -> APIError:
         return invalid("We could not parse the JSON body of your request. (HINT: This likely means you aren't "
                        "using your HTTP library correctly. The OpenAI API expects a JSON payload.)")
     param = _param_of(tuple(e.get("loc", ())))
+    if param is None:  # the body as a whole: absent, or JSON that is not an object
+        if e.get("type") == "missing":
+            return invalid("The request has no body; send a JSON object with the parameters.",
+                           code="missing_required_parameter")
+        got = e.get("input")
+        kind = "non-JSON data" if isinstance(got, bytes) else f"a JSON {_JSON_TYPES.get(type(got), 'value')}"
+        return invalid(f"The request body must be a JSON object of parameters, not {kind}.", code="invalid_value")
     if e.get("type") == "extra_forbidden":
         return invalid(f"Unknown parameter: '{param}'.", param=param, code="unknown_parameter")
     if e.get("type") == "missing":

@@ -61,19 +61,30 @@ class JobQueue:
     def stats(self) -> dict[str, int]:
         return {"admitted": self.admitted, "max_concurrency": self.max_concurrency, "max_queue": self.max_queue}
 
-    def admit(self, kind: str) -> Job:
-        """Reserve a slot or raise the 429 APIError; the caller must `start` the job."""
+    def admit(self, kind: str, *, owner: str | None = None, recipe: str | None = None) -> Job:
+        """Reserve a slot or raise the 429 APIError; the caller must `start` the job.
+
+        `recipe` (JSON, see `limner.server.recovery`) is kept with the job until it ends, so that a restart
+        can run a job it finds unfinished again.
+        """
         with self._lock:
             if self.admitted >= self.capacity:
                 raise queue_full(self.retry_after_s)
             self.admitted += 1
         job = Job(kind, asyncio.get_running_loop())
         try:
-            self.store.job_event(job.id, kind, "queued", node=self.node)
+            self.store.job_event(job.id, kind, "queued", node=self.node, owner=owner, recipe=recipe)
         except Exception:
             self._release()
             raise
         return job
+
+    def readmit(self, job_id: str, kind: str) -> Job:
+        """A job a previous process left unfinished, already queued in the store: it takes a slot regardless
+        of capacity (it was admitted once; the previous process held at most `capacity` of them)."""
+        with self._lock:
+            self.admitted += 1
+        return Job(kind, asyncio.get_running_loop(), id=job_id)
 
     def _release(self) -> None:
         with self._lock:

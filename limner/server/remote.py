@@ -17,44 +17,17 @@ import logging
 import os
 import socket
 import time
-from dataclasses import asdict
 from typing import Any
 
 from PIL import Image
 
 from limner.pipeline import GeneratedImage, InvalidRequest, SafetyBlocked
-from limner.server.engine import EditInput, GenOutcome, GenSpec, Runner
+from limner.server.engine import GenOutcome, GenSpec, Runner, spec_from_json, spec_to_json
 from limner.server.jobs import Job, JobCancelled
 from limner.server.store import Store
 
 log = logging.getLogger("limner.worker")
 POLL_S = 0.05
-
-
-def _png(im: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    im.save(buf, "PNG")
-    return buf.getvalue()
-
-
-def spec_to_json(spec: GenSpec) -> str:
-    d = asdict(spec) | {"edit": None}
-    if spec.edit is not None:
-        d["edit"] = {"originals": [base64.b64encode(b).decode() for b in spec.edit.originals],
-                     "mask": base64.b64encode(_png(spec.edit.mask)).decode() if spec.edit.mask is not None else None}
-    return json.dumps(d)
-
-
-def spec_from_json(text: str) -> GenSpec:
-    d = json.loads(text)
-    edit = d.pop("edit")
-    spec = GenSpec(**d)
-    if edit is not None:
-        originals = [base64.b64decode(b) for b in edit["originals"]]
-        images = [Image.open(io.BytesIO(b)) for b in originals]
-        mask = Image.open(io.BytesIO(base64.b64decode(edit["mask"]))).convert("RGBA") if edit["mask"] else None
-        spec.edit = EditInput(images=images, originals=originals, mask=mask)
-    return spec
 
 
 class _Decision:
@@ -82,8 +55,9 @@ class RemoteRunner:
 
     def run(self, spec: GenSpec, job: Job) -> GenOutcome:
         with self.store.transaction() as db:
-            db.execute("INSERT INTO remote_jobs (id, created_at, status, spec, cancel) VALUES (?,?,?,?,0)",
-                       (job.id, time.time(), "queued", spec_to_json(spec)))
+            # ON CONFLICT: a job resumed after an API restart may already be queued (or done) on the workers
+            db.execute("INSERT INTO remote_jobs (id, created_at, status, spec, cancel) VALUES (?,?,?,?,0) "
+                       "ON CONFLICT (id) DO NOTHING", (job.id, time.time(), "queued", spec_to_json(spec)))
         seen, deadline = 0, time.time() + self.timeout_s
         while time.time() < deadline:
             if job.cancel.is_set():

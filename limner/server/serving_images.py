@@ -8,7 +8,7 @@ import io
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import Request
@@ -19,7 +19,7 @@ from limner.data.world import parse_size
 from limner.engine.generator import resolve_size
 from limner.pipeline import InvalidRequest, SafetyBlocked
 from limner.server.deps import AppState
-from limner.server.engine import EditInput, GenOutcome, GenSpec
+from limner.server.engine import EditInput, GenOutcome, GenSpec, spec_from_json, spec_to_json
 from limner.server.errors import APIError, invalid, moderation_blocked
 from limner.server.jobs import Job, JobCancelled, job_events, run_until_disconnect
 from limner.server.protocol import ImageData, ImageOptions, ImagesResponse, ImagesUsage
@@ -147,10 +147,9 @@ async def first_event(job: Job, fut: asyncio.Future[Any]) -> tuple[str, Any]:
     return kind, value
 
 
-async def run_images(state: AppState, request: Request, spec: GenSpec, kind: str, stream: bool, owner: str) -> Any:
-    """Admit, run, persist and answer one Images API request."""
-    prefix = "image_generation" if kind == "generation" else "image_edit"
-    job = state.queue.admit(kind)
+def image_work(state: AppState, spec: GenSpec, kind: str, owner: str) -> Callable[[Job], tuple[GenOutcome,
+                                                                                              list[ImageRow]]]:
+    """The job of one Images API request: draw, then store every image in one transaction."""
 
     def work(j: Job) -> tuple[GenOutcome, list[ImageRow]]:
         out = state.runner.run(spec, j)
@@ -159,7 +158,25 @@ async def run_images(state: AppState, request: Request, spec: GenSpec, kind: str
         state.store.save(rows, owner=owner)
         return out, rows
 
-    fut = state.queue.start(job, work)
+    return work
+
+
+def image_recipe(spec: GenSpec, kind: str) -> str:
+    """What a restarted server needs to redo this request (see `limner.server.recovery`)."""
+    return json.dumps({"type": "images", "kind": kind, "spec": spec_to_json(spec)})
+
+
+def image_work_from_recipe(state: AppState, recipe: dict[str, Any], owner: str) -> Callable[[Job], Any]:
+    spec = spec_from_json(recipe["spec"])
+    spec.partial_images = 0  # nobody is watching a resumed job's previews
+    return image_work(state, spec, recipe["kind"], owner)
+
+
+async def run_images(state: AppState, request: Request, spec: GenSpec, kind: str, stream: bool, owner: str) -> Any:
+    """Admit, run, persist and answer one Images API request."""
+    prefix = "image_generation" if kind == "generation" else "image_edit"
+    job = state.queue.admit(kind, owner=owner, recipe=image_recipe(spec, kind))
+    fut = state.queue.start(job, image_work(state, spec, kind, owner))
     if not stream:
         try:
             out, _ = await run_until_disconnect(fut, job, request.is_disconnected)

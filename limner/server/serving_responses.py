@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, fields
 from typing import Any
 
 from fastapi import Request
@@ -22,7 +24,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
 from limner.server.deps import AppState
-from limner.server.engine import EditInput, GenOutcome, GenSpec
+from limner.server.engine import EditInput, GenOutcome, GenSpec, spec_from_json, spec_to_json
 from limner.server.errors import APIError, invalid, not_found, validation_error
 from limner.server.jobs import Job, job_events, run_until_disconnect
 from limner.server.protocol import MAX_PROMPT_CHARS, ImageGenerationTool, ResponsesRequest
@@ -97,18 +99,26 @@ def read_context(state: AppState, req: ResponsesRequest, owner: str) -> Context:
     for i, item in enumerate(items):
         typ = item.get("type", "message")
         if typ == "image_generation_call":
-            row = state.store.image_for_item(str(item.get("id", "")), owner)
+            item_id, result = item.get("id"), item.get("result")
+            if not isinstance(item_id, str):
+                raise invalid(f"input[{i}].id must be the string id of an earlier image_generation_call, got "
+                              f"{item_id!r}"[:200], param=f"input[{i}].id", code="invalid_value")
+            if result is not None and not isinstance(result, str):
+                raise invalid(f"input[{i}].result must be a base64 string or null, got {type(result).__name__}",
+                              param=f"input[{i}].result", code="invalid_value")
+            row = state.store.image_for_item(item_id, owner)
             if row is not None:
                 ctx.prompt, ctx.seed = row.revised_prompt or row.prompt, row.seed
                 ctx.conversation_id = ctx.conversation_id or row.conversation_id
-            elif item.get("result"):
+            elif result:
                 try:
-                    ctx.images.append((f"input[{i}].result", base64.b64decode(item["result"], validate=True)))
+                    ctx.images.append((f"input[{i}].result", base64.b64decode(result, validate=True)))
                 except (binascii.Error, ValueError) as e:
                     raise invalid(f"input[{i}].result is not valid base64", param=f"input[{i}].result") from e
             continue
         if typ != "message":
-            raise invalid(f"input item type {typ!r} is not supported", param=f"input[{i}].type", code="invalid_value")
+            raise invalid(f"input item type {typ!r} is not supported"[:200], param=f"input[{i}].type",
+                          code="invalid_value")
         role, content = item.get("role"), item.get("content")
         if role not in ("user", "assistant", "system", "developer"):
             raise invalid(f"unknown role {role!r}", param=f"input[{i}].role", code="invalid_value")
@@ -121,7 +131,10 @@ def read_context(state: AppState, req: ResponsesRequest, owner: str) -> Context:
             p = f"input[{i}].content[{j}]"
             if not isinstance(part, dict):
                 raise invalid("a content part must be an object", param=p)
-            if part.get("type") == "input_text" and isinstance(part.get("text"), str):
+            if part.get("type") == "input_text":
+                if not isinstance(part.get("text"), str):
+                    raise invalid(f"{p}.text must be a string, got {type(part.get('text')).__name__}",
+                                  param=f"{p}.text", code="invalid_value")
                 ctx.texts.append(part["text"])
             elif part.get("type") == "input_image":
                 ctx.images.append((f"{p}.image_url", _data_url_bytes(str(part.get("image_url", "")), f"{p}.image_url")))
@@ -184,6 +197,56 @@ def public(body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if not k.startswith("_")}
 
 
+@dataclass
+class Turn:
+    """Everything the job of one Responses turn needs to draw and store it; JSON-able, so that a restarted
+    server can redo a turn it finds unfinished under the same ids (see `limner.server.recovery`)."""
+
+    req: ResponsesRequest
+    tool: ImageGenerationTool
+    spec: GenSpec
+    resp_id: str
+    item_id: str
+    msg_id: str
+    conv_id: str
+    created: int
+    prompt: str
+    text: str
+    action: str
+    title: str
+
+    def recipe(self) -> str:
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("req", "tool", "spec")}
+        return json.dumps({"type": "response", **d, "req": self.req.model_dump(mode="json"),
+                           "tool": self.tool.model_dump(mode="json"), "spec": spec_to_json(self.spec)})
+
+    @staticmethod
+    def from_recipe(recipe: dict[str, Any]) -> Turn:
+        d = {k: v for k, v in recipe.items() if k != "type"}
+        spec = spec_from_json(d.pop("spec"))
+        spec.partial_images = 0  # nobody is watching a resumed job's previews
+        return Turn(req=ResponsesRequest(**d.pop("req")), tool=ImageGenerationTool(**d.pop("tool")), spec=spec, **d)
+
+
+def response_work(state: AppState, t: Turn, owner: str) -> Callable[[Job], tuple[GenOutcome, dict[str, Any]]]:
+    """The job of one turn: draw, then store the images, the response and its conversation in one transaction."""
+
+    def work(j: Job) -> tuple[GenOutcome, dict[str, Any]]:
+        out = state.runner.run(t.spec, j)
+        output = [ig_item(t.item_id, "completed", t.tool, t.prompt, out, t.action), msg_item(t.msg_id, t.text)]
+        body = response_object(t.req, t.tool, t.resp_id, t.created, "completed", output, usage_of(out))
+        rows = persist(state, t.spec, out, "response", conversation_id=t.conv_id, response_id=t.resp_id,
+                       item_ids=[t.item_id], revised_prompt=t.prompt)
+        j.check()
+        stored = {**body, "output": [{**output[0], "result": None}, output[1]],
+                  "_context": {"prompt": t.prompt, "seed": out.seed, "image_ids": [r.id for r in rows]},
+                  "_conversation_id": t.conv_id}
+        state.store.save(rows, response=stored if t.req.store else None, conversation_title=t.title, owner=owner)
+        return out, body
+
+    return work
+
+
 async def create_response(state: AppState, request: Request, req: ResponsesRequest, owner: str) -> Any:
     state.resolve_chat_model(req.model)
     tool = parse_tool(req)
@@ -207,28 +270,13 @@ async def create_response(state: AppState, request: Request, req: ResponsesReque
                    quality=tool.quality, background=tool.background, output_format=tool.output_format,
                    output_compression=tool.output_compression, moderation=tool.moderation, user=req.user,
                    partial_images=tool.partial_images if req.stream else 0, edit=edit)
-    resp_id, item_id, msg_id = "resp_" + _hex(), "ig_" + _hex(), "msg_" + _hex()
-    conv_id = ctx.conversation_id or new_id("conv")
-    created = int(time.time())
-    action = "edit" if edit else "generate"
     text = "Here is the image." if ctx.prompt is None else "Here is the updated image."
-
-    def work(j: Job) -> tuple[GenOutcome, dict[str, Any]]:
-        out = state.runner.run(spec, j)
-        output = [ig_item(item_id, "completed", tool, prompt, out, action), msg_item(msg_id, text)]
-        body = response_object(req, tool, resp_id, created, "completed", output, usage_of(out))
-        rows = persist(state, spec, out, "response", conversation_id=conv_id, response_id=resp_id,
-                       item_ids=[item_id], revised_prompt=prompt)
-        j.check()
-        stored = {**body, "output": [{**output[0], "result": None}, output[1]],
-                  "_context": {"prompt": prompt, "seed": out.seed, "image_ids": [r.id for r in rows]},
-                  "_conversation_id": conv_id}
-        state.store.save(rows, response=stored if req.store else None, conversation_title=ctx.texts[-1][:80],
-                         owner=owner)
-        return out, body
-
-    job = state.queue.admit("response")
-    fut = state.queue.start(job, work)
+    turn = Turn(req=req, tool=tool, spec=spec, resp_id="resp_" + _hex(), item_id="ig_" + _hex(),
+                msg_id="msg_" + _hex(), conv_id=ctx.conversation_id or new_id("conv"), created=int(time.time()),
+                prompt=prompt, text=text, action="edit" if edit else "generate", title=ctx.texts[-1][:80])
+    resp_id, item_id, msg_id, created, action = turn.resp_id, turn.item_id, turn.msg_id, turn.created, turn.action
+    job = state.queue.admit("response", owner=owner, recipe=turn.recipe())
+    fut = state.queue.start(job, response_work(state, turn, owner))
     if not req.stream:
         try:
             _, body = await run_until_disconnect(fut, job, request.is_disconnected)

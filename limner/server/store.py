@@ -70,6 +70,13 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (job_id, seq)
     );
     """,
+    # 4: what a restart needs to redo an unfinished job: its owner and recipe (cleared once the job ends)
+    """
+    ALTER TABLE jobs ADD COLUMN owner TEXT;
+    ALTER TABLE jobs ADD COLUMN recipe TEXT;
+    ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX jobs_unfinished ON jobs(node, status);
+    """,
 ]
 
 IMAGE_COLUMNS = ("id", "created_at", "kind", "request_id", "conversation_id", "response_id", "item_id", "prompt",
@@ -271,23 +278,42 @@ class Store:
         return [json.loads(r["body"]) for r in rows]
 
     # jobs -------------------------------------------------------------------------------------------
-    def job_event(self, job_id: str, kind: str, status: str, error: str | None = None, node: str = "") -> None:
+    def job_event(self, job_id: str, kind: str, status: str, error: str | None = None, node: str = "",
+                  owner: str | None = None, recipe: str | None = None) -> None:
         now = time.time()
         with self.transaction() as db:
             if status == "queued":
-                db.execute("INSERT INTO jobs (id, kind, status, created_at, node) VALUES (?,?,?,?,?)",
-                           (job_id, kind, status, now, node))
+                db.execute("INSERT INTO jobs (id, kind, status, created_at, node, owner, recipe) "
+                           "VALUES (?,?,?,?,?,?,?)", (job_id, kind, status, now, node, owner, recipe))
             elif status == "running":
                 db.execute("UPDATE jobs SET status=?, started_at=? WHERE id=?", (status, now, job_id))
-            else:
-                db.execute("UPDATE jobs SET status=?, finished_at=?, error=? WHERE id=?",
+            else:  # an ended job is never redone: its recipe (uploads included) goes
+                db.execute("UPDATE jobs SET status=?, finished_at=?, error=?, recipe=NULL WHERE id=?",
                            (status, now, error, job_id))
 
-    def interrupt_unfinished_jobs(self, node: str) -> int:
-        """At start-up: jobs this node's previous process left queued or running lost their clients."""
+    def reclaim_unfinished_jobs(self, node: str, max_attempts: int) -> list[dict[str, Any]]:
+        """At start-up: the jobs this node's previous process left queued or running (a crash, a restart).
+
+        Those with a recipe and fewer than `max_attempts` earlier tries go back to `queued` and are returned
+        for the caller to run again (a job that crashed the server each time stops being retried); the rest
+        are marked `interrupted`. One transaction: a second process starting on the same node cannot take
+        them too.
+        """
         with self.transaction() as db:
-            return db.execute("UPDATE jobs SET status='interrupted', finished_at=? "
-                              "WHERE status IN ('queued','running') AND node=?", (time.time(), node)).rowcount
+            if self.postgres:
+                db.execute("SELECT pg_advisory_xact_lock(736151)")
+            rows = db.execute("SELECT id, kind, owner, recipe, attempts FROM jobs "
+                              "WHERE status IN ('queued','running') AND node=? ORDER BY created_at",
+                              (node,)).fetchall()
+            again = [dict(r) for r in rows if r["recipe"] is not None and r["attempts"] < max_attempts]
+            for r in again:
+                db.execute("UPDATE jobs SET status='queued', started_at=NULL, attempts=attempts+1 WHERE id=?",
+                           (r["id"],))
+            gone = {r["id"] for r in rows} - {r["id"] for r in again}
+            for job_id in gone:
+                db.execute("UPDATE jobs SET status='interrupted', finished_at=?, recipe=NULL WHERE id=?",
+                           (time.time(), job_id))
+            return again
 
     def job_counts(self, node: str) -> dict[str, int]:
         rows = self._query("SELECT status, COUNT(*) AS n FROM jobs WHERE node=? GROUP BY status", (node,))

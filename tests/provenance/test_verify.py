@@ -38,6 +38,7 @@ ATTACKS = {  # each re-encodes from pixels, so the C2PA manifest is gone
     "resize0.5": lambda im: _png(im.resize((im.width // 2, im.height // 2), Image.Resampling.BICUBIC).resize(im.size)),
     "crop10": lambda im: _png(im.crop((13, 9, im.width - 13, im.height - 17))),
     "brightness-10": lambda im: _png(ImageEnhance.Brightness(im.convert("RGB")).enhance(0.9)),
+    "brightness+10": lambda im: _png(ImageEnhance.Brightness(im.convert("RGB")).enhance(1.1)),
 }
 
 
@@ -67,9 +68,16 @@ def test_transparent_background(stage: ProvenanceStage, module_settings: Provena
     out = stage.apply(im, info(), "png")
     v = Verifier(module_settings)
     assert v.verify(out.data).to_dict()["verdict"] == "made_by_limner"
-    # alpha dropped (Pillow's convert("RGB")) and re-encoded as JPEG: the RGB under the alpha carries the mark
-    d = v.verify(_jpeg(Image.open(io.BytesIO(out.data)), 75)).to_dict()
-    assert d["watermark"]["found"] and d["index"]["record"]["record_id"] == out.record_id
+    back = Image.open(io.BytesIO(out.data))
+    # shown on white and saved as JPEG (what a viewer, a converter or a screenshot does), or resized with
+    # premultiplied alpha (which zeroes the RGB under alpha 0): the watermark alone finds the record
+    flat = Image.new("RGB", back.size, "white")
+    flat.paste(back, mask=back.getchannel("A"))
+    half = back.resize((back.width // 2, back.height // 2), Image.Resampling.BICUBIC).resize(back.size)
+    for data in (_jpeg(flat, 75), _png(half)):
+        d = v.verify(data).to_dict()
+        assert d["watermark"]["found"] and d["watermark"]["payload"] == out.payload_hex
+        assert d["index"]["record"]["record_id"] == out.record_id
     v.close()
 
 
@@ -147,6 +155,8 @@ def _bomb_png(w: int, h: int) -> bytes:
     ("empty", b"", "empty"),
     ("text", b"hello, I am not an image\n" * 10, "not a readable image"),
     ("bomb", _bomb_png(50_000, 50_000), "Mpx|decompression bomb"),
+    # below Pillow's bomb limit, above ours: refused from the header, before any pixel is decoded
+    ("enormous", _bomb_png(7_000, 6_000), r"7000x6000 = 42 Mpx, above the 40 Mpx limit"),
 ])
 def test_bad_input_gets_a_clear_error(name: str, data: bytes, message: str,
                                       module_settings: ProvenanceSettings) -> None:

@@ -35,6 +35,7 @@ ATTACKS = {
     "crop10": lambda im: im.crop((im.width // 20 + 3, im.height // 20 + 1, im.width - im.width // 20,
                                   im.height - im.height // 20)),
     "darker10": lambda im: ImageEnhance.Brightness(im).enhance(0.9),
+    "brighter10": lambda im: ImageEnhance.Brightness(im).enhance(1.1),
 }
 
 
@@ -51,7 +52,35 @@ def marked() -> list[tuple[int, np.ndarray, np.ndarray]]:
 def test_psnr_at_least_38_db_on_flat_colour(marked: list[tuple[int, np.ndarray, np.ndarray]]) -> None:
     for _, rgb, wm in marked:
         assert psnr(rgb, wm) >= 38.0
-        assert np.abs(rgb.astype(int) - wm.astype(int)).max() <= 24  # no visible blotches
+        d = wm.astype(int) - rgb.astype(int)
+        assert np.abs(d[..., :2]).max() <= 24  # no visible blotches
+        luma = d @ np.array([0.299, 0.587, 0.114])
+        assert np.abs(luma).max() <= 24
+
+
+def test_deep_dips_only_on_blue_where_brightening_clips(marked: list[tuple[int, np.ndarray, np.ndarray]]) -> None:
+    for _, rgb, wm in marked:
+        d = wm[..., 2].astype(int) - rgb[..., 2].astype(int)
+        deep = d < -24
+        assert deep.any()  # the renders are mostly white: the headroom dips must be there
+        assert (rgb[..., 2][deep] >= CFG.bright_level).all()
+        assert deep.mean() < 0.03  # sparse: a few % of the pixels at most
+
+
+def _brighten(rgb: np.ndarray, factor: float) -> np.ndarray:
+    return np.clip(np.rint(rgb.astype(np.float32) * factor), 0, 255).astype(np.uint8)
+
+
+def test_white_field_survives_brightening_into_clipping() -> None:
+    """Every channel of a white field clips at +10%: only the headroom dips can carry the payload."""
+    rgb = np.full((256, 256, 3), 255, np.uint8)
+    wm = embed(rgb, KEY, 0xABCDEF012345, CFG)
+    bright = _brighten(wm, 1.1)
+    det = detect(bright, KEY, CFG)
+    assert det.found and det.payload == 0xABCDEF012345
+    # the same image marked without dips loses the mark completely: the dips are what carries it
+    no_dips = WatermarkConfig(dot_depth=0.0)
+    assert not detect(_brighten(embed(rgb, KEY, 0xABCDEF012345, no_dips), 1.1), KEY, no_dips).found
 
 
 @pytest.mark.parametrize("attack", sorted(ATTACKS))

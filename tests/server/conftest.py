@@ -15,6 +15,8 @@ import httpx
 import pytest
 from openai import OpenAI
 
+START_TIMEOUT_S = float(os.environ.get("LIMNER_TEST_START_TIMEOUT", "300"))
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -56,7 +58,8 @@ def start_server(checkpoint: Path, data_dir: Path, *extra: str) -> Server:
                                  "--threads", "1", "--data-dir", str(data_dir), "--log-level", "warning", *extra],
                                 stdout=fh, stderr=subprocess.STDOUT, env=env)
     server = Server(f"http://127.0.0.1:{port}", data_dir, proc, log)
-    deadline = time.time() + 120
+    # generous: on a CPU shared with a training run, importing torch and warming the safety models is slow
+    deadline = time.time() + START_TIMEOUT_S
     while time.time() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"limner serve exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
@@ -66,7 +69,7 @@ def start_server(checkpoint: Path, data_dir: Path, *extra: str) -> Server:
         except httpx.HTTPError:
             time.sleep(0.3)
     server.stop()
-    raise RuntimeError(f"limner serve did not start in 120 s:\n{log.read_text()[-3000:]}")
+    raise RuntimeError(f"limner serve did not start in {START_TIMEOUT_S:.0f} s:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ TOOL = [{"type": "image_generation", "quality": "low"}]
 
 def keys(data: Path, *args: str) -> str:
     r = subprocess.run([sys.executable, "-m", "limner.cli.main", "keys", "--data-dir", str(data), *args],
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     return r.stdout
 

@@ -30,8 +30,11 @@ def decode(b64: str) -> Image.Image:
 
 def test_models_list_and_aliases(client: OpenAI) -> None:
     ids = [m.id for m in client.models.list()]
-    assert "limner" in ids and "gpt-image-1" in ids
+    assert "limner" in ids and "tiny" in ids and "gpt-image-1" in ids  # tiny: the checkpoint's own id
     assert client.models.retrieve("limner").owned_by == "limner"
+    with pytest.raises(openai.NotFoundError) as e:
+        client.models.retrieve("dall-e-3")
+    assert e.value.body["code"] == "model_not_found"
     with pytest.raises(openai.NotFoundError) as e:
         client.images.generate(model="dall-e-3", prompt="a red star")
     assert e.value.body["code"] == "model_not_found" and e.value.body["param"] == "model"

@@ -36,7 +36,7 @@ def pg_url() -> Iterator[str]:
 
 def test_two_api_processes_share_history_on_postgres(tiny_checkpoint: Path, tmp_path: Path, pg_url: str) -> None:
     r = subprocess.run([sys.executable, "-m", "limner.cli.main", "keys", "--data-dir", str(tmp_path / "a"),
-                        "--database-url", pg_url, "create", "carol"], capture_output=True, text=True, timeout=60)
+                        "--database-url", pg_url, "create", "carol"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     _, secret = r.stdout.split()
     a = start_server(tiny_checkpoint, tmp_path / "a", "--database-url", pg_url)
@@ -65,7 +65,7 @@ def test_external_workers_run_the_jobs(tiny_checkpoint: Path, tmp_path: Path, pg
                                "--checkpoint", str(tiny_checkpoint), "--threads", "1"], stdout=log,
                               stderr=subprocess.STDOUT)
     try:
-        client = api.client(max_retries=0, timeout=120)
+        client = api.client(max_retries=0, timeout=600)  # the worker may still be loading the model
         events = list(client.images.generate(model="limner", prompt="a red star", stream=True, partial_images=2,
                                              quality="low"))
         assert [e.type for e in events] == ["image_generation.partial_image"] * 2 + ["image_generation.completed"]
@@ -84,3 +84,31 @@ def test_external_workers_run_the_jobs(tiny_checkpoint: Path, tmp_path: Path, pg
         worker.wait(timeout=20)
         log.close()
         api.stop()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_restart_reclaims_unfinished_jobs(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """Queued and running jobs with a recipe go back to the queue, at most MAX_ATTEMPTS times; ended ones never."""
+    from limner.server.recovery import MAX_ATTEMPTS
+    from limner.server.store import Store
+
+    target = request.getfixturevalue("pg_url") if backend == "postgres" else tmp_path / "db.sqlite3"
+    store = Store(target)
+    try:
+        store.job_event("job_a", "generation", "queued", node="n1", owner="key_1", recipe='{"type": "images"}')
+        store.job_event("job_b", "response", "queued", node="n1", owner="local", recipe='{"type": "response"}')
+        store.job_event("job_b", "response", "running")
+        store.job_event("job_c", "generation", "queued", node="n1", recipe="{}")
+        store.job_event("job_c", "generation", "completed")
+        store.job_event("job_d", "generation", "queued", node="n2", recipe="{}")  # another process's job
+        store.job_event("job_e", "edit", "queued", node="n1")  # no recipe: cannot be redone
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            got = store.reclaim_unfinished_jobs("n1", MAX_ATTEMPTS)
+            assert [(r["id"], r["owner"], r["attempts"]) for r in got] == [
+                ("job_a", "key_1", attempt - 1), ("job_b", "local", attempt - 1)]
+        assert store.reclaim_unfinished_jobs("n1", MAX_ATTEMPTS) == []  # given up after MAX_ATTEMPTS restarts
+        assert store.job_counts("n1") == {"interrupted": 3, "completed": 1}
+        assert store.job_counts("n2") == {"queued": 1}
+        assert store._query("SELECT COUNT(*) AS n FROM jobs WHERE recipe IS NOT NULL")[0]["n"] == 1  # job_d's
+    finally:
+        store.close()

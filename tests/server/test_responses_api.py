@@ -87,3 +87,26 @@ def test_responses_errors(client: OpenAI) -> None:
     assert e.value.body["param"] == "size"
     with pytest.raises(openai.NotFoundError):
         client.responses.create(model="claude-3", input="a star", tools=TOOL)
+
+
+@pytest.mark.parametrize(("item", "param"), [
+    ({"type": "image_generation_call", "id": 5}, "input[0].id"),
+    ({"type": "image_generation_call", "id": "ig_x", "result": 7}, "input[0].result"),
+    ({"type": "image_generation_call", "id": "ig_x", "result": "not base64!"}, "input[0].result"),
+    ({"role": "user", "content": [{"type": "input_text", "text": 5}]}, "input[0].content[0].text"),
+    ({"role": "user", "content": [{"type": "input_image", "image_url": "https://example.com/a.png"}]},
+     "input[0].content[0].image_url"),
+    ({"role": "robot", "content": "a star"}, "input[0].role"),
+])
+def test_malformed_input_items_name_the_parameter(server: Server, item: dict, param: str) -> None:
+    with server.http() as h:
+        r = h.post("/v1/responses", json={"model": "limner", "input": [item], "tools": TOOL})
+    assert r.status_code == 400 and r.json()["error"]["param"] == param, r.json()
+
+
+def test_a_body_that_is_not_an_object_is_a_400(server: Server) -> None:
+    with server.http() as h:
+        r = h.post("/v1/responses", json=[1, 2])
+        assert r.status_code == 400 and "JSON object" in r.json()["error"]["message"] and "array" in r.text
+        r = h.post("/v1/images/generations")
+        assert r.status_code == 400 and r.json()["error"]["code"] == "missing_required_parameter"

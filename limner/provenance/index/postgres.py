@@ -1,4 +1,12 @@
-"""PostgreSQL index store, for many writers and large archives (psycopg 3)."""
+"""PostgreSQL index store, for many writers and large archives (psycopg 3).
+
+The near-duplicate search looks up each of the 16 PDQ substrings in its own index. Those indexes are
+covering (`INCLUDE (payload, pdq)`), and the lookups are merged with UNION ALL, so each one is an index-only
+scan: ~4 index pages per substring instead of one random heap page per candidate (~250 candidates at 1M
+rows). Measured at 1M rows on a busy 2-core box: a plain index with a BitmapOr read ~300 pages per query and
+its p99 was 17-32 ms; the covering form reads ~80 and runs in ~0.3 ms inside the server. Only the (at most
+`limit`) nearest records are then read in full, in one more query.
+"""
 
 from __future__ import annotations
 
@@ -41,10 +49,15 @@ class PostgresIndex(ProvenanceIndex):
             with self._db.cursor() as cur:
                 cur.execute(_SCHEMA.format(table=table))
                 for c in CHUNK_COLUMNS:
-                    cur.execute(f"CREATE INDEX IF NOT EXISTS ix_{table}_{c} ON {table} ({c})")
+                    cur.execute(self._index_sql(c))
+                    cur.execute(f"DROP INDEX IF EXISTS ix_{table}_{c}")  # the plain index of earlier versions
         except psycopg.Error as e:
             raise IndexStoreError(f"cannot open PostgreSQL index {_redact(url)}: {e}".strip()) from None
         self._lock = threading.Lock()
+
+    def _index_sql(self, column: str) -> str:
+        t = self.table
+        return f"CREATE INDEX IF NOT EXISTS ix_{t}_{column}_cov ON {t} ({column}) INCLUDE (payload, pdq)"
 
     def _insert_sql(self) -> str:
         cols = (*COLUMNS, *CHUNK_COLUMNS)
@@ -72,15 +85,17 @@ class PostgresIndex(ProvenanceIndex):
                 with self._db.transaction(), self._db.cursor() as cur:
                     if rebuild_indexes:
                         for c in CHUNK_COLUMNS:
-                            cur.execute(f"DROP INDEX IF EXISTS ix_{self.table}_{c}")
+                            cur.execute(f"DROP INDEX IF EXISTS ix_{self.table}_{c}_cov")
                     with cur.copy(f"COPY {self.table} ({', '.join(cols)}) FROM STDIN") as cp:
                         for r in records:
                             cp.write_row(r.row())
                             n += 1
                     if rebuild_indexes:
                         for c in CHUNK_COLUMNS:
-                            cur.execute(f"CREATE INDEX IF NOT EXISTS ix_{self.table}_{c} ON {self.table} ({c})")
-                    cur.execute(f"ANALYZE {self.table}")
+                            cur.execute(self._index_sql(c))
+                # outside the transaction: VACUUM sets the visibility map that index-only scans need
+                # (autovacuum does it later for rows added one by one; until then those cost a heap visit)
+                self._db.execute(f"VACUUM (ANALYZE) {self.table}")
             except psycopg.Error as e:
                 raise IndexStoreError(f"bulk insert into {_redact(self.url)} failed: {e}") from None
         return n
@@ -101,28 +116,27 @@ class PostgresIndex(ProvenanceIndex):
             q = f"SELECT 1 FROM {self.table} WHERE payload = %s"
             return self._db.execute(q, (payload,)).fetchone() is not None
 
+    def candidates_sql(self) -> str:
+        """(payload, pdq) of every row sharing a substring value with the probes (16 array parameters)."""
+        # one index-only scan per substring column; UNION ALL keeps the planner from a BitmapOr (which must
+        # visit the heap) or a sequential scan (what the OR form turned into with 17 values per column)
+        return " UNION ALL ".join(f"SELECT payload, pdq FROM {self.table} WHERE {c} = ANY(%s::integer[])"
+                                  for c in CHUNK_COLUMNS)
+
     def nearest(self, pdq: bytes, max_distance: int = 24, limit: int = 5,
                 probe_radius: int = 0) -> list[tuple[IndexRecord, int]]:
-        probe = chunk_probes(pdq, max_distance, probe_radius)
-        if probe_radius == 0:
-            # 16 indexed equality lookups; the planner combines them with a BitmapOr
-            where = " OR ".join(f"{c} = ANY(%s)" for c in CHUNK_COLUMNS)
-            sql = f"SELECT record_id, pdq FROM {self.table} WHERE {where}"
-        else:
-            # with 17 values per column the OR form tempts the planner into a sequential scan (measured
-            # ~100 ms at 100k rows); one lookup per column merged by UNION stays on the indexes
-            sql = " UNION ".join(f"SELECT record_id, pdq FROM {self.table} WHERE {c} = ANY(%s)"
-                                 for c in CHUNK_COLUMNS)
-        args: list[Any] = [list(v) for v in probe]
-        with self._lock:
-            cands = self._db.execute(sql, args).fetchall()
-            best = rank(pdq, cands, max_distance, limit)
-            out = []
-            for rid, dist in best:
-                row = self._db.execute(f"SELECT {_SELECT} FROM {self.table} WHERE record_id = %s", (rid,)).fetchone()
-                if row is not None:  # deleted since the candidate query
-                    out.append((record_from_row(row), dist))
-        return out
+        args: list[Any] = [list(v) for v in chunk_probes(pdq, max_distance, probe_radius)]
+        with self._lock, self._db.cursor(binary=True) as cur:
+            # dict: a hash found through two substrings is ranked once
+            cands = dict(cur.execute(self.candidates_sql(), args, prepare=True).fetchall())
+            best = rank(pdq, cands.items(), max_distance, limit)
+            if not best:
+                return []
+            rows = cur.execute(f"SELECT {_SELECT} FROM {self.table} WHERE payload = ANY(%s::bigint[])",
+                               ([p for p, _ in best],), prepare=True).fetchall()
+        by_payload = {r.payload: r for r in map(record_from_row, rows)}
+        # a record deleted since the candidate query is simply left out
+        return [(by_payload[p], d) for p, d in best if p in by_payload]
 
     def count(self) -> int:
         with self._lock:
