@@ -4,7 +4,8 @@
 - `images/NNNN_<tag>_<k>.png`: the scored images (record NNNN, sample k);
 - `results.jsonl`: one line per image (score, reasons, OCR read, detections);
 - `report.json`: the fields of shared/world.md "The report" (plus details);
-- `report.md`: a Markdown summary.
+- `report.md`: a Markdown summary that embeds `tags.png` (score per tag) and `samples.png` (a grid of
+  images with their prompts and pass/fail), drawn by limner.evals.charts.
 
 Validation runs every time: the oracle renders (record_to_scene + render) must score >= ORACLE_MIN and a
 control, each record's image scored against a different record of the same tag (a derangement; another
@@ -208,7 +209,7 @@ def evaluate_generation(generate_fn: GenerateFn | None, records: list[dict[str, 
         "seconds": round(time.time() - t0, 1),
     }
     _write_atomic(out / "results.jsonl", "".join(ln + "\n" for ln in lines))
-    _write_atomic(out / "report.md", _markdown(report, recs, results))
+    _write_atomic(out / "report.md", _markdown(report, recs, results, out))
     _write_atomic(out / "report.json", json.dumps(report, indent=2) + "\n")
     return report
 
@@ -227,8 +228,14 @@ def _fmt(x: Any) -> str:
     return str(x)
 
 
-def _markdown(rep: dict[str, Any], recs: list[dict[str, Any]], results: list[list[ImageScore]]) -> str:
+def _markdown(rep: dict[str, Any], recs: list[dict[str, Any]], results: list[list[ImageScore]], out: Path) -> str:
+    from limner.evals.charts import generation_charts  # matplotlib loads only when a report is written
+
     v = rep["validation"]
+    scored = [{"image": f"images/{i:04d}_{r['tag']}_{k}.png", "prompt": r["prompt"], "tag": r["tag"],
+               "correct": s.correct} for i, (r, row) in enumerate(zip(recs, results, strict=True))
+              for k, s in enumerate(row)]
+    charts = generation_charts(rep, scored, out)
     md = ["# limner generation eval", "",
           f"- checkpoint: `{rep['checkpoint'] or '-'}`{' (oracle renders)' if rep['oracle_mode'] else ''}",
           f"- records: {rep['n_records']}, samples per record: {rep['samples']}, "
@@ -238,10 +245,13 @@ def _markdown(rep: dict[str, Any], recs: list[dict[str, Any]], results: list[lis
           f"(<= {v['control_max']})"
           + (f", control on oracle renders {_fmt(v['control_oracle'])}" if "control_oracle" in v else "")
           + f" -> **{'valid' if v['valid'] else 'INVALID'}**",
-          "", "| tag | n | score | details |", "| --- | --- | --- | --- |"]
+          "", *([charts["tags"], ""] if "tags" in charts else []),
+          "| tag | n | score | details |", "| --- | --- | --- | --- |"]
     for t, r in rep["tags"].items():
         det = ", ".join(f"{k} {_fmt(val)}" for k, val in r.items() if k not in ("score", "n"))
         md.append(f"| {t} | {r['n']} | {_fmt(r['score'])} | {det} |")
+    if "samples" in charts:
+        md += ["", "## Samples", "", charts["samples"]]
     md += ["", "## Some failures", ""]
     shown = 0
     for i, (r, row) in enumerate(zip(recs, results, strict=True)):

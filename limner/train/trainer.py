@@ -8,6 +8,7 @@ Files in `out_dir`:
   model.safetensors   the stage's weights + config (rebuilds the model alone)
   state.pt            optimizer, step and RNG states, for resuming
   log.jsonl           one JSON object per logged step
+  loss.png            loss curves drawn from log.jsonl after the final save (limner.evals.charts)
 """
 
 from __future__ import annotations
@@ -176,4 +177,9 @@ class Trainer:
         finally:
             if logf:
                 logf.close()
+        if self.rank == 0:
+            # Lazy import: training needs matplotlib only here; a chart that fails only says so.
+            from limner.evals.charts import draw_or_warn, loss_chart
+
+            draw_or_warn(loss_chart, self.out / "log.jsonl", self.out / "loss.png", warn=self.log)
         return last
