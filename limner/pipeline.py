@@ -10,6 +10,8 @@ index). The CLI and the server call this class; nothing else saves or serves an 
 
 from __future__ import annotations
 
+import io
+import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,7 @@ from PIL import Image
 from limner import __version__
 from limner.engine.decode import SamplingParams
 from limner.engine.generator import GenerateOptions, Generator, Progress, default_checkpoint
+from limner.engine.inpaint import closest_size
 
 
 class LimnerError(Exception):
@@ -60,16 +63,34 @@ class PipelineResult:
     prompt: str
     images: list[GeneratedImage]
     size: tuple[int, int]
-    safety: list[Any] = field(default_factory=list)  # Decisions: prompt, then output
+    safety: list[Any] = field(default_factory=list)  # Decisions: prompt, (input,) then output
     usage: dict[str, int] = field(default_factory=dict)
+    revised_prompts: list[str] = field(default_factory=list)  # what the model was asked to draw, per image
+    plans: list[Any] = field(default_factory=list)  # ScenePlan (or None) per image
+    notes: list[str] = field(default_factory=list)  # the planner's choices and fallbacks, for the user
+    planner: str = ""  # builtin | llm | "" (no thinking)
+
+    @property
+    def revised_prompt(self) -> str:
+        return self.revised_prompts[0] if self.revised_prompts else self.prompt
+
+
+def _image_bytes(im: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
 
 
 class Pipeline:
-    def __init__(self, generator: Generator, safety: Any | None, provenance: Any, model_name: str = "limner") -> None:
+    def __init__(self, generator: Generator, safety: Any | None, provenance: Any, model_name: str = "limner",
+                 planner: Any | None = None) -> None:
+        from limner.engine.studio import Studio
+
         self.generator = generator
         self.safety = safety
         self.provenance = provenance
         self.model_name = model_name
+        self.studio = Studio(generator, planner)
 
     @staticmethod
     def from_pretrained(
@@ -78,8 +99,13 @@ class Pipeline:
         safety: bool = True,
         provenance_settings: Any = None,
         policy: str | Path | None = None,
+        planner_url: str | None = None,
+        planner_model: str = "default",
     ) -> Pipeline:
-        """Load a checkpoint (default: the shipped model) with the safety stack and the provenance stage."""
+        """Load a checkpoint (default: the shipped model) with the safety stack and the provenance stage.
+
+        `planner_url`: an OpenAI-compatible chat endpoint for thinking mode (default $LIMNER_PLANNER_URL);
+        without one, or while it is down, the built-in planner plans."""
         gen = Generator.from_checkpoint(path or default_checkpoint())  # first: a bad checkpoint fails fast
         from limner.provenance.stage import ProvenanceStage
 
@@ -88,7 +114,59 @@ class Pipeline:
             from limner.safety.stack import SafetyStack
 
             stack = SafetyStack.from_policy(policy)
-        return Pipeline(gen, stack, ProvenanceStage(provenance_settings))
+        llm = None
+        url = planner_url or os.environ.get("LIMNER_PLANNER_URL")
+        if url:
+            from limner.engine.llm_planner import LLMPlanner
+
+            llm = LLMPlanner(url, planner_model, os.environ.get("LIMNER_PLANNER_KEY"))
+        return Pipeline(gen, stack, ProvenanceStage(provenance_settings), planner=llm)
+
+    def _options(self, n: int, seed: int | None, size: str | tuple[int, int], quality: str, background: str,
+                 sampling: SamplingParams | None, preview_every: int) -> GenerateOptions:
+        opts = GenerateOptions(n=n, seed=seed if seed is not None else uuid.uuid4().int % (2**31), size=size,
+                               quality=quality, background=background, sampling=sampling or SamplingParams(),
+                               preview_every=preview_every)
+        opts.validate()
+        return opts
+
+    def _check_prompt(self, prompt: str, decisions: list[Any], **who: Any) -> None:
+        if self.safety is not None:
+            d = self.safety.check_prompt(prompt, **who)
+            decisions.append(d)
+            if not d.allowed:
+                raise SafetyBlocked(d)
+
+    def _check_images(self, images: list[Image.Image], stage: str, prompt: str, decisions: list[Any],
+                      **who: Any) -> None:
+        if self.safety is not None and images:
+            d = self.safety.check_images(images, stage=stage, prompt=prompt, **who)
+            decisions.append(d)
+            if not d.allowed:
+                raise SafetyBlocked(d)
+
+    def _deliver(self, prompt: str, drawn: Any, decisions: list[Any], output_format: str,
+                 output_compression: int | None, user: str | None, edited_from: list[bytes] | None = None,
+                 **who: Any) -> PipelineResult:
+        """Output safety, then provenance on every image, then the result with usage."""
+        from limner.provenance.stage import GenerationInfo
+
+        self._check_images(drawn.images, "output", prompt, decisions, user=user, **who)
+        request_id = "img_" + uuid.uuid4().hex[:24]
+        out = []
+        for im in drawn.images:
+            info = GenerationInfo(request_id=request_id, model=f"{self.model_name}-{__version__}",
+                                  checkpoint_sha=self.generator.checkpoint_sha, prompt=prompt, user=user,
+                                  edited_from=edited_from)
+            p = self.provenance.apply(im, info, fmt=output_format, quality=output_compression)
+            out.append(GeneratedImage(Image.open(io.BytesIO(p.data)), p.data, p.fmt, p.payload_hex, p.record_id))
+        size_wh = out[0].image.size if out else (0, 0)
+        n_text = len(self.generator.model.text.encode(prompt))
+        rows, cols = self.generator.model.grid(closest_size(*size_wh)) if out else (0, 0)
+        usage = {"input_tokens": n_text, "output_tokens": rows * cols * len(out),
+                 "total_tokens": n_text + rows * cols * len(out)}
+        return PipelineResult(request_id, prompt, out, size_wh, decisions, usage, list(drawn.revised_prompts),
+                              list(drawn.plans), list(drawn.notes), drawn.planner)
 
     def __call__(
         self,
@@ -107,62 +185,94 @@ class Pipeline:
         sampling: SamplingParams | None = None,
         progress: Progress | None = None,
         preview_every: int = 0,
+        think: bool | None = None,
+        best_of: int | None = None,
+        references: list[Any] | None = None,
     ) -> PipelineResult:
+        """Generate. `think` plans the prompt first (revised_prompt; several images when asked);
+        `best_of` keeps the verifier's best of N candidates per image; quality="high" defaults both on
+        (4 candidates). `references`: uploaded images (paths, bytes or PIL) whose object the prompt names."""
+        from limner.engine.edits import is_edit_instruction
         from limner.engine.generator import validate_prompt
+        from limner.engine.reading import ImageInputError, load_image, read_reference
 
         try:
             prompt = validate_prompt(prompt)
-            opts = GenerateOptions(
-                n=n,
-                seed=seed if seed is not None else uuid.uuid4().int % (2**31),
-                size=size,
-                quality=quality,
-                background=background,
-                sampling=sampling or SamplingParams(),
-                preview_every=preview_every,
-            )
-            opts.validate()
-        except ValueError as e:
+            opts = self._options(n, seed, size, quality, background, sampling, preview_every)
+            think = quality == "high" if think is None else think
+            best_of = (4 if quality == "high" else 1) if best_of is None else best_of
+            from limner.engine.studio import check_best_of
+
+            check_best_of(best_of)
+            if not references and is_edit_instruction(prompt):
+                raise ValueError(f"{prompt!r} is an edit instruction but there is no image in context: "
+                                 "pass the image to edit (pipe.edit, --image) or use a conversation")
+            ref_images = [load_image(r, f"reference image {i + 1}") for i, r in enumerate(references or [])]
+        except (ValueError, ImageInputError) as e:
             raise InvalidRequest(str(e)) from e
-        request_id = "img_" + uuid.uuid4().hex[:24]
+        who = {"moderation": moderation, "age": age}
         decisions: list[Any] = []
-        if self.safety is not None:
-            d = self.safety.check_prompt(prompt, age=age, moderation=moderation, user=user)
-            decisions.append(d)
-            if not d.allowed:
-                raise SafetyBlocked(d)
+        self._check_prompt(prompt, decisions, user=user, **who)
+        self._check_images(ref_images, "input", prompt, decisions, user=user, **who)
         try:
-            images = self.generator.generate(prompt, opts, progress)
-        except ValueError as e:
+            refs = [read_reference(im, f"reference image {i + 1}") for i, im in enumerate(ref_images)]
+            drawn = self.studio.generate(prompt, opts, think=think, best_of=best_of, references=refs,
+                                         progress=progress)
+        except (ValueError, ImageInputError) as e:
             raise InvalidRequest(str(e)) from e
-        if self.safety is not None:
-            d = self.safety.check_images(
-                images, stage="output", prompt=prompt, age=age, moderation=moderation, user=user
-            )
-            decisions.append(d)
-            if not d.allowed:
-                raise SafetyBlocked(d)
-        from limner.provenance.stage import GenerationInfo
+        edited_from = [_image_bytes(im) for im in ref_images] or None
+        return self._deliver(prompt, drawn, decisions, output_format, output_compression, user, edited_from, **who)
 
-        out = []
-        for im in images:
-            info = GenerationInfo(
-                request_id=request_id,
-                model=f"{self.model_name}-{__version__}",
-                checkpoint_sha=self.generator.checkpoint_sha,
-                prompt=prompt,
-                user=user,
-            )
-            p = self.provenance.apply(im, info, fmt=output_format, quality=output_compression)
-            import io
+    def edit(
+        self,
+        image: Any,
+        instruction: str,
+        *,
+        mask: Any | None = None,
+        plan: Any | None = None,
+        n: int = 1,
+        seed: int | None = None,
+        quality: str = "auto",
+        background: str = "auto",
+        best_of: int | None = None,
+        output_format: str = "png",
+        output_compression: int | None = None,
+        moderation: str = "auto",
+        user: str | None = None,
+        age: int | None = None,
+        sampling: SamplingParams | None = None,
+        progress: Progress | None = None,
+    ) -> PipelineResult:
+        """Edit `image` (path, bytes or PIL): a world.md edit instruction, or what to draw inside `mask`
+        (alpha 0 = the area to edit). Outside the edited region the image is kept exactly."""
+        from limner.engine.generator import validate_prompt
+        from limner.engine.reading import ImageInputError, load_image
 
-            out.append(GeneratedImage(Image.open(io.BytesIO(p.data)), p.data, p.fmt, p.payload_hex, p.record_id))
-        size_wh = out[0].image.size if out else (0, 0)
-        n_text = len(self.generator.model.text.encode(prompt))
-        rows, cols = self.generator.model.grid(size_wh)
-        usage = {
-            "input_tokens": n_text,
-            "output_tokens": rows * cols * len(out),
-            "total_tokens": n_text + rows * cols * len(out),
-        }
-        return PipelineResult(request_id, prompt, out, size_wh, decisions, usage)
+        try:
+            if image is None:
+                raise ValueError(f"edit instruction {instruction!r} has no image in context: give an image to edit")
+            instruction = validate_prompt(instruction)
+            base = load_image(image, "image to edit")
+            mask_im = None if mask is None else load_image(mask, "mask")
+            opts = self._options(n, seed, "auto", quality, background, sampling, 0)
+            best_of = (4 if quality == "high" else 1) if best_of is None else best_of
+        except (ValueError, ImageInputError) as e:
+            raise InvalidRequest(str(e)) from e
+        who = {"moderation": moderation, "age": age}
+        decisions: list[Any] = []
+        self._check_prompt(instruction, decisions, user=user, **who)
+        self._check_images([base], "input", instruction, decisions, user=user, **who)
+        try:
+            drawn = self.studio.edit(base, instruction, opts, plan=plan, mask=mask_im, best_of=best_of,
+                                     progress=progress)
+        except (ValueError, ImageInputError) as e:
+            raise InvalidRequest(str(e)) from e
+        return self._deliver(instruction, drawn, decisions, output_format, output_compression, user,
+                             [_image_bytes(base)], **who)
+
+    def chat(self, **defaults: Any) -> Any:
+        """A conversation that keeps its images in context: `conv.send("a red star")`, then
+        `conv.send("make it blue")`. `defaults` (seed, quality, think, best_of, ...) apply to every turn."""
+        from limner.engine.conversation import Conversation
+
+        return Conversation(self, **defaults)

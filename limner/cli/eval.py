@@ -19,7 +19,7 @@ from limner.cli.errors import CliError
 
 
 def add_parser(subparsers: Any) -> None:
-    p = subparsers.add_parser("eval", help="evaluate the model (generation, safety)")
+    p = subparsers.add_parser("eval", help="evaluate the model (generation, conversation, safety)")
     sub = p.add_subparsers(dest="eval_command", metavar="EVAL")
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
     g = sub.add_parser("generation", help="GenEval-style generation eval with a validated scorer")
@@ -31,6 +31,7 @@ def add_parser(subparsers: Any) -> None:
     g.add_argument("--limit", type=int, default=None, help="evaluate only N records, spread over the tags")
     g.add_argument("--out", type=Path, required=True, help="output directory")
     g.set_defaults(func=run)
+    importlib.import_module("limner.cli.eval_conversation").add_parser(sub)
     try:
         safety = importlib.import_module("limner.cli.eval_safety")
     except ModuleNotFoundError as e:

@@ -40,7 +40,34 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--age", type=int, default=None, help="the user's age, for the safety stack's age tiers")
     p.add_argument("--user", default=None, help="user id recorded in the audit log and provenance index")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of plain lines")
+    add_conversation_args(p)
+    p.add_argument("--image", action="append", default=None, metavar="IN.png",
+                   help="an image in context: the prompt is then an edit instruction for it (or, when the prompt "
+                   "names 'the object in this image', a reference); repeat for several references")
+    p.add_argument("--mask", default=None, metavar="MASK.png",
+                   help="with --image: an RGBA mask of the same size; alpha 0 marks the area to edit")
     p.set_defaults(func=run)
+
+
+def add_conversation_args(p: argparse.ArgumentParser) -> None:
+    """Thinking mode, best-of-N and the planner: shared by `generate` and `chat`."""
+    p.add_argument("--think", action="store_true", default=None,
+                   help="plan the prompt first (thinking mode): prints the revised prompt; several images when "
+                   "the prompt asks ('three variations'). Default: on for --quality high")
+    p.add_argument("--no-think", dest="think", action="store_false", help="never plan (even with --quality high)")
+    p.add_argument("--best-of", type=int, default=None, metavar="N",
+                   help="sample N candidates per image and keep the one the verifier scores best "
+                   "(1-8; default 4 with --quality high, else 1)")
+    p.add_argument("--planner-url", default=None, metavar="URL",
+                   help="an OpenAI-compatible chat endpoint for thinking mode (default $LIMNER_PLANNER_URL); "
+                   "the built-in planner is used when it is unset or down")
+    p.add_argument("--planner-model", default="default", help="model name sent to --planner-url")
+
+
+def is_edit_instruction(prompt: str) -> bool:
+    from limner.engine.edits import is_edit_instruction as edit
+
+    return edit(prompt)
 
 
 def output_paths(out: str, n: int, fmt: str) -> list[Path]:
@@ -92,6 +119,16 @@ def validate(args: argparse.Namespace) -> None:
             raise CliError(str(e)) from e
     if args.compression is not None and not 0 <= args.compression <= 100:
         raise CliError(f"--compression must be within 0..100, got {args.compression}")
+    if args.best_of is not None and not 1 <= args.best_of <= 8:
+        raise CliError(f"--best-of must be between 1 and 8, got {args.best_of}")
+    if not args.image and is_edit_instruction(args.prompt):
+        raise CliError(f"{args.prompt!r} is an edit instruction but there is no image in context: pass the image "
+                       "to edit with --image IN.png, or use `limner chat`")
+    if args.mask is not None and not args.image:
+        raise CliError("--mask needs --image: the image the mask applies to")
+    for path in [*(args.image or []), *([args.mask] if args.mask else [])]:
+        if not Path(path).is_file():
+            raise CliError(f"input image {path!r} does not exist or is not a file")
 
 
 def progress_bar() -> object | None:
@@ -116,7 +153,13 @@ def progress_bar() -> object | None:
 def run(args: argparse.Namespace) -> int:
     validate(args)
     fmt = resolve_format(args)
-    paths = output_paths(args.out, args.n, fmt)
+    count = args.n
+    if not args.image and args.think is not False and (args.think or args.quality == "high"):
+        from limner.engine.planner import MAX_IMAGES, multi_image_request
+
+        k = multi_image_request(args.prompt)[0]
+        count = max(count, min(k, MAX_IMAGES))  # "three variations": one file per planned image
+    paths = output_paths(args.out, count, fmt)
     check_writable(paths)
 
     from limner.engine.decode import SamplingParams
@@ -124,26 +167,22 @@ def run(args: argparse.Namespace) -> int:
     from limner.pipeline import InvalidRequest, Pipeline, SafetyBlocked
 
     try:
-        pipe = Pipeline.from_pretrained(args.checkpoint)
+        pipe = Pipeline.from_pretrained(args.checkpoint, planner_url=args.planner_url,
+                                        planner_model=args.planner_model)
     except CheckpointError as e:
         raise CliError(str(e)) from e
     sampling = SamplingParams(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, cfg_scale=args.cfg)
+    common = dict(n=args.n, seed=args.seed, quality=args.quality, background=args.background, output_format=fmt,
+                  output_compression=args.compression, moderation=args.moderation, user=args.user, age=args.age,
+                  sampling=sampling, progress=progress_bar(), best_of=args.best_of)
     try:
-        result = pipe(
-            args.prompt,
-            n=args.n,
-            seed=args.seed,
-            size=args.size,
-            quality=args.quality,
-            background=args.background,
-            output_format=fmt,
-            output_compression=args.compression,
-            moderation=args.moderation,
-            user=args.user,
-            age=args.age,
-            sampling=sampling,
-            progress=progress_bar(),
-        )  # type: ignore[arg-type]
+        if args.image and (args.mask or is_edit_instruction(args.prompt) or not names_reference(args.prompt)):
+            if len(args.image) > 1:
+                raise CliError("an edit takes one --image; several images are references named by the prompt")
+            result = pipe.edit(args.image[0], args.prompt, mask=args.mask, **common)  # type: ignore[arg-type]
+        else:
+            result = pipe(args.prompt, size=args.size, think=args.think, references=args.image,
+                          **common)  # type: ignore[arg-type]
     except InvalidRequest as e:
         raise CliError(str(e)) from e
     except SafetyBlocked as e:
@@ -157,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_BLOCKED
     written = []
-    for img, path in zip(result.images, paths, strict=True):
+    for img, path in zip(result.images, paths, strict=False):
         try:
             img.save(path)
         except OSError as e:
@@ -171,10 +210,22 @@ def run(args: argparse.Namespace) -> int:
                     "paths": written,
                     "size": list(result.size),
                     "payloads": [i.payload for i in result.images],
+                    "revised_prompts": result.revised_prompts,
+                    "notes": result.notes,
                 }
             )
         )
     else:
-        for p in written:
-            print(p)
+        for note in result.notes:
+            print(f"limner: note: {note}", file=sys.stderr)
+        planned = result.planner or result.revised_prompts != [args.prompt] * len(written)
+        for p, rp in zip(written, result.revised_prompts or [""] * len(written), strict=False):
+            print(f"{p}\t{rp}" if planned and rp else p)
     return 0
+
+
+def names_reference(prompt: str) -> bool:
+    """Whether a prompt names an uploaded image's object ('the object in this image'), as a reference."""
+    from limner.engine.planner import _REF
+
+    return bool(_REF.search(prompt.lower())) or "this image" in prompt.lower() or "the image" in prompt.lower()

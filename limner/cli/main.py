@@ -20,6 +20,7 @@ __all__ = ["CliError", "build_parser", "main"]
 # Sub-command modules, in the order `limner --help` lists them.
 COMMANDS: tuple[str, ...] = (
     "limner.cli.generate",
+    "limner.cli.chat",
     "limner.cli.train",
     "limner.cli.export",
     "limner.cli.eval",

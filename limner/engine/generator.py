@@ -20,6 +20,7 @@ from PIL import Image
 from limner.data.world import SUPPORTED_SIZES, parse_size
 from limner.engine.decode import SamplingParams, fill_partial, sample_codes
 from limner.engine.glyphs import glyph_tensor
+from limner.engine.matte import matte
 from limner.model.native import NativeModel
 
 QUALITIES: dict[str, int] = {"low": 2, "medium": 4, "auto": 4, "high": 8}  # decoder steps
@@ -114,10 +115,13 @@ class Generator:
             return prompt + " on a transparent background"
         return prompt
 
-    def decode(self, codes: torch.Tensor, glyph: torch.Tensor, steps: int, generator: torch.Generator) -> torch.Tensor:
+    def decode(
+        self, codes: torch.Tensor, glyph: torch.Tensor, steps: int, generator: torch.Generator, noise: float = 0.0
+    ) -> torch.Tensor:
         """codes (B, rows, cols) + glyph (B, 1, H, W) -> (B, 4, H, W) in [-1, 1]."""
         c = self.model.tokenizer.fsq.indices_to_codes(codes)
-        return self.model.decoder.sample(c, glyph, steps=steps, generator=generator)
+        preview = self.model.tokenizer.decode_preview(c) if self.model.config.decoder.preview_cond else None
+        return self.model.decoder.sample(c, glyph, steps=steps, generator=generator, preview=preview, noise_scale=noise)
 
     def preview(self, codes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """Cheap preview of a (possibly partial, -1 filled) code grid via the tokenizer's preview head."""
@@ -127,8 +131,14 @@ class Generator:
 
     @torch.no_grad()
     def generate(
-        self, prompt: str, opts: GenerateOptions | None = None, progress: Progress | None = None
+        self,
+        prompt: str,
+        opts: GenerateOptions | None = None,
+        progress: Progress | None = None,
+        fixed: torch.Tensor | None = None,
     ) -> list[Image.Image]:
+        """Draw `opts.n` images of `prompt`. `fixed` (n, rows, cols): codes to keep (>= 0) while the -1 ones
+        are sampled (region edits, see inpaint.py); the size must then match its grid."""
         opts = opts or GenerateOptions()
         opts.validate()
         prompt = validate_prompt(prompt)
@@ -148,11 +158,13 @@ class Generator:
                 imgs = to_pil(self.preview(codes.view(-1, rows, cols), size), transparent)
             progress("tokens", done, total, imgs)
 
-        codes = sample_codes(self.model, [text_prompt] * opts.n, size, opts.sampling, g, on_tokens)
+        codes = sample_codes(self.model, [text_prompt] * opts.n, size, opts.sampling, g, on_tokens, fixed=fixed)
         glyph = glyph_tensor(prompt, size).unsqueeze(0).expand(opts.n, -1, -1, -1)
         steps = opts.sampling.decoder_steps or QUALITIES[opts.quality]
-        x = self.decode(codes, glyph, steps, g)
+        x = self.decode(codes, glyph, steps, g, opts.sampling.decoder_noise)
         images = to_pil(x, transparent)
+        if transparent:
+            images = [matte(im) for im in images]  # binary alpha: opaque objects, background exactly 0
         if progress is not None:
             progress("decode", 1, 1, images)
         return images

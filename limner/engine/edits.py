@@ -1,0 +1,252 @@
+"""Edit instructions of world.md (recolour, add, remove, move, resize, replace text, background),
+parsed and applied to the plan of the earlier image, with the pixel region each one changes.
+
+    "make the red star blue"  -> EditOp(kind="recolour", target=("star", "red"), color="blue")
+    apply_edit(plan, op)      -> (new plan, EditChange: which objects changed, from where to where)
+    edit_region(change, ...)  -> (H, W) bool: the boxes of the changed objects, before and after
+
+The region is where the image may change (inpaint.py resamples only its tokens and copies the rest
+exactly); the new plan's revised prompt is what the model draws it from.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from limner.data.scene import layout_text
+from limner.data.world import POSITIONS, SIZES
+from limner.engine.inpaint import box_region
+from limner.engine.plan import PlanObject, PlanText, ScenePlan
+from limner.engine.planner import COLOR_ALIASES, COLORS, POS_WORDS, _canon_color, plan_prompt
+from limner.engine.reading import Observed
+
+KINDS = ("recolour", "add", "remove", "move", "resize", "text", "background")
+_COLOR = r"(#[0-9a-fA-F]{6}|" + "|".join(sorted([*COLORS, *COLOR_ALIASES], key=len, reverse=True)) + ")"
+_POS = r"(" + "|".join(sorted(POS_WORDS, key=len, reverse=True)) + r")"
+_QUOTED = re.compile(r"'([^']*)'|\"([^\"]*)\"")
+_THE = r"((?:the|it|that|this|its|them)\b.*?)"  # a phrase naming an object already in the image
+_RESIZE = r"(?:make|enlarge|shrink|grow|resize|scale|increase|reduce)"
+_BIGGER = {"bigger", "larger", "big", "large", "huge", "enlarge", "grow", "increase"}
+_SMALLER = {"smaller", "small", "tiny", "little", "shrink", "reduce", "decrease"}
+
+
+class EditError(ValueError):
+    """An edit cannot be applied (no image in context, no such object, not an edit); names the problem."""
+
+
+@dataclass
+class EditOp:
+    kind: str  # one of KINDS
+    target: tuple[str | None, str | None] = (None, None)  # (class, colour) the instruction refers to
+    color: str | None = None  # recolour / background
+    position: str | None = None  # move / add
+    size: str | None = None  # resize: small | medium | large
+    new: PlanObject | None = None  # add
+    lines: list[str] = field(default_factory=list)  # text
+
+
+@dataclass
+class EditChange:
+    before: list[PlanObject] = field(default_factory=list)  # objects as they were (removed, moved, recoloured)
+    after: list[PlanObject] = field(default_factory=list)  # objects as they are now (added, moved, ...)
+    text: tuple[PlanText | None, PlanText | None] | None = None
+    background: bool = False
+
+
+def _target(phrase: str) -> tuple[str | None, str | None]:
+    """(class, colour) of 'the red star' / 'the circle' / 'it'; None where the phrase does not say."""
+    plans = plan_prompt(phrase, 0).plans[0]
+    words = phrase.split()
+    cls = plans.objects[0].cls if plans.objects and not any(w in ("it", "shape", "object", "thing") for w in words) \
+        else None
+    m = re.search(r"\b" + _COLOR + r"\b", phrase)
+    return cls, _canon_color(m.group(1)) if m else None
+
+
+def parse_edit(instruction: str, seed: int = 0) -> EditOp:
+    """The edit an instruction asks for; EditError when it is not one of world.md's edits."""
+    s = instruction.strip().lower().rstrip(".!")
+    s = re.sub(r"^(?:please|now|then|and|ok|okay)[, ]+", "", s)
+    raw_quotes = [a or b for a, b in _QUOTED.findall(instruction)]
+    if raw_quotes and re.match(r"(?:change|replace|make|set|update|edit|rewrite|let|have)\b", s) and \
+            re.search(r"\b(text|sign|word|words|say|says|read|reads|replace|lettering|label)\b", s):
+        m = re.search(r"\bwith\b", s)
+        lines = [q for q in raw_quotes if q.strip()]
+        if m and len(lines) > 1:
+            lines = lines[1:]  # "replace 'A' with 'B'"
+        return EditOp("text", lines=[ln[:16] for ln in lines[:3]])
+    m = re.match(r"(?:make|turn|change|paint|set|recolou?r|colou?r)\s+the\s+background\s+(?:colou?r\s+)?"
+                 r"(?:to\s+|into\s+)?"
+                 r"(?:be\s+)?" + _COLOR, s)
+    if m:
+        return EditOp("background", color=_canon_color(m.group(1)))
+    m = re.match(r"(?:remove|delete|erase|take away|take out|get rid of|drop)\s+(.*)", s)
+    if m:
+        return EditOp("remove", target=_target(m.group(1)))
+    m = re.match(r"(?:add|insert|include|put|place)\s+((?:a|an|one|another|\d|two|three|four|five|six)\b.*)", s)
+    if m:
+        phrase = re.sub(r"^another\b", "a", m.group(1))
+        p = plan_prompt(phrase, seed).plans[0]
+        if not p.objects:
+            raise EditError(f"cannot tell what to add from {instruction!r}")
+        pm = re.search(r"\b(?:in|at|to|on)\s+the\s+" + _POS + r"\b", phrase)
+        new = copy.copy(p.objects[0])
+        new.position = POS_WORDS[pm.group(1)] if pm else None
+        new.relation = None
+        return EditOp("add", new=new, position=new.position)
+    m = re.match(r"(?:move|shift|put|place|relocate|drag|slide)\s+" + _THE + r"\s+"
+                 r"(?:to|in|into|at|over to|toward|towards)\s+"
+                 r"(?:the\s+)?" + _POS + r"\b", s)
+    if m:
+        return EditOp("move", target=_target(m.group(1)), position=POS_WORDS[m.group(2)])
+    words = set(re.findall(r"[a-z]+", s))
+    if re.match(_RESIZE + r"\s+(?:the|it|that|this|its)\b", s) and words & (_BIGGER | _SMALLER) \
+            and not re.search(r"\b" + _COLOR + r"\s*$", s):
+        m = re.match(_RESIZE + r"\s+" + _THE + r"(?:\s+(?:bigger|larger|smaller|"
+                     r"big|large|small|tiny|huge|little))?(?:\s+(?:size|in size))?$", s)
+        size = "large" if words & _BIGGER else "small"
+        return EditOp("resize", target=_target(m.group(1) if m else s), size=size)
+    m = re.match(r"(?:make|turn|change|recolou?r|colou?r|paint|fill)\s+" + _THE + r"\s+(?:to\s+|into\s+|in\s+)?"
+                 + _COLOR + r"(?:\s+instead)?$", s)
+    if m:
+        return EditOp("recolour", target=_target(m.group(1)), color=_canon_color(m.group(2)))
+    raise EditError(f"not an edit instruction: {instruction!r} (expected recolour, add, remove, move, resize, "
+                    "replace text or change the background)")
+
+
+def is_edit_instruction(text: str) -> bool:
+    """Whether `text` parses as one of world.md's edits (and so needs an image in context)."""
+    try:
+        parse_edit(text)
+    except EditError:
+        return False
+    return True
+
+
+def _find(plan: ScenePlan, target: tuple[str | None, str | None]) -> int:
+    cls, color = target
+    idx = [i for i, o in enumerate(plan.objects)
+           if (cls is None or o.cls == cls) and (color is None or o.color == color)]
+    if not idx:
+        have = ", ".join(f"{o.color} {o.cls}" for o in plan.objects) or "no objects"
+        want = " ".join(x for x in (color, cls) if x) or "object"
+        raise EditError(f"there is no {want} in the image to edit (it shows: {have})")
+    if cls is None and len(idx) > 1 and color is None:
+        raise EditError(f"the instruction does not say which of {len(idx)} objects to edit")
+    return idx[0]
+
+
+def apply_edit(plan: ScenePlan, op: EditOp, rng: random.Random | None = None,
+               observed: list[Observed] | None = None) -> tuple[ScenePlan, EditChange]:
+    """The edited copy of `plan` and what changed. `observed` (the detector's reading) guides where to add."""
+    rng = rng or random.Random(0)
+    new = copy.deepcopy(plan)
+    new.notes = []
+    ch = EditChange()
+    if op.kind == "text":
+        old = plan.text
+        new.text = PlanText(op.lines, old.color if old else None, old.position if old else "center",
+                            old.panel if old else None)
+        ch.text = (old, new.text)
+    elif op.kind == "background":
+        new.background = op.color or "white"
+        ch.background = True
+    elif op.kind == "add":
+        assert op.new is not None
+        obj = copy.copy(op.new)
+        if obj.position is None:
+            taken = [(o.centroid[0], o.centroid[1]) for o in observed or []]
+            obj.position = _free_position(taken, plan.size or (256, 256), rng)
+        new.objects.append(obj)
+        ch.after.append(obj)
+    else:
+        i = _find(plan, op.target)
+        before, obj = plan.objects[i], new.objects[i]
+        ch.before.append(before)
+        if op.kind == "remove":
+            del new.objects[i]
+            for o in new.objects:
+                if o.relation is not None:
+                    o.relation = None if o.relation[1] == i else (o.relation[0], o.relation[1] - (o.relation[1] > i))
+            return new, ch
+        if op.kind == "recolour":
+            obj.color = op.color or obj.color
+        elif op.kind == "move":
+            obj.position, obj.relation = op.position, None
+        elif op.kind == "resize":
+            obj.size = op.size or obj.size
+            if obj.position is None:
+                obj.position = None  # stays where the model put it: the region is around its detection
+        ch.after.append(obj)
+    return new, ch
+
+
+def _free_position(taken: list[tuple[float, float]], size: tuple[int, int], rng: random.Random) -> str:
+    """The world position farthest from every taken centroid (pixels); random among ties."""
+    w, h = size
+    names = list(POSITIONS)
+    rng.shuffle(names)
+    return max(names, key=lambda p: min((np.hypot(POSITIONS[p][0] * w - x, POSITIONS[p][1] * h - y)
+                                         for x, y in taken), default=0.0))
+
+
+def _anchor_box(o: PlanObject, w: int, h: int) -> tuple[float, float, float, float] | None:
+    if o.position is None:
+        return None
+    r = SIZES[o.size] * min(w, h) * 1.3  # a little more than the radius: shapes' tips, placement jitter
+    x, y = POSITIONS[o.position][0] * w, POSITIONS[o.position][1] * h
+    return (x - r, y - r, x + r, y + r)
+
+
+def _observed_boxes(o: PlanObject, observed: list[Observed],
+                    blobs: list[Observed] | None = None) -> list[tuple[float, float, float, float]]:
+    """Boxes of the object in the image: detections of its class and colour, else of its class, else
+    unclassified blobs of its colour (a weak model's attempt at it), else none."""
+    def box(s: Observed) -> tuple[float, float, float, float]:
+        return (float(s.bbox[0]), float(s.bbox[1]), float(s.bbox[2]), float(s.bbox[3]))
+
+    same_color = o.color.startswith("#")
+    exact = [box(s) for s in observed if s.obj.cls == o.cls and (same_color or s.obj.color == o.color)]
+    if exact:
+        return exact
+    by_class = [box(s) for s in observed if s.obj.cls == o.cls]
+    if by_class:
+        return by_class[:1]
+    return [box(s) for s in blobs or [] if not same_color and s.obj.color == o.color][:1]
+
+
+def edit_region(change: EditChange, observed: list[Observed], size: tuple[int, int], pad: int = 6,
+                blobs: list[Observed] | None = None) -> np.ndarray:
+    """(H, W) bool: where the image may change for this edit. The whole canvas when nothing can be located.
+
+    `blobs` (reading.blobs): unclassified components, the fallback for finding an object to change."""
+    w, h = size
+    if change.background:
+        objects = box_region([tuple(float(v) for v in s.bbox) for s in observed], size, pad=2)  # type: ignore[misc]
+        return ~objects
+    boxes: list[tuple[float, float, float, float]] = []
+    for o in change.before:
+        found = _observed_boxes(o, observed, blobs)
+        box = _anchor_box(o, w, h)
+        boxes += found or ([box] if box else [])
+        if not found and box is None:
+            return np.ones((h, w), dtype=bool)
+    for o in change.after:
+        box = _anchor_box(o, w, h)
+        if box is not None:
+            boxes.append(box)
+        if o.size == "large" and change.before:  # grown in place: a bigger box around the old one
+            for x0, y0, x1, y1 in _observed_boxes(change.before[0], observed):
+                cx, cy, r = (x0 + x1) / 2, (y0 + y1) / 2, SIZES["large"] * min(w, h) * 1.3
+                boxes.append((cx - r, cy - r, cx + r, cy + r))
+    if change.text is not None:
+        for t in change.text:
+            if t is not None:
+                x0, y0, x1, y1 = layout_text(tuple(t.lines), t.position, w, h).box
+                boxes.append((x0, y0, x1, y1 + 8))
+    return box_region(boxes, size, pad)

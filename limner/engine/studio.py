@@ -1,0 +1,158 @@
+"""Conversation-native generation on top of the `Generator`: thinking mode, best-of-N, edits, references.
+
+    generate:  prompt --planner (thinking mode)--> plans --revised prompt--> N candidates each
+               --verifier (detector + OCR against the plan)--> the best candidate per plan
+    edit:      earlier image + instruction --reading/plan--> edited plan + region (or a mask's region)
+               --inpaint: resample the region's tokens, copy the rest exactly--> N candidates --> best
+
+No safety or provenance here: `limner.pipeline.Pipeline` wraps these calls with both, so the CLI, the
+server and the Python API share them.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from PIL import Image
+
+from limner.engine.edits import EditError, EditOp, apply_edit, edit_region, parse_edit
+from limner.engine.generator import GenerateOptions, Generator, Progress, resolve_size
+from limner.engine.inpaint import closest_size, composite_exact, fixed_codes, region_from_mask
+from limner.engine.llm_planner import LLMPlanner, plan_with_fallback
+from limner.engine.plan import PlanObject, ScenePlan
+from limner.engine.planner import Plans, plan_prompt
+from limner.engine.reading import blobs, read_background, read_scene
+from limner.engine.verifier import Verdict, pick_best
+
+MAX_BEST_OF = 8
+
+
+@dataclass
+class Drawn:
+    images: list[Image.Image]
+    plans: list[ScenePlan | None]  # the plan of each image (None: no thinking and no best-of)
+    revised_prompts: list[str]
+    verdicts: list[Verdict | None] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    planner: str = ""  # builtin | llm | "" (no planning)
+    regions: list[np.ndarray] = field(default_factory=list)  # edits: where the image could change
+    op: EditOp | None = None
+
+
+def check_best_of(best_of: int) -> None:
+    if not isinstance(best_of, int) or not 1 <= best_of <= MAX_BEST_OF:
+        raise ValueError(f"best_of must be between 1 and {MAX_BEST_OF}, got {best_of!r}")
+
+
+class Studio:
+    def __init__(self, generator: Generator, llm: LLMPlanner | None = None,
+                 warn: Callable[[str], None] | None = None) -> None:
+        self.generator = generator
+        self.llm = llm
+        self.warn = warn
+
+    def plan(self, prompt: str, seed: int, n: int, references: list[PlanObject] | None = None,
+             background: str = "auto") -> Plans:
+        """The plans of a prompt: several when it asks; else `n`, each with its own seeded choices."""
+        plans = plan_with_fallback(prompt, seed, references, self.llm, self.warn)
+        if len(plans.plans) == 1 and n > 1:
+            more = [plan_with_fallback(prompt, seed + i, references, self.llm).plans[0] for i in range(1, n)]
+            plans.plans += more
+        if background == "transparent":
+            for p in plans.plans:
+                p.background = "transparent"
+        return plans
+
+    def _best(self, prompt: str, plan: ScenePlan | None, opts: GenerateOptions, best_of: int,
+              progress: Progress | None, strict: bool, fixed: object = None,
+              finish: Callable[[Image.Image], Image.Image] | None = None) -> tuple[Image.Image, Verdict | None]:
+        cands = self.generator.generate(prompt, replace(opts, n=best_of), progress, fixed=fixed)  # type: ignore[arg-type]
+        if finish is not None:
+            cands = [finish(c) for c in cands]
+        if best_of == 1 or plan is None:
+            return cands[0], None
+        i, verdicts = pick_best(cands, plan, strict)
+        return cands[i], verdicts[i]
+
+    def generate(self, prompt: str, opts: GenerateOptions, *, think: bool = False, best_of: int = 1,
+                 references: list[PlanObject] | None = None, progress: Progress | None = None) -> Drawn:
+        """Images for a prompt: planned (think), verified best of `best_of` candidates each."""
+        check_best_of(best_of)
+        opts.validate()
+        if references:
+            think = True  # the uploaded object only reaches the model through the plan's caption
+        if not think and best_of == 1:
+            ims = self.generator.generate(prompt, opts, progress)
+            return Drawn(ims, [None] * len(ims), [prompt] * len(ims))
+        if think:
+            plans = self.plan(prompt, opts.seed, opts.n, references, opts.background)
+        else:
+            plans = Plans([plan_prompt(prompt, opts.seed).plans[0]] * opts.n, "")
+        out = Drawn([], [], [], notes=list(plans.notes), planner=plans.planner)
+        for i, plan in enumerate(plans.plans):
+            text = plan.revised_prompt() if think else prompt
+            size = plan.size if think and plan.size and opts.size == "auto" else resolve_size(opts.size, prompt)
+            bg = "transparent" if plan.background == "transparent" and think else opts.background
+            o = replace(opts, seed=opts.seed + 1009 * i, size=size, background=bg)
+            im, verdict = self._best(text, plan, o, best_of, progress, strict=think)
+            out.images.append(im)
+            out.plans.append(plan)
+            out.revised_prompts.append(text)
+            out.verdicts.append(verdict)
+            out.notes += [f"image {i + 1}: {n}" for n in plan.notes] if len(plans.plans) > 1 else plan.notes
+        return out
+
+    def edit(self, image: Image.Image, instruction: str, opts: GenerateOptions, *, plan: ScenePlan | None = None,
+             mask: Image.Image | None = None, best_of: int = 1, progress: Progress | None = None) -> Drawn:
+        """Edit `image` by an instruction (world.md edits) or inside a mask; the rest stays exactly as it was."""
+        check_best_of(best_of)
+        opts.validate()
+        region = region_from_mask(mask, image.size) if mask is not None else None
+        seen_plan, observed = read_scene(image)
+        before = plan or seen_plan
+        transparent = read_background(image) == "transparent" or opts.background == "transparent"
+        rng = random.Random(opts.seed)
+        op: EditOp | None = None
+        notes: list[str] = []
+        try:
+            op = parse_edit(instruction, opts.seed)
+            after, change = apply_edit(before, op, rng, observed)
+            if region is None:
+                region = edit_region(change, observed, image.size, blobs=blobs(image))
+                if region.all():
+                    notes.append("could not locate the edited object; redrew the whole image")
+        except EditError:
+            if region is None:
+                raise
+            after = plan_prompt(instruction, opts.seed).plans[0]  # a mask edit: the prompt says what to draw there
+            after.background = before.background
+            for o in after.objects:  # the mask says where; a position the planner chose would contradict it
+                if "position" in o.free:
+                    o.position = None
+        if transparent:
+            after.background = "transparent"
+        text = after.revised_prompt()
+        n = opts.n
+        fixed, size = fixed_codes(self.generator.model, image, region, best_of)
+        o = replace(opts, size=size, background="transparent" if transparent else "opaque")
+        out = Drawn([], [], [], notes=notes, planner="builtin", op=op)
+        base = image.convert("RGBA") if transparent else image
+
+        def finish(c: Image.Image) -> Image.Image:
+            return composite_exact(base, c, region)
+
+        for i in range(n):
+            o_i = replace(o, seed=opts.seed + 1009 * i)
+            im, verdict = self._best(text, after, o_i, best_of, progress, strict=True, fixed=fixed, finish=finish)
+            out.images.append(im)
+            out.plans.append(after)
+            out.revised_prompts.append(text)
+            out.verdicts.append(verdict)
+            out.regions.append(region)
+        return out
+
+
+__all__ = ["Drawn", "Studio", "closest_size", "MAX_BEST_OF"]

@@ -1,0 +1,70 @@
+"""Edit instructions of world.md: parsing, applying them to a plan, and the region each one changes."""
+
+import pytest
+
+from limner.engine.edits import EditError, apply_edit, edit_region, is_edit_instruction, parse_edit
+from limner.engine.plan import PlanObject, PlanText, ScenePlan
+from limner.engine.reading import Observed
+
+
+@pytest.mark.parametrize(("instruction", "kind", "detail"), [
+    ("make the red star blue", "recolour", (("star", "red"), "blue")),
+    ("change the circle to green", "recolour", (("circle", None), "green")),
+    ("add a blue star in the top left", "add", "top left"),
+    ("remove the ring", "remove", ("ring", None)),
+    ("move the star to the bottom right", "move", "bottom right"),
+    ("make the star bigger", "resize", "large"),
+    ("shrink the circle", "resize", "small"),
+    ("change the text to 'SALE'", "text", ["SALE"]),
+    ("replace 'OPEN' with 'CLOSED'", "text", ["CLOSED"]),
+    ("make the background black", "background", "black"),
+])
+def test_parse(instruction: str, kind: str, detail: object) -> None:
+    op = parse_edit(instruction)
+    assert op.kind == kind
+    got = {"recolour": (op.target, op.color), "add": op.position, "remove": op.target, "move": op.position,
+           "resize": op.size, "text": op.lines, "background": op.color}[kind]
+    assert got == detail
+
+
+def test_descriptions_are_not_edits() -> None:
+    for p in ("draw a red circle", "a sign that says 'OPEN'", "write the text 'HI'", "a star, background: yellow",
+              "make an image with a red circle", "make a picture of a star in blue"):
+        assert not is_edit_instruction(p), p
+    with pytest.raises(EditError, match="not an edit instruction: 'hello there'"):
+        parse_edit("hello there")
+
+
+def scene() -> ScenePlan:
+    return ScenePlan([PlanObject("star", "red"), PlanObject("ring", "blue", position="bottom right")],
+                     PlanText(["OPEN"]))
+
+
+def test_apply_changes_only_the_target() -> None:
+    p = scene()
+    new, ch = apply_edit(p, parse_edit("make the star green"))
+    assert new.objects[0].color == "green" and new.objects[1] == p.objects[1] and p.objects[0].color == "red"
+    assert ch.before[0].color == "red" and ch.after[0].color == "green"
+    new, _ = apply_edit(p, parse_edit("remove the star"))
+    assert [o.cls for o in new.objects] == ["ring"]
+    new, _ = apply_edit(p, parse_edit("change the text to 'SHUT'"))
+    assert new.text is not None and new.text.lines == ["SHUT"]
+    new, ch = apply_edit(p, parse_edit("add a yellow heart"),
+                         observed=[Observed(p.objects[1], (180, 180, 220, 220), (200.0, 200.0))])
+    assert new.objects[-1].position is not None and new.objects[-1].position != "bottom right"
+
+
+def test_missing_target_is_named() -> None:
+    with pytest.raises(EditError, match="no green star in the image to edit \\(it shows: red star, blue ring\\)"):
+        apply_edit(scene(), parse_edit("remove the green star"))
+
+
+def test_region_covers_before_and_after_only() -> None:
+    p = scene()
+    seen = [Observed(p.objects[0], (20, 20, 60, 60), (40.0, 40.0))]
+    _, ch = apply_edit(p, parse_edit("move the star to the bottom left"), observed=seen)
+    r = edit_region(ch, seen, (256, 256))
+    assert r[40, 40] and r[200, 56] and not r[128, 128] and not r[200, 200]
+    _, ch = apply_edit(p, parse_edit("make the background pink"))
+    r = edit_region(ch, seen, (256, 256))
+    assert not r[40, 40] and r[128, 128]

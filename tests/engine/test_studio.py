@@ -1,0 +1,80 @@
+"""Studio: thinking mode, best-of-N with the verifier, instruction and mask edits (lossless outside)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from limner.data.scene import Scene, SceneObject, render
+from limner.engine.edits import EditError
+from limner.engine.generator import GenerateOptions, Generator
+from limner.engine.llm_planner import LLMPlanner
+from limner.engine.studio import Studio
+from limner.model.native import NativeModel
+
+
+def scene_image(*objs: SceneObject, bg: str = "white") -> Image.Image:
+    return render(Scene(256, 256, bg, list(objs))).convert("RGB")
+
+
+@dataclass
+class FakeGenerator:
+    """Returns fixed candidates (no model): best-of picks among them, planning decides the prompts."""
+
+    candidates: list[Image.Image]
+
+    def __post_init__(self) -> None:
+        self.prompts: list[str] = []
+
+    def generate(self, prompt: str, opts: GenerateOptions, progress: object = None,
+                 fixed: object = None) -> list[Image.Image]:
+        self.prompts.append(prompt)
+        return [self.candidates[i % len(self.candidates)] for i in range(opts.n)]
+
+
+def test_best_of_keeps_the_candidate_the_verifier_prefers() -> None:
+    wrong = scene_image(SceneObject("circle", "red", cx=0.3, cy=0.3))
+    right = scene_image(SceneObject("star", "green", "large"))
+    fake = FakeGenerator([wrong, right])
+    d = Studio(fake).generate("a green star", GenerateOptions(seed=1), best_of=2)  # type: ignore[arg-type]
+    assert d.images[0] is right and d.verdicts[0] is not None and d.verdicts[0].correct
+    assert fake.prompts == ["a green star"]  # without thinking, the model reads the user's prompt
+
+
+def test_thinking_revises_prompts_answers_several_and_falls_back() -> None:
+    fake = FakeGenerator([scene_image()])
+    warned: list[str] = []
+    studio = Studio(fake, LLMPlanner("http://127.0.0.1:9/v1", timeout=1), warn=warned.append)  # type: ignore[arg-type]
+    d = studio.generate("three variations of a star", GenerateOptions(seed=3), think=True)
+    assert len(d.images) == 3 and all(p.startswith("a ") and "star" in p for p in d.revised_prompts)
+    assert fake.prompts == d.revised_prompts and d.planner == "builtin"
+    assert "unreachable" in d.notes[0] and "built-in planner" in d.notes[0] and warned
+
+
+def test_instruction_edit_changes_only_the_target(tiny_model: NativeModel) -> None:
+    base = scene_image(SceneObject("star", "red", cx=0.25, cy=0.25), SceneObject("ring", "blue", cx=0.75, cy=0.75))
+    d = Studio(Generator(tiny_model)).edit(base, "make the star green", GenerateOptions(seed=2))
+    region = d.regions[0]
+    assert region[64, 64] and not region[192, 192] and region.mean() < 0.25
+    a, b = np.asarray(d.images[0]), np.asarray(base)
+    assert (a[~region] == b[~region]).all()
+    assert d.revised_prompts[0].startswith("a green star") and "blue ring" in d.revised_prompts[0]
+    with pytest.raises(EditError, match="no heart"):
+        Studio(Generator(tiny_model)).edit(base, "remove the heart", GenerateOptions(seed=2))
+
+
+def test_mask_edit_is_lossless_outside_and_transparency_is_binary(tiny_model: NativeModel) -> None:
+    base = scene_image(SceneObject("heart", "pink"))
+    mask = Image.new("RGBA", base.size, (0, 0, 0, 255))
+    mask.paste((0, 0, 0, 0), (0, 0, 96, 96))
+    d = Studio(Generator(tiny_model)).edit(base, "a blue star", GenerateOptions(seed=1), mask=mask)
+    out, b = np.asarray(d.images[0]), np.asarray(base)
+    inside = np.asarray(mask.getchannel("A")) == 0
+    assert (out[~inside] == b[~inside]).all() and (out[inside] != b[inside]).any()
+    t = Studio(Generator(tiny_model)).generate("a heart", GenerateOptions(seed=1, background="transparent"),
+                                               think=True)
+    assert t.images[0].mode == "RGBA" and set(np.unique(np.asarray(t.images[0])[..., 3])) <= {0, 255}
+    assert t.revised_prompts[0].endswith("on a transparent background")

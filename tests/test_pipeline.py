@@ -1,0 +1,64 @@
+"""Pipeline: edits, conversations and references through the one path the CLI and the server use,
+and every 'Bad input' case of the conversation issue as a named InvalidRequest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from limner.data.scene import Scene, SceneObject, render
+from limner.engine.generator import Generator
+from limner.model.native import NativeModel
+from limner.pipeline import InvalidRequest, Pipeline
+
+
+@pytest.fixture(scope="module")
+def pipe(tiny_model: NativeModel) -> Pipeline:
+    from limner.provenance.stage import ProvenanceStage
+
+    return Pipeline(Generator(tiny_model), None, ProvenanceStage())
+
+
+def star() -> Image.Image:
+    return render(Scene(256, 256, "white", [SceneObject("star", "red", cx=0.3, cy=0.3)])).convert("RGB")
+
+
+def test_edit_instruction_without_an_image_is_refused(pipe: Pipeline) -> None:
+    with pytest.raises(InvalidRequest, match="no image in context"):
+        pipe.edit(None, "make the star green")
+    with pytest.raises(InvalidRequest, match="edit instruction but there is no image in context"):
+        pipe("make the star green")
+    with pytest.raises(InvalidRequest, match="no image in context yet"):
+        pipe.chat().send("remove the ring")
+
+
+def test_bad_masks_are_named(pipe: Pipeline) -> None:
+    with pytest.raises(InvalidRequest, match="mask is 100x100 but the image is 256x256"):
+        pipe.edit(star(), "a blue ring", mask=Image.new("RGBA", (100, 100)))
+    with pytest.raises(InvalidRequest, match="no alpha channel"):
+        pipe.edit(star(), "a blue ring", mask=Image.new("RGB", (256, 256)))
+
+
+def test_unreadable_reference_is_named(pipe: Pipeline, tmp_path: Path) -> None:
+    bad = tmp_path / "ref.png"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(InvalidRequest, match="reference image 1 .*ref.png.* could not be read"):
+        pipe("draw the object in this image, but green", references=[bad])
+    with pytest.raises(InvalidRequest, match="no world object found"):
+        pipe("draw the object in this image, but green", references=[Image.new("RGB", (256, 256), "white")])
+    with pytest.raises(InvalidRequest, match="best_of must be between 1 and 8, got 9"):
+        pipe("a star", best_of=9)
+
+
+def test_conversation_keeps_the_image_in_context(pipe: Pipeline) -> None:
+    conv = pipe.chat(seed=4, quality="low")
+    r = conv.send("a red star", images=None)
+    assert r.planner == "builtin" and r.revised_prompt.startswith("a red star") and conv.plan is not None
+    before = np.asarray(conv.image)
+    r2 = conv.send("make the star blue")
+    assert conv.turns[-1].kind == "edit" and r2.revised_prompt.startswith("a blue star")
+    assert [k for k, _ in conv.context()] == ["text", "image", "text", "image"]
+    assert conv.image is not None and conv.image.size == Image.fromarray(before).size
