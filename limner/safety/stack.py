@@ -250,13 +250,22 @@ class SafetyStack:
             else gates + self._run(self.image_layers, req, stop_early=not full)
         )
         d = Decision.from_verdicts(stage, verdicts)
+        return self._finish(d, req, self._fingerprints(images) if self.audit is not None else [], moderation)
+
+    def _fingerprints(self, images: list[Image.Image]) -> list[dict[str, str]]:
+        """What the audit keeps of each image. An image over the pixel budget is not hashed: hashing a
+        decompression bomb's pixels is the very cost the size check refuses to pay."""
+        size = next((x for x in self.image_layers if isinstance(x, ImageSizeLayer)), None)
         fps: list[dict[str, str]] = []
         for im in images:
+            if size is not None and (im.width * im.height > size.max_pixels or max(im.size) > size.max_side):
+                fps.append({"size": f"{im.width}x{im.height}", "error": "over the pixel budget; not hashed"})
+                continue
             try:
                 fps.append(image_fingerprint(im))
             except Exception as e:  # the hash is what the audit keeps; without it, do not pretend
                 fps.append({"error": f"{type(e).__name__}: {e}"})
-        return self._finish(d, req, fps, moderation)
+        return fps
 
     def check(
         self,

@@ -1,0 +1,77 @@
+"""The red-team set's split stays honest: held-out pairs are never trained on, public sets never enter."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from limner.evals.safety_data import (
+    HELDOUT_FILE,
+    PAIRS_FILE,
+    TRAIN_EXTRA_FILE,
+    TRAIN_FILE,
+    build,
+    read_jsonl,
+    read_pairs,
+    split,
+)
+from limner.safety.normalize import normalize
+
+BENCH = Path(__file__).resolve().parents[3] / "shared" / "benchmarks"
+
+
+def test_no_held_out_pair_or_prompt_is_in_the_training_file() -> None:
+    train, held = read_jsonl(TRAIN_FILE), read_jsonl(HELDOUT_FILE)
+    assert len(train) + len(held) >= 600  # the issue's minimum size of the red-team set
+    pairs_train = {r["pair"] for r in train if r["pair"] >= 0}
+    pairs_held = {r["pair"] for r in held if r["pair"] >= 0}
+    assert not pairs_train & pairs_held
+    seen = {normalize(r["prompt"]) for r in train}
+    leaked = [r["prompt"] for r in held if normalize(r["prompt"]) in seen]
+    assert leaked == []
+
+
+def test_training_only_pairs_never_reach_the_held_out_file() -> None:
+    extra = read_pairs(TRAIN_EXTRA_FILE, first_id=10_000)
+    held = {normalize(r["prompt"]) for r in read_jsonl(HELDOUT_FILE)}
+    for p in extra:
+        for text in (p.block, p.allow):
+            assert text is None or normalize(text) not in held, text
+
+
+@pytest.mark.parametrize("name", ["xstest_prompts.csv", "i2p_prompts.csv"])
+def test_public_benchmarks_are_not_in_the_training_file(name: str) -> None:
+    path = BENCH / name
+    if not path.exists():
+        pytest.skip(f"{path} is not in this checkout")
+    with path.open(encoding="utf-8", newline="") as f:
+        public = {normalize(r["prompt"]) for r in csv.DictReader(f)}
+    train = {normalize(r["prompt"]) for r in read_jsonl(TRAIN_FILE)}
+    assert not train & public
+
+
+def test_split_is_by_pair_and_every_block_has_an_obfuscated_variant() -> None:
+    pairs = read_pairs(PAIRS_FILE)
+    recs = build(pairs)
+    train, held = split(recs, pairs)
+    assert len(train) + len(held) == len(recs)
+    by_pair: dict[int, set[str]] = {}
+    for side, rs in (("train", train), ("held", held)):
+        for r in rs:
+            by_pair.setdefault(r["pair"], set()).add(side)
+    assert all(len(s) == 1 for s in by_pair.values())
+    plain_blocks = {r["prompt"] for r in recs if r["variant"] == "plain" and r["label"] == "block"}
+    obf_of = {r["plain"] for r in recs if r["variant"].startswith("obf_") and r["label"] == "block"}
+    assert plain_blocks <= obf_of
+    # Every category is on both sides, so the held-out figures exist per category.
+    cats = {r["category"] for r in recs}
+    assert cats == {r["category"] for r in train} == {r["category"] for r in held}
+
+
+def test_malformed_pair_line_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "pairs.txt"
+    bad.write_text("# header\nsexual | only two fields\n")
+    with pytest.raises(ValueError, match=r"pairs.txt:2: expected 'category \| block \| allow'"):
+        read_pairs(bad)
