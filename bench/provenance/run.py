@@ -342,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.time()
             value = fn()
             if value is not None:
+                # a phase measured now is no longer carried over from an earlier run
+                for key in {"fp": ("false_positives",), "cost": ("stage_cost", "c2pa_state")}.get(name, (name,)):
+                    (r.get("stale") or {}).pop(key, None)
                 if name == "cost":
                     r["stage_cost"], r["c2pa_state"] = value
                 else:

@@ -89,7 +89,8 @@ def test_sqlite_query_uses_the_substring_indexes(tmp_path: Path) -> None:
             "EXPLAIN QUERY PLAN SELECT rowid, pdq FROM generations WHERE h0 IN (1, 2) "
             "UNION SELECT rowid, pdq FROM generations WHERE h1 IN (3)").fetchall()
         text = " ".join(str(r[-1]) for r in plan)
-        assert "USING INDEX ix_generations_h0" in text and "SCAN generations" not in text
+        # index-only: the covering (chunk, pdq) index answers without reading table rows
+        assert "USING COVERING INDEX ix_generations_h0_pdq" in text and "SCAN generations" not in text
     finally:
         idx.close()
 

@@ -47,8 +47,11 @@ class SqliteIndex(ProvenanceIndex):
         self._lock = threading.Lock()
 
     def _ensure_indexes(self) -> None:
+        # Covering indexes (chunk, pdq): the candidate query reads only the index, never the table rows,
+        # which cut its tail latency at 1M records. Single-column indexes of earlier versions are dropped.
         for c in CHUNK_COLUMNS:
-            self._db.execute(f"CREATE INDEX IF NOT EXISTS ix_generations_{c} ON generations({c})")
+            self._db.execute(f"DROP INDEX IF EXISTS ix_generations_{c}")
+            self._db.execute(f"CREATE INDEX IF NOT EXISTS ix_generations_{c}_pdq ON generations({c}, pdq)")
 
     def _insert_sql(self) -> str:
         cols = (*COLUMNS, *CHUNK_COLUMNS)
@@ -69,7 +72,7 @@ class SqliteIndex(ProvenanceIndex):
         with self._lock:
             if rebuild_indexes:
                 for c in CHUNK_COLUMNS:
-                    self._db.execute(f"DROP INDEX IF EXISTS ix_generations_{c}")
+                    self._db.execute(f"DROP INDEX IF EXISTS ix_generations_{c}_pdq")
             self._db.execute("PRAGMA cache_size=-131072")  # 128 MiB while loading: B-tree pages stay cached
             self._db.execute("BEGIN")
             try:
