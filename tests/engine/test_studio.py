@@ -61,7 +61,7 @@ def test_instruction_edit_changes_only_the_target(tiny_model: NativeModel) -> No
     assert region[64, 64] and not region[192, 192] and region.mean() < 0.25
     a, b = np.asarray(d.images[0]), np.asarray(base)
     assert (a[~region] == b[~region]).all()
-    assert d.revised_prompts[0].startswith("a green star") and "blue ring" in d.revised_prompts[0]
+    assert "green star" in d.revised_prompts[0] and "blue ring" in d.revised_prompts[0]  # order is the plan's
     with pytest.raises(EditError, match="no heart"):
         Studio(Generator(tiny_model)).edit(base, "remove the heart", GenerateOptions(seed=2))
 
