@@ -57,6 +57,11 @@ class GeneratedImage:
         return p
 
 
+def default_best_of(quality: str) -> int:
+    """Candidates per image when the caller names none: quality="high" keeps the verifier's best of 4."""
+    return 4 if quality == "high" else 1
+
+
 @dataclass
 class PipelineResult:
     request_id: str
@@ -200,7 +205,7 @@ class Pipeline:
             prompt = validate_prompt(prompt)
             opts = self._options(n, seed, size, quality, background, sampling, preview_every)
             think = quality == "high" if think is None else think
-            best_of = (4 if quality == "high" else 1) if best_of is None else best_of
+            best_of = default_best_of(quality) if best_of is None else best_of
             from limner.engine.studio import check_best_of
 
             check_best_of(best_of)
@@ -255,7 +260,7 @@ class Pipeline:
             base = load_image(image, "image to edit")
             mask_im = None if mask is None else load_image(mask, "mask")
             opts = self._options(n, seed, "auto", quality, background, sampling, 0)
-            best_of = (4 if quality == "high" else 1) if best_of is None else best_of
+            best_of = default_best_of(quality) if best_of is None else best_of
         except (ValueError, ImageInputError) as e:
             raise InvalidRequest(str(e)) from e
         who = {"moderation": moderation, "age": age}

@@ -53,22 +53,21 @@ def build_prior_stage(
     tokenizer_ckpt: str, init: str | None, seed: int, prior_size: str | None = None
 ) -> tuple[ModelConfig, PriorStage]:
     cfg, tensors, md = read_checkpoint(tokenizer_ckpt)
-    if init:  # continuing a prior: its architecture is the one in that checkpoint
-        cfg = dataclasses.replace(cfg, prior=read_checkpoint(init)[0].prior)
+    continued = read_checkpoint(init) if init else None  # read once: config, weights and vocabulary
+    if continued:  # continuing a prior: its architecture is the one in that checkpoint
+        cfg = dataclasses.replace(cfg, prior=continued[0].prior)
     elif prior_size:  # the tokenizer's stored prior config is a default; a named size overrides it
         cfg = dataclasses.replace(cfg, name=prior_size, prior=get_config(prior_size).prior)
     tok = ImageTokenizer(cfg.tokenizer)
     dec = DiffusionDecoder(cfg.decoder, tok.fsq.dim, cfg.tokenizer.output_stride)
     load_into(tok, "tokenizer", tensors, tokenizer_ckpt)
     load_into(dec, "decoder", tensors, tokenizer_ckpt)
-    text = TextTokenizer.from_json(md["text_vocab"]) if "text_vocab" in md else TextTokenizer.build_default()
+    # A continued prior keeps the vocabulary its embeddings were trained with.
+    vocab = (continued[2].get("text_vocab") if continued else None) or md.get("text_vocab")
+    text = TextTokenizer.from_json(vocab) if vocab else TextTokenizer.build_default()
     stage = PriorStage(cfg, tok, dec, text, seed=seed)
-    if init:
-        icfg, itensors, imd = read_checkpoint(init)
-        if imd.get("text_vocab") and TextTokenizer.from_json(imd["text_vocab"]).itos != text.itos:
-            text = TextTokenizer.from_json(imd["text_vocab"])
-            stage = PriorStage(cfg, tok, dec, text, seed=seed)
-        load_into(stage.prior, "prior", itensors, init)
+    if continued:
+        load_into(stage.prior, "prior", continued[1], init)
     return cfg, stage
 
 

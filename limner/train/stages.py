@@ -68,7 +68,7 @@ class DecoderStage(TokenizerStage):
         self.tokenizer.eval()
         with torch.no_grad():
             codes, _ = self.tokenizer.encode(batch.images)
-            preview = self.tokenizer.decode_preview(codes)
+            preview = self.tokenizer.decode_preview(codes) if self.cfg.decoder.preview_cond else None
         flow = self.decoder.loss(codes, batch.images, batch.glyphs, crop=self.crop, preview=preview)
         return flow, {"flow": flow.item()}
 
