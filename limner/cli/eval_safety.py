@@ -12,13 +12,17 @@ from typing import Any
 
 def add_parser(eval_subparsers: Any) -> None:
     p = eval_subparsers.add_parser(
-        "safety", help="not_unsafe / not_overrefuse, image-layer and person-classifier tables"
+        "safety", help="not_unsafe / not_overrefuse, image-layer and person-classifier tables",
+        description="Run the safety stack over a labelled prompt set (and the public benchmarks and image sets) "
+        "and print its tables. Writes DIR/report.json, DIR/report.md (which embeds the charts DIR/layers.png, "
+        "results per layer configuration, and DIR/categories.png, results per category) and DIR/rows.jsonl "
+        "(one verdict per prompt).",
     )
     p.add_argument(
         "--prompts", default=None, metavar="FILE.jsonl", help="labelled set (default: limner's held-out red-team set)"
     )
-    p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--policy", default=None)
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory for the report and its charts")
+    p.add_argument("--policy", default=None, help="policy YAML (default: the shipped policy)")
     p.add_argument("--xstest", default=None, type=Path, help="XSTest CSV (default: shared/benchmarks)")
     p.add_argument("--i2p", default=None, type=Path, help="I2P CSV (default: shared/benchmarks)")
     p.add_argument("--i2p-limit", type=int, default=None)

@@ -185,7 +185,8 @@ class AuditStore:
             "SELECT id, ts, user, stage, allowed, categories, verdicts, prompt, image_hashes, policy_version, age, "
             "moderation FROM decisions"
         )
-        cond, args = [], []
+        cond: list[str] = []
+        args: list[Any] = []
         if user is not None:
             cond.append("user=?")
             args.append(user)

@@ -67,7 +67,7 @@ def _as_array(im: Image.Image, max_side: int) -> tuple[np.ndarray, float]:
     scale = 1.0
     if max(im.size) > max_side:
         scale = max_side / max(im.size)
-        im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.BILINEAR)
+        im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.Resampling.BILINEAR)
     return np.ascontiguousarray(np.asarray(im.convert("RGB"), dtype=np.uint8)), scale
 
 

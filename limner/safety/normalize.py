@@ -131,6 +131,9 @@ _LEET: dict[str, str] = {
 _NUMBER_WORD = re.compile(
     r"^\d+(?:st|nd|rd|th|s|k|d|px|mm|cm|m|km|ft|in|yo|y|yr|yrs|h|x|p|fps|gb|mb|kg|g|lb|lbs|am|pm)?$"
 )
+# A possessive or contraction "'s" is its own word, as the tokenizer sees it: "taliban's" must still
+# read as "taliban", not as the unknown word "talibans".
+_POSSESSIVE = re.compile(r"(?<=[a-z0-9])['’`]s(?![a-z0-9])")
 _INTRA_PUNCT = re.compile(r"(?<=[a-z0-9@$!|])[\.\*'’`^~\"]+(?=[a-z0-9@$!|])")
 # Single characters joined by one separator spell a word: "k-i-l-l", "n_u_d_e".
 _SPELLED = re.compile(r"(?<![^\s])(?:[a-z0-9@$!|](?P<sep>[\-_])){2,}[a-z0-9@$!|](?![^\s.,;:!?])")
@@ -141,6 +144,14 @@ _RUNS = re.compile(r"([a-z])\1{2,}")
 _WS = re.compile(r"\s+")
 _RUNS_RAW = re.compile(r"(\w)\1{2,}")
 _RUNS2 = re.compile(r"([a-z])\1{2,}")
+
+
+def _collapse_run(m: re.Match[str]) -> str:
+    """ "nuuuude" -> "nude", but a word that is only one repeated letter ("kkk", "xxx") is kept whole:
+    collapsing it would erase the word itself."""
+    st, en = m.start(), m.end()
+    alone = (st == 0 or not m.string[st - 1].isalpha()) and (en == len(m.string) or not m.string[en].isalpha())
+    return m.group(0) if alone else m.group(1)
 
 
 def _strip_format_and_marks(s: str) -> str:
@@ -193,16 +204,18 @@ def segment(s: str, vocab: frozenset[str]) -> str:
     for i in range(1, n + 1):
         for j in range(max(0, i - 24), i):
             w = s[j:i]
-            if best[j] is None or not (w in vocab and (len(w) > 1 or w in ("a", "i"))):
+            if (prev := best[j]) is None or not (w in vocab and (len(w) > 1 or w in ("a", "i"))):
                 continue
-            cand = (best[j][0] + 1, j)
-            if best[i] is None or cand[0] < best[i][0]:
+            cand = (prev[0] + 1, j)
+            if (cur := best[i]) is None or cand[0] < cur[0]:
                 best[i] = cand
     if best[n] is None:
         return s
     words, i = [], n
     while i > 0:
-        j = best[i][1]
+        step = best[i]
+        assert step is not None  # every start on the path from n back to 0 has its best split
+        j = step[1]
         words.append(s[j:i])
         i = j
     return " ".join(reversed(words))
@@ -255,6 +268,7 @@ def _pre_spacing(text: str) -> str:
     s = _strip_format_and_marks(s).casefold()
     s = "".join(_CONFUSABLES.get(c, c) for c in s)
     s = unicodedata.normalize("NFKC", s)
+    s = _POSSESSIVE.sub(" s", s)
     s = _INTRA_PUNCT.sub("", s)
     s = _SPELLED.sub(lambda m: re.sub(r"[\-_]", "", m.group(0)), s)
     s = _SEPARATORS.sub(" ", s)
@@ -267,7 +281,7 @@ def _normalize(text: str, vocab: frozenset[str] | None) -> str:
     s = _pre_spacing(text)
     s = _SPACED.sub(lambda m: _join_spaced(m, vocab), s)
     s = " ".join(_deleet_token(t) for t in _TOKEN.findall(s))
-    s = _RUNS.sub(r"\1", s)
+    s = _RUNS.sub(_collapse_run, s)
     # Remaining punctuation becomes space so that word boundaries are plain.
     s = re.sub(r"[^a-z0-9#\s]", " ", s)
     return _WS.sub(" ", s).strip()

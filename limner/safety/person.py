@@ -39,7 +39,7 @@ def photo_score(im: Image.Image) -> float:
     distinct 5-bit colours.
     """
     small = im.convert("RGB")
-    small.thumbnail((256, 256), Image.BILINEAR)
+    small.thumbnail((256, 256), Image.Resampling.BILINEAR)
     rgb = np.asarray(small, dtype=np.float32)
     g = rgb.mean(axis=2)
     if g.shape[0] < 3 or g.shape[1] < 3:

@@ -212,7 +212,7 @@ def load_raw(path: str | Path | None = None, _depth: int = 0) -> tuple[dict[str,
     return data, str(p)
 
 
-def _expect(cond: bool, where: str, msg: str) -> None:
+def _expect(cond: object, where: str, msg: str) -> None:
     if not cond:
         raise PolicyError(f"{where}: {msg}")
 

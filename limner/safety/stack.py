@@ -93,6 +93,7 @@ class SafetyStack:
         audit = None
         if s.record:
             m = policy.misuse
+            assert s.audit_path is not None  # resolved() fills in the default
             audit = AuditStore(
                 s.audit_path,
                 weights=m.get("weights"),

@@ -39,9 +39,13 @@ def train(
     texts: list[str],
     labels: list[str],
     *,
-    epochs: int = 400,
+    epochs: int = 200,
     lr: float = 0.05,
-    weight_decay: float = 1e-4,
+    # Stronger decay than a plain fit: at 1e-4 the head reached 100% training accuracy and learned the
+    # *shape* of a harmful question ("why should X not be allowed to ...", "how do I ...") rather than its
+    # meaning, refusing absurd or harmless twins; 1e-3 for 200 epochs keeps it calibrated enough to back
+    # the rules up (measured on the held-out split, see reports/safety).
+    weight_decay: float = 1e-3,
     seed: int = 0,
 ) -> PromptHead:
     import torch
@@ -97,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=TRAIN_FILE)
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    ap.add_argument("--epochs", type=int, default=400)
+    ap.add_argument("--epochs", type=int, default=200)
     a = ap.parse_args(argv)
     texts, labels = training_examples(a.data)
     t0 = time.perf_counter()

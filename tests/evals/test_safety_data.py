@@ -75,3 +75,24 @@ def test_malformed_pair_line_is_named(tmp_path: Path) -> None:
     bad.write_text("# header\nsexual | only two fields\n")
     with pytest.raises(ValueError, match=r"pairs.txt:2: expected 'category \| block \| allow'"):
         read_pairs(bad)
+
+
+def test_question_batch_is_split_on_its_own_and_never_leaks() -> None:
+    from limner.evals.safety_data import QUESTION_WRAPPERS, QUESTIONS_FILE, QUESTIONS_FIRST_ID, SEED
+
+    first = read_pairs(PAIRS_FILE)
+    questions = read_pairs(QUESTIONS_FILE, first_id=QUESTIONS_FIRST_ID)
+    assert min(p.id for p in questions) == QUESTIONS_FIRST_ID > max(p.id for p in first)
+    # The first batch's split does not depend on the second: adding questions moved no earlier pair.
+    _, held_first = split(build(first), first)
+    held_ids = {r["pair"] for r in read_jsonl(HELDOUT_FILE) if 0 <= r["pair"] < QUESTIONS_FIRST_ID}
+    assert {r["pair"] for r in held_first} == held_ids
+    # The question batch is on both sides, by pair, and its held-out part is in the held-out file.
+    qrecs = build(questions, seed=SEED + 11, wrappers=QUESTION_WRAPPERS)
+    qtrain, qheld = split(qrecs, questions, seed=SEED + 11)
+    assert qtrain and qheld
+    assert not {r["pair"] for r in qtrain} & {r["pair"] for r in qheld}
+    held_prompts = {r["prompt"] for r in read_jsonl(HELDOUT_FILE)}
+    train_prompts = {r["prompt"] for r in read_jsonl(TRAIN_FILE)}
+    assert {r["prompt"] for r in qheld} <= held_prompts
+    assert not {r["prompt"] for r in qheld} & train_prompts

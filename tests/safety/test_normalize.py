@@ -47,3 +47,17 @@ def test_spaced_words_are_resplit_with_a_vocabulary() -> None:
 def test_non_string_is_refused() -> None:
     with pytest.raises(TypeError, match="prompt must be a string"):
         normalize(None)  # type: ignore[arg-type]
+
+
+def test_possessive_s_stays_a_separate_word() -> None:
+    # "taliban's" must still read as "taliban" for the rules; contractions without 's are joined as before.
+    assert normalize("a poster praising the Taliban's victory") == "a poster praising the taliban s victory"
+    assert normalize("my neighbour’s address") == "my neighbour s address"
+    assert normalize("don't") == "dont"
+
+
+def test_a_word_of_one_repeated_letter_is_kept() -> None:
+    # Collapsing letter runs defeats "nuuuude", but "kkk" or "xxx" collapsed to one letter erases the word.
+    assert normalize("a KKK rally poster") == "a kkk rally poster"
+    assert normalize("xxx poster") == "xxx poster"
+    assert normalize("nuuuude") == "nude"
