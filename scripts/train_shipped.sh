@@ -26,3 +26,10 @@ $L train decoder --init "$R/tok/model.safetensors" --out "$R/dec" --steps "${DEC
 wait
 $L export --prior "$R/prior/model.safetensors" --decoder "$R/dec/model.safetensors" \
    --out limner/weights/limner-small.safetensors
+
+# 4. continuation (the shipped file is 1,010 + 900 prior steps): the prior trained on from the shipped
+#    weights, tokenizer and decoder unchanged, stopped after the step-900 save of a 2,600-step schedule:
+#      OMP_NUM_THREADS=1 torchrun --standalone --nproc-per-node 2 -m limner.cli.main train prior \
+#        --tokenizer limner/weights/limner-small.safetensors --init limner/weights/limner-small.safetensors \
+#        --out runs/prior2 --steps 2600 --batch-size 8 --lr 1.5e-3 --warmup 50 --threads 1 --save-every 100
+#      limner export --prior runs/prior2/model.safetensors --out limner/weights/limner-small.safetensors
