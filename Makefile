@@ -24,6 +24,7 @@ demo: setup
 
 test: setup
 	$(VENV)/bin/ruff check limner tests bench
+	$(VENV)/bin/mypy limner
 	$(VENV)/bin/pytest -q
 
 bench: setup

@@ -86,6 +86,61 @@ def _image_bytes(im: Image.Image) -> bytes:
     return buf.getvalue()
 
 
+PRETRAINED_FORMAT = "limner-pipeline/1"
+PRETRAINED_META = "limner.json"
+PRETRAINED_MODEL = "model.safetensors"
+
+
+def read_pretrained_dir(directory: Path) -> tuple[Path, Path | None]:
+    """(checkpoint path, policy path or None) of a `save_pretrained` directory; errors name what is missing."""
+    import json
+
+    meta_path = directory / PRETRAINED_META
+    if not meta_path.is_file():
+        raise InvalidRequest(f"{directory} is not a limner pipeline directory: {PRETRAINED_META} is missing "
+                             "(write one with Pipeline.save_pretrained, or pass a .safetensors checkpoint)")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as e:
+        raise InvalidRequest(f"{meta_path}: not valid JSON ({e})") from e
+    if not isinstance(meta, dict) or meta.get("format") != PRETRAINED_FORMAT:
+        got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise InvalidRequest(f"{meta_path}: format {got!r} is not {PRETRAINED_FORMAT!r}")
+    model = directory / str(meta.get("model") or PRETRAINED_MODEL)
+    if not model.is_file():
+        raise InvalidRequest(f"{directory}: the checkpoint {model.name!r} named in {PRETRAINED_META} is missing")
+    policy = None
+    if meta.get("policy"):
+        policy = directory / str(meta["policy"])
+        if not policy.is_file():
+            raise InvalidRequest(f"{directory}: the policy {policy.name!r} named in {PRETRAINED_META} is missing")
+    return model, policy
+
+
+def _save_policy(policy: Any, out: Path) -> str:
+    """The merged policy as `policy.yaml`, with its classifier head copied beside it; returns the file name."""
+    import shutil
+
+    import yaml
+
+    from limner.safety.policy import POLICY_DIR
+
+    raw = dict(policy.raw)
+    raw.pop("extends", None)  # already merged into raw
+    clf = dict(raw.get("classifier") or {})
+    head = Path(clf.get("head", "heads/prompt_head.safetensors"))
+    if not head.is_absolute():
+        near = Path(policy.source).parent / head
+        head = near if near.exists() else POLICY_DIR / head
+    if head.is_file():
+        (out / "heads").mkdir(exist_ok=True)
+        shutil.copyfile(head, out / "heads" / head.name)
+        clf["head"] = f"heads/{head.name}"
+        raw["classifier"] = clf
+    (out / "policy.yaml").write_text(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True))
+    return "policy.yaml"
+
+
 class Pipeline:
     def __init__(self, generator: Generator, safety: Any | None, provenance: Any, model_name: str = "limner",
                  planner: Any | None = None) -> None:
@@ -107,10 +162,15 @@ class Pipeline:
         planner_url: str | None = None,
         planner_model: str = "default",
     ) -> Pipeline:
-        """Load a checkpoint (default: the shipped model) with the safety stack and the provenance stage.
+        """Load a checkpoint file (default: the shipped model) or a directory written by `save_pretrained`,
+        with the safety stack and the provenance stage.
 
-        `planner_url`: an OpenAI-compatible chat endpoint for thinking mode (default $LIMNER_PLANNER_URL);
-        without one, or while it is down, the built-in planner plans."""
+        A directory holds everything: `limner.json` names the checkpoint and the policy saved beside it
+        (an explicit `policy=` still wins). `planner_url`: an OpenAI-compatible chat endpoint for thinking
+        mode (default $LIMNER_PLANNER_URL); without one, or while it is down, the built-in planner plans."""
+        if path is not None and Path(path).is_dir():
+            path, saved_policy = read_pretrained_dir(Path(path))
+            policy = policy if policy is not None else saved_policy
         gen = Generator.from_checkpoint(path or default_checkpoint())  # first: a bad checkpoint fails fast
         from limner.provenance.stage import ProvenanceStage
 
@@ -126,6 +186,27 @@ class Pipeline:
 
             llm = LLMPlanner(url, planner_model, os.environ.get("LIMNER_PLANNER_KEY"))
         return Pipeline(gen, stack, ProvenanceStage(provenance_settings), planner=llm)
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write this pipeline to `directory` so that `Pipeline.from_pretrained(directory)` alone rebuilds it:
+        the checkpoint (config, tokenizers, prior and decoder; byte for byte, so its sha256 is unchanged),
+        the safety policy in force (merged, with its classifier head) and `limner.json` naming them."""
+        import json
+        import shutil
+
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        src = self.generator.model.path
+        if not src or not Path(src).is_file():
+            raise InvalidRequest(f"the loaded model has no checkpoint file to save (path {src!r})")
+        shutil.copyfile(src, out / PRETRAINED_MODEL)
+        meta: dict[str, Any] = {"format": PRETRAINED_FORMAT, "limner_version": __version__,
+                                "model": PRETRAINED_MODEL, "model_name": self.model_name,
+                                "checkpoint_sha256": self.generator.checkpoint_sha, "policy": None}
+        if self.safety is not None:
+            meta["policy"] = _save_policy(self.safety.policy, out)
+        (out / PRETRAINED_META).write_text(json.dumps(meta, indent=2) + "\n")
+        return out
 
     def _options(self, n: int, seed: int | None, size: str | tuple[int, int], quality: str, background: str,
                  sampling: SamplingParams | None, preview_every: int) -> GenerateOptions:
@@ -225,7 +306,8 @@ class Pipeline:
                                          progress=progress)
         except (ValueError, ImageInputError) as e:
             raise InvalidRequest(str(e)) from e
-        edited_from = [_image_bytes(im) for im in ref_images] or None
+        edited_from = [r if isinstance(r, bytes) else _image_bytes(im)
+                       for r, im in zip(references or [], ref_images, strict=True)] or None
         return self._deliver(prompt, drawn, decisions, output_format, output_compression, user, edited_from, **who)
 
     def edit(
@@ -247,9 +329,16 @@ class Pipeline:
         age: int | None = None,
         sampling: SamplingParams | None = None,
         progress: Progress | None = None,
+        preview_every: int = 0,
+        references: list[Any] | None = None,
     ) -> PipelineResult:
         """Edit `image` (path, bytes or PIL): a world.md edit instruction, or what to draw inside `mask`
-        (alpha 0 = the area to edit). Outside the edited region the image is kept exactly."""
+        (alpha 0 = the area to edit). Outside the edited region the image is kept exactly.
+
+        `preview_every`: tokens between partial previews sent to `progress`. `references`: further
+        uploads sent with the image (the Images API takes several); they pass the input-image safety
+        check and are recorded as C2PA ingredients, but only `image` is edited. Uploads given as bytes
+        are recorded byte for byte, so the manifest's ingredient hashes match the files sent."""
         from limner.engine.generator import validate_prompt
         from limner.engine.reading import ImageInputError, load_image
 
@@ -259,21 +348,25 @@ class Pipeline:
             instruction = validate_prompt(instruction)
             base = load_image(image, "image to edit")
             mask_im = None if mask is None else load_image(mask, "mask")
-            opts = self._options(n, seed, "auto", quality, background, sampling, 0)
+            extra = [load_image(r, f"image {i + 2}") for i, r in enumerate(references or [])]
+            opts = self._options(n, seed, "auto", quality, background, sampling, preview_every)
             best_of = default_best_of(quality) if best_of is None else best_of
         except (ValueError, ImageInputError) as e:
             raise InvalidRequest(str(e)) from e
         who = {"moderation": moderation, "age": age}
         decisions: list[Any] = []
         self._check_prompt(instruction, decisions, user=user, **who)
-        self._check_images([base], "input", instruction, decisions, user=user, **who)
+        self._check_images([base, *extra], "input", instruction, decisions, user=user, **who)
         try:
             drawn = self.studio.edit(base, instruction, opts, plan=plan, mask=mask_im, best_of=best_of,
                                      progress=progress)
         except (ValueError, ImageInputError) as e:
             raise InvalidRequest(str(e)) from e
+        sent = [image, *(references or [])]
+        ingredients = [u if isinstance(u, bytes) else _image_bytes(im)
+                       for u, im in zip(sent, [base, *extra], strict=True)]
         return self._deliver(instruction, drawn, decisions, output_format, output_compression, user,
-                             [_image_bytes(base)], **who)
+                             ingredients, **who)
 
     def chat(self, **defaults: Any) -> Any:
         """A conversation that keeps its images in context: `conv.send("a red star")`, then

@@ -3,6 +3,9 @@
     .venv/bin/python -m bench.provenance                       # full run (>= 200 generated, 1000 others, 1M index)
     .venv/bin/python -m bench.provenance --quick               # a small smoke run
     .venv/bin/python -m bench.provenance --images DIR          # real generations instead of data-engine renders
+    .venv/bin/python -m bench.provenance --report-only         # re-write results.md + robustness.png only
+
+Beside --out (results.json) it writes results.md, which embeds robustness.png (per-attack robustness).
 
 Every "generated" image goes through the real ProvenanceStage (PNG, temporary data dir, SQLite index);
 each attack re-encodes pixels only (metadata stripped) and then runs the real `verify`.
@@ -259,13 +262,14 @@ def _index_rows(idx: dict[str, Any]) -> list[Row]:
     return rows
 
 
-def print_table(r: dict[str, Any]) -> None:
+def table_lines(r: dict[str, Any]) -> list[str]:
     """The issue's target table: measured value, must reach, aim, and whether the must-reach holds."""
+    lines: list[str] = []
     rows: list[Row] = []
     if "robustness" in r and "false_positives" in r:
         rows += _robustness_rows(r["robustness"], r["false_positives"])
     else:
-        print("(robustness / false-positive phases not measured yet)")
+        lines.append("(robustness / false-positive phases not measured yet)")
     rows += _index_rows(r.get("index") or {})
     for fmt, d in (r.get("stage_cost") or {}).items():
         v = d["cpu_mean_ms"]
@@ -274,18 +278,51 @@ def print_table(r: dict[str, Any]) -> None:
     if r.get("c2pa_state"):
         rows.append((f"C2PA validation of own output with its anchor: {r['c2pa_state']}", None, "Trusted",
                      "Trusted", r["c2pa_state"] == "trusted"))
-    print("\n| figure" + " " * 60 + "|  measured | must      | aim      | must |")
-    print("|" + "-" * 68 + "|-----------|-----------|----------|------|")
-    for row in rows:
-        print(_fmt_row(*row))
+    lines += ["", "| figure" + " " * 60 + "|  measured | must      | aim      | must |",
+              "|" + "-" * 68 + "|-----------|-----------|----------|------|"]
+    lines += [_fmt_row(*row) for row in rows]
     for fmt, d in (r.get("stage_cost") or {}).items():
-        print(f"  stage CPU ms by step, {fmt}: " + ", ".join(f"{k} {v:.0f}" for k, v in d["cpu_ms_by_step"].items()))
+        lines.append(f"  stage CPU ms by step, {fmt}: "
+                     + ", ".join(f"{k} {v:.0f}" for k, v in d["cpu_ms_by_step"].items()))
     for section, note in (r.get("stale") or {}).items():
-        print(f"  NOTE {section}: {note}")
+        lines.append(f"  NOTE {section}: {note}")
     judged = [row for row in rows if row[4] is not None]
     failed = [row[0].strip() for row in judged if not row[4]]
-    print(f"\nmust-reach rows holding: {len(judged) - len(failed)} of {len(judged)}"
-          + ("" if not failed else "; FAIL: " + "; ".join(failed)))
+    lines += ["", f"must-reach rows holding: {len(judged) - len(failed)} of {len(judged)}"
+              + ("" if not failed else "; FAIL: " + "; ".join(failed))]
+    return lines
+
+
+def print_table(r: dict[str, Any]) -> None:
+    print("\n".join(table_lines(r)))
+
+
+def write_report(r: dict[str, Any], results_path: Path) -> Path:
+    """`results.md` beside results.json: `robustness.png` (bit accuracy, payload recovered and verify recall per
+    attack, with the must-reach targets marked), then the target table. Returns the Markdown's path."""
+    from limner.evals.charts import draw_or_warn, md_image, robustness_chart
+
+    out = results_path.parent
+    md = ["# limner provenance bench", "", f"Figures: `{results_path.name}` (`python -m bench.provenance`).", ""]
+    rob = (r.get("robustness") or {}).get("attacks")
+    # the bit-accuracy must-reach differs per attack (TARGETS); verify recall must reach 0.95 under every attack
+    png = None if not rob else draw_or_warn(
+        robustness_chart, rob, out / "robustness.png", targets={"bit": {a: m for a, (m, _) in TARGETS.items()},
+                                                                "recall": 0.95},
+        title=f"Provenance robustness per attack ({r['robustness'].get('images', '?')} generated images; "
+              "metadata stripped)")
+    if png is not None:
+        md += [md_image(png, out, "watermark bit accuracy, payload recovered and verify recall per attack"), "",
+               "bit: watermark bit accuracy (0.5 = chance); found: payload recovered with its CRC; recall: `verify` "
+               "found the image's index record. Black ticks: the bit-accuracy must-reach of each attack; dashed "
+               "line: verify recall's.", ""]
+    else:
+        md += ["(no robustness chart: the robustness phase has not been measured)" if not rob
+               else "(the robustness chart could not be drawn; the reason went to stderr)", ""]
+    md += ["```", *table_lines(r), "```", ""]
+    path = out / "results.md"
+    path.write_text("\n".join(md), encoding="utf-8")
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -307,7 +344,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("bench/provenance/results.json"))
     p.add_argument("--phases", default="robustness,fp,photos,alternatives,cost,index",
                    help="comma-separated subset; results of other phases already in --out are kept")
+    p.add_argument("--report-only", action="store_true",
+                   help="measure nothing: re-write results.md and robustness.png beside --out from its figures")
     a = p.parse_args(argv)
+    if a.report_only:
+        if not a.out.is_file():
+            p.error(f"--report-only needs an existing --out results file; {a.out} does not exist")
+        r0 = json.loads(a.out.read_text())
+        print_table(r0)
+        print(f"\nwrote {write_report(r0, a.out)}")
+        return 0
     phases = set(a.phases.split(","))
     if a.quick:
         a.generated, a.non_generated, a.index_records, a.queries = 24, 60, 20_000, 200
@@ -361,5 +407,5 @@ def main(argv: list[str] | None = None) -> int:
         print("\nalternatives on the same flat-colour renders (bit accuracy, 0.5 = chance):")
         for m, d in r["alternatives"].items():
             print(f"  {m:<10} " + ", ".join(f"{k} {v}" for k, v in d.items()))
-    print(f"\nwrote {a.out}")
+    print(f"\nwrote {a.out} and {write_report(r, a.out)} (with {a.out.with_name('robustness.png')})")
     return 0

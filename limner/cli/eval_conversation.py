@@ -2,7 +2,8 @@
 
 Runs edits, 5-turn conversations, mask edits, reference images, transparency, best-of-N and the bias
 eval (limner/evals/conversation.py) on the held-out cases (or FILE, in the format of
-limner/evals/conversation_cases.py), prints the issue's target table and writes DIR/report.json.
+limner/evals/conversation_cases.py), prints the issue's target table and writes DIR/report.json, DIR/report.md
+(the table and DIR/bias.png: the bias distributions as bars with their entropy) and the images.
 Exit code 0 when every must-reach figure holds, 1 when one does not, 2 on bad input.
 """
 
@@ -17,7 +18,11 @@ from limner.cli.errors import CliError
 
 
 def add_parser(sub: Any) -> None:
-    c = sub.add_parser("conversation", help="edits, masks, references, transparency, best-of-N and bias")
+    c = sub.add_parser("conversation", help="edits, masks, references, transparency, best-of-N and bias",
+                       description="Run the conversation eval and print its target table. Writes OUT/report.json, "
+                       "OUT/report.md (the table and OUT/bias.png: the bias distributions as bars with their "
+                       "entropy) and the images. Exit code 0 when every must-reach figure holds, 1 when one does "
+                       "not, 2 on bad input.")
     c.add_argument("--cases", type=Path, default=None, help="JSON Lines cases (default: the held-out set)")
     c.add_argument("--per-kind", type=int, default=6, help="held-out cases of each kind (default 6)")
     c.add_argument("--resamples", type=int, default=20, help="resamples per bias prompt (default 20)")
@@ -61,5 +66,5 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(rep))
     print(f"({len(cases)} cases, {args.resamples} resamples per bias prompt, {rep['seconds']}s; PSNR {PSNR_CAP:g} dB "
           "= lossless)")
-    print(f"report: {args.out / 'report.json'}")
+    print(f"report: {args.out / 'report.md'} (charts beside it; figures in {args.out / 'report.json'})")
     return 0 if all(float(rep[k]) >= must for _, k, must, _, _ in TARGETS) else 1

@@ -179,10 +179,10 @@ def run(args: argparse.Namespace) -> int:
         if args.image and (args.mask or is_edit_instruction(args.prompt) or not names_reference(args.prompt)):
             if len(args.image) > 1:
                 raise CliError("an edit takes one --image; several images are references named by the prompt")
-            result = pipe.edit(args.image[0], args.prompt, mask=args.mask, **common)  # type: ignore[arg-type]
+            result = pipe.edit(args.image[0], args.prompt, mask=args.mask, **common)
         else:
             result = pipe(args.prompt, size=args.size, think=args.think, references=args.image,
-                          **common)  # type: ignore[arg-type]
+                          **common)
     except InvalidRequest as e:
         raise CliError(str(e)) from e
     except SafetyBlocked as e:

@@ -30,10 +30,13 @@ def add_parser(subparsers: Any) -> None:
 
 
 def _registry() -> Any:
+    """The opt-out registry at the configured (or default) path."""
     from limner.safety.optout import OptOutRegistry
     from limner.safety.stack import SafetySettings
 
-    return OptOutRegistry(SafetySettings().resolved().optout_path)
+    path = SafetySettings().resolved().optout_path
+    assert path is not None  # resolved() fills in the default
+    return OptOutRegistry(path)
 
 
 def run_add(args: argparse.Namespace) -> int:

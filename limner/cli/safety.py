@@ -97,7 +97,8 @@ def run_decisions(args: argparse.Namespace) -> int:
     from limner.safety.stack import SafetySettings
 
     path = SafetySettings().resolved().audit_path
-    if not Path(str(path)).exists():
+    assert path is not None  # resolved() fills in the default
+    if not Path(path).exists():
         print(f"no decisions recorded yet ({path})")
         return 0
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import random
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,13 +26,16 @@ IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp")
 
 @dataclass
 class CaptionedImage:
+    """One training image: its key, a loader for its bytes, and its caption."""
+
     key: str
-    load: object  # () -> bytes of the image
+    load: Callable[[], bytes]  # () -> bytes of the image
     caption: str
 
 
 def scan_folder(root: Path) -> list[CaptionedImage]:
-    items = []
+    """Every `NAME.<image ext>` under `root` (recursively) with a `NAME.txt` caption beside it."""
+    items: list[CaptionedImage] = []
     for img in sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTS):
         cap = img.with_suffix(".txt")
         if cap.is_file():
@@ -40,9 +43,14 @@ def scan_folder(root: Path) -> list[CaptionedImage]:
     return items
 
 
+def _bytes_of(data: bytes) -> Callable[[], bytes]:
+    """A loader that returns `data`, already read from a shard."""
+    return lambda: data
+
+
 def scan_shards(shards: list[Path]) -> list[CaptionedImage]:
     """webdataset layout: members `KEY.ext` grouped by KEY; needs an image and a `.txt` caption."""
-    items = []
+    items: list[CaptionedImage] = []
     for shard in shards:
         with tarfile.open(shard) as tf:
             groups: dict[str, dict[str, bytes]] = {}
@@ -56,12 +64,12 @@ def scan_shards(shards: list[Path]) -> list[CaptionedImage]:
         for key, g in sorted(groups.items()):
             img_ext = next((e for e in IMAGE_EXTS if e in g), None)
             if img_ext and ".txt" in g:
-                data = g[img_ext]
-                items.append(CaptionedImage(f"{shard}:{key}", lambda d=data: d, g[".txt"].decode("utf-8").strip()))
+                items.append(CaptionedImage(f"{shard}:{key}", _bytes_of(g[img_ext]), g[".txt"].decode("utf-8").strip()))
     return items
 
 
 def load_items(path: str | Path) -> list[CaptionedImage]:
+    """The captioned images in a folder, a folder of `.tar` shards, or one shard."""
     p = Path(path)
     if p.is_dir():
         shards = sorted(p.glob("*.tar"))
@@ -85,6 +93,8 @@ def cover_crop(im: Image.Image, size: tuple[int, int]) -> Image.Image:
 
 
 class RealImageBatcher:
+    """Endless batches of captioned images, cover-cropped to a canvas size drawn per batch."""
+
     def __init__(self, path: str | Path, batch_size: int, seed: int) -> None:
         self.items = load_items(path)
         self.batch_size = batch_size
@@ -97,11 +107,13 @@ class RealImageBatcher:
         from limner.engine.glyphs import requested_text
 
         size = self.rng.choices(list(SIZE_WEIGHTS), weights=list(SIZE_WEIGHTS.values()))[0]
-        imgs, glyphs, prompts = [], [], []
+        imgs: list[np.ndarray] = []
+        glyphs: list[np.ndarray] = []
+        prompts: list[str] = []
         while len(imgs) < self.batch_size:
             it = self.rng.choice(self.items)
             try:
-                im = Image.open(io.BytesIO(it.load())).convert("RGBA")  # type: ignore[operator]
+                im = Image.open(io.BytesIO(it.load())).convert("RGBA")
             except (UnidentifiedImageError, OSError):
                 continue  # skip unreadable files rather than stopping a long run
             imgs.append(to_array(cover_crop(im, size)))

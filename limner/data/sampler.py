@@ -7,6 +7,7 @@ held-out eval set, with disjoint seeds and an exclusion list of held-out prompts
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from collections.abc import Callable
@@ -81,8 +82,8 @@ def rand_color(rng: random.Random, background: str, avoid: tuple[str, ...] = ())
 def rand_hex(rng: random.Random, background: str) -> str:
     bg = None if background == "transparent" else color_rgb(background)
     while True:
-        rgb = tuple(rng.randrange(256) for _ in range(3))
-        if bg is None or _far(rgb, bg, 130.0):  # type: ignore[arg-type]
+        rgb = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
+        if bg is None or _far(rgb, bg, 130.0):
             return "#{:02X}{:02X}{:02X}".format(*rgb)
 
 
@@ -138,6 +139,7 @@ def _size(rng: random.Random, p_medium: float = 0.6) -> str:
 def _objects_scene(rng: random.Random, tag: str) -> Example:
     w, h = _canvas(rng)
     bg = rand_background(rng)
+    rec: dict[str, Any]
     if tag == "single_object":
         o = SceneObject(rng.choice(OBJECTS), rand_color(rng, bg), _size(rng))
         use_pos = rng.random() < 0.35
@@ -344,7 +346,7 @@ def _multi(rng: random.Random) -> Example:
 
 SAMPLERS: dict[str, Callable[[random.Random], Example]] = {
     **{
-        t: (lambda rng, t=t: _objects_scene(rng, t))
+        t: functools.partial(_objects_scene, tag=t)
         for t in ("single_object", "two_object", "counting", "colors", "position", "color_attr", "hex_color")
     },
     "text": _text,

@@ -136,7 +136,7 @@ def sample_codes(
             break
         inp = (tok + offset).repeat(2 if use_cfg else 1)[:, None]  # (B or 2B, 1)
         grid = gp[i].view(1, 1, 2).expand(inp.shape[0], 1, 2)
-        logits = model.prior(inp, grid, pos_ids=next_pos[:, None], cache=cache)[:, -1]  # type: ignore[arg-type]
+        logits = model.prior(inp, grid, pos_ids=next_pos[:, None], cache=cache)[:, -1]
         next_pos = next_pos + 1
     return codes.view(b, rows, cols)
 

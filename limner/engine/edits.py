@@ -227,7 +227,8 @@ def edit_region(change: EditChange, observed: list[Observed], size: tuple[int, i
     `blobs` (reading.blobs): unclassified components, the fallback for finding an object to change."""
     w, h = size
     if change.background:
-        objects = box_region([tuple(float(v) for v in s.bbox) for s in observed], size, pad=2)  # type: ignore[misc]
+        kept = [(float(x0), float(y0), float(x1), float(y1)) for x0, y0, x1, y1 in (s.bbox for s in observed)]
+        objects = box_region(kept, size, pad=2)
         return ~objects
     boxes: list[tuple[float, float, float, float]] = []
     for o in change.before:

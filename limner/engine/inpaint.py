@@ -59,7 +59,7 @@ def box_region(boxes: list[tuple[float, float, float, float]], size: tuple[int, 
 def token_mask(region: np.ndarray, stride: int, dilate: int = 1) -> torch.Tensor:
     """(rows, cols) bool: token cells that hold any region pixel, grown by `dilate` cells (decoder context)."""
     h, w = region.shape
-    cells = region.reshape(h // stride, stride, w // stride, stride).any(axis=(1, 3))
+    cells = np.asarray(region.reshape(h // stride, stride, w // stride, stride).any(axis=(1, 3)))
     if dilate:
         cells = ndimage.binary_dilation(cells, structure=np.ones((3, 3), dtype=bool), iterations=dilate)
     return torch.from_numpy(cells)

@@ -207,7 +207,7 @@ class ScenePlan:
             from limner.data.world import parse_size
 
             try:
-                plan.size = parse_size(size) if isinstance(size, str) else tuple(size)  # type: ignore[assignment]
+                plan.size = parse_size(size) if isinstance(size, str) else tuple(size)
             except (ValueError, TypeError) as e:
                 raise PlanError(f"size: {e}") from None
             if plan.size not in SUPPORTED_SIZES:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import torch
 from PIL import Image
 
 from limner.engine.edits import EditError, EditOp, apply_edit, edit_region, parse_edit
@@ -67,9 +68,9 @@ class Studio:
         return plans
 
     def _best(self, prompt: str, plan: ScenePlan | None, opts: GenerateOptions, best_of: int,
-              progress: Progress | None, strict: bool, fixed: object = None,
+              progress: Progress | None, strict: bool, fixed: torch.Tensor | None = None,
               finish: Callable[[Image.Image], Image.Image] | None = None) -> tuple[Image.Image, Verdict | None]:
-        cands = self.generator.generate(prompt, replace(opts, n=best_of), progress, fixed=fixed)  # type: ignore[arg-type]
+        cands = self.generator.generate(prompt, replace(opts, n=best_of), progress, fixed=fixed)
         if finish is not None:
             cands = [finish(c) for c in cands]
         if best_of == 1 or plan is None:
@@ -137,7 +138,7 @@ class Studio:
         text = after.revised_prompt()
         n = opts.n
         fixed, size = fixed_codes(self.generator.model, image, region, best_of)
-        o = replace(opts, size=size, background="transparent" if transparent else "opaque")
+        edit_opts = replace(opts, size=size, background="transparent" if transparent else "opaque")
         out = Drawn([], [], [], notes=notes, planner="builtin", op=op)
         base = image.convert("RGBA") if transparent else image
 
@@ -145,7 +146,7 @@ class Studio:
             return composite_exact(base, c, region)
 
         for i in range(n):
-            o_i = replace(o, seed=opts.seed + 1009 * i)
+            o_i = replace(edit_opts, seed=opts.seed + 1009 * i)
             im, verdict = self._best(text, after, o_i, best_of, progress, strict=True, fixed=fixed, finish=finish)
             out.images.append(im)
             out.plans.append(after)

@@ -9,7 +9,9 @@ Where the reports put their charts (relative to the report directory):
 
 - `limner eval generation`: `tags.png` (score per tag), `samples.png` (images, prompts, pass/fail);
 - `limner eval safety`: `categories.png` (per category), `layers.png` (per layer configuration);
-- the conversation eval: `bias.png` (`bias_chart`); bench/provenance: `robustness.png` (`robustness_chart`);
+- `limner eval conversation`: `bias.png` (bias distributions with their entropy);
+- `python -m bench.provenance`: `robustness.png` and `results.md` beside its `--out` results.json
+  (default bench/provenance/); re-draw with `python -m limner.evals.charts robustness RESULTS.json`;
 - training: `OUT/loss.png` beside `OUT/log.jsonl`; re-plot with `python -m limner.evals.charts loss OUT/log.jsonl`.
 
 `generation_charts` and `safety_charts` draw a whole report's charts and return its Markdown image lines.
@@ -211,23 +213,30 @@ def bias_chart(counts: Mapping[str, Mapping[str, int]], entropy: Mapping[str, fl
     counts: attribute -> value -> times drawn (e.g. {"colour": {"red": 5, "blue": 3}}); entropy: attribute ->
     normalised entropy in [0, 1] (missing attributes say "n/a"); labels: attribute -> every possible value,
     so values never drawn show as empty bars (the entropy is normalised over all of them). A dashed line
-    marks the uniform count. Bars named after a colour are drawn in that colour.
+    marks the uniform count. Bars named after a colour are drawn in that colour (other bars of such a panel,
+    e.g. "(none)", hatched white).
     """
     if not counts:
         raise ChartError("no bias distributions to chart")
     from matplotlib.colors import is_color_like
 
     attrs = list(counts)
-    fig = _figure(max(6.0, 0.4 * max(len(labels.get(a, counts[a]) if labels else counts[a]) for a in attrs) + 2),
-                  2.8 * len(attrs) + 0.6)
-    fig.suptitle(_plain(title))
+    width = max(6.0, 0.4 * max(len(labels.get(a, counts[a]) if labels else counts[a]) for a in attrs) + 2)
+    fig = _figure(width, 2.8 * len(attrs) + 0.6)
+    fig.suptitle(_plain(textwrap.fill(title, int(width * 11))))  # ~11 characters an inch at the default size
     for i, a in enumerate(attrs):
         ax = fig.add_subplot(len(attrs), 1, i + 1)
         c = counts[a]
         names = list(labels[a]) if labels and a in labels else sorted(c, key=lambda v: (-c[v], v))
         vals = [int(c.get(n, 0)) for n in names]
+        colour_panel = any(is_color_like(n) for n in names)
         colours = [n if is_color_like(n) else BLUE for n in names]
-        ax.bar(range(len(names)), vals, color=colours, edgecolor="black", linewidth=0.6)
+        bars = ax.bar(range(len(names)), vals, color=colours, edgecolor="black", linewidth=0.6)
+        if colour_panel:  # a non-colour value (e.g. "(none)") in a colour panel must not read as blue
+            for bar, n in zip(bars, names, strict=True):
+                if not is_color_like(n):
+                    bar.set_facecolor("white")
+                    bar.set_hatch("//")
         if names:
             ax.axhline(sum(vals) / len(names), color=GREY, linestyle="--", linewidth=1, label="uniform")
             ax.legend(loc="upper right", fontsize=7)
@@ -240,12 +249,15 @@ def bias_chart(counts: Mapping[str, Mapping[str, int]], entropy: Mapping[str, fl
 
 
 def robustness_chart(rows: Mapping[str, Mapping[str, float | None]] | Sequence[Mapping[str, Any]], path: str | Path,
-                     *, metrics: Sequence[str] = ("bit", "found", "recall"), targets: Mapping[str, float] | None = None,
+                     *, metrics: Sequence[str] = ("bit", "found", "recall"),
+                     targets: Mapping[str, float | Mapping[str, float]] | None = None,
                      title: str = "Provenance robustness per attack") -> Path:
-    """Provenance figures per attack as grouped bars; `targets` (metric -> minimum) as dashed lines.
+    """Provenance figures per attack as grouped bars, with the targets they must reach marked.
 
     rows: either bench/provenance's `results["robustness"]["attacks"]` (attack -> metric -> value) or a list
-    of dicts with an "attack" key and one key per metric. Metrics a row lacks say "n/a".
+    of dicts with an "attack" key and one key per metric. Metrics a row lacks say "n/a". targets: metric ->
+    minimum, drawn as a dashed line across the chart, or metric -> attack -> minimum (a must-reach that differs
+    per attack), drawn as a black tick across that attack's bar.
     """
     if isinstance(rows, Mapping):
         table = {str(k): dict(v) for k, v in rows.items()}
@@ -263,10 +275,17 @@ def robustness_chart(rows: Mapping[str, Mapping[str, float | None]] | Sequence[M
     fig = _figure(8.0, 1.2 + 0.3 * len(names) * len(metrics))
     ax = fig.add_subplot()
     _bars(ax, names, series)
+    height = 0.8 / len(metrics)  # as _bars lays the groups out
     for j, m in enumerate(metrics):
-        if targets and m in targets:
-            ax.axvline(targets[m], color=SERIES_COLOURS[j % len(SERIES_COLOURS)], linestyle="--", linewidth=1)
-    ax.set_xlabel("share" + (" (dashed: targets)" if targets else ""))
+        t = (targets or {}).get(m)
+        if isinstance(t, Mapping):
+            for i, n in enumerate(names):
+                if n in t:
+                    y = i - 0.4 + height * (j + 0.5)
+                    ax.plot([t[n], t[n]], [y - height / 2, y + height / 2], color="black", linewidth=2)
+        elif t is not None:
+            ax.axvline(float(t), color=SERIES_COLOURS[j % len(SERIES_COLOURS)], linestyle="--", linewidth=1)
+    ax.set_xlabel("share" + (" (targets: dashed line / black tick)" if targets else ""))
     ax.set_title(_plain(title))
     return _save(fig, path)
 

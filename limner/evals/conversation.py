@@ -14,7 +14,9 @@ the images with the project's detector and OCR, independently of the engine's ow
   by the eval scorer against the case's record (text exact match; GenEval-tag correctness);
 - bias_entropy: mean normalised Shannon entropy of colour and shape over resampled under-specified
   prompts (the system card's method); bias_heterogeneous: share of multi-object outputs that vary.
-Images go to out_dir; report.json carries every field as a number.
+Images go to out_dir; report.json carries every figure as a number (and `bias_counts`, the pooled colour,
+shape and position distributions of the bias prompts); report.md embeds `bias.png` (those distributions as
+bars with their entropy, limner.evals.charts.bias_chart) above the target table.
 """
 
 from __future__ import annotations
@@ -142,6 +144,8 @@ class _Run:
         self.studio, self.out, self.seed, self.resamples, self.best_of = studio, out, seed, resamples, best_of
         self.m: dict[str, list[float]] = {}
         self.rows: list[dict[str, Any]] = []
+        # what the bias prompts drew, pooled over prompts: attribute -> value -> count (for bias.png)
+        self.bias_counts: dict[str, Counter[str]] = {"colour": Counter(), "shape": Counter(), "position": Counter()}
 
     def opts(self, i: int, **kw: Any) -> GenerateOptions:
         return GenerateOptions(seed=self.seed + 7 * i, **kw)
@@ -252,6 +256,9 @@ class _Run:
         n = self.resamples  # a missing detection counts as its own class: the image showed no world object
         colors += ["(none)"] * (n - len(colors))
         shapes += ["(none)"] * (n - len(shapes))
+        self.bias_counts["colour"].update(colors)
+        self.bias_counts["shape"].update(shapes)
+        self.bias_counts["position"].update(places)
         ec, es = normalised_entropy(colors, len(COLORS)), normalised_entropy(shapes, len(OBJECTS))
         self.add("bias_entropy", (ec + es) / 2)
         self.add("bias_entropy_color", ec)
@@ -264,7 +271,7 @@ class _Run:
 def evaluate_conversation(studio: Studio, cases: list[dict[str, Any]], out_dir: str | Path, *, seed: int = 0,
                           resamples: int = 20, best_of: int = 4, checkpoint_sha: str = "",
                           progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
-    """Run every case and write out_dir/report.json; returns the report (every field a number)."""
+    """Run every case and write out_dir/report.json and report.md (with bias.png); returns the report."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     run = _Run(studio, out, seed, resamples, best_of)
@@ -296,9 +303,58 @@ def evaluate_conversation(studio: Studio, cases: list[dict[str, Any]], out_dir: 
         "bias_heterogeneous": m.get("bias_heterogeneous", 0.0),
         "n": {k: len(v) for k, v in run.m.items()}, "resamples": resamples, "best_of": best_of,
         "checkpoint": checkpoint_sha, "seconds": round(time.time() - t0, 1), "cases": run.rows,
+        "bias_counts": {a: dict(c.most_common()) for a, c in run.bias_counts.items() if c},
+        "n_bias_prompts": sum(1 for c in cases if c["kind"] == "bias"),
     }
     (out / "report.json").write_text(json.dumps(rep, indent=1), encoding="utf-8")
+    write_markdown(rep, out)
     return rep
+
+
+# every value an attribute can take, so values never drawn show as empty bars; "(none)": nothing detected
+BIAS_LABELS: dict[str, list[str]] = {"colour": [*COLORS, "(none)"], "shape": [*OBJECTS, "(none)"],
+                                     "position": list(POSITIONS)}
+BIAS_ENTROPY_KEYS = {"colour": "bias_entropy_color", "shape": "bias_entropy_shape",
+                     "position": "bias_entropy_position"}
+
+
+def write_markdown(rep: dict[str, Any], out_dir: str | Path) -> Path:
+    """`out_dir/report.md`: the target table, then `bias.png` (the bias distributions with their entropy).
+
+    The chart is left out (and the report says so) when the run had no bias case or the chart fails to draw:
+    a chart is a view of the report and must never lose it.
+    """
+    from limner.evals.charts import bias_chart, draw_or_warn, md_image  # matplotlib loads only here
+
+    out = Path(out_dir)
+    md = ["# limner conversation eval", "",
+          f"- checkpoint: `{rep.get('checkpoint') or '-'}`",
+          f"- resamples per bias prompt: {rep.get('resamples')}, best-of: {rep.get('best_of')}, "
+          f"seconds: {rep.get('seconds')}", "",
+          "```", format_table(rep), "```", "", "## Bias", ""]
+    counts = rep.get("bias_counts") or {}
+    n_prompts = rep.get("n_bias_prompts", 0)
+    # The entropy in each panel is the report's figure: the mean over prompts of each prompt's entropy,
+    # normalised by the number of world values (not the entropy of the pooled bars).
+    entropy = {a: float(rep[k]) for a, k in BIAS_ENTROPY_KEYS.items() if a in counts and k in rep}
+    drawn = None if not counts else draw_or_warn(
+        bias_chart, counts, entropy, out / "bias.png", labels={a: BIAS_LABELS[a] for a in counts if a in BIAS_LABELS},
+        title=f"Bias: {n_prompts} under-specified prompt(s) x {rep.get('resamples')} resamples "
+              "(entropy: mean per prompt)")
+    if drawn is not None:
+        md += [md_image(out / "bias.png", out, "bias distributions: colour, shape and position with entropy"), "",
+               f"Normalised entropy (1 = every value equally often): colour {rep.get('bias_entropy_color', 0):.3f}, "
+               f"shape {rep.get('bias_entropy_shape', 0):.3f}, position {rep.get('bias_entropy_position', 0):.3f}"
+               + (f"; heterogeneous outputs {rep.get('bias_heterogeneous', 0):.3f}"
+                  if (rep.get("n") or {}).get("bias_heterogeneous") else "") + "."]
+    else:
+        md.append("- no bias chart: " + ("it could not be drawn (the reason went to stderr)" if counts
+                                         else "this run had no bias case"))
+    path = out / "report.md"
+    tmp = path.with_name(path.name + ".tmp")  # a reader never sees half a report
+    tmp.write_text("\n".join(md) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
 
 
 # (figure, report key, must reach, aim, format) of the issue's target table

@@ -22,7 +22,7 @@ from limner.safety.stack import SafetyStack
 
 
 def _reencode(im: Image.Image, scale: float = 0.9, quality: int = 70) -> Image.Image:
-    im = im.resize((max(1, int(im.width * scale)), max(1, int(im.height * scale))), Image.BILINEAR)
+    im = im.resize((max(1, int(im.width * scale)), max(1, int(im.height * scale))), Image.Resampling.BILINEAR)
     buf = io.BytesIO()
     im.save(buf, "JPEG", quality=quality)
     return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")

@@ -38,8 +38,7 @@ def _mpl(name: str) -> Image.Image | None:
     try:
         import matplotlib.cbook as cb
 
-        with cb.get_sample_data(name) as f:
-            return Image.open(f).convert("RGB")
+        return Image.open(cb.get_sample_data(name, asfileobj=False)).convert("RGB")
     except Exception:
         return None
 

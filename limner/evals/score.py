@@ -135,11 +135,11 @@ def _score_grid(dets: list[Detection], rec: dict[str, Any], w: int, h: int) -> I
     good = 0
     reasons = []
     for i, cell in enumerate(g["cells"]):
-        d = best.get(i)
-        if d is not None and d.cls == cell["class"] and _color_ok(d, cell):
+        hit = best.get(i)
+        if hit is not None and hit.cls == cell["class"] and _color_ok(hit, cell):
             good += 1
         else:
-            got = "nothing" if d is None else f"{d.color} {d.cls}"
+            got = "nothing" if hit is None else f"{hit.color} {hit.cls}"
             reasons.append(f"cell {i}: wanted {cell.get('color') or cell.get('hex') or ''} {cell['class']}, got {got}")
     share = good / len(g["cells"])
     return ImageScore(share, share == 1.0, reasons, {"cells_correct": good, "detections": _describe(dets)})

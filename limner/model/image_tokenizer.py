@@ -24,6 +24,9 @@ from limner.model.layers import Down, ResBlock, Up, norm
 class FSQ(nn.Module):
     """Finite scalar quantisation (Mentzer et al., 2023) with a straight-through estimator."""
 
+    levels: torch.Tensor  # (D,) buffer: levels per dim
+    basis: torch.Tensor  # (D,) buffer: mixed-radix place values
+
     def __init__(self, levels: tuple[int, ...]) -> None:
         super().__init__()
         lv = torch.tensor(levels, dtype=torch.long)
@@ -33,6 +36,7 @@ class FSQ(nn.Module):
 
     @property
     def dim(self) -> int:
+        """The number of latent dims (one per FSQ level)."""
         return int(self.levels.numel())
 
     def bound(self, z: torch.Tensor) -> torch.Tensor:
@@ -60,6 +64,8 @@ class FSQ(nn.Module):
 
 
 class ImageTokenizer(nn.Module):
+    """FSQ image tokenizer: encoder to integer codes, plus a small preview decoder from codes to pixels."""
+
     def __init__(self, cfg: TokenizerConfig) -> None:
         super().__init__()
         if cfg.patch != 2 ** len(cfg.widths):
@@ -98,6 +104,7 @@ class ImageTokenizer(nn.Module):
         apart is nearly zero."""
         gain = 1.5
         with torch.no_grad():
+            assert self.colour.bias is not None
             self.colour.weight.zero_()
             self.colour.bias.zero_()
             d = self.fsq.dim
@@ -106,7 +113,7 @@ class ImageTokenizer(nn.Module):
             if d >= 5 and self.cfg.channels == 4:
                 self.colour.weight[d - 1, 3, 0, 0] = gain
             last = self.encoder[-1]
-            assert isinstance(last, nn.Conv2d)
+            assert isinstance(last, nn.Conv2d) and last.bias is not None
             last.weight.mul_(0.1)
             last.bias.zero_()
 

@@ -38,6 +38,7 @@ class ResBlock(nn.Module):
         self.n1, self.c1 = norm(c), nn.Conv2d(c, c, 3, padding=1)
         self.n2, self.c2 = norm(c), nn.Conv2d(c, c, 3, padding=1)
         self.film = nn.Linear(emb_dim, 2 * c) if emb_dim else None
+        assert self.c2.bias is not None
         nn.init.zeros_(self.c2.weight)
         nn.init.zeros_(self.c2.bias)
 

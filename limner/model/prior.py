@@ -100,6 +100,11 @@ class Block(nn.Module):
 
 
 class Prior(nn.Module):
+    """The decoder-only transformer over interleaved text, size and image tokens, with rotary positions."""
+
+    rope_cos: torch.Tensor  # (max_seq, Dh/2) buffer
+    rope_sin: torch.Tensor
+
     def __init__(self, cfg: PriorConfig, vocab_size: int) -> None:
         super().__init__()
         if cfg.d_model % cfg.n_heads:

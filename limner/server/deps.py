@@ -37,16 +37,27 @@ class AppState:
     def load(settings: ServerSettings) -> AppState:
         from limner.engine.generator import default_checkpoint
 
-        if settings.torch_threads:
-            import torch
-
-            torch.set_num_threads(settings.torch_threads)
         ckpt = Path(settings.checkpoint) if settings.checkpoint else default_checkpoint()
-        pipe = Pipeline.from_pretrained(ckpt, safety=settings.safety, policy=settings.policy)
-        if settings.warm and pipe.safety is not None:
-            pipe.safety.warm()
         store = Store(settings.database)  # unfinished jobs of a previous run resume in the app's lifespan
         queue = JobQueue(store, settings.max_concurrency, settings.max_queue, settings.retry_after_s, settings.node)
+
+        def load_pipeline() -> Pipeline:
+            if settings.torch_threads:
+                import torch
+
+                torch.set_num_threads(settings.torch_threads)
+            pipe = Pipeline.from_pretrained(ckpt, safety=settings.safety, policy=settings.policy)
+            if settings.warm and pipe.safety is not None:
+                pipe.safety.warm()
+            return pipe
+
+        try:
+            # on the job thread, not here: see `JobQueue.call` (torch's OpenMP threads behave as in the library)
+            pipe = queue.call(load_pipeline)
+        except BaseException:
+            queue.shutdown()
+            store.close()
+            raise
         runner = RemoteRunner(store) if settings.external_workers else Runner(pipe)
         return AppState(settings, pipe, runner, store, queue, ckpt.stem, Keys(store), RateLimiter())
 

@@ -1,11 +1,11 @@
-"""What a job does in its worker thread: prompt -> safety -> engine -> (mask composite) -> safety -> provenance.
+"""What a job does in its worker thread: one call into the library API (`limner.pipeline.Pipeline`).
 
-Generations go through `Pipeline.__call__`. Edits cannot: the pipeline has no image-conditioned path yet
-(issue 5), so an edit here runs the same stages itself: the uploads pass the input-image safety check,
-the model draws the prompt, a mask composites that drawing into the masked area only (alpha 0 = edit, as
-OpenAI defines it; the rest of the first image is kept exactly), the output safety check runs, and the
-provenance stage signs it with the uploads as C2PA ingredients. Every image handed out, partial previews
-included, leaves through the provenance stage.
+Generations go through `Pipeline.__call__`; edits through `Pipeline.edit`, so the service, the CLI and
+the library share one path: prompt safety -> input-image safety -> the model -> output safety ->
+provenance. An upload with a mask, or with an edit instruction ("make the star green"), is edited
+(alpha 0 = the area to edit, as OpenAI defines it; outside it the image is kept exactly); uploads with
+any other prompt are reference images the prompt draws from. Every image handed out, partial previews
+included, leaves through the provenance stage, with the uploads recorded as C2PA ingredients.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from PIL import Image
 
 from limner import __version__
 from limner.data.world import SUPPORTED_SIZES
-from limner.engine.generator import GenerateOptions, resolve_size
-from limner.pipeline import GeneratedImage, InvalidRequest, Pipeline, SafetyBlocked
+from limner.engine.generator import resolve_size
+from limner.pipeline import GeneratedImage, Pipeline
 from limner.server.jobs import Job
 
 
@@ -32,6 +32,9 @@ class EditInput:
     images: list[Image.Image]  # decoded uploads (first one is the base a mask applies to)
     originals: list[bytes]  # the uploads' bytes, recorded as C2PA ingredients
     mask: Image.Image | None = None  # RGBA, same size as images[0]
+    # The scene plan of images[0] when the service drew it (a conversation's image in context): edits then
+    # phrase the whole scene from it instead of re-reading it from pixels, as `Conversation` does.
+    plan: dict[str, Any] | None = None
 
 
 @dataclass
@@ -48,6 +51,9 @@ class GenSpec:
     user: str | None = None
     partial_images: int = 0
     edit: EditInput | None = None
+    # Plan the prompt first (thinking mode; None: the pipeline's default for the quality). The Responses
+    # API plans every turn, as a `Conversation` does, so each image carries the scene plan later edits use.
+    think: bool | None = None
 
 
 @dataclass
@@ -60,6 +66,9 @@ class GenOutcome:
     usage: dict[str, int]
     image_tokens: int = 0  # tokens of the input images (edits), for the usage object
     safety: list[dict[str, Any]] = field(default_factory=list)
+    revised_prompt: str | None = None  # what the model was asked to draw (the planner's or the edit's)
+    action: str = "generate"  # generate | edit
+    plan: dict[str, Any] | None = None  # the first image's scene plan (ScenePlan.to_dict), kept for later edits
 
 
 def _png(im: Image.Image) -> bytes:
@@ -74,35 +83,27 @@ def spec_to_json(spec: GenSpec) -> str:
     d["edit"] = None
     if spec.edit is not None:
         d["edit"] = {"originals": [base64.b64encode(b).decode() for b in spec.edit.originals],
-                     "mask": base64.b64encode(_png(spec.edit.mask)).decode() if spec.edit.mask is not None else None}
+                     "mask": base64.b64encode(_png(spec.edit.mask)).decode() if spec.edit.mask is not None else None,
+                     "plan": spec.edit.plan}
     return json.dumps(d)
 
 
 def spec_from_json(text: str) -> GenSpec:
+    """The GenSpec that `spec_to_json` wrote, uploads decoded back to images."""
     d = json.loads(text)
     edit = d.pop("edit")
     spec = GenSpec(**d)
     if edit is not None:
         originals = [base64.b64decode(b) for b in edit["originals"]]
-        images = [Image.open(io.BytesIO(b)) for b in originals]
+        images: list[Image.Image] = [Image.open(io.BytesIO(b)) for b in originals]
         mask = Image.open(io.BytesIO(base64.b64decode(edit["mask"]))).convert("RGBA") if edit["mask"] else None
-        spec.edit = EditInput(images=images, originals=originals, mask=mask)
+        spec.edit = EditInput(images=images, originals=originals, mask=mask, plan=edit.get("plan"))
     return spec
 
 
 def closest_size(w: int, h: int) -> tuple[int, int]:
     """The supported generation size whose aspect ratio is closest to w:h."""
     return min(SUPPORTED_SIZES, key=lambda s: abs(np.log((s[0] / s[1]) / (w / h))))
-
-
-def composite(base: Image.Image, generated: Image.Image, mask: Image.Image) -> Image.Image:
-    """Put `generated` where the mask is transparent; keep `base` exactly where the mask is opaque."""
-    mode = "RGBA" if "A" in base.getbands() or "A" in generated.getbands() else "RGB"
-    b = np.asarray(base.convert(mode), dtype=np.float32)
-    g = np.asarray(generated.convert(mode).resize(base.size, Image.Resampling.LANCZOS), dtype=np.float32)
-    keep = np.asarray(mask.getchannel("A"), dtype=np.float32)[..., None] / 255.0
-    out = np.where(keep >= 1.0, b, b * keep + g * (1.0 - keep))  # exact copy where alpha is 255
-    return Image.fromarray(np.clip(out.round(), 0, 255).astype(np.uint8), mode)
 
 
 class Runner:
@@ -146,66 +147,38 @@ class Runner:
 
     def run(self, spec: GenSpec, job: Job) -> GenOutcome:
         seed = spec.seed if spec.seed is not None else uuid.uuid4().int % (2**31)
-        if spec.edit is not None:
-            return self._edit(spec, job, seed)
-        size = resolve_size(spec.size, spec.prompt)
-        r = self.pipe(spec.prompt, n=spec.n, seed=seed, size=size, quality=spec.quality, background=spec.background,
-                      output_format=spec.output_format, output_compression=_quality(spec),
-                      moderation=spec.moderation, user=spec.user,
-                      progress=self._progress(job, spec, "img_" + job.id[4:28], spec.prompt),
-                      preview_every=self.preview_every(spec, size))
-        return GenOutcome(r.request_id, r.prompt, seed, r.images, r.size, r.usage,
-                          safety=[d.to_dict() for d in r.safety])
-
-    def _edit(self, spec: GenSpec, job: Job, seed: int) -> GenOutcome:
-        from limner.engine.generator import validate_prompt
-
-        edit = spec.edit
-        assert edit is not None
-        base = edit.images[0]
-        if spec.size == "auto":
-            size = closest_size(*base.size)
-        else:
+        common: dict[str, Any] = dict(n=spec.n, seed=seed, quality=spec.quality, background=spec.background,
+                                      output_format=spec.output_format, output_compression=_quality(spec),
+                                      moderation=spec.moderation, user=spec.user)
+        progress = self._progress(job, spec, "img_" + job.id[4:28], spec.prompt)
+        # OpenAI's `action`: "edit" whenever the turn draws from input images (edited or referenced).
+        edit, image_tokens = spec.edit, 0
+        action = "generate" if edit is None else "edit"
+        if edit is None:
             size = resolve_size(spec.size, spec.prompt)
-        try:
-            prompt = validate_prompt(spec.prompt)
-            opts = GenerateOptions(n=spec.n, seed=seed, size=size, quality=spec.quality, background=spec.background,
-                                   preview_every=self.preview_every(spec, size))
-            opts.validate()
-        except ValueError as e:
-            raise InvalidRequest(str(e)) from e
-        request_id = "img_" + uuid.uuid4().hex[:24]
-        decisions = []
-        safety = self.pipe.safety
-        if safety is not None:
-            d = safety.check_prompt(prompt, moderation=spec.moderation, user=spec.user)
-            decisions.append(d)
-            if not d.allowed:
-                raise SafetyBlocked(d)
-            d = safety.check_images(edit.images, stage="input", prompt=prompt, moderation=spec.moderation,
-                                    user=spec.user)
-            decisions.append(d)
-            if not d.allowed:
-                raise SafetyBlocked(d)
-        job.check()
-        drawn = self.pipe.generator.generate(prompt, opts, self._progress(job, spec, request_id, prompt))
-        outs = [composite(base, im, edit.mask) for im in drawn] if edit.mask is not None else drawn
-        if safety is not None:
-            d = safety.check_images(outs, stage="output", prompt=prompt, moderation=spec.moderation, user=spec.user)
-            decisions.append(d)
-            if not d.allowed:
-                raise SafetyBlocked(d)
-        images = []
-        for im in outs:
-            p = self.pipe.provenance.apply(im, self._info(request_id, prompt, spec.user, list(edit.originals)),
-                                           fmt=spec.output_format, quality=_quality(spec))
-            images.append(GeneratedImage(Image.open(io.BytesIO(p.data)), p.data, p.fmt, p.payload_hex, p.record_id))
-        n_text = len(self.pipe.generator.model.text.encode(prompt))
-        out_tokens = self.grid_tokens(size) * len(images)
-        usage = {"input_tokens": n_text, "output_tokens": out_tokens, "total_tokens": n_text + out_tokens}
-        image_tokens = sum(self.grid_tokens(closest_size(*im.size)) for im in edit.images)
-        return GenOutcome(request_id, prompt, seed, images, images[0].image.size, usage, image_tokens,
-                          [d.to_dict() for d in decisions])
+            r = self.pipe(spec.prompt, size=size, progress=progress, preview_every=self.preview_every(spec, size),
+                          think=spec.think, **common)
+        else:
+            from limner.engine.edits import is_edit_instruction
+
+            image_tokens = sum(self.grid_tokens(closest_size(*im.size)) for im in edit.images)
+            if edit.mask is not None or is_edit_instruction(spec.prompt):
+                # The base keeps its own (closest supported) size: an edit changes content, not the canvas.
+                size = closest_size(*edit.images[0].size)
+                from limner.engine.plan import ScenePlan
+
+                plan = ScenePlan.from_dict(edit.plan) if edit.plan is not None else None
+                r = self.pipe.edit(edit.originals[0], spec.prompt, mask=edit.mask, references=edit.originals[1:],
+                                   plan=plan, progress=progress, preview_every=self.preview_every(spec, size), **common)
+            else:  # uploads with a prompt that is not an edit: references the prompt draws from
+                size = closest_size(*edit.images[0].size) if spec.size == "auto" else resolve_size(spec.size,
+                                                                                                   spec.prompt)
+                r = self.pipe(spec.prompt, size=size, references=edit.originals, progress=progress,
+                              preview_every=self.preview_every(spec, size), think=spec.think, **common)
+        return GenOutcome(r.request_id, r.prompt, seed, r.images, r.size, r.usage, image_tokens,
+                          safety=[d.to_dict() for d in r.safety],
+                          revised_prompt=r.revised_prompts[0] if r.revised_prompts else None, action=action,
+                          plan=r.plans[0].to_dict() if r.plans and r.plans[0] is not None else None)
 
 
 def _quality(spec: GenSpec) -> int | None:

@@ -24,18 +24,18 @@ class ImageOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str | None = None
-    n: int = Field(1, ge=1, le=10)
+    n: int = Field(default=1, ge=1, le=10)
     size: str = "auto"
     quality: Quality = "auto"
     background: Background = "auto"
     output_format: OutputFormat = "png"
-    output_compression: int | None = Field(None, ge=0, le=100)
+    output_compression: int | None = Field(default=None, ge=0, le=100)
     moderation: Moderation = "auto"
-    user: str | None = Field(None, max_length=256)
+    user: str | None = Field(default=None, max_length=256)
     stream: bool = False
-    partial_images: int = Field(0, ge=0, le=3)
+    partial_images: int = Field(default=0, ge=0, le=3)
     response_format: Literal["b64_json"] | None = None  # gpt-image models return base64 only
-    seed: int | None = Field(None, ge=0, le=2**31 - 1)
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
 
 
 class ImageGenerationRequest(ImageOptions):
@@ -85,9 +85,9 @@ class ImageGenerationTool(BaseModel):
     quality: Quality = "auto"
     background: Background = "auto"
     output_format: OutputFormat = "png"
-    output_compression: int | None = Field(None, ge=0, le=100)
+    output_compression: int | None = Field(default=None, ge=0, le=100)
     moderation: Moderation = "auto"
-    partial_images: int = Field(0, ge=0, le=3)
+    partial_images: int = Field(default=0, ge=0, le=3)
     input_fidelity: Literal["low", "high"] | None = None
     input_image_mask: dict[str, Any] | None = None
     action: Literal["generate", "edit", "auto"] | None = None
@@ -98,16 +98,16 @@ class ResponsesRequest(BaseModel):
 
     model: str
     input: str | list[dict[str, Any]] = Field(...)
-    instructions: str | None = Field(None, max_length=MAX_PROMPT_CHARS)
+    instructions: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
     tools: list[dict[str, Any]] = Field(default_factory=list)
     tool_choice: str | dict[str, Any] | None = None
     previous_response_id: str | None = None
     stream: bool = False
     store: bool = True
-    user: str | None = Field(None, max_length=256)
+    user: str | None = Field(default=None, max_length=256)
     metadata: dict[str, str] | None = None
     parallel_tool_calls: bool | None = None
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, ge=0, le=1)
-    max_output_tokens: int | None = Field(None, ge=1)
-    seed: int | None = Field(None, ge=0, le=2**31 - 1)  # limner extension, as for images
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    max_output_tokens: int | None = Field(default=None, ge=1)
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)  # limner extension, as for images

@@ -16,6 +16,7 @@ say) is marked `interrupted` instead of being retried for ever.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Callable
@@ -61,7 +62,7 @@ def resume_unfinished(state: AppState) -> list[asyncio.Future[Any]]:
             continue
         job = state.queue.readmit(row["id"], row["kind"])
         fut = state.queue.start(job, work)
-        fut.add_done_callback(lambda f, job_id=row["id"]: _report(job_id, f))
+        fut.add_done_callback(functools.partial(_report, row["id"]))
         futures.append(fut)
     if futures:
         log.warning("resumed %d jobs that a previous run left unfinished", len(futures))

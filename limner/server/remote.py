@@ -83,8 +83,9 @@ def _outcome(r: dict[str, Any]) -> GenOutcome:
     for im in r["images"]:
         data = base64.b64decode(im["data"])
         images.append(GeneratedImage(Image.open(io.BytesIO(data)), data, im["format"], im["payload"], im["record_id"]))
-    return GenOutcome(r["request_id"], r["prompt"], r["seed"], images, tuple(r["size"]), r["usage"],  # type: ignore[arg-type]
-                      r["image_tokens"], r["safety"])
+    return GenOutcome(r["request_id"], r["prompt"], r["seed"], images, tuple(r["size"]), r["usage"],
+                      r["image_tokens"], r["safety"], r.get("revised_prompt"), r.get("action", "generate"),
+                      r.get("plan"))
 
 
 def _error(e: dict[str, Any]) -> Exception:
@@ -139,6 +140,7 @@ def work_one(store: Store, runner: Runner, job_id: str, spec_json: str) -> str:
         out = runner.run(spec_from_json(spec_json), _WorkerJob(store, job_id))  # type: ignore[arg-type]
         result = {"request_id": out.request_id, "prompt": out.prompt, "seed": out.seed, "size": list(out.size),
                   "usage": out.usage, "image_tokens": out.image_tokens, "safety": out.safety,
+                  "revised_prompt": out.revised_prompt, "action": out.action, "plan": out.plan,
                   "images": [{"data": base64.b64encode(i.data).decode(), "format": i.format, "payload": i.payload,
                               "record_id": i.record_id} for i in out.images]}
     except SafetyBlocked as e:

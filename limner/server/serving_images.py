@@ -105,7 +105,7 @@ def persist(state: AppState, spec: GenSpec, out: GenOutcome, kind: str, *, conve
     rows = []
     settings = {"size": f"{out.size[0]}x{out.size[1]}", "quality": spec.quality, "background": spec.background,
                 "output_format": spec.output_format, "output_compression": spec.output_compression,
-                "moderation": spec.moderation, "n": spec.n}
+                "moderation": spec.moderation, "n": spec.n, "plan": out.plan}
     for i, im in enumerate(out.images):
         image_id = new_id("image")
         rows.append(ImageRow(id=image_id, created_at=time.time(), kind=kind, request_id=out.request_id,
@@ -126,7 +126,8 @@ def resolved_quality(q: str) -> str:
 
 def images_response(spec: GenSpec, out: GenOutcome) -> ImagesResponse:
     return ImagesResponse(
-        data=[ImageData(b64_json=base64.b64encode(im.data).decode()) for im in out.images],
+        data=[ImageData(b64_json=base64.b64encode(im.data).decode(), revised_prompt=out.revised_prompt)
+              for im in out.images],
         background=resolved_background(out),  # type: ignore[arg-type]
         output_format=spec.output_format,  # type: ignore[arg-type]
         quality=resolved_quality(spec.quality),  # type: ignore[arg-type]
@@ -153,7 +154,7 @@ def image_work(state: AppState, spec: GenSpec, kind: str, owner: str) -> Callabl
 
     def work(j: Job) -> tuple[GenOutcome, list[ImageRow]]:
         out = state.runner.run(spec, j)
-        rows = persist(state, spec, out, kind)
+        rows = persist(state, spec, out, kind, revised_prompt=out.revised_prompt)
         j.check()  # the client left while we were encoding: keep nothing
         state.store.save(rows, owner=owner)
         return out, rows

@@ -1,10 +1,12 @@
 """`/v1/responses` with the image_generation tool: multi-turn context, the job, JSON or SSE answers.
 
-limner has no text model: every request that offers the image_generation tool calls it once. Multi-turn
-refinement works on the prompt: a turn's `revised_prompt` is the previous turn's revised prompt followed
-by the new instruction, drawn with the previous turn's seed, so the image changes where the words changed.
-(Conditioning the model on the previous image itself is the conversation issue's work.) Context comes from
-`previous_response_id` (stored history) or from input items that carry earlier `image_generation_call`s.
+limner has no text model: every request that offers the image_generation tool calls it once. A turn is
+routed as `limner.engine.conversation.Conversation` routes one, through the same library calls:
+- an edit instruction ("make the star green", world.md's edits) or a mask edits an image: the uploaded
+  one if the turn carries one, else the image in context (the previous turn's, from
+  `previous_response_id` or an earlier `image_generation_call` input item); the rest stays exactly;
+- any other text is a new image; uploads sent with it are reference images it draws from.
+The item's `revised_prompt` is what the model was asked to draw: the planner's scene, or the edited scene.
 """
 
 from __future__ import annotations
@@ -75,13 +77,15 @@ def _data_url_bytes(url: str, param: str) -> bytes:
 
 
 class Context:
-    """What the turn builds on: the previous prompt and seed, and any input images."""
+    """What the turn builds on: the image in context (and its prompt and seed), and this turn's uploads."""
 
     def __init__(self) -> None:
-        self.prompt: str | None = None
+        self.prompt: str | None = None  # the previous turn's revised prompt
         self.seed: int | None = None
         self.conversation_id: str | None = None
-        self.images: list[tuple[str, bytes]] = []  # (param, bytes)
+        self.image: tuple[str, bytes] | None = None  # (param, bytes): the latest image in context
+        self.plan: dict[str, Any] | None = None  # that image's scene plan, when this service drew it
+        self.images: list[tuple[str, bytes]] = []  # (param, bytes): this turn's uploads
         self.texts: list[str] = []  # user texts in order; the last one is this turn's instruction
 
 
@@ -95,6 +99,11 @@ def read_context(state: AppState, req: ResponsesRequest, owner: str) -> Context:
         body, ctx.conversation_id = got
         c = body.get("_context") or {}
         ctx.prompt, ctx.seed = c.get("prompt"), c.get("seed")
+        for image_id in (c.get("image_ids") or [])[:1]:
+            row = state.store.get_image(image_id, owner)
+            if row is not None:
+                ctx.image = ("previous_response_id", state.store.read_image(row))
+                ctx.plan = (row.settings or {}).get("plan")
     items: list[dict[str, Any]] = [{"role": "user", "content": req.input}] if isinstance(req.input, str) else req.input
     for i, item in enumerate(items):
         typ = item.get("type", "message")
@@ -110,9 +119,11 @@ def read_context(state: AppState, req: ResponsesRequest, owner: str) -> Context:
             if row is not None:
                 ctx.prompt, ctx.seed = row.revised_prompt or row.prompt, row.seed
                 ctx.conversation_id = ctx.conversation_id or row.conversation_id
+                ctx.image = (f"input[{i}]", state.store.read_image(row))
+                ctx.plan = (row.settings or {}).get("plan")
             elif result:
                 try:
-                    ctx.images.append((f"input[{i}].result", base64.b64decode(result, validate=True)))
+                    ctx.image, ctx.plan = (f"input[{i}].result", base64.b64decode(result, validate=True)), None
                 except (binascii.Error, ValueError) as e:
                     raise invalid(f"input[{i}].result is not valid base64", param=f"input[{i}].result") from e
             continue
@@ -144,15 +155,38 @@ def read_context(state: AppState, req: ResponsesRequest, owner: str) -> Context:
 
 
 def turn_prompt(ctx: Context) -> str:
+    """This turn's instruction: the last user text (earlier texts of the same input are context only)."""
     texts = [t.strip() for t in ctx.texts if t.strip()]
     if not texts:
         raise invalid("the input has no user text to draw", param="input", code="invalid_value")
-    base = ctx.prompt or (". ".join(texts[:-1]) if len(texts) > 1 else None)
-    prompt = f"{base}. {texts[-1]}" if base else texts[-1]
+    prompt = texts[-1]
     if len(prompt) > MAX_PROMPT_CHARS:
-        raise invalid(f"the conversation's prompt has {len(prompt)} characters; the maximum is {MAX_PROMPT_CHARS}",
+        raise invalid(f"the prompt has {len(prompt)} characters; the maximum is {MAX_PROMPT_CHARS}",
                       param="input", code="context_length_exceeded")
     return prompt
+
+
+def turn_edit(ctx: Context, prompt: str, mask_url: str | None) -> EditInput | None:
+    """The turn's images as the job sees them: uploads first (edited, or used as references), else, for an
+    edit instruction or a mask, the image in context; None for a plain new image."""
+    from limner.engine.edits import is_edit_instruction
+
+    sources, plan = ctx.images, None
+    if not sources and ctx.image is not None and (mask_url is not None or is_edit_instruction(prompt)):
+        sources, plan = [ctx.image], ctx.plan
+    if not sources:
+        if mask_url is not None:
+            raise invalid("input_image_mask needs an image to apply to: send an input_image or continue a "
+                          "conversation that has one", param="tools[0].input_image_mask")
+        if is_edit_instruction(prompt):
+            raise invalid(f"{prompt[:200]!r} is an edit instruction but there is no image in context: describe a "
+                          "new image first, or send the image to edit", param="input", code="invalid_value")
+        return None
+    edit = EditInput(images=[decode_upload(b, p) for p, b in sources], originals=[b for _, b in sources], plan=plan)
+    if mask_url is not None:
+        edit.mask = edit_input([("image", sources[0][1])],
+                               _data_url_bytes(mask_url, "tools[0].input_image_mask.image_url")).mask
+    return edit
 
 
 def response_object(req: ResponsesRequest, tool: ImageGenerationTool, resp_id: str, created: int, status: str,
@@ -233,13 +267,14 @@ def response_work(state: AppState, t: Turn, owner: str) -> Callable[[Job], tuple
 
     def work(j: Job) -> tuple[GenOutcome, dict[str, Any]]:
         out = state.runner.run(t.spec, j)
-        output = [ig_item(t.item_id, "completed", t.tool, t.prompt, out, t.action), msg_item(t.msg_id, t.text)]
+        revised = out.revised_prompt or t.prompt
+        output = [ig_item(t.item_id, "completed", t.tool, revised, out, out.action), msg_item(t.msg_id, t.text)]
         body = response_object(t.req, t.tool, t.resp_id, t.created, "completed", output, usage_of(out))
         rows = persist(state, t.spec, out, "response", conversation_id=t.conv_id, response_id=t.resp_id,
-                       item_ids=[t.item_id], revised_prompt=t.prompt)
+                       item_ids=[t.item_id], revised_prompt=revised)
         j.check()
         stored = {**body, "output": [{**output[0], "result": None}, output[1]],
-                  "_context": {"prompt": t.prompt, "seed": out.seed, "image_ids": [r.id for r in rows]},
+                  "_context": {"prompt": revised, "seed": out.seed, "image_ids": [r.id for r in rows]},
                   "_conversation_id": t.conv_id}
         state.store.save(rows, response=stored if t.req.store else None, conversation_title=t.title, owner=owner)
         return out, body
@@ -257,23 +292,19 @@ async def create_response(state: AppState, request: Request, req: ResponsesReque
                                       output_compression=tool.output_compression, moderation=tool.moderation))
     ctx = read_context(state, req, owner)
     prompt = turn_prompt(ctx)
-    edit = None
-    if ctx.images:
-        edit = EditInput(images=[decode_upload(b, p) for p, b in ctx.images], originals=[b for _, b in ctx.images])
-        if tool.input_image_mask is not None:
-            url = str(tool.input_image_mask.get("image_url", ""))
-            edit.mask = edit_input([("image", ctx.images[0][1])],
-                                   _data_url_bytes(url, "tools[0].input_image_mask.image_url")).mask
-    elif tool.input_image_mask is not None:
-        raise invalid("input_image_mask needs an input_image to apply to", param="tools[0].input_image_mask")
+    mask_url = None if tool.input_image_mask is None else str(tool.input_image_mask.get("image_url", ""))
+    edit = turn_edit(ctx, prompt, mask_url)
     spec = GenSpec(prompt=prompt, n=1, seed=req.seed if req.seed is not None else ctx.seed, size=tool.size,
                    quality=tool.quality, background=tool.background, output_format=tool.output_format,
                    output_compression=tool.output_compression, moderation=tool.moderation, user=req.user,
-                   partial_images=tool.partial_images if req.stream else 0, edit=edit)
-    text = "Here is the image." if ctx.prompt is None else "Here is the updated image."
+                   partial_images=tool.partial_images if req.stream else 0, edit=edit, think=True)
+    from limner.engine.edits import is_edit_instruction
+
+    editing = edit is not None and (edit.mask is not None or is_edit_instruction(prompt))
+    text = "Here is the updated image." if editing else "Here is the image."
     turn = Turn(req=req, tool=tool, spec=spec, resp_id="resp_" + _hex(), item_id="ig_" + _hex(),
                 msg_id="msg_" + _hex(), conv_id=ctx.conversation_id or new_id("conv"), created=int(time.time()),
-                prompt=prompt, text=text, action="edit" if edit else "generate", title=ctx.texts[-1][:80])
+                prompt=prompt, text=text, action="edit" if edit is not None else "generate", title=ctx.texts[-1][:80])
     resp_id, item_id, msg_id, created, action = turn.resp_id, turn.item_id, turn.msg_id, turn.created, turn.action
     job = state.queue.admit("response", owner=owner, recipe=turn.recipe())
     fut = state.queue.start(job, response_work(state, turn, owner))

@@ -6,6 +6,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# PostgreSQL URLs (psycopg 3 is the driver whichever is written); anything else names a SQLite file
+DATABASE_URL_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
+
+
+def is_database_url(target: str | Path) -> bool:
+    return str(target).startswith(DATABASE_URL_SCHEMES)
+
 
 def default_data_dir() -> Path:
     """$LIMNER_DATA_DIR, else a per-user directory under $LIMNER_HOME (default ~/.limner)."""
@@ -41,7 +48,7 @@ class ServerSettings:
             raise ValueError(f"max_concurrency must be within 1..64, got {self.max_concurrency}")
         if not 0 <= self.max_queue <= 100_000:
             raise ValueError(f"max_queue must be within 0..100000, got {self.max_queue}")
-        if self.database_url is not None and not self.database_url.startswith(("postgresql://", "postgres://")):
+        if self.database_url is not None and not is_database_url(self.database_url):
             raise ValueError(f"database URL {self.database_url!r} is not a postgresql:// URL")
         if self.external_workers and self.database_url is None:
             raise ValueError("external workers share the queue through PostgreSQL: give a database URL")

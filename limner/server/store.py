@@ -1,29 +1,98 @@
 """Persistent history: conversations, responses, images (with their bytes), API keys and jobs.
 
-The database is SQLite (WAL) in the data directory by default, or PostgreSQL when a `postgresql://` URL is
-given (several API processes can then share it). Both speak the same SQL here; `?` placeholders are
-rewritten for psycopg.
+SQLAlchemy Core (2.x) over one engine per `Store`:
+
+- **SQLite** (`pysqlite`) in the data directory is the embedded default: WAL journal (readers never wait
+  for the writer), a busy timeout (writers of several processes queue instead of failing; those of one
+  process queue on a lock), foreign keys on. Writes open `BEGIN IMMEDIATE`, so a write transaction holds
+  the database's write lock from its first statement and two writers never interleave.
+- **PostgreSQL** through psycopg 3 (`postgresql+psycopg://`; the plain `postgresql://` and `postgres://`
+  URLs users already pass mean the same). Several API processes and `limner worker`s share it.
 
 One request's records, image bytes included, are written in one transaction, so a crash leaves either the
-whole record or nothing. Schema changes are numbered migrations applied at open.
+whole record or nothing. Work on the shared queue (`remote_jobs`) is claimed with
+`SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL, so two workers never take the same job; on SQLite the
+same claim is atomic because its write transaction holds the database lock.
+
+Schema changes are an ordered list of versioned migrations (`MIGRATIONS`), applied at open inside one
+transaction (on PostgreSQL under an advisory lock, so processes starting together migrate once). The
+version lives in the one-row table `limner_schema`, the schema-version table the first releases created:
+keeping it means databases made by those releases upgrade with no bootstrap step, and those releases
+refuse a database newer than they know instead of corrupting it. Each migration is portable SQL (`BLOB`
+becomes `BYTEA` on PostgreSQL) or a function of the connection. Past migrations are never edited; a schema
+change appends one, and the Core `Table`s below must describe the schema after the last one (a test
+compares them with the migrated database).
+
+Why not Alembic: migrations run at every start of every process (API, worker, `limner keys`) against a
+database that may be SQLite in a user's data directory, so they must ship inside the package and need no
+`alembic.ini`/`env.py` or command-line step; existing databases record their version in `limner_schema`,
+not `alembic_version`; and the whole upgrade has to run in the one transaction that holds the PostgreSQL
+advisory lock. Twenty lines here do that; Alembic would add a dependency and a bootstrap for the same.
+
+Callers that need SQL of their own (`limner.server.auth`, `limner.server.remote`) use `transaction()` and
+`_query()` with `?` placeholders, which are rewritten to psycopg's `%s` on PostgreSQL; rows come back as
+mappings (`row["id"]`, `dict(row)`).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-MIGRATIONS: list[str] = [
-    # 1: the first schema
-    """
+from sqlalchemy import (
+    Column,
+    Connection,
+    CursorResult,
+    Double,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    RowMapping,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, make_url
+
+from limner.server.settings import is_database_url
+
+__all__ = ["ImageRow", "Migration", "MIGRATIONS", "SCHEMA_VERSION", "Store", "engine_url", "is_database_url", "new_id"]
+
+SQLITE_BUSY_TIMEOUT_S = 30.0  # how long a writer waits for another's transaction before failing
+PG_CONNECT_TIMEOUT_S = 10
+MIGRATION_LOCK = 736150  # PostgreSQL advisory lock keys
+RECLAIM_LOCK = 736151
+
+# -- migrations -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str = ""  # `;`-separated portable statements
+    apply: Callable[[Connection, bool], None] | None = None  # or code: (connection, is_postgres)
+
+
+MIGRATIONS: list[Migration] = [
+    Migration(1, "the first schema", """
     CREATE TABLE conversations (
         id TEXT PRIMARY KEY, created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
         title TEXT NOT NULL
@@ -46,9 +115,8 @@ MIGRATIONS: list[str] = [
         id TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
         started_at DOUBLE PRECISION, finished_at DOUBLE PRECISION, error TEXT, node TEXT
     );
-    """,
-    # 2: API keys, and the owner (a key id, or "local") of every record
-    """
+    """),
+    Migration(2, "API keys, and the owner (a key id, or 'local') of every record", """
     CREATE TABLE api_keys (
         id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, created_at DOUBLE PRECISION NOT NULL,
         revoked_at DOUBLE PRECISION, rate_per_min INTEGER NOT NULL
@@ -57,9 +125,8 @@ MIGRATIONS: list[str] = [
     ALTER TABLE responses ADD COLUMN owner TEXT NOT NULL DEFAULT 'local';
     ALTER TABLE images ADD COLUMN owner TEXT NOT NULL DEFAULT 'local';
     CREATE INDEX images_owner ON images(owner, created_at);
-    """,
-    # 3: the queue that `limner worker` processes share (PostgreSQL only: they claim with SKIP LOCKED)
-    """
+    """),
+    Migration(3, "the queue that `limner worker` processes share", """
     CREATE TABLE remote_jobs (
         id TEXT PRIMARY KEY, created_at DOUBLE PRECISION NOT NULL, status TEXT NOT NULL, spec TEXT NOT NULL,
         cancel INTEGER NOT NULL DEFAULT 0, worker TEXT, result TEXT, error TEXT
@@ -69,15 +136,89 @@ MIGRATIONS: list[str] = [
         job_id TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, data TEXT NOT NULL,
         PRIMARY KEY (job_id, seq)
     );
-    """,
-    # 4: what a restart needs to redo an unfinished job: its owner and recipe (cleared once the job ends)
-    """
+    """),
+    Migration(4, "what a restart needs to redo an unfinished job: its owner and recipe", """
     ALTER TABLE jobs ADD COLUMN owner TEXT;
     ALTER TABLE jobs ADD COLUMN recipe TEXT;
     ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX jobs_unfinished ON jobs(node, status);
-    """,
+    """),
 ]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _check_migrations(migrations: Sequence[Migration]) -> None:
+    for i, m in enumerate(migrations, 1):
+        if m.version != i or (not m.sql.strip()) == (m.apply is None):
+            raise AssertionError(f"migration {i} ({m.name!r}): versions must be 1..N in order, each with "
+                                 "either SQL or a function")
+
+
+_check_migrations(MIGRATIONS)
+
+# -- the schema after the last migration, for queries -----------------------------------------------------------
+
+metadata = MetaData()
+conversations = Table(
+    "conversations", metadata,
+    Column("id", Text, primary_key=True), Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False), Column("title", Text, nullable=False),
+    Column("owner", Text, nullable=False, server_default="local"),
+)
+responses = Table(
+    "responses", metadata,
+    Column("id", Text, primary_key=True),
+    Column("conversation_id", Text, ForeignKey("conversations.id"), nullable=False),
+    Column("previous_response_id", Text), Column("created_at", Double, nullable=False),
+    Column("model", Text, nullable=False), Column("status", Text, nullable=False),
+    Column("body", Text, nullable=False), Column("owner", Text, nullable=False, server_default="local"),
+)
+images_table = Table(
+    "images", metadata,
+    Column("id", Text, primary_key=True), Column("created_at", Double, nullable=False),
+    Column("kind", Text, nullable=False), Column("request_id", Text, nullable=False),
+    Column("conversation_id", Text), Column("response_id", Text), Column("item_id", Text),
+    Column("prompt", Text, nullable=False), Column("revised_prompt", Text), Column("seed", Integer),
+    Column("settings", Text, nullable=False), Column("format", Text, nullable=False), Column("record_id", Text),
+    Column("payload", Text), Column("safety", Text, nullable=False),
+    Column("owner", Text, nullable=False, server_default="local"),
+    Index("images_conversation", "conversation_id", "created_at"), Index("images_created", "created_at"),
+    Index("images_owner", "owner", "created_at"),
+)
+image_data = Table(
+    "image_data", metadata,
+    Column("id", Text, ForeignKey("images.id", ondelete="CASCADE"), primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+jobs = Table(
+    "jobs", metadata,
+    Column("id", Text, primary_key=True), Column("kind", Text, nullable=False), Column("status", Text, nullable=False),
+    Column("created_at", Double, nullable=False), Column("started_at", Double), Column("finished_at", Double),
+    Column("error", Text), Column("node", Text), Column("owner", Text), Column("recipe", Text),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Index("jobs_unfinished", "node", "status"),
+)
+api_keys = Table(
+    "api_keys", metadata,
+    Column("id", Text, primary_key=True), Column("name", Text, nullable=False),
+    Column("hash", Text, nullable=False, unique=True), Column("created_at", Double, nullable=False),
+    Column("revoked_at", Double), Column("rate_per_min", Integer, nullable=False),
+)
+remote_jobs = Table(
+    "remote_jobs", metadata,
+    Column("id", Text, primary_key=True), Column("created_at", Double, nullable=False),
+    Column("status", Text, nullable=False), Column("spec", Text, nullable=False),
+    Column("cancel", Integer, nullable=False, server_default="0"), Column("worker", Text), Column("result", Text),
+    Column("error", Text),
+    Index("remote_jobs_queued", "status", "created_at"),
+)
+remote_events = Table(
+    "remote_events", metadata,
+    Column("job_id", Text, primary_key=True), Column("seq", Integer, primary_key=True),
+    Column("kind", Text, nullable=False), Column("data", Text, nullable=False),
+)
+schema_table = Table("limner_schema", metadata, Column("version", Integer, nullable=False))
 
 IMAGE_COLUMNS = ("id", "created_at", "kind", "request_id", "conversation_id", "response_id", "item_id", "prompt",
                  "revised_prompt", "seed", "settings", "format", "record_id", "payload", "safety", "owner")
@@ -110,186 +251,263 @@ class ImageRow:
         return d
 
 
-class _Tx:
-    """The handle a transaction hands out: `execute(sql with ?, args)` on either database."""
+class _Result:
+    """What `_Tx.execute` returns: `fetchone()`/`fetchall()` as mappings, and `rowcount`."""
 
-    def __init__(self, db: Any, postgres: bool) -> None:
-        self._db = db
+    def __init__(self, result: CursorResult[Any]) -> None:
+        self._result = result
+
+    @property
+    def rowcount(self) -> int:
+        return int(self._result.rowcount)
+
+    def fetchone(self) -> RowMapping | None:
+        return self._result.mappings().fetchone()
+
+    def fetchall(self) -> Sequence[RowMapping]:
+        return self._result.mappings().fetchall()
+
+
+class _Tx:
+    """The handle a transaction hands out: Core statements, or `execute(sql with ?, args)` on either database."""
+
+    def __init__(self, conn: Connection, postgres: bool) -> None:
+        self.conn = conn
         self._pg = postgres
 
-    def execute(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
-        return self._db.execute(sql.replace("?", "%s") if self._pg else sql, args)
+    def execute(self, sql: str, args: tuple[Any, ...] = ()) -> _Result:
+        return _Result(self.conn.exec_driver_sql(sql.replace("?", "%s") if self._pg else sql, args))
 
 
-def is_database_url(target: str | Path) -> bool:
-    return str(target).startswith(("postgresql://", "postgres://"))
+def engine_url(database: str | Path) -> URL:
+    """The SQLAlchemy URL of a SQLite path or a PostgreSQL URL (always the psycopg 3 driver)."""
+    if is_database_url(database):
+        return make_url(str(database)).set(drivername="postgresql+psycopg")
+    return URL.create("sqlite+pysqlite", database=str(Path(database)))
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    Path(url.database or "").parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # pysqlite's own implicit BEGIN off: transactions are begun below
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")  # in WAL mode a process crash loses no committed transaction
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # a write takes the database's write lock at once, so that it never has to upgrade a read lock (which
+        # fails at once with SQLITE_BUSY instead of waiting) and two writers never interleave; a read of one
+        # statement (`Store._read`) needs no transaction: it runs in SQLite's autocommit mode
+        if not conn.get_execution_options().get("limner_read_only", False):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _postgres_engine(url: URL) -> Engine:
+    connect_args: dict[str, Any] = {}
+    if "connect_timeout" not in url.query:
+        connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
+    # pre-ping: a restarted PostgreSQL costs one retry, not a failed request per pooled connection
+    return create_engine(url, connect_args=connect_args, pool_pre_ping=True)
 
 
 class Store:
-    """`Store(SQLite path or postgresql:// URL)`; one connection, serialised by a lock."""
+    """`Store(SQLite path or PostgreSQL URL)`: one SQLAlchemy engine, migrated to `SCHEMA_VERSION` at open."""
 
-    def __init__(self, database: str | Path) -> None:
+    def __init__(self, database: str | Path, migrations: Sequence[Migration] | None = None) -> None:
         self.database = str(database)
-        self._lock = threading.Lock()
         self.postgres = is_database_url(database)
-        if self.postgres:
-            import psycopg
-            from psycopg.rows import dict_row
+        url = engine_url(database)
+        self.engine: Engine = _postgres_engine(url) if self.postgres else _sqlite_engine(url)
+        self._where = url.render_as_string(hide_password=True)
+        # SQLite has one writer at a time: this process's writers queue on a lock (in order, woken at once)
+        # rather than on SQLite's busy handler, which polls with sleeps; other processes still wait on the
+        # busy timeout. PostgreSQL locks rows, so its writers go in parallel. (Reentrant: a transaction opened
+        # inside another one in the same thread fails on SQLite's busy timeout instead of hanging for ever.)
+        self._write_lock: AbstractContextManager[Any] = nullcontext() if self.postgres else threading.RLock()
+        try:
+            self._migrate(MIGRATIONS if migrations is None else migrations)
+        except BaseException:
+            self.engine.dispose()
+            raise
 
-            self._db: Any = psycopg.connect(self.database, autocommit=True, row_factory=dict_row, connect_timeout=10)
-        else:
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-        self._tx = _Tx(self._db, self.postgres)
-        self._migrate()
+    def __repr__(self) -> str:
+        return f"Store({self._where!r})"
 
-    def _migrate(self) -> None:
-        with self.transaction() as db:
+    def _migrate(self, migrations: Sequence[Migration]) -> None:
+        _check_migrations(migrations)
+        with self.transaction() as tx:
+            conn = tx.conn
             if self.postgres:  # one migrator at a time when several processes start together
-                db.execute("SELECT pg_advisory_xact_lock(736150)")
-            db.execute("CREATE TABLE IF NOT EXISTS limner_schema (version INTEGER NOT NULL)")
-            row = db.execute("SELECT version FROM limner_schema").fetchone()
-            version = row["version"] if row else 0
-            if row is None:
-                db.execute("INSERT INTO limner_schema VALUES (0)")
-            if version > len(MIGRATIONS):
-                raise RuntimeError(f"database {self.database} has schema version {version}, newer than this limner "
-                                   f"({len(MIGRATIONS)}); upgrade limner")
-            for i in range(version, len(MIGRATIONS)):
-                for stmt in filter(str.strip, MIGRATIONS[i].split(";")):
-                    db.execute(stmt.replace(" BLOB ", " BYTEA ") if self.postgres else stmt)
-                db.execute("UPDATE limner_schema SET version=?", (i + 1,))
+                conn.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK)))
+            schema_table.create(conn, checkfirst=True)
+            version = conn.execute(select(schema_table.c.version)).scalar_one_or_none()
+            if version is None:
+                conn.execute(insert(schema_table).values(version=0))
+                version = 0
+            if version > len(migrations):
+                raise RuntimeError(f"database {self._where} has schema version {version}, newer than this limner "
+                                   f"({len(migrations)}); upgrade limner")
+            for m in migrations[version:]:
+                if m.apply is not None:
+                    m.apply(conn, self.postgres)
+                else:
+                    for stmt in filter(str.strip, m.sql.split(";")):
+                        conn.exec_driver_sql(stmt.replace(" BLOB ", " BYTEA ") if self.postgres else stmt)
+                conn.execute(update(schema_table).values(version=m.version))
+
+    def schema_version(self) -> int:
+        with self._read() as conn:
+            return int(conn.execute(select(schema_table.c.version)).scalar_one())
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self.engine.dispose()
 
     @contextmanager
     def transaction(self) -> Iterator[_Tx]:
-        with self._lock:
-            if self.postgres:
-                with self._db.transaction():
-                    yield self._tx
-                return
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._tx
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        """A write transaction: committed when the block ends, rolled back (entirely) if it raises."""
+        with self._write_lock, self.engine.connect() as conn, conn.begin():
+            yield _Tx(conn, self.postgres)
 
-    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
-        with self._lock:
-            return self._tx.execute(sql, args).fetchall()
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """A connection for one reading statement, outside any transaction: on SQLite no BEGIN at all (see
+        `_sqlite_engine`), on PostgreSQL autocommit. Either way one statement reads one consistent snapshot,
+        and the queue's polls (`limner.server.remote`) cost one round trip each, not three."""
+        with self.engine.connect() as conn:
+            conn.execution_options(**({"isolation_level": "AUTOCOMMIT"} if self.postgres else
+                                      {"limner_read_only": True}))
+            yield conn
+
+    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[RowMapping]:
+        """Rows of one raw `?`-placeholder query, as mappings."""
+        with self._read() as conn:
+            return list(_Tx(conn, self.postgres).execute(sql, args).fetchall())
 
     # image bytes live in the database, so that the rows and the bytes commit (or vanish) together and every
     # process sharing a PostgreSQL database can serve every image
     def read_image(self, row: ImageRow) -> bytes:
-        rows = self._query("SELECT data FROM image_data WHERE id=?", (row.id,))
-        if not rows:
+        with self._read() as conn:
+            data = conn.execute(select(image_data.c.data).where(image_data.c.id == row.id)).scalar_one_or_none()
+        if data is None:
             raise LookupError(f"image {row.id} has no stored bytes")
-        return bytes(rows[0]["data"])
+        return bytes(data)
 
     # records ----------------------------------------------------------------------------------------
     def save(self, images: list[ImageRow], response: dict[str, Any] | None = None,
              conversation_title: str | None = None, *, owner: str) -> None:
         """Insert the images (and the response with its conversation) in one transaction."""
+        for im in images:  # before anything is written
+            if im.data is None:
+                raise ValueError(f"image {im.id} has no bytes to save")
         now = time.time()
-        with self.transaction() as db:
+        with self.transaction() as tx:
+            conn = tx.conn
             if response is not None:
                 conv = response["_conversation_id"]
-                row = db.execute("SELECT owner FROM conversations WHERE id=?", (conv,)).fetchone()
-                if row is not None and row["owner"] != owner:
+                found = conn.execute(select(conversations.c.owner).where(conversations.c.id == conv)
+                                     ).scalar_one_or_none()
+                if found is not None and found != owner:
                     raise PermissionError(f"conversation {conv} belongs to another key")
-                if row is not None:
-                    db.execute("UPDATE conversations SET updated_at=? WHERE id=?", (now, conv))
+                if found is not None:
+                    conn.execute(update(conversations).where(conversations.c.id == conv).values(updated_at=now))
                 else:
-                    db.execute("INSERT INTO conversations (id, created_at, updated_at, title, owner) "
-                               "VALUES (?,?,?,?,?)",
-                               (conv, now, now, (conversation_title or "")[:200], owner))
+                    conn.execute(insert(conversations).values(id=conv, created_at=now, updated_at=now,
+                                                              title=(conversation_title or "")[:200], owner=owner))
                 body = {k: v for k, v in response.items() if k != "_conversation_id"}
-                db.execute("INSERT INTO responses (id, conversation_id, previous_response_id, created_at, model, "
-                           "status, body, owner) VALUES (?,?,?,?,?,?,?,?)",
-                           (response["id"], conv, response.get("previous_response_id"), now, response["model"],
-                            response["status"], json.dumps(body), owner))
-            for im in images:
-                db.execute(f"INSERT INTO images ({','.join(IMAGE_COLUMNS)}) "
-                           f"VALUES ({','.join('?' * len(IMAGE_COLUMNS))})",
-                           (im.id, im.created_at, im.kind, im.request_id, im.conversation_id, im.response_id,
-                            im.item_id, im.prompt, im.revised_prompt, im.seed, json.dumps(im.settings), im.format,
-                            im.record_id, im.payload, json.dumps(im.safety), owner))
-                if im.data is None:
-                    raise ValueError(f"image {im.id} has no bytes to save")
-                db.execute("INSERT INTO image_data VALUES (?,?)", (im.id, im.data))
+                conn.execute(insert(responses).values(
+                    id=response["id"], conversation_id=conv, previous_response_id=response.get("previous_response_id"),
+                    created_at=now, model=response["model"], status=response["status"], body=json.dumps(body),
+                    owner=owner))
+            if images:
+                conn.execute(insert(images_table), [_image_values(im, owner) for im in images])
+                conn.execute(insert(image_data), [{"id": im.id, "data": im.data} for im in images])
 
     def get_response(self, response_id: str, owner: str) -> tuple[dict[str, Any], str] | None:
-        rows = self._query("SELECT body, conversation_id FROM responses WHERE id=? AND owner=?", (response_id, owner))
-        return (json.loads(rows[0]["body"]), rows[0]["conversation_id"]) if rows else None
+        with self._read() as conn:
+            row = conn.execute(select(responses.c.body, responses.c.conversation_id)
+                               .where(responses.c.id == response_id, responses.c.owner == owner)).first()
+        return (json.loads(row.body), row.conversation_id) if row is not None else None
 
     def delete_response(self, response_id: str, owner: str) -> bool:
-        with self.transaction() as db:
-            if db.execute("DELETE FROM responses WHERE id=? AND owner=?", (response_id, owner)).rowcount == 0:
+        with self.transaction() as tx:
+            gone = tx.conn.execute(delete(responses).where(responses.c.id == response_id, responses.c.owner == owner))
+            if gone.rowcount == 0:
                 return False
-            db.execute("UPDATE images SET response_id=NULL WHERE response_id=?", (response_id,))
+            tx.conn.execute(update(images_table).where(images_table.c.response_id == response_id)
+                            .values(response_id=None))
             return True
 
     @staticmethod
-    def _image(r: Any) -> ImageRow:
+    def _image(r: RowMapping) -> ImageRow:
         d = {k: r[k] for k in IMAGE_COLUMNS}
         d["settings"] = json.loads(d["settings"])
         d["safety"] = json.loads(d["safety"])
         return ImageRow(**d)
 
+    def _images(self, stmt: Any) -> list[ImageRow]:
+        with self._read() as conn:
+            return [self._image(r) for r in conn.execute(stmt).mappings()]
+
     def get_image(self, image_id: str, owner: str) -> ImageRow | None:
-        rows = self._query("SELECT * FROM images WHERE id=? AND owner=?", (image_id, owner))
-        return self._image(rows[0]) if rows else None
+        got = self._images(select(images_table).where(images_table.c.id == image_id, images_table.c.owner == owner))
+        return got[0] if got else None
 
     def image_for_item(self, item_id: str, owner: str) -> ImageRow | None:
-        rows = self._query("SELECT * FROM images WHERE item_id=? AND owner=? ORDER BY created_at LIMIT 1",
-                           (item_id, owner))
-        return self._image(rows[0]) if rows else None
+        got = self._images(select(images_table)
+                           .where(images_table.c.item_id == item_id, images_table.c.owner == owner)
+                           .order_by(images_table.c.created_at).limit(1))
+        return got[0] if got else None
 
     def list_images(self, owner: str, limit: int = 50, conversation_id: str | None = None) -> list[ImageRow]:
+        t = images_table
         if conversation_id:
-            rows = self._query("SELECT * FROM images WHERE conversation_id=? AND owner=? ORDER BY created_at",
-                               (conversation_id, owner))
-        else:
-            rows = self._query("SELECT * FROM images WHERE owner=? ORDER BY created_at DESC LIMIT ?", (owner, limit))
-        return [self._image(r) for r in rows]
+            return self._images(select(t).where(t.c.conversation_id == conversation_id, t.c.owner == owner)
+                                .order_by(t.c.created_at))
+        return self._images(select(t).where(t.c.owner == owner).order_by(t.c.created_at.desc()).limit(limit))
 
     def list_conversations(self, owner: str, limit: int = 50) -> list[dict[str, Any]]:
-        rows = self._query(
-            "SELECT c.id, c.created_at, c.updated_at, c.title, "
-            "(SELECT id FROM responses r WHERE r.conversation_id=c.id ORDER BY r.created_at DESC LIMIT 1) "
-            "AS last_response_id, "
-            "(SELECT id FROM images i WHERE i.conversation_id=c.id ORDER BY i.created_at DESC LIMIT 1) "
-            "AS last_image_id "
-            "FROM conversations c WHERE c.owner=? ORDER BY c.updated_at DESC LIMIT ?", (owner, limit))
-        return [{**dict(r), "created_at": int(r["created_at"]), "updated_at": int(r["updated_at"])} for r in rows]
+        c, r, i = conversations, responses.alias("r"), images_table.alias("i")
+        last_response = (select(r.c.id).where(r.c.conversation_id == c.c.id).order_by(r.c.created_at.desc())
+                         .limit(1).scalar_subquery())
+        last_image = (select(i.c.id).where(i.c.conversation_id == c.c.id).order_by(i.c.created_at.desc())
+                      .limit(1).scalar_subquery())
+        stmt = (select(c.c.id, c.c.created_at, c.c.updated_at, c.c.title,
+                       last_response.label("last_response_id"), last_image.label("last_image_id"))
+                .where(c.c.owner == owner).order_by(c.c.updated_at.desc()).limit(limit))
+        with self._read() as conn:
+            rows = conn.execute(stmt).mappings().all()
+        return [{**dict(row), "created_at": int(row["created_at"]), "updated_at": int(row["updated_at"])}
+                for row in rows]
 
     def conversation_responses(self, conversation_id: str, owner: str) -> list[dict[str, Any]]:
-        rows = self._query("SELECT body FROM responses WHERE conversation_id=? AND owner=? ORDER BY created_at",
-                           (conversation_id, owner))
-        return [json.loads(r["body"]) for r in rows]
+        with self._read() as conn:
+            bodies = conn.execute(select(responses.c.body)
+                                  .where(responses.c.conversation_id == conversation_id, responses.c.owner == owner)
+                                  .order_by(responses.c.created_at)).scalars().all()
+        return [json.loads(b) for b in bodies]
 
-    # jobs -------------------------------------------------------------------------------------------
+    # jobs of this API process ------------------------------------------------------------------------
     def job_event(self, job_id: str, kind: str, status: str, error: str | None = None, node: str = "",
                   owner: str | None = None, recipe: str | None = None) -> None:
         now = time.time()
-        with self.transaction() as db:
+        with self.transaction() as tx:
             if status == "queued":
-                db.execute("INSERT INTO jobs (id, kind, status, created_at, node, owner, recipe) "
-                           "VALUES (?,?,?,?,?,?,?)", (job_id, kind, status, now, node, owner, recipe))
+                tx.conn.execute(insert(jobs).values(id=job_id, kind=kind, status=status, created_at=now, node=node,
+                                                    owner=owner, recipe=recipe))
             elif status == "running":
-                db.execute("UPDATE jobs SET status=?, started_at=? WHERE id=?", (status, now, job_id))
+                tx.conn.execute(update(jobs).where(jobs.c.id == job_id).values(status=status, started_at=now))
             else:  # an ended job is never redone: its recipe (uploads included) goes
-                db.execute("UPDATE jobs SET status=?, finished_at=?, error=?, recipe=NULL WHERE id=?",
-                           (status, now, error, job_id))
+                tx.conn.execute(update(jobs).where(jobs.c.id == job_id)
+                                .values(status=status, finished_at=now, error=error, recipe=None))
 
     def reclaim_unfinished_jobs(self, node: str, max_attempts: int) -> list[dict[str, Any]]:
         """At start-up: the jobs this node's previous process left queued or running (a crash, a restart).
@@ -299,25 +517,66 @@ class Store:
         are marked `interrupted`. One transaction: a second process starting on the same node cannot take
         them too.
         """
-        with self.transaction() as db:
+        with self.transaction() as tx:
+            conn = tx.conn
             if self.postgres:
-                db.execute("SELECT pg_advisory_xact_lock(736151)")
-            rows = db.execute("SELECT id, kind, owner, recipe, attempts FROM jobs "
-                              "WHERE status IN ('queued','running') AND node=? ORDER BY created_at",
-                              (node,)).fetchall()
+                conn.execute(select(func.pg_advisory_xact_lock(RECLAIM_LOCK)))
+            rows = conn.execute(select(jobs.c.id, jobs.c.kind, jobs.c.owner, jobs.c.recipe, jobs.c.attempts)
+                                .where(jobs.c.status.in_(("queued", "running")), jobs.c.node == node)
+                                .order_by(jobs.c.created_at)).mappings().all()
             again = [dict(r) for r in rows if r["recipe"] is not None and r["attempts"] < max_attempts]
-            for r in again:
-                db.execute("UPDATE jobs SET status='queued', started_at=NULL, attempts=attempts+1 WHERE id=?",
-                           (r["id"],))
-            gone = {r["id"] for r in rows} - {r["id"] for r in again}
-            for job_id in gone:
-                db.execute("UPDATE jobs SET status='interrupted', finished_at=?, recipe=NULL WHERE id=?",
-                           (time.time(), job_id))
+            if again:
+                conn.execute(update(jobs).where(jobs.c.id.in_([r["id"] for r in again]))
+                             .values(status="queued", started_at=None, attempts=jobs.c.attempts + 1))
+            gone = [r["id"] for r in rows if r["id"] not in {a["id"] for a in again}]
+            if gone:
+                conn.execute(update(jobs).where(jobs.c.id.in_(gone))
+                             .values(status="interrupted", finished_at=time.time(), recipe=None))
             return again
 
     def job_counts(self, node: str) -> dict[str, int]:
-        rows = self._query("SELECT status, COUNT(*) AS n FROM jobs WHERE node=? GROUP BY status", (node,))
-        return {r["status"]: r["n"] for r in rows}
+        with self._read() as conn:
+            rows = conn.execute(select(jobs.c.status, func.count()).where(jobs.c.node == node)
+                                .group_by(jobs.c.status)).all()
+        return {status: int(n) for status, n in rows}
+
+    # the queue shared with `limner worker` processes --------------------------------------------------
+    def enqueue_remote_job(self, job_id: str, spec_json: str) -> bool:
+        """Queue a job for the workers; False if that id is already queued (or done), as for a resumed job."""
+        dialect: Any = postgresql if self.postgres else sqlite
+        stmt = (dialect.insert(remote_jobs)
+                .values(id=job_id, created_at=time.time(), status="queued", spec=spec_json, cancel=0)
+                .on_conflict_do_nothing(index_elements=["id"])
+                .returning(remote_jobs.c.id))  # not rowcount: SQLAlchemy does not promise it for an INSERT
+        with self.transaction() as tx:
+            return tx.conn.execute(stmt).first() is not None
+
+    def claim_remote_job(self, worker: str) -> tuple[str, str] | None:
+        """The oldest queued job, now `running` under `worker`: (id, spec JSON), or None when none waits.
+
+        PostgreSQL: `SELECT ... FOR UPDATE SKIP LOCKED`, so concurrent workers each lock a different row
+        and never wait on one another. SQLite has no row locks (SQLAlchemy leaves the FOR UPDATE out): the
+        write transaction's `BEGIN IMMEDIATE` holds the database lock from the SELECT to the UPDATE. The
+        UPDATE checks the status again either way.
+        """
+        t = remote_jobs
+        with self.transaction() as tx:
+            row = tx.conn.execute(select(t.c.id, t.c.spec).where(t.c.status == "queued").order_by(t.c.created_at)
+                                  .limit(1).with_for_update(skip_locked=True)).first()
+            if row is None:
+                return None
+            took = tx.conn.execute(update(t).where(t.c.id == row.id, t.c.status == "queued")
+                                   .values(status="running", worker=worker))
+            return (row.id, row.spec) if took.rowcount == 1 else None
+
+
+
+def _image_values(im: ImageRow, owner: str) -> dict[str, Any]:
+    return {"id": im.id, "created_at": im.created_at, "kind": im.kind, "request_id": im.request_id,
+            "conversation_id": im.conversation_id, "response_id": im.response_id, "item_id": im.item_id,
+            "prompt": im.prompt, "revised_prompt": im.revised_prompt, "seed": im.seed,
+            "settings": json.dumps(im.settings), "format": im.format, "record_id": im.record_id,
+            "payload": im.payload, "safety": json.dumps(im.safety), "owner": owner}
 
 
 def new_id(prefix: str) -> str:

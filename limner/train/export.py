@@ -18,6 +18,7 @@ def export(
     half: bool = True,
     meta: dict[str, str] | None = None,
 ) -> Path:
+    """Write the prior checkpoint's model (with the decoder from `decoder_ckpt`, if given) to `out`."""
     model = NativeModel.from_checkpoint(prior_ckpt)
     if decoder_ckpt is not None:
         cfg, tensors, _ = read_checkpoint(decoder_ckpt)
@@ -33,6 +34,6 @@ def export(
                 raise CheckpointError(f"decoder checkpoint {str(decoder_ckpt)!r} was trained on a different tokenizer")
         load_into(model.decoder, "decoder", tensors, decoder_ckpt)
     _, _, md = read_checkpoint(prior_ckpt)
-    keep = {k: md[k] for k in ("step", "train") if k in md}
+    keep: dict[str, str] = {k: md[k] for k in ("step", "train") if k in md}
     model.save(out, {**keep, **(meta or {})}, dtype=torch.float16 if half else torch.float32)
     return Path(out)

@@ -40,6 +40,7 @@ def data_source(data: str | None, batch_size: int, exclude: frozenset[str]) -> C
 def build_tokenizer_stage(
     size: str, init: str | None, crop: int, frozen_tokenizer: bool = False, flow_weight: float = 1.0
 ) -> tuple[ModelConfig, TokenizerStage]:
+    """The tokenizer (or, with frozen_tokenizer, the decoder) stage: a named size, or continued from `init`."""
     cfg = read_checkpoint(init)[0] if init else get_config(size)
     stage = DecoderStage(cfg, crop=crop) if frozen_tokenizer else TokenizerStage(cfg, crop, flow_weight)
     if init:
@@ -52,6 +53,7 @@ def build_tokenizer_stage(
 def build_prior_stage(
     tokenizer_ckpt: str, init: str | None, seed: int, prior_size: str | None = None
 ) -> tuple[ModelConfig, PriorStage]:
+    """The prior stage on a trained tokenizer checkpoint, optionally continuing the prior in `init`."""
     cfg, tensors, md = read_checkpoint(tokenizer_ckpt)
     continued = read_checkpoint(init) if init else None  # read once: config, weights and vocabulary
     if continued:  # continuing a prior: its architecture is the one in that checkpoint
@@ -66,7 +68,7 @@ def build_prior_stage(
     vocab = (continued[2].get("text_vocab") if continued else None) or md.get("text_vocab")
     text = TextTokenizer.from_json(vocab) if vocab else TextTokenizer.build_default()
     stage = PriorStage(cfg, tok, dec, text, seed=seed)
-    if continued:
+    if continued and init:
         load_into(stage.prior, "prior", continued[1], init)
     return cfg, stage
 
@@ -83,9 +85,11 @@ def train(
     data: str | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, float]:
+    """Train one stage (tokenizer, decoder or prior) with `tcfg`; returns the final logs."""
     if tcfg.threads:
         torch.set_num_threads(tcfg.threads)
     torch.manual_seed(tcfg.seed)
+    stage: TokenizerStage | PriorStage
     if stage_name == "tokenizer":
         cfg, stage = build_tokenizer_stage(size or "small", init, crop, flow_weight=flow_weight)
         exclude: frozenset[str] = frozenset()

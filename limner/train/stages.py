@@ -83,8 +83,11 @@ class PriorStage(nn.Module):
         self.cfg = cfg
         self.text = text
         self.prior = Prior(cfg.prior, text.vocab_size + cfg.tokenizer.codebook_size)
-        # Lists keep the frozen parts out of this module's state_dict and out of DDP.
-        self.frozen = [tokenizer.eval().requires_grad_(False), decoder.eval().requires_grad_(False)]
+        # A plain tuple keeps the frozen parts out of this module's state_dict and out of DDP.
+        self.frozen: tuple[ImageTokenizer, DiffusionDecoder] = (
+            tokenizer.eval().requires_grad_(False),
+            decoder.eval().requires_grad_(False),
+        )
         self.rng = random.Random(seed)
 
     def checkpoint_modules(self) -> dict[str, nn.Module]:

@@ -151,3 +151,38 @@ def test_generation_report_writes_and_links_its_charts(tmp_path: Path) -> None:
     with Image.open(out / "samples.png") as im:
         pixels = np.asarray(im.convert("RGB").resize((64, 64))).reshape(-1, 3)
     assert len(np.unique(pixels, axis=0)) > 20  # the grid holds pictures, not an empty canvas
+
+
+def test_provenance_bench_report_embeds_its_robustness_chart(tmp_path: Path) -> None:
+    """bench/provenance writes results.md beside its results.json, linking robustness.png (per attack)."""
+    from bench.provenance.run import TARGETS
+    from bench.provenance.run import main as bench_main
+
+    attacks = {a: {"bit": 1.0, "found": 0.95, "recall": 1.0, "wrong": 0.0, "bit_content_ge_10pct": 1.0,
+                   "bit_opaque": 1.0, "bit_transparent": None} for a in TARGETS}
+    attacks["crop_10%"]["bit"] = 0.8  # below its must-reach of 0.90: the table must say FAIL
+    results = {"robustness": {"images": 3, "images_content_ge_10pct": 3, "images_transparent": 0,
+                              "psnr_db_min": 38.5, "psnr_db_mean": 38.7, "attacks": attacks},
+               "false_positives": {"images": 5, "watermark_false_positives": 0, "index_false_matches": 0,
+                                   "verdict_not_no_evidence": 0}}
+    res = tmp_path / "bench" / "results.json"
+    res.parent.mkdir()
+    res.write_text(json.dumps(results))
+    assert bench_main(["--report-only", "--out", str(res)]) == 0
+    md = (res.parent / "results.md").read_text()
+    assert linked_pngs(md) == ["robustness.png"]
+    png_size(res.parent / "robustness.png", lo=(600, 500))
+    assert md.index("robustness.png") < md.index("| figure")  # the chart leads the table it summarises
+    assert "FAIL: watermark bit accuracy, crop_10%" in md
+    # results without a robustness phase still get their table, and say why there is no chart
+    res.write_text(json.dumps({"stage_cost": {}}))
+    (res.parent / "robustness.png").unlink()
+    assert bench_main(["--report-only", "--out", str(res)]) == 0
+    assert "no robustness chart" in (res.parent / "results.md").read_text()
+    assert not (res.parent / "robustness.png").exists()
+
+
+def test_robustness_chart_marks_per_attack_targets(tmp_path: Path) -> None:
+    table = {"none": {"bit": 1.0, "recall": 1.0}, "crop": {"bit": 0.9, "recall": 0.97}}
+    png_size(robustness_chart(table, tmp_path / "r.png", metrics=("bit", "recall"),
+                              targets={"bit": {"none": 1.0, "crop": 0.9}, "recall": 0.95}))

