@@ -41,12 +41,12 @@ def test_chat_refine_and_find_it_in_history(page, server: Server) -> None:  # ty
     assert page.evaluate("window.partials") >= 1  # previews streamed in before the final image
     page.wait_for_selector(".turn:nth-child(1) .meta")
     assert "seed" in page.inner_text(".turn:nth-child(1) .meta")
-    page.fill("#prompt", "next to a grey circle")
+    page.fill("#prompt", "make the triangle blue")
     page.click("#send")
     page.wait_for_selector(".turn:nth-child(2) img.final")
     page.wait_for_selector(".turn:nth-child(2) .meta")
     meta = page.inner_text(".turn:nth-child(2) .meta")
-    assert "an orange triangle. next to a grey circle" in meta  # the second turn refined the first
+    assert "blue triangle" in meta  # the second turn edited the first turn's image (its revised prompt)
     page.reload()
     page.click("#conversations li:has-text('an orange triangle')")
     page.wait_for_selector(".turn:nth-child(2) img.final")
