@@ -93,6 +93,13 @@ def fmt_s(x: float) -> str:
 # -- the measurements ---------------------------------------------------------------------------------------
 
 
+def is_refusal(exc: BaseException) -> bool:
+    """A safety refusal (`moderation_blocked` / `image_content_policy_violation`) is a complete answer of the
+    service, not a failure: the output classifiers run on every image, and the shipped model's abstract shapes
+    are now and then refused. The bench counts refusals apart instead of aborting on them."""
+    return getattr(exc, "code", None) in ("moderation_blocked", "image_content_policy_violation")
+
+
 def make_client(url: str, timeout: float) -> Any:
     from openai import OpenAI
 
@@ -168,34 +175,47 @@ def measure_overhead(client: Any, server: Server, worker: EngineWorker, db: Path
             "direct_cpu_s": direct_cpu}
 
 
-def stream_once(client: Any, quality: str, partials: int) -> tuple[float, float, list[str]]:
-    """(time to the first partial image, time to the completed image, event types) of one streamed request."""
+def stream_once(client: Any, quality: str, partials: int, seed: int | None = None) -> tuple[float, float, list[str]]:
+    """(time to the first partial image, time to the completed image, event types) of one streamed request.
+
+    A safety refusal, before or during the stream, ends the events with "refused" (and final stays NaN)."""
     t0 = time.perf_counter()
     first = final = math.nan
     types: list[str] = []
-    stream = client.images.generate(model="limner", prompt=PROMPT, size=SIZE, quality=quality, stream=True,
-                                    partial_images=partials)
-    for ev in stream:
-        now = time.perf_counter() - t0
-        types.append(ev.type)
-        if ev.type == "image_generation.partial_image" and math.isnan(first):
-            first = now
-        elif ev.type == "image_generation.completed":
-            final = now
+    extra = {"seed": seed} if seed is not None else None
+    try:
+        stream = client.images.generate(model="limner", prompt=PROMPT, size=SIZE, quality=quality, stream=True,
+                                        partial_images=partials, extra_body=extra)
+        for ev in stream:
+            now = time.perf_counter() - t0
+            types.append(ev.type)
+            if ev.type == "image_generation.partial_image" and math.isnan(first):
+                first = now
+            elif ev.type == "image_generation.completed":
+                final = now
+    except Exception as e:
+        if not is_refusal(e):
+            raise
+        types.append("refused")
     return first, final, types
 
 
 def measure_streaming(client: Any, args: argparse.Namespace) -> dict[str, Any]:
-    stream_once(client, args.quality, 1)  # warm-up
+    stream_once(client, args.quality, 1, seed=0)  # warm-up
     out: dict[str, Any] = {}
     for p in (1, 2, 3):
         firsts: list[float] = []
         finals: list[float] = []
         ratios: list[float] = []
         bad: list[list[str]] = []
-        for _ in range(args.stream_repeats):
-            first, final, types = stream_once(client, args.quality, p)
+        refused = 0
+        for i in range(args.stream_repeats):
+            # fixed seeds: the same requests on every run, so that two runs compare like with like
+            first, final, types = stream_once(client, args.quality, p, seed=2000 + i)
             expected = ["image_generation.partial_image"] * p + ["image_generation.completed"]
+            if types and types[-1] == "refused":
+                refused += 1  # an answer, but no final image: no ratio
+                continue
             if types != expected:
                 bad.append(types)
             if not (math.isnan(first) or math.isnan(final)):
@@ -204,13 +224,14 @@ def measure_streaming(client: Any, args: argparse.Namespace) -> dict[str, Any]:
                 ratios.append(first / final)
         out[str(p)] = {"partial_images": p, "first_partial_median_s": median(firsts),
                        "final_median_s": median(finals), "ratio_median": median(ratios),
-                       "ratios": ratios, "unexpected_event_sequences": bad}
+                       "ratios": ratios, "unexpected_event_sequences": bad, "refused": refused}
     return out
 
 
 @dataclass
 class LoadResult:
-    latencies: list[float] = field(default_factory=list)  # successful requests only
+    latencies: list[float] = field(default_factory=list)  # answered requests: images and safety refusals
+    refused: int = 0  # answered with a safety refusal (moderation_blocked)
     errors: Counter[str] = field(default_factory=Counter)  # by type, 429s excluded
     rejected_429: int = 0
     last_done: float = 0.0
@@ -229,8 +250,8 @@ def load_client(url: str, args: argparse.Namespace, t_end: float, res: LoadResul
                 client.images.generate(model="limner", prompt=PROMPT, size=SIZE, quality=args.quality)
                 ok, kind = True, ""
             except openai.APIStatusError as e:
-                ok = False
-                kind = "429" if e.status_code == 429 else f"HTTP {e.status_code}"
+                ok = is_refusal(e)
+                kind = "refused" if ok else "429" if e.status_code == 429 else f"HTTP {e.status_code}"
                 if e.status_code == 429:  # a well-behaved client honours Retry-After
                     try:
                         wait = float(e.response.headers.get("retry-after", "1"))
@@ -243,6 +264,7 @@ def load_client(url: str, args: argparse.Namespace, t_end: float, res: LoadResul
                 res.last_done = max(res.last_done, done)
                 if ok:
                     res.latencies.append(done - t)
+                    res.refused += kind == "refused"
                 elif kind == "429":
                     res.rejected_429 += 1
                 else:
@@ -287,6 +309,7 @@ def measure_load(url: str, args: argparse.Namespace, single_s: float) -> dict[st
     bound = 2 * single_s * depth
     p99 = percentile(lat, 99)
     return {"clients": args.clients, "duration_s": args.duration, "wall_s": wall, "completed": len(lat),
+            "refused": res.refused,
             "throughput_images_per_s": len(lat) / wall, "p50_s": percentile(lat, 50), "p99_s": p99,
             "max_s": max(lat) if lat else math.nan, "rejected_429": res.rejected_429,
             "errors_by_type": dict(res.errors), "errors_other_than_429": sum(res.errors.values()),
@@ -327,16 +350,18 @@ def report(res: dict[str, Any]) -> None:
     if st:
         print()
         print(f"2. streaming, {c['stream_repeats']} requests per setting (medians)")
-        print(f"   {'partial_images':>14}  {'first partial':>13}  {'final':>9}  {'first/final':>11}  bad sequences")
+        print(f"   {'partial_images':>14}  {'first partial':>13}  {'final':>9}  {'first/final':>11}  bad sequences"
+              "  refused")
         for s in st.values():
             bad = len(s["unexpected_event_sequences"])
             print(f"   {s['partial_images']:>14}  {fmt_s(s['first_partial_median_s']):>13}  "
-                  f"{fmt_s(s['final_median_s']):>9}  {s['ratio_median']:>11.3f}  {bad}")
+                  f"{fmt_s(s['final_median_s']):>9}  {s['ratio_median']:>11.3f}  {bad:>13}  {s['refused']}")
     if ld:
         print()
         print(f"3. load, {ld['clients']} clients for {ld['duration_s']:.0f} s (in-flight requests awaited: "
               f"wall {ld['wall_s']:.1f} s)")
-        print(f"   completed {ld['completed']}   throughput {ld['throughput_images_per_s']:.3f} images/s")
+        print(f"   answered {ld['completed']} (of them safety refusals: {ld['refused']})   "
+              f"throughput {ld['throughput_images_per_s']:.3f} images/s")
         print(f"   latency p50 {fmt_s(ld['p50_s'])}   p99 {fmt_s(ld['p99_s'])}   max {fmt_s(ld['max_s'])}")
         errs = ", ".join(f"{k}: {v}" for k, v in sorted(ld["errors_by_type"].items())) or "none"
         print(f"   429 (queue full) {ld['rejected_429']}   errors other than 429: {ld['errors_other_than_429']} "

@@ -45,6 +45,8 @@ class SafetyBlocked(LimnerError):
 
 @dataclass
 class GeneratedImage:
+    """One delivered image, as the user gets it; `data` is what to store or send."""
+
     image: Image.Image  # the delivered pixels (watermarked), decoded from `data`
     data: bytes  # encoded bytes carrying the watermark and the signed C2PA manifest
     format: str
@@ -52,6 +54,8 @@ class GeneratedImage:
     record_id: str  # provenance index record
 
     def save(self, path: str | Path) -> Path:
+        """Write `data` to `path` byte for byte (watermark and signed manifest intact) and return the path.
+        The file is in `format` whatever the path's suffix."""
         p = Path(path)
         p.write_bytes(self.data)
         return p
@@ -64,6 +68,8 @@ def default_best_of(quality: str) -> int:
 
 @dataclass
 class PipelineResult:
+    """Everything one pipeline call returns; `revised_prompts` and `plans` run in the order of `images`."""
+
     request_id: str
     prompt: str
     images: list[GeneratedImage]
@@ -77,6 +83,7 @@ class PipelineResult:
 
     @property
     def revised_prompt(self) -> str:
+        """The first image's revised prompt, or the prompt itself when there is none."""
         return self.revised_prompts[0] if self.revised_prompts else self.prompt
 
 
@@ -142,6 +149,9 @@ def _save_policy(policy: Any, out: Path) -> str:
 
 
 class Pipeline:
+    """Prompt -> delivered images: prompt safety, the engine (planning, best-of-N, edits), output-image
+    safety, provenance. Build one with `from_pretrained`."""
+
     def __init__(self, generator: Generator, safety: Any | None, provenance: Any, model_name: str = "limner",
                  planner: Any | None = None) -> None:
         from limner.engine.studio import Studio

@@ -20,6 +20,7 @@ from limner.cli.generate import EXIT_BLOCKED, add_conversation_args
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register `limner chat`: --out-dir, --seed, --quality, --checkpoint and the conversation flags."""
     p = sub.add_parser("chat", help="a terminal conversation that keeps images in context (edits, references)",
                        description=__doc__.split("\n\n")[1] if __doc__ else None)
     p.add_argument("--out-dir", type=Path, default=Path("chat"), help="where turn-N.png go (default ./chat)")
@@ -35,6 +36,10 @@ def _say(msg: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run `limner chat`: one turn per input line until /quit or end of input, each image written to --out-dir.
+
+    Returns 0, or EXIT_BLOCKED when piped input is refused by the safety stack (interactively a refusal
+    is printed and the chat goes on); CliError on a bad --best-of, --out-dir or checkpoint."""
     from limner.model.checkpoint import CheckpointError
     from limner.pipeline import InvalidRequest, Pipeline, SafetyBlocked
 
@@ -102,5 +107,5 @@ def run(args: argparse.Namespace) -> int:
             turn += 1
             path = args.out_dir / f"turn-{turn}.{im.format}"
             im.save(path)
-            _say(f"{path}\t{rp}" + ("" if i or len(res.images) == 1 else f"\t(image {i + 1} of {len(res.images)})"))
+            _say(f"{path}\t{rp}" + ("" if len(res.images) == 1 else f"\t(image {i + 1} of {len(res.images)})"))
     return 0

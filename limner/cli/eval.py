@@ -19,6 +19,8 @@ from limner.cli.errors import CliError
 
 
 def add_parser(subparsers: Any) -> None:
+    """Register `limner eval` with `generation`, `conversation` and, when its module exists, `safety`.
+    Bare `limner eval` prints its help and exits 2."""
     p = subparsers.add_parser("eval", help="evaluate the model (generation, conversation, safety)")
     sub = p.add_subparsers(dest="eval_command", metavar="EVAL")
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
@@ -62,6 +64,9 @@ def _progress(stage: str, i: int, n: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run `limner eval generation`: score the model's images (or, with --oracle, exact renders) and write
+    the report under --out. Returns 0 when the scorer's validation passed, 1 when the report is invalid;
+    CliError on bad flags, records or checkpoint."""
     from limner.evals.generation import EvalError, evaluate_generation
     from limner.evals.records import RecordError, load_records
 

@@ -18,6 +18,7 @@ from limner.cli.errors import CliError
 
 
 def add_parser(sub: Any) -> None:
+    """Register `conversation` under `limner eval` (`sub` is the eval command's subparsers)."""
     c = sub.add_parser("conversation", help="edits, masks, references, transparency, best-of-N and bias",
                        description="Run the conversation eval and print its target table. Writes OUT/report.json, "
                        "OUT/report.md (the table and OUT/bias.png: the bias distributions as bars with their "
@@ -38,6 +39,8 @@ def _progress(kind: str, i: int, n: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run `limner eval conversation`: evaluate the checkpoint on the cases, print the target table and
+    write the report under --out. Returns 0 when every must-reach figure holds, else 1; CliError on bad input."""
     from limner.engine.generator import Generator
     from limner.engine.studio import Studio
     from limner.evals.conversation import PSNR_CAP, TARGETS, evaluate_conversation, format_table

@@ -11,6 +11,7 @@ from typing import Any
 
 
 def add_parser(eval_subparsers: Any) -> None:
+    """Register `safety` under `limner eval` (`eval_subparsers` is the eval command's subparsers)."""
     p = eval_subparsers.add_parser(
         "safety", help="not_unsafe / not_overrefuse, image-layer and person-classifier tables",
         description="Run the safety stack over a labelled prompt set (and the public benchmarks and image sets) "
@@ -33,6 +34,8 @@ def add_parser(eval_subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run `limner eval safety`: run the safety stack over the labelled set, print its tables and write the
+    report under --out. Returns 0; CliError on a missing prompt file, bad eval input or a bad policy."""
     from limner.cli.errors import CliError
     from limner.evals.safety import EvalInputError, format_tables
     from limner.evals.safety import run as run_eval

@@ -8,6 +8,7 @@ from limner.cli.main import CliError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register `limner export`: --prior, optional --decoder, --out and --fp32."""
     p = sub.add_parser(
         "export",
         help="assemble a shippable checkpoint from training stages",
@@ -22,6 +23,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run `limner export`: write the shippable checkpoint (float16 unless --fp32) and print its path, sha256
+    and size. Returns 0; CliError when an input checkpoint is unusable."""
     from limner.model.checkpoint import CheckpointError, file_sha256
     from limner.train.export import export
 

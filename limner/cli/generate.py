@@ -15,6 +15,8 @@ EXIT_BLOCKED = 3
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register `limner generate`: the prompt, output, size/quality/format, sampling and safety flags, the
+    conversation flags, and --image / --mask for edits and references."""
     p = sub.add_parser(
         "generate",
         help="generate images from a prompt",
@@ -23,7 +25,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "2 bad input, 3 blocked by the safety stack.",
     )
     p.add_argument("prompt", help="what to draw (1..32000 characters)")
-    p.add_argument("-o", "--out", default="out.png", help="output path; with --n > 1, files get -1, -2, ... suffixes")
+    p.add_argument("-o", "--out", default="out",
+                   help="output path (default out.png, or out.webp / out.jpg with --format); with --n > 1, "
+                   "files get -1, -2, ... suffixes")
     p.add_argument("--n", type=int, default=1, help="number of images, 1-10 (default 1)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
     p.add_argument("--size", default="auto", help="WxH: 256x256, 384x256 or 256x384, or auto (default)")
@@ -65,12 +69,15 @@ def add_conversation_args(p: argparse.ArgumentParser) -> None:
 
 
 def is_edit_instruction(prompt: str) -> bool:
+    """Whether `prompt` is a world.md edit (limner.engine.edits, imported here so `limner --help` stays fast)."""
     from limner.engine.edits import is_edit_instruction as edit
 
     return edit(prompt)
 
 
 def output_paths(out: str, n: int, fmt: str) -> list[Path]:
+    """The files `n` images go to: `out` (its suffix set to the format's unless it already is an image
+    suffix), with -1, -2, ... before the suffix when n > 1. CliError when `out` is a directory."""
     base = Path(out)
     if base.is_dir():
         raise CliError(f"output path {out!r} is a directory; give a file name such as {out.rstrip('/')}/image.png")
@@ -82,6 +89,8 @@ def output_paths(out: str, n: int, fmt: str) -> list[Path]:
 
 
 def check_writable(paths: list[Path]) -> None:
+    """Fail before the model loads: CliError when a path's directory is missing, the path is a directory,
+    or the file or its directory is not writable."""
     for p in paths:
         parent = p.parent if str(p.parent) else Path(".")
         if not parent.is_dir():
@@ -93,16 +102,23 @@ def check_writable(paths: list[Path]) -> None:
 
 
 def resolve_format(args: argparse.Namespace) -> str:
+    """The output format: --format (CliError if unknown), else the --out suffix's, else png; 'jpg' -> 'jpeg'."""
     if args.format is not None:
         f = args.format.lower()
         if f not in FORMATS:
             raise CliError(f"unknown format {args.format!r}: expected png, webp or jpeg")
+        suffix = Path(args.out).suffix.lower().lstrip(".")
+        if suffix in FORMATS and FORMATS[suffix] != FORMATS[f]:  # WebP bytes in x.png would mislead every viewer
+            raise CliError(f"--format {args.format} does not match the output file {args.out!r}: "
+                           f"name it *.{'jpg' if FORMATS[f] == 'jpeg' else FORMATS[f]} or drop --format")
         return FORMATS[f]
     suffix = Path(args.out).suffix.lower().lstrip(".")
     return FORMATS.get(suffix, "png")
 
 
 def validate(args: argparse.Namespace) -> None:
+    """Check `limner generate`'s arguments before any model loads; CliError names the first bad one (prompt,
+    --n, --size, --compression, --best-of, an edit or --mask without --image, a missing input file)."""
     from limner.data.world import parse_size
     from limner.engine.generator import validate_prompt
 
@@ -132,6 +148,8 @@ def validate(args: argparse.Namespace) -> None:
 
 
 def progress_bar() -> object | None:
+    """A tqdm callback for the pipeline's `progress` (tokens sampled, then decoding) when stderr is a
+    terminal; None otherwise."""
     if not sys.stderr.isatty():
         return None
     from tqdm import tqdm
@@ -151,6 +169,9 @@ def progress_bar() -> object | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run `limner generate`: draw (or, with --image, edit or use references), write the files and print
+    their paths, or one JSON object with --json. Returns 0, or EXIT_BLOCKED when the safety stack
+    refuses; CliError on bad input or an unwritable output."""
     validate(args)
     fmt = resolve_format(args)
     count = args.n

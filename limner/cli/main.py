@@ -32,6 +32,8 @@ COMMANDS: tuple[str, ...] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `limner` parser with every command module in COMMANDS; a module that does not exist is skipped,
+    any other import error propagates."""
     p = argparse.ArgumentParser(prog="limner", description="limner: open native multimodal image generation")
     p.add_argument("--version", action="version", version=f"limner {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -47,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of `limner`: parse `argv` (default sys.argv[1:]) and run the command; returns its exit
+    code, 2 on a CliError (printed as `limner: error: ...`) or no command, 130 on Ctrl-C."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -13,6 +13,7 @@ from typing import Any
 
 
 def add_parser(subparsers: Any) -> None:
+    """Register `limner optout` with `add`, `remove` and `list`; bare `limner optout` prints help and exits 2."""
     p = subparsers.add_parser("optout", help="manage the opt-out registry of people who must not be depicted")
     sub = p.add_subparsers(dest="optout_command", metavar="SUBCOMMAND")
     a = sub.add_parser("add", help="add a person (name, aliases, reference photos)")
@@ -40,6 +41,8 @@ def _registry() -> Any:
 
 
 def run_add(args: argparse.Namespace) -> int:
+    """Run `limner optout add`: register a person with aliases and reference photos and print the entry.
+    Returns 0; CliError on an unreadable photo or when the registry refuses the entry."""
     from limner.cli.errors import CliError
     from limner.safety.image_io import ImageInputError, load_image
     from limner.safety.optout import OptOutError
@@ -54,6 +57,7 @@ def run_add(args: argparse.Namespace) -> int:
 
 
 def run_remove(args: argparse.Namespace) -> int:
+    """Run `limner optout remove`: delete a person from the registry. Returns 0; CliError for an unknown name."""
     from limner.cli.errors import CliError
     from limner.safety.optout import OptOutError
 
@@ -66,6 +70,8 @@ def run_remove(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    """Run `limner optout list`: print each person with aliases and reference-face count (a JSON array with
+    --json). Returns 0."""
     entries = _registry().entries()
     if args.json:
         print(json.dumps([{"name": e.name, "aliases": e.aliases, "faces": e.n_faces} for e in entries]))

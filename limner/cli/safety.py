@@ -19,6 +19,7 @@ BLOCKED_EXIT = 3
 
 
 def add_parser(subparsers: Any) -> None:
+    """Register `limner safety` with `check` and `decisions`; bare `limner safety` prints help and exits 2."""
     p = subparsers.add_parser("safety", help="check prompts and images against the safety stack; audit log")
     sub = p.add_subparsers(dest="safety_command", metavar="SUBCOMMAND")
     c = sub.add_parser("check", help="print every layer's verdict for a prompt (and images)")
@@ -53,6 +54,8 @@ def _stack(policy: str | None) -> Any:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    """Run `limner safety check`: print every layer's verdict on the prompt and images (one JSON object with
+    --json). Returns 0 when allowed, BLOCKED_EXIT when refused; CliError on bad input or a bad policy."""
     from limner.cli.errors import CliError
     from limner.safety.image_io import ImageInputError, load_image
 
@@ -92,6 +95,9 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_decisions(args: argparse.Namespace) -> int:
+    """Run `limner safety decisions`: list the newest --limit audit decisions and users with a raised misuse
+    status, or with --export write every matching decision to .jsonl or .csv (atomically). Returns 0;
+    CliError on an unreadable audit store or a bad export name."""
     from limner.cli.errors import CliError
     from limner.safety.audit import AuditError, AuditStore
     from limner.safety.stack import SafetySettings

@@ -12,6 +12,8 @@ from limner.cli.errors import CliError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register three top-level commands: `serve` (the API and web UI), `keys` (API keys) and `worker`
+    (runs jobs from a PostgreSQL-backed server's queue)."""
     p = sub.add_parser(
         "serve",
         help="serve the OpenAI-compatible API and the web chat UI",
@@ -67,6 +69,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run `limner serve`: check the address and checkpoint, load the model, safety stack and stores, then
+    serve on uvicorn until stopped. Returns 0; CliError on bad settings or when loading fails."""
     from limner.server.settings import ServerSettings, default_data_dir
 
     if not 0 <= args.port <= 65535:
@@ -114,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_keys(args: argparse.Namespace) -> int:
+    """Run `limner keys create|list|revoke` on the server's store; `create` prints the id and the secret,
+    shown only then. Returns 0; CliError on bad settings, a rejected key, or an unknown key id."""
     from limner.server.auth import Keys
     from limner.server.settings import ServerSettings, default_data_dir
     from limner.server.store import Store
@@ -145,6 +151,8 @@ def run_keys(args: argparse.Namespace) -> int:
 
 
 def run_worker(args: argparse.Namespace) -> int:
+    """Run `limner worker`: claim and run jobs queued by `limner serve --external-workers` until --max-jobs
+    (default: forever). Returns 0; CliError without a postgresql:// URL or with a missing checkpoint."""
     from limner.server.store import Store, is_database_url
 
     if not args.database_url or not is_database_url(args.database_url):
@@ -162,7 +170,13 @@ def run_worker(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
-    pipe = Pipeline.from_pretrained(args.checkpoint, policy=args.policy)
+    from limner.model.checkpoint import CheckpointError
+    from limner.safety.policy import PolicyError
+
+    try:
+        pipe = Pipeline.from_pretrained(args.checkpoint, policy=args.policy)
+    except (CheckpointError, PolicyError, OSError) as e:  # a corrupt model or policy: a message, not a traceback
+        raise CliError(f"cannot load the model for the worker: {e}") from e
     if pipe.safety is not None:
         pipe.safety.warm()
     store = Store(args.database_url)

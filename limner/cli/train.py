@@ -8,6 +8,7 @@ from limner.cli.main import CliError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register `limner train STAGE` and its options."""
     p = sub.add_parser(
         "train",
         help="train a model stage (tokenizer, decoder or prior)",
@@ -42,6 +43,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="tokenizer stage: weight of the decoder's flow loss; 0 trains the tokenizer alone (faster), "
         "then train the decoder with the decoder stage",
     )
+    p.add_argument(
+        "--novel-weight",
+        type=float,
+        default=0.0,
+        help="prior stage: extra loss weight of image codes unlike the code before them (the ones the prompt "
+        "decides: first code, edges, colours); 0 = plain mean (default)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.add_argument("--log-every", type=int, default=10)
@@ -50,6 +58,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """`limner train`: validate the options, train the stage, print where the checkpoint is; CliError on bad input."""
     from limner.model.checkpoint import CheckpointError
     from limner.train.run import train
     from limner.train.trainer import TrainConfig
@@ -59,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.flow_weight < 0:
         raise CliError(f"--flow-weight must be >= 0, got {args.flow_weight}")
+    if args.novel_weight < 0:
+        raise CliError(f"--novel-weight must be >= 0, got {args.novel_weight}")
     if args.lr <= 0:
         raise CliError(f"--lr must be > 0, got {args.lr}")
     tcfg = TrainConfig(
@@ -83,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
             crop=args.crop,
             flow_weight=args.flow_weight,
             data=args.data,
+            novel_weight=args.novel_weight,
             log=lambda s: print(s, flush=True),
         )
     except (CheckpointError, ValueError, FileNotFoundError) as e:

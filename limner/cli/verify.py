@@ -18,6 +18,7 @@ VERDICT_TEXT = {
 
 
 def add_parser(subparsers: Any) -> None:
+    """Register `limner verify`: IMAGE, --json, and where the index, data directory and trust anchors are."""
     p = subparsers.add_parser("verify", help="check an image's C2PA manifest, watermark and index record",
                               description="Report whether this limner made IMAGE, with the evidence.")
     p.add_argument("image", metavar="IMAGE", help="PNG, JPEG or WebP file (or any image Pillow reads)")
@@ -55,6 +56,8 @@ def _text(d: dict[str, Any], image: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run `limner verify`: print the verdict and its evidence (C2PA, watermark, index record) as text or
+    JSON, notes on stderr. Returns 0 whatever the verdict; CliError on bad settings or an unreadable image."""
     from limner.provenance.errors import ProvenanceError
     from limner.provenance.settings import ProvenanceSettings
     from limner.provenance.verify import Verifier

@@ -21,6 +21,8 @@ SIZE_WEIGHTS: dict[tuple[int, int], float] = {(256, 256): 0.8, (384, 256): 0.1, 
 
 @dataclass
 class Batch:
+    """One training batch; every image has the same canvas size (W, H), so they stack."""
+
     images: torch.Tensor  # (B, 4, H, W) in [-1, 1], RGBA
     glyphs: torch.Tensor  # (B, 1, H, W) in [0, 1]
     prompts: list[str]
@@ -54,6 +56,8 @@ class SceneBatcher:
         self.sizes = sizes or SIZE_WEIGHTS
 
     def examples(self, size: tuple[int, int]) -> list[Example]:
+        """`batch_size` examples of canvas `size` (W, H) from the mix, by rejection: other sizes and held-out
+        prompts are skipped, so `size` must be one the samplers draw."""
         out: list[Example] = []
         while len(out) < self.batch_size:
             ex = sample_mix(self.rng, self.mix)

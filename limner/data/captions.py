@@ -56,20 +56,25 @@ POS_WORDS = {
 
 
 def article(word: str) -> str:
+    """'an' when `word` starts with a lower-case vowel letter, else 'a'."""
     return "an" if word[0] in "aeiou" else "a"
 
 
 def color_word(color: str, rng: random.Random) -> str:
+    """How a caption names `color`: 'gray' is spelled 'grey' 40% of the time, so both spellings are trained."""
     if color == "gray" and rng.random() < 0.4:
         return "grey"
     return color
 
 
 def number(n: int, rng: random.Random) -> str:
+    """A count as captions write it: digits 40% of the time, else the word ('3' or 'three'); `n` in 0-6."""
     return str(n) if rng.random() < 0.4 else NUMBER_WORDS[n]
 
 
 def pos_word(p: str, rng: random.Random) -> str:
+    """A random synonym of world position `p` ('top left' -> 'upper left', 'top-left', ...); `p` itself when
+    it has none."""
     return rng.choice(POS_WORDS.get(p, (p,)))
 
 
@@ -101,6 +106,8 @@ def noun_phrase(ob: SceneObject, rng: random.Random, *, color: bool, size: bool,
 
 
 def plural_phrase(n: int, ob: SceneObject, rng: random.Random, *, color: bool) -> str:
+    """`n` copies of `ob` as a counted phrase: 'three red stars', '4 circles in #1E90FF', 'two hearts'
+    (the colour only when `color`)."""
     noun = PLURALS[ob.cls] if n != 1 else ob.cls
     c = f"{color_word(ob.color, rng)} " if color else ""
     if color and ob.color.startswith("#") and rng.random() < 0.5:
@@ -109,6 +116,7 @@ def plural_phrase(n: int, ob: SceneObject, rng: random.Random, *, color: bool) -
 
 
 def join_list(items: list[str], rng: random.Random) -> str:
+    """Items joined as English: 'a, b and c', or with the serial comma ('a, b, and c') about a quarter of the time."""
     if len(items) == 1:
         return items[0]
     if rng.random() < 0.5:
@@ -134,6 +142,8 @@ def with_frame(core: str, background: str, rng: random.Random, *, bg_forced: boo
 
 
 def quote(text: str, rng: random.Random) -> str:
+    """`text` quoted as prompts quote text to draw: in double quotes when it holds an apostrophe (and 40%
+    of the time anyway), else in single quotes."""
     if "'" in text or rng.random() < 0.4:
         return f'"{text}"'
     return f"'{text}'"

@@ -64,6 +64,8 @@ WORDS = (
 
 @dataclass
 class Example:
+    """One training or eval example: the scene (`render` draws it exactly), its caption, its world.md record."""
+
     scene: Scene
     prompt: str
     record: dict[str, Any] = field(default_factory=dict)
@@ -74,12 +76,14 @@ def _far(c1: tuple[int, int, int], c2: tuple[int, int, int], d: float = 110.0) -
 
 
 def rand_color(rng: random.Random, background: str, avoid: tuple[str, ...] = ()) -> str:
+    """A random named world colour not in `avoid` that stands out from `background` (RGB distance >= 110)."""
     bg = None if background == "transparent" else color_rgb(background)
     names = [c for c in COLORS if c not in avoid and (bg is None or _far(COLORS[c], bg))]
     return rng.choice(names)
 
 
 def rand_hex(rng: random.Random, background: str) -> str:
+    """A random #RRGGBB colour that stands out from `background` (RGB distance >= 130)."""
     bg = None if background == "transparent" else color_rgb(background)
     while True:
         rgb = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
@@ -88,6 +92,8 @@ def rand_hex(rng: random.Random, background: str) -> str:
 
 
 def rand_background(rng: random.Random, p_plain: float = 0.75) -> str:
+    """White with probability `p_plain`, then transparent and a non-white named colour with 0.1 each, and a
+    random #RRGGBB for the rest."""
     u = rng.random()
     if u < p_plain:
         return "white"
@@ -260,6 +266,8 @@ def _grid(rng: random.Random) -> Example:
 
 
 def rand_line(rng: random.Random, max_len: int = 16) -> str:
+    """One line of sign text, 1 to `max_len` characters: a few words or numbers, or random capitals and
+    digits (sometimes lower case too) with the odd punctuation mark or space."""
     u = rng.random()
     if u < 0.45:
         words: list[str] = []
@@ -377,6 +385,7 @@ def sample(tag: str, rng: random.Random) -> Example:
 
 
 def sample_mix(rng: random.Random, mix: dict[str, float] | None = None) -> Example:
+    """One random example of a tag drawn with the weights of `mix` (default TRAIN_MIX)."""
     mix = mix or TRAIN_MIX
     tag = rng.choices(list(mix), weights=list(mix.values()))[0]
     return sample(tag, rng)

@@ -21,6 +21,8 @@ TEXT_POSITIONS: dict[str, float] = {"top": 0.2, "center": 0.5, "bottom": 0.8}  #
 
 @dataclass
 class SceneObject:
+    """One shape of a scene; `radius(w, h)` gives its size in pixels."""
+
     cls: str
     color: str  # named colour or #RRGGBB
     size: str = "medium"
@@ -29,11 +31,14 @@ class SceneObject:
     radius_frac: float | None = None  # overrides `size` (grids)
 
     def radius(self, w: int, h: int) -> float:
+        """Radius in pixels on a `w` x `h` canvas: the size's (or `radius_frac`'s) fraction of the shorter side."""
         return (self.radius_frac if self.radius_frac is not None else SIZES[self.size]) * min(w, h)
 
 
 @dataclass
 class SceneText:
+    """Text drawn centred in a block at `position` (see `layout_text`), optionally on a sign panel."""
+
     lines: list[str]
     color: str = "black"
     position: str = "center"  # top | center | bottom
@@ -42,6 +47,8 @@ class SceneText:
 
 @dataclass
 class Scene:
+    """One world image: canvas size, background, objects and optional text; `render` draws it exactly."""
+
     width: int = 256
     height: int = 256
     background: str = "white"  # named, #RRGGBB or "transparent"
@@ -59,6 +66,8 @@ def font(size: int) -> ImageFont.FreeTypeFont:
 
 @dataclass(frozen=True)
 class TextLayout:
+    """Where `layout_text` puts a text block: the font size in px, each line's origin and the block's box."""
+
     size: int
     origins: tuple[tuple[int, int], ...]  # top-left of each line's ink box anchor
     box: tuple[int, int, int, int]  # (x0, y0, x1, y1) of the whole block

@@ -119,4 +119,5 @@ def parse_size(size: str) -> tuple[int, int]:
 
 
 def supported_size_names() -> list[str]:
+    """The supported sizes as 'WxH' strings, for error messages and help."""
     return [f"{w}x{h}" for w, h in SUPPORTED_SIZES]

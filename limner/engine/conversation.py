@@ -28,6 +28,9 @@ from limner.model.sequence import image_grid_pos, size_token
 
 @dataclass
 class Turn:
+    """One turn as it happened: the message, what it did, what it delivered (images, revised prompts,
+    plans, notes) and the images uploaded with it."""
+
     message: str
     kind: str  # generate | edit
     images: list[Image.Image]
@@ -38,6 +41,11 @@ class Turn:
 
 
 class Conversation:
+    """A conversation on a `Pipeline` whose latest image and plan stay in context for the next turn.
+
+    `defaults` are pipeline options for every turn (thinking mode on unless given); `send`'s own keywords
+    override them."""
+
     def __init__(self, pipe: Any, **defaults: Any) -> None:
         self.pipe = pipe
         self.defaults = {"think": True, **defaults}

@@ -22,6 +22,9 @@ TokenProgress = Callable[[int, int, torch.Tensor], None]
 
 @dataclass
 class SamplingParams:
+    """How codes and pixels are sampled: the prior's temperature (0: greedy), top-k (0: off), top-p
+    (1: off) and CFG scale (1: off), and the decoder's steps and starting noise."""
+
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 1.0
@@ -32,6 +35,7 @@ class SamplingParams:
     decoder_noise: float = 0.0
 
     def validate(self) -> None:
+        """ValueError naming the first field out of range (temperature, top_p, cfg_scale or decoder_noise)."""
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:

@@ -41,6 +41,8 @@ class EditError(ValueError):
 
 @dataclass
 class EditOp:
+    """A parsed edit instruction: its kind and the fields that kind uses."""
+
     kind: str  # one of KINDS
     target: tuple[str | None, str | None] = (None, None)  # (class, colour) the instruction refers to
     color: str | None = None  # recolour / background
@@ -52,6 +54,8 @@ class EditOp:
 
 @dataclass
 class EditChange:
+    """What an edit changed in the plan; `edit_region` turns it into the pixels that may change."""
+
     before: list[PlanObject] = field(default_factory=list)  # objects as they were (removed, moved, recoloured)
     after: list[PlanObject] = field(default_factory=list)  # objects as they are now (added, moved, ...)
     text: tuple[PlanText | None, PlanText | None] | None = None
@@ -149,6 +153,8 @@ def apply_edit(plan: ScenePlan, op: EditOp, rng: random.Random | None = None,
     new.notes = []
     ch = EditChange()
     if op.kind == "text":
+        if not op.lines:  # "change the text to ' '": nothing to draw, and an empty layout has no size
+            raise EditError("the new text is empty: quote the words the image should show, e.g. 'OPEN'")
         old = plan.text
         new.text = PlanText(op.lines, old.color if old else None, old.position if old else "center",
                             old.panel if old else None)

@@ -54,6 +54,7 @@ def resolve_size(size: str | tuple[int, int], prompt: str) -> tuple[int, int]:
 
 
 def validate_prompt(prompt: str) -> str:
+    """The prompt stripped of surrounding space; ValueError when it is empty or over MAX_PROMPT_CHARS."""
     if not isinstance(prompt, str) or not prompt.strip():
         raise ValueError("prompt is empty")
     if len(prompt) > MAX_PROMPT_CHARS:
@@ -79,6 +80,9 @@ def to_pil(x: torch.Tensor, transparent: bool) -> list[Image.Image]:
 
 @dataclass
 class GenerateOptions:
+    """Options of one `Generator.generate` call; `size` is 'auto', 'WxH' or (W, H), `quality` picks the
+    decoder steps (QUALITIES)."""
+
     n: int = 1
     seed: int = 0
     size: str | tuple[int, int] = "auto"
@@ -88,6 +92,8 @@ class GenerateOptions:
     preview_every: int = 0  # tokens between partial previews (0: none)
 
     def validate(self) -> None:
+        """ValueError naming the bad option: n outside 1-10, an unknown quality or background, bad sampling.
+        The size is checked when it is resolved."""
         if not 1 <= self.n <= 10:
             raise ValueError(f"n must be between 1 and 10, got {self.n}")
         if self.quality not in QUALITIES:
@@ -98,15 +104,20 @@ class GenerateOptions:
 
 
 class Generator:
+    """The model alone: prompt -> images, with no safety or provenance (`limner.pipeline` adds both)."""
+
     def __init__(self, model: NativeModel) -> None:
         self.model = model
 
     @staticmethod
     def from_checkpoint(path: str | Path | None = None) -> Generator:
+        """A generator on the checkpoint at `path` (default: `default_checkpoint()`); CheckpointError names
+        what is wrong with the file."""
         return Generator(NativeModel.from_checkpoint(path or default_checkpoint()))
 
     @property
     def checkpoint_sha(self) -> str:
+        """sha256 of the loaded checkpoint file ('' for a model built in memory)."""
         return self.model.sha256
 
     def effective_prompt(self, prompt: str, background: str) -> str:

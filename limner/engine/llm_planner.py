@@ -37,12 +37,16 @@ class PlannerUnavailable(RuntimeError):
 
 @dataclass
 class LLMPlanner:
+    """Client of an OpenAI-compatible chat endpoint that answers plans as JSON; `timeout` in seconds."""
+
     url: str  # base URL of the OpenAI-compatible API, e.g. http://127.0.0.1:8080/v1
     model: str = "default"
     api_key: str | None = None
     timeout: float = 20.0
 
     def request(self, prompt: str, seed: int) -> dict:
+        """POST one chat completion (SYSTEM_PROMPT, then `prompt`) and return the decoded JSON reply.
+        PlannerUnavailable on an HTTP error, no connection, a timeout or a reply that is not JSON."""
         body = {"model": self.model, "temperature": 0.7, "seed": seed,
                 "messages": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": prompt}]}
         req = urllib.request.Request(self.url.rstrip("/") + "/chat/completions", data=json.dumps(body).encode(),

@@ -40,6 +40,8 @@ class PlanError(ValueError):
 
 @dataclass
 class PlanObject:
+    """One planned object (or `count` alike); `free` lists the attributes the planner chose itself."""
+
     cls: str
     color: str  # named world colour or #RRGGBB
     size: str = "medium"
@@ -59,6 +61,8 @@ class PlanObject:
 
 @dataclass
 class PlanText:
+    """Planned text: up to three lines, their colour, block position and optional sign panel."""
+
     lines: list[str]
     color: str | None = None  # None: the model's choice (dark on light)
     position: str = "center"  # top | center | bottom
@@ -67,6 +71,8 @@ class PlanText:
 
 @dataclass
 class PlanGrid:
+    """A rows x cols grid of objects, one per cell."""
+
     rows: int
     cols: int
     cells: list[PlanObject]  # rows * cols, reading order
@@ -74,6 +80,8 @@ class PlanGrid:
 
 @dataclass
 class ScenePlan:
+    """The plan of one image: objects (or a grid), text, background, size and the planner's notes."""
+
     objects: list[PlanObject] = field(default_factory=list)
     text: PlanText | None = None
     grid: PlanGrid | None = None
@@ -174,6 +182,7 @@ class ScenePlan:
     # -- JSON ---------------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON of the plan (size as 'WxH'), the form `from_dict` reads back (except `free`, which it drops)."""
         d = asdict(self)
         if self.size is not None:
             d["size"] = f"{self.size[0]}x{self.size[1]}"

@@ -65,12 +65,15 @@ class PlannerError(ValueError):
 
 @dataclass
 class Plans:
+    """A planner's answer: one plan per image, which planner made them, and notes about the whole request."""
+
     plans: list[ScenePlan]
     planner: str = "builtin"  # builtin | llm
     notes: list[str] = field(default_factory=list)  # planner-level notes (fallbacks, clipped requests)
 
     @property
     def revised_prompts(self) -> list[str]:
+        """Each plan's revised prompt, in order."""
         return [p.revised_prompt() for p in self.plans]
 
 

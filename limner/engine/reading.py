@@ -61,6 +61,7 @@ def load_image(src: str | Path | bytes | Image.Image, what: str = "image") -> Im
 
 
 def nearest_size(d: Detection, w: int, h: int) -> str:
+    """The world size whose radius fraction is nearest to a detection's half-extent over the shorter side."""
     r = max(d.bbox[2] - d.bbox[0], d.bbox[3] - d.bbox[1]) / 2 / min(w, h)
     return min(SIZES, key=lambda s: abs(SIZES[s] - r))
 

@@ -33,6 +33,9 @@ MAX_BEST_OF = 8
 
 @dataclass
 class Drawn:
+    """What `Studio` drew: per image the picture, plan, revised prompt and verdict; `regions` and `op` for
+    edits only."""
+
     images: list[Image.Image]
     plans: list[ScenePlan | None]  # the plan of each image (None: no thinking and no best-of)
     revised_prompts: list[str]
@@ -44,11 +47,17 @@ class Drawn:
 
 
 def check_best_of(best_of: int) -> None:
+    """ValueError unless `best_of` is an int from 1 to MAX_BEST_OF."""
     if not isinstance(best_of, int) or not 1 <= best_of <= MAX_BEST_OF:
         raise ValueError(f"best_of must be between 1 and {MAX_BEST_OF}, got {best_of!r}")
 
 
 class Studio:
+    """Thinking mode, best-of-N, references and edits on a `Generator`, without safety or provenance.
+
+    `llm`: the optional LLM planner (the built-in one otherwise, or when it is down); `warn` hears
+    its fallbacks."""
+
     def __init__(self, generator: Generator, llm: LLMPlanner | None = None,
                  warn: Callable[[str], None] | None = None) -> None:
         self.generator = generator

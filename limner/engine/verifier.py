@@ -25,6 +25,9 @@ POSITION_TOLERANCE = 0.2  # how far (fraction of the canvas) a centroid may sit 
 
 @dataclass
 class Verdict:
+    """How well one image follows its plan; with text in the plan, `extra` holds the exact-match score and
+    what OCR read."""
+
     score: float  # in [0, 1]
     correct: bool  # every check holds
     reasons: list[str] = field(default_factory=list)  # what failed, for logs and the eval report

@@ -50,6 +50,8 @@ class CaseError(ValueError):
 
 
 def validate_case(case: Any, where: str = "case") -> dict[str, Any]:
+    """Check one case: known kind, its required fields, a valid op, box or record. Returns the case (a best_of
+    record replaced by its validated form); raises CaseError naming `where` and the field."""
     if not isinstance(case, dict):
         raise CaseError(f"{where}: expected a JSON object, got {type(case).__name__}")
     kind = case.get("kind")
@@ -75,6 +77,8 @@ def validate_case(case: Any, where: str = "case") -> dict[str, Any]:
 
 
 def load_cases(path: str | Path) -> list[dict[str, Any]]:
+    """Read and validate a JSON Lines cases file (blank lines skipped). Raises CaseError for an unreadable file,
+    a bad line (named `path:line`) or a file without cases."""
     p = Path(path)
     try:
         lines = p.read_text(encoding="utf-8").splitlines()

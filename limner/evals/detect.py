@@ -30,6 +30,8 @@ _EIGHT = np.ones((3, 3), dtype=bool)
 
 @dataclass(frozen=True)
 class DetectConfig:
+    """Thresholds of the segmentation pipeline (steps in the module docstring); the defaults are the scorer's."""
+
     fg_de: float = 20.0  # CIE76 distance from the background colour that makes a pixel foreground
     min_area_frac: float = 0.0006  # components smaller than this share of the canvas are specks
     alpha_mode_frac: float = 0.02  # share of (partly) transparent pixels above which alpha is the foreground
@@ -42,6 +44,8 @@ class DetectConfig:
 
 @dataclass
 class Component:
+    """One foreground component as `segment` measured it, before classification; coordinates in image pixels."""
+
     bbox: tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), in pixels
     soft: np.ndarray  # (y1 - y0, x1 - x0) float32 coverage in [0, 1] of this component only
     area: float  # sum of soft coverage, pixels
@@ -53,6 +57,8 @@ class Component:
 
 @dataclass
 class Detection:
+    """A classified component: shape class and its probability, nearest world colour, geometry in image pixels."""
+
     cls: str
     prob: float
     color: str  # nearest world colour name

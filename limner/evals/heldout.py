@@ -126,6 +126,7 @@ def build_heldout(seed: int = HELDOUT_SEED, per_tag: int = PER_TAG) -> list[dict
 
 
 def write_heldout(path: Path = PATH) -> int:
+    """Regenerate the held-out set with `build_heldout()`, write it to `path` atomically; returns the record count."""
     recs = build_heldout()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -152,6 +153,7 @@ def heldout_prompts() -> frozenset[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """CLI: `--write` regenerates the shipped file; `--check` returns 1 when it differs from the generator, else 0."""
     p = argparse.ArgumentParser(description="build the held-out eval prompts")
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--write", action="store_true", help=f"write {PATH}")

@@ -21,6 +21,8 @@ from PIL import Image
 
 @dataclass
 class TextScore:
+    """What OCR read in one image and how it compares with the target text (see the module docstring for the folds)."""
+
     read: str  # what OCR read, lines joined by "\n"
     exact: float  # 1.0 when the folded strings are equal
     ned: float  # 1 - edit distance / max length, on the folded strings
@@ -106,6 +108,7 @@ def read_text(image: Image.Image) -> str:
 
 
 def score_text(image: Image.Image, target: str) -> TextScore:
+    """OCR `image` and score the reading against `target`: folded exact match, NED and strict exact match."""
     got = read_text(image)
     return TextScore(got, float(fold(got) == fold(target)), ned(got, target),
                      float(fold_strict(got) == fold_strict(target)))

@@ -59,6 +59,9 @@ _LEET = {"a": "4", "e": "3", "i": "1", "o": "0", "s": "5", "t": "7"}
 
 @dataclass
 class Pair:
+    """One line of a pairs file: a prompt to block and its allowed twin (either may be None); a `minor` pair's
+    first prompt is blocked only for users under 18."""
+
     id: int
     category: str
     block: str | None
@@ -67,6 +70,8 @@ class Pair:
 
 
 def read_pairs(path: Path = PAIRS_FILE, first_id: int = 0) -> list[Pair]:
+    """Parse a pairs file (`category | block | allow`, `-` for none, `@minor` prefix, `#` comments), numbering pairs
+    from `first_id`. Raises ValueError naming the line."""
     pairs: list[Pair] = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         s = line.strip()
@@ -96,19 +101,24 @@ def _pick_word(p: str, rng: random.Random) -> int:
 
 
 def obf_leet(p: str, rng: random.Random) -> str:
+    """Replace about 60% of the letters a, e, i, o, s, t with the digits that look like them (4, 3, 1, 0, 5, 7)."""
     return "".join(_LEET[c] if c in _LEET and rng.random() < 0.6 else c for c in p)
 
 
 def obf_homoglyph(p: str, rng: random.Random) -> str:
+    """Replace about half of the Latin letters that have a Cyrillic look-alike (a, e, o, c, p, x, y, i, s) with it."""
     return "".join(_CYR[c] if c in _CYR and rng.random() < 0.5 else c for c in p)
 
 
 def obf_zero_width(p: str, rng: random.Random) -> str:
+    """Insert an invisible character (zero-width space or (non-)joiner, word joiner, soft hyphen) after about half
+    of the letters."""
     zw = ["\u200b", "\u200c", "\u200d", "\u2060", "\u00ad"]
     return "".join(c + (rng.choice(zw) if c.isalpha() and rng.random() < 0.5 else "") for c in p)
 
 
 def obf_spaced(p: str, rng: random.Random) -> str:
+    """Spell out two of the longest words letter by letter with spaces ('poison' -> 'p o i s o n')."""
     ws = _words(p)
     for _ in range(2):
         i = _pick_word(p, rng)
@@ -117,6 +127,7 @@ def obf_spaced(p: str, rng: random.Random) -> str:
 
 
 def obf_punct(p: str, rng: random.Random) -> str:
+    """Join the letters of two of the longest words with one punctuation mark ('p.o.i.s.o.n', 'p*o*i*s*o*n', ...)."""
     ws = _words(p)
     sep = rng.choice([".", "*", "-", "_"])
     for _ in range(2):
@@ -126,10 +137,12 @@ def obf_punct(p: str, rng: random.Random) -> str:
 
 
 def obf_fullwidth(p: str, rng: random.Random) -> str:
+    """Swap about 70% of the printable ASCII characters for their full-width forms (U+FF01 to U+FF5E)."""
     return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" and rng.random() < 0.7 else c for c in p)
 
 
 def obf_case_repeat(p: str, rng: random.Random) -> str:
+    """Upper-case about half of the characters and triple about 8% of the letters."""
     out = []
     for c in p:
         c2 = c.upper() if rng.random() < 0.5 else c
@@ -153,6 +166,9 @@ def _rec(prompt: str, label: str, cat: str, pair: int, variant: str, **kw: Any) 
 
 
 def build(pairs: list[Pair], seed: int = SEED, wrappers: tuple[str, ...] = WRAPPERS) -> list[dict[str, Any]]:
+    """Expand pairs into labelled records: plain prompts, an obfuscation of each block prompt (and of some allowed
+    twins), a `wrappers` framing on both twins of every other pair, and the age-tier records of `@minor` pairs.
+    Deterministic from `seed`."""
     rng = random.Random(seed)
     recs: list[dict[str, Any]] = []
     obf_names = list(OBFUSCATIONS)
@@ -213,6 +229,7 @@ def split(
 
 
 def write_jsonl(path: Path, recs: list[dict[str, Any]]) -> None:
+    """Write records one JSON object a line, atomically (a .tmp file that then replaces `path`)."""
     tmp = path.with_suffix(".tmp")
     with tmp.open("w", encoding="utf-8") as f:
         for r in recs:
@@ -221,6 +238,7 @@ def write_jsonl(path: Path, recs: list[dict[str, Any]]) -> None:
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Records of a JSON Lines file, blank lines skipped; raises ValueError naming `path:line` for invalid JSON."""
     out = []
     with Path(path).open(encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
@@ -233,6 +251,8 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
 
 
 def main() -> None:
+    """Rebuild the train and held-out red-team files from the pairs files (first batch, training-only extras,
+    question batch) plus world prompts, and print the counts."""
     pairs = read_pairs()
     recs = build(pairs)
     train, test = split(recs, pairs)

@@ -17,6 +17,8 @@ from PIL import Image, ImageDraw, ImageOps
 
 @dataclass
 class LabelledImage:
+    """One image of the person-classifier set with its ground truth: photorealistic or not, and the person label."""
+
     name: str
     image: Image.Image
     photo: bool  # photorealistic?
@@ -72,6 +74,7 @@ def cartoon_face(rng: random.Random, size: int = 384) -> Image.Image:
 
 
 def world_image(rng: random.Random) -> Image.Image:
+    """A random render of the shipped model's world (flat shapes, text) in RGB: neither a photo nor a person."""
     from limner.data.sampler import sample_mix
     from limner.data.scene import render
 

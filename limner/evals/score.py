@@ -32,6 +32,8 @@ POSITION_THRESHOLD = 0.1  # GenEval's
 
 @dataclass
 class ImageScore:
+    """The score of one image against one record; `reasons` say what made it incorrect (empty when correct)."""
+
     score: float  # in [0, 1]: correctness, the grid's cell share, or the text's exact match
     correct: bool
     reasons: list[str] = field(default_factory=list)

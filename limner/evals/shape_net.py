@@ -24,6 +24,8 @@ WEIGHTS = Path(__file__).parent / "weights" / "shape_net.safetensors"
 
 @dataclass(frozen=True)
 class ShapeNetConfig:
+    """The classifier's architecture and class list; saved as JSON in the weights file's metadata."""
+
     crop: int = 32  # input side (1 channel coverage crop)
     width: int = 16  # channels of the first stage; doubled per stage
     convs: int = 1  # 3x3 convolutions per stage
@@ -52,10 +54,12 @@ class ShapeNet(nn.Module):
                                   nn.Linear(128, len(cfg.classes)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, S, S) coverage crops -> (B, n_classes) logits (before softmax)."""
         return self.head(self.features(x))
 
 
 def save_shape_net(model: ShapeNet, path: Path, extra: dict[str, str] | None = None) -> None:
+    """Write the weights to a safetensors file, the config and `extra` strings in its metadata (creates the folder)."""
     meta = {"config": json.dumps(asdict(model.cfg)), **(extra or {})}
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(path), metadata=meta)

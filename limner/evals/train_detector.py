@@ -32,6 +32,8 @@ from limner.evals.shape_net import WEIGHTS, ShapeNet, ShapeNetConfig, save_shape
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """Data sizes, optimiser settings and CPU parallelism of one training run of the shape classifier."""
+
     per_class: int = 800  # training crops per class
     val_per_class: int = 120
     epochs: int = 6
@@ -131,6 +133,8 @@ def _make(args: tuple[int, int, bool]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def make_dataset(n_per_class: int, seed: int, workers: int, degrade_all: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """`n_per_class` crops of each class (85% degraded, all if `degrade_all`), made in `workers` forked processes:
+    (crops (N, 32, 32) float32, class indices (N,) int64)."""
     chunks = [(seed * 1000 + i, n_per_class // workers + (i < n_per_class % workers), degrade_all)
               for i in range(workers)]
     if workers <= 1:
@@ -195,6 +199,7 @@ def train(cfg: TrainConfig, out: Path, cache: Path | None = None) -> dict[str, f
 
 
 def main(argv: list[str] | None = None) -> int:
+    """CLI: train with the given sizes, epochs and seed and write the weights to `--out`; returns 0."""
     p = argparse.ArgumentParser(description="train the scorer's shape classifier")
     p.add_argument("--out", type=Path, default=WEIGHTS)
     p.add_argument("--per-class", type=int, default=TrainConfig.per_class)

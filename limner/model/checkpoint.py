@@ -97,6 +97,7 @@ def load_into(module: nn.Module, prefix: str, tensors: dict[str, torch.Tensor], 
 
 
 def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks: a checkpoint's identity in reports and provenance."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

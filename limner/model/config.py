@@ -28,6 +28,7 @@ class TokenizerConfig:
 
     @property
     def codebook_size(self) -> int:
+        """Number of distinct image codes: the product of the FSQ levels."""
         return math.prod(self.levels)
 
     @property
@@ -70,21 +71,27 @@ class PriorConfig:
 
 @dataclass
 class ModelConfig:
+    """A checkpoint's whole architecture; stored as JSON in every checkpoint (see checkpoint.py)."""
+
     name: str = "small"
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     prior: PriorConfig = field(default_factory=PriorConfig)
 
     def to_json(self) -> str:
+        """JSON with sorted keys, as stored in checkpoint metadata."""
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @staticmethod
     def from_json(s: str) -> ModelConfig:
+        """Parse `to_json` output (see `from_dict`)."""
         d = json.loads(s)
         return ModelConfig.from_dict(d)
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> ModelConfig:
+        """Rebuild a config; unknown fields raise ValueError naming them. Missing fields take the defaults,
+        except `decoder.preview_cond`: older checkpoints lack it and were built without it, so it reads False."""
         def build(cls: type, sub: dict[str, Any]) -> Any:
             names = {f.name for f in dataclasses.fields(cls)}
             unknown = set(sub) - names

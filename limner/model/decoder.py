@@ -31,6 +31,9 @@ from limner.model.scheduler import FlowMatchEulerScheduler, sample_train_t
 
 
 class DiffusionDecoder(nn.Module):
+    """Codes (+ glyph, + tokenizer preview) -> RGBA pixels; `token_stride` is output pixels per token side.
+    Shapes are in the module docstring."""
+
     def __init__(self, cfg: DecoderConfig, code_dim: int, token_stride: int) -> None:
         super().__init__()
         if token_stride % cfg.unshuffle:

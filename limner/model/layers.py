@@ -21,12 +21,14 @@ class ChannelNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) -> (B, C, H, W), normalised over C at each pixel."""
         mu = x.mean(1, keepdim=True)  # (B, 1, H, W)
         var = (x - mu).pow(2).mean(1, keepdim=True)
         return (x - mu) * torch.rsqrt(var + self.eps) * self.weight[:, None, None] + self.bias[:, None, None]
 
 
 def norm(c: int) -> ChannelNorm:
+    """The normalisation layer of the conv blocks: a `ChannelNorm` over `c` channels."""
     return ChannelNorm(c)
 
 
@@ -43,6 +45,7 @@ class ResBlock(nn.Module):
         nn.init.zeros_(self.c2.bias)
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, C, H, W), emb (B, emb_dim) -> (B, C, H, W); `emb` is ignored by a block built without FiLM."""
         h = self.c1(F.silu(self.n1(x)))  # (B, C, H, W)
         h = self.n2(h)
         if self.film is not None and emb is not None:
@@ -52,20 +55,26 @@ class ResBlock(nn.Module):
 
 
 class Down(nn.Module):
+    """Downsample by 2 with a stride-2 4x4 convolution."""
+
     def __init__(self, cin: int, cout: int) -> None:
         super().__init__()
         self.conv = nn.Conv2d(cin, cout, 4, stride=2, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, cin, H, W) -> (B, cout, H/2, W/2)."""
         return self.conv(x)
 
 
 class Up(nn.Module):
+    """Upsample by 2: nearest-neighbour, then a 3x3 convolution (no checkerboard artefacts)."""
+
     def __init__(self, cin: int, cout: int) -> None:
         super().__init__()
         self.conv = nn.Conv2d(cin, cout, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, cin, H, W) -> (B, cout, 2H, 2W)."""
         return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
 
 

@@ -20,6 +20,8 @@ from limner.model.text_tokenizer import TextTokenizer
 
 @dataclass
 class NativeModel:
+    """The whole model and its config; `sha256` and `path` name the checkpoint it was loaded from ('' if none)."""
+
     config: ModelConfig
     text: TextTokenizer
     tokenizer: ImageTokenizer
@@ -59,6 +61,8 @@ class NativeModel:
         return m.eval()
 
     def save(self, path: str | Path, meta: dict[str, str] | None = None, dtype: torch.dtype = torch.float32) -> None:
+        """Write a complete checkpoint (config, text vocabulary, the three networks as `dtype`) to `path`;
+        `meta` adds metadata entries."""
         save_checkpoint(
             path,
             self.config,
@@ -68,12 +72,14 @@ class NativeModel:
         )
 
     def eval(self) -> NativeModel:
+        """Eval mode with gradients off for all three networks; returns self, so a loader can chain it."""
         for m in (self.tokenizer, self.decoder, self.prior):
             m.eval().requires_grad_(False)
         return self
 
     @property
     def grid_stride(self) -> int:
+        """Output pixels per image token along each side."""
         return self.config.tokenizer.output_stride
 
     def grid(self, size: tuple[int, int]) -> tuple[int, int]:
@@ -85,4 +91,5 @@ class NativeModel:
         return h // s, w // s
 
     def n_params(self) -> int:
+        """Parameter count of the image tokenizer, decoder and prior together."""
         return sum(p.numel() for m in (self.tokenizer, self.decoder, self.prior) for p in m.parameters())

@@ -20,6 +20,7 @@ from limner.model.config import PriorConfig
 
 
 def rope_tables(max_seq: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rotary cos and sin tables, (max_seq, head_dim / 2) each, for positions 0 .. max_seq - 1."""
     inv = 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
     ang = torch.arange(max_seq, dtype=torch.float32)[:, None] * inv[None]  # (S, Dh/2)
     return ang.cos(), ang.sin()
@@ -43,11 +44,14 @@ class KVCache:
 
     @staticmethod
     def empty(n_layers: int, batch: int, n_heads: int, max_len: int, head_dim: int) -> KVCache:
+        """A zeroed cache for `batch` sequences of up to `max_len` tokens, no key valid yet."""
         shape = (n_layers, batch, n_heads, max_len, head_dim)
         return KVCache(torch.zeros(shape), torch.zeros(shape), torch.zeros(batch, max_len, dtype=torch.bool))
 
 
 class Attention(nn.Module):
+    """Multi-head self-attention with rotary positions; reads and extends a `KVCache` when given one."""
+
     def __init__(self, d: int, n_heads: int) -> None:
         super().__init__()
         self.h = n_heads
@@ -63,6 +67,8 @@ class Attention(nn.Module):
         cache: KVCache | None,
         layer: int,
     ) -> torch.Tensor:
+        """x (B, T, D) -> (B, T, D). `mask` (B, 1, T, S) bool, or None for plain causal attention. With `cache`,
+        this call's keys and values are stored at `cache.length` in `layer` and attention covers the cache."""
         b, t, d = x.shape
         q, k, v = self.qkv(x).view(b, t, 3, self.h, d // self.h).permute(2, 0, 3, 1, 4)  # each (B, H, T, Dh)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
@@ -79,6 +85,8 @@ class Attention(nn.Module):
 
 
 class Block(nn.Module):
+    """Pre-norm transformer block: residual attention, then a residual GELU MLP."""
+
     def __init__(self, cfg: PriorConfig) -> None:
         super().__init__()
         d = cfg.d_model
@@ -95,6 +103,7 @@ class Block(nn.Module):
         cache: KVCache | None,
         layer: int,
     ) -> torch.Tensor:
+        """x (B, T, D) -> (B, T, D); the other arguments go to `Attention.forward`."""
         x = x + self.attn(self.ln1(x), cos, sin, mask, cache, layer)
         return x + self.mlp(self.ln2(x))
 
@@ -133,9 +142,11 @@ class Prior(nn.Module):
 
     @property
     def head_dim(self) -> int:
+        """Width of one attention head: d_model / n_heads."""
         return self.cfg.d_model // self.cfg.n_heads
 
     def new_cache(self, batch: int, max_len: int) -> KVCache:
+        """An empty KVCache for `batch` sequences of up to `max_len` tokens; ValueError beyond max_seq."""
         if max_len > self.cfg.max_seq:
             raise ValueError(f"sequence length {max_len} exceeds max_seq {self.cfg.max_seq}")
         return KVCache.empty(self.cfg.n_layers, batch, self.cfg.n_heads, max_len, self.head_dim)

@@ -14,6 +14,9 @@ import torch
 
 
 class FlowMatchEulerScheduler:
+    """Euler steps over the times of `set_timesteps(n)`; `min_one_minus_t` floors the velocity's 1 - t
+    divisor, so steps near t = 1 stay finite."""
+
     def __init__(self, shift: float = 1.0, min_one_minus_t: float = 0.02) -> None:
         if shift <= 0:
             raise ValueError(f"shift must be > 0, got {shift}")

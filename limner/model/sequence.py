@@ -18,6 +18,8 @@ from limner.model.text_tokenizer import TextTokenizer
 
 @dataclass
 class TokenBatch:
+    """A right-padded batch of training sequences with their grid positions and masks."""
+
     tokens: torch.Tensor  # (B, T) long
     grid_pos: torch.Tensor  # (B, T, 2) long
     loss_mask: torch.Tensor  # (B, T) bool: token is a prediction target
@@ -25,6 +27,7 @@ class TokenBatch:
 
 
 def size_token(text: TextTokenizer, size: tuple[int, int]) -> int:
+    """Id of the <size:WxH> token for `size` (W, H); ValueError when the vocabulary has none."""
     name = f"<size:{size[0]}x{size[1]}>"
     if name not in text.stoi:
         raise ValueError(f"unsupported size {size[0]}x{size[1]}")

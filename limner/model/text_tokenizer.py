@@ -47,6 +47,9 @@ PUNCT = tuple(",.:;!?-&'()/")
 
 @dataclass
 class TextTokenizer:
+    """Prompt <-> token ids. Ids run: specials, hex digits, '#', quote characters, punctuation, then `words`
+    (the vocabulary stored in checkpoints); image codes follow from `vocab_size` on."""
+
     words: tuple[str, ...]
 
     def __post_init__(self) -> None:
@@ -82,17 +85,21 @@ class TextTokenizer:
         return TextTokenizer(tuple(sorted(words)))
 
     def to_json(self) -> str:
+        """The vocabulary as JSON, as stored in a checkpoint's `text_vocab` metadata."""
         return json.dumps({"words": list(self.words)})
 
     @staticmethod
     def from_json(s: str) -> TextTokenizer:
+        """Rebuild a tokenizer from `to_json` output."""
         return TextTokenizer(tuple(json.loads(s)["words"]))
 
     @property
     def vocab_size(self) -> int:
+        """Number of text ids; image code c has id vocab_size + c."""
         return len(self.itos)
 
     def id(self, tok: str) -> int:
+        """The id of one vocabulary entry ('<bos>', '<size:256x256>', a word); KeyError when absent."""
         return self.stoi[tok]
 
     # ---- encoding ----
@@ -117,6 +124,8 @@ class TextTokenizer:
         return res
 
     def encode(self, prompt: str, unk_prob: float = 0.0, rng: random.Random | None = None) -> list[int]:
+        """Token ids of a prompt (see the module docstring); unknown words and characters become <unk>.
+        With `rng`, each word is also replaced by <unk> with probability `unk_prob` (training)."""
         ids: list[int] = []
         unk = self.stoi["<unk>"]
         for kind, piece in self.split(prompt):
@@ -138,6 +147,8 @@ class TextTokenizer:
         return ids
 
     def decode(self, ids: list[int]) -> str:
+        """The entries of `ids` joined by spaces (quote characters without their 'c:' prefix), for debugging;
+        not an inverse of `encode`."""
         out = []
         for i in ids:
             s = self.itos[i] if 0 <= i < len(self.itos) else "<unk>"

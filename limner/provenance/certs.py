@@ -28,6 +28,12 @@ class SigningError(ProvenanceError):
 
 @dataclass(frozen=True)
 class SigningCredentials:
+    """A certificate chain and its key, as `load_credentials` returns them: checked to match and to be valid.
+
+    `anchors_pem` holds the CA certificates our own verify trusts (the development CA and any configured
+    anchors); `not_after` is when the leaf expires, after which the stage reloads the credentials.
+    """
+
     chain_pem: bytes  # leaf first, then intermediates (and the dev CA)
     key_pem: bytes
     anchors_pem: str | None  # CA certificates that our own verify treats as trusted

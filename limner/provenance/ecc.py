@@ -36,12 +36,14 @@ def crc24(bits: np.ndarray) -> int:
 
 
 def int_to_bits(value: int, n: int) -> np.ndarray:
+    """`value` as an (n,) uint8 array of bits, MSB first; raises ValueError when it does not fit in n bits."""
     if value < 0 or value >= 1 << n:
         raise ValueError(f"value {value} does not fit in {n} bits")
     return np.array([(value >> (n - 1 - i)) & 1 for i in range(n)], dtype=np.uint8)
 
 
 def bits_to_int(bits: np.ndarray) -> int:
+    """The unsigned integer of a 0/1 bit array read MSB first (the inverse of `int_to_bits`)."""
     out = 0
     for b in bits.astype(np.uint8).tolist():
         out = (out << 1) | int(b)

@@ -96,6 +96,9 @@ def sign(data: bytes, fmt: str, manifest: dict[str, Any], creds: SigningCredenti
 
 @dataclass
 class ManifestReport:
+    """What `read` found in an image's C2PA manifest store: its state (trusted | valid | invalid |
+    absent), the validation failures that count, and who made it (limner's generation assertion, if any)."""
+
     state: str  # trusted | valid | invalid | absent
     failures: list[dict[str, str]] = field(default_factory=list)  # [{code, explanation}]
     generator: str | None = None  # claim generator name, e.g. "limner"
@@ -109,6 +112,7 @@ class ManifestReport:
     error: str | None = None  # when the manifest store could not be parsed at all
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: only the state when the manifest is absent; `error` only when there is one."""
         d: dict[str, Any] = {"state": self.state}
         if self.state == "absent":
             return d

@@ -44,6 +44,7 @@ def chunks(h: bytes) -> list[int]:
 
 
 def hamming(a: bytes, b: bytes) -> int:
+    """The number of bits in which two hashes of the same length differ."""
     return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).bit_count()
 
 

@@ -14,6 +14,7 @@ RETENTIONS = ("none", "hash", "full")
 
 
 def default_data_dir() -> Path:
+    """$LIMNER_HOME, else ~/.limner: the default home of the development CA, the key and the index."""
     env = os.environ.get("LIMNER_HOME")
     return Path(env).expanduser() if env else Path.home() / ".limner"
 
@@ -63,16 +64,20 @@ class ProvenanceSettings:
 
     @property
     def uses_dev_ca(self) -> bool:
+        """True when no certificate is configured, so signing uses the local development CA."""
         return self.cert_path is None
 
     @property
     def resolved_index_url(self) -> str:
+        """`index_url`, or the SQLite file provenance.db in data_dir when none is set."""
         return self.index_url or f"sqlite:///{self.data_dir / 'provenance.db'}"
 
     @property
     def resolved_watermark_key_path(self) -> Path:
+        """`watermark_key_path`, or watermark.key in data_dir when none is set."""
         return self.watermark_key_path or self.data_dir / "watermark.key"
 
     @property
     def dev_ca_dir(self) -> Path:
+        """The directory of the development CA and its signer (data_dir/c2pa-dev)."""
         return self.data_dir / "c2pa-dev"

@@ -53,6 +53,9 @@ class GenerationInfo:
 
 @dataclass
 class ProvenancedImage:
+    """An image as it leaves the provenance stage: its watermarked, signed bytes, the watermark payload
+    and index record that identify it, and what the marking cost (PSNR, CPU time per step)."""
+
     data: bytes  # the encoded, watermarked, signed image
     fmt: str  # png | jpeg | webp
     mime: str
@@ -64,6 +67,7 @@ class ProvenancedImage:
 
     @property
     def payload_hex(self) -> str:
+        """The 48-bit payload as 12 hex digits, as the manifest and `verify` write it."""
         return f"{self.payload:012x}"
 
 
@@ -102,6 +106,8 @@ class ProvenanceStage:
 
     # lazily opened resources -------------------------------------------------------------------------
     def credentials(self) -> SigningCredentials:
+        """The signing credentials, loaded on first use and again once the leaf has expired (so a
+        renewed certificate is picked up); raises SigningError."""
         with self._lock:
             if self._creds is None or self._creds.not_after < dt.datetime.now(dt.UTC):
                 self._creds = load_credentials(self.settings)
@@ -114,12 +120,14 @@ class ProvenanceStage:
             return self._creds
 
     def index(self) -> ProvenanceIndex:
+        """The index at `settings.resolved_index_url`, opened on first use; raises IndexStoreError."""
         with self._lock:
             if self._index is None:
                 self._index = open_index(self.settings.resolved_index_url)
             return self._index
 
     def watermark_key(self) -> bytes:
+        """The secret watermark key, read on first use and created when it does not exist yet."""
         with self._lock:
             if self._key is None:
                 key = load_watermark_key(self.settings.resolved_watermark_key_path, create=True)
@@ -128,6 +136,7 @@ class ProvenanceStage:
             return self._key
 
     def close(self) -> None:
+        """Close the index if it is open; the next `apply` opens it again."""
         with self._lock:
             if self._index is not None:
                 self._index.close()

@@ -43,6 +43,9 @@ PDQ_MIN_QUALITY = 1
 
 @dataclass
 class VerifyResult:
+    """The outcome of `verify`: the verdict, and the evidence behind it (manifest report, watermark
+    detection, and the index record with how it was found)."""
+
     verdict: str  # made_by_limner | likely_made_by_limner | no_evidence
     c2pa: manifest.ManifestReport
     watermark: Detection | None
@@ -52,6 +55,7 @@ class VerifyResult:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (`limner verify --json`): verdict, c2pa, watermark (payload in hex) and index."""
         wm = self.watermark
         index: dict[str, Any] = {"match": self.record is not None,
                                  "record": self.record.to_dict() if self.record else None}
@@ -164,6 +168,7 @@ class Verifier:
             self._index = open_index(url)
 
     def close(self) -> None:
+        """Close the index, if one was opened."""
         if self._index is not None:
             self._index.close()
             self._index = None
@@ -183,6 +188,8 @@ class Verifier:
         return det
 
     def verify(self, path_or_bytes: str | os.PathLike[str] | bytes | Image.Image) -> VerifyResult:
+        """The verdict on one image (a path, its bytes or a PIL image): manifest, watermark, then the index
+        by payload, by the manifest's record id, or by perceptual hash; raises InputImageError for unusable input."""
         data = _load_bytes(path_or_bytes)
         im = decode_image(data)
         report = manifest.read(data, self._anchors)

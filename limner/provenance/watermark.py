@@ -44,6 +44,9 @@ from limner.provenance.ecc import CODED_BITS, decode_payload, encode_payload
 
 @dataclass(frozen=True)
 class WatermarkConfig:
+    """Watermark geometry, strength and detector settings; marks are only read with the config that
+    made them. The defaults are the values chosen by measurement (bench/provenance)."""
+
     chip: int = 5  # pixels per chip side
     grid: int = 14  # chips per tile side: tile = chip * grid pixels
     pilot_power: float = 0.22  # share of the pattern's power spent on synchronisation
@@ -71,11 +74,15 @@ class WatermarkConfig:
 
     @property
     def tile(self) -> int:
+        """The pattern's period in pixels (`chip * grid`)."""
         return self.chip * self.grid
 
 
 @dataclass
 class Detection:
+    """What `detect` found: `found` and `payload` only when the CRC checked; `guess`, `confidence` and
+    `pilot_z` describe the best attempt either way."""
+
     found: bool
     payload: int | None
     guess: int | None  # best-guess payload bits even when the CRC fails (for bit-accuracy figures)
@@ -144,6 +151,7 @@ def tile_pattern(key: bytes, payload: int, cfg: WatermarkConfig) -> np.ndarray:
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB between two 8-bit images of the same shape; inf when they are identical."""
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
     return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
 

@@ -53,6 +53,8 @@ class AuditError(RuntimeError):
 
 @dataclass
 class MisuseState:
+    """A user's misuse score over the sliding window and their status: ok, flagged or suspended."""
+
     user: str
     score: float
     status: str  # ok | flagged | suspended
@@ -86,6 +88,7 @@ class AuditStore:
             raise AuditError(f"cannot open audit store {path}: {e}") from None
 
     def close(self) -> None:
+        """Close the database connection; the store cannot be used afterwards."""
         with self._lock:
             self._conn.close()
 
@@ -104,6 +107,7 @@ class AuditStore:
                 raise
 
     def weight(self, category: str | None) -> float:
+        """Misuse weight of a refusal in `category`: the policy's weight for it, else its `default`, else 1.0."""
         return float(self.weights.get(category or "", self.weights.get("default", 1.0)))
 
     def record(
@@ -168,6 +172,7 @@ class AuditStore:
         )
 
     def misuse(self, user: str) -> MisuseState:
+        """The user's current score and status; a user with no refusal on record is `ok` with score 0."""
         with self._lock:
             row = self._conn.execute("SELECT score, status FROM users WHERE user=?", (user,)).fetchone()
         return MisuseState(user, float(row[0]), str(row[1])) if row else MisuseState(user, 0.0, "ok")
@@ -181,6 +186,8 @@ class AuditStore:
     def decisions(
         self, *, limit: int = 50, user: str | None = None, blocked_only: bool = False, since: float | None = None
     ) -> list[dict[str, Any]]:
+        """Stored decisions, newest first, as dicts with their JSON fields decoded. Filters: `user`, refusals only, and
+        `since` (Unix time); `limit <= 0` returns them all."""
         q = (
             "SELECT id, ts, user, stage, allowed, categories, verdicts, prompt, image_hashes, policy_version, age, "
             "moderation FROM decisions"
@@ -226,6 +233,7 @@ class AuditStore:
         return out
 
     def users(self) -> list[MisuseState]:
+        """Every user with a misuse record, highest score first."""
         with self._lock:
             rows = self._conn.execute("SELECT user, score, status FROM users ORDER BY score DESC").fetchall()
         return [MisuseState(u, float(s), str(st)) for u, s, st in rows]

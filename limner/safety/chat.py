@@ -25,6 +25,8 @@ SYSTEM_PROMPT = (
 
 
 class ChatJudgeLayer:
+    """Asks an LLM judge whether the raw prompt is allowed. Does nothing unless the policy's `chat.enabled` is set."""
+
     name = "chat"
 
     def __init__(self, policy: Policy) -> None:
@@ -63,6 +65,8 @@ class ChatJudgeLayer:
         return json.loads(text[start : end + 1])
 
     def check(self, req: Request) -> Verdict:
+        """Allowed when disabled or when the judge allows; refused in the judge's category (`system` if the policy does
+        not know it), and refused as `system` when the judge cannot be reached or its answer parsed."""
         if not self.enabled:
             return ok(self.name, "chat judge disabled by policy")
         try:

@@ -93,6 +93,8 @@ class PromptHead:
 
     @classmethod
     def load(cls, path: str | Path) -> PromptHead:
+        """Read a head from a safetensors file (labels in its metadata). Raises ModelUnavailable when the file is
+        missing or unreadable or its shapes do not match its labels."""
         from safetensors import safe_open
         from safetensors.numpy import load_file
 
@@ -114,6 +116,7 @@ class PromptHead:
         return cls(weight=w.astype(np.float32), bias=b.astype(np.float32), labels=labels, meta=meta)
 
     def save(self, path: str | Path) -> None:
+        """Write the head as float32 safetensors, with its labels and the embedding model's name in the metadata."""
         from safetensors.numpy import save_file
 
         meta = {**self.meta, "labels": json.dumps(self.labels), "embed_model": EMBED_MODEL}
@@ -138,15 +141,18 @@ class PromptClassifier:
 
     @property
     def head(self) -> PromptHead:
+        """The head, loaded from `head_path` on first use; raises ModelUnavailable when it cannot be."""
         if self._head is None:
             self._head = PromptHead.load(self.head_path)
         return self._head
 
     def warm(self) -> None:
+        """Load the head and the embedding model now instead of on the first request."""
         _ = self.head
         _load_embedder()
 
     def scores(self, normalised: list[str]) -> list[dict[str, float]]:
+        """One {label: probability} dict per normalised prompt, over 'allow' and the head's categories (sums to 1)."""
         head = self.head
         p = head.probs(embed(normalised))
         return [{lab: float(p[i, j]) for j, lab in enumerate(head.labels)} for i in range(len(normalised))]

@@ -22,6 +22,8 @@ _MODELS: dict[str, Any] = {}
 
 @dataclass
 class Face:
+    """One detected face: its box in image pixels and, once `estimate_ages` has run, its age and gender."""
+
     box: tuple[int, int, int, int]  # left, top, right, bottom in image pixels
     age: int | None = None
     gender: str | None = None

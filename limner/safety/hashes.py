@@ -21,6 +21,8 @@ class HashListError(ValueError):
 
 @dataclass(frozen=True)
 class HashEntry:
+    """One line of a hash list: the hash kind, its bits, and the label a match reports."""
+
     kind: str  # "pdq" | "phash"
     bits: np.ndarray  # bool [256] or [64]
     label: str
@@ -36,16 +38,19 @@ def pdq_bits(im: Image.Image) -> tuple[np.ndarray, int]:
 
 
 def phash_bits(im: Image.Image) -> np.ndarray:
+    """64-bit perceptual hash (imagehash's pHash) of an image, as bool[64]."""
     import imagehash
 
     return np.asarray(imagehash.phash(im.convert("RGB")).hash, dtype=bool).reshape(64)
 
 
 def to_hex(bits: np.ndarray) -> str:
+    """Pack a bool bit array into hex, the format of hash-list lines (PDQ: 64 digits, pHash: 16)."""
     return np.packbits(bits.astype(np.uint8)).tobytes().hex()
 
 
 def from_hex(h: str, n_bits: int) -> np.ndarray:
+    """Unpack a hex hash into `n_bits` bools; raises ValueError when the hex is invalid or of the wrong length."""
     raw = bytes.fromhex(h)
     if len(raw) * 8 != n_bits:
         raise ValueError(f"expected {n_bits // 4} hex digits, got {len(h)}")
@@ -53,6 +58,7 @@ def from_hex(h: str, n_bits: int) -> np.ndarray:
 
 
 def sha256_pixels(im: Image.Image) -> str:
+    """SHA-256 of the decoded RGB pixels and size: a picture hashes alike whatever its file format or metadata."""
     return hashlib.sha256(im.convert("RGB").tobytes() + f"{im.width}x{im.height}".encode()).hexdigest()
 
 
@@ -63,6 +69,8 @@ def image_fingerprint(im: Image.Image) -> dict[str, str]:
 
 
 class HashList:
+    """An operator's list of known-bad image hashes, matched by Hamming distance within per-kind limits."""
+
     def __init__(self, entries: list[HashEntry], *, pdq_max: int = 31, phash_max: int = 8) -> None:
         self.entries = entries
         self.pdq_max, self.phash_max = pdq_max, phash_max
@@ -79,6 +87,8 @@ class HashList:
 
     @classmethod
     def load(cls, path: str | Path, **kw: int) -> HashList:
+        """Parse a hash-list file (format in the module docstring); `kw` sets `pdq_max`/`phash_max`. Raises
+        HashListError for an unreadable file or a bad entry (naming the line)."""
         p = Path(path)
         try:
             lines = p.read_text(encoding="utf-8").splitlines()

@@ -29,6 +29,7 @@ def check_size(
     max_side: int = DEFAULT_MAX_SIDE,
     name: str = "image",
 ) -> None:
+    """Raise ImageInputError when `width` x `height` (read from the header) is empty or over the pixel or side limit."""
     if width <= 0 or height <= 0:
         raise ImageInputError(f"{name}: empty image ({width}x{height})")
     if width * height > max_pixels or max(width, height) > max_side:

@@ -23,6 +23,9 @@ from limner.safety.verdict import Verdict
 
 @dataclass
 class Request:
+    """One request as the layers see it: raw and normalised prompt, age tier, images, and `signals` that earlier
+    layers leave for later ones."""
+
     prompt: str
     normalised: str
     stage: str  # prompt | input | output
@@ -36,16 +39,22 @@ class Request:
 
 
 class Layer(Protocol):
+    """What the stack calls: a `name` (reported in verdicts) and `check`."""
+
     name: str
 
-    def check(self, req: Request) -> Verdict: ...
+    def check(self, req: Request) -> Verdict:
+        """Judge one request: an allowing or refusing Verdict. A check that raises is turned into a `system`
+        refusal by the stack (fail closed)."""
 
 
 def ok(layer: str, reason: str = "no rule applies", scores: dict[str, float] | None = None) -> Verdict:
+    """An allowing verdict from `layer` (no category or rule)."""
     return Verdict(True, layer, None, None, scores or {}, reason)
 
 
 def refuse(layer: str, category: str, rule: str | None, reason: str, scores: dict[str, float] | None = None) -> Verdict:
+    """A refusing verdict from `layer`, naming the policy `category` and `rule` that fired."""
     return Verdict(False, layer, category, rule, scores or {}, reason)
 
 
@@ -53,12 +62,16 @@ def refuse(layer: str, category: str, rule: str | None, reason: str, scores: dic
 
 
 class AgeGate:
+    """Refuses users younger than the policy's `age.min_age`."""
+
     name = "age"
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
 
     def check(self, req: Request) -> Verdict:
+        """Refused (`age_gate`) when the stated age is under min_age; otherwise allowed, the reason naming the tier
+        (no age given: adult rules)."""
         if req.age is not None and req.age < self.policy.min_age:
             return refuse(
                 self.name,
@@ -71,12 +84,15 @@ class AgeGate:
 
 
 class MisuseGate:
+    """Refuses users the audit store has suspended for repeated violations."""
+
     name = "misuse"
 
     def __init__(self, audit: AuditStore | None) -> None:
         self.audit = audit
 
     def check(self, req: Request) -> Verdict:
+        """Refused (`misuse`) when the user is suspended; a flagged user, or no user or audit store: allowed."""
         if not req.user or self.audit is None:
             return ok(self.name, "no user to check")
         st = self.audit.misuse(req.user)
@@ -103,6 +119,8 @@ class RulesLayer:
         self.policy = policy
 
     def fired(self, texts: list[str], *, minor: bool, low: bool) -> list[str]:
+        """Ids of the pattern rules that fire on any of `texts`, in policy order; relaxable rules are skipped for
+        an adult with moderation=low."""
         out = []
         for r in self.policy.rules:
             if r.kind != "pattern" or (low and r.relaxable and not minor):
@@ -129,6 +147,8 @@ class RulesLayer:
         return out
 
     def check(self, req: Request) -> Verdict:
+        """Refused by the first rule that fires on the prompt or any of its readings (the others listed in the reason).
+        Also leaves the context-exempt categories in `signals` for the classifier layer."""
         texts = [req.normalised, *req.views]
         req.signals["context_exempt"] = self.exempted(texts, minor=req.minor)
         fired = self.fired(texts, minor=req.minor, low=req.low)
@@ -172,6 +192,8 @@ class StyleLayer:
         self.rule = rule[0] if rule else None
 
     def check(self, req: Request) -> Verdict:
+        """Refused (`styles`) when a living artist is named as a style ('in the style of X', 'X style'), or named bare
+        in a prompt that does not depict the artist (a portrait of X is allowed)."""
         if not self.names or self.rule is None:
             return ok(self.name, "no living-artist list")
         t = req.normalised
@@ -194,6 +216,8 @@ class StyleLayer:
 
 
 class OptOutNameLayer:
+    """Refuses prompts that name someone in the opt-out registry, by name or alias."""
+
     name = "prompt.optout"
 
     def __init__(self, policy: Policy, registry: OptOutRegistry | None) -> None:
@@ -202,6 +226,8 @@ class OptOutNameLayer:
         self.rule = rule[0] if rule else None
 
     def check(self, req: Request) -> Verdict:
+        """Refused by the policy's `optout` rule when the normalised prompt names a registered person; allowed when
+        there is no registry or no such rule."""
         if self.registry is None or self.rule is None:
             return ok(self.name, "no opt-out registry")
         who = self.registry.match_text(req.normalised)
@@ -220,6 +246,8 @@ class ClassifierLayer:
         self.classifier = classifier
 
     def check(self, req: Request) -> Verdict:
+        """Refused in the category that exceeds its tier's threshold by the most (a category's score is its highest
+        over the prompt's readings; context-exempt categories are skipped). Scores are reported either way."""
         # Score every reading of the prompt; a category's score is its highest over the readings.
         all_scores = self.classifier.scores([req.normalised, *req.views])
         scores = {
@@ -258,6 +286,7 @@ class ImageSizeLayer:
         self.max_side = int(policy.image.get("max_side", 12_000))
 
     def check(self, req: Request) -> Verdict:
+        """Refused (`system`) when any image is empty or over the pixel or per-side budget."""
         for i, im in enumerate(req.images):
             if im.width * im.height > self.max_pixels or max(im.size) > self.max_side or min(im.size) < 1:
                 return refuse(
@@ -270,12 +299,16 @@ class ImageSizeLayer:
 
 
 class HashLayer:
+    """Refuses images that match the operator's hash list of known-bad images."""
+
     name = "image.hashes"
 
     def __init__(self, hashes: HashList | None) -> None:
         self.hashes = hashes
 
     def check(self, req: Request) -> Verdict:
+        """Refused on the first image close enough to a listed hash: `child_safety` when the entry's label mentions
+        CSAM, else `sexual`. Allowed when no list is loaded."""
         if self.hashes is None or len(self.hashes) == 0:
             return ok(self.name, "no hash list loaded")
         for i, im in enumerate(req.images):
@@ -292,6 +325,8 @@ class HashLayer:
 
 
 class NudityLayer:
+    """Refuses images in which NudeNet finds one of the policy's exposed classes above the tier's threshold."""
+
     name = "image.nudity"
 
     def __init__(self, policy: Policy) -> None:
@@ -302,6 +337,7 @@ class NudityLayer:
         self._det: Any = None
 
     def detector(self) -> Any:
+        """The NudeNet detector, created on first use; raises ModelUnavailable when nudenet is not installed."""
         if self._det is None:
             from limner.safety.classifier import ModelUnavailable
 
@@ -313,6 +349,7 @@ class NudityLayer:
         return self._det
 
     def scores(self, im: Image.Image) -> dict[str, float]:
+        """The highest NudeNet score of each class detected in `im`."""
         import numpy as np
 
         bgr = np.ascontiguousarray(np.asarray(im.convert("RGB"))[:, :, ::-1])
@@ -322,6 +359,8 @@ class NudityLayer:
         return out
 
     def check(self, req: Request) -> Verdict:
+        """Refused (`sexual`) at the first image with an exposed class at or above the tier's threshold. Leaves each
+        image's scores, up to that one, in `signals['nudity']`."""
         tier = "minor" if req.minor else ("low" if req.low else "adult")
         th = float(self.th[tier])
         worst: dict[str, float] = {}
@@ -354,6 +393,8 @@ class PersonLayer:
         self.photo_th = float(cfg.get("photo_threshold", 0.5))
 
     def check(self, req: Request) -> Verdict:
+        """Labels every image none/adult/child into `signals['person']`; refuses only uploads (stage `input`) that show
+        a photorealistic child."""
         from limner.safety.person import classify_person
 
         labels = []
@@ -377,12 +418,16 @@ class PersonLayer:
 
 
 class OptOutFaceLayer:
+    """Refuses images that show the face of someone in the opt-out registry."""
+
     name = "image.optout"
 
     def __init__(self, registry: OptOutRegistry | None) -> None:
         self.registry = registry
 
     def check(self, req: Request) -> Verdict:
+        """Matches the faces PersonLayer found in photorealistic images against the registered faces; refused
+        (`public_figures`) on a match. Allowed when no reference face is registered."""
         if self.registry is None or not self.registry.has_faces:
             return ok(self.name, "no reference faces registered")
         from limner.safety.faces import face_encodings
@@ -432,6 +477,8 @@ class MonitorLayer:
         return re.compile(r"(?<![a-z0-9])(?:" + "|".join(lex[x] for x in lexicons) + r")(?![a-z0-9])")
 
     def check(self, req: Request) -> Verdict:
+        """Refused when the person signals and the prompt add up to a violation: a photorealistic child with sexual
+        terms, a photorealistic person with gore, or one with a real-person term and a harm term."""
         persons = req.signals.get("person") or []
         t = req.normalised
         photo_child = any(p.label == "child" for p in persons)

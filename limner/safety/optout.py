@@ -29,6 +29,8 @@ class OptOutError(ValueError):
 
 @dataclass
 class OptOutEntry:
+    """One registry entry: normalised name, aliases, number of stored face embeddings, time added (Unix)."""
+
     name: str
     aliases: list[str] = field(default_factory=list)
     n_faces: int = 0
@@ -36,6 +38,9 @@ class OptOutEntry:
 
 
 class OptOutRegistry:
+    """SQLite registry of the people who opted out, matched by name in prompts and by face in images. Thread-safe;
+    the match index is rebuilt after each change."""
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if str(path) != ":memory:":
@@ -50,6 +55,7 @@ class OptOutRegistry:
         self._version = 0
 
     def close(self) -> None:
+        """Close the database connection; the registry cannot be used afterwards."""
         self._conn.close()
 
     def add(
@@ -82,6 +88,7 @@ class OptOutRegistry:
         return OptOutEntry(key, al, len(encs))
 
     def remove(self, name: str) -> None:
+        """Delete the entry with this name (normalised); raises OptOutError when there is none."""
         key = normalize(name or "")
         with self._lock:
             cur = self._conn.execute("DELETE FROM optout WHERE name=?", (key,))
@@ -90,6 +97,7 @@ class OptOutRegistry:
             raise OptOutError(f"no opt-out entry named {name!r}")
 
     def entries(self) -> list[OptOutEntry]:
+        """Every entry, sorted by name."""
         with self._lock:
             rows = self._conn.execute("SELECT name, aliases, n_faces, added FROM optout ORDER BY name").fetchall()
         return [OptOutEntry(n, json.loads(a), int(k), float(t)) for n, a, k, t in rows]
@@ -138,4 +146,5 @@ class OptOutRegistry:
 
     @property
     def has_faces(self) -> bool:
+        """Whether any entry holds a reference face (without one, the image layer skips face matching)."""
         return len(self._index()[2]) > 0

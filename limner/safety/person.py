@@ -20,12 +20,15 @@ LABELS: tuple[str, ...] = ("none", "adult", "child")
 
 @dataclass
 class PersonResult:
+    """The classifier's answer for one image: label, photo score, and the faces found with their estimated ages."""
+
     label: str  # none | adult | child
     photo_score: float  # 0 = flat illustration, 1 = photograph
     faces: list[Face] = field(default_factory=list)
 
     @property
     def min_age(self) -> int | None:
+        """The youngest estimated age among the faces, or None when no age was estimated."""
         ages = [f.age for f in self.faces if f.age is not None]
         return min(ages) if ages else None
 
@@ -55,6 +58,8 @@ def photo_score(im: Image.Image) -> float:
 
 
 def classify_person(im: Image.Image, *, child_below_age: int = 22, photo_threshold: float = 0.5) -> PersonResult:
+    """'none' when the image is not photographic or shows no face; 'child' when any face is estimated under
+    `child_below_age` or its age is unknown; else 'adult'."""
     ps = photo_score(im)
     if ps < photo_threshold:
         return PersonResult("none", ps, [])

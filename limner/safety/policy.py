@@ -95,6 +95,8 @@ class Rule:
     relaxable: bool = False  # may `moderation=low` switch it off?
 
     def fires(self, text: str, *, minor: bool) -> bool:
+        """Whether this pattern rule refuses `text`: every match group found and no `unless` group (exceptions count
+        for minors only with `minor_exceptions`). A minor_only rule never fires for adults."""
         if self.kind != "pattern" or (self.minor_only and not minor):
             return False
         if not all(p.search(text) for p in self.match):
@@ -107,11 +109,14 @@ class Rule:
 
 @dataclass
 class Thresholds:
+    """A category's classifier thresholds per tier: adults, users under 18, and adults with moderation=low."""
+
     adult: float
     minor: float
     low: float
 
     def pick(self, *, minor: bool, low: bool) -> float:
+        """The threshold for one request's tier: a minor always gets `minor`, whatever the moderation level."""
         # The stricter of the tiers wins: moderation=low never loosens a minor's threshold.
         if minor:
             return self.minor
@@ -120,6 +125,8 @@ class Thresholds:
 
 @dataclass
 class Policy:
+    """A validated, compiled policy (see `validate`); `raw` keeps the merged mapping it was built from."""
+
     version: str
     name: str
     categories: dict[str, str]
@@ -139,12 +146,15 @@ class Policy:
     raw: dict[str, Any]
 
     def threshold(self, category: str, *, minor: bool, low: bool) -> float:
+        """Classifier threshold for `category` in this tier (the `default` entry when it has none); moderation=low
+        counts only for categories in `low_relaxes`."""
         t = self.thresholds.get(category) or self.thresholds["default"]
         if low and category not in self.low_relaxes:
             low = False
         return t.pick(minor=minor, low=low)
 
     def rule(self, rule_id: str) -> Rule:
+        """The rule with this id; raises KeyError when the policy has none."""
         for r in self.rules:
             if r.id == rule_id:
                 return r

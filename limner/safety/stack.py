@@ -47,6 +47,7 @@ MODERATION_LEVELS: tuple[str, ...] = ("auto", "low")
 
 
 def default_home() -> Path:
+    """limner's state folder: $LIMNER_HOME, else ~/.limner."""
     return Path(os.environ.get("LIMNER_HOME", Path.home() / ".limner"))
 
 
@@ -63,6 +64,7 @@ class SafetySettings:
     record: bool = True  # write decisions to the audit store
 
     def resolved(self) -> SafetySettings:
+        """A copy with unset audit and opt-out paths filled in, under `default_home()/safety`."""
         home = default_home() / "safety"
         return SafetySettings(
             audit_path=self.audit_path if self.audit_path is not None else home / "audit.sqlite",
@@ -77,6 +79,8 @@ class SafetySettings:
 
 @dataclass
 class SafetyStack:
+    """The layers in order, with the policy, audit store and opt-out registry they share; built by `from_policy`."""
+
     policy: Policy
     settings: SafetySettings
     audit: AuditStore | None
@@ -88,6 +92,8 @@ class SafetyStack:
 
     @classmethod
     def from_policy(cls, path: str | Path | None = None, settings: SafetySettings | None = None) -> SafetyStack:
+        """Load a policy (None: the shipped one) and build the layers it enables, with its audit store, opt-out registry
+        and hash list. Raises PolicyError, AuditError or HashListError for a bad file."""
         policy = load_policy(path)
         s = (settings or SafetySettings()).resolved()
         audit = None
@@ -296,6 +302,7 @@ class SafetyStack:
                 layer.classifier.warm()
 
     def close(self) -> None:
+        """Close the audit store and the opt-out registry."""
         if self.audit:
             self.audit.close()
         if self.optout:

@@ -48,6 +48,8 @@ def train(
     weight_decay: float = 1e-3,
     seed: int = 0,
 ) -> PromptHead:
+    """Fit the softmax head on `texts` (normalised and embedded here) labelled 'allow' or a category: full-batch
+    Adam with balanced class weights. Returns the head, its logit scale folded into the weights."""
     import torch
 
     classes = ["allow", *CATEGORIES]
@@ -84,6 +86,8 @@ def train(
 
 
 def training_examples(path: Path) -> tuple[list[str], list[str]]:
+    """(prompts, labels) for the head from a red-team JSONL file: age-tier and moderation=low records left out,
+    `block` records labelled with their category."""
     from limner.evals.safety_data import read_jsonl
 
     texts, labels = [], []
@@ -96,6 +100,7 @@ def training_examples(path: Path) -> tuple[list[str], list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """CLI: train the head on `--data` and write it to `--out`, printing time and training accuracy; returns 0."""
     from limner.evals.safety_data import TRAIN_FILE
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -25,6 +25,7 @@ class Verdict:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
+        """The verdict as a JSON-ready dict, scores rounded to 4 places."""
         d = asdict(self)
         d["scores"] = {k: round(float(v), 4) for k, v in self.scores.items()}
         return d
@@ -45,6 +46,7 @@ class Decision:
 
     @classmethod
     def from_verdicts(cls, stage: str, verdicts: list[Verdict]) -> Decision:
+        """The decision for `stage`: allowed only when every verdict allows (an empty list allows)."""
         return cls(allowed=all(v.allowed for v in verdicts), stage=stage, verdicts=list(verdicts))
 
     @property
@@ -58,6 +60,7 @@ class Decision:
 
     @property
     def blocking(self) -> list[Verdict]:
+        """The refusing verdicts, in layer order."""
         return [v for v in self.verdicts if not v.allowed]
 
     @property
@@ -67,6 +70,7 @@ class Decision:
         return b[0].reason if b else "allowed"
 
     def to_dict(self) -> dict[str, Any]:
+        """The decision as a JSON-ready dict, with its categories and, once stored, its `decision_id`."""
         return {
             "allowed": self.allowed,
             "stage": self.stage,
@@ -81,11 +85,8 @@ class Decision:
 
     def merge(self, other: Decision) -> Decision:
         """Combine two stages' decisions (e.g. prompt then input): the first refusing stage names the result."""
-        verdicts = self.verdicts + other.verdicts
-        if not self.allowed:
-            stage = self.stage
-        elif not other.allowed:
-            stage = other.stage
-        else:
-            stage = other.stage
-        return Decision(allowed=self.allowed and other.allowed, stage=stage, verdicts=verdicts)
+        # The naming stage's audit record id travels with the result, so a refusal can be looked up.
+        named = self if not self.allowed else other
+        return Decision(allowed=self.allowed and other.allowed, stage=named.stage,
+                        verdicts=self.verdicts + other.verdicts,
+                        decision_id=named.decision_id or self.decision_id or other.decision_id)

@@ -26,6 +26,8 @@ LOCAL = "local"
 
 @dataclass
 class ApiKey:
+    """An API key as stored, without its secret (only the hash is kept); its id owns what the key creates."""
+
     id: str
     name: str
     created_at: float
@@ -38,6 +40,7 @@ def _hash(secret: str) -> str:
 
 
 def is_loopback(host: str) -> bool:
+    """Whether `host` is "localhost" or a loopback IP address; a server listening there needs no keys by default."""
     if host == "localhost":
         return True
     try:
@@ -47,6 +50,8 @@ def is_loopback(host: str) -> bool:
 
 
 class Keys:
+    """The API keys in the store: created with a secret that is shown once, listed, revoked, looked up."""
+
     def __init__(self, store: Store) -> None:
         self.store = store
 
@@ -64,16 +69,19 @@ class Keys:
         return key, secret
 
     def list(self) -> list[ApiKey]:
+        """Every key, revoked ones included, oldest first."""
         rows = self.store._query("SELECT id, name, created_at, revoked_at, rate_per_min FROM api_keys "
                                  "ORDER BY created_at")
         return [ApiKey(**dict(r)) for r in rows]
 
     def revoke(self, key_id: str) -> bool:
+        """Revoke the key with this id at once; False when it is unknown or already revoked."""
         with self.store.transaction() as db:
             return db.execute("UPDATE api_keys SET revoked_at=? WHERE id=? AND revoked_at IS NULL",
                               (time.time(), key_id)).rowcount > 0
 
     def lookup(self, secret: str) -> ApiKey | None:
+        """The unrevoked key whose secret this is, or None."""
         rows = self.store._query("SELECT id, name, created_at, revoked_at, rate_per_min FROM api_keys "
                                  "WHERE hash=? AND revoked_at IS NULL", (_hash(secret),))
         return ApiKey(**dict(rows[0])) if rows else None
@@ -87,6 +95,8 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     def check(self, key: ApiKey) -> None:
+        """Count one request against `key`'s per-minute limit; raises a 429 APIError (with Retry-After)
+        instead when the limit is reached, without counting it."""
         now = time.monotonic()
         with self._lock:
             hits = self._hits[key.id]
@@ -101,6 +111,7 @@ class RateLimiter:
 
 
 def invalid_key(message: str) -> APIError:
+    """The 401 `invalid_api_key` error, as OpenAI answers a missing or wrong key."""
     return APIError(message, status=401, code="invalid_api_key")
 
 

@@ -24,6 +24,9 @@ IMAGE_MODEL_ALIASES = ("gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-
 
 @dataclass
 class AppState:
+    """Everything the routes share: settings, the loaded pipeline, the runner, store and job queue, and the
+    keys; built once at start-up by `load` and kept on `app.state.limner`."""
+
     settings: ServerSettings
     pipe: Pipeline
     runner: Runner | RemoteRunner
@@ -35,6 +38,8 @@ class AppState:
 
     @staticmethod
     def load(settings: ServerSettings) -> AppState:
+        """Open the store and the job queue, and load the pipeline on the job thread; what was opened is
+        closed again if loading fails."""
         from limner.engine.generator import default_checkpoint
 
         ckpt = Path(settings.checkpoint) if settings.checkpoint else default_checkpoint()
@@ -62,6 +67,8 @@ class AppState:
         return AppState(settings, pipe, runner, store, queue, ckpt.stem, Keys(store), RateLimiter())
 
     def close(self) -> None:
+        """Shut the queue down (running jobs finish first), then close the store, the safety models and
+        the provenance stage."""
         self.queue.shutdown()
         self.store.close()
         if self.pipe.safety is not None:
@@ -69,6 +76,7 @@ class AppState:
         self.pipe.provenance.close()
 
     def model_ids(self) -> list[str]:
+        """The ids `/v1/models` lists: limner, the checkpoint's own id, and the gpt-image-* aliases."""
         ids = ["limner"]
         if self.checkpoint_id not in ids:
             ids.append(self.checkpoint_id)
@@ -89,6 +97,7 @@ class AppState:
 
 
 def get_state(request: Request) -> AppState:
+    """FastAPI dependency: the app's shared AppState."""
     return request.app.state.limner
 
 

@@ -29,6 +29,9 @@ from limner.server.jobs import Job
 
 @dataclass
 class EditInput:
+    """The input images of a request (edited, or references a new image draws from), with the optional
+    mask and the scene plan of the first image when this service drew it."""
+
     images: list[Image.Image]  # decoded uploads (first one is the base a mask applies to)
     originals: list[bytes]  # the uploads' bytes, recorded as C2PA ingredients
     mask: Image.Image | None = None  # RGBA, same size as images[0]
@@ -39,6 +42,9 @@ class EditInput:
 
 @dataclass
 class GenSpec:
+    """One request's work as a job runs it, whichever API it came from; `spec_to_json` stores it so that a
+    worker or a restarted server can redo it."""
+
     prompt: str
     n: int = 1
     seed: int | None = None
@@ -58,6 +64,9 @@ class GenSpec:
 
 @dataclass
 class GenOutcome:
+    """What a job produced: the provenanced images, and what the answer and the history need with them
+    (seed, size, token usage, safety decisions, revised prompt, scene plan)."""
+
     request_id: str
     prompt: str
     seed: int
@@ -113,6 +122,8 @@ class Runner:
         self.pipe = pipe
 
     def grid_tokens(self, size: tuple[int, int]) -> int:
+        """The image tokens the model draws at `size` (its token grid's rows x columns); input images
+        count as this many tokens in the usage too."""
         rows, cols = self.pipe.generator.model.grid(size)
         return rows * cols
 
@@ -141,11 +152,15 @@ class Runner:
         return cb
 
     def preview_every(self, spec: GenSpec, size: tuple[int, int]) -> int:
+        """Tokens between partial previews, so that `spec.partial_images` arrive before the image is done;
+        0 for none."""
         if not spec.partial_images:
             return 0
         return max(1, self.grid_tokens(size) // (spec.partial_images + 1))
 
     def run(self, spec: GenSpec, job: Job) -> GenOutcome:
+        """Run `spec` on the pipeline in the calling (job) thread: a new image, an edit (a mask or an edit
+        instruction) or a new image drawn from uploaded references. Raises JobCancelled once the job is cancelled."""
         seed = spec.seed if spec.seed is not None else uuid.uuid4().int % (2**31)
         common: dict[str, Any] = dict(n=spec.n, seed=seed, quality=spec.quality, background=spec.background,
                                       output_format=spec.output_format, output_compression=_quality(spec),

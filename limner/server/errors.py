@@ -33,22 +33,27 @@ class APIError(Exception):
         self.extra = extra or {}
 
     def body(self) -> dict[str, Any]:
+        """The OpenAI error body: `{"error": {message, type, param, code, ...extra}}`."""
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code,
                           **self.extra}}
 
     def response(self) -> JSONResponse:
+        """The error as a JSON response, with its status and headers."""
         return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
 
 
 def invalid(message: str, param: str | None = None, code: str | None = None) -> APIError:
+    """A 400 `invalid_request_error`, naming the parameter at fault when there is one."""
     return APIError(message, param=param, code=code)
 
 
 def not_found(message: str, param: str | None = None, code: str | None = None) -> APIError:
+    """A 404 `invalid_request_error`: unknown ids, and records of another owner alike."""
     return APIError(message, status=404, param=param, code=code)
 
 
 def model_not_found(model: str) -> APIError:
+    """OpenAI's 404 `model_not_found` error for `model`."""
     return APIError(f"The model `{model}` does not exist or you do not have access to it.", status=404,
                     param="model", code="model_not_found")
 
@@ -63,6 +68,7 @@ def moderation_blocked(decision: Any, *, code: str = "moderation_blocked") -> AP
 
 
 def queue_full(retry_after_s: int) -> APIError:
+    """The 429 for a full job queue, asking the client to retry after `retry_after_s` seconds."""
     return APIError("The server is busy: the generation queue is full. Retry after a few seconds.", status=429,
                     type="rate_limit_error", code="queue_full", headers={"Retry-After": str(retry_after_s)})
 
@@ -72,12 +78,19 @@ _JSON_TYPES = {list: "array", str: "string", int: "number", float: "number", boo
 
 def _param_of(loc: tuple[Any, ...]) -> str | None:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "form") and not isinstance(p, int)]
-    # pydantic names union members ("str", "list[...]"), function validators and tags in loc; drop them
-    parts = [p for p in parts if not p.startswith(("function-", "list[", "str", "int", "literal[", "tagged-union"))]
+    # pydantic names union members ("str", "list[...]"), function validators and tags in loc; drop them.
+    # Bare type names match exactly, so that a parameter such as `stream` or `interval` is kept.
+    parts = [p for p in parts if p not in _TYPE_TAGS and not p.startswith(_TAG_PREFIXES)]
     return ".".join(parts) or None
 
 
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "bytes", "none"})
+_TAG_PREFIXES = ("function-", "list[", "dict[", "literal[", "tagged-union[", "union[", "nullable[")
+
+
 def validation_error(exc: RequestValidationError) -> APIError:
+    """A request validation failure in OpenAI's words, from its first error: an unknown, missing or
+    invalid parameter, an unparsable body, or a body that is not a JSON object."""
     errs = exc.errors()
     if not errs:
         return invalid("Invalid request.")
@@ -105,6 +118,7 @@ def validation_error(exc: RequestValidationError) -> APIError:
 
 
 def install(app: FastAPI) -> None:
+    """Register the handlers that answer every error (ours, validation, HTTP, unexpected) in OpenAI's shape."""
     @app.exception_handler(APIError)
     async def _api_error(_: Request, exc: APIError) -> JSONResponse:
         return exc.response()

@@ -29,6 +29,9 @@ class JobCancelled(Exception):
 
 @dataclass
 class Job:
+    """One admitted job: its id (as in the jobs table), the cancel flag the engine polls, and the queue of
+    events its worker thread sends to the request's coroutine."""
+
     kind: str
     loop: asyncio.AbstractEventLoop
     id: str = field(default_factory=lambda: new_id("job"))
@@ -40,11 +43,15 @@ class Job:
         self.loop.call_soon_threadsafe(self.events.put_nowait, (kind, value))
 
     def check(self) -> None:
+        """Raise JobCancelled if the job has been cancelled; the engine calls it at every progress tick."""
         if self.cancel.is_set():
             raise JobCancelled(self.id)
 
 
 class JobQueue:
+    """Runs jobs on `max_concurrency` threads, with at most `max_queue` more waiting (429 beyond), and
+    records each job's state in the store."""
+
     def __init__(self, store: Store, max_concurrency: int, max_queue: int, retry_after_s: int, node: str) -> None:
         self.store = store
         self.node = node
@@ -57,9 +64,11 @@ class JobQueue:
 
     @property
     def capacity(self) -> int:
+        """How many jobs can be admitted at once: running plus waiting."""
         return self.max_concurrency + self.max_queue
 
     def stats(self) -> dict[str, int]:
+        """Admitted jobs and the queue's limits, for `/v1/limner/status`."""
         return {"admitted": self.admitted, "max_concurrency": self.max_concurrency, "max_queue": self.max_queue}
 
     def admit(self, kind: str, *, owner: str | None = None, recipe: str | None = None) -> Job:
@@ -130,6 +139,8 @@ class JobQueue:
         return asyncio.wrap_future(self._pool.submit(work))
 
     def shutdown(self) -> None:
+        """Stop the threads: running jobs finish, waiting ones are dropped and stay `queued` in the store,
+        so the next start resumes them."""
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 

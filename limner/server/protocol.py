@@ -39,15 +39,21 @@ class ImageOptions(BaseModel):
 
 
 class ImageGenerationRequest(ImageOptions):
+    """The body of `POST /v1/images/generations`: the image options and the prompt."""
+
     prompt: str = Field(..., min_length=1, max_length=MAX_PROMPT_CHARS)
 
 
 class ImageData(BaseModel):
+    """One image of an Images API answer: its base64 bytes and what the model was asked to draw (revised_prompt)."""
+
     b64_json: str
     revised_prompt: str | None = None
 
 
 class ImagesUsage(BaseModel):
+    """The Images API `usage` object: input tokens (text and images), output tokens, total."""
+
     input_tokens: int
     input_tokens_details: dict[str, int]
     output_tokens: int
@@ -55,6 +61,8 @@ class ImagesUsage(BaseModel):
 
     @staticmethod
     def of(usage: dict[str, int], image_tokens: int = 0) -> ImagesUsage:
+        """The usage object from the pipeline's token counts, with `image_tokens` of input images added
+        to the input."""
         return ImagesUsage(input_tokens=usage["input_tokens"] + image_tokens,
                            input_tokens_details={"text_tokens": usage["input_tokens"], "image_tokens": image_tokens},
                            output_tokens=usage["output_tokens"],
@@ -62,6 +70,8 @@ class ImagesUsage(BaseModel):
 
 
 class ImagesResponse(BaseModel):
+    """The answer of `/v1/images/generations` and `/v1/images/edits`, shaped as OpenAI's."""
+
     created: int = Field(default_factory=lambda: int(time.time()))
     data: list[ImageData]
     background: Literal["transparent", "opaque"]
@@ -94,6 +104,9 @@ class ImageGenerationTool(BaseModel):
 
 
 class ResponsesRequest(BaseModel):
+    """The body of `POST /v1/responses`, as OpenAI defines it; sampling fields (temperature, top_p,
+    max_output_tokens...) are accepted and echoed back, since limner has no text model to apply them to."""
+
     model_config = ConfigDict(extra="forbid")
 
     model: str

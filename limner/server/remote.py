@@ -54,6 +54,8 @@ class RemoteRunner:
         self.timeout_s = timeout_s
 
     def run(self, spec: GenSpec, job: Job) -> GenOutcome:
+        """Queue `spec` in `remote_jobs` (once, even for a resumed job), forward the worker's previews to
+        `job` and return its outcome; raises the worker's error, JobCancelled, or TimeoutError after `timeout_s`."""
         with self.store.transaction() as db:
             # ON CONFLICT: a job resumed after an API restart may already be queued (or done) on the workers
             db.execute("INSERT INTO remote_jobs (id, created_at, status, spec, cancel) VALUES (?,?,?,?,0) "
@@ -124,6 +126,8 @@ class _WorkerJob:
 
 
 def claim(store: Store, worker: str) -> tuple[str, str] | None:
+    """Take the oldest queued remote job for `worker` (marking it running): (job id, spec JSON), or None.
+    PostgreSQL SQL (`FOR UPDATE SKIP LOCKED`), so concurrent workers never take the same job."""
     with store.transaction() as db:
         row = db.execute("SELECT id, spec FROM remote_jobs WHERE status='queued' ORDER BY created_at "
                          "FOR UPDATE SKIP LOCKED LIMIT 1").fetchone()

@@ -36,6 +36,8 @@ UPLOAD_FORMATS = ("PNG", "JPEG", "WEBP")
 
 
 def check_options(state: AppState, o: ImageOptions) -> None:
+    """Validate what the schema cannot: the model, the size, and the format, background and streaming
+    combinations; raises a 400 or 404 APIError."""
     state.resolve_image_model(o.model)
     if o.size != "auto":
         try:
@@ -117,14 +119,17 @@ def persist(state: AppState, spec: GenSpec, out: GenOutcome, kind: str, *, conve
 
 
 def resolved_background(out: GenOutcome) -> str:
+    """The background the images came out with: transparent when the first one has alpha."""
     return "transparent" if out.images and out.images[0].image.mode in ("RGBA", "LA") else "opaque"
 
 
 def resolved_quality(q: str) -> str:
+    """The quality to report: `auto` draws as medium, so it is reported as medium."""
     return "medium" if q == "auto" else q
 
 
 def images_response(spec: GenSpec, out: GenOutcome) -> ImagesResponse:
+    """The JSON answer of a finished, non-streaming Images API request."""
     return ImagesResponse(
         data=[ImageData(b64_json=base64.b64encode(im.data).decode(), revised_prompt=out.revised_prompt)
               for im in out.images],
@@ -137,6 +142,7 @@ def images_response(spec: GenSpec, out: GenOutcome) -> ImagesResponse:
 
 
 def sse(event: str, data: dict[str, Any]) -> bytes:
+    """One server-sent event: an `event:` line and compact JSON `data:`."""
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
@@ -168,6 +174,8 @@ def image_recipe(spec: GenSpec, kind: str) -> str:
 
 
 def image_work_from_recipe(state: AppState, recipe: dict[str, Any], owner: str) -> Callable[[Job], Any]:
+    """The job of an Images API request that a restarted server resumes from its recipe (no
+    partial previews: nobody is watching)."""
     spec = spec_from_json(recipe["spec"])
     spec.partial_images = 0  # nobody is watching a resumed job's previews
     return image_work(state, spec, recipe["kind"], owner)
@@ -243,12 +251,15 @@ async def _chain(first: list[tuple[str, Any]], rest: AsyncIterator[tuple[str, An
 
 
 def spec_from(o: ImageOptions, prompt: str, edit: EditInput | None = None) -> GenSpec:
+    """The GenSpec of an Images API request; partial previews only when it streams."""
     return GenSpec(prompt=prompt, n=o.n, seed=o.seed, size=o.size, quality=o.quality, background=o.background,
                    output_format=o.output_format, output_compression=o.output_compression, moderation=o.moderation,
                    user=o.user, partial_images=o.partial_images if o.stream else 0, edit=edit)
 
 
 def edit_input(uploads: list[tuple[str, bytes]], mask: bytes | None) -> EditInput:
+    """The uploads and mask of `/v1/images/edits`, decoded and checked (count, mask size and alpha);
+    raises a 400 APIError."""
     if not uploads:
         raise invalid("Missing required parameter: 'image'.", param="image", code="missing_required_parameter")
     if len(uploads) > MAX_UPLOADS:

@@ -49,6 +49,7 @@ def _hex() -> str:
 
 
 def parse_tool(req: ResponsesRequest) -> ImageGenerationTool:
+    """The request's image_generation tool, validated; any other tool type, or none, is a 400."""
     tool = None
     for i, t in enumerate(req.tools):
         if t.get("type") != "image_generation":
@@ -90,6 +91,8 @@ class Context:
 
 
 def read_context(state: AppState, req: ResponsesRequest, owner: str) -> Context:
+    """What this turn builds on: the image of `previous_response_id` or of an earlier
+    image_generation_call item, and this turn's texts and uploads; raises 400/404 APIErrors for bad input."""
     ctx = Context()
     if req.previous_response_id is not None:
         got = state.store.get_response(req.previous_response_id, owner)
@@ -192,6 +195,8 @@ def turn_edit(ctx: Context, prompt: str, mask_url: str | None) -> EditInput | No
 def response_object(req: ResponsesRequest, tool: ImageGenerationTool, resp_id: str, created: int, status: str,
                      output: list[dict[str, Any]], usage: dict[str, Any] | None, error: dict[str, Any] | None = None,
                      ) -> dict[str, Any]:
+    """A Responses API `response` object (in_progress, completed or failed) that echoes the request's
+    settings."""
     return {
         "id": resp_id, "object": "response", "created_at": created, "status": status, "error": error,
         "incomplete_details": None, "instructions": req.instructions, "max_output_tokens": req.max_output_tokens,
@@ -206,6 +211,8 @@ def response_object(req: ResponsesRequest, tool: ImageGenerationTool, resp_id: s
 
 def ig_item(item_id: str, status: str, tool: ImageGenerationTool, prompt: str, out: GenOutcome | None,
             action: str) -> dict[str, Any]:
+    """An `image_generation_call` output item; with `out`, its base64 result and the resolved size,
+    quality and background."""
     item: dict[str, Any] = {"id": item_id, "type": "image_generation_call", "status": status, "result": None,
                             "revised_prompt": prompt, "action": action, "background": tool.background,
                             "output_format": tool.output_format, "quality": tool.quality, "size": tool.size}
@@ -216,11 +223,13 @@ def ig_item(item_id: str, status: str, tool: ImageGenerationTool, prompt: str, o
 
 
 def msg_item(msg_id: str, text: str, status: str = "completed") -> dict[str, Any]:
+    """The assistant `message` item that follows the image (no content until completed)."""
     return {"id": msg_id, "type": "message", "role": "assistant", "status": status,
             "content": [{"type": "output_text", "text": text, "annotations": []}] if status == "completed" else []}
 
 
 def usage_of(out: GenOutcome) -> dict[str, Any]:
+    """The Responses API `usage` object of a finished job; input images count as input tokens."""
     inp = out.usage["input_tokens"] + out.image_tokens
     return {"input_tokens": inp, "input_tokens_details": {"cached_tokens": 0},
             "output_tokens": out.usage["output_tokens"],
@@ -228,6 +237,7 @@ def usage_of(out: GenOutcome) -> dict[str, Any]:
 
 
 def public(body: dict[str, Any]) -> dict[str, Any]:
+    """A stored response body without its private `_` fields, as the API returns it."""
     return {k: v for k, v in body.items() if not k.startswith("_")}
 
 
@@ -250,12 +260,14 @@ class Turn:
     title: str
 
     def recipe(self) -> str:
+        """The turn as the JSON recipe that `limner.server.recovery` redoes it from."""
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("req", "tool", "spec")}
         return json.dumps({"type": "response", **d, "req": self.req.model_dump(mode="json"),
                            "tool": self.tool.model_dump(mode="json"), "spec": spec_to_json(self.spec)})
 
     @staticmethod
     def from_recipe(recipe: dict[str, Any]) -> Turn:
+        """The Turn of a stored recipe, with partial previews off (a resumed job has nobody watching)."""
         d = {k: v for k, v in recipe.items() if k != "type"}
         spec = spec_from_json(d.pop("spec"))
         spec.partial_images = 0  # nobody is watching a resumed job's previews
@@ -283,6 +295,8 @@ def response_work(state: AppState, t: Turn, owner: str) -> Callable[[Job], tuple
 
 
 async def create_response(state: AppState, request: Request, req: ResponsesRequest, owner: str) -> Any:
+    """`POST /v1/responses` (OpenAI's Responses API with the image_generation tool): validate, read
+    the context, run the turn's job and answer with the response object or an SSE stream."""
     state.resolve_chat_model(req.model)
     tool = parse_tool(req)
     from limner.server.protocol import ImageOptions
@@ -396,6 +410,8 @@ async def _with_first(first: tuple[str, Any], job: Job) -> AsyncIterator[tuple[s
 
 
 def get_response(state: AppState, response_id: str, owner: str) -> dict[str, Any]:
+    """`GET /v1/responses/{id}`: the stored response with its images' results filled back in; a 404
+    for an unknown id or another owner's."""
     got = state.store.get_response(response_id, owner)
     if got is None:
         raise not_found(f"Response with id '{response_id}' not found.", param="response_id", code="not_found")

@@ -11,6 +11,7 @@ DATABASE_URL_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 
 
 def is_database_url(target: str | Path) -> bool:
+    """Whether `target` is a PostgreSQL URL rather than a SQLite file path."""
     return str(target).startswith(DATABASE_URL_SCHEMES)
 
 
@@ -25,6 +26,8 @@ def default_data_dir() -> Path:
 
 @dataclass
 class ServerSettings:
+    """The API server's configuration; `__post_init__` refuses inconsistent values with ValueError."""
+
     host: str = "127.0.0.1"
     port: int = 8000
     checkpoint: str | None = None  # None: $LIMNER_CHECKPOINT, else the shipped model
@@ -57,16 +60,20 @@ class ServerSettings:
 
     @property
     def local_mode(self) -> bool:
+        """Whether requests without a key are served as the local user: `require_keys` decides,
+        else only when the server listens on a loopback address."""
         from limner.server.auth import is_loopback
 
         return not self.require_keys if self.require_keys is not None else is_loopback(self.host)
 
     @property
     def db_path(self) -> Path:
+        """The SQLite database file in data_dir, used when no database URL is set."""
         return self.data_dir / "limner.sqlite3"
 
     @property
     def database(self) -> str | Path:
+        """Where the store lives: the PostgreSQL URL when one is set, else `db_path`."""
         return self.database_url or self.db_path
 
     @property

@@ -85,6 +85,9 @@ RECLAIM_LOCK = 736151
 
 @dataclass(frozen=True)
 class Migration:
+    """One schema version: portable SQL statements or a function of (connection, is_postgres), applied
+    once, in order."""
+
     version: int
     name: str
     sql: str = ""  # `;`-separated portable statements
@@ -226,6 +229,8 @@ IMAGE_COLUMNS = ("id", "created_at", "kind", "request_id", "conversation_id", "r
 
 @dataclass
 class ImageRow:
+    """One stored image's metadata (a row of `images`), with its bytes while it is being saved."""
+
     id: str
     created_at: float
     kind: str  # generation | edit | response
@@ -245,6 +250,7 @@ class ImageRow:
     data: bytes | None = field(default=None, repr=False)  # the encoded image, when it is about to be saved
 
     def public(self) -> dict[str, Any]:
+        """The image as the gallery API shows it: the metadata without the owner, and its content URL."""
         d = {k: getattr(self, k) for k in IMAGE_COLUMNS if k != "owner"}
         d["created_at"] = int(self.created_at)
         d["url"] = f"/v1/limner/images/{self.id}/content"
@@ -365,10 +371,12 @@ class Store:
                 conn.execute(update(schema_table).values(version=m.version))
 
     def schema_version(self) -> int:
+        """The schema version the database is at (from `limner_schema`)."""
         with self._read() as conn:
             return int(conn.execute(select(schema_table.c.version)).scalar_one())
 
     def close(self) -> None:
+        """Dispose of the engine and its pooled connections."""
         self.engine.dispose()
 
     @contextmanager
@@ -395,6 +403,7 @@ class Store:
     # image bytes live in the database, so that the rows and the bytes commit (or vanish) together and every
     # process sharing a PostgreSQL database can serve every image
     def read_image(self, row: ImageRow) -> bytes:
+        """The stored bytes of `row`'s image; raises LookupError when there are none."""
         with self._read() as conn:
             data = conn.execute(select(image_data.c.data).where(image_data.c.id == row.id)).scalar_one_or_none()
         if data is None:
@@ -432,12 +441,15 @@ class Store:
                 conn.execute(insert(image_data), [{"id": im.id, "data": im.data} for im in images])
 
     def get_response(self, response_id: str, owner: str) -> tuple[dict[str, Any], str] | None:
+        """(stored body, conversation id) of `owner`'s response `response_id`, or None."""
         with self._read() as conn:
             row = conn.execute(select(responses.c.body, responses.c.conversation_id)
                                .where(responses.c.id == response_id, responses.c.owner == owner)).first()
         return (json.loads(row.body), row.conversation_id) if row is not None else None
 
     def delete_response(self, response_id: str, owner: str) -> bool:
+        """Delete `owner`'s response; its images stay in the gallery, unlinked from it. False when there
+        is no such response."""
         with self.transaction() as tx:
             gone = tx.conn.execute(delete(responses).where(responses.c.id == response_id, responses.c.owner == owner))
             if gone.rowcount == 0:
@@ -458,16 +470,19 @@ class Store:
             return [self._image(r) for r in conn.execute(stmt).mappings()]
 
     def get_image(self, image_id: str, owner: str) -> ImageRow | None:
+        """`owner`'s image with this id, or None."""
         got = self._images(select(images_table).where(images_table.c.id == image_id, images_table.c.owner == owner))
         return got[0] if got else None
 
     def image_for_item(self, item_id: str, owner: str) -> ImageRow | None:
+        """The image of `owner`'s image_generation_call item `item_id`, or None."""
         got = self._images(select(images_table)
                            .where(images_table.c.item_id == item_id, images_table.c.owner == owner)
                            .order_by(images_table.c.created_at).limit(1))
         return got[0] if got else None
 
     def list_images(self, owner: str, limit: int = 50, conversation_id: str | None = None) -> list[ImageRow]:
+        """`owner`'s images: the newest `limit`, newest first; with `conversation_id`, all of that one, oldest first."""
         t = images_table
         if conversation_id:
             return self._images(select(t).where(t.c.conversation_id == conversation_id, t.c.owner == owner)
@@ -475,6 +490,8 @@ class Store:
         return self._images(select(t).where(t.c.owner == owner).order_by(t.c.created_at.desc()).limit(limit))
 
     def list_conversations(self, owner: str, limit: int = 50) -> list[dict[str, Any]]:
+        """`owner`'s conversations, most recently updated first, with the ids of their last
+        response and image."""
         c, r, i = conversations, responses.alias("r"), images_table.alias("i")
         last_response = (select(r.c.id).where(r.c.conversation_id == c.c.id).order_by(r.c.created_at.desc())
                          .limit(1).scalar_subquery())
@@ -489,6 +506,7 @@ class Store:
                 for row in rows]
 
     def conversation_responses(self, conversation_id: str, owner: str) -> list[dict[str, Any]]:
+        """The stored bodies of `owner`'s responses in a conversation, oldest first."""
         with self._read() as conn:
             bodies = conn.execute(select(responses.c.body)
                                   .where(responses.c.conversation_id == conversation_id, responses.c.owner == owner)
@@ -498,6 +516,8 @@ class Store:
     # jobs of this API process ------------------------------------------------------------------------
     def job_event(self, job_id: str, kind: str, status: str, error: str | None = None, node: str = "",
                   owner: str | None = None, recipe: str | None = None) -> None:
+        """Record a job's state: `queued` inserts its row (with owner and recipe), `running` stamps the
+        start, any other status ends it and drops the recipe."""
         now = time.time()
         with self.transaction() as tx:
             if status == "queued":
@@ -535,6 +555,7 @@ class Store:
             return again
 
     def job_counts(self, node: str) -> dict[str, int]:
+        """The number of `node`'s jobs per status, for `/v1/limner/status`."""
         with self._read() as conn:
             rows = conn.execute(select(jobs.c.status, func.count()).where(jobs.c.node == node)
                                 .group_by(jobs.c.status)).all()
@@ -580,4 +601,5 @@ def _image_values(im: ImageRow, owner: str) -> dict[str, Any]:
 
 
 def new_id(prefix: str) -> str:
+    """A new random id with this prefix (`image_<hex>`, `job_<hex>`), shaped like OpenAI's."""
     return f"{prefix}_{uuid.uuid4().hex}"

@@ -51,7 +51,7 @@ def build_tokenizer_stage(
 
 
 def build_prior_stage(
-    tokenizer_ckpt: str, init: str | None, seed: int, prior_size: str | None = None
+    tokenizer_ckpt: str, init: str | None, seed: int, prior_size: str | None = None, novel_weight: float = 0.0
 ) -> tuple[ModelConfig, PriorStage]:
     """The prior stage on a trained tokenizer checkpoint, optionally continuing the prior in `init`."""
     cfg, tensors, md = read_checkpoint(tokenizer_ckpt)
@@ -67,7 +67,7 @@ def build_prior_stage(
     # A continued prior keeps the vocabulary its embeddings were trained with.
     vocab = (continued[2].get("text_vocab") if continued else None) or md.get("text_vocab")
     text = TextTokenizer.from_json(vocab) if vocab else TextTokenizer.build_default()
-    stage = PriorStage(cfg, tok, dec, text, seed=seed)
+    stage = PriorStage(cfg, tok, dec, text, seed=seed, novel_weight=novel_weight)
     if continued and init:
         load_into(stage.prior, "prior", continued[1], init)
     return cfg, stage
@@ -83,6 +83,7 @@ def train(
     crop: int = 128,
     flow_weight: float = 1.0,
     data: str | None = None,
+    novel_weight: float = 0.0,
     log: Callable[[str], None] = print,
 ) -> dict[str, float]:
     """Train one stage (tokenizer, decoder or prior) with `tcfg`; returns the final logs."""
@@ -101,7 +102,7 @@ def train(
     elif stage_name == "prior":
         if not tokenizer_ckpt:
             raise ValueError("the prior stage needs --tokenizer CHECKPOINT (a trained tokenizer stage)")
-        cfg, stage = build_prior_stage(tokenizer_ckpt, init, tcfg.seed, prior_size=size)
+        cfg, stage = build_prior_stage(tokenizer_ckpt, init, tcfg.seed, prior_size=size, novel_weight=novel_weight)
         exclude = heldout_exclusions()
     else:
         raise ValueError(f"unknown stage {stage_name!r}: expected one of {STAGES}")

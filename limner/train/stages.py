@@ -40,12 +40,15 @@ class TokenizerStage(nn.Module):
             self.decoder.requires_grad_(False)
 
     def checkpoint_modules(self) -> dict[str, nn.Module]:
+        """The parts a checkpoint of this stage holds, by name prefix."""
         return {"tokenizer": self.tokenizer, "decoder": self.decoder}
 
     def checkpoint_meta(self) -> dict[str, str]:
+        """Extra safetensors metadata of this stage's checkpoints (none)."""
         return {}
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        """Batch of (B, 4, H, W) images -> (loss, logs): preview reconstruction + weighted flow matching."""
         codes, _, preview, rec = self.tokenizer(batch.images)
         if self.flow_weight == 0:
             return rec, {"rec": rec.item()}
@@ -62,9 +65,11 @@ class DecoderStage(TokenizerStage):
         self.tokenizer.requires_grad_(False)
 
     def checkpoint_modules(self) -> dict[str, nn.Module]:
+        """Tokenizer (frozen, carried over) and decoder."""
         return {"tokenizer": self.tokenizer, "decoder": self.decoder}
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        """Batch of (B, 4, H, W) images -> (flow-matching loss, logs) on the frozen tokenizer's codes."""
         self.tokenizer.eval()
         with torch.no_grad():
             codes, _ = self.tokenizer.encode(batch.images)
@@ -73,13 +78,38 @@ class DecoderStage(TokenizerStage):
         return flow, {"flow": flow.item()}
 
 
+def novel_token_weights(inputs: torch.Tensor, targets: torch.Tensor, novel_weight: float) -> torch.Tensor:
+    """Per-target loss weights (B, T): 1 + novel_weight where the target differs from the token before it.
+
+    Most image codes repeat their raster predecessor (flat background, the inside of a shape) and are
+    predictable from the image alone; the codes that start something new (the first code, an object's
+    edge, its colour) are the ones the prompt decides. Up-weighting them keeps the prompt's share of the
+    gradient from being diluted by the copies. inputs and targets are (B, T) and aligned: inputs[:, t]
+    is the token just before targets[:, t]."""
+    if novel_weight < 0:
+        raise ValueError(f"novel_weight must be >= 0, got {novel_weight}")
+    return 1.0 + novel_weight * (targets != inputs).float()
+
+
 class PriorStage(nn.Module):
-    """Next-token cross-entropy over interleaved [text, size, image] sequences; tokenizer frozen."""
+    """Next-token cross-entropy over interleaved [text, size, image] sequences; tokenizer frozen.
+
+    With novel_weight > 0 the image loss is a weighted mean that counts codes unlike their predecessor
+    (1 + novel_weight) times; the logged img_ce stays the plain mean, comparable across runs."""
 
     def __init__(
-        self, cfg: ModelConfig, tokenizer: ImageTokenizer, decoder: DiffusionDecoder, text: TextTokenizer, seed: int = 0
+        self,
+        cfg: ModelConfig,
+        tokenizer: ImageTokenizer,
+        decoder: DiffusionDecoder,
+        text: TextTokenizer,
+        seed: int = 0,
+        novel_weight: float = 0.0,
     ) -> None:
         super().__init__()
+        if novel_weight < 0:
+            raise ValueError(f"novel_weight must be >= 0, got {novel_weight}")
+        self.novel_weight = novel_weight
         self.cfg = cfg
         self.text = text
         self.prior = Prior(cfg.prior, text.vocab_size + cfg.tokenizer.codebook_size)
@@ -95,9 +125,11 @@ class PriorStage(nn.Module):
         return {"tokenizer": self.frozen[0], "decoder": self.frozen[1], "prior": self.prior}
 
     def checkpoint_meta(self) -> dict[str, str]:
+        """The text vocabulary, so the checkpoint alone can encode prompts."""
         return {"text_vocab": self.text.to_json()}
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        """Batch of images + prompts -> (image CE + 0.1 x text CE, logs), with CFG text dropout."""
         with torch.no_grad():
             _, idx = self.frozen[0].encode(batch.images)  # (B, h, w)
         drop = [self.rng.random() < self.cfg.prior.cond_drop for _ in batch.prompts]
@@ -110,8 +142,17 @@ class PriorStage(nn.Module):
         img = seq.is_image[:, 1:]
         ce = F.cross_entropy(logits.transpose(1, 2), target, reduction="none")  # (B, T-1)
         valid = target != -100
-        img_loss = ce[img & valid].mean()
+        sel = img & valid
+        img_loss = ce[sel].mean()
         txt = valid & ~img
         txt_loss = ce[txt].mean() if txt.any() else ce.new_zeros(())
-        loss = img_loss + 0.1 * txt_loss
-        return loss, {"img_ce": img_loss.item(), "txt_ce": txt_loss.item()}
+        logs = {"img_ce": img_loss.item(), "txt_ce": txt_loss.item()}
+        img_obj = img_loss
+        if self.novel_weight > 0:
+            inputs = seq.tokens[:, :-1]
+            w = novel_token_weights(inputs, seq.tokens[:, 1:], self.novel_weight)[sel]  # (N,)
+            img_obj = (w * ce[sel]).sum() / w.sum()
+            novel = (seq.tokens[:, 1:] != inputs)[sel]
+            logs["novel_ce"] = ce[sel][novel].mean().item() if novel.any() else 0.0
+        loss = img_obj + 0.1 * txt_loss
+        return loss, logs

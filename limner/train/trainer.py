@@ -32,6 +32,9 @@ from limner.model.config import ModelConfig
 
 @dataclass
 class TrainConfig:
+    """One training run's settings: stage, output folder, schedule and logging. Saved in every checkpoint's
+    metadata (`train`), so a checkpoint says how it was made."""
+
     stage: str
     out_dir: str
     steps: int = 1000
@@ -65,6 +68,10 @@ def dist_info() -> tuple[int, int]:
 
 
 class Trainer:
+    """Drives any stage (a module whose forward(batch) returns (loss, logs)) on one process or under DDP:
+    AdamW with warmup + cosine decay, gradient clipping, JSONL logs, and resumable saves every
+    `save_every` steps (model.safetensors for use, state.pt for resuming)."""
+
     def __init__(
         self,
         cfg: TrainConfig,
@@ -110,6 +117,8 @@ class Trainer:
         self.log(f"resumed {self.cfg.stage} from {st} at step {self.step}")
 
     def save(self) -> None:
+        """Write OUT/model.safetensors (config + weights + metadata) and OUT/state.pt (optimizer, step, RNG),
+        the latter atomically; rank 0 only."""
         if self.rank != 0:
             return
         comps = self.stage.checkpoint_modules()  # type: ignore[operator]
@@ -134,6 +143,7 @@ class Trainer:
         os.replace(tmp, self.out / "state.pt")
 
     def run(self) -> dict[str, float]:
+        """Train from the current step to cfg.steps; returns the last logged losses."""
         cfg = self.cfg
         self.model.train()
         logf = open(self.out / "log.jsonl", "a") if self.rank == 0 else None  # noqa: SIM115

@@ -22,6 +22,7 @@ def limner(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[s
         (["generate", "a star", "--size", "300x300"], "'300x300'"),
         (["generate", "a star", "--size", "big"], "'big'"),
         (["generate", "a star", "--format", "gif"], "'gif'"),
+        (["generate", "a star", "--format", "webp", "-o", "x.png"], "does not match the output file 'x.png'"),
         (["generate", "a star", "--n", "0"], "--n must be between 1 and 10, got 0"),
         (["generate", "a star", "--n", "11"], "got 11"),
         (["generate", "a star", "-o", "/nonexistent-dir/x.png"], "does not exist"),
@@ -60,3 +61,14 @@ def test_non_writable_output(tmp_path: Path) -> None:
         ro.chmod(0o700)
     r = limner("generate", "a star", "-o", str(tmp_path))
     assert r.returncode == 2 and "is a directory" in r.stderr
+
+
+def test_default_output_takes_the_format_suffix() -> None:
+    from limner.cli.generate import output_paths, resolve_format
+    from limner.cli.main import build_parser
+
+    args = build_parser().parse_args(["generate", "a star", "--format", "webp"])
+    fmt = resolve_format(args)
+    assert fmt == "webp" and output_paths(args.out, 1, fmt) == [Path("out.webp")]
+    args = build_parser().parse_args(["generate", "a star"])
+    assert output_paths(args.out, 2, resolve_format(args)) == [Path("out-1.png"), Path("out-2.png")]

@@ -59,6 +59,13 @@ def test_missing_target_is_named() -> None:
         apply_edit(scene(), parse_edit("remove the green star"))
 
 
+def test_blank_new_text_is_a_clear_error() -> None:
+    op = parse_edit("change the text to ' '")
+    assert op.kind == "text" and op.lines == []
+    with pytest.raises(EditError, match="the new text is empty"):
+        apply_edit(scene(), op)
+
+
 def test_region_covers_before_and_after_only() -> None:
     p = scene()
     seen = [Observed(p.objects[0], (20, 20, 60, 60), (40.0, 40.0))]

@@ -126,6 +126,8 @@ def test_edit_streams_image_edit_events(client: OpenAI) -> None:
     ({"prompt": "x" * 32001}, "prompt"), ({"quality": "ultra"}, "quality"),
     ({"output_format": "jpeg", "background": "transparent"}, "background"),
     ({"extra_body": {"colour": "red"}}, "colour"),
+    # a parameter whose name starts like a pydantic type tag ("str...") is still named
+    ({"extra_body": {"stream": "maybe"}}, "stream"),
 ])
 def test_bad_generation_parameters_name_the_parameter(client: OpenAI, kwargs: dict, param: str) -> None:
     args = {"model": "limner", "prompt": "a red star", **kwargs}

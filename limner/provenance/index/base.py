@@ -27,6 +27,9 @@ class IndexStoreError(ProvenanceError):
 
 @dataclass
 class IndexRecord:
+    """One generation's row in the index: its watermark payload and PDQ hash (the two ways to find it),
+    and the metadata `verify` reports."""
+
     record_id: str
     payload: int  # 48-bit watermark payload
     pdq: bytes  # 32-byte PDQ hash
@@ -43,9 +46,11 @@ class IndexRecord:
     height: int
 
     def row(self) -> tuple[Any, ...]:
+        """The values to insert: the fields in `COLUMNS` order, then the 16 PDQ substrings (`CHUNK_COLUMNS`)."""
         return (*(getattr(self, c) for c in COLUMNS), *chunks(self.pdq))
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields, with the PDQ hash in hex and the payload as 12 hex digits."""
         d = asdict(self)
         d["pdq"] = self.pdq.hex()
         d["payload"] = f"{self.payload:012x}"
@@ -89,10 +94,12 @@ class ProvenanceIndex(abc.ABC):
         substring indexes are dropped for the load and rebuilt after (several times faster for 1M rows)."""
 
     @abc.abstractmethod
-    def by_payload(self, payload: int) -> IndexRecord | None: ...
+    def by_payload(self, payload: int) -> IndexRecord | None:
+        """The record whose watermark carries `payload` (an exact match), or None."""
 
     @abc.abstractmethod
-    def by_id(self, record_id: str) -> IndexRecord | None: ...
+    def by_id(self, record_id: str) -> IndexRecord | None:
+        """The record with this `record_id` (which a limner C2PA manifest names), or None."""
 
     @abc.abstractmethod
     def nearest(self, pdq: bytes, max_distance: int = 24, limit: int = 5,
@@ -100,13 +107,16 @@ class ProvenanceIndex(abc.ABC):
         """Records whose PDQ hash is within `max_distance` bits, nearest first (see chunk_probes for recall)."""
 
     @abc.abstractmethod
-    def payload_exists(self, payload: int) -> bool: ...
+    def payload_exists(self, payload: int) -> bool:
+        """Whether a record already carries `payload`; the stage draws payloads until one is free."""
 
     @abc.abstractmethod
-    def count(self) -> int: ...
+    def count(self) -> int:
+        """The number of records."""
 
     @abc.abstractmethod
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Close the connection; the index cannot be used afterwards."""
 
     def __enter__(self) -> ProvenanceIndex:
         return self
@@ -116,6 +126,8 @@ class ProvenanceIndex(abc.ABC):
 
 
 def record_from_row(row: tuple[Any, ...]) -> IndexRecord:
+    """An IndexRecord from a row selected in `COLUMNS` order (the hash made `bytes`, whatever type the
+    driver returned; columns beyond `COLUMNS` are ignored)."""
     vals = list(row[: len(COLUMNS)])
     vals[2] = bytes(vals[2])
     return IndexRecord(*vals)

@@ -64,6 +64,8 @@ class PostgresIndex(ProvenanceIndex):
         return f"INSERT INTO {self.table} ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})"
 
     def add(self, record: IndexRecord) -> None:
+        """Insert one record in one autocommitted statement; raises IndexStoreError on a duplicate payload or
+        record id, or when the database fails."""
         import psycopg
 
         with self._lock:
@@ -76,6 +78,9 @@ class PostgresIndex(ProvenanceIndex):
                 raise IndexStoreError(f"cannot write to PostgreSQL index {_redact(self.url)}: {e}") from None
 
     def add_many(self, records: Iterable[IndexRecord], rebuild_indexes: bool = False) -> int:
+        """Bulk insert with COPY in one transaction, then VACUUM (ANALYZE) so index-only scans work on the
+        new rows; returns the number inserted. With rebuild_indexes the covering indexes are dropped for the load
+        and rebuilt in the same transaction."""
         import psycopg
 
         cols = (*COLUMNS, *CHUNK_COLUMNS)
@@ -106,12 +111,15 @@ class PostgresIndex(ProvenanceIndex):
         return record_from_row(row) if row else None
 
     def by_payload(self, payload: int) -> IndexRecord | None:
+        """The record whose watermark carries `payload`, or None."""
         return self._one("payload", payload)
 
     def by_id(self, record_id: str) -> IndexRecord | None:
+        """The record with this `record_id`, or None."""
         return self._one("record_id", record_id)
 
     def payload_exists(self, payload: int) -> bool:
+        """Whether a record already carries `payload`."""
         with self._lock:
             q = f"SELECT 1 FROM {self.table} WHERE payload = %s"
             return self._db.execute(q, (payload,)).fetchone() is not None
@@ -125,6 +133,8 @@ class PostgresIndex(ProvenanceIndex):
 
     def nearest(self, pdq: bytes, max_distance: int = 24, limit: int = 5,
                 probe_radius: int = 0) -> list[tuple[IndexRecord, int]]:
+        """Records within `max_distance` bits of `pdq`, nearest first: candidates from index-only scans of
+        the 16 substring indexes, then only the (at most `limit`) best read in full, in one query."""
         args: list[Any] = [list(v) for v in chunk_probes(pdq, max_distance, probe_radius)]
         with self._lock, self._db.cursor(binary=True) as cur:
             # dict: a hash found through two substrings is ranked once
@@ -139,6 +149,7 @@ class PostgresIndex(ProvenanceIndex):
         return [(by_payload[p], d) for p, d in best if p in by_payload]
 
     def count(self) -> int:
+        """The number of records (an exact COUNT(*))."""
         with self._lock:
             row = self._db.execute(f"SELECT COUNT(*) FROM {self.table}").fetchone()
             return int(row[0]) if row else 0
@@ -149,6 +160,7 @@ class PostgresIndex(ProvenanceIndex):
             self._db.execute(f"DROP TABLE IF EXISTS {self.table}")
 
     def close(self) -> None:
+        """Close the connection."""
         self._db.close()
 
 

@@ -29,6 +29,9 @@ _SELECT = ", ".join(COLUMNS)
 
 
 class SqliteIndex(ProvenanceIndex):
+    """`SqliteIndex("sqlite:///path.db")`: creates the file, its directory and the schema when missing;
+    raises IndexStoreError when it cannot open them."""
+
     def __init__(self, url: str) -> None:
         self.url = url
         path = url[len("sqlite:///"):]
@@ -58,6 +61,8 @@ class SqliteIndex(ProvenanceIndex):
         return f"INSERT INTO generations ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
 
     def add(self, record: IndexRecord) -> None:
+        """Insert one record in one autocommitted statement; raises IndexStoreError on a duplicate payload or
+        record id, or when the database fails."""
         with self._lock:
             try:
                 self._db.execute(self._insert_sql(), record.row())
@@ -68,6 +73,8 @@ class SqliteIndex(ProvenanceIndex):
                 raise IndexStoreError(f"cannot write to SQLite index {self.path}: {e}") from None
 
     def add_many(self, records: Iterable[IndexRecord], rebuild_indexes: bool = False) -> int:
+        """Bulk insert in one transaction, 10,000 rows per statement; returns the number inserted. With
+        rebuild_indexes the covering indexes are dropped for the load and rebuilt after it, even when it fails."""
         n = 0
         with self._lock:
             if rebuild_indexes:
@@ -102,17 +109,22 @@ class SqliteIndex(ProvenanceIndex):
         return record_from_row(row) if row else None
 
     def by_payload(self, payload: int) -> IndexRecord | None:
+        """The record whose watermark carries `payload`, or None."""
         return self._one("payload", payload)
 
     def by_id(self, record_id: str) -> IndexRecord | None:
+        """The record with this `record_id`, or None."""
         return self._one("record_id", record_id)
 
     def payload_exists(self, payload: int) -> bool:
+        """Whether a record already carries `payload`."""
         with self._lock:
             return self._db.execute("SELECT 1 FROM generations WHERE payload = ?", (payload,)).fetchone() is not None
 
     def nearest(self, pdq: bytes, max_distance: int = 24, limit: int = 5,
                 probe_radius: int = 0) -> list[tuple[IndexRecord, int]]:
+        """Records within `max_distance` bits of `pdq`, nearest first: one covering-index lookup per
+        substring, merged by UNION, then each of the (at most `limit`) best read by rowid."""
         probe = chunk_probes(pdq, max_distance, probe_radius)
         # one indexed lookup per substring column, merged by UNION: never a table scan
         parts, args = [], []
@@ -130,8 +142,10 @@ class SqliteIndex(ProvenanceIndex):
         return out
 
     def count(self) -> int:
+        """The number of records."""
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM generations").fetchone()[0])
 
     def close(self) -> None:
+        """Close the connection."""
         self._db.close()
