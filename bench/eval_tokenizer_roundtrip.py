@@ -5,6 +5,7 @@ decoder (no prior involved), then scored as if a model had drawn it. This is the
 reach with that tokenizer/decoder, and a check that the scorer copes with decoder blur and noise.
 
 Run: .venv/bin/python bench/eval_tokenizer_roundtrip.py CHECKPOINT [--limit N] [--samples K] [--out DIR] [--preview]
+                                                           [--noise S]
 """
 
 from __future__ import annotations
@@ -35,9 +36,15 @@ def main() -> int:
     p.add_argument("--limit", type=int, default=36)
     p.add_argument("--samples", type=int, default=1)
     p.add_argument("--steps", type=int, default=4)
+    p.add_argument("--noise", type=float, default=None,
+                   help="decoder start-noise scale (default: the engine's, SamplingParams.decoder_noise)")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--preview", action="store_true", help="score the tokenizer's preview head (upsampled), no decoder")
     a = p.parse_args()
+    if a.noise is None:
+        from limner.engine.decode import SamplingParams
+
+        a.noise = SamplingParams().decoder_noise  # the ceiling of what the engine itself would draw
     cfg, tensors, _ = read_checkpoint(a.checkpoint)
     tok = ImageTokenizer(cfg.tokenizer)
     dec = DiffusionDecoder(cfg.decoder, tok.fsq.dim, cfg.tokenizer.output_stride)
@@ -64,7 +71,8 @@ def main() -> int:
             assert preview is not None
             up = torch.nn.functional.interpolate(preview, size=(size[1], size[0]), mode="bilinear")
             return to_pil(up, background == "transparent")
-        y = dec.sample(codes, glyph, steps=a.steps, generator=torch.Generator().manual_seed(seed), preview=preview)
+        y = dec.sample(codes, glyph, steps=a.steps, generator=torch.Generator().manual_seed(seed), preview=preview,
+                       noise_scale=a.noise)
         return to_pil(y, background == "transparent")
 
     out = a.out or Path(tempfile.mkdtemp(prefix="limner-tok-roundtrip-"))

@@ -426,17 +426,21 @@ class OptOutFaceLayer:
         self.registry = registry
 
     def check(self, req: Request) -> Verdict:
-        """Matches the faces PersonLayer found in photorealistic images against the registered faces; refused
-        (`public_figures`) on a match. Allowed when no reference face is registered."""
+        """Matches the faces PersonLayer found in photorealistic images against the registered faces (or, when
+        PersonLayer did not run, the faces found here); refused (`public_figures`) on a match. Allowed when no
+        reference face is registered."""
         if self.registry is None or not self.registry.has_faces:
             return ok(self.name, "no reference faces registered")
         from limner.safety.faces import face_encodings
 
         persons = req.signals.get("person") or []
         for i, im in enumerate(req.images):
-            faces = persons[i].faces if i < len(persons) and persons[i].label != "none" else None
-            if faces is None:
-                continue
+            faces = None  # None: detect here
+            if i < len(persons):
+                if persons[i].label == "none":  # not a photo, or no face in it
+                    continue
+                faces = persons[i].faces
+            # else PersonLayer did not run (turned off in the policy): fail closed by finding the faces here
             who, dist = self.registry.match_faces(face_encodings(im, faces))
             if who is not None:
                 return refuse(
@@ -452,10 +456,9 @@ class OptOutFaceLayer:
 class MonitorLayer:
     """The policy monitor: combines the prompt's context with what the image layers saw.
 
-    Blocks when a photorealistic child appears with any sexual/suggestive context, or appears in an output
-    made for an under-18 user with violent context; when a photorealistic person appears and the prompt
-    matched a real-person or violence rule the prompt layer let through only because of a context exception
-    that an image proves false (e.g. "cartoon" but the output is a photo).
+    Blocks a photorealistic child with any sexual or suggestive context; a photorealistic person with gore in
+    the prompt (this also catches a prompt let through as "cartoon" or "illustration" whose image turns out to
+    be a photo); and a photorealistic person with a real-person term and a harm term together.
     """
 
     name = "image.monitor"

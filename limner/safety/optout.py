@@ -81,11 +81,12 @@ class OptOutRegistry:
                 if row[1]:
                     encs = list(np.frombuffer(row[1], dtype=np.float32).reshape(-1, 128)) + encs
             blob = np.stack(encs).astype(np.float32).tobytes() if encs else None
+            added = time.time()
             self._conn.execute(
-                "INSERT OR REPLACE INTO optout VALUES (?,?,?,?,?)", (key, json.dumps(al), blob, len(encs), time.time())
+                "INSERT OR REPLACE INTO optout VALUES (?,?,?,?,?)", (key, json.dumps(al), blob, len(encs), added)
             )
             self._version += 1
-        return OptOutEntry(key, al, len(encs))
+        return OptOutEntry(key, al, len(encs), added)  # the time stored, as list() will report it
 
     def remove(self, name: str) -> None:
         """Delete the entry with this name (normalised); raises OptOutError when there is none."""

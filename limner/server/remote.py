@@ -77,6 +77,12 @@ class RemoteRunner:
             if row["status"] in ("failed", "cancelled"):
                 raise _error(json.loads(row["error"] or "{}"))
             time.sleep(POLL_S)
+        # Nobody will read the result: withdraw a job no worker took, and ask a running one to stop, so that a
+        # worker that comes up later does not spend its time on it.
+        with self.store.transaction() as db:
+            db.execute("UPDATE remote_jobs SET status='cancelled', error=? WHERE id=? AND status='queued'",
+                       (json.dumps({"kind": "cancelled", "message": "timed out waiting for a worker"}), job.id))
+            db.execute("UPDATE remote_jobs SET cancel=1 WHERE id=? AND status='running'", (job.id,))
         raise TimeoutError(f"no worker finished job {job.id} in {self.timeout_s:.0f} s; is `limner worker` running?")
 
 

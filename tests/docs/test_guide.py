@@ -20,13 +20,14 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.pg import PostgresUnavailable, throwaway_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / "docs" / "guide"
@@ -87,19 +88,10 @@ def free_port() -> int:
 def pg_schema_url() -> Generator[str | None, None, None]:
     """A fresh schema in the local test database (dropped afterwards), or None when PostgreSQL is not running."""
     try:
-        import psycopg
-
-        conn = psycopg.connect(PG_URL, autocommit=True, connect_timeout=3)
-    except Exception:  # no driver or no server: the pages that need it are skipped
+        with throwaway_schema("limner_docs") as url:
+            yield url
+    except PostgresUnavailable:  # no driver or no server: the pages that need it are skipped
         yield None
-        return
-    schema = f"limner_docs_{uuid.uuid4().hex[:10]}"
-    conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
-        conn.close()
 
 
 class PageRun:

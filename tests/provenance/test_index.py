@@ -64,6 +64,23 @@ def test_duplicate_payload_is_refused_and_nothing_is_half_written(index: Provena
     assert index.count() == 1 and index.by_id("rec-000002") is None
 
 
+def test_a_bad_record_in_a_bulk_load_lands_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'idx.db'}"
+    index = open_index(url)
+    rng = random.Random(3)
+    good = [_record(rng, i) for i in range(5)]
+    bad = _record(rng, 5, pdq=b"short")  # a PDQ hash of the wrong length: row() raises mid-load
+    with pytest.raises(ValueError):
+        index.add_many([*good, bad])
+    # the shared connection is not left inside the load's transaction: the next add is committed, and
+    # another connection sees it
+    index.add(good[0])
+    other = open_index(url)
+    assert other.count() == 1 and other.by_id("rec-000000") == good[0]
+    other.close()
+    index.close()
+
+
 def test_nearest_finds_near_duplicates_up_to_the_guaranteed_radius(index: ProvenanceIndex) -> None:
     rng = random.Random(2)
     recs = [_record(rng, i) for i in range(300)]

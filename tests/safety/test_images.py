@@ -111,3 +111,19 @@ def test_image_stack_input_output(tmp_path: Path, hopper: Image.Image) -> None:
     huge = Image.new("RGB", (13000, 10))
     assert not s.check_images([huge], stage="input").allowed
     s.close()
+
+
+def test_face_optout_without_the_person_layer_still_refuses(tmp_path: Path, hopper: Image.Image) -> None:
+    # A policy that turns image.person off leaves no `person` signal: the opt-out layer must look for faces
+    # itself rather than let a registered face through.
+    from limner.safety.layers import OptOutFaceLayer, Request
+    from limner.safety.optout import OptOutRegistry
+
+    reg = OptOutRegistry(tmp_path / "o.sqlite")
+    reg.add("grace hopper", photos=[hopper])
+    layer = OptOutFaceLayer(reg)
+    mirrored = Image.fromarray(np.asarray(hopper)[:, ::-1].copy())
+    req = Request("edit this", "edit this", "input", None, False, False, None, images=[mirrored])
+    v = layer.check(req)
+    assert not v.allowed and v.category == "public_figures" and "grace hopper" in v.reason
+    reg.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -58,4 +59,13 @@ def test_empty_optout_registry_has_no_faces_and_matches_nothing(tmp_path: Path) 
     face = OptOutFaceLayer(reg).check(req)
     assert face.allowed and "no reference faces" in face.reason
     assert OptOutNameLayer(load_policy(), reg).check(req).allowed
+    reg.close()
+
+
+def test_optout_add_reports_the_time_it_stored(tmp_path: Path) -> None:
+    reg = OptOutRegistry(tmp_path / "o.sqlite")
+    before = time.time()
+    entry = reg.add("Ada Lovelace", aliases=["ada"])
+    assert before <= entry.added <= time.time()
+    assert reg.entries() == [entry]  # what add() answered is what the registry lists
     reg.close()

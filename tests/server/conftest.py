@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +15,9 @@ import httpx
 import pytest
 from openai import OpenAI
 
+from tests.pg import PostgresUnavailable, throwaway_schema
+
 START_TIMEOUT_S = float(os.environ.get("LIMNER_TEST_START_TIMEOUT", "300"))
-PG_URL = os.environ.get("LIMNER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def free_port() -> int:
@@ -91,15 +91,8 @@ def client(server: Server) -> OpenAI:
 @pytest.fixture()
 def pg_url() -> Iterator[str]:
     """A fresh schema in the test database, dropped afterwards; skips when PostgreSQL is not running."""
-    psycopg = pytest.importorskip("psycopg")
-    schema = f"limner_serve_{uuid.uuid4().hex[:10]}"
     try:
-        conn = psycopg.connect(PG_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as e:
-        pytest.skip(f"PostgreSQL at {PG_URL} is not reachable: {e}")
-    conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
-        conn.close()
+        with throwaway_schema("limner_serve") as url:
+            yield url
+    except PostgresUnavailable as e:
+        pytest.skip(str(e))

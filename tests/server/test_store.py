@@ -449,3 +449,24 @@ def test_sqlite_writers_from_many_threads_wait_for_each_other(tmp_path: Path) ->
     finally:
         s.close()
 
+
+
+def test_a_remote_job_nobody_takes_is_withdrawn_at_the_timeout(pg_url: str) -> None:
+    import asyncio
+
+    from limner.server import remote
+    from limner.server.engine import GenSpec
+    from limner.server.jobs import Job
+
+    s = Store(pg_url)
+    loop = asyncio.new_event_loop()
+    try:
+        job = Job(kind="images", loop=loop)
+        with pytest.raises(TimeoutError, match="no worker finished"):
+            remote.RemoteRunner(s, timeout_s=0.2).run(GenSpec(prompt="a red star"), job)
+        row = s._query("SELECT status, error FROM remote_jobs WHERE id=?", (job.id,))[0]
+        assert row["status"] == "cancelled" and "timed out" in row["error"]
+        assert remote.claim(s, "late-worker") is None  # a worker that starts later finds nothing to do
+    finally:
+        loop.close()
+        s.close()

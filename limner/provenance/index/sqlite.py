@@ -97,6 +97,11 @@ class SqliteIndex(ProvenanceIndex):
             except sqlite3.Error as e:
                 self._db.execute("ROLLBACK")
                 raise IndexStoreError(f"bulk insert into {self.path} failed: {e}") from None
+            except BaseException:
+                # a bad record (ValueError from its row()) or an interrupt: nothing of the batch lands, and the
+                # shared connection is not left inside an open transaction for the next caller
+                self._db.execute("ROLLBACK")
+                raise
             finally:
                 if rebuild_indexes:
                     self._ensure_indexes()
