@@ -32,6 +32,10 @@ def add_parser(subparsers: Any) -> None:
     g.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped one)")
     g.add_argument("--limit", type=int, default=None, help="evaluate only N records, spread over the tags")
     g.add_argument("--out", type=Path, required=True, help="output directory")
+    g.add_argument("--cfg-scale", type=float, default=None,
+                   help="classifier-free guidance of the prior (default: the engine's, SamplingParams.cfg_scale)")
+    g.add_argument("--temperature", type=float, default=None,
+                   help="sampling temperature of the prior (default: the engine's)")
     g.set_defaults(func=run)
     importlib.import_module("limner.cli.eval_conversation").add_parser(sub)
     try:
@@ -96,10 +100,20 @@ def run(args: argparse.Namespace) -> int:
             from limner.engine.generator import load_generator
         except ImportError as e:
             raise CliError(f"the model generator is not available ({e}); use --oracle to score exact renders") from None
+        from limner.engine.decode import SamplingParams
         from limner.model.checkpoint import CheckpointError
 
+        sampling = SamplingParams()
+        if args.cfg_scale is not None:
+            sampling.cfg_scale = args.cfg_scale
+        if args.temperature is not None:
+            sampling.temperature = args.temperature
         try:
-            generate_fn = load_generator(args.checkpoint)
+            sampling.validate()
+        except ValueError as e:
+            raise CliError(str(e)) from None
+        try:
+            generate_fn = load_generator(args.checkpoint, sampling)
         except (CheckpointError, FileNotFoundError, ValueError, OSError) as e:
             raise CliError(f"cannot load checkpoint {args.checkpoint or '(shipped)'}: {e}") from None
         sha = str(getattr(generate_fn, "checkpoint_sha", ""))
@@ -108,6 +122,15 @@ def run(args: argparse.Namespace) -> int:
                                   progress=_progress)
     except (EvalError, RecordError) as e:
         raise CliError(str(e)) from None
+    if not args.oracle:  # how the images were sampled belongs with the scores
+        import dataclasses
+        import json
+        import os
+
+        rep["sampling"] = dataclasses.asdict(sampling)
+        tmp = out / "report.json.tmp"
+        tmp.write_text(json.dumps(rep, indent=2) + "\n")
+        os.replace(tmp, out / "report.json")  # never a half-written report
     v = rep["validation"]
     overall = "-" if rep["overall"] is None else f"{rep['overall']:.3f}"
     print(f"overall {overall} over {rep['n_records']} prompts x {rep['samples']} samples ({rep['seconds']}s)")

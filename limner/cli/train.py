@@ -50,6 +50,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="prior stage: extra loss weight of image codes unlike the code before them (the ones the prompt "
         "decides: first code, edges, colours); 0 = plain mean (default)",
     )
+    p.add_argument(
+        "--mix",
+        default=None,
+        help="procedural data: tag weights such as single_object=1,colors=0.5 (default: the data engine's "
+        "TRAIN_MIX over every tag)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.add_argument("--log-every", type=int, default=10)
@@ -60,7 +66,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """`limner train`: validate the options, train the stage, print where the checkpoint is; CliError on bad input."""
     from limner.model.checkpoint import CheckpointError
-    from limner.train.run import train
+    from limner.train.run import parse_mix, train
     from limner.train.trainer import TrainConfig
 
     for name in ("steps", "batch_size", "log_every", "save_every"):
@@ -68,6 +74,10 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.flow_weight < 0:
         raise CliError(f"--flow-weight must be >= 0, got {args.flow_weight}")
+    try:
+        mix = parse_mix(args.mix) if args.mix is not None else None
+    except ValueError as e:
+        raise CliError(str(e)) from e
     if args.novel_weight < 0:
         raise CliError(f"--novel-weight must be >= 0, got {args.novel_weight}")
     if args.lr <= 0:
@@ -95,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
             flow_weight=args.flow_weight,
             data=args.data,
             novel_weight=args.novel_weight,
+            mix=mix,
             log=lambda s: print(s, flush=True),
         )
     except (CheckpointError, ValueError, FileNotFoundError) as e:

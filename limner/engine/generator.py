@@ -181,16 +181,20 @@ class Generator:
         return images
 
 
-def load_generator(checkpoint: str | None = None) -> Callable[..., list[Image.Image]]:
-    """A plain function for the eval: generate_fn(prompt, size, background, n, seed) -> images.
+def load_generator(
+    checkpoint: str | None = None, sampling: SamplingParams | None = None
+) -> Callable[..., list[Image.Image]]:
+    """A plain function for the eval: generate_fn(prompt, size, background, n, seed) -> images, sampled with
+    `sampling` (default: the engine's SamplingParams).
 
     It carries `checkpoint_sha` as an attribute.
     """
     gen = Generator.from_checkpoint(checkpoint)
+    params = sampling or SamplingParams()
 
     def generate_fn(prompt: str, size: tuple[int, int], background: str, n: int, seed: int) -> list[Image.Image]:
         bg = "transparent" if background == "transparent" else "auto"
-        return gen.generate(prompt, GenerateOptions(n=n, seed=seed, size=size, background=bg))
+        return gen.generate(prompt, GenerateOptions(n=n, seed=seed, size=size, background=bg, sampling=params))
 
     generate_fn.checkpoint_sha = gen.checkpoint_sha  # type: ignore[attr-defined]
     return generate_fn

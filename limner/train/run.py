@@ -28,13 +28,37 @@ def heldout_exclusions() -> frozenset[str]:
     return heldout_prompts()
 
 
-def data_source(data: str | None, batch_size: int, exclude: frozenset[str]) -> Callable[[int], Iterator[Any]]:
-    """Procedural scenes by default; a folder or webdataset shards of captioned images with --data."""
+def parse_mix(spec: str) -> dict[str, float]:
+    """`"single_object=1,colors=0.5"` -> {tag: weight}; ValueError naming an unknown tag or a bad weight."""
+    from limner.data.sampler import SAMPLERS
+
+    mix: dict[str, float] = {}
+    for part in (p.strip() for p in spec.split(",") if p.strip()):
+        tag, eq, w = part.partition("=")
+        if tag not in SAMPLERS:
+            raise ValueError(f"unknown tag {tag!r} in --mix: expected some of {sorted(SAMPLERS)}")
+        try:
+            weight = float(w) if eq else 1.0
+        except ValueError:
+            raise ValueError(f"bad weight {w!r} for {tag!r} in --mix: expected a number") from None
+        if weight < 0:
+            raise ValueError(f"weight of {tag!r} in --mix must be >= 0, got {weight}")
+        mix[tag] = weight
+    if not mix or not any(mix.values()):
+        raise ValueError(f"--mix {spec!r} gives no tag a positive weight")
+    return mix
+
+
+def data_source(
+    data: str | None, batch_size: int, exclude: frozenset[str], mix: dict[str, float] | None = None
+) -> Callable[[int], Iterator[Any]]:
+    """Procedural scenes by default (the `mix` of data-engine tags, default TRAIN_MIX); a folder or webdataset
+    shards of captioned images with --data."""
     if data:
         from limner.data.real import RealImageBatcher
 
         return lambda seed: RealImageBatcher(data, batch_size, seed)
-    return lambda seed: SceneBatcher(batch_size, seed, exclude=exclude)
+    return lambda seed: SceneBatcher(batch_size, seed, mix=mix, exclude=exclude)
 
 
 def build_tokenizer_stage(
@@ -84,6 +108,7 @@ def train(
     flow_weight: float = 1.0,
     data: str | None = None,
     novel_weight: float = 0.0,
+    mix: dict[str, float] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, float]:
     """Train one stage (tokenizer, decoder or prior) with `tcfg`; returns the final logs."""
@@ -109,5 +134,5 @@ def train(
     Path(tcfg.out_dir).mkdir(parents=True, exist_ok=True)
     n = sum(p.numel() for p in stage.parameters() if p.requires_grad)
     log(f"stage {stage_name}: {n / 1e6:.2f}M trainable parameters, config {cfg.name}")
-    trainer = Trainer(tcfg, cfg, stage, data_source(data, tcfg.batch_size, exclude), log=log)
+    trainer = Trainer(tcfg, cfg, stage, data_source(data, tcfg.batch_size, exclude, mix), log=log)
     return trainer.run()

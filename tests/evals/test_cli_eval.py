@@ -52,3 +52,14 @@ def test_cli_missing_checkpoint_is_a_clean_error(tmp_path, capsys):
     assert main(["eval", "generation", "--checkpoint", str(missing), "--limit", "1", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "nope.safetensors" in err and "Traceback" not in err
+
+
+def test_cli_sampling_flags_are_validated_and_recorded(tmp_path, capsys, tiny_checkpoint):
+    assert main(["eval", "generation", "--checkpoint", str(tiny_checkpoint), "--cfg-scale", "-1", "--limit", "1",
+                 "--out", str(tmp_path / "bad")]) == 2
+    assert "cfg_scale must be >= 0, got -1.0" in capsys.readouterr().err
+    out = tmp_path / "o"
+    main(["eval", "generation", "--checkpoint", str(tiny_checkpoint), "--cfg-scale", "1.5", "--temperature", "0.9",
+          "--limit", "1", "--samples", "1", "--out", str(out)])
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["sampling"]["cfg_scale"] == 1.5 and rep["sampling"]["temperature"] == 0.9

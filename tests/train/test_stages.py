@@ -31,3 +31,15 @@ def test_weighted_prior_stage_logs_plain_and_novel_ce(tmp_path: Path) -> None:
                  log=lambda s: None)
     # the novel codes (first code, edges) are the hard ones: their CE is above the plain mean's floor
     assert last["img_ce"] > 0 and last["novel_ce"] > 0
+
+
+def test_parse_mix_reads_weights_and_names_bad_parts() -> None:
+    from limner.train.run import parse_mix
+
+    assert parse_mix("single_object=1, colors=0.5,text") == {"single_object": 1.0, "colors": 0.5, "text": 1.0}
+    with pytest.raises(ValueError, match="unknown tag 'shapes'"):
+        parse_mix("shapes=1")
+    with pytest.raises(ValueError, match="bad weight 'lots'"):
+        parse_mix("colors=lots")
+    with pytest.raises(ValueError, match="no tag a positive weight"):
+        parse_mix("colors=0")
