@@ -33,3 +33,17 @@ $L export --prior "$R/prior/model.safetensors" --decoder "$R/dec/model.safetenso
 #        --tokenizer limner/weights/limner-small.safetensors --init limner/weights/limner-small.safetensors \
 #        --out runs/prior2 --steps 2600 --batch-size 8 --lr 1.5e-3 --warmup 50 --threads 1 --save-every 100
 #      limner export --prior runs/prior2/model.safetensors --out limner/weights/limner-small.safetensors
+#
+# 5. binding curriculum (the shipped file since session 4): the step-900 prior of 4., tokenizer and decoder
+#    unchanged. Novel codes (unlike their raster predecessor: the ones the prompt decides) weigh 4x; first
+#    250 steps on the colour-naming tags alone, then the full mix with the six GenEval tags up-weighted,
+#    stopped after the step-1600 save of a 2,000-step schedule. `python bench/prior_binding.py CKPT`
+#    tracks it: object colour bound 0.27 -> 0.57, background colour 0.09 -> 0.96 (with the prompt).
+#      T="torchrun --standalone --nproc-per-node 2 -m limner.cli.main train prior --batch-size 8 --threads 1 \
+#         --tokenizer limner/weights/limner-small.safetensors --novel-weight 3"
+#      OMP_NUM_THREADS=1 $T --init limner/weights/limner-small.safetensors --out runs/exp_mix --steps 250 \
+#        --lr 1e-3 --warmup 20 --save-every 50 --mix single_object=1,colors=1,color_attr=0.5,two_object=0.5
+#      OMP_NUM_THREADS=1 $T --init runs/exp_mix/model.safetensors --out runs/prior4 --steps 2000 --lr 1.2e-3 \
+#        --warmup 30 --save-every 100 --mix single_object=1.5,two_object=1.5,counting=1.5,colors=1.5,\
+#position=1.5,color_attr=1.5,hex_color=1,text=1,dense_grid=1,multi=0.5
+#      limner export --prior runs/prior4/model.safetensors --out limner/weights/limner-small.safetensors
