@@ -95,11 +95,14 @@ def run(args: argparse.Namespace) -> int:
 
     generate_fn = None
     sha = ""
+    meta: dict[str, Any] = {}
     if not args.oracle:
         try:
             from limner.engine.generator import load_generator
         except ImportError as e:
             raise CliError(f"the model generator is not available ({e}); use --oracle to score exact renders") from None
+        import dataclasses
+
         from limner.engine.decode import SamplingParams
         from limner.model.checkpoint import CheckpointError
 
@@ -117,20 +120,12 @@ def run(args: argparse.Namespace) -> int:
         except (CheckpointError, FileNotFoundError, ValueError, OSError) as e:
             raise CliError(f"cannot load checkpoint {args.checkpoint or '(shipped)'}: {e}") from None
         sha = str(getattr(generate_fn, "checkpoint_sha", ""))
+        meta["sampling"] = dataclasses.asdict(sampling)  # how the images were drawn belongs with the scores
     try:
         rep = evaluate_generation(generate_fn, records, args.samples, out, checkpoint_sha=sha, oracle=args.oracle,
-                                  progress=_progress)
+                                  progress=_progress, meta=meta)
     except (EvalError, RecordError) as e:
         raise CliError(str(e)) from None
-    if not args.oracle:  # how the images were sampled belongs with the scores
-        import dataclasses
-        import json
-        import os
-
-        rep["sampling"] = dataclasses.asdict(sampling)
-        tmp = out / "report.json.tmp"
-        tmp.write_text(json.dumps(rep, indent=2) + "\n")
-        os.replace(tmp, out / "report.json")  # never a half-written report
     v = rep["validation"]
     overall = "-" if rep["overall"] is None else f"{rep['overall']:.3f}"
     print(f"overall {overall} over {rep['n_records']} prompts x {rep['samples']} samples ({rep['seconds']}s)")

@@ -110,8 +110,11 @@ def _as_rgba(im: Any, where: str) -> Image.Image:
 
 def evaluate_generation(generate_fn: GenerateFn | None, records: list[dict[str, Any]], samples: int,
                         out_dir: str | Path, checkpoint_sha: str = "", oracle: bool = False,
-                        size: tuple[int, int] = (256, 256), progress: Progress | None = None) -> dict[str, Any]:
+                        size: tuple[int, int] = (256, 256), progress: Progress | None = None,
+                        meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """Score `samples` images per record and write the report; returns the report dict.
+
+    `meta`: extra fields stored in report.json as given (e.g. `sampling`, the settings the images were drawn with).
 
     generate_fn(prompt, size, background, n, seed) -> n PIL images, where background is "transparent" when
     the record asks for a transparent background and "opaque" otherwise (a colour is named in the prompt).
@@ -207,6 +210,7 @@ def evaluate_generation(generate_fn: GenerateFn | None, records: list[dict[str, 
         "n_records": len(recs),
         "size": list(size),
         "seconds": round(time.time() - t0, 1),
+        **(meta or {}),
     }
     _write_atomic(out / "results.jsonl", "".join(ln + "\n" for ln in lines))
     _write_atomic(out / "report.md", _markdown(report, recs, results, out))
