@@ -138,3 +138,16 @@ def test_bad_arguments_are_named(stage: ProvenanceStage) -> None:
         stage.apply(im, info(), "jpeg", quality=0)
     with pytest.raises(ValueError, match="'forever'"):
         ProvenanceSettings(prompt_retention="forever")
+
+
+def test_self_check_keeps_marks_that_survive_brightening(stage: ProvenanceStage) -> None:
+    """A 10% brightening clips the white renders' light pixels; the stage's self-check re-draws a payload whose
+    mark would not survive it (without the check ~5% of these renders lose their mark)."""
+    from limner.provenance.watermark import detect
+
+    key = stage.watermark_key()
+    for i in range(24):
+        out = stage.apply(make_render("position", 3), info(request_id=f"bright-{i}"), "png")
+        seen = np.asarray(Image.open(io.BytesIO(out.data)).convert("RGB"), dtype=np.float32)
+        brighter = np.clip(seen * 1.1 + 0.5, 0, 255).astype(np.uint8)
+        assert detect(brighter, key, stage.wm_config).payload == out.payload
