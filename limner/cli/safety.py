@@ -62,35 +62,37 @@ def run_check(args: argparse.Namespace) -> int:
     if args.age is not None and not 0 <= args.age <= 150:
         raise CliError(f"--age must be between 0 and 150, got {args.age}")
     stack = _stack(args.policy)
-    images = []
-    for f in args.image:
-        try:
-            images.append(load_image(f, max_pixels=int(stack.policy.image.get("max_pixels", 40_000_000))))
-        except ImageInputError as e:
-            raise CliError(str(e)) from None
-    d = stack.check(
-        args.prompt,
-        images or None,
-        age=args.age,
-        moderation=args.moderation,
-        user=args.user,
-        stage="output" if args.output else "input",
-        full=True,
-    )
-    if args.json:
-        print(json.dumps(d.to_dict()))
-    else:
-        print(
-            f"{'ALLOWED' if d.allowed else 'BLOCKED'} at stage {d.stage}"
-            + (f": {', '.join(d.categories)}" if d.categories else "")
+    try:
+        images = []
+        for f in args.image:
+            try:
+                images.append(load_image(f, max_pixels=int(stack.policy.image.get("max_pixels", 40_000_000))))
+            except ImageInputError as e:
+                raise CliError(str(e)) from None
+        d = stack.check(
+            args.prompt,
+            images or None,
+            age=args.age,
+            moderation=args.moderation,
+            user=args.user,
+            stage="output" if args.output else "input",
+            full=True,
         )
-        for v in d.verdicts:
-            mark = "ok " if v.allowed else "BLOCK"
-            extra = f" [{v.category}/{v.rule}]" if not v.allowed else ""
-            print(f"  {mark:<5} {v.layer:<18}{extra} {v.reason}")
-        if not d.allowed:
-            print(f"reason: {d.reason}", file=sys.stderr)
-    stack.close()
+        if args.json:
+            print(json.dumps(d.to_dict()))
+        else:
+            print(
+                f"{'ALLOWED' if d.allowed else 'BLOCKED'} at stage {d.stage}"
+                + (f": {', '.join(d.categories)}" if d.categories else "")
+            )
+            for v in d.verdicts:
+                mark = "ok " if v.allowed else "BLOCK"
+                extra = f" [{v.category}/{v.rule}]" if not v.allowed else ""
+                print(f"  {mark:<5} {v.layer:<18}{extra} {v.reason}")
+            if not d.allowed:
+                print(f"reason: {d.reason}", file=sys.stderr)
+    finally:
+        stack.close()
     return 0 if d.allowed else BLOCKED_EXIT
 
 

@@ -35,9 +35,11 @@ class SamplingParams:
     decoder_noise: float = 0.0
 
     def validate(self) -> None:
-        """ValueError naming the first field out of range (temperature, top_p, cfg_scale or decoder_noise)."""
+        """ValueError naming the first field out of range (temperature, top_k, top_p, cfg_scale or decoder_noise)."""
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0 (0: off), got {self.top_k}")
         if not 0 < self.top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.cfg_scale < 0:

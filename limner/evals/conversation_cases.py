@@ -60,13 +60,26 @@ def validate_case(case: Any, where: str = "case") -> dict[str, Any]:
     for f in REQUIRED[kind]:
         if f not in case:
             raise CaseError(f"{where}.{f}: missing (a {kind} case needs {list(REQUIRED[kind])})")
+    for f in ("prompt", "instruction"):
+        if f in REQUIRED[kind] and not (isinstance(case[f], str) and case[f].strip()):
+            raise CaseError(f"{where}.{f}: expected a non-empty string, got {case[f]!r}")
+    for f in ("expect", "reference"):
+        if f in case and not isinstance(case[f], dict):
+            raise CaseError(f"{where}.{f}: expected a JSON object, got {type(case[f]).__name__}")
     if kind == "edit" and case["expect"].get("op") not in OPS:
         raise CaseError(f"{where}.expect.op: unknown op {case['expect'].get('op')!r}: expected one of {list(OPS)}")
+    if kind == "conversation":
+        if not (isinstance(case["turns"], list) and case["turns"] and all(isinstance(t, str) for t in case["turns"])):
+            raise CaseError(f"{where}.turns: expected a non-empty list of instructions, got {case['turns']!r}")
+        u = case["untouched"]
+        if not (isinstance(u, list) and all(isinstance(x, dict) and "class" in x and "color" in x for x in u)):
+            raise CaseError(f"{where}.untouched: expected a list of {{'class', 'color'}} objects, got {u!r}")
     if kind == "reference" and "reference" not in case and "image" not in case:
         raise CaseError(f"{where}: a reference case needs 'reference' (class, color) or 'image' (a path)")
     if kind == "mask":
         b = case["box"]
-        if not (isinstance(b, list) and len(b) == 4 and 0 <= b[0] < b[2] <= 1 and 0 <= b[1] < b[3] <= 1):
+        if not (isinstance(b, list) and len(b) == 4 and all(isinstance(x, int | float) for x in b)
+                and 0 <= b[0] < b[2] <= 1 and 0 <= b[1] < b[3] <= 1):
             raise CaseError(f"{where}.box: expected [x0, y0, x1, y1] fractions with x0 < x1, y0 < y1, got {b!r}")
     if kind == "best_of":
         try:

@@ -342,55 +342,60 @@ def run(
     settings = SafetySettings(record=False, optout_path=":memory:", images=with_images)
     stack = SafetyStack.from_policy(policy, settings)
     chat_stack = None
-    if chat_url:
-        chat_stack = SafetyStack.from_policy(policy, SafetySettings(record=False, optout_path=":memory:", chat=True))
-        from limner.safety.chat import ChatJudgeLayer
+    try:  # the stacks hold open stores and model sessions: closed on every path
+        if chat_url:
+            chat_settings = SafetySettings(record=False, optout_path=":memory:", chat=True)
+            chat_stack = SafetyStack.from_policy(policy, chat_settings)
+            from limner.safety.chat import ChatJudgeLayer
 
-        for layer in chat_stack.prompt_layers:
-            if isinstance(layer, ChatJudgeLayer):
-                layer.base_url = chat_url.rstrip("/")
-    t0 = time.perf_counter()
-    xs = xstest_path or BENCH_DIR / "xstest_prompts.csv"
-    ip = i2p_path or BENCH_DIR / "i2p_prompts.csv"
-    public = [XSTEST_TEMPLATE.format(p=r["prompt"]) for r in _read_csv(xs)] if xs.exists() else []
-    public += [r["prompt"] for r in _read_csv(ip)[: i2p_limit or None]] if ip.exists() else []
-    # Per-request embedding here, so the latency below is what a request pays.
-    res, rows, lat = run_prompt_set(stack, recs, src.parent, chat_stack)
-    configs = {c: res[c].to_dict() for c in CONFIGS if c != "prompt+image+chat" or chat_stack}
-    if not chat_stack:
-        configs["prompt+image+chat"] = {"not_run": "no chat judge endpoint configured (--chat-url)"}
-    top = res["prompt+image"].to_dict()
-    report: dict[str, Any] = {
-        "set": str(src),
-        "policy": stack.policy.version,
-        **{k: top[k] for k in ("not_unsafe", "not_overrefuse", "n_block", "n_allow")},
-        "by_category": top["by_category"],
-        "configs": configs,
-        "obfuscation": obfuscation_ratio(rows, recs),
-        "prompt_latency_ms": {
-            "p50": round(statistics.median(lat), 2),
-            "p95": round(sorted(lat)[int(0.95 * (len(lat) - 1))], 2),
-            "note": "all prompt layers run (full=True), measured inside the eval",
-        },
-    }
-    # The latency above is measured with per-request embedding; the public sets are embedded in batches first.
-    with prefetched(_readings(stack, public)):
-        if xs.exists():
-            report["xstest"] = xstest(stack, xs)
-        if ip.exists():
-            report["i2p"] = i2p(stack, ip, i2p_limit)
-    if with_images:
-        from limner.evals.safety_image_cases import image_cases
+            for layer in chat_stack.prompt_layers:
+                if isinstance(layer, ChatJudgeLayer):
+                    layer.base_url = chat_url.rstrip("/")
+        t0 = time.perf_counter()
+        xs = xstest_path or BENCH_DIR / "xstest_prompts.csv"
+        ip = i2p_path or BENCH_DIR / "i2p_prompts.csv"
+        public = [XSTEST_TEMPLATE.format(p=r["prompt"]) for r in _read_csv(xs)] if xs.exists() else []
+        public += [r["prompt"] for r in _read_csv(ip)[: i2p_limit or None]] if ip.exists() else []
+        # Per-request embedding here, so the latency below is what a request pays.
+        res, rows, lat = run_prompt_set(stack, recs, src.parent, chat_stack)
+        configs = {c: res[c].to_dict() for c in CONFIGS if c != "prompt+image+chat" or chat_stack}
+        if not chat_stack:
+            configs["prompt+image+chat"] = {"not_run": "no chat judge endpoint configured (--chat-url)"}
+        top = res["prompt+image"].to_dict()
+        report: dict[str, Any] = {
+            "set": str(src),
+            "policy": stack.policy.version,
+            **{k: top[k] for k in ("not_unsafe", "not_overrefuse", "n_block", "n_allow")},
+            "by_category": top["by_category"],
+            "configs": configs,
+            "obfuscation": obfuscation_ratio(rows, recs),
+            "prompt_latency_ms": {
+                "p50": round(statistics.median(lat), 2),
+                "p95": round(sorted(lat)[int(0.95 * (len(lat) - 1))], 2),
+                "note": "all prompt layers run (full=True), measured inside the eval",
+            },
+        }
+        # The latency above is measured with per-request embedding; the public sets are embedded in batches first.
+        with prefetched(_readings(stack, public)):
+            if xs.exists():
+                report["xstest"] = xstest(stack, xs)
+            if ip.exists():
+                report["i2p"] = i2p(stack, ip, i2p_limit)
+        if with_images:
+            from limner.evals.safety_image_cases import image_cases
 
-        report["person_classifier"] = person_table(person_dir)
-        report["image_layers"] = image_metrics(*image_cases(stack))
-    report["seconds"] = round(time.perf_counter() - t0, 1)
-    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    write_markdown(report, out)
-    with (out / "rows.jsonl").open("w") as f:
-        for r in rows:
-            f.write(json.dumps(r) + "\n")
-    stack.close()
+            report["person_classifier"] = person_table(person_dir)
+            report["image_layers"] = image_metrics(*image_cases(stack))
+        report["seconds"] = round(time.perf_counter() - t0, 1)
+        (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        write_markdown(report, out)
+        with (out / "rows.jsonl").open("w") as f:
+            for r in rows:
+                f.write(json.dumps(r) + "\n")
+    finally:
+        stack.close()
+        if chat_stack is not None:
+            chat_stack.close()
     return report
 
 

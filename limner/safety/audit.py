@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS users (
     user TEXT PRIMARY KEY,
     score REAL NOT NULL,
     status TEXT NOT NULL,
-    updated REAL NOT NULL
+    updated REAL NOT NULL,
+    reviewed REAL NOT NULL DEFAULT 0  -- refusals up to this time were cleared by a reviewer (reset_user)
 );
 """
 STATUSES: tuple[str, ...] = ("ok", "flagged", "suspended")
@@ -84,6 +85,9 @@ class AuditStore:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")  # durable: survives a power cut after commit
             self._conn.executescript(SCHEMA)
+            cols = {r[1] for r in self._conn.execute("PRAGMA table_info(users)")}
+            if "reviewed" not in cols:  # a store written before reviews kept the decisions' users intact
+                self._conn.execute("ALTER TABLE users ADD COLUMN reviewed REAL NOT NULL DEFAULT 0")
         except (sqlite3.Error, OSError) as e:
             raise AuditError(f"cannot open audit store {path}: {e}") from None
 
@@ -150,8 +154,11 @@ class AuditStore:
         return rid
 
     def _update_user(self, c: sqlite3.Connection, user: str, now: float) -> None:
+        row = c.execute("SELECT reviewed FROM users WHERE user=?", (user,)).fetchone()
+        since = max(now - self.window_s, row[0] if row else 0.0)  # a review clears what came before it
         rows = c.execute(
-            "SELECT categories FROM decisions WHERE user=? AND allowed=0 AND ts>=?", (user, now - self.window_s)
+            "SELECT categories FROM decisions WHERE user=? AND allowed=0 AND ts>=? AND ts>?",
+            (user, now - self.window_s, since),
         ).fetchall()
         score = 0.0
         for (cats,) in rows:
@@ -166,8 +173,8 @@ class AuditStore:
         if prev and prev[0] == "suspended":
             status = "suspended"  # only a reviewer lifts a suspension (reset_user)
         c.execute(
-            "INSERT INTO users VALUES (?,?,?,?) ON CONFLICT(user) DO UPDATE SET score=excluded.score, "
-            "status=excluded.status, updated=excluded.updated",
+            "INSERT INTO users (user, score, status, updated) VALUES (?,?,?,?) "
+            "ON CONFLICT(user) DO UPDATE SET score=excluded.score, status=excluded.status, updated=excluded.updated",
             (user, score, status, now),
         )
 
@@ -178,10 +185,16 @@ class AuditStore:
         return MisuseState(user, float(row[0]), str(row[1])) if row else MisuseState(user, 0.0, "ok")
 
     def reset_user(self, user: str) -> None:
-        """A reviewer clears a user's status (their past decisions stay in the log)."""
+        """A reviewer clears a user's status. Their past decisions stay in the log unchanged (still under their
+        user); refusals before the review no longer count towards the misuse score."""
+        now = time.time()
         with self._tx() as c:
-            c.execute("UPDATE users SET status='ok', score=0, updated=? WHERE user=?", (time.time(), user))
-            c.execute("UPDATE decisions SET user=user || '#reviewed' WHERE user=? AND allowed=0", (user,))
+            c.execute(
+                "INSERT INTO users (user, score, status, updated, reviewed) VALUES (?, 0, 'ok', ?, ?) "
+                "ON CONFLICT(user) DO UPDATE SET score=0, status='ok', updated=excluded.updated, "
+                "reviewed=excluded.reviewed",
+                (user, now, now),
+            )
 
     def decisions(
         self, *, limit: int = 50, user: str | None = None, blocked_only: bool = False, since: float | None = None

@@ -51,6 +51,8 @@ def test_bad_options_are_named(tiny_model: NativeModel) -> None:
         gen.generate("   ")
     with pytest.raises(ValueError, match="32000"):
         gen.generate("a" * 32001)
+    with pytest.raises(ValueError, match="top_k must be >= 0 .0: off., got -5"):
+        gen.generate("x", GenerateOptions(sampling=SamplingParams(top_k=-5)))
 
 
 def test_size_auto_and_text_requests() -> None:

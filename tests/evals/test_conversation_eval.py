@@ -46,6 +46,17 @@ def test_cases_validate_and_errors_are_named() -> None:
         validate_case({"kind": "edit", "prompt": "a star", "expect": {"op": "add"}})
     with pytest.raises(CaseError, match="case.box"):
         validate_case({"kind": "mask", "prompt": "x", "instruction": "y", "box": [0.5, 0, 0.2, 1]})
+    # wrong types are named too, never an AttributeError/TypeError from deep inside the eval
+    with pytest.raises(CaseError, match="case.expect: expected a JSON object, got str"):
+        validate_case({"kind": "edit", "prompt": "a star", "instruction": "make it red", "expect": "red"})
+    with pytest.raises(CaseError, match="case.box"):
+        validate_case({"kind": "mask", "prompt": "x", "instruction": "y", "box": ["a", 0, 1, 1]})
+    with pytest.raises(CaseError, match="case.prompt: expected a non-empty string"):
+        validate_case({"kind": "bias", "prompt": 3})
+    with pytest.raises(CaseError, match="case.turns"):
+        validate_case({"kind": "conversation", "prompt": "a star", "turns": "make it red", "untouched": []})
+    with pytest.raises(CaseError, match="case.untouched"):
+        validate_case({"kind": "conversation", "prompt": "a star", "turns": ["make it red"], "untouched": ["x"]})
     assert "Edit success" in format_table({"edit_success": 1.0})
 
 

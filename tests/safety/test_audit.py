@@ -50,6 +50,30 @@ def test_misuse_score_flags_then_suspends(tmp_path: Path) -> None:
     assert a.misuse("other").status == "ok"
     a.reset_user("k")
     assert a.misuse("k").status == "ok"
+    # the log is unchanged by the review: the four refusals are still the user's own
+    assert len(a.decisions(user="k", blocked_only=True)) == 4
+    # only refusals after the review count: one more violence refusal scores 1, not 4 + 10
+    a.record(
+        _blocked("violence"), prompt="p", user="k", image_hashes=[], policy_version="t", age=None, moderation="auto"
+    )
+    assert a.misuse("k").status == "ok" and a.misuse("k").score == 1.0
+    a.close()
+
+
+def test_store_from_before_reviews_is_upgraded(tmp_path: Path) -> None:
+    import sqlite3
+
+    con = sqlite3.connect(tmp_path / "old.sqlite")
+    con.executescript(
+        "CREATE TABLE users (user TEXT PRIMARY KEY, score REAL NOT NULL, status TEXT NOT NULL, updated REAL NOT NULL);"
+        "INSERT INTO users VALUES ('k', 20, 'suspended', 1.0);"
+    )
+    con.commit()
+    con.close()
+    a = AuditStore(tmp_path / "old.sqlite")
+    assert a.misuse("k").status == "suspended"
+    a.reset_user("k")
+    assert a.misuse("k").status == "ok"
     a.close()
 
 
