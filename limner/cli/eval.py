@@ -32,10 +32,9 @@ def add_parser(subparsers: Any) -> None:
     g.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped one)")
     g.add_argument("--limit", type=int, default=None, help="evaluate only N records, spread over the tags")
     g.add_argument("--out", type=Path, required=True, help="output directory")
-    g.add_argument("--cfg-scale", type=float, default=None,
-                   help="classifier-free guidance of the prior (default: the engine's, SamplingParams.cfg_scale)")
-    g.add_argument("--temperature", type=float, default=None,
-                   help="sampling temperature of the prior (default: the engine's)")
+    from limner.cli.generate import add_sampling_args
+
+    add_sampling_args(g)
     g.set_defaults(func=run)
     importlib.import_module("limner.cli.eval_conversation").add_parser(sub)
     try:
@@ -103,18 +102,10 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"the model generator is not available ({e}); use --oracle to score exact renders") from None
         import dataclasses
 
-        from limner.engine.decode import SamplingParams
+        from limner.cli.generate import sampling_from_args
         from limner.model.checkpoint import CheckpointError
 
-        sampling = SamplingParams()
-        if args.cfg_scale is not None:
-            sampling.cfg_scale = args.cfg_scale
-        if args.temperature is not None:
-            sampling.temperature = args.temperature
-        try:
-            sampling.validate()
-        except ValueError as e:
-            raise CliError(str(e)) from None
+        sampling = sampling_from_args(args)
         try:
             generate_fn = load_generator(args.checkpoint, sampling)
         except (CheckpointError, FileNotFoundError, ValueError, OSError) as e:

@@ -7,8 +7,12 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from limner.cli.main import CliError
+
+if TYPE_CHECKING:
+    from limner.engine.decode import SamplingParams
 
 FORMATS = {"png": "png", "webp": "webp", "jpeg": "jpeg", "jpg": "jpeg"}
 EXIT_BLOCKED = 3
@@ -36,10 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", default=None, help="png, webp or jpeg (default: from the --out suffix, else png)")
     p.add_argument("--compression", type=int, default=None, help="0-100 quality for jpeg/webp")
     p.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped model)")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-k", type=int, default=0)
-    p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--cfg", type=float, default=3.0, help="classifier-free guidance scale (default 3)")
+    add_sampling_args(p)
     p.add_argument("--moderation", default="auto", choices=("auto", "low"))
     p.add_argument("--age", type=int, default=None, help="the user's age, for the safety stack's age tiers")
     p.add_argument("--user", default=None, help="user id recorded in the audit log and provenance index")
@@ -51,6 +52,53 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mask", default=None, metavar="MASK.png",
                    help="with --image: an RGBA mask of the same size; alpha 0 marks the area to edit")
     p.set_defaults(func=run)
+
+
+def novel_temperature_arg(value: str) -> float:
+    """argparse type of --novel-temperature: a temperature >= 0, or 'off' (-1: one temperature for every code)."""
+    if value.strip().lower() == "off":
+        return -1.0
+    try:
+        t = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 or 'off', got {value!r}") from None
+    if t < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 or 'off', got {value!r}")
+    return t
+
+
+def add_sampling_args(p: argparse.ArgumentParser) -> None:
+    """The prior's sampling options; each defaults to the engine's (limner.engine.decode.SamplingParams, not
+    imported here: building the parser must not load torch)."""
+    p.add_argument("--temperature", type=float, default=None,
+                   help="temperature of the prior's continue-or-change decision, or of every code with "
+                   "--novel-temperature off (default: the engine's)")
+    p.add_argument("--novel-temperature", type=novel_temperature_arg, default=None,
+                   help="temperature of the code drawn where the image changes (an edge, an object), or 'off' for "
+                   "one temperature everywhere (default: the engine's)")
+    p.add_argument("--top-k", type=int, default=None,
+                   help="keep the k likeliest codes, 0 = off (default: the engine's)")
+    p.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass, 1 = off (default: the engine's)")
+    p.add_argument("--cfg", "--cfg-scale", dest="cfg", type=float, default=None,
+                   help="classifier-free guidance scale (default: the engine's)")
+
+
+def sampling_from_args(args: argparse.Namespace) -> SamplingParams:
+    """The engine's SamplingParams with the options given on the command line; CliError names a bad one."""
+    import dataclasses
+
+    from limner.engine.decode import SamplingParams
+
+    sp = SamplingParams()
+    given = {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p, "cfg_scale": args.cfg}
+    sp = dataclasses.replace(sp, **{k: v for k, v in given.items() if v is not None})
+    if args.novel_temperature is not None:
+        sp.novel_temperature = None if args.novel_temperature < 0 else args.novel_temperature
+    try:
+        sp.validate()
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    return sp
 
 
 def add_conversation_args(p: argparse.ArgumentParser) -> None:
@@ -183,7 +231,6 @@ def run(args: argparse.Namespace) -> int:
     paths = output_paths(args.out, count, fmt)
     check_writable(paths)
 
-    from limner.engine.decode import SamplingParams
     from limner.model.checkpoint import CheckpointError
     from limner.pipeline import InvalidRequest, Pipeline, SafetyBlocked
 
@@ -192,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
                                         planner_model=args.planner_model)
     except CheckpointError as e:
         raise CliError(str(e)) from e
-    sampling = SamplingParams(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, cfg_scale=args.cfg)
+    sampling = sampling_from_args(args)
     common = dict(n=args.n, seed=args.seed, quality=args.quality, background=args.background, output_format=fmt,
                   output_compression=args.compression, moderation=args.moderation, user=args.user, age=args.age,
                   sampling=sampling, progress=progress_bar(), best_of=args.best_of)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from limner.engine.sampling import cfg_logits, sample_from_logits
+from limner.engine.sampling import cfg_logits, code_digits, near_codes, sample_from_logits, sample_with_repeat
 from limner.model.native import NativeModel
 from limner.model.sequence import image_grid_pos, prompt_prefix
 
@@ -33,6 +33,9 @@ class SamplingParams:
     # Starting-noise scale of the diffusion decoder. 0 (deterministic) measured cleanest on the shipped
     # decoder: at 1.0 its 4 Euler steps left coloured specks on flat backgrounds (bench/sampling_sweep.py).
     decoder_noise: float = 0.0
+    # When set, a code that differs from the one before it is drawn at this temperature, while the decision
+    # to change at all stays at `temperature` (sampling.sample_with_repeat); None: one temperature for all.
+    novel_temperature: float | None = None
 
     def validate(self) -> None:
         """ValueError naming the first field out of range (temperature, top_k, top_p, cfg_scale or decoder_noise)."""
@@ -44,6 +47,8 @@ class SamplingParams:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.cfg_scale < 0:
             raise ValueError(f"cfg_scale must be >= 0, got {self.cfg_scale}")
+        if self.novel_temperature is not None and self.novel_temperature < 0:
+            raise ValueError(f"novel_temperature must be >= 0, got {self.novel_temperature}")
         if not 0 <= self.decoder_noise <= 2:
             raise ValueError(f"decoder_noise must be in [0, 2], got {self.decoder_noise}")
 
@@ -128,11 +133,17 @@ def sample_codes(
         kept = (keep[:, :start] + offset).repeat(2 if use_cfg else 1, 1)  # (B or 2B, start)
         seqs = [s + kept[j].tolist() for j, s in enumerate(seqs)]
     logits, next_pos, cache = prefill(model, seqs, n - start, gp[:start])
+    digits = None if params.novel_temperature is None else code_digits(model.config.tokenizer.levels)  # (K, D)
     for i in range(start, stop):
         img_logits = logits[:, offset : offset + k]  # only image codes may follow <img>
         if use_cfg:
             img_logits = cfg_logits(img_logits[:b], img_logits[b:], params.cfg_scale)
-        tok = sample_from_logits(img_logits, params.temperature, params.top_k, params.top_p, generator)  # (B,)
+        if digits is not None and i > 0:
+            near = near_codes(digits, codes[:, i - 1].clamp(min=0))  # (B, K)
+            tok = sample_with_repeat(img_logits, near, params.temperature, params.novel_temperature or 0.0,
+                                     params.top_k, params.top_p, generator)
+        else:
+            tok = sample_from_logits(img_logits, params.temperature, params.top_k, params.top_p, generator)  # (B,)
         if keep is not None:
             tok = torch.where(keep[:, i] >= 0, keep[:, i], tok)
         codes[:, i] = tok

@@ -47,3 +47,50 @@ def sample_from_logits(
     logits = top_p_filter(top_k_filter(logits / temperature, top_k), top_p)
     probs = logits.softmax(-1)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+
+def code_digits(levels: tuple[int, ...]) -> torch.Tensor:
+    """(K, D) FSQ digits of every code index (mixed radix, first level the least significant)."""
+    lv = torch.tensor(levels, dtype=torch.long)
+    basis = torch.cumprod(torch.cat([torch.ones(1, dtype=torch.long), lv[:-1]]), 0)
+    idx = torch.arange(int(torch.prod(lv)))
+    return (idx[:, None] // basis) % lv  # (K, D)
+
+
+def near_codes(digits: torch.Tensor, prev: torch.Tensor, radius: int = 1) -> torch.Tensor:
+    """(B, K) bool: the codes within `radius` FSQ levels of `prev` (B,) on every dimension. Such codes are
+    shades of the same colour/edge (the tokenizer's neighbours), not a new object."""
+    return (digits[None] - digits[prev][:, None]).abs().amax(-1) <= radius
+
+
+def sample_with_repeat(
+    logits: torch.Tensor,
+    near: torch.Tensor,
+    temperature: float,
+    novel_temperature: float,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """(B, K) logits and a (B, K) bool mask of the codes that continue what came before -> (B,) codes.
+
+    Most image codes continue the code before them (flat background, the inside of a shape); the few
+    that change start an edge, an object or a colour. A single temperature trades these against each
+    other: at 1.0 a weak prior's long tail of wrong codes shows as speckles, while at 0.5 no single
+    position is likely enough to start an object, so none is drawn. Here the continue-or-change decision
+    is drawn at `temperature` from the mass of `near`, and the code within the chosen set at
+    `novel_temperature` (with top-k/top-p): objects start as often as the model expects, while their
+    codes, and the continued ones, are sharpened."""
+    if temperature < 0 or novel_temperature < 0:
+        raise ValueError(f"temperatures must be >= 0, got {temperature} and {novel_temperature}")
+    if temperature == 0:
+        stay = near.gather(1, logits.argmax(-1, keepdim=True)).squeeze(1)  # (B,)
+    else:
+        p = (logits / temperature).softmax(-1)
+        stay = torch.rand(len(logits), generator=generator) < (p * near).sum(-1)  # (B,)
+    keep = torch.where(stay[:, None], near, ~near)  # (B, K): the set drawn from
+    if not keep.any(-1).all():  # every code is near (cannot change) or none is: draw from all
+        keep = keep | ~keep.any(-1, keepdim=True)
+    masked = logits.masked_fill(~keep, float("-inf"))
+    return sample_from_logits(masked, novel_temperature, top_k, top_p, generator)

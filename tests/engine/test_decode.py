@@ -21,3 +21,15 @@ def test_fixed_codes_are_kept(tiny_model: NativeModel) -> None:
     assert torch.equal(sample_codes(tiny_model, ["x"], (256, 256), SamplingParams(), fixed=torch.ones(1, 16, 16,
                                                                                                       dtype=torch.long)),
                        torch.ones(1, 16, 16, dtype=torch.long))
+
+
+def test_novel_temperature_sampling_is_seeded_and_keeps_fixed_codes(tiny_model: NativeModel) -> None:
+    sp = SamplingParams(novel_temperature=0.3)
+    a = sample_codes(tiny_model, ["a red star", "two rings"], (256, 256), sp, torch.Generator().manual_seed(1))
+    b = sample_codes(tiny_model, ["a red star", "two rings"], (256, 256), sp, torch.Generator().manual_seed(1))
+    k = tiny_model.config.tokenizer.codebook_size
+    assert torch.equal(a, b) and a.min() >= 0 and a.max() < k
+    fixed = torch.full((1, 16, 16), 9)
+    fixed[0, 5:7] = -1
+    out = sample_codes(tiny_model, ["a red star"], (256, 256), sp, torch.Generator().manual_seed(0), fixed=fixed)
+    assert (out[fixed >= 0] == 9).all() and (out >= 0).all()

@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from limner.cli.main import main
 from limner.evals.heldout import heldout_records
 
@@ -60,6 +62,13 @@ def test_cli_sampling_flags_are_validated_and_recorded(tmp_path, capsys, tiny_ch
     assert "cfg_scale must be >= 0, got -1.0" in capsys.readouterr().err
     out = tmp_path / "o"
     main(["eval", "generation", "--checkpoint", str(tiny_checkpoint), "--cfg-scale", "1.5", "--temperature", "0.9",
-          "--limit", "1", "--samples", "1", "--out", str(out)])
+          "--novel-temperature", "0.4", "--limit", "1", "--samples", "1", "--out", str(out)])
     rep = json.loads((out / "report.json").read_text())
     assert rep["sampling"]["cfg_scale"] == 1.5 and rep["sampling"]["temperature"] == 0.9
+    assert rep["sampling"]["novel_temperature"] == 0.4
+    main(["eval", "generation", "--checkpoint", str(tiny_checkpoint), "--novel-temperature", "off",
+          "--limit", "1", "--samples", "1", "--out", str(out)])
+    assert json.loads((out / "report.json").read_text())["sampling"]["novel_temperature"] is None
+    with pytest.raises(SystemExit):
+        main(["eval", "generation", "--novel-temperature", "-2", "--out", str(out)])
+    assert "expected a number >= 0 or 'off', got '-2'" in capsys.readouterr().err
