@@ -81,14 +81,13 @@ def sample_with_repeat(
     position is likely enough to start an object, so none is drawn. Here the continue-or-change decision
     is drawn at `temperature` from the mass of `near`, and the code within the chosen set at
     `novel_temperature` (with top-k/top-p): objects start as often as the model expects, while their
-    codes, and the continued ones, are sharpened."""
+    codes, and the continued ones, are sharpened. temperature 0 is plain greedy decoding."""
     if temperature < 0 or novel_temperature < 0:
         raise ValueError(f"temperatures must be >= 0, got {temperature} and {novel_temperature}")
-    if temperature == 0:
-        stay = near.gather(1, logits.argmax(-1, keepdim=True)).squeeze(1)  # (B,)
-    else:
-        p = (logits / temperature).softmax(-1)
-        stay = torch.rand(len(logits), generator=generator) < (p * near).sum(-1)  # (B,)
+    if temperature == 0:  # greedy stays greedy: the argmax is in one of the two sets, and the mode of it
+        return logits.argmax(-1)
+    p = (logits / temperature).softmax(-1)
+    stay = torch.rand(len(logits), generator=generator) < (p * near).sum(-1)  # (B,)
     keep = torch.where(stay[:, None], near, ~near)  # (B, K): the set drawn from
     if not keep.any(-1).all():  # every code is near (cannot change) or none is: draw from all
         keep = keep | ~keep.any(-1, keepdim=True)
