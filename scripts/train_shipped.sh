@@ -47,3 +47,17 @@ $L export --prior "$R/prior/model.safetensors" --decoder "$R/dec/model.safetenso
 #        --warmup 30 --save-every 100 --mix single_object=1.5,two_object=1.5,counting=1.5,colors=1.5,\
 #position=1.5,color_attr=1.5,hex_color=1,text=1,dense_grid=1,multi=0.5
 #      limner export --prior runs/prior4/model.safetensors --out limner/weights/limner-small.safetensors
+#
+# 6. decoder and prior continued (session 5): the decoder trained on for 2,000 steps on the frozen tokenizer
+#    (text exact of exact renders round-tripped 0.250 -> 0.417, hex dE 12.0 -> 9.4), then the prior of 5.
+#    trained on for 1,300 steps with the new decoder in its checkpoint (the step-300 save of a 1,800-step
+#    schedule, resumed with --steps 1300):
+#      OMP_NUM_THREADS=1 torchrun --standalone --nproc-per-node 2 -m limner.cli.main train decoder \
+#        --init limner/weights/limner-small.safetensors --out runs/dec2 --steps 2000 --batch-size 8 --lr 3e-4 \
+#        --warmup 30 --threads 1 --save-every 100
+#      limner export --prior limner/weights/limner-small.safetensors --decoder runs/dec2/model.safetensors \
+#        --out runs/cand_dec2.safetensors
+#      OMP_NUM_THREADS=1 $T --tokenizer runs/cand_dec2.safetensors --init limner/weights/limner-small.safetensors \
+#        --out runs/prior5 --steps 1300 --lr 8e-4 --warmup 30 --save-every 100 --mix single_object=1.5,\
+#two_object=1.5,counting=1.5,colors=1.5,position=1.5,color_attr=1.5,hex_color=1,text=1,dense_grid=1,multi=0.5
+#      limner export --prior runs/prior5/model.safetensors --out limner/weights/limner-small.safetensors
