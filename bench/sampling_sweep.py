@@ -68,8 +68,8 @@ def main() -> int:
     gen = Generator.from_checkpoint(a.checkpoint)
     recs = tuning_records(a.per_tag)
     print(f"{len(recs)} tuning prompts x {a.samples} samples, checkpoint {gen.checkpoint_sha[:12]}")
-    head = ("cfg", "temp", "topk", "novel", "overall", "text", "grid", "hexdE", "s")
-    print(" ".join(f"{h:>{8 if h == 'overall' else 6 if h in ('text', 'grid', 'hexdE') else 5}}" for h in head))
+    head = {"cfg": 5, "temp": 5, "topk": 5, "novel": 5, "overall": 8, "text": 6, "grid": 6, "hexdE": 6, "s": 5}
+    print(" ".join(f"{h:>{w}}" for h, w in head.items()))
     for sp in parse_grid(a.grid):
 
         def fn(prompt: str, size: tuple[int, int], background: str, n: int, seed: int,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from limner.engine.sampling import cfg_logits, code_digits, near_codes, sample_from_logits, sample_with_repeat
+from limner.engine.sampling import cfg_logits, near_codes, sample_from_logits, sample_with_repeat
 from limner.model.native import NativeModel
 from limner.model.sequence import image_grid_pos, prompt_prefix
 
@@ -135,7 +135,7 @@ def sample_codes(
         kept = (keep[:, :start] + offset).repeat(2 if use_cfg else 1, 1)  # (B or 2B, start)
         seqs = [s + kept[j].tolist() for j, s in enumerate(seqs)]
     logits, next_pos, cache = prefill(model, seqs, n - start, gp[:start])
-    digits = None if params.novel_temperature is None else code_digits(model.config.tokenizer.levels)  # (K, D)
+    digits = None if params.novel_temperature is None else model.tokenizer.fsq.digits(torch.arange(k))  # (K, D)
     for i in range(start, stop):
         img_logits = logits[:, offset : offset + k]  # only image codes may follow <img>
         if use_cfg:

@@ -49,18 +49,10 @@ def sample_from_logits(
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
-
-def code_digits(levels: tuple[int, ...]) -> torch.Tensor:
-    """(K, D) FSQ digits of every code index (mixed radix, first level the least significant)."""
-    lv = torch.tensor(levels, dtype=torch.long)
-    basis = torch.cumprod(torch.cat([torch.ones(1, dtype=torch.long), lv[:-1]]), 0)
-    idx = torch.arange(int(torch.prod(lv)))
-    return (idx[:, None] // basis) % lv  # (K, D)
-
-
 def near_codes(digits: torch.Tensor, prev: torch.Tensor, radius: int = 1) -> torch.Tensor:
-    """(B, K) bool: the codes within `radius` FSQ levels of `prev` (B,) on every dimension. Such codes are
-    shades of the same colour/edge (the tokenizer's neighbours), not a new object."""
+    """(B, K) bool: the codes within `radius` FSQ levels of `prev` (B,) on every dimension, given every code's
+    digits (K, D) (FSQ.digits). Such codes are shades of the same colour/edge (the tokenizer's neighbours),
+    not a new object."""
     return (digits[None] - digits[prev][:, None]).abs().amax(-1) <= radius
 
 

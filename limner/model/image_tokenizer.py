@@ -56,9 +56,13 @@ class FSQ(nn.Module):
         idx = (digits * self.basis.view(1, -1, 1, 1)).sum(1)  # (B, H, W)
         return q / half_width, idx
 
+    def digits(self, idx: torch.Tensor) -> torch.Tensor:
+        """indices (...) -> their per-dim levels (..., D), each in [0, L-1] (first dim least significant)."""
+        return (idx[..., None] // self.basis) % self.levels
+
     def indices_to_codes(self, idx: torch.Tensor) -> torch.Tensor:
         """indices (B, H, W) -> normalised codes (B, D, H, W)."""
-        digits = (idx[:, None] // self.basis.view(1, -1, 1, 1)) % self.levels.view(1, -1, 1, 1)
+        digits = self.digits(idx).permute(0, 3, 1, 2)  # (B, D, H, W)
         half_width = (self.levels // 2).float().view(1, -1, 1, 1)
         return (digits.float() - half_width) / half_width
 

@@ -154,17 +154,15 @@ class AuditStore:
         return rid
 
     def _update_user(self, c: sqlite3.Connection, user: str, now: float) -> None:
-        row = c.execute("SELECT reviewed FROM users WHERE user=?", (user,)).fetchone()
-        since = max(now - self.window_s, row[0] if row else 0.0)  # a review clears what came before it
-        rows = c.execute(
+        prev = c.execute("SELECT status, reviewed FROM users WHERE user=?", (user,)).fetchone()
+        rows = c.execute(  # refusals in the window, after the last review (a review clears what came before it)
             "SELECT categories FROM decisions WHERE user=? AND allowed=0 AND ts>=? AND ts>?",
-            (user, now - self.window_s, since),
+            (user, now - self.window_s, prev[1] if prev else 0.0),
         ).fetchall()
         score = 0.0
         for (cats,) in rows:
             cl = [x for x in json.loads(cats) if x not in ("misuse", "system")]
             score += max((self.weight(x) for x in cl), default=0.0)
-        prev = c.execute("SELECT status FROM users WHERE user=?", (user,)).fetchone()
         status = "ok"
         if score >= self.suspend_at:
             status = "suspended"

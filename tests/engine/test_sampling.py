@@ -3,13 +3,13 @@ import torch
 
 from limner.engine.sampling import (
     cfg_logits,
-    code_digits,
     near_codes,
     sample_from_logits,
     sample_with_repeat,
     top_k_filter,
     top_p_filter,
 )
+from limner.model.image_tokenizer import FSQ
 
 
 def test_cfg_interpolates_and_extrapolates() -> None:
@@ -41,8 +41,8 @@ def test_seeded_sampling_is_reproducible_and_greedy_is_argmax() -> None:
     assert torch.equal(sample_from_logits(x, 0.0), x.argmax(-1))
 
 
-def test_code_digits_and_near_codes() -> None:
-    d = code_digits((8, 5, 3))  # (120, 3), first level least significant
+def test_fsq_digits_and_near_codes() -> None:
+    d = FSQ((8, 5, 3)).digits(torch.arange(120))  # (120, 3), first level least significant
     assert d.shape == (120, 3) and d[1].tolist() == [1, 0, 0] and d[8].tolist() == [0, 1, 0]
     assert d[119].tolist() == [7, 4, 2]
     interior = 1 + 8 * 2 + 40 * 1  # digits (1, 2, 1): 3 x 3 x 3 neighbours, itself included
