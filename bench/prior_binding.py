@@ -9,7 +9,8 @@ on fresh data-engine scenes (never held-out prompts), so the difference is what 
 2. Object colour: white-background scenes of one tag (default `colors`, whose prompts name the colour). At
    the first token that is clearly not background (the object has begun), the share of the non-background
    mass on codes of the true colour. Chance is the share an uninformed prior gives (the unconditional row).
-3. Conditioning gap: the mean image-token cross-entropy of whole sequences, in nats per token.
+3. Conditioning gap: the mean image-token cross-entropy of whole sequences, in nats per token; for a layout
+   prior (limner/model/layout.py) also the layout tokens' (which objects, where, how large).
 
 Probes 1 and 2 read the colour from the code's first three FSQ digits, which the tokenizer's colour path
 initialises as the patch's R, G and B (see limner/model/image_tokenizer.py). All run in seconds.
@@ -29,6 +30,7 @@ import torch.nn.functional as F
 from limner.data.batches import SceneBatcher, example_tensors
 from limner.data.sampler import SAMPLERS, Example, sample, sample_mix
 from limner.engine.generator import default_checkpoint
+from limner.model.layout import scene_layout
 from limner.model.sequence import build_training_sequences
 from limner.train.run import build_prior_stage, heldout_exclusions
 from limner.train.stages import PriorStage
@@ -69,9 +71,11 @@ def teacher_forced(stage: PriorStage, exs: list[Example], drop: bool) -> tuple[t
     imgs = torch.stack([torch.from_numpy(example_tensors(e)[0]) for e in exs])
     _, idx = stage.frozen[0].encode(imgs)  # (B, h, w)
     seq = build_training_sequences(stage.text, [e.prompt for e in exs], idx, SIZE, [drop] * len(exs),
-                                   stage.cfg.prior.max_text_tokens, unk_prob=0.0, rng=random.Random(0))
+                                   stage.cfg.prior.max_text_tokens, unk_prob=0.0, rng=random.Random(0),
+                                   layouts=[scene_layout(e.scene) for e in exs], layout_offset=stage.layout_offset)
     logits = stage.prior(seq.tokens[:, :-1], seq.grid_pos[:, :-1])  # (B, T-1, V)
-    probs = logits[..., stage.text.vocab_size:].softmax(-1)  # (B, T-1, K): the image-code distribution
+    v = stage.text.vocab_size
+    probs = logits[..., v : v + stage.cfg.tokenizer.codebook_size].softmax(-1)  # (B, T-1, K): image codes
     return probs, idx.flatten(1), seq.is_image.float().argmax(1)
 
 
@@ -110,22 +114,26 @@ def object_colour(stage: PriorStage, exs: list[Example]) -> dict[str, float]:
 
 
 @torch.no_grad()
-def conditioning_gap(stage: PriorStage, batches: int, seed: int = 1) -> tuple[float, float]:
-    """Mean image-token CE (nats) with and without the prompt on fresh data-engine batches."""
+def conditioning_gap(stage: PriorStage, batches: int, seed: int = 1) -> tuple[float, float, float, float]:
+    """Mean image-token CE and layout-token CE (nats) with and without the prompt on fresh data-engine batches:
+    (image with, image without, layout with, layout without); the layout ones are 0 for a prior without layouts."""
     data = SceneBatcher(8, seed, exclude=heldout_exclusions())
-    sums = [0.0, 0.0]
+    sums = [0.0, 0.0, 0.0, 0.0]
     for _ in range(batches):
         batch = next(data)
         _, idx = stage.frozen[0].encode(batch.images)
         for k, drop in enumerate((False, True)):
             seq = build_training_sequences(stage.text, batch.prompts, idx, batch.size, [drop] * len(batch.prompts),
-                                           stage.cfg.prior.max_text_tokens, unk_prob=0.0, rng=random.Random(0))
+                                           stage.cfg.prior.max_text_tokens, unk_prob=0.0, rng=random.Random(0),
+                                           layouts=batch.layouts, layout_offset=stage.layout_offset)
             logits = stage.prior(seq.tokens[:, :-1], seq.grid_pos[:, :-1])  # (B, T-1, V)
             target = seq.tokens[:, 1:].clone()
             target[~seq.loss_mask[:, 1:]] = -100
             ce = F.cross_entropy(logits.transpose(1, 2), target, reduction="none")  # (B, T-1)
             sums[k] += float(ce[seq.is_image[:, 1:] & (target != -100)].mean())
-    return sums[0] / batches, sums[1] / batches
+            if seq.is_layout is not None and seq.is_layout.any():
+                sums[2 + k] += float(ce[seq.is_layout[:, 1:] & (target != -100)].mean())
+    return sums[0] / batches, sums[1] / batches, sums[2] / batches, sums[3] / batches
 
 
 def main() -> int:
@@ -150,9 +158,11 @@ def main() -> int:
     ob = object_colour(stage, scenes(a.tag, a.scenes, seed=12))
     print(f"2. object colour ({a.tag}), share of non-background mass on the true colour as the object begins: "
           f"with prompt {ob['with prompt']:.3f}, without {ob['without']:.3f}")
-    cond, uncond = conditioning_gap(stage, a.batches)
+    cond, uncond, lay, lay_un = conditioning_gap(stage, a.batches)
     print(f"3. image-token CE with prompt {cond:.4f}, without {uncond:.4f}: the prompt is worth {uncond - cond:.4f} "
           f"nats/token ({(uncond - cond) / uncond:.1%})")
+    if stage.layout_offset is not None:
+        print(f"   layout-token CE with prompt {lay:.4f}, without {lay_un:.4f}")
     return 0
 
 

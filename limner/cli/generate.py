@@ -76,6 +76,9 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--novel-temperature", type=novel_temperature_arg, default=None,
                    help="temperature of the code drawn where the image changes (an edge, an object), or 'off' for "
                    "one temperature everywhere (default: the engine's)")
+    p.add_argument("--layout-temperature", type=float, default=None,
+                   help="temperature of a layout prior's layout tokens (which objects, where); default: the "
+                   "engine's (--temperature)")
     p.add_argument("--top-k", type=int, default=None,
                    help="keep the k likeliest codes, 0 = off (default: the engine's)")
     p.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass, 1 = off (default: the engine's)")
@@ -90,7 +93,8 @@ def sampling_from_args(args: argparse.Namespace) -> SamplingParams:
     from limner.engine.decode import SamplingParams
 
     sp = SamplingParams()
-    given = {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p, "cfg_scale": args.cfg}
+    given = {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p, "cfg_scale": args.cfg,
+             "layout_temperature": args.layout_temperature}
     sp = dataclasses.replace(sp, **{k: v for k, v in given.items() if v is not None})
     if args.novel_temperature is not None:
         sp.novel_temperature = None if args.novel_temperature < 0 else args.novel_temperature

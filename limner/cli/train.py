@@ -56,6 +56,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="procedural data: tag weights such as single_object=1,colors=0.5 (default: the data engine's "
         "TRAIN_MIX over every tag)",
     )
+    p.add_argument(
+        "--layout",
+        action="store_true",
+        help="decoder/prior stage: add layout tokens (model/layout.py) to an --init checkpoint written without "
+        "them: the decoder's layout input and the prior's layout ids start fresh (fresh sizes have them)",
+    )
+    p.add_argument(
+        "--layout-weight",
+        type=float,
+        default=1.0,
+        help="prior stage: weight of the layout tokens' mean cross-entropy in the loss (default 1)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.add_argument("--log-every", type=int, default=10)
@@ -80,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from e
     if args.novel_weight < 0:
         raise CliError(f"--novel-weight must be >= 0, got {args.novel_weight}")
+    if args.layout_weight < 0:
+        raise CliError(f"--layout-weight must be >= 0, got {args.layout_weight}")
     if args.lr <= 0:
         raise CliError(f"--lr must be > 0, got {args.lr}")
     tcfg = TrainConfig(
@@ -106,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
             data=args.data,
             novel_weight=args.novel_weight,
             mix=mix,
+            layout=args.layout,
+            layout_weight=args.layout_weight,
             log=lambda s: print(s, flush=True),
         )
     except (CheckpointError, ValueError, FileNotFoundError) as e:

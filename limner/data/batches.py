@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from limner.data.sampler import TRAIN_MIX, Example, sample_mix
 from limner.data.scene import glyph_image, render, to_array
+from limner.model.layout import Layout, scene_layout
 
 SIZE_WEIGHTS: dict[tuple[int, int], float] = {(256, 256): 0.8, (384, 256): 0.1, (256, 384): 0.1}
 
@@ -27,6 +28,8 @@ class Batch:
     glyphs: torch.Tensor  # (B, 1, H, W) in [0, 1]
     prompts: list[str]
     size: tuple[int, int]  # (W, H)
+    # The objects of each image as layout items (model/layout.py); None where unknown (real images).
+    layouts: list[Layout | None] = field(default_factory=list)
 
 
 def example_tensors(ex: Example) -> tuple[np.ndarray, np.ndarray]:
@@ -78,4 +81,5 @@ class SceneBatcher:
             glyphs=torch.from_numpy(np.stack([g for _, g in arrs])),
             prompts=[ex.prompt for ex in exs],
             size=size,
+            layouts=[scene_layout(ex.scene) for ex in exs],
         )

@@ -103,6 +103,7 @@ def context_sequence(model: NativeModel, segments: list[tuple[str, Any]],
     Today's prior is trained on single turns, so the engine edits through plans and kept codes instead;
     this is the format the conversation training stage (model issue) will feed it."""
     from limner.engine.inpaint import closest_size, encode_image
+    from limner.model.layout import encode_layout
 
     text = model.text
     ids: list[int] = [text.id("<bos>")]
@@ -118,8 +119,11 @@ def context_sequence(model: NativeModel, segments: list[tuple[str, Any]],
         im = seg if seg.size == size else seg.resize(size, Image.Resampling.LANCZOS)
         codes = encode_image(model, im)[0]  # (rows, cols)
         rows, cols = codes.shape
-        ids += [size_token(text, size), text.id("<img>"), *(codes.flatten() + offset).tolist(), text.id("</img>")]
-        grid += [torch.zeros(2, 2, dtype=torch.long), image_grid_pos(rows, cols), torch.zeros(1, 2, dtype=torch.long)]
+        # A layout prior's images start with their layout; an image read from pixels has the empty one.
+        lay = [] if model.layout_offset is None else [model.layout_offset + t for t in encode_layout([])]
+        ids += [size_token(text, size), text.id("<img>"), *lay, *(codes.flatten() + offset).tolist(), text.id("</img>")]
+        grid += [torch.zeros(2 + len(lay), 2, dtype=torch.long), image_grid_pos(rows, cols),
+                 torch.zeros(1, 2, dtype=torch.long)]
     if next_size is not None:
         ids += [size_token(text, next_size), text.id("<img>")]
         grid.append(torch.zeros(2, 2, dtype=torch.long))

@@ -3,6 +3,10 @@
 Batched: B prompts (left-padded to one length) are sampled together; with classifier-free
 guidance the batch is doubled with the unconditional prefixes. A progress callback sees the
 partial token grid after every token, which is what streaming previews decode.
+
+A layout prior (model/layout.py) first writes each image's layout, constrained to the layout
+grammar; samples whose layout ends early feed padding (invisible keys, no position advance) until
+every layout has ended, then all draw the code grid together.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from limner.engine.sampling import cfg_logits, near_codes, sample_from_logits, sample_with_repeat
+from limner.model.layout import END, MAX_LAYOUT_TOKENS, Layout, allowed, decode_layout
 from limner.model.native import NativeModel
 from limner.model.sequence import image_grid_pos, prompt_prefix
 
@@ -38,6 +43,8 @@ class SamplingParams:
     # When set, a code that differs from the one before it is drawn at this temperature, while the decision
     # to change at all stays at `temperature` (sampling.sample_with_repeat); None: one temperature for all.
     novel_temperature: float | None = 0.5
+    # Temperature of a layout prior's layout tokens (0: greedy); None: `temperature`.
+    layout_temperature: float | None = None
 
     def validate(self) -> None:
         """ValueError naming the first field out of range (temperature, top_k, top_p, cfg_scale or decoder_noise)."""
@@ -49,6 +56,8 @@ class SamplingParams:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.cfg_scale < 0:
             raise ValueError(f"cfg_scale must be >= 0, got {self.cfg_scale}")
+        if self.layout_temperature is not None and self.layout_temperature < 0:
+            raise ValueError(f"layout_temperature must be >= 0, got {self.layout_temperature}")
         if self.novel_temperature is not None and self.novel_temperature < 0:
             raise ValueError(f"novel_temperature must be >= 0, got {self.novel_temperature}")
         if not 0 <= self.decoder_noise <= 2:
@@ -67,20 +76,69 @@ def left_pad(seqs: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tenso
     return tokens, valid, pos
 
 
-def prefill(
-    model: NativeModel, seqs: list[list[int]], extra: int, tail_grid: torch.Tensor | None = None
-) -> tuple[torch.Tensor, torch.Tensor, object]:
-    """Run the prompt prefixes through the prior; returns (last logits (B, V), next positions (B,), cache).
-
-    `tail_grid` (k, 2): grid positions of the last k tokens of every sequence, when they are image codes
-    (an edit's kept codes before its first resampled one); other tokens are text, at grid (0, 0)."""
+def prefill(model: NativeModel, seqs: list[list[int]], extra: int) -> tuple[torch.Tensor, torch.Tensor, object]:
+    """Run the text prefixes (grid position (0, 0)) through the prior, with room for `extra` more tokens in the
+    cache; returns (last logits (B, V), next positions (B,), cache)."""
     tokens, valid, pos = left_pad(seqs, model.text.id("<pad>"))
     cache = model.prior.new_cache(len(seqs), tokens.shape[1] + extra)
     grid = torch.zeros((*tokens.shape, 2), dtype=torch.long)
-    if tail_grid is not None and len(tail_grid):
-        grid[:, -len(tail_grid) :] = tail_grid
     logits = model.prior(tokens, grid, pos_ids=pos, key_valid=valid, cache=cache)[:, -1]
     return logits, pos[:, -1] + 1, cache
+
+
+@dataclass
+class Sampled:
+    """What the prior drew: codes (B, rows, cols) and, for a layout prior, each image's layout."""
+
+    codes: torch.Tensor
+    layouts: list[Layout] | None = None
+
+
+def sample_layouts(
+    model: NativeModel,
+    logits: torch.Tensor,
+    next_pos: torch.Tensor,
+    cache: object,
+    params: SamplingParams,
+    b: int,
+    generator: torch.Generator | None,
+) -> tuple[list[Layout], torch.Tensor, torch.Tensor]:
+    """Draw a layout for each of `b` images after the prefill; logits (B or 2B, V) and next_pos (B or 2B,) are
+    the prefill's. Returns (layouts, the logits that follow each layout's <lay_end>, the next positions).
+
+    Every sample is at the same grammar step (they start together), so one allowed range serves them all.
+    A finished sample feeds <pad> as an invisible key at an unchanged position, and keeps the logits of
+    its own <lay_end>."""
+    off = model.layout_offset
+    assert off is not None
+    rows = logits.shape[0]
+    use_cfg = rows == 2 * b
+    pad = model.text.id("<pad>")
+    ids: list[list[int]] = [[] for _ in range(b)]
+    done = torch.zeros(b, dtype=torch.bool)
+    final = logits.clone()
+    for step in range(MAX_LAYOUT_TOKENS):
+        lo, hi = allowed(step)
+        lg = logits[:, off + lo : off + hi]
+        if use_cfg:
+            lg = cfg_logits(lg[:b], lg[b:], params.cfg_scale)
+        temp = params.temperature if params.layout_temperature is None else params.layout_temperature
+        tok = lo + sample_from_logits(lg, temp, 0, 1.0, generator)  # (B,) local ids
+        active = ~done
+        for i in active.nonzero().flatten().tolist():
+            ids[i].append(int(tok[i]))
+        done = done | (active & (tok == END))
+        row_active = active.repeat(2 if use_cfg else 1)  # (rows,)
+        inp = torch.where(row_active, (tok + off).repeat(2 if use_cfg else 1), torch.full_like(row_active, pad,
+                                                                                                  dtype=torch.long))
+        grid = torch.zeros(rows, 1, 2, dtype=torch.long)
+        logits = model.prior(inp[:, None], grid, pos_ids=next_pos[:, None], key_valid=row_active[:, None],
+                             cache=cache)[:, -1]
+        final[row_active] = logits[row_active]
+        next_pos = next_pos + row_active.long()
+        if bool(done.all()):
+            break
+    return [decode_layout(x) for x in ids], final, next_pos
 
 
 def free_span(keep: torch.Tensor) -> tuple[int, int]:
@@ -104,7 +162,22 @@ def sample_codes(
     progress: TokenProgress | None = None,
     fixed: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Sample image codes (B, rows, cols) for `prompts` at output `size` (W, H).
+    """The codes (B, rows, cols) of `sample_tokens`."""
+    return sample_tokens(model, prompts, size, params, generator, progress, fixed).codes
+
+
+@torch.no_grad()
+def sample_tokens(
+    model: NativeModel,
+    prompts: list[str],
+    size: tuple[int, int],
+    params: SamplingParams,
+    generator: torch.Generator | None = None,
+    progress: TokenProgress | None = None,
+    fixed: torch.Tensor | None = None,
+) -> Sampled:
+    """Sample image codes (B, rows, cols) for `prompts` at output `size` (W, H), after their layouts for a
+    layout prior.
 
     `fixed` (B, rows, cols), optional: codes >= 0 are kept (teacher-forced into the sequence, as if the
     model had drawn them), -1 marks the codes to sample. This is how an edit resamples only the tokens
@@ -128,13 +201,23 @@ def sample_codes(
             raise ValueError(f"fixed codes have shape {tuple(fixed.shape)}, expected {(b, rows, cols)}")
         keep = fixed.reshape(b, n)
         start, stop = free_span(keep)
-        if stop == 0:  # nothing to sample
-            return keep.clone().view(b, rows, cols)
         codes[:, :start] = keep[:, :start]
         codes[:, stop:] = keep[:, stop:]
-        kept = (keep[:, :start] + offset).repeat(2 if use_cfg else 1, 1)  # (B or 2B, start)
-        seqs = [s + kept[j].tolist() for j, s in enumerate(seqs)]
-    logits, next_pos, cache = prefill(model, seqs, n - start, gp[:start])
+    layout = model.layout_offset is not None
+    if keep is not None and stop == 0 and not layout:  # nothing to sample
+        return Sampled(keep.clone().view(b, rows, cols))
+    logits, next_pos, cache = prefill(model, seqs, n + (MAX_LAYOUT_TOKENS if layout else 0))
+    layouts = None
+    if layout:
+        layouts, logits, next_pos = sample_layouts(model, logits, next_pos, cache, params, b, generator)
+        if keep is not None and stop == 0:
+            return Sampled(keep.clone().view(b, rows, cols), layouts)
+    if start:  # the kept codes before the first resampled one, in one pass
+        kept = (keep[:, :start] + offset).repeat(2 if use_cfg else 1, 1)  # type: ignore[index]  # (B or 2B, start)
+        grid = gp[:start].unsqueeze(0).expand(kept.shape[0], -1, -1)
+        pos = next_pos[:, None] + torch.arange(start)[None]
+        logits = model.prior(kept, grid, pos_ids=pos, cache=cache)[:, -1]
+        next_pos = next_pos + start
     digits = None if params.novel_temperature is None else model.tokenizer.fsq.digits(torch.arange(k))  # (K, D)
     for i in range(start, stop):
         img_logits = logits[:, offset : offset + k]  # only image codes may follow <img>
@@ -157,7 +240,7 @@ def sample_codes(
         grid = gp[i].view(1, 1, 2).expand(inp.shape[0], 1, 2)
         logits = model.prior(inp, grid, pos_ids=next_pos[:, None], cache=cache)[:, -1]
         next_pos = next_pos + 1
-    return codes.view(b, rows, cols)
+    return Sampled(codes.view(b, rows, cols), layouts)
 
 
 def fill_partial(codes: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """The generation engine: prompt -> n images, with seeds, progress and partial previews.
 
-    prompt --prior.sample_codes (KV cache, CFG, top-k/p)--> codes (n, rows, cols)
-           --diffusion decoder (+ glyph condition)--> RGBA (n, 4, H, W) --> PIL images
+    prompt --prior (KV cache, CFG, top-k/p)--> [layout tokens] codes (n, rows, cols)
+           --diffusion decoder (+ glyph, + layout map)--> RGBA (n, 4, H, W) --> PIL images
 
 `Generator.generate` is the one path the CLI, the eval, the server and the Python API call.
 """
@@ -18,9 +18,10 @@ import torch
 from PIL import Image
 
 from limner.data.world import SUPPORTED_SIZES, parse_size
-from limner.engine.decode import SamplingParams, fill_partial, sample_codes
+from limner.engine.decode import SamplingParams, fill_partial, sample_tokens
 from limner.engine.glyphs import glyph_tensor
 from limner.engine.matte import matte
+from limner.model.layout import Layout, layout_map
 from limner.model.native import NativeModel
 
 QUALITIES: dict[str, int] = {"low": 2, "medium": 4, "auto": 4, "high": 8}  # decoder steps
@@ -127,12 +128,23 @@ class Generator:
         return prompt
 
     def decode(
-        self, codes: torch.Tensor, glyph: torch.Tensor, steps: int, generator: torch.Generator, noise: float = 0.0
+        self,
+        codes: torch.Tensor,
+        glyph: torch.Tensor,
+        steps: int,
+        generator: torch.Generator,
+        noise: float = 0.0,
+        layouts: list[Layout] | None = None,
     ) -> torch.Tensor:
-        """codes (B, rows, cols) + glyph (B, 1, H, W) -> (B, 4, H, W) in [-1, 1]."""
+        """codes (B, rows, cols) + glyph (B, 1, H, W) [+ the prior's layouts] -> (B, 4, H, W) in [-1, 1]."""
         c = self.model.tokenizer.fsq.indices_to_codes(codes)
         preview = self.model.tokenizer.decode_preview(c) if self.model.config.decoder.preview_cond else None
-        return self.model.decoder.sample(c, glyph, steps=steps, generator=generator, preview=preview, noise_scale=noise)
+        lmap = None
+        if self.model.config.decoder.layout_cond:
+            h, w = glyph.shape[-2:]
+            lmap = layout_map(list(layouts) if layouts is not None else [None] * len(codes), (w, h))
+        return self.model.decoder.sample(c, glyph, steps=steps, generator=generator, preview=preview,
+                                         noise_scale=noise, layout=lmap)
 
     def preview(self, codes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """Cheap preview of a (possibly partial, -1 filled) code grid via the tokenizer's preview head."""
@@ -169,10 +181,10 @@ class Generator:
                 imgs = to_pil(self.preview(codes.view(-1, rows, cols), size), transparent)
             progress("tokens", done, total, imgs)
 
-        codes = sample_codes(self.model, [text_prompt] * opts.n, size, opts.sampling, g, on_tokens, fixed=fixed)
+        drawn = sample_tokens(self.model, [text_prompt] * opts.n, size, opts.sampling, g, on_tokens, fixed=fixed)
         glyph = glyph_tensor(prompt, size).unsqueeze(0).expand(opts.n, -1, -1, -1)
         steps = opts.sampling.decoder_steps or QUALITIES[opts.quality]
-        x = self.decode(codes, glyph, steps, g, opts.sampling.decoder_noise)
+        x = self.decode(drawn.codes, glyph, steps, g, opts.sampling.decoder_noise, drawn.layouts)
         images = to_pil(x, transparent)
         if transparent:
             images = [matte(im) for im in images]  # binary alpha: opaque objects, background exactly 0

@@ -52,6 +52,10 @@ class DecoderConfig:
     # learns to sharpen a blurry but correctly laid-out picture instead of drawing geometry from
     # nearest-upsampled code features, which converges several times faster.
     preview_cond: bool = True
+    # Also read the prior's layout tokens as a layout map (model/layout.py): the outline of each object
+    # comes from its class and box, which the 16-px codes are too coarse to carry. False in checkpoints
+    # written before layouts existed.
+    layout_cond: bool = False
 
 
 @dataclass
@@ -67,6 +71,9 @@ class PriorConfig:
     max_seq: int = 2048  # upper bound for RoPE tables / KV cache
     dropout: float = 0.0
     cond_drop: float = 0.1  # probability of dropping the text at training (classifier-free guidance)
+    # Write layout tokens (model/layout.py) between <img> and the code grid. False in checkpoints written
+    # before layouts existed; the vocabulary then has no layout ids.
+    layout: bool = False
 
 
 @dataclass
@@ -116,8 +123,8 @@ def _tiny() -> ModelConfig:
     return ModelConfig(
         name="tiny",
         tokenizer=TokenizerConfig(widths=(8, 16, 16), levels=(4, 4, 4)),
-        decoder=DecoderConfig(width=16, blocks=2, cond_width=16, cond_blocks=1, steps=2),
-        prior=PriorConfig(d_model=32, n_layers=2, n_heads=2, max_text_tokens=48, max_seq=512),
+        decoder=DecoderConfig(width=16, blocks=2, cond_width=16, cond_blocks=1, steps=2, layout_cond=True),
+        prior=PriorConfig(d_model=32, n_layers=2, n_heads=2, max_text_tokens=48, max_seq=512, layout=True),
     )
 
 
@@ -131,18 +138,19 @@ MODEL_SIZES: dict[str, Any] = {
     "small": lambda: ModelConfig(
         name="small",
         tokenizer=TokenizerConfig(levels=(8, 8, 8, 5, 3)),
-        prior=PriorConfig(d_model=192, n_layers=5, n_heads=6),
+        decoder=DecoderConfig(layout_cond=True),
+        prior=PriorConfig(d_model=192, n_layers=5, n_heads=6, layout=True),
     ),
     "base": lambda: ModelConfig(
         name="base",
-        decoder=DecoderConfig(width=96, blocks=10, cond_width=192),
-        prior=PriorConfig(d_model=384, n_layers=8, n_heads=8),
+        decoder=DecoderConfig(width=96, blocks=10, cond_width=192, layout_cond=True),
+        prior=PriorConfig(d_model=384, n_layers=8, n_heads=8, layout=True),
     ),
     "large": lambda: ModelConfig(
         name="large",
         tokenizer=TokenizerConfig(widths=(64, 128, 256), levels=(8, 8, 8, 5, 5, 5)),
-        decoder=DecoderConfig(width=192, blocks=16, cond_width=384, steps=8),
-        prior=PriorConfig(d_model=1024, n_layers=24, n_heads=16, max_text_tokens=256),
+        decoder=DecoderConfig(width=192, blocks=16, cond_width=384, steps=8, layout_cond=True),
+        prior=PriorConfig(d_model=1024, n_layers=24, n_heads=16, max_text_tokens=256, layout=True),
     ),
 }
 

@@ -8,12 +8,19 @@ Shapes, for a 256 x 256 output with the small config:
   x_t    (B, 4, 256, 256)  --pixel-unshuffle 4-->           (B, 64, 64, 64)
   glyph  (B, 1, 256, 256)  --pixel-unshuffle 4-->           (B, 16, 64, 64)
   preview (B, 4, 128, 128) --bilinear x2, unshuffle 4-->     (B, 64, 64, 64)   (cfg.preview_cond)
+  layout (B, 19, 256, 256) --per-pixel MLP, unshuffle 4, conv--> added (B, 64, 64, 64)   (cfg.layout_cond)
   concat -> ResBlocks with time FiLM at 64 x 64 -> (B, 64, 64, 64) --pixel-shuffle--> x1_hat (B, 4, 256, 256)
 
 Text: the decoder is conditioned on a glyph image of the requested strings laid out by the data
 engine's deterministic text layout (GlyphControl / TextDiffuser style). The transformer decides
 the colours and the scene; the decoder learns to render the strokes in them. The loss is weighted
 up on text strokes, since legibility hinges on a few pixels.
+
+Shapes: with `layout_cond` the decoder also reads the prior's layout tokens as a layout map
+(model/layout.py): each object's class and box-relative coordinates, from which a small per-pixel
+network learns the class's outline (GLIGEN-style grounding). Its last layer starts at zero, so a
+decoder trained without layouts is continued unchanged. An empty layout (None) is all zeros: training
+drops layouts now and then, so images without one (uploads, edits) still decode from their codes.
 
 Because everything after the cond net is convolutional with a bounded receptive field, training
 runs on random crops aligned to the token grid, which is what makes it affordable on a CPU.
@@ -27,6 +34,7 @@ from torch import nn
 
 from limner.model.config import DecoderConfig
 from limner.model.layers import ResBlock, norm, timestep_embedding
+from limner.model.layout import MAP_CHANNELS
 from limner.model.scheduler import FlowMatchEulerScheduler, sample_train_t
 
 
@@ -49,6 +57,14 @@ class DiffusionDecoder(nn.Module):
         n_in = cfg.channels * u * u + u * u + (cfg.channels * u * u if cfg.preview_cond else 0)
         self.x_in = nn.Conv2d(n_in, cfg.width, 3, padding=1)
         self.blocks = nn.ModuleList([ResBlock(cfg.width, emb) for _ in range(cfg.blocks)])
+        if cfg.layout_cond:
+            lw = 32
+            self.layout_mlp = nn.Sequential(
+                nn.Conv2d(MAP_CHANNELS, lw, 1), nn.SiLU(), nn.Conv2d(lw, lw, 1), nn.SiLU()
+            )
+            self.layout_out = nn.Conv2d(lw * u * u, cfg.width, 3, padding=1)
+            nn.init.zeros_(self.layout_out.weight)  # a continued decoder starts exactly as it was
+            nn.init.zeros_(self.layout_out.bias)  # type: ignore[arg-type]
         self.out = nn.Sequential(norm(cfg.width), nn.SiLU(), nn.Conv2d(cfg.width, cfg.channels * u * u, 3, padding=1))
 
     def condition(self, codes: torch.Tensor) -> torch.Tensor:
@@ -69,6 +85,14 @@ class DiffusionDecoder(nn.Module):
             return preview
         return F.interpolate(preview, size=size, mode="bilinear", align_corners=False)
 
+    def layout_features(self, layout: torch.Tensor | None) -> torch.Tensor | None:
+        """Layout map (B, MAP_CHANNELS, H, W) -> features (B, width, H/u, W/u) added to the decoder's input;
+        None when the decoder has no layout input or there is no map."""
+        if not self.cfg.layout_cond or layout is None:
+            return None
+        f = self.layout_mlp(layout)  # (B, 32, H, W): per-pixel features of (class, dx, dy)
+        return self.layout_out(F.pixel_unshuffle(f, self.cfg.unshuffle))
+
     def denoise(
         self,
         x_t: torch.Tensor,
@@ -76,15 +100,19 @@ class DiffusionDecoder(nn.Module):
         cond: torch.Tensor,
         glyph: torch.Tensor,
         preview: torch.Tensor | None = None,
+        layout: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Predict x1 (B, 4, H, W) from x_t (B, 4, H, W), t (B,), cond map, glyph (B, 1, H, W) in [0, 1]
-        and, with preview_cond, the preview (B, 4, H, W) already at output size."""
+        and, with preview_cond, the preview (B, 4, H, W) already at output size; with layout_cond, the
+        precomputed `layout_features` (B, width, H/u, W/u) or None."""
         u = self.cfg.unshuffle
         parts = [F.pixel_unshuffle(x_t, u), F.pixel_unshuffle(glyph, u)]
         if preview is not None:
             parts.append(F.pixel_unshuffle(preview, u))
         h = torch.cat(parts, dim=1)
         h = self.x_in(h) + cond
+        if layout is not None:
+            h = h + layout
         emb = self.t_mlp(timestep_embedding(t, self.cfg.width))
         for blk in self.blocks:
             h = blk(h, emb)
@@ -98,9 +126,11 @@ class DiffusionDecoder(nn.Module):
         crop: int | None = None,
         generator: torch.Generator | None = None,
         preview: torch.Tensor | None = None,
+        layout: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Flow-matching loss on x1 (B, 4, H, W); optionally on a random token-aligned crop of side `crop` px.
-        `preview` is the tokenizer's preview of `codes` (needed with preview_cond)."""
+        `preview` is the tokenizer's preview of `codes` (needed with preview_cond); `layout` the layout map
+        (B, MAP_CHANNELS, H, W) of layout.layout_map (used with layout_cond)."""
         cond = self.condition(codes)  # (B, width, H/u, W/u)
         b, _, hh, ww = x1.shape
         pv = self.preview_input(preview, (hh, ww))
@@ -112,12 +142,13 @@ class DiffusionDecoder(nn.Module):
             x1 = x1[:, :, y0 : y0 + ch, x0 : x0 + cw]
             glyph = glyph[:, :, y0 : y0 + ch, x0 : x0 + cw]
             pv = pv[:, :, y0 : y0 + ch, x0 : x0 + cw] if pv is not None else None
+            layout = layout[:, :, y0 : y0 + ch, x0 : x0 + cw] if layout is not None else None
             cond = cond[:, :, y0 // u : (y0 + ch) // u, x0 // u : (x0 + cw) // u]
         t = sample_train_t(b, generator).to(x1.device)
         noise = torch.randn(x1.shape, generator=generator).to(x1.device)
         tt = t.view(-1, 1, 1, 1)
         x_t = tt * x1 + (1 - tt) * noise
-        pred = self.denoise(x_t, t, cond, glyph, pv)
+        pred = self.denoise(x_t, t, cond, glyph, pv, self.layout_features(layout))
         # Up-weight text strokes and their surroundings: legibility is decided by few pixels.
         weight = 1.0 + 4.0 * F.max_pool2d(glyph, 5, stride=1, padding=2)
         return (weight * (pred - x1) ** 2).mean()
@@ -131,8 +162,10 @@ class DiffusionDecoder(nn.Module):
         generator: torch.Generator | None = None,
         preview: torch.Tensor | None = None,
         noise_scale: float = 1.0,
+        layout: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """codes (B, D, h, w), glyph (B, 1, H, W) [, preview (B, 4, h', w')] -> image (B, 4, H, W) in [-1, 1].
+        """codes (B, D, h, w), glyph (B, 1, H, W) [, preview (B, 4, h', w')] [, layout map (B, MAP_CHANNELS,
+        H, W)] -> image (B, 4, H, W) in [-1, 1].
 
         `noise_scale` scales the starting noise (a sampling temperature): below 1 the few Euler steps
         leave fewer stray specks on flat backgrounds; 0 makes the decoder a deterministic refiner of
@@ -144,8 +177,9 @@ class DiffusionDecoder(nn.Module):
         cond = self.condition(codes)
         b, _, hh, ww = glyph.shape
         pv = self.preview_input(preview, (hh, ww))
+        lay = self.layout_features(layout)  # once: it does not depend on the step
         x = noise_scale * torch.randn((b, self.cfg.channels, hh, ww), generator=generator)
         for i in range(len(sched.timesteps) - 1):
             t = torch.full((b,), float(sched.timesteps[i]))
-            x = sched.step(self.denoise(x, t, cond, glyph, pv), i, x)
+            x = sched.step(self.denoise(x, t, cond, glyph, pv, lay), i, x)
         return x.clamp(-1, 1)

@@ -14,6 +14,7 @@ from limner.model.checkpoint import CheckpointError, file_sha256, load_into, rea
 from limner.model.config import ModelConfig
 from limner.model.decoder import DiffusionDecoder
 from limner.model.image_tokenizer import ImageTokenizer
+from limner.model.layout import prior_vocab_size
 from limner.model.prior import Prior
 from limner.model.text_tokenizer import TextTokenizer
 
@@ -36,7 +37,8 @@ class NativeModel:
         text = text or TextTokenizer.build_default()
         tok = ImageTokenizer(config.tokenizer)
         dec = DiffusionDecoder(config.decoder, tok.fsq.dim, config.tokenizer.output_stride)
-        prior = Prior(config.prior, text.vocab_size + config.tokenizer.codebook_size)
+        prior = Prior(config.prior, prior_vocab_size(text.vocab_size, config.tokenizer.codebook_size,
+                                                     config.prior.layout))
         return NativeModel(config, text, tok, dec, prior).eval()
 
     @staticmethod
@@ -89,6 +91,13 @@ class NativeModel:
         if w % s or h % s:
             raise ValueError(f"size {w}x{h} is not a multiple of the token stride {s}")
         return h // s, w // s
+
+    @property
+    def layout_offset(self) -> int | None:
+        """First prior id of the layout tokens, or None when the prior writes none."""
+        if not self.config.prior.layout:
+            return None
+        return self.text.vocab_size + self.config.tokenizer.codebook_size
 
     def n_params(self) -> int:
         """Parameter count of the image tokenizer, decoder and prior together."""

@@ -1,6 +1,8 @@
 """Interleaved sequences: how text and images share one token stream.
 
 One turn is   <bos> text... <size:WxH> <img> code code ... code </img>
+or, for a prior with layout tokens (model/layout.py),
+              <bos> text... <size:WxH> <img> cls x y r ... <lay_end> code ... code </img>
 and a conversation concatenates segments: text, image, text, image, ... (earlier turns' images
 and uploaded images sit in the context as image segments). Image codes are offset by the text
 vocabulary size. `grid_pos` gives each image token its (row+1, col+1); text tokens get (0, 0).
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from limner.model.layout import Layout, encode_layout
 from limner.model.text_tokenizer import TextTokenizer
 
 
@@ -24,6 +27,7 @@ class TokenBatch:
     grid_pos: torch.Tensor  # (B, T, 2) long
     loss_mask: torch.Tensor  # (B, T) bool: token is a prediction target
     is_image: torch.Tensor  # (B, T) bool: token is an image code or </img>
+    is_layout: torch.Tensor | None = None  # (B, T) bool: token is a layout token (incl. <lay_end>)
 
 
 def size_token(text: TextTokenizer, size: tuple[int, int]) -> int:
@@ -64,27 +68,41 @@ def build_training_sequences(
     max_text: int,
     unk_prob: float = 0.03,
     rng: random.Random | None = None,
+    layouts: list[Layout | None] | None = None,
+    layout_offset: int | None = None,
 ) -> TokenBatch:
-    """Right-padded batch of single-turn sequences; codes (B, h, w) image indices."""
+    """Right-padded batch of single-turn sequences; codes (B, h, w) image indices.
+
+    With `layout_offset` (the prior's first layout id) every image starts with its layout tokens from
+    `layouts`; a None layout (unknown objects) is the empty layout, <lay_end> alone."""
     b, h, w = codes.shape
     rng = rng or random.Random(0)
     offset = text.vocab_size
     img_end = text.id("</img>")
     pad = text.id("<pad>")
     prefixes = [prompt_prefix(text, p, size, max_text, d, unk_prob, rng) for p, d in zip(prompts, drop, strict=True)]
+    lays: list[list[int]] = [[] for _ in prompts]
+    if layout_offset is not None:
+        given = layouts if layouts else [None] * b
+        lays = [[t + layout_offset for t in encode_layout(lay or [])] for lay in given]
     n_img = h * w + 1
-    t_max = max(len(p) for p in prefixes) + n_img
+    t_max = max(len(p) + len(lay) for p, lay in zip(prefixes, lays, strict=True)) + n_img
     tokens = torch.full((b, t_max), pad, dtype=torch.long)
     grid = torch.zeros((b, t_max, 2), dtype=torch.long)
     loss_mask = torch.zeros((b, t_max), dtype=torch.bool)
     is_image = torch.zeros((b, t_max), dtype=torch.bool)
+    is_layout = torch.zeros((b, t_max), dtype=torch.bool)
     gp = image_grid_pos(h, w)
-    for i, pre in enumerate(prefixes):
+    for i, (pre, lay) in enumerate(zip(prefixes, lays, strict=True)):
         n = len(pre)
         tokens[i, :n] = torch.tensor(pre)
+        if lay:
+            tokens[i, n : n + len(lay)] = torch.tensor(lay)
+            is_layout[i, n : n + len(lay)] = True
+            n += len(lay)
         tokens[i, n : n + h * w] = codes[i].flatten() + offset
         tokens[i, n + h * w] = img_end
         grid[i, n : n + h * w] = gp
         loss_mask[i, 1 : n + n_img] = True
         is_image[i, n : n + n_img] = True
-    return TokenBatch(tokens, grid, loss_mask, is_image)
+    return TokenBatch(tokens, grid, loss_mask, is_image, is_layout)

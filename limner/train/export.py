@@ -3,6 +3,7 @@ refined by the decoder stage, stored in half precision (the shipped file stays s
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -22,11 +23,18 @@ def export(
     model = NativeModel.from_checkpoint(prior_ckpt)
     if decoder_ckpt is not None:
         cfg, tensors, _ = read_checkpoint(decoder_ckpt)
-        if cfg.tokenizer != model.config.tokenizer or cfg.decoder != model.config.decoder:
+        if cfg.tokenizer != model.config.tokenizer:
             raise CheckpointError(
-                f"decoder checkpoint {str(decoder_ckpt)!r} has a different tokenizer/decoder config "
-                f"than {str(prior_ckpt)!r}"
+                f"decoder checkpoint {str(decoder_ckpt)!r} has a different tokenizer config than {str(prior_ckpt)!r}"
             )
+        if cfg.decoder != model.config.decoder:  # a refined decoder may add inputs (e.g. the layout map)
+            if cfg.decoder.layout_cond and not model.config.prior.layout:
+                raise CheckpointError(f"decoder checkpoint {str(decoder_ckpt)!r} reads layouts, but the prior of "
+                                      f"{str(prior_ckpt)!r} writes none")
+            rebuilt = NativeModel.build(dataclasses.replace(model.config, decoder=cfg.decoder), model.text)
+            rebuilt.tokenizer.load_state_dict(model.tokenizer.state_dict())
+            rebuilt.prior.load_state_dict(model.prior.state_dict())
+            model = rebuilt
         # The decoder must belong to the same frozen tokenizer the prior was trained on.
         own = model.tokenizer.state_dict()
         for k, v in tensors.items():

@@ -17,6 +17,7 @@ from limner.model.image_tokenizer import ImageTokenizer
 from limner.model.text_tokenizer import TextTokenizer
 from limner.train.stages import DecoderStage, PriorStage, TokenizerStage
 from limner.train.trainer import TrainConfig, Trainer
+from limner.train.upgrade import load_decoder_adding_layout, load_prior_growing_vocab
 
 STAGES = ("tokenizer", "decoder", "prior")
 
@@ -62,26 +63,36 @@ def data_source(
 
 
 def build_tokenizer_stage(
-    size: str, init: str | None, crop: int, frozen_tokenizer: bool = False, flow_weight: float = 1.0
+    size: str, init: str | None, crop: int, frozen_tokenizer: bool = False, flow_weight: float = 1.0,
+    layout: bool = False, log: Callable[[str], None] = print,
 ) -> tuple[ModelConfig, TokenizerStage]:
-    """The tokenizer (or, with frozen_tokenizer, the decoder) stage: a named size, or continued from `init`."""
+    """The tokenizer (or, with frozen_tokenizer, the decoder) stage: a named size, or continued from `init`.
+    `layout` turns on the decoder's layout input when `init` was written without it (train/upgrade.py)."""
     cfg = read_checkpoint(init)[0] if init else get_config(size)
+    if layout and not cfg.decoder.layout_cond:
+        cfg = dataclasses.replace(cfg, decoder=dataclasses.replace(cfg.decoder, layout_cond=True))
     stage = DecoderStage(cfg, crop=crop) if frozen_tokenizer else TokenizerStage(cfg, crop, flow_weight)
     if init:
         _, tensors, _ = read_checkpoint(init)
         load_into(stage.tokenizer, "tokenizer", tensors, init)
-        load_into(stage.decoder, "decoder", tensors, init)
+        if layout:
+            load_decoder_adding_layout(stage.decoder, tensors, init, log)
+        else:
+            load_into(stage.decoder, "decoder", tensors, init)
     return cfg, stage
 
 
 def build_prior_stage(
-    tokenizer_ckpt: str, init: str | None, seed: int, prior_size: str | None = None, novel_weight: float = 0.0
+    tokenizer_ckpt: str, init: str | None, seed: int, prior_size: str | None = None, novel_weight: float = 0.0,
+    layout: bool = False, layout_weight: float = 1.0, log: Callable[[str], None] = print,
 ) -> tuple[ModelConfig, PriorStage]:
-    """The prior stage on a trained tokenizer checkpoint, optionally continuing the prior in `init`."""
+    """The prior stage on a trained tokenizer checkpoint, optionally continuing the prior in `init`; `layout`
+    adds layout tokens to a continued prior written without them (train/upgrade.py)."""
     cfg, tensors, md = read_checkpoint(tokenizer_ckpt)
     continued = read_checkpoint(init) if init else None  # read once: config, weights and vocabulary
     if continued:  # continuing a prior: its architecture is the one in that checkpoint
-        cfg = dataclasses.replace(cfg, prior=continued[0].prior)
+        pc = continued[0].prior
+        cfg = dataclasses.replace(cfg, prior=dataclasses.replace(pc, layout=True) if layout else pc)
     elif prior_size:  # the tokenizer's stored prior config is a default; a named size overrides it
         cfg = dataclasses.replace(cfg, name=prior_size, prior=get_config(prior_size).prior)
     tok = ImageTokenizer(cfg.tokenizer)
@@ -91,9 +102,12 @@ def build_prior_stage(
     # A continued prior keeps the vocabulary its embeddings were trained with.
     vocab = (continued[2].get("text_vocab") if continued else None) or md.get("text_vocab")
     text = TextTokenizer.from_json(vocab) if vocab else TextTokenizer.build_default()
-    stage = PriorStage(cfg, tok, dec, text, seed=seed, novel_weight=novel_weight)
+    stage = PriorStage(cfg, tok, dec, text, seed=seed, novel_weight=novel_weight, layout_weight=layout_weight)
     if continued and init:
-        load_into(stage.prior, "prior", continued[1], init)
+        if layout:
+            load_prior_growing_vocab(stage.prior, continued[1], init, log)
+        else:
+            load_into(stage.prior, "prior", continued[1], init)
     return cfg, stage
 
 
@@ -109,6 +123,8 @@ def train(
     data: str | None = None,
     novel_weight: float = 0.0,
     mix: dict[str, float] | None = None,
+    layout: bool = False,
+    layout_weight: float = 1.0,
     log: Callable[[str], None] = print,
 ) -> dict[str, float]:
     """Train one stage (tokenizer, decoder or prior) with `tcfg`; returns the final logs."""
@@ -117,17 +133,18 @@ def train(
     torch.manual_seed(tcfg.seed)
     stage: TokenizerStage | PriorStage
     if stage_name == "tokenizer":
-        cfg, stage = build_tokenizer_stage(size or "small", init, crop, flow_weight=flow_weight)
+        cfg, stage = build_tokenizer_stage(size or "small", init, crop, flow_weight=flow_weight, layout=layout, log=log)
         exclude: frozenset[str] = frozenset()
     elif stage_name == "decoder":
         if not init:
             raise ValueError("the decoder stage needs --init CHECKPOINT (a trained tokenizer stage)")
-        cfg, stage = build_tokenizer_stage(size or "small", init, crop, frozen_tokenizer=True)
+        cfg, stage = build_tokenizer_stage(size or "small", init, crop, frozen_tokenizer=True, layout=layout, log=log)
         exclude = frozenset()
     elif stage_name == "prior":
         if not tokenizer_ckpt:
             raise ValueError("the prior stage needs --tokenizer CHECKPOINT (a trained tokenizer stage)")
-        cfg, stage = build_prior_stage(tokenizer_ckpt, init, tcfg.seed, prior_size=size, novel_weight=novel_weight)
+        cfg, stage = build_prior_stage(tokenizer_ckpt, init, tcfg.seed, prior_size=size, novel_weight=novel_weight,
+                                       layout=layout, layout_weight=layout_weight, log=log)
         exclude = heldout_exclusions()
     else:
         raise ValueError(f"unknown stage {stage_name!r}: expected one of {STAGES}")

@@ -17,9 +17,20 @@ from limner.data.batches import Batch
 from limner.model.config import ModelConfig
 from limner.model.decoder import DiffusionDecoder
 from limner.model.image_tokenizer import ImageTokenizer
+from limner.model.layout import drop_layouts, layout_map, prior_vocab_size
 from limner.model.prior import Prior
 from limner.model.sequence import build_training_sequences
 from limner.model.text_tokenizer import TextTokenizer
+
+LAYOUT_DROP = 0.15  # share of decoder examples trained without their layout (uploads and edits have none)
+
+
+def batch_layout_map(cfg: ModelConfig, batch: Batch, rng: random.Random) -> torch.Tensor | None:
+    """The decoder's layout map of a batch (some layouts dropped), or None for a decoder without layouts."""
+    if not cfg.decoder.layout_cond:
+        return None
+    lays = batch.layouts or [None] * len(batch.prompts)
+    return layout_map(drop_layouts(lays, LAYOUT_DROP, rng), batch.size)
 
 
 class TokenizerStage(nn.Module):
@@ -38,6 +49,7 @@ class TokenizerStage(nn.Module):
         self.decoder = DiffusionDecoder(cfg.decoder, self.tokenizer.fsq.dim, cfg.tokenizer.output_stride)
         if flow_weight == 0:  # unused: frozen, so DDP does not wait for its gradients
             self.decoder.requires_grad_(False)
+        self.rng = random.Random(0)
 
     def checkpoint_modules(self) -> dict[str, nn.Module]:
         """The parts a checkpoint of this stage holds, by name prefix."""
@@ -52,7 +64,8 @@ class TokenizerStage(nn.Module):
         codes, _, preview, rec = self.tokenizer(batch.images)
         if self.flow_weight == 0:
             return rec, {"rec": rec.item()}
-        flow = self.decoder.loss(codes, batch.images, batch.glyphs, crop=self.crop, preview=preview.detach())
+        flow = self.decoder.loss(codes, batch.images, batch.glyphs, crop=self.crop, preview=preview.detach(),
+                                 layout=batch_layout_map(self.cfg, batch, self.rng))
         return rec + self.flow_weight * flow, {"rec": rec.item(), "flow": flow.item()}
 
 
@@ -74,7 +87,8 @@ class DecoderStage(TokenizerStage):
         with torch.no_grad():
             codes, _ = self.tokenizer.encode(batch.images)
             preview = self.tokenizer.decode_preview(codes) if self.cfg.decoder.preview_cond else None
-        flow = self.decoder.loss(codes, batch.images, batch.glyphs, crop=self.crop, preview=preview)
+        flow = self.decoder.loss(codes, batch.images, batch.glyphs, crop=self.crop, preview=preview,
+                                 layout=batch_layout_map(self.cfg, batch, self.rng))
         return flow, {"flow": flow.item()}
 
 
@@ -95,7 +109,10 @@ class PriorStage(nn.Module):
     """Next-token cross-entropy over interleaved [text, size, image] sequences; tokenizer frozen.
 
     With novel_weight > 0 the image loss is a weighted mean that counts codes unlike their predecessor
-    (1 + novel_weight) times; the logged img_ce stays the plain mean, comparable across runs."""
+    (1 + novel_weight) times; the logged img_ce stays the plain mean, comparable across runs.
+
+    A layout prior (cfg.prior.layout) also predicts each image's layout tokens; their mean CE is added
+    with `layout_weight`: they are few, and they decide what the prompt asked for."""
 
     def __init__(
         self,
@@ -105,14 +122,19 @@ class PriorStage(nn.Module):
         text: TextTokenizer,
         seed: int = 0,
         novel_weight: float = 0.0,
+        layout_weight: float = 1.0,
     ) -> None:
         super().__init__()
         if novel_weight < 0:
             raise ValueError(f"novel_weight must be >= 0, got {novel_weight}")
+        if layout_weight < 0:
+            raise ValueError(f"layout_weight must be >= 0, got {layout_weight}")
         self.novel_weight = novel_weight
+        self.layout_weight = layout_weight
         self.cfg = cfg
         self.text = text
-        self.prior = Prior(cfg.prior, text.vocab_size + cfg.tokenizer.codebook_size)
+        self.prior = Prior(cfg.prior, prior_vocab_size(text.vocab_size, cfg.tokenizer.codebook_size, cfg.prior.layout))
+        self.layout_offset = text.vocab_size + cfg.tokenizer.codebook_size if cfg.prior.layout else None
         # A plain tuple keeps the frozen parts out of this module's state_dict and out of DDP.
         self.frozen: tuple[ImageTokenizer, DiffusionDecoder] = (
             tokenizer.eval().requires_grad_(False),
@@ -134,7 +156,8 @@ class PriorStage(nn.Module):
             _, idx = self.frozen[0].encode(batch.images)  # (B, h, w)
         drop = [self.rng.random() < self.cfg.prior.cond_drop for _ in batch.prompts]
         seq = build_training_sequences(
-            self.text, batch.prompts, idx, batch.size, drop, self.cfg.prior.max_text_tokens, rng=self.rng
+            self.text, batch.prompts, idx, batch.size, drop, self.cfg.prior.max_text_tokens, rng=self.rng,
+            layouts=batch.layouts, layout_offset=self.layout_offset,
         )
         logits = self.prior(seq.tokens[:, :-1], seq.grid_pos[:, :-1])  # (B, T-1, V)
         target = seq.tokens[:, 1:].clone()
@@ -144,7 +167,8 @@ class PriorStage(nn.Module):
         valid = target != -100
         sel = img & valid
         img_loss = ce[sel].mean()
-        txt = valid & ~img
+        lay = seq.is_layout[:, 1:] & valid if seq.is_layout is not None else None
+        txt = valid & ~img if lay is None else valid & ~img & ~lay
         txt_loss = ce[txt].mean() if txt.any() else ce.new_zeros(())
         logs = {"img_ce": img_loss.item(), "txt_ce": txt_loss.item()}
         img_obj = img_loss
@@ -155,4 +179,8 @@ class PriorStage(nn.Module):
             novel = (seq.tokens[:, 1:] != inputs)[sel]
             logs["novel_ce"] = ce[sel][novel].mean().item() if novel.any() else 0.0
         loss = img_obj + 0.1 * txt_loss
+        if lay is not None and lay.any():
+            lay_loss = ce[lay].mean()
+            logs["lay_ce"] = lay_loss.item()
+            loss = loss + self.layout_weight * lay_loss
         return loss, logs

@@ -12,4 +12,7 @@ def test_context_sequence_interleaves_text_and_image_codes(tiny_model: NativeMod
     t = tiny_model.text
     assert ids[0] == t.id("<bos>") and ids[-1] == t.id("<img>") and ids.count(t.id("</img>")) == 1
     assert len(ids) == grid.shape[0] and int((grid[:, 0] > 0).sum()) == 256
-    assert sum(1 for i in ids if i >= t.vocab_size) == 256  # one image's codes, offset past the text vocabulary
+    k = tiny_model.config.tokenizer.codebook_size
+    assert sum(1 for i in ids if t.vocab_size <= i < t.vocab_size + k) == 256  # one image's codes, past the text ids
+    off = tiny_model.layout_offset  # the tiny prior writes layouts: an image read from pixels has the empty one
+    assert off is not None and ids[ids.index(t.id("<img>")) + 1] == off and ids.count(off) == 1

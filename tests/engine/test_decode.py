@@ -33,3 +33,35 @@ def test_novel_temperature_sampling_is_seeded_and_keeps_fixed_codes(tiny_model: 
     fixed[0, 5:7] = -1
     out = sample_codes(tiny_model, ["a red star"], (256, 256), sp, torch.Generator().manual_seed(0), fixed=fixed)
     assert (out[fixed >= 0] == 9).all() and (out >= 0).all()
+
+
+def test_layouts_are_drawn_first_and_padding_is_invisible(tiny_model: NativeModel) -> None:
+    """Layouts of different lengths in one batch: each sample's first code logits equal a plain forward pass over
+    its own unpadded sequence, so samples that ended their layout early are not disturbed by the padding."""
+    from limner.engine.decode import prefill, sample_layouts
+    from limner.model.layout import END, encode_layout
+    from limner.model.sequence import prompt_prefix
+
+    m = tiny_model
+    prompts = ["a red star", "two rings", "a blue cloud on the left", "three hearts"]
+    seqs = [prompt_prefix(m.text, p, (256, 256), 48) for p in prompts]
+    logits, pos, cache = prefill(m, seqs, 80)
+    lays, first, _ = sample_layouts(m, logits, pos, cache, SamplingParams(cfg_scale=1.0),
+                                    len(prompts), torch.Generator().manual_seed(3))
+    assert len({len(x) for x in lays}) > 1  # the batch really holds layouts of different lengths
+    off = m.layout_offset
+    assert off is not None
+    for i, lay in enumerate(lays):
+        ids = seqs[i] + [t + off for t in encode_layout(lay)]
+        assert ids[-1] == END + off
+        full = m.prior(torch.tensor([ids]), torch.zeros(1, len(ids), 2, dtype=torch.long))[0, -1]
+        assert torch.allclose(first[i], full, atol=1e-4)
+
+
+def test_sample_tokens_returns_layouts_with_cfg(tiny_model: NativeModel) -> None:
+    from limner.engine.decode import sample_tokens
+
+    out = sample_tokens(tiny_model, ["a red star", "two rings"], (256, 256), SamplingParams(layout_temperature=0.7),
+                        torch.Generator().manual_seed(0))
+    assert out.codes.shape == (2, 16, 16) and out.layouts is not None and len(out.layouts) == 2
+    assert all(len(x) <= 16 for x in out.layouts)

@@ -1,0 +1,61 @@
+"""Continue a checkpoint written before layout tokens existed (model/layout.py), loudly.
+
+Loading stays strict everywhere else. Here exactly two differences are allowed, and each is logged:
+- the decoder's layout input (`layout_mlp.*`, `layout_out.*`) is new: it starts fresh, its output layer at
+  zero, so the continued decoder draws exactly as before until it learns to read layouts;
+- the prior's vocabulary grows by the layout ids at its end: the old embedding rows (text and image
+  codes keep their ids) are copied and the new rows start at the usual small random init.
+Anything else that differs is still a CheckpointError naming the file and the keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from limner.model.checkpoint import CheckpointError, load_into
+
+NEW_DECODER_PARTS = ("layout_mlp.", "layout_out.")
+
+
+def _sub(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+
+
+def load_decoder_adding_layout(
+    decoder: nn.Module, tensors: dict[str, torch.Tensor], path: str | Path, log: Callable[[str], None] = print
+) -> None:
+    """Load a decoder checkpoint that lacks the layout input into a layout decoder; the rest must match."""
+    sub = _sub(tensors, "decoder")
+    if any(k.startswith(NEW_DECODER_PARTS) for k in sub):  # already a layout decoder: plain strict load
+        load_into(decoder, "decoder", tensors, path)
+        return
+    own = decoder.state_dict()
+    new = sorted(k for k in own if k.startswith(NEW_DECODER_PARTS))
+    if not new:
+        raise CheckpointError(f"decoder has no layout input to add; load {str(path)!r} with load_into")
+    kept = {k: v for k, v in tensors.items() if not (k.startswith("decoder.") and k[8:] in new)}
+    stub = {f"decoder.{k}": own[k] for k in new}  # the fresh init stands in for the missing tensors
+    load_into(decoder, "decoder", {**kept, **stub}, path)
+    log(f"decoder: {str(path)!r} has no layout input; added it fresh ({len(new)} tensors, output at zero)")
+
+
+def load_prior_growing_vocab(
+    prior: nn.Module, tensors: dict[str, torch.Tensor], path: str | Path, log: Callable[[str], None] = print
+) -> None:
+    """Load a prior whose vocabulary is a prefix of this prior's (tok_emb rows 0..V_old-1); the rest must match."""
+    sub = _sub(tensors, "prior")
+    old = sub.get("tok_emb.weight")
+    emb = prior.state_dict()["tok_emb.weight"]
+    if old is None or old.shape[1] != emb.shape[1] or old.shape[0] > emb.shape[0]:
+        shape = None if old is None else tuple(old.shape)
+        raise CheckpointError(f"checkpoint {str(path)!r}: prior.tok_emb.weight {shape} cannot grow to "
+                              f"{tuple(emb.shape)}")
+    grown = emb.clone()
+    grown[: old.shape[0]] = old.to(grown.dtype)
+    load_into(prior, "prior", {**tensors, "prior.tok_emb.weight": grown}, path)
+    if old.shape[0] < emb.shape[0]:
+        log(f"prior: vocabulary grown {old.shape[0]} -> {emb.shape[0]} (new rows start fresh)")

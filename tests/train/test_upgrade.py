@@ -1,0 +1,63 @@
+"""Continuing checkpoints written before layouts: only the layout parts may be new, and they start neutral."""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+
+from limner.model.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from limner.model.config import get_config
+from limner.model.decoder import DiffusionDecoder
+from limner.model.layout import LAYOUT_VOCAB, LayoutItem, layout_map
+from limner.model.prior import Prior
+from limner.train.upgrade import load_decoder_adding_layout, load_prior_growing_vocab
+
+
+def _old_config():  # type: ignore[no-untyped-def]
+    cfg = get_config("tiny")
+    return dataclasses.replace(cfg, decoder=dataclasses.replace(cfg.decoder, layout_cond=False),
+                               prior=dataclasses.replace(cfg.prior, layout=False))
+
+
+def test_added_layout_input_leaves_the_decoder_unchanged(tmp_path: Path) -> None:
+    old_cfg, new_cfg = _old_config(), get_config("tiny")
+    torch.manual_seed(0)
+    old = DiffusionDecoder(old_cfg.decoder, 3, 16)
+    save_checkpoint(tmp_path / "d.safetensors", old_cfg, {"decoder": old})
+    new = DiffusionDecoder(new_cfg.decoder, 3, 16)
+    logs: list[str] = []
+    load_decoder_adding_layout(new, read_checkpoint(tmp_path / "d.safetensors")[1], tmp_path / "d.safetensors",
+                               logs.append)
+    assert "added it fresh" in logs[0]
+    codes, glyph = torch.randn(1, 3, 4, 4), torch.zeros(1, 1, 64, 64)
+    lmap = layout_map([[LayoutItem.quantize("star", 0.5, 0.5, 0.3)]], (64, 64))
+    g = torch.Generator().manual_seed(1)
+    a = old.sample(codes, glyph, generator=g, preview=torch.zeros(1, 4, 32, 32))
+    g = torch.Generator().manual_seed(1)
+    b = new.sample(codes, glyph, generator=g, preview=torch.zeros(1, 4, 32, 32), layout=lmap)
+    assert torch.allclose(a, b)
+
+
+def test_mismatched_decoder_still_fails_loudly(tmp_path: Path) -> None:
+    cfg = _old_config()
+    wide = dataclasses.replace(cfg.decoder, width=24)
+    save_checkpoint(tmp_path / "d.safetensors", cfg, {"decoder": DiffusionDecoder(wide, 3, 16)})
+    new = DiffusionDecoder(get_config("tiny").decoder, 3, 16)
+    with pytest.raises(CheckpointError, match="has shape"):
+        load_decoder_adding_layout(new, read_checkpoint(tmp_path / "d.safetensors")[1], tmp_path / "d.safetensors")
+
+
+def test_grown_prior_keeps_old_rows(tmp_path: Path) -> None:
+    cfg = get_config("tiny").prior
+    old = Prior(dataclasses.replace(cfg, layout=False), 100)
+    save_checkpoint(tmp_path / "p.safetensors", _old_config(), {"prior": old})
+    new = Prior(cfg, 100 + LAYOUT_VOCAB)
+    logs: list[str] = []
+    load_prior_growing_vocab(new, read_checkpoint(tmp_path / "p.safetensors")[1], tmp_path / "p.safetensors",
+                             logs.append)
+    assert torch.equal(new.tok_emb.weight[:100], old.tok_emb.weight) and "100 -> 197" in logs[0]
+    assert torch.equal(new.blocks[0].attn.qkv.weight, old.blocks[0].attn.qkv.weight)
+    with pytest.raises(CheckpointError, match="cannot grow"):
+        load_prior_growing_vocab(Prior(cfg, 50), read_checkpoint(tmp_path / "p.safetensors")[1],
+                                 tmp_path / "p.safetensors")
