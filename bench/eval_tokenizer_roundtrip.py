@@ -2,10 +2,11 @@
 
 Each held-out record's exact render is encoded by the image tokenizer and decoded by the diffusion
 decoder (no prior involved), then scored as if a model had drawn it. This is the ceiling the prior can
-reach with that tokenizer/decoder, and a check that the scorer copes with decoder blur and noise.
+reach with that tokenizer/decoder, and a check that the scorer copes with decoder blur and noise. A decoder
+that reads layouts gets each render's true layout (--no-layout: the empty one, as for uploaded images).
 
 Run: .venv/bin/python bench/eval_tokenizer_roundtrip.py CHECKPOINT [--limit N] [--samples K] [--out DIR] [--preview]
-                                                           [--noise S]
+                                                           [--noise S] [--no-layout]
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from limner.evals.records import record_to_scene
 from limner.model.checkpoint import load_into, read_checkpoint
 from limner.model.decoder import DiffusionDecoder
 from limner.model.image_tokenizer import ImageTokenizer
+from limner.model.layout import layout_map, scene_layout
 
 
 def main() -> int:
@@ -40,6 +42,7 @@ def main() -> int:
                    help="decoder start-noise scale (default: the engine's, SamplingParams.decoder_noise)")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--preview", action="store_true", help="score the tokenizer's preview head (upsampled), no decoder")
+    p.add_argument("--no-layout", action="store_true", help="decode without the renders' layouts")
     a = p.parse_args()
     if a.noise is None:
         from limner.engine.decode import SamplingParams
@@ -63,7 +66,11 @@ def main() -> int:
     @torch.no_grad()
     def roundtrip(prompt: str, size: tuple[int, int], background: str, n: int, seed: int) -> list[Image.Image]:
         rec = by_prompt[prompt]
-        x = torch.from_numpy(np.stack([to_array(render(record_to_scene(rec, size, seed=100 + k))) for k in range(n)]))
+        scenes = [record_to_scene(rec, size, seed=100 + k) for k in range(n)]
+        x = torch.from_numpy(np.stack([to_array(render(s)) for s in scenes]))
+        lmap = None
+        if cfg.decoder.layout_cond:
+            lmap = layout_map([None if a.no_layout else scene_layout(s) for s in scenes], size)
         codes, _ = tok.encode(x)
         glyph = glyph_tensor(prompt, size).unsqueeze(0).expand(n, -1, -1, -1)
         preview = tok.decode_preview(codes) if cfg.decoder.preview_cond or a.preview else None
@@ -72,7 +79,7 @@ def main() -> int:
             up = torch.nn.functional.interpolate(preview, size=(size[1], size[0]), mode="bilinear")
             return to_pil(up, background == "transparent")
         y = dec.sample(codes, glyph, steps=a.steps, generator=torch.Generator().manual_seed(seed), preview=preview,
-                       noise_scale=a.noise)
+                       noise_scale=a.noise, layout=lmap)
         return to_pil(y, background == "transparent")
 
     out = a.out or Path(tempfile.mkdtemp(prefix="limner-tok-roundtrip-"))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from limner.engine.sampling import cfg_logits, near_codes, sample_from_logits, sample_with_repeat
-from limner.model.layout import END, MAX_LAYOUT_TOKENS, Layout, allowed, decode_layout
+from limner.model.layout import END, MAX_LAYOUT_TOKENS, Layout, allowed, decode_layout, encode_layout
 from limner.model.native import NativeModel
 from limner.model.sequence import image_grid_pos, prompt_prefix
 
@@ -175,13 +175,16 @@ def sample_tokens(
     generator: torch.Generator | None = None,
     progress: TokenProgress | None = None,
     fixed: torch.Tensor | None = None,
+    layouts: list[Layout] | None = None,
 ) -> Sampled:
     """Sample image codes (B, rows, cols) for `prompts` at output `size` (W, H), after their layouts for a
     layout prior.
 
     `fixed` (B, rows, cols), optional: codes >= 0 are kept (teacher-forced into the sequence, as if the
     model had drawn them), -1 marks the codes to sample. This is how an edit resamples only the tokens
-    of the region it changes while the rest of the earlier image stays in context."""
+    of the region it changes while the rest of the earlier image stays in context. `layouts`, optional
+    (one per prompt, layout prior only): teacher-forced the same way instead of sampled, for an edit
+    whose objects are already known."""
     params.validate()
     rows, cols = model.grid(size)
     n = rows * cols
@@ -203,12 +206,19 @@ def sample_tokens(
         start, stop = free_span(keep)
         codes[:, :start] = keep[:, :start]
         codes[:, stop:] = keep[:, stop:]
-    layout = model.layout_offset is not None
-    if keep is not None and stop == 0 and not layout:  # nothing to sample
-        return Sampled(keep.clone().view(b, rows, cols))
-    logits, next_pos, cache = prefill(model, seqs, n + (MAX_LAYOUT_TOKENS if layout else 0))
-    layouts = None
-    if layout:
+    off = model.layout_offset
+    if layouts is not None:
+        if off is None:
+            raise ValueError("layouts were given, but this checkpoint's prior writes no layout tokens")
+        if len(layouts) != b:
+            raise ValueError(f"{len(layouts)} layouts for {b} prompts")
+        forced = [[t + off for t in encode_layout(lay)] for lay in layouts]
+        seqs = [s + forced[j % b] for j, s in enumerate(seqs)]  # the unconditional rows get them too
+    sample_layout = off is not None and layouts is None
+    if keep is not None and stop == 0 and not sample_layout:  # nothing to sample
+        return Sampled(keep.clone().view(b, rows, cols), layouts)
+    logits, next_pos, cache = prefill(model, seqs, n + (MAX_LAYOUT_TOKENS if sample_layout else 0))
+    if sample_layout:
         layouts, logits, next_pos = sample_layouts(model, logits, next_pos, cache, params, b, generator)
         if keep is not None and stop == 0:
             return Sampled(keep.clone().view(b, rows, cols), layouts)

@@ -4,6 +4,7 @@ parsed and applied to the plan of the earlier image, with the pixel region each 
     "make the red star blue"  -> EditOp(kind="recolour", target=("star", "red"), color="blue")
     apply_edit(plan, op)      -> (new plan, EditChange: which objects changed, from where to where)
     edit_region(change, ...)  -> (H, W) bool: the boxes of the changed objects, before and after
+    edit_layout(change, ...)  -> the layout tokens of the edited image (model/layout.py)
 
 The region is where the image may change (inpaint.py resamples only its tokens and copies the rest
 exactly); the new plan's revised prompt is what the model draws it from.
@@ -19,11 +20,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from limner.data.scene import layout_text
-from limner.data.world import POSITIONS, SIZES
+from limner.data.world import OBJECTS, POSITIONS, SIZES
 from limner.engine.inpaint import box_region
 from limner.engine.plan import PlanObject, PlanText, ScenePlan
 from limner.engine.planner import COLOR_ALIASES, COLORS, POS_WORDS, _canon_color, plan_prompt
 from limner.engine.reading import Observed
+from limner.model.layout import MAX_OBJECTS, Layout, LayoutItem
 
 KINDS = ("recolour", "add", "remove", "move", "resize", "text", "background")
 _COLOR = r"(#[0-9a-fA-F]{6}|" + "|".join(sorted([*COLORS, *COLOR_ALIASES], key=len, reverse=True)) + ")"
@@ -257,3 +259,32 @@ def edit_region(change: EditChange, observed: list[Observed], size: tuple[int, i
                 x0, y0, x1, y1 = layout_text(tuple(t.lines), t.position, w, h).box
                 boxes.append((x0, y0, x1, y1 + 8))
     return box_region(boxes, size, pad)
+
+
+def observed_item(s: Observed, w: int, h: int) -> LayoutItem:
+    """A detection as a layout item: its centroid, and half its larger box side as the radius."""
+    x0, y0, x1, y1 = s.bbox
+    r = max(x1 - x0, y1 - y0) / 2 / min(w, h)
+    return LayoutItem.quantize(s.obj.cls, s.centroid[0] / w, s.centroid[1] / h, r)
+
+
+def edit_layout(change: EditChange, observed: list[Observed], size: tuple[int, int]) -> Layout:
+    """The layout of the edited image, for a layout prior to draw the edit from (the engine knows it, as a
+    conversation keeps its earlier layouts): the objects read from the image that the edit leaves alone,
+    then the changed ones where they now stand; a changed object with no position of its own stays where
+    it was read. Classes unknown to the world (a blob the detector could not name) are left out."""
+    w, h = size
+    before = {(o.cls, o.color) for o in change.before}
+    kept = [s for s in observed if (s.obj.cls, s.obj.color) not in before]
+    items = [observed_item(s, w, h) for s in kept if s.obj.cls in OBJECTS]
+    for o in change.after:
+        if o.position is not None:
+            cx, cy = POSITIONS[o.position]
+        else:
+            at = _observed_boxes(change.before[0], observed) if change.before else []
+            if not at:
+                continue
+            x0, y0, x1, y1 = at[0]
+            cx, cy = (x0 + x1) / 2 / w, (y0 + y1) / 2 / h
+        items.append(LayoutItem.quantize(o.cls, cx, cy, SIZES[o.size]))
+    return items[-MAX_OBJECTS:]

@@ -159,9 +159,12 @@ class Generator:
         opts: GenerateOptions | None = None,
         progress: Progress | None = None,
         fixed: torch.Tensor | None = None,
+        layout: Layout | None = None,
     ) -> list[Image.Image]:
         """Draw `opts.n` images of `prompt`. `fixed` (n, rows, cols): codes to keep (>= 0) while the -1 ones
-        are sampled (region edits, see inpaint.py); the size must then match its grid."""
+        are sampled (region edits, see inpaint.py); the size must then match its grid. `layout`: the objects
+        to draw, teacher-forced as the layout tokens of every image (edits know them); a prior without layout
+        tokens ignores it."""
         opts = opts or GenerateOptions()
         opts.validate()
         prompt = validate_prompt(prompt)
@@ -181,7 +184,9 @@ class Generator:
                 imgs = to_pil(self.preview(codes.view(-1, rows, cols), size), transparent)
             progress("tokens", done, total, imgs)
 
-        drawn = sample_tokens(self.model, [text_prompt] * opts.n, size, opts.sampling, g, on_tokens, fixed=fixed)
+        forced = [list(layout)] * opts.n if layout is not None and self.model.layout_offset is not None else None
+        drawn = sample_tokens(self.model, [text_prompt] * opts.n, size, opts.sampling, g, on_tokens, fixed=fixed,
+                              layouts=forced)
         glyph = glyph_tensor(prompt, size).unsqueeze(0).expand(opts.n, -1, -1, -1)
         steps = opts.sampling.decoder_steps or QUALITIES[opts.quality]
         x = self.decode(drawn.codes, glyph, steps, g, opts.sampling.decoder_noise, drawn.layouts)

@@ -19,14 +19,16 @@ import numpy as np
 import torch
 from PIL import Image
 
-from limner.engine.edits import EditError, EditOp, apply_edit, edit_region, parse_edit
+from limner.data.world import OBJECTS
+from limner.engine.edits import EditError, EditOp, apply_edit, edit_layout, edit_region, observed_item, parse_edit
 from limner.engine.generator import GenerateOptions, Generator, Progress, resolve_size
 from limner.engine.inpaint import closest_size, composite_exact, fixed_codes, region_from_mask
 from limner.engine.llm_planner import LLMPlanner, plan_with_fallback
 from limner.engine.plan import PlanObject, ScenePlan
 from limner.engine.planner import Plans, plan_prompt
-from limner.engine.reading import blobs, read_background, read_scene
+from limner.engine.reading import Observed, blobs, read_background, read_scene
 from limner.engine.verifier import Verdict, pick_best
+from limner.model.layout import MAX_OBJECTS, Layout, LayoutItem
 
 MAX_BEST_OF = 8
 
@@ -78,8 +80,9 @@ class Studio:
 
     def _best(self, prompt: str, plan: ScenePlan | None, opts: GenerateOptions, best_of: int,
               progress: Progress | None, strict: bool, fixed: torch.Tensor | None = None,
-              finish: Callable[[Image.Image], Image.Image] | None = None) -> tuple[Image.Image, Verdict | None]:
-        cands = self.generator.generate(prompt, replace(opts, n=best_of), progress, fixed=fixed)
+              finish: Callable[[Image.Image], Image.Image] | None = None,
+              layout: Layout | None = None) -> tuple[Image.Image, Verdict | None]:
+        cands = self.generator.generate(prompt, replace(opts, n=best_of), progress, fixed=fixed, layout=layout)
         if finish is not None:
             cands = [finish(c) for c in cands]
         if best_of == 1 or plan is None:
@@ -127,9 +130,11 @@ class Studio:
         rng = random.Random(opts.seed)
         op: EditOp | None = None
         notes: list[str] = []
+        layout: Layout | None = None
         try:
             op = parse_edit(instruction, opts.seed)
             after, change = apply_edit(before, op, rng, observed)
+            layout = edit_layout(change, observed, image.size)
             if region is None:
                 region = edit_region(change, observed, image.size, blobs=blobs(image))
                 if region.all():
@@ -142,6 +147,7 @@ class Studio:
             for o in after.objects:  # the mask says where; a position the planner chose would contradict it
                 if "position" in o.free:
                     o.position = None
+            layout = mask_layout(after, region, observed)
         if transparent:
             after.background = "transparent"
         text = after.revised_prompt()
@@ -156,13 +162,29 @@ class Studio:
 
         for i in range(n):
             o_i = replace(edit_opts, seed=opts.seed + 1009 * i)
-            im, verdict = self._best(text, after, o_i, best_of, progress, strict=True, fixed=fixed, finish=finish)
+            im, verdict = self._best(text, after, o_i, best_of, progress, strict=True, fixed=fixed, finish=finish,
+                                     layout=layout)
             out.images.append(im)
             out.plans.append(after)
             out.revised_prompts.append(text)
             out.verdicts.append(verdict)
             out.regions.append(region)
         return out
+
+
+def mask_layout(after: ScenePlan, region: np.ndarray, observed: list[Observed]) -> Layout | None:
+    """The layout of a mask edit: the objects read outside the mask, then the one object the prompt asks for,
+    centred in the mask and as large as fits it; None (the prior writes it) for several objects or none."""
+    if len(after.objects) != 1 or after.objects[0].count != 1 or after.grid is not None:
+        return None
+    h, w = region.shape
+    ys, xs = np.nonzero(region)
+    r = min(xs.max() - xs.min() + 1, ys.max() - ys.min() + 1) / 2 * 0.8 / min(w, h)
+    o = after.objects[0]
+    outside = [s for s in observed if not region[int(s.centroid[1]), int(s.centroid[0])]]
+    items = [observed_item(s, w, h) for s in outside if s.obj.cls in OBJECTS]
+    return [*items, LayoutItem.quantize(o.cls, (xs.min() + xs.max() + 1) / 2 / w, (ys.min() + ys.max() + 1) / 2 / h,
+                                        r)][-MAX_OBJECTS:]
 
 
 __all__ = ["Drawn", "Studio", "closest_size", "MAX_BEST_OF"]

@@ -149,8 +149,11 @@ class DiffusionDecoder(nn.Module):
         tt = t.view(-1, 1, 1, 1)
         x_t = tt * x1 + (1 - tt) * noise
         pred = self.denoise(x_t, t, cond, glyph, pv, self.layout_features(layout))
-        # Up-weight text strokes and their surroundings: legibility is decided by few pixels.
+        # Up-weight text strokes and their surroundings: legibility is decided by few pixels. Likewise the
+        # boxes of the layout's objects, whose outlines are few pixels of a mostly flat image.
         weight = 1.0 + 4.0 * F.max_pool2d(glyph, 5, stride=1, padding=2)
+        if layout is not None:
+            weight = weight + 2.0 * layout[:, -1:]  # (B, 1, h, w): the map's inside-a-box mask
         return (weight * (pred - x1) ** 2).mean()
 
     @torch.no_grad()

@@ -65,3 +65,25 @@ def test_sample_tokens_returns_layouts_with_cfg(tiny_model: NativeModel) -> None
                         torch.Generator().manual_seed(0))
     assert out.codes.shape == (2, 16, 16) and out.layouts is not None and len(out.layouts) == 2
     assert all(len(x) <= 16 for x in out.layouts)
+
+
+def test_given_layouts_are_teacher_forced(tiny_model: NativeModel) -> None:
+    import dataclasses
+
+    import pytest
+
+    from limner.engine.decode import sample_tokens
+    from limner.model.config import get_config
+    from limner.model.layout import LayoutItem
+
+    lay = [LayoutItem.quantize("heart", 0.25, 0.75, 0.13)]
+    out = sample_tokens(tiny_model, ["a heart", "a heart"], (256, 256), SamplingParams(), torch.Generator(),
+                        layouts=[lay, []])
+    assert out.layouts == [lay, []] and out.codes.shape == (2, 16, 16) and (out.codes >= 0).all()
+    with pytest.raises(ValueError, match="1 layouts for 2 prompts"):
+        sample_tokens(tiny_model, ["a", "b"], (256, 256), SamplingParams(), layouts=[lay])
+    cfg = get_config("tiny")
+    plain = NativeModel.build(dataclasses.replace(cfg, prior=dataclasses.replace(cfg.prior, layout=False)),
+                              tiny_model.text)
+    with pytest.raises(ValueError, match="writes no layout tokens"):
+        sample_tokens(plain, ["a"], (256, 256), SamplingParams(), layouts=[lay])

@@ -75,3 +75,21 @@ def test_region_covers_before_and_after_only() -> None:
     _, ch = apply_edit(p, parse_edit("make the background pink"))
     r = edit_region(ch, seen, (256, 256))
     assert not r[40, 40] and r[128, 128]
+
+
+def test_edit_layout_keeps_untouched_objects_and_places_the_changed_one() -> None:
+    from limner.engine.edits import edit_layout
+
+    p = ScenePlan(objects=[PlanObject("star", "red"), PlanObject("circle", "blue")])
+    seen = [Observed(p.objects[0], (20, 20, 60, 60), (40.0, 40.0)),
+            Observed(p.objects[1], (180, 100, 240, 160), (210.0, 130.0))]
+    _, ch = apply_edit(p, parse_edit("move the star to the bottom left"), observed=seen)
+    lay = edit_layout(ch, seen, (256, 256))
+    assert [it.name for it in lay] == ["circle", "star"]  # the kept object, then the changed one on top
+    assert abs(lay[0].center()[0] - 210 / 256) < 0.03 and abs(lay[0].radius_frac() - 30 / 256) < 0.02
+    assert lay[1].center()[0] < 0.3 and lay[1].center()[1] > 0.7  # bottom left
+    _, ch = apply_edit(p, parse_edit("make the star green"), observed=seen)
+    star = edit_layout(ch, seen, (256, 256))[-1]
+    assert star.name == "star" and abs(star.center()[0] - 40 / 256) < 0.03  # recoloured where it was
+    _, ch = apply_edit(p, parse_edit("remove the star"), observed=seen)
+    assert [it.name for it in edit_layout(ch, seen, (256, 256))] == ["circle"]

@@ -30,7 +30,7 @@ class FakeGenerator:
         self.prompts: list[str] = []
 
     def generate(self, prompt: str, opts: GenerateOptions, progress: object = None,
-                 fixed: object = None) -> list[Image.Image]:
+                 fixed: object = None, layout: object = None) -> list[Image.Image]:
         self.prompts.append(prompt)
         return [self.candidates[i % len(self.candidates)] for i in range(opts.n)]
 
@@ -78,3 +78,21 @@ def test_mask_edit_is_lossless_outside_and_transparency_is_binary(tiny_model: Na
                                                think=True)
     assert t.images[0].mode == "RGBA" and set(np.unique(np.asarray(t.images[0])[..., 3])) <= {0, 255}
     assert t.revised_prompts[0].endswith("on a transparent background")
+
+
+def test_mask_layout_centres_the_one_new_object_in_the_mask() -> None:
+    import numpy as np
+
+    from limner.engine.plan import PlanObject, ScenePlan
+    from limner.engine.reading import Observed
+    from limner.engine.studio import mask_layout
+
+    region = np.zeros((256, 256), dtype=bool)
+    region[160:240, 150:230] = True
+    kept = Observed(PlanObject("ring", "red"), (20, 20, 60, 60), (40.0, 40.0))
+    inside = Observed(PlanObject("star", "blue"), (170, 170, 200, 200), (185.0, 185.0))
+    lay = mask_layout(ScenePlan([PlanObject("heart", "green")]), region, [kept, inside])
+    assert lay is not None and [it.name for it in lay] == ["ring", "heart"]  # what the mask replaces is gone
+    cx, cy = lay[-1].center()
+    assert abs(cx - 190 / 256) < 0.03 and abs(cy - 200 / 256) < 0.03 and lay[-1].radius_frac() < 40 / 256
+    assert mask_layout(ScenePlan([PlanObject("heart", "green", count=2)]), region, []) is None

@@ -1,4 +1,5 @@
-"""The prior stage's loss weighting: codes unlike their predecessor count more."""
+"""The training stages: the prior's loss weighting (codes unlike their predecessor count more), layout
+tokens in its sequences, and the decoder's layout input."""
 
 from pathlib import Path
 
@@ -31,6 +32,41 @@ def test_weighted_prior_stage_logs_plain_and_novel_ce(tmp_path: Path) -> None:
                  log=lambda s: None)
     # the novel codes (first code, edges) are the hard ones: their CE is above the plain mean's floor
     assert last["img_ce"] > 0 and last["novel_ce"] > 0
+    # the tiny size writes layouts: their CE is logged, near ln(vocabulary) for a fresh prior
+    assert 3 < last["lay_ce"] < 10
+
+
+def test_layout_tokens_sit_between_img_and_the_codes() -> None:
+    from limner.model.layout import END, LayoutItem, encode_layout
+    from limner.model.sequence import build_training_sequences
+    from limner.model.text_tokenizer import TextTokenizer
+
+    text = TextTokenizer.build_default(200)
+    codes = torch.zeros(2, 2, 2, dtype=torch.long)
+    lay = [LayoutItem.quantize("star", 0.5, 0.5, 0.1)]
+    seq = build_training_sequences(text, ["a star", "x"], codes, (256, 256), [False, False], 48,
+                                   layouts=[lay, None], layout_offset=1000)
+    assert seq.is_layout is not None
+    row = seq.tokens[0].tolist()
+    i = row.index(text.id("<img>"))
+    assert row[i + 1 : i + 6] == [1000 + t for t in encode_layout(lay)]
+    assert seq.is_layout[0].sum() == 5 and seq.is_layout[1].sum() == 1  # None is the empty layout, <lay_end>
+    assert row[i + 6] == text.vocab_size and seq.is_image[0, i + 6] and not seq.is_image[0, i + 5]
+    assert seq.tokens[1, seq.is_layout[1]].tolist() == [1000 + END]
+
+
+def test_decoder_stage_trains_the_layout_input(tmp_path: Path) -> None:
+    from limner.data.batches import SceneBatcher
+    from limner.model.config import get_config
+    from limner.train.stages import DecoderStage
+
+    stage = DecoderStage(get_config("tiny"), crop=64)
+    batch = next(SceneBatcher(2, 0, mix={"single_object": 1.0}, sizes={(256, 256): 1.0}))
+    assert batch.layouts and all(len(x or []) == 1 for x in batch.layouts)
+    loss, _ = stage(batch)
+    loss.backward()
+    g = stage.decoder.layout_out.weight.grad
+    assert g is not None and g.abs().sum() > 0  # zero-initialised, but learning from the first step
 
 
 def test_parse_mix_reads_weights_and_names_bad_parts() -> None:
