@@ -73,7 +73,8 @@ def teacher_forced(stage: PriorStage, exs: list[Example], drop: bool) -> tuple[t
     seq = build_training_sequences(stage.text, [e.prompt for e in exs], idx, SIZE, [drop] * len(exs),
                                    stage.cfg.prior.max_text_tokens, unk_prob=0.0, rng=random.Random(0),
                                    layouts=[scene_layout(e.scene) for e in exs], layout_offset=stage.layout_offset)
-    logits = stage.prior(seq.tokens[:, :-1], seq.grid_pos[:, :-1])  # (B, T-1, V)
+    obj = seq.obj_pos[:, :-1] if seq.obj_pos is not None else None
+    logits = stage.prior(seq.tokens[:, :-1], seq.grid_pos[:, :-1], obj_pos=obj)  # (B, T-1, V)
     v = stage.text.vocab_size
     probs = logits[..., v : v + stage.cfg.tokenizer.codebook_size].softmax(-1)  # (B, T-1, K): image codes
     return probs, idx.flatten(1), seq.is_image.float().argmax(1)
@@ -126,7 +127,8 @@ def conditioning_gap(stage: PriorStage, batches: int, seed: int = 1) -> tuple[fl
             seq = build_training_sequences(stage.text, batch.prompts, idx, batch.size, [drop] * len(batch.prompts),
                                            stage.cfg.prior.max_text_tokens, unk_prob=0.0, rng=random.Random(0),
                                            layouts=batch.layouts, layout_offset=stage.layout_offset)
-            logits = stage.prior(seq.tokens[:, :-1], seq.grid_pos[:, :-1])  # (B, T-1, V)
+            obj = seq.obj_pos[:, :-1] if seq.obj_pos is not None else None
+            logits = stage.prior(seq.tokens[:, :-1], seq.grid_pos[:, :-1], obj_pos=obj)  # (B, T-1, V)
             target = seq.tokens[:, 1:].clone()
             target[~seq.loss_mask[:, 1:]] = -100
             ce = F.cross_entropy(logits.transpose(1, 2), target, reduction="none")  # (B, T-1)

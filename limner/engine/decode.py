@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from limner.engine.sampling import cfg_logits, near_codes, sample_from_logits, sample_with_repeat
-from limner.model.layout import END, MAX_LAYOUT_TOKENS, Layout, allowed, decode_layout, encode_layout
+from limner.model.layout import END, MAX_LAYOUT_TOKENS, Layout, allowed, cell_objects, decode_layout, encode_layout
 from limner.model.native import NativeModel
 from limner.model.sequence import image_grid_pos, prompt_prefix
 
@@ -76,13 +76,20 @@ def left_pad(seqs: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tenso
     return tokens, valid, pos
 
 
-def prefill(model: NativeModel, seqs: list[list[int]], extra: int) -> tuple[torch.Tensor, torch.Tensor, object]:
+def prefill(
+    model: NativeModel, seqs: list[list[int]], extra: int, last_obj: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor, object]:
     """Run the text prefixes (grid position (0, 0)) through the prior, with room for `extra` more tokens in the
-    cache; returns (last logits (B, V), next positions (B,), cache)."""
+    cache; returns (last logits (B, V), next positions (B,), cache). `last_obj` (B, 2): the object of the
+    first code cell, on the last token (a given layout's <lay_end>)."""
     tokens, valid, pos = left_pad(seqs, model.text.id("<pad>"))
     cache = model.prior.new_cache(len(seqs), tokens.shape[1] + extra)
     grid = torch.zeros((*tokens.shape, 2), dtype=torch.long)
-    logits = model.prior(tokens, grid, pos_ids=pos, key_valid=valid, cache=cache)[:, -1]
+    obj = None
+    if last_obj is not None:
+        obj = torch.zeros_like(grid)
+        obj[:, -1] = last_obj
+    logits = model.prior(tokens, grid, pos_ids=pos, key_valid=valid, cache=cache, obj_pos=obj)[:, -1]
     return logits, pos[:, -1] + 1, cache
 
 
@@ -102,38 +109,42 @@ def sample_layouts(
     params: SamplingParams,
     b: int,
     generator: torch.Generator | None,
+    grid: tuple[int, int],
 ) -> tuple[list[Layout], torch.Tensor, torch.Tensor]:
     """Draw a layout for each of `b` images after the prefill; logits (B or 2B, V) and next_pos (B or 2B,) are
-    the prefill's. Returns (layouts, the logits that follow each layout's <lay_end>, the next positions).
+    the prefill's, `grid` the (rows, cols) of the code grid that follows. Returns (layouts, the logits that
+    follow each layout's <lay_end>, the next positions).
 
     Every sample is at the same grammar step (they start together), so one allowed range serves them all.
     A finished sample feeds <pad> as an invisible key at an unchanged position, and keeps the logits of
-    its own <lay_end>."""
+    its own <lay_end>, which is fed with the object of the first code cell (layout.cell_objects)."""
     off = model.layout_offset
     assert off is not None
     rows = logits.shape[0]
-    use_cfg = rows == 2 * b
+    reps = rows // b  # 2 with CFG: the unconditional rows follow the same layout
     pad = model.text.id("<pad>")
     ids: list[list[int]] = [[] for _ in range(b)]
     done = torch.zeros(b, dtype=torch.bool)
     final = logits.clone()
+    temp = params.temperature if params.layout_temperature is None else params.layout_temperature
     for step in range(MAX_LAYOUT_TOKENS):
         lo, hi = allowed(step)
         lg = logits[:, off + lo : off + hi]
-        if use_cfg:
+        if reps == 2:
             lg = cfg_logits(lg[:b], lg[b:], params.cfg_scale)
-        temp = params.temperature if params.layout_temperature is None else params.layout_temperature
         tok = lo + sample_from_logits(lg, temp, 0, 1.0, generator)  # (B,) local ids
         active = ~done
+        obj = torch.zeros(b, 2, dtype=torch.long)  # (B, 2): the first cell's object, on a <lay_end>
         for i in active.nonzero().flatten().tolist():
             ids[i].append(int(tok[i]))
+            if int(tok[i]) == END:
+                obj[i] = cell_objects(decode_layout(ids[i]), *grid)[0]
         done = done | (active & (tok == END))
-        row_active = active.repeat(2 if use_cfg else 1)  # (rows,)
-        inp = torch.where(row_active, (tok + off).repeat(2 if use_cfg else 1), torch.full_like(row_active, pad,
-                                                                                                  dtype=torch.long))
-        grid = torch.zeros(rows, 1, 2, dtype=torch.long)
-        logits = model.prior(inp[:, None], grid, pos_ids=next_pos[:, None], key_valid=row_active[:, None],
-                             cache=cache)[:, -1]
+        row_active = active.repeat(reps)  # (rows,)
+        inp = torch.where(row_active, (tok + off).repeat(reps), torch.full_like(row_active, pad, dtype=torch.long))
+        gpos = torch.zeros(rows, 1, 2, dtype=torch.long)
+        logits = model.prior(inp[:, None], gpos, pos_ids=next_pos[:, None], key_valid=row_active[:, None],
+                             cache=cache, obj_pos=obj.repeat(reps, 1)[:, None])[:, -1]
         final[row_active] = logits[row_active]
         next_pos = next_pos + row_active.long()
         if bool(done.all()):
@@ -217,16 +228,25 @@ def sample_tokens(
     sample_layout = off is not None and layouts is None
     if keep is not None and stop == 0 and not sample_layout:  # nothing to sample
         return Sampled(keep.clone().view(b, rows, cols), layouts)
-    logits, next_pos, cache = prefill(model, seqs, n + (MAX_LAYOUT_TOKENS if sample_layout else 0))
+    reps = 2 if use_cfg else 1
+    first = None
+    if layouts is not None:
+        first = torch.stack([cell_objects(lay, rows, cols)[0] for lay in layouts]).repeat(reps, 1)  # (B or 2B, 2)
+    logits, next_pos, cache = prefill(model, seqs, n + (MAX_LAYOUT_TOKENS if sample_layout else 0), first)
     if sample_layout:
-        layouts, logits, next_pos = sample_layouts(model, logits, next_pos, cache, params, b, generator)
+        layouts, logits, next_pos = sample_layouts(model, logits, next_pos, cache, params, b, generator,
+                                                   (rows, cols))
         if keep is not None and stop == 0:
             return Sampled(keep.clone().view(b, rows, cols), layouts)
+    # cells[:, j]: the object of code cell j, read by the token before code j; one zero row past the end
+    cells = torch.zeros(b * reps, n + 1, 2, dtype=torch.long)
+    if layouts is not None:
+        cells[:, :n] = torch.stack([cell_objects(lay, rows, cols) for lay in layouts]).repeat(reps, 1, 1)
     if start:  # the kept codes before the first resampled one, in one pass
-        kept = (keep[:, :start] + offset).repeat(2 if use_cfg else 1, 1)  # type: ignore[index]  # (B or 2B, start)
+        kept = (keep[:, :start] + offset).repeat(reps, 1)  # type: ignore[index]  # (B or 2B, start)
         grid = gp[:start].unsqueeze(0).expand(kept.shape[0], -1, -1)
         pos = next_pos[:, None] + torch.arange(start)[None]
-        logits = model.prior(kept, grid, pos_ids=pos, cache=cache)[:, -1]
+        logits = model.prior(kept, grid, pos_ids=pos, cache=cache, obj_pos=cells[:, 1 : start + 1])[:, -1]
         next_pos = next_pos + start
     digits = None if params.novel_temperature is None else model.tokenizer.fsq.digits(torch.arange(k))  # (K, D)
     for i in range(start, stop):
@@ -246,9 +266,9 @@ def sample_tokens(
             progress(i + 1, n, codes)
         if i == stop - 1:
             break
-        inp = (tok + offset).repeat(2 if use_cfg else 1)[:, None]  # (B or 2B, 1)
+        inp = (tok + offset).repeat(reps)[:, None]  # (B or 2B, 1)
         grid = gp[i].view(1, 1, 2).expand(inp.shape[0], 1, 2)
-        logits = model.prior(inp, grid, pos_ids=next_pos[:, None], cache=cache)[:, -1]
+        logits = model.prior(inp, grid, pos_ids=next_pos[:, None], cache=cache, obj_pos=cells[:, i + 1 : i + 2])[:, -1]
         next_pos = next_pos + 1
     return Sampled(codes.view(b, rows, cols), layouts)
 

@@ -168,3 +168,24 @@ def drop_layouts(layouts: list[Layout | None], p: float, rng: object) -> list[La
     """Each layout replaced by None with probability p (`rng` a random.Random): the decoder then also learns
     to draw from the codes alone, as it must for uploaded images, whose objects it is not told."""
     return [None if rng.random() < p else lay for lay in layouts]  # type: ignore[attr-defined]
+
+
+def cell_objects(layout: Layout | None, rows: int, cols: int) -> torch.Tensor:
+    """(rows * cols, 2) long, raster order: for each token cell, (k + 1, class + 1) of the last layout item k
+    whose shape box (|dx|, |dy| <= radius) holds the cell's centre, else (0, 0). The prior reads this for the
+    cell it is about to write (model/prior.py), so a code knows which planned object it belongs to without
+    working out the geometry from the layout tokens itself."""
+    out = torch.zeros(rows * cols, 2, dtype=torch.long)
+    if not layout:
+        return out
+    ys = (torch.arange(rows, dtype=torch.float32) + 0.5) / rows  # cell centres as fractions
+    xs = (torch.arange(cols, dtype=torch.float32) + 0.5) / cols
+    short = min(rows, cols)
+    for k, it in enumerate(layout[:MAX_OBJECTS]):
+        cx, cy = it.center()
+        r = it.radius_frac() * short  # in cells
+        inside = ((ys[:, None] - cy).abs() * rows <= r) & ((xs[None, :] - cx).abs() * cols <= r)  # (rows, cols)
+        flat = inside.flatten()
+        out[flat, 0] = k + 1
+        out[flat, 1] = it.cls + 1
+    return out

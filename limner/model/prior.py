@@ -5,6 +5,10 @@ image codes. Positions: rotary embeddings over the sequence index, plus learned 
 embeddings added to image tokens (grid_pos = (row+1, col+1); 0 for text), so one model handles
 several aspect ratios and several images in one context.
 
+A layout prior (cfg.layout) also adds, to each token that is followed by an image code, embeddings of
+the planned object that code's cell belongs to (its slot in the layout and its class; `obj_pos`, see
+layout.cell_objects): the geometry of the layout tokens, given rather than learned.
+
 `forward` serves training (full sequence) and, with a `KVCache`, prefill and one-token decode.
 """
 
@@ -16,7 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from limner.data.world import OBJECTS
 from limner.model.config import PriorConfig
+from limner.model.layout import MAX_OBJECTS
 
 
 def rope_tables(max_seq: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -130,6 +136,13 @@ class Prior(nn.Module):
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
         self.apply(self._init)
+        if cfg.layout:
+            # Index 0 (no object) stays exactly zero (padding_idx): obj_pos=None then means the same as zeros.
+            self.obj_slot = nn.Embedding(MAX_OBJECTS + 1, d, padding_idx=0)
+            self.obj_cls = nn.Embedding(len(OBJECTS) + 1, d, padding_idx=0)
+            # At zero a prior continued from one without them starts exactly as it was.
+            nn.init.zeros_(self.obj_slot.weight)
+            nn.init.zeros_(self.obj_cls.weight)
 
     @staticmethod
     def _init(m: nn.Module) -> None:
@@ -158,8 +171,12 @@ class Prior(nn.Module):
         pos_ids: torch.Tensor | None = None,
         key_valid: torch.Tensor | None = None,
         cache: KVCache | None = None,
+        obj_pos: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """tokens (B, T), grid_pos (B, T, 2) -> logits (B, T, V).
+
+        obj_pos (B, T, 2), layout prior only: (slot + 1, class + 1) of the planned object covering the cell of
+        the code that follows each token, 0 for none (default: none anywhere).
 
         pos_ids (B, T): rotary positions (default: cache.length + arange(T)).
         key_valid (B, T): False for left-padding keys (batched prompts of different lengths).
@@ -172,6 +189,8 @@ class Prior(nn.Module):
         if int(pos_ids.max()) >= self.cfg.max_seq:
             raise ValueError(f"position {int(pos_ids.max())} exceeds max_seq {self.cfg.max_seq}")
         x = self.tok_emb(tokens) + self.row_emb(grid_pos[..., 0]) + self.col_emb(grid_pos[..., 1])  # (B, T, D)
+        if obj_pos is not None and self.cfg.layout:
+            x = x + self.obj_slot(obj_pos[..., 0]) + self.obj_cls(obj_pos[..., 1])
         cos = self.rope_cos[pos_ids].unsqueeze(1)  # (B, 1, T, Dh/2)
         sin = self.rope_sin[pos_ids].unsqueeze(1)
         mask = None

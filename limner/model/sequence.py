@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from limner.model.layout import Layout, encode_layout
+from limner.model.layout import Layout, cell_objects, encode_layout
 from limner.model.text_tokenizer import TextTokenizer
 
 
@@ -28,6 +28,7 @@ class TokenBatch:
     loss_mask: torch.Tensor  # (B, T) bool: token is a prediction target
     is_image: torch.Tensor  # (B, T) bool: token is an image code or </img>
     is_layout: torch.Tensor | None = None  # (B, T) bool: token is a layout token (incl. <lay_end>)
+    obj_pos: torch.Tensor | None = None  # (B, T, 2) long: layout.cell_objects of the code after each token
 
 
 def size_token(text: TextTokenizer, size: tuple[int, int]) -> int:
@@ -82,8 +83,9 @@ def build_training_sequences(
     pad = text.id("<pad>")
     prefixes = [prompt_prefix(text, p, size, max_text, d, unk_prob, rng) for p, d in zip(prompts, drop, strict=True)]
     lays: list[list[int]] = [[] for _ in prompts]
+    given: list[Layout | None] = [None] * b
     if layout_offset is not None:
-        given = layouts if layouts else [None] * b
+        given = list(layouts) if layouts else given
         lays = [[t + layout_offset for t in encode_layout(lay or [])] for lay in given]
     n_img = h * w + 1
     t_max = max(len(p) + len(lay) for p, lay in zip(prefixes, lays, strict=True)) + n_img
@@ -92,6 +94,7 @@ def build_training_sequences(
     loss_mask = torch.zeros((b, t_max), dtype=torch.bool)
     is_image = torch.zeros((b, t_max), dtype=torch.bool)
     is_layout = torch.zeros((b, t_max), dtype=torch.bool)
+    obj_pos = torch.zeros((b, t_max, 2), dtype=torch.long)
     gp = image_grid_pos(h, w)
     for i, (pre, lay) in enumerate(zip(prefixes, lays, strict=True)):
         n = len(pre)
@@ -100,9 +103,11 @@ def build_training_sequences(
             tokens[i, n : n + len(lay)] = torch.tensor(lay)
             is_layout[i, n : n + len(lay)] = True
             n += len(lay)
+            # each code's object goes on the token before it (<lay_end> for the first), which predicts it
+            obj_pos[i, n - 1 : n - 1 + h * w] = cell_objects(given[i], h, w)
         tokens[i, n : n + h * w] = codes[i].flatten() + offset
         tokens[i, n + h * w] = img_end
         grid[i, n : n + h * w] = gp
         loss_mask[i, 1 : n + n_img] = True
         is_image[i, n : n + n_img] = True
-    return TokenBatch(tokens, grid, loss_mask, is_image, is_layout)
+    return TokenBatch(tokens, grid, loss_mask, is_image, is_layout, obj_pos if layout_offset is not None else None)

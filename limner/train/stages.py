@@ -159,7 +159,8 @@ class PriorStage(nn.Module):
             self.text, batch.prompts, idx, batch.size, drop, self.cfg.prior.max_text_tokens, rng=self.rng,
             layouts=batch.layouts, layout_offset=self.layout_offset,
         )
-        logits = self.prior(seq.tokens[:, :-1], seq.grid_pos[:, :-1])  # (B, T-1, V)
+        obj = seq.obj_pos[:, :-1] if seq.obj_pos is not None else None
+        logits = self.prior(seq.tokens[:, :-1], seq.grid_pos[:, :-1], obj_pos=obj)  # (B, T-1, V)
         target = seq.tokens[:, 1:].clone()
         target[~seq.loss_mask[:, 1:]] = -100
         img = seq.is_image[:, 1:]

@@ -4,7 +4,8 @@ Loading stays strict everywhere else. Here exactly two differences are allowed, 
 - the decoder's layout input (`layout_mlp.*`, `layout_out.*`) is new: it starts fresh, its output layer at
   zero, so the continued decoder draws exactly as before until it learns to read layouts;
 - the prior's vocabulary grows by the layout ids at its end: the old embedding rows (text and image
-  codes keep their ids) are copied and the new rows start at the usual small random init.
+  codes keep their ids) are copied and the new rows start at the usual small random init; its
+  planned-object embeddings (`obj_slot`, `obj_cls`) are new and start at zero.
 Anything else that differs is still a CheckpointError naming the file and the keys.
 """
 
@@ -19,6 +20,7 @@ from torch import nn
 from limner.model.checkpoint import CheckpointError, load_into
 
 NEW_DECODER_PARTS = ("layout_mlp.", "layout_out.")
+NEW_PRIOR_PARTS = ("obj_slot.", "obj_cls.")
 
 
 def _sub(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
@@ -56,6 +58,11 @@ def load_prior_growing_vocab(
                               f"{tuple(emb.shape)}")
     grown = emb.clone()
     grown[: old.shape[0]] = old.to(grown.dtype)
-    load_into(prior, "prior", {**tensors, "prior.tok_emb.weight": grown}, path)
+    own = prior.state_dict()
+    new = sorted(k for k in own if k.startswith(NEW_PRIOR_PARTS) and k not in sub)
+    stub = {f"prior.{k}": own[k] for k in new}  # their fresh (zero) init stands in for the missing tensors
+    load_into(prior, "prior", {**tensors, **stub, "prior.tok_emb.weight": grown}, path)
     if old.shape[0] < emb.shape[0]:
         log(f"prior: vocabulary grown {old.shape[0]} -> {emb.shape[0]} (new rows start fresh)")
+    if new:
+        log(f"prior: added the planned-object embeddings {new} (at zero)")

@@ -38,23 +38,30 @@ def test_novel_temperature_sampling_is_seeded_and_keeps_fixed_codes(tiny_model: 
 def test_layouts_are_drawn_first_and_padding_is_invisible(tiny_model: NativeModel) -> None:
     """Layouts of different lengths in one batch: each sample's first code logits equal a plain forward pass over
     its own unpadded sequence, so samples that ended their layout early are not disturbed by the padding."""
+    import copy
+
     from limner.engine.decode import prefill, sample_layouts
-    from limner.model.layout import END, encode_layout
+    from limner.model.layout import END, cell_objects, encode_layout
     from limner.model.sequence import prompt_prefix
 
-    m = tiny_model
+    m = copy.deepcopy(tiny_model)
+    with torch.no_grad():  # make the planned-object embeddings matter (they start at zero)
+        m.prior.obj_slot.weight[1:].normal_(std=0.5)  # row 0 (no object) is zero by construction
+        m.prior.obj_cls.weight[1:].normal_(std=0.5)
     prompts = ["a red star", "two rings", "a blue cloud on the left", "three hearts"]
     seqs = [prompt_prefix(m.text, p, (256, 256), 48) for p in prompts]
     logits, pos, cache = prefill(m, seqs, 80)
     lays, first, _ = sample_layouts(m, logits, pos, cache, SamplingParams(cfg_scale=1.0),
-                                    len(prompts), torch.Generator().manual_seed(3))
+                                    len(prompts), torch.Generator().manual_seed(3), (16, 16))
     assert len({len(x) for x in lays}) > 1  # the batch really holds layouts of different lengths
     off = m.layout_offset
     assert off is not None
     for i, lay in enumerate(lays):
         ids = seqs[i] + [t + off for t in encode_layout(lay)]
         assert ids[-1] == END + off
-        full = m.prior(torch.tensor([ids]), torch.zeros(1, len(ids), 2, dtype=torch.long))[0, -1]
+        obj = torch.zeros(1, len(ids), 2, dtype=torch.long)
+        obj[0, -1] = cell_objects(lay, 16, 16)[0]  # <lay_end> carries the first cell's object
+        full = m.prior(torch.tensor([ids]), torch.zeros(1, len(ids), 2, dtype=torch.long), obj_pos=obj)[0, -1]
         assert torch.allclose(first[i], full, atol=1e-4)
 
 
@@ -87,3 +94,30 @@ def test_given_layouts_are_teacher_forced(tiny_model: NativeModel) -> None:
                               tiny_model.text)
     with pytest.raises(ValueError, match="writes no layout tokens"):
         sample_tokens(plain, ["a"], (256, 256), SamplingParams(), layouts=[lay])
+
+
+def test_cached_decoding_reads_planned_objects_as_training_does(tiny_model: NativeModel) -> None:
+    """Greedy codes under a given layout equal the argmax of one full forward over the training-format sequence
+    (model/sequence.py), planned-object embeddings included: sampling and training align them alike."""
+    import copy
+    import random
+
+    from limner.engine.decode import sample_tokens
+    from limner.model.layout import LayoutItem
+    from limner.model.sequence import build_training_sequences
+
+    m = copy.deepcopy(tiny_model)
+    with torch.no_grad():
+        m.prior.obj_slot.weight[1:].normal_(std=1.0)
+        m.prior.obj_cls.weight[1:].normal_(std=1.0)
+    lay = [LayoutItem.quantize("star", 0.3, 0.3, 0.2), LayoutItem.quantize("ring", 0.7, 0.6, 0.15)]
+    out = sample_tokens(m, ["a star and a ring"], (256, 256), SamplingParams(temperature=0.0, cfg_scale=1.0),
+                        layouts=[lay])
+    seq = build_training_sequences(m.text, ["a star and a ring"], out.codes, (256, 256), [False], 48, unk_prob=0.0,
+                                   rng=random.Random(0), layouts=[lay], layout_offset=m.layout_offset)
+    assert seq.obj_pos is not None and (seq.obj_pos[..., 0] > 0).sum() > 10
+    logits = m.prior(seq.tokens[:, :-1], seq.grid_pos[:, :-1], obj_pos=seq.obj_pos[:, :-1])
+    k = m.config.tokenizer.codebook_size
+    img = seq.is_image[0, 1:]
+    pred = logits[0][img][:-1, m.text.vocab_size : m.text.vocab_size + k].argmax(-1)  # the codes, not </img>
+    assert torch.equal(pred, out.codes.flatten())
