@@ -32,10 +32,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from limner.data.world import OBJECTS
 from limner.model.config import DecoderConfig
 from limner.model.layers import ResBlock, norm, timestep_embedding
-from limner.model.layout import MAP_CHANNELS
+from limner.model.layout import BOX, MAP_CHANNELS
 from limner.model.scheduler import FlowMatchEulerScheduler, sample_train_t
+
+TPL_CHANNELS, TPL_SIDE = 8, 40  # per-class shape fields: channels and texels per side of the box
 
 
 class DiffusionDecoder(nn.Module):
@@ -62,6 +65,13 @@ class DiffusionDecoder(nn.Module):
             self.layout_mlp = nn.Sequential(
                 nn.Conv2d(MAP_CHANNELS, lw, 1), nn.SiLU(), nn.Conv2d(lw, lw, 1), nn.SiLU()
             )
+            # A learned shape field per class (a neural texture over the object's box, sampled at each pixel's
+            # box-relative position): an outline is a lookup the gradient reaches texel by texel, where the
+            # per-pixel MLP above would have to fit 16 two-dimensional indicator functions in 32 units.
+            self.layout_tpl = nn.Parameter(0.1 * torch.randn(len(OBJECTS), TPL_CHANNELS, TPL_SIDE, TPL_SIDE))
+            self.layout_tpl_proj = nn.Conv2d(TPL_CHANNELS, lw, 1)
+            nn.init.zeros_(self.layout_tpl_proj.weight)  # added at zero: a continued decoder is unchanged
+            nn.init.zeros_(self.layout_tpl_proj.bias)  # type: ignore[arg-type]
             self.layout_out = nn.Conv2d(lw * u * u, cfg.width, 3, padding=1)
             nn.init.zeros_(self.layout_out.weight)  # a continued decoder starts exactly as it was
             nn.init.zeros_(self.layout_out.bias)  # type: ignore[arg-type]
@@ -91,7 +101,19 @@ class DiffusionDecoder(nn.Module):
         if not self.cfg.layout_cond or layout is None:
             return None
         f = self.layout_mlp(layout)  # (B, 32, H, W): per-pixel features of (class, dx, dy)
+        f = f + self.layout_tpl_proj(self.template_features(layout))
         return self.layout_out(F.pixel_unshuffle(f, self.cfg.unshuffle))
+
+    def template_features(self, layout: torch.Tensor) -> torch.Tensor:
+        """(B, TPL_CHANNELS, H, W): each pixel's class shape field at its box-relative (dx, dy), 0 outside boxes."""
+        b, _, h, w = layout.shape
+        n_cls = len(OBJECTS)
+        onehot = layout[:, :n_cls]  # (B, C, H, W)
+        grid = (layout[:, n_cls : n_cls + 2] / BOX).permute(0, 2, 3, 1)  # (B, H, W, 2) in [-1, 1] inside a box
+        tpl = self.layout_tpl.reshape(1, n_cls * TPL_CHANNELS, TPL_SIDE, TPL_SIDE).expand(b, -1, -1, -1)
+        sampled = F.grid_sample(tpl, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        sampled = sampled.view(b, n_cls, TPL_CHANNELS, h, w)  # every class's field at every pixel
+        return (sampled * onehot[:, :, None]).sum(1)  # keep the pixel's own class
 
     def denoise(
         self,

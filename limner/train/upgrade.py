@@ -1,8 +1,9 @@
 """Continue a checkpoint written before layout tokens existed (model/layout.py), loudly.
 
 Loading stays strict everywhere else. Here exactly two differences are allowed, and each is logged:
-- the decoder's layout input (`layout_mlp.*`, `layout_out.*`) is new: it starts fresh, its output layer at
-  zero, so the continued decoder draws exactly as before until it learns to read layouts;
+- the decoder's layout input (`layout_mlp.*`, `layout_tpl*`, `layout_out.*`), or a part of it, is new: it
+  starts fresh, its output layers at zero, so the continued decoder draws exactly as before until it
+  learns to read layouts;
 - the prior's vocabulary grows by the layout ids at its end: the old embedding rows (text and image
   codes keep their ids) are copied and the new rows start at the usual small random init; its
   planned-object embeddings (`obj_slot`, `obj_cls`) are new and start at zero.
@@ -19,7 +20,7 @@ from torch import nn
 
 from limner.model.checkpoint import CheckpointError, load_into
 
-NEW_DECODER_PARTS = ("layout_mlp.", "layout_out.")
+NEW_DECODER_PARTS = ("layout_mlp.", "layout_out.", "layout_tpl")
 NEW_PRIOR_PARTS = ("obj_slot.", "obj_cls.")
 
 
@@ -32,17 +33,15 @@ def load_decoder_adding_layout(
 ) -> None:
     """Load a decoder checkpoint that lacks the layout input into a layout decoder; the rest must match."""
     sub = _sub(tensors, "decoder")
-    if any(k.startswith(NEW_DECODER_PARTS) for k in sub):  # already a layout decoder: plain strict load
-        load_into(decoder, "decoder", tensors, path)
-        return
     own = decoder.state_dict()
-    new = sorted(k for k in own if k.startswith(NEW_DECODER_PARTS))
-    if not new:
+    if not any(k.startswith(NEW_DECODER_PARTS) for k in own):
         raise CheckpointError(f"decoder has no layout input to add; load {str(path)!r} with load_into")
-    kept = {k: v for k, v in tensors.items() if not (k.startswith("decoder.") and k[8:] in new)}
+    new = sorted(k for k in own if k.startswith(NEW_DECODER_PARTS) and k not in sub)
     stub = {f"decoder.{k}": own[k] for k in new}  # the fresh init stands in for the missing tensors
-    load_into(decoder, "decoder", {**kept, **stub}, path)
-    log(f"decoder: {str(path)!r} has no layout input; added it fresh ({len(new)} tensors, output at zero)")
+    load_into(decoder, "decoder", {**tensors, **stub}, path)
+    if new:
+        log(f"decoder: {str(path)!r} lacks {len(new)} layout-input tensors ({', '.join(new)}); added them fresh, "
+            "their output at zero")
 
 
 def load_prior_growing_vocab(

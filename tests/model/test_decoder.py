@@ -89,3 +89,17 @@ def test_configs_from_before_preview_cond_rebuild_without_it() -> None:
     del old["decoder"]["preview_cond"]
     assert ModelConfig.from_dict(old).decoder.preview_cond is False
     assert ModelConfig.from_json(get_config("tiny").to_json()).decoder.preview_cond is True
+
+
+def test_template_features_sample_the_object_class_field_inside_its_box_only() -> None:
+    from limner.data.world import OBJECTS
+    from limner.model.config import get_config
+    from limner.model.layout import LayoutItem, layout_map
+
+    dec = DiffusionDecoder(get_config("tiny").decoder, 3, 16)
+    lay = [LayoutItem.quantize("heart", 0.5, 0.5, 0.2)]
+    f = dec.template_features(layout_map([lay], (64, 64)))  # (1, C, 64, 64)
+    assert f[0, :, 2, 2].abs().sum() == 0 and f[0, :, 32, 32].abs().sum() > 0  # a corner is outside the box
+    with torch.no_grad():  # the heart's field, and no other class's, decides the features
+        dec.layout_tpl[OBJECTS.index("heart")] = 0
+    assert dec.template_features(layout_map([lay], (64, 64))).abs().sum() == 0

@@ -29,7 +29,7 @@ def test_added_layout_input_leaves_the_decoder_unchanged(tmp_path: Path) -> None
     logs: list[str] = []
     load_decoder_adding_layout(new, read_checkpoint(tmp_path / "d.safetensors")[1], tmp_path / "d.safetensors",
                                logs.append)
-    assert "added it fresh" in logs[0]
+    assert "added them fresh" in logs[0]
     codes, glyph = torch.randn(1, 3, 4, 4), torch.zeros(1, 1, 64, 64)
     lmap = layout_map([[LayoutItem.quantize("star", 0.5, 0.5, 0.3)]], (64, 64))
     g = torch.Generator().manual_seed(1)
