@@ -23,6 +23,9 @@ from limner.model.sequence import build_training_sequences
 from limner.model.text_tokenizer import TextTokenizer
 
 LAYOUT_DROP = 0.15  # share of decoder examples trained without their layout (uploads and edits have none)
+# The decoder's layout input learns at 4x the rate: on a continued decoder it starts from zero next to parts
+# that are already trained, and outlines are a small share of a mostly flat image's loss.
+LAYOUT_LR_SCALE = 4.0
 
 
 def batch_layout_map(cfg: ModelConfig, batch: Batch, rng: random.Random) -> torch.Tensor | None:
@@ -50,6 +53,7 @@ class TokenizerStage(nn.Module):
         if flow_weight == 0:  # unused: frozen, so DDP does not wait for its gradients
             self.decoder.requires_grad_(False)
         self.rng = random.Random(0)
+        self.lr_scales = {"decoder.layout_": LAYOUT_LR_SCALE}  # read by trainer.param_groups
 
     def checkpoint_modules(self) -> dict[str, nn.Module]:
         """The parts a checkpoint of this stage holds, by name prefix."""

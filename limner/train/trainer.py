@@ -50,6 +50,21 @@ class TrainConfig:
     threads: int = 0  # 0 = leave torch's default
 
 
+def param_groups(stage: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups of the trainable parameters: weight decay on matrices only, and each parameter's learning-rate
+    scale from the stage's `lr_scales` ({name prefix: factor}, default none: 1 everywhere). Decayed groups come
+    first, as before scales existed, so older optimizer states still resume."""
+    scales: dict[str, float] = getattr(stage, "lr_scales", {})
+    groups: dict[tuple[bool, float], list[nn.Parameter]] = {}
+    for name, p in stage.named_parameters():
+        if not p.requires_grad:
+            continue
+        scale = next((f for pre, f in scales.items() if name.startswith(pre)), 1.0)
+        groups.setdefault((p.dim() >= 2, scale), []).append(p)
+    return [{"params": ps, "weight_decay": weight_decay if decay else 0.0, "lr_scale": scale}
+            for (decay, scale), ps in sorted(groups.items(), key=lambda kv: (not kv[0][0], kv[0][1]))]
+
+
 def lr_at(step: int, cfg: TrainConfig) -> float:
     """Linear warmup then cosine decay to min_lr_frac * lr."""
     if step < cfg.warmup:
@@ -90,14 +105,7 @@ class Trainer:
         self.out = Path(cfg.out_dir)
         if self.rank == 0:
             self.out.mkdir(parents=True, exist_ok=True)
-        params = [p for p in stage.parameters() if p.requires_grad]
-        decay = [p for p in params if p.dim() >= 2]
-        no_decay = [p for p in params if p.dim() < 2]
-        self.opt = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=cfg.lr,
-            betas=(0.9, 0.95),
-        )
+        self.opt = torch.optim.AdamW(param_groups(stage, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.95))
         self.step = 0
         self._resume()
         self.model: nn.Module = stage
@@ -152,7 +160,7 @@ class Trainer:
         try:
             while self.step < cfg.steps:
                 for g in self.opt.param_groups:
-                    g["lr"] = lr_at(self.step, cfg)
+                    g["lr"] = lr_at(self.step, cfg) * g.get("lr_scale", 1.0)
                 batch = next(self.batches)
                 loss, logs = self.model(batch)
                 if not torch.isfinite(loss):

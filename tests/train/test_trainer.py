@@ -110,3 +110,21 @@ def test_negative_flow_weight_is_refused(tmp_path: Path) -> None:
     cfg = TrainConfig(stage="tokenizer", out_dir=str(tmp_path / "t"), steps=1, batch_size=2, warmup=1)
     with pytest.raises(ValueError, match="flow_weight"):
         train("tokenizer", cfg, size="tiny", crop=64, flow_weight=-1.0, log=lambda s: None)
+
+
+def test_param_groups_scale_the_named_parts_and_keep_decayed_groups_first() -> None:
+    from torch import nn
+
+    from limner.train.trainer import param_groups
+
+    class Stage(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = nn.Linear(3, 3)
+            self.layout_in = nn.Linear(3, 2)
+            self.frozen = nn.Linear(2, 2).requires_grad_(False)
+            self.lr_scales = {"layout_": 4.0}
+
+    groups = param_groups(Stage(), 0.1)
+    got = [(g["weight_decay"], g["lr_scale"], sum(p.numel() for p in g["params"])) for g in groups]
+    assert got == [(0.1, 1.0, 9), (0.1, 4.0, 6), (0.0, 1.0, 3), (0.0, 4.0, 2)]  # frozen parts left out
