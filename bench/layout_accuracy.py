@@ -95,7 +95,8 @@ def main() -> int:
         if sp.cfg_scale != 1.0:
             seqs += [prompt_prefix(m.text, "", SIZE, m.config.prior.max_text_tokens, drop_text=True) for _ in exs]
         logits, pos, cache = prefill(m, seqs, 80)
-        lays, _, _ = sample_layouts(m, logits, pos, cache, sp, len(exs), torch.Generator().manual_seed(1))
+        lays, _, _ = sample_layouts(m, logits, pos, cache, sp, len(exs), torch.Generator().manual_seed(1),
+                                    m.grid(SIZE))
         cls = cnt = rel = 0
         for e, lay in zip(exs, lays, strict=True):
             want = scene_layout(e.scene)

@@ -61,3 +61,26 @@ $L export --prior "$R/prior/model.safetensors" --decoder "$R/dec/model.safetenso
 #        --out runs/prior5 --steps 1300 --lr 8e-4 --warmup 30 --save-every 100 --mix single_object=1.5,\
 #two_object=1.5,counting=1.5,colors=1.5,position=1.5,color_attr=1.5,hex_color=1,text=1,dense_grid=1,multi=0.5
 #      limner export --prior runs/prior5/model.safetensors --out limner/weights/limner-small.safetensors
+#
+# 7. layout tokens (session 6): the prior writes each image's objects (class, centre, radius) before its codes
+#    and reads, on the token before each code, which planned object that cell belongs to; the decoder reads the
+#    layout as a map with a learned shape field per class (limner/model/layout.py). Both continue the shipped
+#    weights of 6.; --layout adds the new parts fresh (train/upgrade.py logs which). Each run below was stopped
+#    and the next one continued its last save when a part was added to the architecture. One process each,
+#    the decoder and the prior side by side on the two cores:
+#      D="limner train decoder --layout --batch-size 8 --threads 1 --save-every 100 --warmup 30 --lr 5e-4"
+#      P="limner train prior --layout --tokenizer limner/weights/limner-small.safetensors --novel-weight 3 \
+#         --batch-size 8 --threads 1 --save-every 100 --warmup 30 --lr 1e-3 --mix <the GenEval-weighted mix of 5.>"
+#      OMP_NUM_THREADS=1 $D --init limner/weights/limner-small.safetensors --out runs/dec3 --steps 3000
+#        (the first 1,500 steps with --steps 1500, then on to the step-1800 save)
+#      OMP_NUM_THREADS=1 $D --init runs/dec3/model.safetensors --out runs/dec4 --steps 1500   (shape fields added;
+#        to the step-400 save)
+#      OMP_NUM_THREADS=1 $D --init runs/dec4/model.safetensors --out runs/dec5 --steps 1200   (the layout input at
+#        4x the learning rate)
+#      OMP_NUM_THREADS=1 $P --init limner/weights/limner-small.safetensors --out runs/prior6 --steps 2200
+#        (to the step-1000 save)
+#      OMP_NUM_THREADS=1 $P --init runs/prior6/model.safetensors --out runs/prior7 --steps 2000
+#        (planned-object embeddings added)
+#      limner export --prior runs/prior7/model.safetensors --decoder runs/dec5/model.safetensors \
+#        --out limner/weights/limner-small.safetensors
+#    A fresh run of steps 1-3 trains layouts from the start: every named size has them.

@@ -68,6 +68,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=1.0,
         help="prior stage: weight of the layout tokens' mean cross-entropy in the loss (default 1)",
     )
+    p.add_argument(
+        "--first-code-weight",
+        type=float,
+        default=0.0,
+        help="prior stage: weight of each image's first code (its background, usually) in the loss, added to "
+        "the mean over all codes (default 0)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.add_argument("--log-every", type=int, default=10)
@@ -92,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from e
     if args.novel_weight < 0:
         raise CliError(f"--novel-weight must be >= 0, got {args.novel_weight}")
+    if args.first_code_weight < 0:
+        raise CliError(f"--first-code-weight must be >= 0, got {args.first_code_weight}")
     if args.layout_weight < 0:
         raise CliError(f"--layout-weight must be >= 0, got {args.layout_weight}")
     if args.lr <= 0:
@@ -122,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
             mix=mix,
             layout=args.layout,
             layout_weight=args.layout_weight,
+            first_weight=args.first_code_weight,
             log=lambda s: print(s, flush=True),
         )
     except (CheckpointError, ValueError, FileNotFoundError) as e:

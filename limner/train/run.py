@@ -84,7 +84,7 @@ def build_tokenizer_stage(
 
 def build_prior_stage(
     tokenizer_ckpt: str, init: str | None, seed: int, prior_size: str | None = None, novel_weight: float = 0.0,
-    layout: bool = False, layout_weight: float = 1.0, log: Callable[[str], None] = print,
+    layout: bool = False, layout_weight: float = 1.0, log: Callable[[str], None] = print, first_weight: float = 0.0,
 ) -> tuple[ModelConfig, PriorStage]:
     """The prior stage on a trained tokenizer checkpoint, optionally continuing the prior in `init`; `layout`
     adds layout tokens to a continued prior written without them (train/upgrade.py)."""
@@ -102,7 +102,8 @@ def build_prior_stage(
     # A continued prior keeps the vocabulary its embeddings were trained with.
     vocab = (continued[2].get("text_vocab") if continued else None) or md.get("text_vocab")
     text = TextTokenizer.from_json(vocab) if vocab else TextTokenizer.build_default()
-    stage = PriorStage(cfg, tok, dec, text, seed=seed, novel_weight=novel_weight, layout_weight=layout_weight)
+    stage = PriorStage(cfg, tok, dec, text, seed=seed, novel_weight=novel_weight, layout_weight=layout_weight,
+                       first_weight=first_weight)
     if continued and init:
         if layout:
             load_prior_growing_vocab(stage.prior, continued[1], init, log)
@@ -125,6 +126,7 @@ def train(
     mix: dict[str, float] | None = None,
     layout: bool = False,
     layout_weight: float = 1.0,
+    first_weight: float = 0.0,
     log: Callable[[str], None] = print,
 ) -> dict[str, float]:
     """Train one stage (tokenizer, decoder or prior) with `tcfg`; returns the final logs."""
@@ -144,7 +146,8 @@ def train(
         if not tokenizer_ckpt:
             raise ValueError("the prior stage needs --tokenizer CHECKPOINT (a trained tokenizer stage)")
         cfg, stage = build_prior_stage(tokenizer_ckpt, init, tcfg.seed, prior_size=size, novel_weight=novel_weight,
-                                       layout=layout, layout_weight=layout_weight, log=log)
+                                       layout=layout, layout_weight=layout_weight, log=log,
+                                       first_weight=first_weight)
         exclude = heldout_exclusions()
     else:
         raise ValueError(f"unknown stage {stage_name!r}: expected one of {STAGES}")

@@ -116,7 +116,9 @@ class PriorStage(nn.Module):
     (1 + novel_weight) times; the logged img_ce stays the plain mean, comparable across runs.
 
     A layout prior (cfg.prior.layout) also predicts each image's layout tokens; their mean CE is added
-    with `layout_weight`: they are few, and they decide what the prompt asked for."""
+    with `layout_weight`: they are few, and they decide what the prompt asked for. `first_weight` adds the
+    mean CE of each image's first code (its top-left cell: usually the background colour the prompt names),
+    a single decision per image that the mean over 256 codes all but ignores."""
 
     def __init__(
         self,
@@ -127,8 +129,12 @@ class PriorStage(nn.Module):
         seed: int = 0,
         novel_weight: float = 0.0,
         layout_weight: float = 1.0,
+        first_weight: float = 0.0,
     ) -> None:
         super().__init__()
+        if first_weight < 0:
+            raise ValueError(f"first_weight must be >= 0, got {first_weight}")
+        self.first_weight = first_weight
         if novel_weight < 0:
             raise ValueError(f"novel_weight must be >= 0, got {novel_weight}")
         if layout_weight < 0:
@@ -188,4 +194,10 @@ class PriorStage(nn.Module):
             lay_loss = ce[lay].mean()
             logs["lay_ce"] = lay_loss.item()
             loss = loss + self.layout_weight * lay_loss
+        first = sel & (sel.long().cumsum(1) == 1)  # (B, T-1): each row's first image target
+        if first.any():
+            first_loss = ce[first].mean()
+            logs["first_ce"] = first_loss.item()
+            if self.first_weight > 0:
+                loss = loss + self.first_weight * first_loss
         return loss, logs

@@ -29,11 +29,11 @@ def test_weighted_prior_stage_logs_plain_and_novel_ce(tmp_path: Path) -> None:
     train("tokenizer", tok, size="tiny", crop=64, log=lambda s: None)
     pri = TrainConfig(stage="prior", out_dir=str(tmp_path / "prior"), steps=2, batch_size=2, warmup=1, log_every=1)
     last = train("prior", pri, tokenizer_ckpt=str(tmp_path / "tok" / "model.safetensors"), novel_weight=3.0,
-                 log=lambda s: None)
+                 first_weight=1.0, log=lambda s: None)
     # the novel codes (first code, edges) are the hard ones: their CE is above the plain mean's floor
     assert last["img_ce"] > 0 and last["novel_ce"] > 0
     # the tiny size writes layouts: their CE is logged, near ln(vocabulary) for a fresh prior
-    assert 3 < last["lay_ce"] < 10
+    assert 3 < last["lay_ce"] < 10 and 3 < last["first_ce"] < 12  # first_ce: one code an image, near ln(V)
 
 
 def test_layout_tokens_sit_between_img_and_the_codes() -> None:
