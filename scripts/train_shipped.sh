@@ -80,7 +80,11 @@ $L export --prior "$R/prior/model.safetensors" --decoder "$R/dec/model.safetenso
 #      OMP_NUM_THREADS=1 $P --init limner/weights/limner-small.safetensors --out runs/prior6 --steps 2200
 #        (to the step-1000 save)
 #      OMP_NUM_THREADS=1 $P --init runs/prior6/model.safetensors --out runs/prior7 --steps 2000
-#        (planned-object embeddings added)
-#      limner export --prior runs/prior7/model.safetensors --decoder runs/dec5/model.safetensors \
+#        (planned-object embeddings added; to the step-1400 save)
+#      OMP_NUM_THREADS=1 $P --init runs/prior7/model.safetensors --out runs/prior8 --steps 900 --lr 6e-4 \
+#        --warmup 20 --first-code-weight 1
+#        (the background at the first code had fallen to 0.10 of bench/prior_binding.py's probe once layouts sat
+#        between <img> and the codes; 0.95 after this run)
+#      limner export --prior runs/prior8/model.safetensors --decoder runs/dec5/model.safetensors \
 #        --out limner/weights/limner-small.safetensors
 #    A fresh run of steps 1-3 trains layouts from the start: every named size has them.
