@@ -167,20 +167,6 @@ def free_span(keep: torch.Tensor) -> tuple[int, int]:
 
 
 @torch.no_grad()
-def sample_codes(
-    model: NativeModel,
-    prompts: list[str],
-    size: tuple[int, int],
-    params: SamplingParams,
-    generator: torch.Generator | None = None,
-    progress: TokenProgress | None = None,
-    fixed: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """The codes (B, rows, cols) of `sample_tokens`."""
-    return sample_tokens(model, prompts, size, params, generator, progress, fixed).codes
-
-
-@torch.no_grad()
 def sample_tokens(
     model: NativeModel,
     prompts: list[str],
@@ -232,19 +218,24 @@ def sample_tokens(
     if keep is not None and stop == 0 and not sample_layout:  # nothing to sample
         return Sampled(keep.clone().view(b, rows, cols), layouts)
     reps = 2 if use_cfg else 1
-    first = None
-    if layouts is not None:
-        first = torch.stack([cell_objects(lay, rows, cols)[0] for lay in layouts]).repeat(reps, 1)  # (B or 2B, 2)
+
+    def planned_cells(lays: list[Layout] | None) -> torch.Tensor:
+        """(B or 2B, n + 1, 2): [:, j] the object of code cell j, read by the token before code j; a zero row
+        past the end, and zeros everywhere without layouts."""
+        cells = torch.zeros(b * reps, n + 1, 2, dtype=torch.long)
+        if lays is not None:
+            cells[:, :n] = torch.stack([cell_objects(lay, rows, cols) for lay in lays]).repeat(reps, 1, 1)
+        return cells
+
+    cells = planned_cells(layouts)  # a given layout's <lay_end> ends the prefill and carries cell 0's object
+    first = cells[:, 0] if layouts is not None else None
     logits, next_pos, cache = prefill(model, seqs, n + (MAX_LAYOUT_TOKENS if sample_layout else 0), first)
     if sample_layout:
         layouts, logits, next_pos = sample_layouts(model, logits, next_pos, cache, params, b, generator,
                                                    (rows, cols))
         if keep is not None and stop == 0:
             return Sampled(keep.clone().view(b, rows, cols), layouts)
-    # cells[:, j]: the object of code cell j, read by the token before code j; one zero row past the end
-    cells = torch.zeros(b * reps, n + 1, 2, dtype=torch.long)
-    if layouts is not None:
-        cells[:, :n] = torch.stack([cell_objects(lay, rows, cols) for lay in layouts]).repeat(reps, 1, 1)
+        cells = planned_cells(layouts)
     if start:  # the kept codes before the first resampled one, in one pass
         kept = (keep[:, :start] + offset).repeat(reps, 1)  # type: ignore[index]  # (B or 2B, start)
         grid = gp[:start].unsqueeze(0).expand(kept.shape[0], -1, -1)
@@ -253,7 +244,7 @@ def sample_tokens(
         next_pos = next_pos + start
     digits = None if params.novel_temperature is None else model.tokenizer.fsq.digits(torch.arange(k))  # (K, D)
     for i in range(start, stop):
-        img_logits = logits[:, offset : offset + k]  # only image codes may follow <img>
+        img_logits = logits[:, offset : offset + k]  # only image codes may follow <img> (or <lay_end>)
         if use_cfg:
             img_logits = cfg_logits(img_logits[:b], img_logits[b:], params.cfg_scale)
         if digits is not None and i > 0:

@@ -261,22 +261,26 @@ def edit_region(change: EditChange, observed: list[Observed], size: tuple[int, i
     return box_region(boxes, size, pad)
 
 
-def observed_item(s: Observed, w: int, h: int) -> LayoutItem:
-    """A detection as a layout item: its centroid, and half its larger box side as the radius."""
-    x0, y0, x1, y1 = s.bbox
-    r = max(x1 - x0, y1 - y0) / 2 / min(w, h)
-    return LayoutItem.quantize(s.obj.cls, s.centroid[0] / w, s.centroid[1] / h, r)
+def observed_layout(observed: list[Observed], w: int, h: int) -> Layout:
+    """Detections as layout items (centroid, half the larger box side as the radius), in order; classes unknown
+    to the world (a blob the detector could not name) are left out."""
+    items = []
+    for s in observed:
+        if s.obj.cls in OBJECTS:
+            x0, y0, x1, y1 = s.bbox
+            r = max(x1 - x0, y1 - y0) / 2 / min(w, h)
+            items.append(LayoutItem.quantize(s.obj.cls, s.centroid[0] / w, s.centroid[1] / h, r))
+    return items
 
 
 def edit_layout(change: EditChange, observed: list[Observed], size: tuple[int, int]) -> Layout:
     """The layout of the edited image, for a layout prior to draw the edit from (the engine knows it, as a
     conversation keeps its earlier layouts): the objects read from the image that the edit leaves alone,
     then the changed ones where they now stand; a changed object with no position of its own stays where
-    it was read. Classes unknown to the world (a blob the detector could not name) are left out."""
+    it was read (see `observed_layout` for the objects read)."""
     w, h = size
     before = {(o.cls, o.color) for o in change.before}
-    kept = [s for s in observed if (s.obj.cls, s.obj.color) not in before]
-    items = [observed_item(s, w, h) for s in kept if s.obj.cls in OBJECTS]
+    items = observed_layout([s for s in observed if (s.obj.cls, s.obj.color) not in before], w, h)
     for o in change.after:
         if o.position is not None:
             cx, cy = POSITIONS[o.position]

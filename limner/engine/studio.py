@@ -19,8 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from limner.data.world import OBJECTS
-from limner.engine.edits import EditError, EditOp, apply_edit, edit_layout, edit_region, observed_item, parse_edit
+from limner.engine.edits import EditError, EditOp, apply_edit, edit_layout, edit_region, observed_layout, parse_edit
 from limner.engine.generator import GenerateOptions, Generator, Progress, resolve_size
 from limner.engine.inpaint import closest_size, composite_exact, fixed_codes, region_from_mask
 from limner.engine.llm_planner import LLMPlanner, plan_with_fallback
@@ -181,8 +180,7 @@ def mask_layout(after: ScenePlan, region: np.ndarray, observed: list[Observed]) 
     ys, xs = np.nonzero(region)
     r = min(xs.max() - xs.min() + 1, ys.max() - ys.min() + 1) / 2 * 0.8 / min(w, h)
     o = after.objects[0]
-    outside = [s for s in observed if not region[int(s.centroid[1]), int(s.centroid[0])]]
-    items = [observed_item(s, w, h) for s in outside if s.obj.cls in OBJECTS]
+    items = observed_layout([s for s in observed if not region[int(s.centroid[1]), int(s.centroid[0])]], w, h)
     return [*items, LayoutItem.quantize(o.cls, (xs.min() + xs.max() + 1) / 2 / w, (ys.min() + ys.max() + 1) / 2 / h,
                                         r)][-MAX_OBJECTS:]
 

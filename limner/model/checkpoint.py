@@ -73,9 +73,14 @@ def read_checkpoint(path: str | Path) -> tuple[ModelConfig, dict[str, torch.Tens
     return cfg, tensors, md
 
 
+def component(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The `prefix.*` tensors of a checkpoint, keyed without the prefix."""
+    return {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+
+
 def load_into(module: nn.Module, prefix: str, tensors: dict[str, torch.Tensor], path: str | Path) -> None:
     """Strictly load `prefix.*` tensors into `module`, converting to the module's dtype."""
-    sub = {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+    sub = component(tensors, prefix)
     if not sub:
         raise CheckpointError(f"checkpoint {str(path)!r} has no {prefix!r} weights")
     own = module.state_dict()

@@ -161,7 +161,7 @@ def layout_map(layouts: list[Layout | None], size: tuple[int, int]) -> torch.Ten
 
 def prior_vocab_size(text_vocab: int, codebook: int, layout: bool) -> int:
     """The prior's vocabulary: text ids, image codes and, for a layout prior, the layout ids."""
-    return text_vocab + codebook + (LAYOUT_VOCAB if layout else 0)
+    return layout_offset(text_vocab, codebook) + (LAYOUT_VOCAB if layout else 0)
 
 
 def drop_layouts(layouts: list[Layout | None], p: float, rng: object) -> list[Layout | None]:

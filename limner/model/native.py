@@ -14,7 +14,7 @@ from limner.model.checkpoint import CheckpointError, file_sha256, load_into, rea
 from limner.model.config import ModelConfig
 from limner.model.decoder import DiffusionDecoder
 from limner.model.image_tokenizer import ImageTokenizer
-from limner.model.layout import prior_vocab_size
+from limner.model.layout import layout_offset, prior_vocab_size
 from limner.model.prior import Prior
 from limner.model.text_tokenizer import TextTokenizer
 
@@ -97,7 +97,7 @@ class NativeModel:
         """First prior id of the layout tokens, or None when the prior writes none."""
         if not self.config.prior.layout:
             return None
-        return self.text.vocab_size + self.config.tokenizer.codebook_size
+        return layout_offset(self.text.vocab_size, self.config.tokenizer.codebook_size)
 
     def n_params(self) -> int:
         """Parameter count of the image tokenizer, decoder and prior together."""

@@ -17,7 +17,7 @@ from limner.data.batches import Batch
 from limner.model.config import ModelConfig
 from limner.model.decoder import DiffusionDecoder
 from limner.model.image_tokenizer import ImageTokenizer
-from limner.model.layout import drop_layouts, layout_map, prior_vocab_size
+from limner.model.layout import drop_layouts, layout_map, layout_offset, prior_vocab_size
 from limner.model.prior import Prior
 from limner.model.sequence import build_training_sequences
 from limner.model.text_tokenizer import TextTokenizer
@@ -132,19 +132,17 @@ class PriorStage(nn.Module):
         first_weight: float = 0.0,
     ) -> None:
         super().__init__()
-        if first_weight < 0:
-            raise ValueError(f"first_weight must be >= 0, got {first_weight}")
-        self.first_weight = first_weight
-        if novel_weight < 0:
-            raise ValueError(f"novel_weight must be >= 0, got {novel_weight}")
-        if layout_weight < 0:
-            raise ValueError(f"layout_weight must be >= 0, got {layout_weight}")
+        weights = {"novel_weight": novel_weight, "layout_weight": layout_weight, "first_weight": first_weight}
+        for name, v in weights.items():
+            if v < 0:
+                raise ValueError(f"{name} must be >= 0, got {v}")
         self.novel_weight = novel_weight
         self.layout_weight = layout_weight
+        self.first_weight = first_weight
         self.cfg = cfg
         self.text = text
         self.prior = Prior(cfg.prior, prior_vocab_size(text.vocab_size, cfg.tokenizer.codebook_size, cfg.prior.layout))
-        self.layout_offset = text.vocab_size + cfg.tokenizer.codebook_size if cfg.prior.layout else None
+        self.layout_offset = layout_offset(text.vocab_size, cfg.tokenizer.codebook_size) if cfg.prior.layout else None
         # A plain tuple keeps the frozen parts out of this module's state_dict and out of DDP.
         self.frozen: tuple[ImageTokenizer, DiffusionDecoder] = (
             tokenizer.eval().requires_grad_(False),

@@ -18,21 +18,17 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from limner.model.checkpoint import CheckpointError, load_into
+from limner.model.checkpoint import CheckpointError, component, load_into
 
 NEW_DECODER_PARTS = ("layout_mlp.", "layout_out.", "layout_tpl")
 NEW_PRIOR_PARTS = ("obj_slot.", "obj_cls.")
-
-
-def _sub(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    return {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
 
 
 def load_decoder_adding_layout(
     decoder: nn.Module, tensors: dict[str, torch.Tensor], path: str | Path, log: Callable[[str], None] = print
 ) -> None:
     """Load a decoder checkpoint that lacks the layout input into a layout decoder; the rest must match."""
-    sub = _sub(tensors, "decoder")
+    sub = component(tensors, "decoder")
     own = decoder.state_dict()
     if not any(k.startswith(NEW_DECODER_PARTS) for k in own):
         raise CheckpointError(f"decoder has no layout input to add; load {str(path)!r} with load_into")
@@ -48,7 +44,7 @@ def load_prior_growing_vocab(
     prior: nn.Module, tensors: dict[str, torch.Tensor], path: str | Path, log: Callable[[str], None] = print
 ) -> None:
     """Load a prior whose vocabulary is a prefix of this prior's (tok_emb rows 0..V_old-1); the rest must match."""
-    sub = _sub(tensors, "prior")
+    sub = component(tensors, "prior")
     old = sub.get("tok_emb.weight")
     emb = prior.state_dict()["tok_emb.weight"]
     if old is None or old.shape[1] != emb.shape[1] or old.shape[0] > emb.shape[0]:

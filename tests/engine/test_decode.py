@@ -2,7 +2,7 @@
 
 import torch
 
-from limner.engine.decode import SamplingParams, free_span, sample_codes
+from limner.engine.decode import SamplingParams, free_span, sample_tokens
 from limner.model.native import NativeModel
 
 
@@ -15,23 +15,23 @@ def test_free_span() -> None:
 def test_fixed_codes_are_kept(tiny_model: NativeModel) -> None:
     fixed = torch.full((1, 16, 16), 5)
     fixed[0, 3, 4:6] = -1
-    out = sample_codes(tiny_model, ["a red star"], (256, 256), SamplingParams(), torch.Generator().manual_seed(0),
-                       fixed=fixed)
+    out = sample_tokens(tiny_model, ["a red star"], (256, 256), SamplingParams(), torch.Generator().manual_seed(0),
+                        fixed=fixed).codes
     assert out.shape == (1, 16, 16) and (out[fixed >= 0] == 5).all() and (out >= 0).all()
-    assert torch.equal(sample_codes(tiny_model, ["x"], (256, 256), SamplingParams(), fixed=torch.ones(1, 16, 16,
-                                                                                                      dtype=torch.long)),
-                       torch.ones(1, 16, 16, dtype=torch.long))
+    ones = torch.ones(1, 16, 16, dtype=torch.long)
+    assert torch.equal(sample_tokens(tiny_model, ["x"], (256, 256), SamplingParams(), fixed=ones).codes, ones)
 
 
 def test_novel_temperature_sampling_is_seeded_and_keeps_fixed_codes(tiny_model: NativeModel) -> None:
     sp = SamplingParams(novel_temperature=0.3)
-    a = sample_codes(tiny_model, ["a red star", "two rings"], (256, 256), sp, torch.Generator().manual_seed(1))
-    b = sample_codes(tiny_model, ["a red star", "two rings"], (256, 256), sp, torch.Generator().manual_seed(1))
+    a = sample_tokens(tiny_model, ["a red star", "two rings"], (256, 256), sp, torch.Generator().manual_seed(1)).codes
+    b = sample_tokens(tiny_model, ["a red star", "two rings"], (256, 256), sp, torch.Generator().manual_seed(1)).codes
     k = tiny_model.config.tokenizer.codebook_size
     assert torch.equal(a, b) and a.min() >= 0 and a.max() < k
     fixed = torch.full((1, 16, 16), 9)
     fixed[0, 5:7] = -1
-    out = sample_codes(tiny_model, ["a red star"], (256, 256), sp, torch.Generator().manual_seed(0), fixed=fixed)
+    out = sample_tokens(tiny_model, ["a red star"], (256, 256), sp, torch.Generator().manual_seed(0),
+                        fixed=fixed).codes
     assert (out[fixed >= 0] == 9).all() and (out >= 0).all()
 
 

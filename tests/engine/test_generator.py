@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from limner.engine.decode import SamplingParams, left_pad, sample_codes
+from limner.engine.decode import SamplingParams, left_pad, sample_tokens
 from limner.engine.generator import GenerateOptions, Generator, resolve_size
 from limner.engine.glyphs import requested_text
 from limner.model.native import NativeModel
@@ -17,9 +17,9 @@ def test_left_pad_positions() -> None:
 def test_batched_sampling_equals_one_at_a_time(tiny_model: NativeModel) -> None:
     p = SamplingParams(temperature=0.0, cfg_scale=2.0)
     prompts = ["a red circle", "three blue stars in a row on a grey background"]
-    both = sample_codes(tiny_model, prompts, (256, 256), p)
+    both = sample_tokens(tiny_model, prompts, (256, 256), p).codes
     for i, pr in enumerate(prompts):
-        assert torch.equal(sample_codes(tiny_model, [pr], (256, 256), p)[0], both[i])
+        assert torch.equal(sample_tokens(tiny_model, [pr], (256, 256), p).codes[0], both[i])
 
 
 def test_generate_n_sizes_seeds_and_previews(tiny_model: NativeModel) -> None:
