@@ -17,7 +17,16 @@ from dataclasses import dataclass
 import torch
 
 from limner.engine.sampling import cfg_logits, near_codes, sample_from_logits, sample_with_repeat
-from limner.model.layout import END, MAX_LAYOUT_TOKENS, Layout, allowed, cell_objects, decode_layout, encode_layout
+from limner.model.layout import (
+    END,
+    MAX_LAYOUT_TOKENS,
+    Layout,
+    allowed,
+    cell_objects,
+    decode_layout,
+    encode_layout,
+    layout_free_cells,
+)
 from limner.model.native import NativeModel
 from limner.model.sequence import image_grid_pos, prompt_prefix
 
@@ -48,6 +57,10 @@ class SamplingParams:
     # as well as 0.5: layouts matching their prompts' objects 0.982 against 0.964 (bench/layout_accuracy.py), and
     # overall 0.292 against 0.229 on the tuning prompts (noise-level).
     layout_temperature: float | None = None
+    # Background lock (layout prior only): a code cell farther than `background_margin` cells from every planned
+    # object's box takes the image's background code (the first such cell's draw) instead of a fresh draw,
+    # so the code grid cannot add objects its own layout did not plan (layout_free_cells). None: off.
+    background_margin: float | None = None
 
     def validate(self) -> None:
         """ValueError naming the first field out of range (temperature, top_k, top_p, cfg_scale or decoder_noise)."""
@@ -63,6 +76,8 @@ class SamplingParams:
             raise ValueError(f"layout_temperature must be >= 0, got {self.layout_temperature}")
         if self.novel_temperature is not None and self.novel_temperature < 0:
             raise ValueError(f"novel_temperature must be >= 0, got {self.novel_temperature}")
+        if self.background_margin is not None and self.background_margin < 0:
+            raise ValueError(f"background_margin must be >= 0 (None: off), got {self.background_margin}")
         if not 0 <= self.decoder_noise <= 2:
             raise ValueError(f"decoder_noise must be in [0, 2], got {self.decoder_noise}")
 
@@ -243,6 +258,12 @@ def sample_tokens(
         logits = model.prior(kept, grid, pos_ids=pos, cache=cache, obj_pos=cells[:, 1 : start + 1])[:, -1]
         next_pos = next_pos + start
     digits = None if params.novel_temperature is None else model.tokenizer.fsq.digits(torch.arange(k))  # (K, D)
+    # (B, n) True where the background lock applies; bg (B,) the background code once drawn, -1 before
+    locked = torch.zeros(b, n, dtype=torch.bool)
+    if params.background_margin is not None and layouts is not None:
+        locked = torch.stack([layout_free_cells(lay, rows, cols, params.background_margin) if lay
+                              else torch.zeros(n, dtype=torch.bool) for lay in layouts])
+    bg = torch.full((b,), -1, dtype=torch.long)
     for i in range(start, stop):
         img_logits = logits[:, offset : offset + k]  # only image codes may follow <img> (or <lay_end>)
         if use_cfg:
@@ -253,6 +274,9 @@ def sample_tokens(
                                      params.top_k, params.top_p, generator)
         else:
             tok = sample_from_logits(img_logits, params.temperature, params.top_k, params.top_p, generator)  # (B,)
+        lock = locked[:, i] & (bg >= 0)
+        tok = torch.where(lock, bg, tok)
+        bg = torch.where(locked[:, i] & (bg < 0), tok, bg)
         if keep is not None:
             tok = torch.where(keep[:, i] >= 0, keep[:, i], tok)
         codes[:, i] = tok

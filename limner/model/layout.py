@@ -189,3 +189,18 @@ def cell_objects(layout: Layout | None, rows: int, cols: int) -> torch.Tensor:
         out[flat, 0] = k + 1
         out[flat, 1] = it.cls + 1
     return out
+
+
+def layout_free_cells(layout: Layout, rows: int, cols: int, margin: float) -> torch.Tensor:
+    """(rows * cols,) bool, raster order: True for the token cells whose centre lies farther than `margin`
+    cells outside every item's shape box, the cells a layout leaves to the background. The sampler's
+    background lock (engine/decode.py) gives them the background code."""
+    ys = (torch.arange(rows, dtype=torch.float32) + 0.5) / rows
+    xs = (torch.arange(cols, dtype=torch.float32) + 0.5) / cols
+    short = min(rows, cols)
+    near = torch.zeros(rows, cols, dtype=torch.bool)
+    for it in layout[:MAX_OBJECTS]:
+        cx, cy = it.center()
+        r = it.radius_frac() * short + margin  # in cells
+        near |= ((ys[:, None] - cy).abs() * rows <= r) & ((xs[None, :] - cx).abs() * cols <= r)
+    return ~near.flatten()

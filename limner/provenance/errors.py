@@ -9,3 +9,8 @@ class ProvenanceError(Exception):
 
 class InputImageError(ProvenanceError):
     """An image given to the stage or to verify cannot be used (truncated, not an image, too large...)."""
+
+
+class DamagedImageError(InputImageError):
+    """The header parsed but the pixel data did not decode (truncated or tampered); the file's
+    metadata, such as its C2PA manifest, can still be read."""

@@ -24,7 +24,7 @@ from PIL import Image, UnidentifiedImageError
 
 from limner.provenance import manifest
 from limner.provenance.certs import trust_anchors
-from limner.provenance.errors import InputImageError
+from limner.provenance.errors import DamagedImageError, InputImageError
 from limner.provenance.index import IndexRecord, ProvenanceIndex, open_index
 from limner.provenance.keys import load_watermark_key
 from limner.provenance.phash import flatten, pdq
@@ -150,7 +150,7 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im.load()
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
-        raise InputImageError(f"image data is truncated or corrupt ({im.format} {w}x{h}): {e}") from None
+        raise DamagedImageError(f"image data is truncated or corrupt ({im.format} {w}x{h}): {e}") from None
     return im
 
 
@@ -191,11 +191,22 @@ class Verifier:
         """The verdict on one image (a path, its bytes or a PIL image): manifest, watermark, then the index
         by payload, by the manifest's record id, or by perceptual hash; raises InputImageError for unusable input."""
         data = _load_bytes(path_or_bytes)
-        im = decode_image(data)
-        report = manifest.read(data, self._anchors)
-        det = self.read_watermark(im)
         notes: list[str] = []
-        if self._key is None:
+        im: Image.Image | None
+        damage: DamagedImageError | None = None
+        try:
+            im = decode_image(data)
+        except DamagedImageError as e:
+            im, damage = None, e
+        report = manifest.read(data, self._anchors)
+        if damage is not None:
+            if report.state == "absent":
+                raise damage  # no pixels and no manifest: nothing to give a verdict on
+            # a tampered file is what a verifier is asked about most: its manifest still answers
+            # (naming the hash mismatch); only the watermark and perceptual search need pixels
+            notes.append(f"{damage}: watermark and perceptual search skipped")
+        det = self.read_watermark(im) if im is not None else None
+        if self._key is None and im is not None:
             notes.append(f"no watermark key at {self.settings.resolved_watermark_key_path}: watermark not checked")
         if self._index is None:
             notes.append(f"no index at {self.settings.resolved_index_url}: index not searched")
@@ -210,7 +221,7 @@ class Verifier:
         if idx is not None and record is None and manifest_ok:
             rid = str(report.generation.get("record_id", ""))
             record, method = (idx.by_id(rid), "manifest") if rid else (None, None)
-        if idx is not None and record is None:
+        if idx is not None and record is None and im is not None:
             h, q = pdq(im)
             if q >= PDQ_MIN_QUALITY:
                 for cand, d in idx.nearest(h, PDQ_MAX_DISTANCE, limit=3):

@@ -1,5 +1,6 @@
 """Region resampling in the token loop: fixed codes are kept, only the span of free codes is sampled."""
 
+import pytest
 import torch
 
 from limner.engine.decode import SamplingParams, free_span, sample_tokens
@@ -77,8 +78,6 @@ def test_sample_tokens_returns_layouts_with_cfg(tiny_model: NativeModel) -> None
 def test_given_layouts_are_teacher_forced(tiny_model: NativeModel) -> None:
     import dataclasses
 
-    import pytest
-
     from limner.engine.decode import sample_tokens
     from limner.model.config import get_config
     from limner.model.layout import LayoutItem
@@ -121,3 +120,23 @@ def test_cached_decoding_reads_planned_objects_as_training_does(tiny_model: Nati
     img = seq.is_image[0, 1:]
     pred = logits[0][img][:-1, m.text.vocab_size : m.text.vocab_size + k].argmax(-1)  # the codes, not </img>
     assert torch.equal(pred, out.codes.flatten())
+
+
+def test_background_lock_gives_unplanned_cells_one_code(tiny_model: NativeModel) -> None:
+    from limner.model.layout import LayoutItem, layout_free_cells
+
+    lay = [LayoutItem.quantize("heart", 0.25, 0.25, 0.13)]
+    free = layout_free_cells(lay, 16, 16, 0.5).view(16, 16)
+    assert not free[4, 4] and free[12, 12] and 0.5 < float(free.float().mean()) < 0.95
+    # a wider margin frees fewer cells; an empty layout leaves every cell to the background
+    assert int(layout_free_cells(lay, 16, 16, 2.0).sum()) < int(free.sum())
+    assert bool(layout_free_cells([], 16, 16, 0.0).all())
+    sp = SamplingParams(background_margin=0.5, temperature=1.5)
+    out = sample_tokens(tiny_model, ["a heart", "a heart"], (256, 256), sp, torch.Generator().manual_seed(0),
+                        layouts=[lay, []])
+    codes = out.codes.view(2, 256)
+    bg = codes[0][free.flatten()]
+    assert (bg == bg[0]).all()  # every unplanned cell holds the one background draw
+    assert len(set(codes[1].tolist())) > 1  # no layout, no lock: the untrained tiny prior draws freely
+    with pytest.raises(ValueError, match="background_margin must be >= 0"):
+        SamplingParams(background_margin=-1.0).validate()
