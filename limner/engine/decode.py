@@ -61,6 +61,9 @@ class SamplingParams:
     # object's box takes the image's background code (the first such cell's draw) instead of a fresh draw,
     # so the code grid cannot add objects its own layout did not plan (layout_free_cells). None: off.
     background_margin: float | None = None
+    # Paint mode (a decoder with layout_colour only; model/paint.py): a fresh image with a layout and no text is
+    # decoded from its layout, its objects coloured as the prior's codes coloured them, over its background code.
+    paint: bool = True
 
     def validate(self) -> None:
         """ValueError naming the first field out of range (temperature, top_k, top_p, cfg_scale or decoder_noise)."""

@@ -1,6 +1,7 @@
 """The generation engine: prompt -> n images, with seeds, progress and partial previews.
 
     prompt --prior (KV cache, CFG, top-k/p)--> [layout tokens] codes (n, rows, cols)
+           [--paint mode: plain background grid, object colours read off the codes (model/paint.py)]
            --diffusion decoder (+ glyph, + layout map)--> RGBA (n, 4, H, W) --> PIL images
 
 `Generator.generate` is the one path the CLI, the eval, the server and the Python API call.
@@ -23,6 +24,7 @@ from limner.engine.glyphs import glyph_tensor
 from limner.engine.matte import matte
 from limner.model.layout import Layout, layout_map
 from limner.model.native import NativeModel
+from limner.model.paint import background_rgb, object_colours, plain_grid
 
 QUALITIES: dict[str, int] = {"low": 2, "medium": 4, "auto": 4, "high": 8}  # decoder steps
 BACKGROUNDS = ("auto", "opaque", "transparent")
@@ -146,6 +148,22 @@ class Generator:
         return self.model.decoder.sample(c, glyph, steps=steps, generator=generator, preview=preview,
                                          noise_scale=noise, layout=lmap)
 
+    def paint(
+        self, codes: torch.Tensor, layouts: list[Layout], glyph: torch.Tensor
+    ) -> tuple[torch.Tensor, list[Layout]]:
+        """Paint mode (model/paint.py) for codes (B, rows, cols): each image with a layout and no text (glyph
+        (B, 1, H, W) empty) becomes a plain grid of its background code, its layout items coloured as its
+        codes drew them; other images are returned as they were."""
+        preview = self.model.tokenizer.decode_preview(self.model.tokenizer.fsq.indices_to_codes(codes))  # (B, 4, h, w)
+        out, lays = codes.clone(), []
+        for i, lay in enumerate(layouts):
+            if not lay or bool(glyph[i].any()):
+                lays.append(lay)
+                continue
+            lays.append(object_colours(preview[i], lay, background_rgb(preview[i], lay)))
+            out[i] = plain_grid(codes[i], lay)
+        return out, lays
+
     def preview(self, codes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """Cheap preview of a (possibly partial, -1 filled) code grid via the tokenizer's preview head."""
         c = self.model.tokenizer.fsq.indices_to_codes(fill_partial(codes.flatten(1)).view_as(codes))
@@ -189,7 +207,10 @@ class Generator:
                               layouts=forced)
         glyph = glyph_tensor(prompt, size).unsqueeze(0).expand(opts.n, -1, -1, -1)
         steps = opts.sampling.decoder_steps or QUALITIES[opts.quality]
-        x = self.decode(drawn.codes, glyph, steps, g, opts.sampling.decoder_noise, drawn.layouts)
+        codes, lays = drawn.codes, drawn.layouts
+        if fixed is None and opts.sampling.paint and lays is not None and self.model.config.decoder.layout_colour:
+            codes, lays = self.paint(codes, lays, glyph)
+        x = self.decode(codes, glyph, steps, g, opts.sampling.decoder_noise, lays)
         images = to_pil(x, transparent)
         if transparent:
             images = [matte(im) for im in images]  # binary alpha: opaque objects, background exactly 0

@@ -56,6 +56,10 @@ class DecoderConfig:
     # comes from its class and box, which the 16-px codes are too coarse to carry. False in checkpoints
     # written before layouts existed.
     layout_cond: bool = False
+    # With layout_cond, also read each object's colour from the layout map (layout.MAP_CHANNELS), so that a
+    # grid of nothing but background codes still decodes into the planned objects in their colours (the
+    # engine's paint mode, engine/paint.py). False in checkpoints written before it.
+    layout_colour: bool = False
 
 
 @dataclass
@@ -123,7 +127,8 @@ def _tiny() -> ModelConfig:
     return ModelConfig(
         name="tiny",
         tokenizer=TokenizerConfig(widths=(8, 16, 16), levels=(4, 4, 4)),
-        decoder=DecoderConfig(width=16, blocks=2, cond_width=16, cond_blocks=1, steps=2, layout_cond=True),
+        decoder=DecoderConfig(width=16, blocks=2, cond_width=16, cond_blocks=1, steps=2, layout_cond=True,
+                              layout_colour=True),
         prior=PriorConfig(d_model=32, n_layers=2, n_heads=2, max_text_tokens=48, max_seq=512, layout=True),
     )
 
@@ -138,18 +143,19 @@ MODEL_SIZES: dict[str, Any] = {
     "small": lambda: ModelConfig(
         name="small",
         tokenizer=TokenizerConfig(levels=(8, 8, 8, 5, 3)),
-        decoder=DecoderConfig(layout_cond=True),
+        decoder=DecoderConfig(layout_cond=True, layout_colour=True),
         prior=PriorConfig(d_model=192, n_layers=5, n_heads=6, layout=True),
     ),
     "base": lambda: ModelConfig(
         name="base",
-        decoder=DecoderConfig(width=96, blocks=10, cond_width=192, layout_cond=True),
+        decoder=DecoderConfig(width=96, blocks=10, cond_width=192, layout_cond=True, layout_colour=True),
         prior=PriorConfig(d_model=384, n_layers=8, n_heads=8, layout=True),
     ),
     "large": lambda: ModelConfig(
         name="large",
         tokenizer=TokenizerConfig(widths=(64, 128, 256), levels=(8, 8, 8, 5, 5, 5)),
-        decoder=DecoderConfig(width=192, blocks=16, cond_width=384, steps=8, layout_cond=True),
+        decoder=DecoderConfig(width=192, blocks=16, cond_width=384, steps=8, layout_cond=True,
+                              layout_colour=True),
         prior=PriorConfig(d_model=1024, n_layers=24, n_heads=16, max_text_tokens=256, layout=True),
     ),
 }

@@ -35,7 +35,7 @@ from torch import nn
 from limner.data.world import OBJECTS
 from limner.model.config import DecoderConfig
 from limner.model.layers import ResBlock, norm, timestep_embedding
-from limner.model.layout import BOX, MAP_CHANNELS
+from limner.model.layout import BASE_MAP_CHANNELS, BOX, MAP_CHANNELS, MASK_CHANNEL
 from limner.model.scheduler import FlowMatchEulerScheduler, sample_train_t
 
 TPL_CHANNELS, TPL_SIDE = 8, 40  # per-class shape fields: channels and texels per side of the box
@@ -63,7 +63,8 @@ class DiffusionDecoder(nn.Module):
         if cfg.layout_cond:
             lw = 32
             self.layout_mlp = nn.Sequential(
-                nn.Conv2d(MAP_CHANNELS, lw, 1), nn.SiLU(), nn.Conv2d(lw, lw, 1), nn.SiLU()
+                nn.Conv2d(MAP_CHANNELS if cfg.layout_colour else BASE_MAP_CHANNELS, lw, 1), nn.SiLU(),
+                nn.Conv2d(lw, lw, 1), nn.SiLU(),
             )
             # A learned shape field per class (a neural texture over the object's box, sampled at each pixel's
             # box-relative position): an outline is a lookup the gradient reaches texel by texel, where the
@@ -100,7 +101,9 @@ class DiffusionDecoder(nn.Module):
         None when the decoder has no layout input or there is no map."""
         if not self.cfg.layout_cond or layout is None:
             return None
-        f = self.layout_mlp(layout)  # (B, 32, H, W): per-pixel features of (class, dx, dy)
+        if not self.cfg.layout_colour:
+            layout = layout[:, :BASE_MAP_CHANNELS]  # a decoder trained before colours reads the rest only
+        f = self.layout_mlp(layout)  # (B, 32, H, W): per-pixel features of (class, dx, dy[, colour])
         f = f + self.layout_tpl_proj(self.template_features(layout))
         return self.layout_out(F.pixel_unshuffle(f, self.cfg.unshuffle))
 
@@ -175,7 +178,7 @@ class DiffusionDecoder(nn.Module):
         # boxes of the layout's objects, whose outlines are few pixels of a mostly flat image.
         weight = 1.0 + 4.0 * F.max_pool2d(glyph, 5, stride=1, padding=2)
         if layout is not None:
-            weight = weight + 2.0 * layout[:, -1:]  # (B, 1, h, w): the map's inside-a-box mask
+            weight = weight + 2.0 * layout[:, MASK_CHANNEL : MASK_CHANNEL + 1]  # (B, 1, h, w): inside a box
         return (weight * (pred - x1) ** 2).mean()
 
     @torch.no_grad()

@@ -22,11 +22,11 @@ ids (see `layout_offset`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
-from limner.data.world import OBJECTS
+from limner.data.world import OBJECTS, color_rgb
 
 XY_BINS = 32
 R_BINS = 16
@@ -41,7 +41,9 @@ R0 = Y0 + XY_BINS
 LAYOUT_VOCAB = R0 + R_BINS
 TOKENS_PER_OBJECT = 4
 MAX_LAYOUT_TOKENS = MAX_OBJECTS * TOKENS_PER_OBJECT + 1
-MAP_CHANNELS = len(OBJECTS) + 3  # class one-hot, box-relative dx and dy, inside-the-box mask
+MASK_CHANNEL = len(OBJECTS) + 2  # class one-hot, box-relative dx and dy, then the inside-the-box mask
+BASE_MAP_CHANNELS = MASK_CHANNEL + 1  # what a decoder without colour input reads
+MAP_CHANNELS = BASE_MAP_CHANNELS + 4  # + the object's colour (r, g, b in [-1, 1]) and a colour-known flag
 BOX = 1.25  # the map covers |dx|, |dy| <= BOX * radius: the whole shape and a margin of background
 
 
@@ -52,12 +54,15 @@ def layout_offset(text_vocab: int, codebook: int) -> int:
 
 @dataclass(frozen=True)
 class LayoutItem:
-    """One object of a layout, quantised: class index into OBJECTS, centre bins and radius bin."""
+    """One object of a layout, quantised: class index into OBJECTS, centre bins and radius bin. `rgb`, when
+    known, is the object's colour (0-255): it is not a token; the data engine knows it, and the engine reads it
+    off the prior's codes (engine/paint.py). It does not take part in comparisons."""
 
     cls: int
     x: int
     y: int
     r: int
+    rgb: tuple[int, int, int] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not (0 <= self.cls < len(OBJECTS) and 0 <= self.x < XY_BINS and 0 <= self.y < XY_BINS
@@ -65,15 +70,16 @@ class LayoutItem:
             raise ValueError(f"layout item out of range: {self}")
 
     @staticmethod
-    def quantize(cls: str, cx: float, cy: float, radius_frac: float) -> LayoutItem:
-        """From a class name, centre (fractions of width and height) and radius / shorter side."""
+    def quantize(cls: str, cx: float, cy: float, radius_frac: float,
+                 rgb: tuple[int, int, int] | None = None) -> LayoutItem:
+        """From a class name, centre (fractions of width and height), radius / shorter side and colour."""
         if cls not in OBJECTS:
             raise ValueError(f"unknown object class {cls!r}")
         xb = min(XY_BINS - 1, max(0, int(cx * XY_BINS)))
         yb = min(XY_BINS - 1, max(0, int(cy * XY_BINS)))
         rf = min(R_MAX, max(R_MIN, radius_frac))
         rb = round(math.log(rf / R_MIN) / math.log(R_MAX / R_MIN) * (R_BINS - 1))
-        return LayoutItem(OBJECTS.index(cls), xb, yb, int(rb))
+        return LayoutItem(OBJECTS.index(cls), xb, yb, int(rb), rgb)
 
     @property
     def name(self) -> str:
@@ -101,7 +107,7 @@ def scene_layout(scene: object) -> Layout:
     w, h = scene.width, scene.height  # type: ignore[attr-defined]
     out = []
     for o in scene.objects[:MAX_OBJECTS]:  # type: ignore[attr-defined]
-        out.append(LayoutItem.quantize(o.cls, o.cx, o.cy, o.radius(w, h) / min(w, h)))
+        out.append(LayoutItem.quantize(o.cls, o.cx, o.cy, o.radius(w, h) / min(w, h), color_rgb(o.color)))
     return out
 
 
@@ -138,7 +144,8 @@ def allowed(step: int) -> tuple[int, int]:
 
 def layout_map(layouts: list[Layout | None], size: tuple[int, int]) -> torch.Tensor:
     """(B, MAP_CHANNELS, H, W) at output size (W, H): per pixel, the class one-hot, the box-relative offsets
-    (dx, dy) / radius and a mask, of the last object whose box covers it; zeros elsewhere and for None."""
+    (dx, dy) / radius, a mask and, where the item has one, its colour and a colour-known flag, of the last
+    object whose box covers it; zeros elsewhere and for None."""
     w, h = size
     out = torch.zeros(len(layouts), MAP_CHANNELS, h, w)
     ys = torch.arange(h, dtype=torch.float32)[:, None] + 0.5  # (H, 1)
@@ -155,7 +162,11 @@ def layout_map(layouts: list[Layout | None], size: tuple[int, int]) -> torch.Ten
             out[b, it.cls][inside] = 1.0
             out[b, n_cls][inside] = dx.expand(h, w)[inside]
             out[b, n_cls + 1][inside] = dy.expand(h, w)[inside]
-            out[b, n_cls + 2][inside] = 1.0
+            out[b, MASK_CHANNEL][inside] = 1.0
+            if it.rgb is not None:
+                for c in range(3):
+                    out[b, BASE_MAP_CHANNELS + c][inside] = it.rgb[c] / 127.5 - 1.0
+                out[b, BASE_MAP_CHANNELS + 3][inside] = 1.0
     return out
 
 

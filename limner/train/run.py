@@ -67,10 +67,11 @@ def build_tokenizer_stage(
     layout: bool = False, log: Callable[[str], None] = print,
 ) -> tuple[ModelConfig, TokenizerStage]:
     """The tokenizer (or, with frozen_tokenizer, the decoder) stage: a named size, or continued from `init`.
-    `layout` turns on the decoder's layout input when `init` was written without it (train/upgrade.py)."""
+    `layout` turns on the decoder's layout input, with object colours, when `init` was written without it or
+    without colours (train/upgrade.py)."""
     cfg = read_checkpoint(init)[0] if init else get_config(size)
-    if layout and not cfg.decoder.layout_cond:
-        cfg = dataclasses.replace(cfg, decoder=dataclasses.replace(cfg.decoder, layout_cond=True))
+    if layout and not (cfg.decoder.layout_cond and cfg.decoder.layout_colour):
+        cfg = dataclasses.replace(cfg, decoder=dataclasses.replace(cfg.decoder, layout_cond=True, layout_colour=True))
     stage = DecoderStage(cfg, crop=crop) if frozen_tokenizer else TokenizerStage(cfg, crop, flow_weight)
     if init:
         _, tensors, _ = read_checkpoint(init)

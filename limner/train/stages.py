@@ -7,6 +7,7 @@ trainer (trainer.py) drives every stage, on one process or many under DDP.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import torch
@@ -17,7 +18,8 @@ from limner.data.batches import Batch
 from limner.model.config import ModelConfig
 from limner.model.decoder import DiffusionDecoder
 from limner.model.image_tokenizer import ImageTokenizer
-from limner.model.layout import drop_layouts, layout_map, layout_offset, prior_vocab_size
+from limner.model.layout import Layout, drop_layouts, layout_map, layout_offset, prior_vocab_size
+from limner.model.paint import paint_batch
 from limner.model.prior import Prior
 from limner.model.sequence import build_training_sequences
 from limner.model.text_tokenizer import TextTokenizer
@@ -26,14 +28,36 @@ LAYOUT_DROP = 0.15  # share of decoder examples trained without their layout (up
 # The decoder's layout input learns at 4x the rate: on a continued decoder it starts from zero next to parts
 # that are already trained, and outlines are a small share of a mostly flat image's loss.
 LAYOUT_LR_SCALE = 4.0
+# A decoder with object colours (layout_colour) sees this share of its examples with a layout and no text
+# painted (model/paint.py): all codes the background code, so it learns to draw objects from the layout alone.
+PAINT_SHARE = 0.5
+# Unpainted examples lose their objects' colours this often: edits and uploads may not know them.
+COLOUR_DROP = 0.3
+
+
+def batch_layouts(cfg: ModelConfig, batch: Batch, rng: random.Random) -> list[Layout | None]:
+    """The layouts the decoder sees for a batch: some dropped (LAYOUT_DROP); without layout_colour, colourless."""
+    lays = drop_layouts(batch.layouts or [None] * len(batch.prompts), LAYOUT_DROP, rng)
+    if not cfg.decoder.layout_colour:
+        return [None if lay is None else [dataclasses.replace(it, rgb=None) for it in lay] for lay in lays]
+    return lays
 
 
 def batch_layout_map(cfg: ModelConfig, batch: Batch, rng: random.Random) -> torch.Tensor | None:
     """The decoder's layout map of a batch (some layouts dropped), or None for a decoder without layouts."""
     if not cfg.decoder.layout_cond:
         return None
-    lays = batch.layouts or [None] * len(batch.prompts)
-    return layout_map(drop_layouts(lays, LAYOUT_DROP, rng), batch.size)
+    return layout_map(batch_layouts(cfg, batch, rng), batch.size)
+
+
+def drop_colours(layouts: list[Layout | None], keep: list[bool], p: float, rng: random.Random) -> list[Layout | None]:
+    """Each layout not marked `keep` loses its items' colours with probability p."""
+    out: list[Layout | None] = []
+    for lay, k in zip(layouts, keep, strict=True):
+        if lay is not None and not k and rng.random() < p:
+            lay = [dataclasses.replace(it, rgb=None) for it in lay]
+        out.append(lay)
+    return out
 
 
 class TokenizerStage(nn.Module):
@@ -88,11 +112,20 @@ class DecoderStage(TokenizerStage):
     def forward(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         """Batch of (B, 4, H, W) images -> (flow-matching loss, logs) on the frozen tokenizer's codes."""
         self.tokenizer.eval()
+        lmap = None
         with torch.no_grad():
-            codes, _ = self.tokenizer.encode(batch.images)
+            codes, idx = self.tokenizer.encode(batch.images)  # (B, D, h, w), (B, h, w)
+            if self.cfg.decoder.layout_cond:
+                lays = batch_layouts(self.cfg, batch, self.rng)
+                painted = [False] * len(lays)
+                if self.cfg.decoder.layout_colour:
+                    has_text = [bool(g.any()) for g in batch.glyphs]
+                    idx, painted = paint_batch(idx, lays, has_text, PAINT_SHARE, self.rng)
+                    codes = self.tokenizer.fsq.indices_to_codes(idx)
+                    lays = drop_colours(lays, painted, COLOUR_DROP, self.rng)
+                lmap = layout_map(lays, batch.size)
             preview = self.tokenizer.decode_preview(codes) if self.cfg.decoder.preview_cond else None
-        flow = self.decoder.loss(codes, batch.images, batch.glyphs, crop=self.crop, preview=preview,
-                                 layout=batch_layout_map(self.cfg, batch, self.rng))
+        flow = self.decoder.loss(codes, batch.images, batch.glyphs, crop=self.crop, preview=preview, layout=lmap)
         return flow, {"flow": flow.item()}
 
 

@@ -3,7 +3,8 @@
 Loading stays strict everywhere else. Here exactly two differences are allowed, and each is logged:
 - the decoder's layout input (`layout_mlp.*`, `layout_tpl*`, `layout_out.*`), or a part of it, is new: it
   starts fresh, its output layers at zero, so the continued decoder draws exactly as before until it
-  learns to read layouts;
+  learns to read layouts; or it reads more map channels than before (the object colours of
+  `layout_colour`): the first layer's old input columns are kept and the new ones start at zero;
 - the prior's vocabulary grows by the layout ids at its end: the old embedding rows (text and image
   codes keep their ids) are copied and the new rows start at the usual small random init; its
   planned-object embeddings (`obj_slot`, `obj_cls`) are new and start at zero.
@@ -34,10 +35,21 @@ def load_decoder_adding_layout(
         raise CheckpointError(f"decoder has no layout input to add; load {str(path)!r} with load_into")
     new = sorted(k for k in own if k.startswith(NEW_DECODER_PARTS) and k not in sub)
     stub = {f"decoder.{k}": own[k] for k in new}  # the fresh init stands in for the missing tensors
+    widened = []
+    for k, old in sub.items():  # the layout map's first layer, grown by input channels only
+        mine = own.get(k)
+        if (k.startswith(NEW_DECODER_PARTS) and mine is not None and old.shape != mine.shape and old.dim() >= 2
+                and old.shape[0] == mine.shape[0] and old.shape[2:] == mine.shape[2:] and old.shape[1] < mine.shape[1]):
+            grown = torch.zeros_like(mine)
+            grown[:, : old.shape[1]] = old.to(grown.dtype)
+            stub[f"decoder.{k}"] = grown
+            widened.append(f"{k} {tuple(old.shape)} -> {tuple(mine.shape)}")
     load_into(decoder, "decoder", {**tensors, **stub}, path)
     if new:
         log(f"decoder: {str(path)!r} lacks {len(new)} layout-input tensors ({', '.join(new)}); added them fresh, "
             "their output at zero")
+    if widened:
+        log(f"decoder: layout input widened ({'; '.join(widened)}); the new input channels start at zero")
 
 
 def load_prior_growing_vocab(

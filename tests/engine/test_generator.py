@@ -62,3 +62,23 @@ def test_size_auto_and_text_requests() -> None:
     t = requested_text("a blue sign that says 'OPEN 7 DAYS', 'HELLO' at the top")
     assert t is not None and t.lines == ["OPEN 7 DAYS", "HELLO"] and t.position == "top"
     assert requested_text("a red circle") is None
+
+
+def test_paint_mode_plains_layout_images_and_keeps_text_images(tiny_model: NativeModel) -> None:
+    from limner.model.layout import LayoutItem
+
+    gen = Generator(tiny_model)
+    k = tiny_model.config.tokenizer.codebook_size
+    codes = torch.randint(0, k, (3, 16, 16), generator=torch.Generator().manual_seed(0))
+    lay = [LayoutItem.quantize("heart", 0.3, 0.3, 0.2), LayoutItem.quantize("star", 0.7, 0.7, 0.15)]
+    glyph = torch.zeros(3, 1, 256, 256)
+    glyph[1, :, 100:120, 50:200] = 1.0  # image 1 asks for text: its codes carry it, so it is not painted
+    out, lays = gen.paint(codes, [lay, lay, []], glyph)
+    assert len(out[0].unique()) == 1 and lays[0] == lay and all(it.rgb is not None for it in lays[0])
+    assert torch.equal(out[1:], codes[1:]) and lays[1] == lay and all(it.rgb is None for it in lays[1])
+    assert lays[2] == []
+    # the whole path, on and off: both decode, and the switch changes the picture
+    on = gen.generate("a heart and a star", GenerateOptions(n=1, seed=2, size=(256, 256)), layout=lay)
+    off = gen.generate("a heart and a star", GenerateOptions(n=1, seed=2, size=(256, 256),
+                                                             sampling=SamplingParams(paint=False)), layout=lay)
+    assert on[0].size == off[0].size == (256, 256) and on[0].tobytes() != off[0].tobytes()

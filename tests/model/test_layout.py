@@ -8,9 +8,11 @@ import torch
 from limner.data.scene import Scene, SceneObject
 from limner.data.world import OBJECTS
 from limner.model.layout import (
+    BASE_MAP_CHANNELS,
     END,
     LAYOUT_VOCAB,
     MAP_CHANNELS,
+    MASK_CHANNEL,
     MAX_LAYOUT_TOKENS,
     XY_BINS,
     LayoutItem,
@@ -59,11 +61,24 @@ def test_layout_map_paints_each_box_and_later_objects_cover_earlier() -> None:
     b = LayoutItem.quantize("square", 0.45, 0.5, 0.1)
     m = layout_map([[a, b], None], (256, 256))
     assert m.shape == (2, MAP_CHANNELS, 256, 256) and m[1].abs().sum() == 0
-    mask = m[0, -1]
+    mask = m[0, MASK_CHANNEL]
     assert mask[128, 77] == 1 and mask[10, 10] == 0  # inside a's box, far outside both
+    assert m[0, BASE_MAP_CHANNELS:].abs().sum() == 0  # no colours given: no colour channels, flag off
     cls = m[0, : len(OBJECTS)]
     assert cls[OBJECTS.index("square"), 128, 115] == 1 and cls[OBJECTS.index("circle"), 128, 115] == 0  # b on top
     assert (cls.sum(0) == mask).all()  # one class per painted pixel
     dx = m[0, len(OBJECTS)]
     cx = a.center()[0] * 256
     assert dx[128, 40] < 0 < dx[128, 81] and torch.isclose(dx[128, int(cx)], torch.tensor(0.0), atol=0.05)
+
+
+def test_layout_map_carries_known_colours_and_scene_layouts_know_theirs() -> None:
+    a = LayoutItem.quantize("circle", 0.3, 0.5, 0.2, rgb=(255, 0, 0))
+    b = LayoutItem.quantize("square", 0.7, 0.5, 0.1)
+    assert a == LayoutItem.quantize("circle", 0.3, 0.5, 0.2)  # colour is not part of the tokens or equality
+    m = layout_map([[a, b]], (256, 256))[0]
+    rgb, flag = m[BASE_MAP_CHANNELS : BASE_MAP_CHANNELS + 3], m[BASE_MAP_CHANNELS + 3]
+    assert torch.allclose(rgb[:, 128, 77], torch.tensor([1.0, -1.0, -1.0])) and flag[128, 77] == 1
+    assert flag[128, 179] == 0 and rgb[:, 128, 179].abs().sum() == 0  # b's colour is unknown
+    scene = Scene(256, 256, objects=[SceneObject("ring", "#1E90FF", "large", 0.2, 0.5)])
+    assert scene_layout(scene)[0].rgb == (0x1E, 0x90, 0xFF)

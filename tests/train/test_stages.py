@@ -69,6 +69,32 @@ def test_decoder_stage_trains_the_layout_input(tmp_path: Path) -> None:
     assert g is not None and g.abs().sum() > 0  # zero-initialised, but learning from the first step
 
 
+def test_decoder_stage_paints_layout_scenes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With layout_colour every kept layout of a text-free scene may be painted: the decoder is then trained on a
+    plain background grid, and its colour input gets the objects' colours."""
+    from limner.data.batches import SceneBatcher
+    from limner.model.config import get_config
+    from limner.model.layout import BASE_MAP_CHANNELS
+    from limner.train import stages
+
+    monkeypatch.setattr(stages, "PAINT_SHARE", 1.0)
+    monkeypatch.setattr(stages, "LAYOUT_DROP", 0.0)
+    stage = stages.DecoderStage(get_config("tiny"), crop=64)
+    seen: dict[str, torch.Tensor] = {}
+
+    def spy(codes: torch.Tensor, *args: object, layout: torch.Tensor | None = None, **kw: object) -> torch.Tensor:
+        seen["codes"], seen["layout"] = codes, layout  # type: ignore[assignment]
+        return torch.zeros((), requires_grad=True)
+
+    monkeypatch.setattr(stage.decoder, "loss", spy)
+    batch = next(SceneBatcher(2, 0, mix={"single_object": 1.0}, sizes={(256, 256): 1.0}))
+    stage(batch)
+    codes, lmap = seen["codes"], seen["layout"]
+    assert lmap is not None and lmap[:, BASE_MAP_CHANNELS + 3].amax() == 1  # colours known
+    flat = codes.flatten(2)  # (B, D, h*w): every cell the same code
+    assert torch.equal(flat, flat[:, :, :1].expand_as(flat))
+
+
 def test_parse_mix_reads_weights_and_names_bad_parts() -> None:
     from limner.train.run import parse_mix
 

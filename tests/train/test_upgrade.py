@@ -61,3 +61,26 @@ def test_grown_prior_keeps_old_rows(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="cannot grow"):
         load_prior_growing_vocab(Prior(cfg, 50), read_checkpoint(tmp_path / "p.safetensors")[1],
                                  tmp_path / "p.safetensors")
+
+
+def test_widened_colour_input_keeps_a_layout_decoder_unchanged(tmp_path: Path) -> None:
+    """A layout decoder written before object colours: its map layer grows by the colour channels at zero, so
+    it draws exactly as before whatever colours the map carries."""
+    cfg = get_config("tiny")
+    no_colour = dataclasses.replace(cfg, decoder=dataclasses.replace(cfg.decoder, layout_colour=False))
+    torch.manual_seed(0)
+    old = DiffusionDecoder(no_colour.decoder, 3, 16)
+    with torch.no_grad():
+        old.layout_out.weight.normal_(std=0.1)  # a trained layout input: it changes the picture
+    save_checkpoint(tmp_path / "d.safetensors", no_colour, {"decoder": old})
+    new = DiffusionDecoder(cfg.decoder, 3, 16)
+    logs: list[str] = []
+    load_decoder_adding_layout(new, read_checkpoint(tmp_path / "d.safetensors")[1], tmp_path / "d.safetensors",
+                               logs.append)
+    assert any("widened" in x and "(32, 19, 1, 1) -> (32, 23, 1, 1)" in x for x in logs)
+    codes, glyph = torch.randn(1, 3, 4, 4), torch.zeros(1, 1, 64, 64)
+    lmap = layout_map([[LayoutItem.quantize("star", 0.5, 0.5, 0.3, rgb=(10, 200, 30))]], (64, 64))
+    pv = torch.zeros(1, 4, 32, 32)
+    a = old.sample(codes, glyph, generator=torch.Generator().manual_seed(1), preview=pv, layout=lmap)
+    b = new.sample(codes, glyph, generator=torch.Generator().manual_seed(1), preview=pv, layout=lmap)
+    assert torch.allclose(a, b, atol=1e-6)

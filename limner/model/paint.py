@@ -1,0 +1,108 @@
+"""Paint mode: a layout's objects drawn by the decoder over a grid of nothing but background codes.
+
+The prior writes an image as layout tokens (class, centre, size per object) followed by a code grid. Its
+layouts match their prompts far more often than its codes do (bench/layout_accuracy.py against the
+generation eval): the codes add stray blobs and smear outlines. In paint mode the engine keeps the
+prior's decisions and drops its brushwork:
+
+    codes (h, w) --background_code--> one code --> a plain grid (h, w) of it
+    codes --tokenizer preview--> object_colours(layout) --> each layout item's rgb
+    plain grid + layout map with colours --diffusion decoder--> pixels
+
+so the background and each object's colour still come from the prior's codes, and every object from its
+layout tokens. A decoder learns it (`layout_colour`) by seeing a share of its training examples painted
+the same way (`paint_batch`): the true layout with the true colours over the background code.
+
+Images with text keep their codes: the text's colour and panel live in them, not in the layout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+import torch
+
+from limner.model.layout import Layout, layout_free_cells
+
+# How far (in [-1, 1] RGB units, Euclidean) a preview pixel must be from the background to count as paint.
+PAINT_DISTANCE = 0.25
+CORE = 0.7  # share of an object's radius whose pixels are read for its colour
+
+
+def background_code(idx: torch.Tensor, layout: Layout | None) -> int:
+    """The background code of one image's code grid idx (rows, cols): the most frequent code among the cells
+    no layout item covers (all cells when every cell is covered)."""
+    rows, cols = idx.shape
+    flat = idx.flatten()
+    free = layout_free_cells(layout or [], rows, cols, 0.0)
+    pool = flat[free] if bool(free.any()) else flat
+    return int(torch.mode(pool).values)
+
+
+def plain_grid(idx: torch.Tensor, layout: Layout | None) -> torch.Tensor:
+    """(rows, cols): every cell the background code of idx (rows, cols)."""
+    return torch.full_like(idx, background_code(idx, layout))
+
+
+def paint_batch(
+    idx: torch.Tensor, layouts: list[Layout | None], has_text: list[bool], share: float, rng: random.Random
+) -> tuple[torch.Tensor, list[bool]]:
+    """Training: each image of idx (B, rows, cols) with a non-empty layout and no text is made a plain grid
+    with probability `share`. Returns (the new idx, which images were painted)."""
+    if not 0 <= share <= 1:
+        raise ValueError(f"paint share must be in [0, 1], got {share}")
+    out = idx.clone()
+    painted = []
+    for i, (lay, text) in enumerate(zip(layouts, has_text, strict=True)):
+        p = bool(lay) and not text and rng.random() < share
+        if p:
+            out[i] = plain_grid(idx[i], lay)
+        painted.append(p)
+    return out, painted
+
+
+def _disc(item_center: tuple[float, float], radius: float, h: int, w: int) -> torch.Tensor:
+    """(h, w) bool: pixels within `radius` px of the centre (fractions of width and height)."""
+    ys = torch.arange(h, dtype=torch.float32)[:, None] + 0.5
+    xs = torch.arange(w, dtype=torch.float32)[None, :] + 0.5
+    cx, cy = item_center[0] * w, item_center[1] * h
+    return (xs - cx) ** 2 + (ys - cy) ** 2 <= radius**2
+
+
+def object_colours(preview: torch.Tensor, layout: Layout, bg_rgb: torch.Tensor) -> Layout:
+    """The layout with each item's rgb read off a preview (4, h, w) in [-1, 1] of the prior's codes.
+
+    An item's colour is the median of the paint (pixels at least PAINT_DISTANCE from `bg_rgb` (3,)) inside the
+    core of its disc that no later item covers; with no paint there, the median of all paint in the image (the
+    prior drew the colour, only elsewhere); with none at all, the item keeps rgb None (the decoder guesses)."""
+    _, h, w = preview.shape
+    rgb = preview[:3]  # (3, h, w)
+    opaque = preview[3] > 0
+    paint = ((rgb - bg_rgb.view(3, 1, 1)).norm(dim=0) >= PAINT_DISTANCE) & opaque  # (h, w)
+    short = min(h, w)
+    discs = [_disc(it.center(), CORE * it.radius_frac() * short, h, w) for it in layout]
+    out: Layout = []
+    for k, it in enumerate(layout):
+        own = discs[k].clone()
+        for later in discs[k + 1 :]:
+            own &= ~later
+        sel = own & paint
+        if not bool(sel.any()):
+            sel = paint
+        if not bool(sel.any()):
+            out.append(dataclasses.replace(it, rgb=None))
+            continue
+        med = rgb[:, sel].median(dim=1).values  # (3,)
+        out.append(dataclasses.replace(it, rgb=tuple(int(v) for v in ((med + 1) * 127.5).round().clamp(0, 255))))
+    return out
+
+
+def background_rgb(preview: torch.Tensor, layout: Layout | None) -> torch.Tensor:
+    """(3,) the median colour, in [-1, 1], of the preview (4, h, w) pixels outside every item's disc."""
+    _, h, w = preview.shape
+    outside = torch.ones(h, w, dtype=torch.bool)
+    for it in layout or []:
+        outside &= ~_disc(it.center(), it.radius_frac() * min(h, w), h, w)
+    px = preview[:3, outside] if bool(outside.any()) else preview[:3].flatten(1)
+    return px.median(dim=1).values

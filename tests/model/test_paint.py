@@ -1,0 +1,48 @@
+"""Paint mode: the background code, plain grids, training-time painting and colours read off a preview."""
+
+import random
+
+import pytest
+import torch
+
+from limner.model.layout import LayoutItem
+from limner.model.paint import background_code, background_rgb, object_colours, paint_batch, plain_grid
+
+
+def test_background_code_is_the_commonest_code_outside_the_objects() -> None:
+    idx = torch.full((8, 8), 3)
+    idx[2:6, 2:6] = 9  # a big object: 16 cells of 9
+    idx[0, 0] = 5
+    lay = [LayoutItem.quantize("square", 0.5, 0.5, 0.3)]
+    assert background_code(idx, lay) == 3 and background_code(idx, None) == 3
+    covered = torch.full((2, 2), 7)
+    assert background_code(covered, [LayoutItem.quantize("square", 0.5, 0.5, 0.4)]) == 7  # every cell covered
+    assert (plain_grid(idx, lay) == 3).all()
+
+
+def test_paint_batch_paints_only_layout_scenes_without_text() -> None:
+    idx = torch.arange(3 * 16).view(3, 4, 4) % 5
+    lay = [LayoutItem.quantize("heart", 0.5, 0.5, 0.2)]
+    out, painted = paint_batch(idx, [lay, lay, None], [False, True, False], 1.0, random.Random(0))
+    assert painted == [True, False, False]
+    assert len(out[0].unique()) == 1 and torch.equal(out[1:], idx[1:])
+    _, none = paint_batch(idx, [lay, lay, lay], [False] * 3, 0.0, random.Random(0))
+    assert none == [False] * 3
+    with pytest.raises(ValueError, match="paint share must be in"):
+        paint_batch(idx, [lay] * 3, [False] * 3, 1.5, random.Random(0))
+
+
+def test_object_colours_read_each_object_off_the_preview() -> None:
+    pv = torch.ones(4, 64, 64)  # white and opaque
+    pv[:3, 10:30, 10:30] = torch.tensor([1.0, -1.0, -1.0]).view(3, 1, 1)  # a red patch top-left
+    pv[:3, 40:60, 40:60] = torch.tensor([-1.0, -1.0, 1.0]).view(3, 1, 1)  # a blue one bottom-right
+    red = LayoutItem.quantize("square", 20 / 64, 20 / 64, 0.15)
+    blue = LayoutItem.quantize("circle", 50 / 64, 50 / 64, 0.15)
+    lonely = LayoutItem.quantize("star", 0.8, 0.2, 0.1)  # planned where the codes drew nothing
+    bg = background_rgb(pv, [red, blue, lonely])
+    assert torch.allclose(bg, torch.ones(3))
+    out = object_colours(pv, [red, blue, lonely], bg)
+    assert out[0].rgb == (255, 0, 0) and out[1].rgb == (0, 0, 255)
+    assert out[2].rgb is not None and out[0] == red  # no paint of its own: the image's paint; tokens unchanged
+    blank = object_colours(torch.ones(4, 64, 64), [red], torch.ones(3))
+    assert blank[0].rgb is None  # nothing drawn at all: the decoder is not told a colour
