@@ -93,8 +93,8 @@ def object_colours(preview: torch.Tensor, layout: Layout, bg_rgb: torch.Tensor) 
         if not bool(sel.any()):
             out.append(dataclasses.replace(it, rgb=None))
             continue
-        med = rgb[:, sel].median(dim=1).values  # (3,)
-        out.append(dataclasses.replace(it, rgb=tuple(int(v) for v in ((med + 1) * 127.5).round().clamp(0, 255))))
+        med = ((rgb[:, sel].median(dim=1).values + 1) * 127.5).round().clamp(0, 255)  # (3,)
+        out.append(dataclasses.replace(it, rgb=(int(med[0]), int(med[1]), int(med[2]))))
     return out
 
 
