@@ -19,13 +19,13 @@ import torch
 from limner.engine.sampling import cfg_logits, near_codes, sample_from_logits, sample_with_repeat
 from limner.model.layout import (
     END,
-    MAX_LAYOUT_TOKENS,
     Layout,
     allowed,
     cell_objects,
     decode_layout,
     encode_layout,
     layout_free_cells,
+    max_layout_tokens,
 )
 from limner.model.native import NativeModel
 from limner.model.sequence import image_grid_pos, prompt_prefix
@@ -148,8 +148,9 @@ def sample_layouts(
     done = torch.zeros(b, dtype=torch.bool)
     final = logits.clone()
     temp = params.temperature if params.layout_temperature is None else params.layout_temperature
-    for step in range(MAX_LAYOUT_TOKENS):
-        lo, hi = allowed(step)
+    colour = model.config.prior.layout_colour
+    for step in range(max_layout_tokens(colour)):
+        lo, hi = allowed(step, colour)
         lg = logits[:, off + lo : off + hi]
         if reps == 2:
             lg = cfg_logits(lg[:b], lg[b:], params.cfg_scale)
@@ -159,7 +160,7 @@ def sample_layouts(
         for i in active.nonzero().flatten().tolist():
             ids[i].append(int(tok[i]))
             if int(tok[i]) == END:
-                obj[i] = cell_objects(decode_layout(ids[i]), *grid)[0]
+                obj[i] = cell_objects(decode_layout(ids[i], colour), *grid)[0]
         done = done | (active & (tok == END))
         row_active = active.repeat(reps)  # (rows,)
         inp = torch.where(row_active, (tok + off).repeat(reps), torch.full_like(row_active, pad, dtype=torch.long))
@@ -170,7 +171,7 @@ def sample_layouts(
         next_pos = next_pos + row_active.long()
         if bool(done.all()):
             break
-    return [decode_layout(x) for x in ids], final, next_pos
+    return [decode_layout(x, colour) for x in ids], final, next_pos
 
 
 def free_span(keep: torch.Tensor) -> tuple[int, int]:
@@ -230,7 +231,7 @@ def sample_tokens(
             raise ValueError("layouts were given, but this checkpoint's prior writes no layout tokens")
         if len(layouts) != b:
             raise ValueError(f"{len(layouts)} layouts for {b} prompts")
-        forced = [[t + off for t in encode_layout(lay)] for lay in layouts]
+        forced = [[t + off for t in encode_layout(lay, model.config.prior.layout_colour)] for lay in layouts]
         seqs = [s + forced[j % b] for j, s in enumerate(seqs)]  # the unconditional rows get them too
     sample_layout = off is not None and layouts is None
     if keep is not None and stop == 0 and not sample_layout:  # nothing to sample
@@ -247,7 +248,8 @@ def sample_tokens(
 
     cells = planned_cells(layouts)  # a given layout's <lay_end> ends the prefill and carries cell 0's object
     first = cells[:, 0] if layouts is not None else None
-    logits, next_pos, cache = prefill(model, seqs, n + (MAX_LAYOUT_TOKENS if sample_layout else 0), first)
+    extra = max_layout_tokens(model.config.prior.layout_colour) if sample_layout else 0
+    logits, next_pos, cache = prefill(model, seqs, n + extra, first)
     if sample_layout:
         layouts, logits, next_pos = sample_layouts(model, logits, next_pos, cache, params, b, generator,
                                                    (rows, cols))

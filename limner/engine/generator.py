@@ -153,14 +153,15 @@ class Generator:
     ) -> tuple[torch.Tensor, list[Layout]]:
         """Paint mode (model/paint.py) for codes (B, rows, cols): each image with a layout and no text (glyph
         (B, 1, H, W) empty) becomes a plain grid of its background code, its layout items coloured as its
-        codes drew them; other images are returned as they were."""
+        codes drew them (or as the prior's colour tokens planned them); other images are returned as they were."""
         preview = self.model.tokenizer.decode_preview(self.model.tokenizer.fsq.indices_to_codes(codes))  # (B, 4, h, w)
         out, lays = codes.clone(), []
         for i, lay in enumerate(layouts):
             if not lay or bool(glyph[i].any()):
                 lays.append(lay)
                 continue
-            lays.append(object_colours(preview[i], lay, background_rgb(preview[i], lay)))
+            planned = all(it.rgb is not None for it in lay)  # a colour prior wrote them as layout tokens
+            lays.append(lay if planned else object_colours(preview[i], lay, background_rgb(preview[i], lay)))
             out[i] = plain_grid(codes[i], lay)
         return out, lays
 

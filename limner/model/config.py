@@ -78,6 +78,10 @@ class PriorConfig:
     # Write layout tokens (model/layout.py) between <img> and the code grid. False in checkpoints written
     # before layouts existed; the vocabulary then has no layout ids.
     layout: bool = False
+    # With layout, also write each object's colour as three level tokens (layout.COLOUR_LEVELS): the prompt's
+    # colour words bind to their object in the plan, where the codes bound them poorly. False in checkpoints
+    # written before it.
+    layout_colour: bool = False
 
 
 @dataclass
@@ -129,7 +133,8 @@ def _tiny() -> ModelConfig:
         tokenizer=TokenizerConfig(widths=(8, 16, 16), levels=(4, 4, 4)),
         decoder=DecoderConfig(width=16, blocks=2, cond_width=16, cond_blocks=1, steps=2, layout_cond=True,
                               layout_colour=True),
-        prior=PriorConfig(d_model=32, n_layers=2, n_heads=2, max_text_tokens=48, max_seq=512, layout=True),
+        prior=PriorConfig(d_model=32, n_layers=2, n_heads=2, max_text_tokens=48, max_seq=512, layout=True,
+                          layout_colour=True),
     )
 
 
@@ -144,19 +149,20 @@ MODEL_SIZES: dict[str, Any] = {
         name="small",
         tokenizer=TokenizerConfig(levels=(8, 8, 8, 5, 3)),
         decoder=DecoderConfig(layout_cond=True, layout_colour=True),
-        prior=PriorConfig(d_model=192, n_layers=5, n_heads=6, layout=True),
+        prior=PriorConfig(d_model=192, n_layers=5, n_heads=6, layout=True, layout_colour=True),
     ),
     "base": lambda: ModelConfig(
         name="base",
         decoder=DecoderConfig(width=96, blocks=10, cond_width=192, layout_cond=True, layout_colour=True),
-        prior=PriorConfig(d_model=384, n_layers=8, n_heads=8, layout=True),
+        prior=PriorConfig(d_model=384, n_layers=8, n_heads=8, layout=True, layout_colour=True),
     ),
     "large": lambda: ModelConfig(
         name="large",
         tokenizer=TokenizerConfig(widths=(64, 128, 256), levels=(8, 8, 8, 5, 5, 5)),
         decoder=DecoderConfig(width=192, blocks=16, cond_width=384, steps=8, layout_cond=True,
                               layout_colour=True),
-        prior=PriorConfig(d_model=1024, n_layers=24, n_heads=16, max_text_tokens=256, layout=True),
+        prior=PriorConfig(d_model=1024, n_layers=24, n_heads=16, max_text_tokens=256, layout=True,
+                          layout_colour=True),
     ),
 }
 

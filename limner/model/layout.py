@@ -2,11 +2,12 @@
 
 One image segment of a layout prior is
 
-    <img>  cls x y r  cls x y r ...  <lay_end>  code code ... code  </img>
+    <img>  cls x y r [R G B]  cls x y r [R G B] ...  <lay_end>  code code ... code  </img>
 
 Each object is four tokens: its class (one of the world's 16), the column and row of its centre
 (`XY_BINS` bins across the canvas) and its radius (`R_BINS` log-spaced bins of the radius as a
-fraction of the shorter side). Objects come in drawing order, so a later one covers an earlier one.
+fraction of the shorter side); a colour layout (PriorConfig.layout_colour) adds its colour as three
+levels. Objects come in drawing order, so a later one covers an earlier one.
 
 Why: the 16 x 16 code grid spends ~250 tokens copying background, and the few that decide what the
 prompt asked (which shape, how many, where) are drowned by them; a tokenizer code of a 16-px patch
@@ -41,6 +42,13 @@ R0 = Y0 + XY_BINS
 LAYOUT_VOCAB = R0 + R_BINS
 TOKENS_PER_OBJECT = 4
 MAX_LAYOUT_TOKENS = MAX_OBJECTS * TOKENS_PER_OBJECT + 1
+# A colour layout (PriorConfig.layout_colour) adds three tokens an object, its red, green and blue levels: one
+# range of COLOUR_LEVELS ids after the radius bins serves all three (the grammar slot names the channel), so the
+# first LAYOUT_VOCAB ids keep their meaning and a colourless prior grows into a colour one.
+COLOUR_LEVELS = 16  # steps of 17 of 0-255: at most 8.5 off per channel, a CIEDE2000 error of a few units
+C0 = LAYOUT_VOCAB
+COLOUR_TOKENS = 3
+UNKNOWN_LEVEL = COLOUR_LEVELS // 2  # an item of unknown colour (rgb None) is written as mid-grey
 MASK_CHANNEL = len(OBJECTS) + 2  # class one-hot, box-relative dx and dy, then the inside-the-box mask
 BASE_MAP_CHANNELS = MASK_CHANNEL + 1  # what a decoder without colour input reads
 MAP_CHANNELS = BASE_MAP_CHANNELS + 4  # + the object's colour (r, g, b in [-1, 1]) and a colour-known flag
@@ -94,9 +102,43 @@ class LayoutItem:
         """Radius as a fraction of the shorter canvas side (the bin's value)."""
         return R_MIN * (R_MAX / R_MIN) ** (self.r / (R_BINS - 1))
 
-    def tokens(self) -> list[int]:
-        """The item's four local ids: class, x, y, r."""
-        return [CLS0 + self.cls, X0 + self.x, Y0 + self.y, R0 + self.r]
+    def tokens(self, colour: bool = False) -> list[int]:
+        """The item's local ids: class, x, y, r and, for a colour layout, its red, green and blue levels."""
+        ids = [CLS0 + self.cls, X0 + self.x, Y0 + self.y, R0 + self.r]
+        if colour:
+            ids += [C0 + lv for lv in colour_levels(self.rgb)]
+        return ids
+
+
+def colour_levels(rgb: tuple[int, int, int] | None) -> tuple[int, int, int]:
+    """0-255 channels -> levels in [0, COLOUR_LEVELS); None -> mid-grey."""
+    if rgb is None:
+        return (UNKNOWN_LEVEL,) * 3
+    step = 255 / (COLOUR_LEVELS - 1)
+    r, g, b = (min(COLOUR_LEVELS - 1, max(0, round(v / step))) for v in rgb)
+    return (r, g, b)
+
+
+def level_rgb(levels: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Levels in [0, COLOUR_LEVELS) -> 0-255 channels (the levels' centres)."""
+    step = 255 / (COLOUR_LEVELS - 1)
+    r, g, b = (round(v * step) for v in levels)
+    return (r, g, b)
+
+
+def tokens_per_object(colour: bool) -> int:
+    """Layout tokens an object takes: 4, or 7 with colour."""
+    return TOKENS_PER_OBJECT + (COLOUR_TOKENS if colour else 0)
+
+
+def max_layout_tokens(colour: bool) -> int:
+    """The longest layout: MAX_OBJECTS objects and END."""
+    return MAX_OBJECTS * tokens_per_object(colour) + 1
+
+
+def layout_vocab(colour: bool) -> int:
+    """Local layout ids of a (colour) layout prior."""
+    return LAYOUT_VOCAB + (COLOUR_LEVELS if colour else 0)
 
 
 Layout = list[LayoutItem]
@@ -111,34 +153,42 @@ def scene_layout(scene: object) -> Layout:
     return out
 
 
-def encode_layout(layout: Layout) -> list[int]:
-    """Local ids of a layout, ending in END."""
-    ids = [t for it in layout[:MAX_OBJECTS] for t in it.tokens()]
+def encode_layout(layout: Layout, colour: bool = False) -> list[int]:
+    """Local ids of a layout (with colour tokens for a colour layout), ending in END."""
+    ids = [t for it in layout[:MAX_OBJECTS] for t in it.tokens(colour)]
     return [*ids, END]
 
 
-def decode_layout(ids: list[int]) -> Layout:
-    """Local ids (as `allowed` permits them, END optional) -> items; ValueError naming a misplaced id."""
+def decode_layout(ids: list[int], colour: bool = False) -> Layout:
+    """Local ids (as `allowed` permits them, END optional) -> items, with their rgb for a colour layout;
+    ValueError naming a misplaced id."""
     out: Layout = []
-    for k in range(0, len(ids), TOKENS_PER_OBJECT):
-        chunk = ids[k : k + TOKENS_PER_OBJECT]
+    per = tokens_per_object(colour)
+    for k in range(0, len(ids), per):
+        chunk = ids[k : k + per]
         if chunk and chunk[0] == END:
             break
-        if len(chunk) < TOKENS_PER_OBJECT:
+        if len(chunk) < per:
             raise ValueError(f"layout ends inside an object: {chunk}")
-        c, x, y, r = chunk
-        if not (CLS0 <= c < X0 and X0 <= x < Y0 and Y0 <= y < R0 and R0 <= r < LAYOUT_VOCAB):
+        c, x, y, r = chunk[:TOKENS_PER_OBJECT]
+        levels = [v - C0 for v in chunk[TOKENS_PER_OBJECT:]]
+        if not (CLS0 <= c < X0 and X0 <= x < Y0 and Y0 <= y < R0 and R0 <= r < LAYOUT_VOCAB
+                and all(0 <= lv < COLOUR_LEVELS for lv in levels)):
             raise ValueError(f"bad layout object tokens {chunk}")
-        out.append(LayoutItem(c - CLS0, x - X0, y - Y0, r - R0))
+        rgb = level_rgb((levels[0], levels[1], levels[2])) if colour else None
+        out.append(LayoutItem(c - CLS0, x - X0, y - Y0, r - R0, rgb))
     return out
 
 
-def allowed(step: int) -> tuple[int, int]:
+def allowed(step: int, colour: bool = False) -> tuple[int, int]:
     """[lo, hi) of the local ids allowed as the `step`-th layout token (0-based): the grammar
-    (cls|END) x y r (cls|END) ..., with END forced after MAX_OBJECTS objects."""
-    slot = step % TOKENS_PER_OBJECT
+    (cls|END) x y r [R G B] (cls|END) ..., with END forced after MAX_OBJECTS objects."""
+    per = tokens_per_object(colour)
+    slot = step % per
     if slot == 0:
-        return (END, END + 1) if step >= MAX_OBJECTS * TOKENS_PER_OBJECT else (END, X0)
+        return (END, END + 1) if step >= MAX_OBJECTS * per else (END, X0)
+    if slot >= TOKENS_PER_OBJECT:
+        return (C0, C0 + COLOUR_LEVELS)
     return {1: (X0, Y0), 2: (Y0, R0), 3: (R0, LAYOUT_VOCAB)}[slot]
 
 
@@ -170,9 +220,10 @@ def layout_map(layouts: list[Layout | None], size: tuple[int, int]) -> torch.Ten
     return out
 
 
-def prior_vocab_size(text_vocab: int, codebook: int, layout: bool) -> int:
-    """The prior's vocabulary: text ids, image codes and, for a layout prior, the layout ids."""
-    return layout_offset(text_vocab, codebook) + (LAYOUT_VOCAB if layout else 0)
+def prior_vocab_size(text_vocab: int, codebook: int, layout: bool, colour: bool = False) -> int:
+    """The prior's vocabulary: text ids, image codes and, for a layout prior, the layout ids (with the colour
+    levels for a colour layout)."""
+    return layout_offset(text_vocab, codebook) + (layout_vocab(colour) if layout else 0)
 
 
 def drop_layouts(layouts: list[Layout | None], p: float, rng: object) -> list[Layout | None]:

@@ -38,7 +38,7 @@ class NativeModel:
         tok = ImageTokenizer(config.tokenizer)
         dec = DiffusionDecoder(config.decoder, tok.fsq.dim, config.tokenizer.output_stride)
         prior = Prior(config.prior, prior_vocab_size(text.vocab_size, config.tokenizer.codebook_size,
-                                                     config.prior.layout))
+                                                     config.prior.layout, config.prior.layout_colour))
         return NativeModel(config, text, tok, dec, prior).eval()
 
     @staticmethod

@@ -28,6 +28,7 @@ from limner.model.layout import Layout, layout_free_cells
 # How far (in [-1, 1] RGB units, Euclidean) a preview pixel must be from the background to count as paint.
 PAINT_DISTANCE = 0.25
 CORE = 0.7  # share of an object's radius whose pixels are read for its colour
+CORE_SHARE = 0.6  # of those, the pixels at least this share of the farthest one's distance from the background
 
 
 def background_code(idx: torch.Tensor, layout: Layout | None) -> int:
@@ -74,12 +75,14 @@ def object_colours(preview: torch.Tensor, layout: Layout, bg_rgb: torch.Tensor) 
     """The layout with each item's rgb read off a preview (4, h, w) in [-1, 1] of the prior's codes.
 
     An item's colour is the median of the paint (pixels at least PAINT_DISTANCE from `bg_rgb` (3,)) inside the
-    core of its disc that no later item covers; with no paint there, the median of all paint in the image (the
-    prior drew the colour, only elsewhere); with none at all, the item keeps rgb None (the decoder guesses)."""
+    core of its disc that no later item covers, its most saturated part (CORE_SHARE); with no paint there, of
+    all paint in the image (the prior drew the colour, only elsewhere); with none at all, the item keeps rgb
+    None (the decoder guesses)."""
     _, h, w = preview.shape
     rgb = preview[:3]  # (3, h, w)
     opaque = preview[3] > 0
-    paint = ((rgb - bg_rgb.view(3, 1, 1)).norm(dim=0) >= PAINT_DISTANCE) & opaque  # (h, w)
+    dist = (rgb - bg_rgb.view(3, 1, 1)).norm(dim=0)  # (h, w)
+    paint = (dist >= PAINT_DISTANCE) & opaque
     short = min(h, w)
     discs = [_disc(it.center(), CORE * it.radius_frac() * short, h, w) for it in layout]
     out: Layout = []
@@ -93,6 +96,8 @@ def object_colours(preview: torch.Tensor, layout: Layout, bg_rgb: torch.Tensor) 
         if not bool(sel.any()):
             out.append(dataclasses.replace(it, rgb=None))
             continue
+        # the preview is blurry: an object's rim is mixed with the background, so read its saturated core only
+        sel &= dist >= CORE_SHARE * dist[sel].max()
         med = ((rgb[:, sel].median(dim=1).values + 1) * 127.5).round().clamp(0, 255)  # (3,)
         out.append(dataclasses.replace(it, rgb=(int(med[0]), int(med[1]), int(med[2]))))
     return out

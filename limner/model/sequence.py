@@ -71,11 +71,13 @@ def build_training_sequences(
     rng: random.Random | None = None,
     layouts: list[Layout | None] | None = None,
     layout_offset: int | None = None,
+    layout_colour: bool = False,
 ) -> TokenBatch:
     """Right-padded batch of single-turn sequences; codes (B, h, w) image indices.
 
     With `layout_offset` (the prior's first layout id) every image starts with its layout tokens from
-    `layouts`; a None layout (unknown objects) is the empty layout, <lay_end> alone."""
+    `layouts` (with their colour tokens when `layout_colour`); a None layout (unknown objects) is the empty
+    layout, <lay_end> alone."""
     b, h, w = codes.shape
     rng = rng or random.Random(0)
     offset = text.vocab_size
@@ -86,7 +88,7 @@ def build_training_sequences(
     given: list[Layout | None] = [None] * b
     if layout_offset is not None:
         given = list(layouts) if layouts else given
-        lays = [[t + layout_offset for t in encode_layout(lay or [])] for lay in given]
+        lays = [[t + layout_offset for t in encode_layout(lay or [], layout_colour)] for lay in given]
     n_img = h * w + 1
     t_max = max(len(p) + len(lay) for p, lay in zip(prefixes, lays, strict=True)) + n_img
     tokens = torch.full((b, t_max), pad, dtype=torch.long)

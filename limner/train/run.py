@@ -93,7 +93,7 @@ def build_prior_stage(
     continued = read_checkpoint(init) if init else None  # read once: config, weights and vocabulary
     if continued:  # continuing a prior: its architecture is the one in that checkpoint
         pc = continued[0].prior
-        cfg = dataclasses.replace(cfg, prior=dataclasses.replace(pc, layout=True) if layout else pc)
+        cfg = dataclasses.replace(cfg, prior=dataclasses.replace(pc, layout=True, layout_colour=True) if layout else pc)
     elif prior_size:  # the tokenizer's stored prior config is a default; a named size overrides it
         cfg = dataclasses.replace(cfg, name=prior_size, prior=get_config(prior_size).prior)
     tok = ImageTokenizer(cfg.tokenizer)

@@ -174,7 +174,8 @@ class PriorStage(nn.Module):
         self.first_weight = first_weight
         self.cfg = cfg
         self.text = text
-        self.prior = Prior(cfg.prior, prior_vocab_size(text.vocab_size, cfg.tokenizer.codebook_size, cfg.prior.layout))
+        self.prior = Prior(cfg.prior, prior_vocab_size(text.vocab_size, cfg.tokenizer.codebook_size, cfg.prior.layout,
+                                                       cfg.prior.layout_colour))
         self.layout_offset = layout_offset(text.vocab_size, cfg.tokenizer.codebook_size) if cfg.prior.layout else None
         # A plain tuple keeps the frozen parts out of this module's state_dict and out of DDP.
         self.frozen: tuple[ImageTokenizer, DiffusionDecoder] = (
@@ -198,7 +199,7 @@ class PriorStage(nn.Module):
         drop = [self.rng.random() < self.cfg.prior.cond_drop for _ in batch.prompts]
         seq = build_training_sequences(
             self.text, batch.prompts, idx, batch.size, drop, self.cfg.prior.max_text_tokens, rng=self.rng,
-            layouts=batch.layouts, layout_offset=self.layout_offset,
+            layouts=batch.layouts, layout_offset=self.layout_offset, layout_colour=self.cfg.prior.layout_colour,
         )
         obj = seq.obj_pos[:, :-1] if seq.obj_pos is not None else None
         logits = self.prior(seq.tokens[:, :-1], seq.grid_pos[:, :-1], obj_pos=obj)  # (B, T-1, V)

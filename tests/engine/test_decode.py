@@ -58,7 +58,7 @@ def test_layouts_are_drawn_first_and_padding_is_invisible(tiny_model: NativeMode
     off = m.layout_offset
     assert off is not None
     for i, lay in enumerate(lays):
-        ids = seqs[i] + [t + off for t in encode_layout(lay)]
+        ids = seqs[i] + [t + off for t in encode_layout(lay, m.config.prior.layout_colour)]
         assert ids[-1] == END + off
         obj = torch.zeros(1, len(ids), 2, dtype=torch.long)
         obj[0, -1] = cell_objects(lay, 16, 16)[0]  # <lay_end> carries the first cell's object
@@ -113,7 +113,8 @@ def test_cached_decoding_reads_planned_objects_as_training_does(tiny_model: Nati
     out = sample_tokens(m, ["a star and a ring"], (256, 256), SamplingParams(temperature=0.0, cfg_scale=1.0),
                         layouts=[lay])
     seq = build_training_sequences(m.text, ["a star and a ring"], out.codes, (256, 256), [False], 48, unk_prob=0.0,
-                                   rng=random.Random(0), layouts=[lay], layout_offset=m.layout_offset)
+                                   rng=random.Random(0), layouts=[lay], layout_offset=m.layout_offset,
+                                   layout_colour=m.config.prior.layout_colour)
     assert seq.obj_pos is not None and (seq.obj_pos[..., 0] > 0).sum() > 10
     logits = m.prior(seq.tokens[:, :-1], seq.grid_pos[:, :-1], obj_pos=seq.obj_pos[:, :-1])
     k = m.config.tokenizer.codebook_size

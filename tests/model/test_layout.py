@@ -82,3 +82,31 @@ def test_layout_map_carries_known_colours_and_scene_layouts_know_theirs() -> Non
     assert flag[128, 179] == 0 and rgb[:, 128, 179].abs().sum() == 0  # b's colour is unknown
     scene = Scene(256, 256, objects=[SceneObject("ring", "#1E90FF", "large", 0.2, 0.5)])
     assert scene_layout(scene)[0].rgb == (0x1E, 0x90, 0xFF)
+
+
+def test_colour_layouts_add_three_levels_an_object() -> None:
+    from limner.model.layout import (
+        C0,
+        COLOUR_LEVELS,
+        allowed,
+        layout_vocab,
+        level_rgb,
+        max_layout_tokens,
+        prior_vocab_size,
+    )
+
+    lay = [LayoutItem.quantize("star", 0.3, 0.3, 0.2, rgb=(0x1E, 0x90, 0xFF)),
+           LayoutItem.quantize("ring", 0.7, 0.6, 0.15)]  # colour unknown: written as mid-grey
+    ids = encode_layout(lay, colour=True)
+    assert len(ids) == 2 * 7 + 1 and ids[:4] == encode_layout(lay)[:4]
+    back = decode_layout(ids, colour=True)
+    assert back == lay and back[1].rgb == level_rgb((8, 8, 8))
+    assert all(abs(a - b) <= 9 for a, b in zip(back[0].rgb or (), (0x1E, 0x90, 0xFF), strict=True))
+    assert decode_layout(ids[:4] + [END])[0].rgb is None  # a colourless layout has no colours
+    # the grammar: cls x y r R G B, and colour levels only in the colour slots
+    assert [allowed(s, True) for s in range(4, 7)] == [(C0, C0 + COLOUR_LEVELS)] * 3
+    assert allowed(7, True)[0] == END and allowed(4, False)[0] == END
+    assert max_layout_tokens(True) == 16 * 7 + 1 and layout_vocab(True) == LAYOUT_VOCAB + COLOUR_LEVELS
+    assert prior_vocab_size(10, 20, True, True) - prior_vocab_size(10, 20, True) == COLOUR_LEVELS
+    with pytest.raises(ValueError, match="bad layout object tokens"):
+        decode_layout(ids[:3] + [ids[4]] + ids[4:7], colour=True)
