@@ -6,7 +6,9 @@ compared with the scene the prompt was made from:
 
 - classes: the multiset of object classes is the scene's (right shapes, right counts);
 - relation: for `position` prompts, the two objects stand in the named relation (centres, "left of" etc.);
-- count: the number of objects is the scene's.
+- count: the number of objects is the scene's;
+- colours (a colour layout prior only): every object of the scene has a layout object of its class whose
+  planned colour is within CIEDE2000 15 of the colour asked for (named or hex).
 
 The layout is where counting, position and shape are decided, so this is the prior's ceiling on those
 tags, measured in seconds rather than minutes of decoding.
@@ -27,8 +29,9 @@ import torch
 from limner.data.sampler import Example, sample
 from limner.engine.decode import SamplingParams, prefill, sample_layouts
 from limner.engine.generator import Generator, default_checkpoint
+from limner.evals.color import de2000_rgb
 from limner.evals.heldout import heldout_prompts
-from limner.model.layout import Layout, scene_layout
+from limner.model.layout import Layout, max_layout_tokens, scene_layout
 from limner.model.sequence import prompt_prefix
 
 TAGS = ("single_object", "two_object", "counting", "colors", "position", "color_attr", "dense_grid")
@@ -65,6 +68,20 @@ def relation_holds(rec: dict, lay: Layout) -> bool:
     return True
 
 
+COLOUR_DE = 15.0
+
+
+def colours_hold(e: Example, lay: Layout) -> bool:
+    """Every scene object has its own layout object of the same class planned within COLOUR_DE of its colour."""
+    free = [it for it in lay if it.rgb is not None]
+    for o in e.scene.objects:
+        match = next((it for it in free if it.name == o.cls and de2000_rgb(it.rgb, o.color) <= COLOUR_DE), None)
+        if match is None:
+            return False
+        free.remove(match)
+    return True
+
+
 @torch.no_grad()
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -87,27 +104,31 @@ def main() -> int:
     t0 = time.time()
     print(f"checkpoint {gen.checkpoint_sha[:12]}, cfg {sp.cfg_scale}, layout temperature "
           f"{sp.layout_temperature if sp.layout_temperature is not None else sp.temperature}")
-    print(f"{'tag':<14} {'classes':>8} {'count':>6} {'relation':>8}")
+    colour = m.config.prior.layout_colour
+    print(f"{'tag':<14} {'classes':>8} {'count':>6} {'relation':>8} {'colours':>8}")
     totals = Counter()
     for tag in TAGS:
         exs = examples(tag, a.per_tag, held)
         seqs = [prompt_prefix(m.text, e.prompt, SIZE, m.config.prior.max_text_tokens) for e in exs]
         if sp.cfg_scale != 1.0:
             seqs += [prompt_prefix(m.text, "", SIZE, m.config.prior.max_text_tokens, drop_text=True) for _ in exs]
-        logits, pos, cache = prefill(m, seqs, 80)
+        logits, pos, cache = prefill(m, seqs, max_layout_tokens(colour))
         lays, _, _ = sample_layouts(m, logits, pos, cache, sp, len(exs), torch.Generator().manual_seed(1),
                                     m.grid(SIZE))
-        cls = cnt = rel = 0
+        cls = cnt = rel = col = 0
         for e, lay in zip(exs, lays, strict=True):
             want = scene_layout(e.scene)
             cls += Counter(it.name for it in lay) == Counter(it.name for it in want)
             cnt += len(lay) == len(want)
             rel += tag == "position" and relation_holds(e.record, lay)
+            col += colour and colours_hold(e, lay)
         n = len(exs)
-        totals.update(classes=cls, count=cnt, n=n)
+        totals.update(classes=cls, count=cnt, colours=col, n=n)
         r = f"{rel / n:8.3f}" if tag == "position" else f"{'-':>8}"
-        print(f"{tag:<14} {cls / n:8.3f} {cnt / n:6.3f} {r}")
-    print(f"{'all':<14} {totals['classes'] / totals['n']:8.3f} {totals['count'] / totals['n']:6.3f}   "
+        c = f"{col / n:8.3f}" if colour else f"{'-':>8}"
+        print(f"{tag:<14} {cls / n:8.3f} {cnt / n:6.3f} {r} {c}")
+    c = f"{totals['colours'] / totals['n']:8.3f}" if colour else f"{'-':>8}"
+    print(f"{'all':<14} {totals['classes'] / totals['n']:8.3f} {totals['count'] / totals['n']:6.3f} {'':>8} {c}   "
           f"({time.time() - t0:.0f}s)")
     return 0
 

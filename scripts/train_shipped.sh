@@ -88,3 +88,17 @@ $L export --prior "$R/prior/model.safetensors" --decoder "$R/dec/model.safetenso
 #      limner export --prior runs/prior8/model.safetensors --decoder runs/dec5/model.safetensors \
 #        --out limner/weights/limner-small.safetensors
 #    A fresh run of steps 1-3 trains layouts from the start: every named size has them.
+#
+# 8. paint mode and colour layouts (session 7; model/paint.py, PriorConfig.layout_colour). The decoder of 7.
+#    learns object colours from its layout map and, on half of its text-free layout scenes, to draw them over a
+#    plain background grid; --layout widens its map layer at zero (logged). Then the prior of 7. learns three
+#    colour tokens an object, with that decoder in its checkpoint:
+#      OMP_NUM_THREADS=2 limner train decoder --layout --init limner/weights/limner-small.safetensors \
+#        --out runs/dec6 --steps 1500 --batch-size 8 --lr 5e-4 --warmup 30 --threads 2 --save-every 50
+#      limner export --prior limner/weights/limner-small.safetensors --decoder runs/dec6/model.safetensors \
+#        --out runs/cand_dec6.safetensors
+#      OMP_NUM_THREADS=1 torchrun --standalone --nproc-per-node 2 -m limner.cli.main train prior --batch-size 8 \
+#        --threads 1 --tokenizer runs/cand_dec6.safetensors --init limner/weights/limner-small.safetensors \
+#        --layout --novel-weight 3 --first-code-weight 1 --out runs/prior9 --steps 1500 --lr 8e-4 --warmup 30 \
+#        --save-every 50 --mix single_object=1.5,two_object=1.5,counting=1.5,colors=1.5,position=1.5,\
+#color_attr=1.5,hex_color=1.5,text=1,dense_grid=1,multi=0.5

@@ -84,6 +84,9 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass, 1 = off (default: the engine's)")
     p.add_argument("--cfg", "--cfg-scale", dest="cfg", type=float, default=None,
                    help="classifier-free guidance scale (default: the engine's)")
+    p.add_argument("--no-paint", dest="paint", action="store_false", default=True,
+                   help="decode every code the prior drew, instead of drawing a text-free image's objects from "
+                   "its layout over its background code (paint mode, on by default where the decoder has it)")
 
 
 def sampling_from_args(args: argparse.Namespace) -> SamplingParams:
@@ -94,7 +97,7 @@ def sampling_from_args(args: argparse.Namespace) -> SamplingParams:
 
     sp = SamplingParams()
     given = {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p, "cfg_scale": args.cfg,
-             "layout_temperature": args.layout_temperature}
+             "layout_temperature": args.layout_temperature, "paint": args.paint}
     sp = dataclasses.replace(sp, **{k: v for k, v in given.items() if v is not None})
     if args.novel_temperature is not None:
         sp.novel_temperature = None if args.novel_temperature < 0 else args.novel_temperature

@@ -72,3 +72,18 @@ def test_default_output_takes_the_format_suffix() -> None:
     assert fmt == "webp" and output_paths(args.out, 1, fmt) == [Path("out.webp")]
     args = build_parser().parse_args(["generate", "a star"])
     assert output_paths(args.out, 2, resolve_format(args)) == [Path("out-1.png"), Path("out-2.png")]
+
+
+def test_sampling_options_reach_the_engine() -> None:
+    import argparse
+
+    from limner.cli.errors import CliError
+    from limner.cli.generate import add_sampling_args, sampling_from_args
+
+    p = argparse.ArgumentParser()
+    add_sampling_args(p)
+    assert sampling_from_args(p.parse_args([])).paint
+    sp = sampling_from_args(p.parse_args(["--no-paint", "--cfg", "2", "--novel-temperature", "off"]))
+    assert not sp.paint and sp.cfg_scale == 2 and sp.novel_temperature is None
+    with pytest.raises(CliError, match="cfg_scale must be >= 0, got -1"):
+        sampling_from_args(p.parse_args(["--cfg", "-1"]))
