@@ -57,10 +57,6 @@ class SamplingParams:
     # as well as 0.5: layouts matching their prompts' objects 0.982 against 0.964 (bench/layout_accuracy.py), and
     # overall 0.292 against 0.229 on the tuning prompts (noise-level).
     layout_temperature: float | None = None
-    # Background lock (layout prior only): a code cell farther than `background_margin` cells from every planned
-    # object's box takes the image's background code (the first such cell's draw) instead of a fresh draw,
-    # so the code grid cannot add objects its own layout did not plan (layout_free_cells). None: off.
-    background_margin: float | None = None
     # Paint mode (a decoder with layout_colour only; model/paint.py): a fresh image with a layout and no text is
     # decoded from its layout, its objects coloured as the prior's codes coloured them, over its background code.
     paint: bool = True
@@ -79,8 +75,6 @@ class SamplingParams:
             raise ValueError(f"layout_temperature must be >= 0, got {self.layout_temperature}")
         if self.novel_temperature is not None and self.novel_temperature < 0:
             raise ValueError(f"novel_temperature must be >= 0, got {self.novel_temperature}")
-        if self.background_margin is not None and self.background_margin < 0:
-            raise ValueError(f"background_margin must be >= 0 (None: off), got {self.background_margin}")
         if not 0 <= self.decoder_noise <= 2:
             raise ValueError(f"decoder_noise must be in [0, 2], got {self.decoder_noise}")
 
@@ -195,6 +189,7 @@ def sample_tokens(
     progress: TokenProgress | None = None,
     fixed: torch.Tensor | None = None,
     layouts: list[Layout] | None = None,
+    paint_rows: list[bool] | None = None,
 ) -> Sampled:
     """Sample image codes (B, rows, cols) for `prompts` at output `size` (W, H), after their layouts for a
     layout prior.
@@ -203,7 +198,12 @@ def sample_tokens(
     model had drawn them), -1 marks the codes to sample. This is how an edit resamples only the tokens
     of the region it changes while the rest of the earlier image stays in context. `layouts`, optional
     (one per prompt, layout prior only): teacher-forced the same way instead of sampled, for an edit
-    whose objects are already known."""
+    whose objects are already known.
+
+    `paint_rows` (one per prompt): the images the caller will paint (model/paint.py) if their layout has
+    objects with planned colours (a colour prior's). Of such an image only the background code is used, so its
+    codes stop at its first cell no object covers, and the rest are filled with that code; when every image
+    is such, the grid is not sampled further (a paint image costs its layout and one or a few codes)."""
     params.validate()
     rows, cols = model.grid(size)
     n = rows * cols
@@ -263,12 +263,14 @@ def sample_tokens(
         logits = model.prior(kept, grid, pos_ids=pos, cache=cache, obj_pos=cells[:, 1 : start + 1])[:, -1]
         next_pos = next_pos + start
     digits = None if params.novel_temperature is None else model.tokenizer.fsq.digits(torch.arange(k))  # (K, D)
-    # (B, n) True where the background lock applies; bg (B,) the background code once drawn, -1 before
-    locked = torch.zeros(b, n, dtype=torch.bool)
-    if params.background_margin is not None and layouts is not None:
-        locked = torch.stack([layout_free_cells(lay, rows, cols, params.background_margin) if lay
-                              else torch.zeros(n, dtype=torch.bool) for lay in layouts])
-    bg = torch.full((b,), -1, dtype=torch.long)
+    # first_free[r]: the cell whose code is image r's background when r is painted from planned colours; n when
+    # r needs its whole grid
+    first_free = torch.full((b,), n, dtype=torch.long)
+    if paint_rows is not None and layouts is not None and keep is None:
+        for r, (p, lay) in enumerate(zip(paint_rows, layouts, strict=True)):
+            if p and lay and all(it.rgb is not None for it in lay):
+                free = layout_free_cells(lay, rows, cols, 0.0).nonzero()
+                first_free[r] = int(free[0]) if len(free) else 0
     for i in range(start, stop):
         img_logits = logits[:, offset : offset + k]  # only image codes may follow <img> (or <lay_end>)
         if use_cfg:
@@ -279,20 +281,24 @@ def sample_tokens(
                                      params.top_k, params.top_p, generator)
         else:
             tok = sample_from_logits(img_logits, params.temperature, params.top_k, params.top_p, generator)  # (B,)
-        lock = locked[:, i] & (bg >= 0)
-        tok = torch.where(lock, bg, tok)
-        bg = torch.where(locked[:, i] & (bg < 0), tok, bg)
         if keep is not None:
             tok = torch.where(keep[:, i] >= 0, keep[:, i], tok)
         codes[:, i] = tok
         if progress is not None:
             progress(i + 1, n, codes)
-        if i == stop - 1:
+        if i == stop - 1 or bool((first_free <= i).all()):
             break
         inp = (tok + offset).repeat(reps)[:, None]  # (B or 2B, 1)
         grid = gp[i].view(1, 1, 2).expand(inp.shape[0], 1, 2)
         logits = model.prior(inp, grid, pos_ids=next_pos[:, None], cache=cache, obj_pos=cells[:, i + 1 : i + 2])[:, -1]
         next_pos = next_pos + 1
+    painted = first_free < n
+    if bool(painted.any()):  # the rest of a painted image's grid is its background code
+        bgc = codes[painted, first_free[painted]]  # (P,)
+        after = torch.arange(n)[None, :] > first_free[painted][:, None]  # (P, n)
+        codes[painted] = torch.where(after, bgc[:, None], codes[painted])
+        if progress is not None:
+            progress(n, n, codes)
     return Sampled(codes.view(b, rows, cols), layouts)
 
 

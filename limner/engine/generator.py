@@ -204,12 +204,13 @@ class Generator:
             progress("tokens", done, total, imgs)
 
         forced = [list(layout)] * opts.n if layout is not None and self.model.layout_offset is not None else None
-        drawn = sample_tokens(self.model, [text_prompt] * opts.n, size, opts.sampling, g, on_tokens, fixed=fixed,
-                              layouts=forced)
         glyph = glyph_tensor(prompt, size).unsqueeze(0).expand(opts.n, -1, -1, -1)
+        paint = fixed is None and opts.sampling.paint and self.model.config.decoder.layout_colour
+        drawn = sample_tokens(self.model, [text_prompt] * opts.n, size, opts.sampling, g, on_tokens, fixed=fixed,
+                              layouts=forced, paint_rows=[paint and not bool(gl.any()) for gl in glyph])
         steps = opts.sampling.decoder_steps or QUALITIES[opts.quality]
         codes, lays = drawn.codes, drawn.layouts
-        if fixed is None and opts.sampling.paint and lays is not None and self.model.config.decoder.layout_colour:
+        if paint and lays is not None:
             codes, lays = self.paint(codes, lays, glyph)
         x = self.decode(codes, glyph, steps, g, opts.sampling.decoder_noise, lays)
         images = to_pil(x, transparent)

@@ -123,21 +123,28 @@ def test_cached_decoding_reads_planned_objects_as_training_does(tiny_model: Nati
     assert torch.equal(pred, out.codes.flatten())
 
 
-def test_background_lock_gives_unplanned_cells_one_code(tiny_model: NativeModel) -> None:
+def test_paint_rows_stop_at_their_background_code(tiny_model: NativeModel) -> None:
     from limner.model.layout import LayoutItem, layout_free_cells
 
-    lay = [LayoutItem.quantize("heart", 0.25, 0.25, 0.13)]
-    free = layout_free_cells(lay, 16, 16, 0.5).view(16, 16)
-    assert not free[4, 4] and free[12, 12] and 0.5 < float(free.float().mean()) < 0.95
-    # a wider margin frees fewer cells; an empty layout leaves every cell to the background
-    assert int(layout_free_cells(lay, 16, 16, 2.0).sum()) < int(free.sum())
-    assert bool(layout_free_cells([], 16, 16, 0.0).all())
-    sp = SamplingParams(background_margin=0.5, temperature=1.5)
-    out = sample_tokens(tiny_model, ["a heart", "a heart"], (256, 256), sp, torch.Generator().manual_seed(0),
-                        layouts=[lay, []])
+    lay = [LayoutItem.quantize("heart", 0.1, 0.1, 0.13, rgb=(200, 0, 0))]  # covers the first cells
+    first = int(layout_free_cells(lay, 16, 16, 0.0).nonzero()[0])
+    assert first > 0
+    sp = SamplingParams(temperature=1.5)
+    seen: list[int] = []
+    out = sample_tokens(tiny_model, ["a heart"] * 2, (256, 256), sp, torch.Generator().manual_seed(0),
+                        progress=lambda done, total, codes: seen.append(done), layouts=[lay, lay],
+                        paint_rows=[True, False])
     codes = out.codes.view(2, 256)
-    bg = codes[0][free.flatten()]
-    assert (bg == bg[0]).all()  # every unplanned cell holds the one background draw
-    assert len(set(codes[1].tolist())) > 1  # no layout, no lock: the untrained tiny prior draws freely
-    with pytest.raises(ValueError, match="background_margin must be >= 0"):
-        SamplingParams(background_margin=-1.0).validate()
+    assert (codes[0, first:] == codes[0, first]).all() and len(set(codes[1].tolist())) > 1
+    assert seen[-1] == 256
+    seen.clear()
+    both = sample_tokens(tiny_model, ["a heart"] * 2, (256, 256), sp, torch.Generator().manual_seed(0),
+                         progress=lambda done, total, codes: seen.append(done), layouts=[lay, lay],
+                         paint_rows=[True, True]).codes.view(2, 256)
+    assert len(seen) == first + 2 and (both[:, first:] == both[:, first : first + 1]).all()  # then stopped
+    # colours not planned (a colourless prior's layouts): the grid is sampled whole
+    plain = [LayoutItem.quantize("heart", 0.1, 0.1, 0.13)]
+    seen.clear()
+    sample_tokens(tiny_model, ["a heart"], (256, 256), sp, torch.Generator().manual_seed(0),
+                  progress=lambda done, total, codes: seen.append(done), layouts=[plain], paint_rows=[True])
+    assert len(seen) == 256
