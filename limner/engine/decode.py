@@ -24,10 +24,10 @@ from limner.model.layout import (
     cell_objects,
     decode_layout,
     encode_layout,
-    layout_free_cells,
     max_layout_tokens,
 )
 from limner.model.native import NativeModel
+from limner.model.paint import first_free_cell
 from limner.model.sequence import image_grid_pos, prompt_prefix
 
 # progress(done_tokens, total_tokens, codes (B, h*w) with -1 where not yet sampled)
@@ -269,8 +269,7 @@ def sample_tokens(
     if paint_rows is not None and layouts is not None and keep is None:
         for r, (p, lay) in enumerate(zip(paint_rows, layouts, strict=True)):
             if p and lay and all(it.rgb is not None for it in lay):
-                free = layout_free_cells(lay, rows, cols, 0.0).nonzero()
-                first_free[r] = int(free[0]) if len(free) else 0
+                first_free[r] = first_free_cell(lay, rows, cols)
     for i in range(start, stop):
         img_logits = logits[:, offset : offset + k]  # only image codes may follow <img> (or <lay_end>)
         if use_cfg:

@@ -206,8 +206,10 @@ class Generator:
         forced = [list(layout)] * opts.n if layout is not None and self.model.layout_offset is not None else None
         glyph = glyph_tensor(prompt, size).unsqueeze(0).expand(opts.n, -1, -1, -1)
         paint = fixed is None and opts.sampling.paint and self.model.config.decoder.layout_colour
+        # a painted image needs only its background code, but streamed previews show the whole grid being drawn
+        stop_early = paint and not opts.preview_every
         drawn = sample_tokens(self.model, [text_prompt] * opts.n, size, opts.sampling, g, on_tokens, fixed=fixed,
-                              layouts=forced, paint_rows=[paint and not bool(gl.any()) for gl in glyph])
+                              layouts=forced, paint_rows=[stop_early and not bool(gl.any()) for gl in glyph])
         steps = opts.sampling.decoder_steps or QUALITIES[opts.quality]
         codes, lays = drawn.codes, drawn.layouts
         if paint and lays is not None:

@@ -133,7 +133,7 @@ def _tiny() -> ModelConfig:
         tokenizer=TokenizerConfig(widths=(8, 16, 16), levels=(4, 4, 4)),
         decoder=DecoderConfig(width=16, blocks=2, cond_width=16, cond_blocks=1, steps=2, layout_cond=True,
                               layout_colour=True),
-        prior=PriorConfig(d_model=32, n_layers=2, n_heads=2, max_text_tokens=48, max_seq=512, layout=True,
+        prior=PriorConfig(d_model=32, n_layers=2, n_heads=2, max_text_tokens=48, max_seq=640, layout=True,
                           layout_colour=True),
     )
 

@@ -31,14 +31,18 @@ CORE = 0.7  # share of an object's radius whose pixels are read for its colour
 CORE_SHARE = 0.6  # of those, the pixels at least this share of the farthest one's distance from the background
 
 
+def first_free_cell(layout: Layout | None, rows: int, cols: int) -> int:
+    """The first cell, in raster order, that no layout item covers (0 when every cell is covered)."""
+    free = layout_free_cells(layout or [], rows, cols, 0.0).nonzero()
+    return int(free[0]) if len(free) else 0
+
+
 def background_code(idx: torch.Tensor, layout: Layout | None) -> int:
-    """The background code of one image's code grid idx (rows, cols): the most frequent code among the cells
-    no layout item covers (all cells when every cell is covered)."""
+    """The background code of one image's code grid idx (rows, cols): the code of its first cell no layout item
+    covers. The first code the prior draws there is the one trained for the background (--first-code-weight),
+    and it is all the sampler needs to draw of a painted image (engine/decode.py)."""
     rows, cols = idx.shape
-    flat = idx.flatten()
-    free = layout_free_cells(layout or [], rows, cols, 0.0)
-    pool = flat[free] if bool(free.any()) else flat
-    return int(torch.mode(pool).values)
+    return int(idx.flatten()[first_free_cell(layout, rows, cols)])
 
 
 def plain_grid(idx: torch.Tensor, layout: Layout | None) -> torch.Tensor:

@@ -82,3 +82,25 @@ def test_paint_mode_plains_layout_images_and_keeps_text_images(tiny_model: Nativ
     off = gen.generate("a heart and a star", GenerateOptions(n=1, seed=2, size=(256, 256),
                                                              sampling=SamplingParams(paint=False)), layout=lay)
     assert on[0].size == off[0].size == (256, 256) and on[0].tobytes() != off[0].tobytes()
+
+
+def test_paint_mode_still_streams_previews(tiny_model: NativeModel) -> None:
+    from limner.model.layout import LayoutItem
+
+    lay = [LayoutItem.quantize("heart", 0.3, 0.3, 0.2, rgb=(255, 0, 0))]  # planned colours: a paint image
+    gen = Generator(tiny_model)
+    previews: list[int] = []
+    done: list[int] = []
+
+    def cb(stage: str, d: int, total: int, imgs: object) -> None:
+        if stage == "tokens":
+            done.append(d)
+            if imgs:
+                previews.append(d)
+
+    gen.generate("a red heart", GenerateOptions(n=1, seed=0, size=(256, 256)), progress=cb, layout=lay)
+    assert len(done) < 256 and not previews  # no previews asked: the grid stopped at the background code
+    done.clear()
+    gen.generate("a red heart", GenerateOptions(n=1, seed=0, size=(256, 256), preview_every=64), progress=cb,
+                 layout=lay)
+    assert previews == [64, 128, 192] and done[-1] == 256

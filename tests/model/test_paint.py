@@ -9,12 +9,11 @@ from limner.model.layout import LayoutItem
 from limner.model.paint import background_code, background_rgb, object_colours, paint_batch, plain_grid
 
 
-def test_background_code_is_the_commonest_code_outside_the_objects() -> None:
+def test_background_code_is_the_first_code_outside_the_objects() -> None:
     idx = torch.full((8, 8), 3)
-    idx[2:6, 2:6] = 9  # a big object: 16 cells of 9
-    idx[0, 0] = 5
-    lay = [LayoutItem.quantize("square", 0.5, 0.5, 0.3)]
-    assert background_code(idx, lay) == 3 and background_code(idx, None) == 3
+    idx[0:4, 0:4] = 9  # an object over the first cells
+    lay = [LayoutItem.quantize("square", 0.25, 0.25, 0.25)]
+    assert background_code(idx, lay) == 3 and background_code(idx, None) == 9
     covered = torch.full((2, 2), 7)
     assert background_code(covered, [LayoutItem.quantize("square", 0.5, 0.5, 0.4)]) == 7  # every cell covered
     assert (plain_grid(idx, lay) == 3).all()
