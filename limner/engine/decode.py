@@ -27,7 +27,7 @@ from limner.model.layout import (
     max_layout_tokens,
 )
 from limner.model.native import NativeModel
-from limner.model.paint import first_free_cell
+from limner.model.paint import first_free_cell, planned_colours
 from limner.model.sequence import image_grid_pos, prompt_prefix
 
 # progress(done_tokens, total_tokens, codes (B, h*w) with -1 where not yet sampled)
@@ -58,7 +58,8 @@ class SamplingParams:
     # overall 0.292 against 0.229 on the tuning prompts (noise-level).
     layout_temperature: float | None = None
     # Paint mode (a decoder with layout_colour only; model/paint.py): a fresh image with a layout and no text is
-    # decoded from its layout, its objects coloured as the prior's codes coloured them, over its background code.
+    # decoded from its layout over its background code, its objects in the colours the prior planned (or, for a
+    # prior without colour tokens, the colours its codes drew).
     paint: bool = True
 
     def validate(self) -> None:
@@ -268,7 +269,7 @@ def sample_tokens(
     first_free = torch.full((b,), n, dtype=torch.long)
     if paint_rows is not None and layouts is not None and keep is None:
         for r, (p, lay) in enumerate(zip(paint_rows, layouts, strict=True)):
-            if p and lay and all(it.rgb is not None for it in lay):
+            if p and planned_colours(lay):
                 first_free[r] = first_free_cell(lay, rows, cols)
     for i in range(start, stop):
         img_logits = logits[:, offset : offset + k]  # only image codes may follow <img> (or <lay_end>)

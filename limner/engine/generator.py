@@ -24,7 +24,7 @@ from limner.engine.glyphs import glyph_tensor
 from limner.engine.matte import matte
 from limner.model.layout import Layout, layout_map
 from limner.model.native import NativeModel
-from limner.model.paint import background_rgb, object_colours, plain_grid
+from limner.model.paint import background_rgb, object_colours, plain_grid, planned_colours
 
 QUALITIES: dict[str, int] = {"low": 2, "medium": 4, "auto": 4, "high": 8}  # decoder steps
 BACKGROUNDS = ("auto", "opaque", "transparent")
@@ -154,14 +154,17 @@ class Generator:
         """Paint mode (model/paint.py) for codes (B, rows, cols): each image with a layout and no text (glyph
         (B, 1, H, W) empty) becomes a plain grid of its background code, its layout items coloured as its
         codes drew them (or as the prior's colour tokens planned them); other images are returned as they were."""
-        preview = self.model.tokenizer.decode_preview(self.model.tokenizer.fsq.indices_to_codes(codes))  # (B, 4, h, w)
         out, lays = codes.clone(), []
+        preview: torch.Tensor | None = None  # (B, 4, h, w), made only when a colour must be read off the codes
         for i, lay in enumerate(layouts):
             if not lay or bool(glyph[i].any()):
                 lays.append(lay)
                 continue
-            planned = all(it.rgb is not None for it in lay)  # a colour prior wrote them as layout tokens
-            lays.append(lay if planned else object_colours(preview[i], lay, background_rgb(preview[i], lay)))
+            if not planned_colours(lay):
+                if preview is None:
+                    preview = self.model.tokenizer.decode_preview(self.model.tokenizer.fsq.indices_to_codes(codes))
+                lay = object_colours(preview[i], lay, background_rgb(preview[i], lay))
+            lays.append(lay)
             out[i] = plain_grid(codes[i], lay)
         return out, lays
 

@@ -64,7 +64,7 @@ def layout_offset(text_vocab: int, codebook: int) -> int:
 class LayoutItem:
     """One object of a layout, quantised: class index into OBJECTS, centre bins and radius bin. `rgb`, when
     known, is the object's colour (0-255): it is not a token; the data engine knows it, and the engine reads it
-    off the prior's codes (engine/paint.py). It does not take part in comparisons."""
+    off the prior's codes (model/paint.py). It does not take part in comparisons."""
 
     cls: int
     x: int
@@ -252,17 +252,3 @@ def cell_objects(layout: Layout | None, rows: int, cols: int) -> torch.Tensor:
         out[flat, 1] = it.cls + 1
     return out
 
-
-def layout_free_cells(layout: Layout, rows: int, cols: int, margin: float) -> torch.Tensor:
-    """(rows * cols,) bool, raster order: True for the token cells whose centre lies farther than `margin`
-    cells outside every item's shape box, the cells a layout leaves to the background. The sampler's
-    background lock (engine/decode.py) gives them the background code."""
-    ys = (torch.arange(rows, dtype=torch.float32) + 0.5) / rows
-    xs = (torch.arange(cols, dtype=torch.float32) + 0.5) / cols
-    short = min(rows, cols)
-    near = torch.zeros(rows, cols, dtype=torch.bool)
-    for it in layout[:MAX_OBJECTS]:
-        cx, cy = it.center()
-        r = it.radius_frac() * short + margin  # in cells
-        near |= ((ys[:, None] - cy).abs() * rows <= r) & ((xs[None, :] - cx).abs() * cols <= r)
-    return ~near.flatten()

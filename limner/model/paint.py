@@ -23,7 +23,7 @@ import random
 
 import torch
 
-from limner.model.layout import Layout, layout_free_cells
+from limner.model.layout import Layout, cell_objects
 
 # How far (in [-1, 1] RGB units, Euclidean) a preview pixel must be from the background to count as paint.
 PAINT_DISTANCE = 0.25
@@ -32,9 +32,15 @@ CORE_SHARE = 0.6  # of those, the pixels at least this share of the farthest one
 
 
 def first_free_cell(layout: Layout | None, rows: int, cols: int) -> int:
-    """The first cell, in raster order, that no layout item covers (0 when every cell is covered)."""
-    free = layout_free_cells(layout or [], rows, cols, 0.0).nonzero()
+    """The first cell, in raster order, that no layout item covers (layout.cell_objects; 0 when every cell is
+    covered)."""
+    free = (cell_objects(layout, rows, cols)[:, 0] == 0).nonzero()
     return int(free[0]) if len(free) else 0
+
+
+def planned_colours(layout: Layout | None) -> bool:
+    """True for a non-empty layout whose every item has its colour (a colour prior's, or one an edit knows)."""
+    return bool(layout) and all(it.rgb is not None for it in layout or [])
 
 
 def background_code(idx: torch.Tensor, layout: Layout | None) -> int:

@@ -35,19 +35,17 @@ PAINT_SHARE = 0.5
 COLOUR_DROP = 0.3
 
 
-def batch_layouts(cfg: ModelConfig, batch: Batch, rng: random.Random) -> list[Layout | None]:
-    """The layouts the decoder sees for a batch: some dropped (LAYOUT_DROP); without layout_colour, colourless."""
-    lays = drop_layouts(batch.layouts or [None] * len(batch.prompts), LAYOUT_DROP, rng)
-    if not cfg.decoder.layout_colour:
-        return [None if lay is None else [dataclasses.replace(it, rgb=None) for it in lay] for lay in lays]
-    return lays
+def batch_layouts(batch: Batch, rng: random.Random) -> list[Layout | None]:
+    """The layouts the decoder sees for a batch, some dropped (LAYOUT_DROP). A decoder without layout_colour
+    does not read the colours they carry (DiffusionDecoder.layout_features)."""
+    return drop_layouts(batch.layouts or [None] * len(batch.prompts), LAYOUT_DROP, rng)
 
 
 def batch_layout_map(cfg: ModelConfig, batch: Batch, rng: random.Random) -> torch.Tensor | None:
     """The decoder's layout map of a batch (some layouts dropped), or None for a decoder without layouts."""
     if not cfg.decoder.layout_cond:
         return None
-    return layout_map(batch_layouts(cfg, batch, rng), batch.size)
+    return layout_map(batch_layouts(batch, rng), batch.size)
 
 
 def drop_colours(layouts: list[Layout | None], keep: list[bool], p: float, rng: random.Random) -> list[Layout | None]:
@@ -116,12 +114,12 @@ class DecoderStage(TokenizerStage):
         with torch.no_grad():
             codes, idx = self.tokenizer.encode(batch.images)  # (B, D, h, w), (B, h, w)
             if self.cfg.decoder.layout_cond:
-                lays = batch_layouts(self.cfg, batch, self.rng)
-                painted = [False] * len(lays)
+                lays = batch_layouts(batch, self.rng)
                 if self.cfg.decoder.layout_colour:
                     has_text = [bool(g.any()) for g in batch.glyphs]
                     idx, painted = paint_batch(idx, lays, has_text, PAINT_SHARE, self.rng)
-                    codes = self.tokenizer.fsq.indices_to_codes(idx)
+                    if any(painted):
+                        codes = self.tokenizer.fsq.indices_to_codes(idx)
                     lays = drop_colours(lays, painted, COLOUR_DROP, self.rng)
                 lmap = layout_map(lays, batch.size)
             preview = self.tokenizer.decode_preview(codes) if self.cfg.decoder.preview_cond else None

@@ -124,10 +124,11 @@ def test_cached_decoding_reads_planned_objects_as_training_does(tiny_model: Nati
 
 
 def test_paint_rows_stop_at_their_background_code(tiny_model: NativeModel) -> None:
-    from limner.model.layout import LayoutItem, layout_free_cells
+    from limner.model.layout import LayoutItem
+    from limner.model.paint import first_free_cell
 
     lay = [LayoutItem.quantize("heart", 0.1, 0.1, 0.13, rgb=(200, 0, 0))]  # covers the first cells
-    first = int(layout_free_cells(lay, 16, 16, 0.0).nonzero()[0])
+    first = first_free_cell(lay, 16, 16)
     assert first > 0
     sp = SamplingParams(temperature=1.5)
     seen: list[int] = []

@@ -45,3 +45,13 @@ def test_object_colours_read_each_object_off_the_preview() -> None:
     assert out[2].rgb is not None and out[0] == red  # no paint of its own: the image's paint; tokens unchanged
     blank = object_colours(torch.ones(4, 64, 64), [red], torch.ones(3))
     assert blank[0].rgb is None  # nothing drawn at all: the decoder is not told a colour
+
+
+def test_first_free_cell_and_planned_colours() -> None:
+    from limner.model.paint import first_free_cell, planned_colours
+
+    corner = [LayoutItem.quantize("square", 0.1, 0.1, 0.13)]  # covers the top-left cells of a 16 x 16 grid
+    assert first_free_cell(corner, 16, 16) > 0 and first_free_cell([], 16, 16) == 0
+    assert first_free_cell([LayoutItem.quantize("square", 0.5, 0.5, 0.4)], 2, 2) == 0  # all covered
+    assert not planned_colours(corner) and not planned_colours([]) and not planned_colours(None)
+    assert planned_colours([LayoutItem.quantize("square", 0.1, 0.1, 0.13, rgb=(1, 2, 3))])
