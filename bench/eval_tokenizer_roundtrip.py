@@ -4,9 +4,11 @@ Each held-out record's exact render is encoded by the image tokenizer and decode
 decoder (no prior involved), then scored as if a model had drawn it. This is the ceiling the prior can
 reach with that tokenizer/decoder, and a check that the scorer copes with decoder blur and noise. A decoder
 that reads layouts gets each render's true layout (--no-layout: the empty one, as for uploaded images).
+--paint decodes as paint mode does (model/paint.py): the code grid made its background code, the layout with the
+true colours; text-free records only, the same rule the engine follows. It is the ceiling of paint mode.
 
 Run: .venv/bin/python bench/eval_tokenizer_roundtrip.py CHECKPOINT [--limit N] [--samples K] [--out DIR] [--preview]
-                                                           [--noise S] [--no-layout]
+                                                           [--noise S] [--no-layout] [--paint]
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from limner.model.checkpoint import load_into, read_checkpoint
 from limner.model.decoder import DiffusionDecoder
 from limner.model.image_tokenizer import ImageTokenizer
 from limner.model.layout import layout_map, scene_layout
+from limner.model.paint import plain_grid
 
 
 def main() -> int:
@@ -43,6 +46,7 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--preview", action="store_true", help="score the tokenizer's preview head (upsampled), no decoder")
     p.add_argument("--no-layout", action="store_true", help="decode without the renders' layouts")
+    p.add_argument("--paint", action="store_true", help="paint mode: background code grid + layout with true colours")
     a = p.parse_args()
     if a.noise is None:
         from limner.engine.decode import SamplingParams
@@ -71,8 +75,13 @@ def main() -> int:
         lmap = None
         if cfg.decoder.layout_cond:
             lmap = layout_map([None if a.no_layout else scene_layout(s) for s in scenes], size)
-        codes, _ = tok.encode(x)
+        codes, idx = tok.encode(x)
         glyph = glyph_tensor(prompt, size).unsqueeze(0).expand(n, -1, -1, -1)
+        if a.paint and cfg.decoder.layout_colour and not bool(glyph.any()):
+            lays = [scene_layout(s) for s in scenes]
+            idx = torch.stack([plain_grid(idx[i], lay) if lay else idx[i] for i, lay in enumerate(lays)])
+            codes = tok.fsq.indices_to_codes(idx)
+            lmap = layout_map(lays, size)
         preview = tok.decode_preview(codes) if cfg.decoder.preview_cond or a.preview else None
         if a.preview:
             assert preview is not None

@@ -75,6 +75,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="prior stage: weight of each image's first code (its background, usually) in the loss, added to "
         "the mean over all codes (default 0)",
     )
+    p.add_argument(
+        "--recolour",
+        type=float,
+        default=0.0,
+        help="procedural data: share of white-background scenes redrawn on a random coloured background, "
+        "for the decoder stage (captions are not rewritten; the decoder does not read them; default 0)",
+    )
+    p.add_argument(
+        "--paraphrase",
+        type=float,
+        default=0.0,
+        help="procedural data: share of examples whose caption is rewritten from their record by a freer "
+        "grammar (data/paraphrase.py: other word orders, colour forms, relation phrasings; default 0)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.add_argument("--log-every", type=int, default=10)
@@ -103,6 +117,12 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--first-code-weight must be >= 0, got {args.first_code_weight}")
     if args.layout_weight < 0:
         raise CliError(f"--layout-weight must be >= 0, got {args.layout_weight}")
+    if not 0 <= args.recolour <= 1:
+        raise CliError(f"--recolour must be in [0, 1], got {args.recolour}")
+    if not 0 <= args.paraphrase <= 1:
+        raise CliError(f"--paraphrase must be in [0, 1], got {args.paraphrase}")
+    if args.recolour and args.stage == "prior":
+        raise CliError("--recolour is for the tokenizer and decoder stages: it leaves captions naming white")
     if args.lr <= 0:
         raise CliError(f"--lr must be > 0, got {args.lr}")
     tcfg = TrainConfig(
@@ -132,6 +152,8 @@ def run(args: argparse.Namespace) -> int:
             layout=args.layout,
             layout_weight=args.layout_weight,
             first_weight=args.first_code_weight,
+            recolour=args.recolour,
+            paraphrase=args.paraphrase,
             log=lambda s: print(s, flush=True),
         )
     except (CheckpointError, ValueError, FileNotFoundError) as e:

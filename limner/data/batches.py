@@ -6,6 +6,7 @@ Each batch has one canvas size (so images stack into one tensor); sizes are draw
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -13,7 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from limner.data.sampler import TRAIN_MIX, Example, sample_mix
+from limner.data.paraphrase import paraphrase
+from limner.data.sampler import TRAIN_MIX, Example, recoloured, sample_mix
 from limner.data.scene import glyph_image, render, to_array
 from limner.model.layout import Layout, scene_layout
 
@@ -49,9 +51,17 @@ class SceneBatcher:
         mix: dict[str, float] | None = None,
         exclude: frozenset[str] = frozenset(),
         sizes: dict[tuple[int, int], float] | None = None,
+        recolour: float = 0.0,
+        paraphrase: float = 0.0,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if not 0 <= recolour <= 1:
+            raise ValueError(f"recolour must be in [0, 1], got {recolour}")
+        if not 0 <= paraphrase <= 1:
+            raise ValueError(f"paraphrase must be in [0, 1], got {paraphrase}")
+        self.recolour = recolour  # share of white scenes redrawn on a coloured background (decoder training)
+        self.paraphrase = paraphrase  # share of examples re-captioned by data/paraphrase.py
         self.batch_size = batch_size
         self.rng = random.Random(seed)
         self.mix = mix or TRAIN_MIX
@@ -64,8 +74,14 @@ class SceneBatcher:
         out: list[Example] = []
         while len(out) < self.batch_size:
             ex = sample_mix(self.rng, self.mix)
+            if self.paraphrase and self.rng.random() < self.paraphrase:
+                new = paraphrase(ex.record, ex.scene, self.rng)
+                if new is not None:
+                    ex = dataclasses.replace(ex, prompt=new, record={**ex.record, "prompt": new})
             if (ex.scene.width, ex.scene.height) != size or ex.prompt in self.exclude:
                 continue
+            if self.recolour and self.rng.random() < self.recolour:
+                ex = recoloured(ex, self.rng)
             out.append(ex)
         return out
 

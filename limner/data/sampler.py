@@ -7,6 +7,7 @@ held-out eval set, with disjoint seeds and an exclusion list of held-out prompts
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import random
@@ -103,6 +104,27 @@ def rand_background(rng: random.Random, p_plain: float = 0.75) -> str:
         return rng.choice([c for c in COLORS if c != "white"])
     # a light or dark hex background
     return "#{:02X}{:02X}{:02X}".format(*[rng.randrange(256) for _ in range(3)])
+
+
+def recoloured(ex: Example, rng: random.Random) -> Example:
+    """`ex` redrawn on a random coloured background (a non-white named colour or a random #RRGGBB) at least
+    110 RGB away from every object's, text's and panel's colour; `ex` itself when it is not on white or no
+    such colour turns up.
+
+    Decoder training only (SceneBatcher `recolour`): the caption and record still describe the white
+    scene, and the decoder stage never reads them. Most scenes are drawn on white, but paint mode must draw
+    objects over any background the prior picks."""
+    sc = ex.scene
+    if sc.background != "white":
+        return ex
+    inks = [color_rgb(o.color) for o in sc.objects]
+    if sc.text is not None:
+        inks += [color_rgb(c) for c in (sc.text.color, sc.text.panel) if c is not None]
+    for _ in range(20):
+        bg = rand_background(rng, 0.0)
+        if bg != "transparent" and all(_far(color_rgb(bg), ink) for ink in inks):
+            return dataclasses.replace(ex, scene=dataclasses.replace(sc, background=bg))
+    return ex
 
 
 def place(rng: random.Random, radii: list[float], w: int, h: int, gap: float = 6.0) -> list[tuple[float, float]] | None:
@@ -391,4 +413,4 @@ def sample_mix(rng: random.Random, mix: dict[str, float] | None = None) -> Examp
     return sample(tag, rng)
 
 
-__all__ = ["Example", "sample", "sample_mix", "SAMPLERS", "TRAIN_MIX", "SIZES"]
+__all__ = ["Example", "recoloured", "sample", "sample_mix", "SAMPLERS", "TRAIN_MIX", "SIZES"]

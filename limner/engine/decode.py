@@ -18,6 +18,7 @@ import torch
 
 from limner.engine.sampling import cfg_logits, near_codes, sample_from_logits, sample_with_repeat
 from limner.model.layout import (
+    C0,
     END,
     Layout,
     allowed,
@@ -57,6 +58,8 @@ class SamplingParams:
     # as well as 0.5: layouts matching their prompts' objects 0.982 against 0.964 (bench/layout_accuracy.py), and
     # overall 0.292 against 0.229 on the tuning prompts (noise-level).
     layout_temperature: float | None = None
+    # Temperature of a colour layout prior's colour tokens (R, G, B of each object); None: the layout temperature.
+    colour_temperature: float | None = None
     # Paint mode (a decoder with layout_colour only; model/paint.py): a fresh image with a layout and no text is
     # decoded from its layout over its background code, its objects in the colours the prior planned (or, for a
     # prior without colour tokens, the colours its codes drew).
@@ -74,6 +77,8 @@ class SamplingParams:
             raise ValueError(f"cfg_scale must be >= 0, got {self.cfg_scale}")
         if self.layout_temperature is not None and self.layout_temperature < 0:
             raise ValueError(f"layout_temperature must be >= 0, got {self.layout_temperature}")
+        if self.colour_temperature is not None and self.colour_temperature < 0:
+            raise ValueError(f"colour_temperature must be >= 0, got {self.colour_temperature}")
         if self.novel_temperature is not None and self.novel_temperature < 0:
             raise ValueError(f"novel_temperature must be >= 0, got {self.novel_temperature}")
         if not 0 <= self.decoder_noise <= 2:
@@ -143,13 +148,15 @@ def sample_layouts(
     done = torch.zeros(b, dtype=torch.bool)
     final = logits.clone()
     temp = params.temperature if params.layout_temperature is None else params.layout_temperature
+    colour_temp = temp if params.colour_temperature is None else params.colour_temperature
     colour = model.config.prior.layout_colour
     for step in range(max_layout_tokens(colour)):
         lo, hi = allowed(step, colour)
         lg = logits[:, off + lo : off + hi]
         if reps == 2:
             lg = cfg_logits(lg[:b], lg[b:], params.cfg_scale)
-        tok = lo + sample_from_logits(lg, temp, 0, 1.0, generator)  # (B,) local ids
+        t = colour_temp if colour and lo == C0 else temp
+        tok = lo + sample_from_logits(lg, t, 0, 1.0, generator)  # (B,) local ids
         active = ~done
         obj = torch.zeros(b, 2, dtype=torch.long)  # (B, 2): the first cell's object, on a <lay_end>
         for i in active.nonzero().flatten().tolist():

@@ -149,11 +149,12 @@ class Generator:
                                          noise_scale=noise, layout=lmap)
 
     def paint(
-        self, codes: torch.Tensor, layouts: list[Layout], glyph: torch.Tensor
+        self, codes: torch.Tensor, layouts: list[Layout], glyph: torch.Tensor, edit: bool = False
     ) -> tuple[torch.Tensor, list[Layout]]:
         """Paint mode (model/paint.py) for codes (B, rows, cols): each image with a layout and no text (glyph
         (B, 1, H, W) empty) becomes a plain grid of its background code, its layout items coloured as its
-        codes drew them (or as the prior's colour tokens planned them); other images are returned as they were."""
+        codes drew them (or as the prior's colour tokens planned them); other images are returned as they were.
+        An `edit`'s codes were mostly read from an image: its background is their commonest free code."""
         out, lays = codes.clone(), []
         preview: torch.Tensor | None = None  # (B, 4, h, w), made only when a colour must be read off the codes
         for i, lay in enumerate(layouts):
@@ -165,7 +166,7 @@ class Generator:
                     preview = self.model.tokenizer.decode_preview(self.model.tokenizer.fsq.indices_to_codes(codes))
                 lay = object_colours(preview[i], lay, background_rgb(preview[i], lay))
             lays.append(lay)
-            out[i] = plain_grid(codes[i], lay)
+            out[i] = plain_grid(codes[i], lay, common=edit)
         return out, lays
 
     def preview(self, codes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -208,7 +209,10 @@ class Generator:
 
         forced = [list(layout)] * opts.n if layout is not None and self.model.layout_offset is not None else None
         glyph = glyph_tensor(prompt, size).unsqueeze(0).expand(opts.n, -1, -1, -1)
-        paint = fixed is None and opts.sampling.paint and self.model.config.decoder.layout_colour
+        # An edit (fixed codes) is painted too when its layout knows every object's colour (edits.edit_layout): the
+        # region is then redrawn from the layout, and the caller copies the pixels outside it back exactly.
+        paint = opts.sampling.paint and self.model.config.decoder.layout_colour and (
+            fixed is None or (forced is not None and planned_colours(layout)))
         # a painted image needs only its background code, but streamed previews show the whole grid being drawn
         stop_early = paint and not opts.preview_every
         drawn = sample_tokens(self.model, [text_prompt] * opts.n, size, opts.sampling, g, on_tokens, fixed=fixed,
@@ -216,7 +220,7 @@ class Generator:
         steps = opts.sampling.decoder_steps or QUALITIES[opts.quality]
         codes, lays = drawn.codes, drawn.layouts
         if paint and lays is not None:
-            codes, lays = self.paint(codes, lays, glyph)
+            codes, lays = self.paint(codes, lays, glyph, edit=fixed is not None)
         x = self.decode(codes, glyph, steps, g, opts.sampling.decoder_noise, lays)
         images = to_pil(x, transparent)
         if transparent:

@@ -203,6 +203,7 @@ def evaluate_generation(generate_fn: GenerateFn | None, records: list[dict[str, 
         "overall": overall,
         "overall_tags": present,
         "tags": tags,
+        **({"by_phrasing": _by_phrasing(recs, results)} if any("phrasing" in r for r in recs) else {}),
         "validation": validation,
         "samples": samples,
         "checkpoint": checkpoint_sha,
@@ -216,6 +217,24 @@ def evaluate_generation(generate_fn: GenerateFn | None, records: list[dict[str, 
     _write_atomic(out / "report.md", _markdown(report, recs, results, out))
     _write_atomic(out / "report.json", json.dumps(report, indent=2) + "\n")
     return report
+
+
+def _by_phrasing(recs: list[dict[str, Any]], results: list[list[ImageScore]]) -> dict[str, Any]:
+    """The overall score (mean of the GenEval tags present) and each tag's score, per value of the records'
+    optional `phrasing` field ("sampler": the training captions' style, "heldout": re-phrased; see
+    evals/heldout.py): how much of the score survives wording the sampler does not write."""
+    out: dict[str, Any] = {}
+    for ph in sorted({str(r.get("phrasing", "-")) for r in recs}):
+        tags = {}
+        for t in TAGS:
+            flat = [s for row, r in zip(results, recs, strict=True)
+                    if r["tag"] == t and str(r.get("phrasing", "-")) == ph for s in row]
+            if flat:
+                tags[t] = _tag_report(t, flat)["score"]
+        geneval = [tags[t] for t in GENEVAL_TAGS if t in tags]
+        out[ph] = {"overall": _mean(geneval) if geneval else None, "n_records":
+                   sum(str(r.get("phrasing", "-")) == ph for r in recs), "tags": tags}
+    return out
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -254,6 +273,12 @@ def _markdown(rep: dict[str, Any], recs: list[dict[str, Any]], results: list[lis
     for t, r in rep["tags"].items():
         det = ", ".join(f"{k} {_fmt(val)}" for k, val in r.items() if k not in ("score", "n"))
         md.append(f"| {t} | {r['n']} | {_fmt(r['score'])} | {det} |")
+    if "by_phrasing" in rep:
+        md += ["", "By phrasing (`sampler`: worded as the training captions are; `heldout`: re-phrased):", "",
+               "| phrasing | records | overall | tags |", "| --- | --- | --- | --- |"]
+        for ph, r in rep["by_phrasing"].items():
+            det = ", ".join(f"{t} {_fmt(v)}" for t, v in r["tags"].items())
+            md.append(f"| {ph} | {r['n_records']} | {_fmt(r['overall'])} | {det} |")
     if "samples" in charts:
         md += ["", "## Samples", "", charts["samples"]]
     md += ["", "## Some failures", ""]

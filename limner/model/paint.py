@@ -51,9 +51,20 @@ def background_code(idx: torch.Tensor, layout: Layout | None) -> int:
     return int(idx.flatten()[first_free_cell(layout, rows, cols)])
 
 
-def plain_grid(idx: torch.Tensor, layout: Layout | None) -> torch.Tensor:
-    """(rows, cols): every cell the background code of idx (rows, cols)."""
-    return torch.full_like(idx, background_code(idx, layout))
+def common_background_code(idx: torch.Tensor, layout: Layout | None) -> int:
+    """The most frequent code of idx (rows, cols) among the cells no layout item covers (all cells when every
+    one is covered). For an edit, whose codes were read from an image: an object the detector missed leaves
+    its cells uncovered, and its first one may well be the first free cell."""
+    rows, cols = idx.shape
+    free = cell_objects(layout, rows, cols)[:, 0] == 0  # (rows * cols,)
+    pool = idx.flatten()[free] if bool(free.any()) else idx.flatten()
+    return int(torch.mode(pool).values)
+
+
+def plain_grid(idx: torch.Tensor, layout: Layout | None, common: bool = False) -> torch.Tensor:
+    """(rows, cols): every cell the background code of idx (rows, cols): `background_code`, or with `common`
+    `common_background_code`."""
+    return torch.full_like(idx, common_background_code(idx, layout) if common else background_code(idx, layout))
 
 
 def paint_batch(

@@ -51,15 +51,20 @@ def parse_mix(spec: str) -> dict[str, float]:
 
 
 def data_source(
-    data: str | None, batch_size: int, exclude: frozenset[str], mix: dict[str, float] | None = None
+    data: str | None, batch_size: int, exclude: frozenset[str], mix: dict[str, float] | None = None,
+    recolour: float = 0.0, paraphrase: float = 0.0,
 ) -> Callable[[int], Iterator[Any]]:
-    """Procedural scenes by default (the `mix` of data-engine tags, default TRAIN_MIX); a folder or webdataset
-    shards of captioned images with --data."""
+    """Procedural scenes by default (the `mix` of data-engine tags, default TRAIN_MIX, with `recolour` of the
+    white scenes moved onto coloured backgrounds and `paraphrase` of the captions rewritten by data/paraphrase.py);
+    a folder or webdataset shards of captioned images with
+    --data."""
     if data:
         from limner.data.real import RealImageBatcher
 
         return lambda seed: RealImageBatcher(data, batch_size, seed)
-    return lambda seed: SceneBatcher(batch_size, seed, mix=mix, exclude=exclude)
+    return lambda seed: SceneBatcher(
+        batch_size, seed, mix=mix, exclude=exclude, recolour=recolour, paraphrase=paraphrase
+    )
 
 
 def build_tokenizer_stage(
@@ -128,6 +133,8 @@ def train(
     layout: bool = False,
     layout_weight: float = 1.0,
     first_weight: float = 0.0,
+    recolour: float = 0.0,
+    paraphrase: float = 0.0,
     log: Callable[[str], None] = print,
 ) -> dict[str, float]:
     """Train one stage (tokenizer, decoder or prior) with `tcfg`; returns the final logs."""
@@ -155,5 +162,5 @@ def train(
     Path(tcfg.out_dir).mkdir(parents=True, exist_ok=True)
     n = sum(p.numel() for p in stage.parameters() if p.requires_grad)
     log(f"stage {stage_name}: {n / 1e6:.2f}M trainable parameters, config {cfg.name}")
-    trainer = Trainer(tcfg, cfg, stage, data_source(data, tcfg.batch_size, exclude, mix), log=log)
+    trainer = Trainer(tcfg, cfg, stage, data_source(data, tcfg.batch_size, exclude, mix, recolour, paraphrase), log=log)
     return trainer.run()

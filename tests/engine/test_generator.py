@@ -104,3 +104,28 @@ def test_paint_mode_still_streams_previews(tiny_model: NativeModel) -> None:
     gen.generate("a red heart", GenerateOptions(n=1, seed=0, size=(256, 256), preview_every=64), progress=cb,
                  layout=lay)
     assert previews == [64, 128, 192] and done[-1] == 256
+
+
+def test_an_edit_is_painted_only_when_its_layout_knows_every_colour(tiny_model: NativeModel) -> None:
+    """Fixed codes (an edit) with a fully coloured layout are decoded from a plain grid of the codes' commonest
+    free code; with a colourless item they are decoded from the codes themselves."""
+    from limner.model.layout import LayoutItem
+
+    seen: list[torch.Tensor] = []
+
+    class Spy(Generator):
+        def decode(self, codes, glyph, steps, generator, noise=0.0, layouts=None):  # type: ignore[no-untyped-def]
+            seen.append(codes.clone())
+            return super().decode(codes, glyph, steps, generator, noise, layouts)
+
+    gen = Spy(tiny_model)
+    fixed = torch.full((1, 16, 16), 11)
+    fixed[0, 4:8, 4:8] = -1  # the region to redraw
+    coloured = [LayoutItem.quantize("heart", 0.75, 0.75, 0.1, rgb=(255, 0, 0)),
+                LayoutItem.quantize("star", 0.375, 0.375, 0.1, rgb=(0, 0, 255))]
+    opts = GenerateOptions(n=1, seed=0, size=(256, 256))
+    gen.generate("a blue star", opts, fixed=fixed, layout=coloured)
+    assert seen[-1].unique().tolist() == [11]
+    gen.generate("a blue star", opts, fixed=fixed, layout=[coloured[0], LayoutItem.quantize("star", 0.375, 0.375, 0.1)])
+    kept = fixed >= 0
+    assert torch.equal(seen[-1][kept], fixed[kept]) and len(seen[-1].unique()) > 1

@@ -77,6 +77,30 @@ def test_generator_path_scores_what_it_is_given(tmp_path):
     assert rep["tags"]["hex_color"]["median_de2000"] == 100.0
 
 
+def test_report_splits_scores_by_phrasing(tmp_path):
+    """Exact renders for the sampler-worded records and blanks for the re-phrased ones: by_phrasing must put
+    every point on the sampler side."""
+    recs = []
+    for t in GENEVAL_TAGS:
+        for ph in ("sampler", "heldout"):
+            recs += [r for r in heldout_records() if r["tag"] == t and r["phrasing"] == ph][:1]
+    by_prompt = {r["prompt"]: r for r in recs}
+
+    def half(prompt, size, background, n, seed):
+        r = by_prompt[prompt]
+        if r["phrasing"] == "sampler":
+            return [render(record_to_scene(r, size, seed=3))] * n
+        return [Image.new("RGB", size, "white")] * n
+
+    rep = evaluate_generation(half, recs, samples=1, out_dir=tmp_path)
+    bp = rep["by_phrasing"]
+    assert set(bp) == {"sampler", "heldout"}
+    assert bp["sampler"]["overall"] >= 0.98 and bp["heldout"]["overall"] == 0.0
+    assert bp["sampler"]["n_records"] == bp["heldout"]["n_records"] == len(GENEVAL_TAGS)
+    assert rep["overall"] == pytest.approx(0.5, abs=0.02)
+    assert "| heldout |" in (tmp_path / "report.md").read_text()
+
+
 def test_bad_inputs(tmp_path):
     recs = _sample(1)[:2]
     with pytest.raises(EvalError, match="record 1"):

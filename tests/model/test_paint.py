@@ -6,7 +6,14 @@ import pytest
 import torch
 
 from limner.model.layout import LayoutItem
-from limner.model.paint import background_code, background_rgb, object_colours, paint_batch, plain_grid
+from limner.model.paint import (
+    background_code,
+    background_rgb,
+    common_background_code,
+    object_colours,
+    paint_batch,
+    plain_grid,
+)
 
 
 def test_background_code_is_the_first_code_outside_the_objects() -> None:
@@ -55,3 +62,17 @@ def test_first_free_cell_and_planned_colours() -> None:
     assert first_free_cell([LayoutItem.quantize("square", 0.5, 0.5, 0.4)], 2, 2) == 0  # all covered
     assert not planned_colours(corner) and not planned_colours([]) and not planned_colours(None)
     assert planned_colours([LayoutItem.quantize("square", 0.1, 0.1, 0.13, rgb=(1, 2, 3))])
+
+
+def test_common_background_code_ignores_a_missed_object_in_the_first_free_cell() -> None:
+    idx = torch.full((4, 4), 7)
+    idx[0, :2] = 3  # an object the layout does not know, where the first free cell is
+    idx[2:, 2:] = 5  # the one it knows
+    lay = [LayoutItem.quantize("square", 0.75, 0.75, 0.12)]
+    assert background_code(idx, lay) == 3
+    assert common_background_code(idx, lay) == 7
+    assert plain_grid(idx, lay, common=True).unique().tolist() == [7]
+    full = [LayoutItem.quantize("square", 0.5, 0.5, 0.5)]  # covers every cell: the commonest code of all
+    idx[:] = 9
+    idx[0, 0] = 1
+    assert common_background_code(idx, full) == 9
