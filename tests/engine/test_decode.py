@@ -75,6 +75,25 @@ def test_sample_tokens_returns_layouts_with_cfg(tiny_model: NativeModel) -> None
     assert all(len(x) <= 16 for x in out.layouts)
 
 
+def test_colour_temperature_zero_draws_the_likeliest_colours(tiny_model: NativeModel) -> None:
+    """Greedy colour tokens: the same layout classes and places (same seed) get the same colours on every run,
+    whatever the seed of the colour draws; a negative colour temperature is named."""
+    from limner.engine.decode import sample_tokens
+
+    if not tiny_model.config.prior.layout_colour:
+        pytest.skip("tiny prior has no colour tokens")
+    runs = [sample_tokens(tiny_model, ["a red star"] * 3, (256, 256),
+                          SamplingParams(layout_temperature=0.0, colour_temperature=0.0),
+                          torch.Generator().manual_seed(s)).layouts for s in (0, 1)]
+    assert runs[0] == runs[1] and all(it.rgb is not None for lay in runs[0] or [] for it in lay)
+    hot = sample_tokens(tiny_model, ["a red star"] * 8, (256, 256),
+                        SamplingParams(layout_temperature=0.0, colour_temperature=5.0), torch.Generator().manual_seed(0))
+    colours = {it.rgb for lay in hot.layouts or [] for it in lay}
+    assert len(colours) > 1  # a hot colour draw varies while greedy classes and places do not
+    with pytest.raises(ValueError, match="colour_temperature must be >= 0, got -1"):
+        SamplingParams(colour_temperature=-1).validate()
+
+
 def test_given_layouts_are_teacher_forced(tiny_model: NativeModel) -> None:
     import dataclasses
 
