@@ -89,6 +89,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="procedural data: share of examples whose caption is rewritten from their record by a freer "
         "grammar (data/paraphrase.py: other word orders, colour forms, relation phrasings; default 0)",
     )
+    p.add_argument(
+        "--hex-levels",
+        action="store_true",
+        help="prior stage: make a continued prior's colour levels share the hex digits' embedding rows "
+        "(PriorConfig.hex_levels; fresh sizes have it)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.add_argument("--log-every", type=int, default=10)
@@ -154,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
             first_weight=args.first_code_weight,
             recolour=args.recolour,
             paraphrase=args.paraphrase,
+            hex_levels=args.hex_levels,
             log=lambda s: print(s, flush=True),
         )
     except (CheckpointError, ValueError, FileNotFoundError) as e:

@@ -82,6 +82,11 @@ class PriorConfig:
     # colour words bind to their object in the plan, where the codes bound them poorly. False in checkpoints
     # written before it.
     layout_colour: bool = False
+    # With layout_colour, colour level l shares its embedding row (input and tied output) with the hex-digit
+    # token of l (layout.embedding_rows): level l is the value 17 l, hex 'll', so writing a colour the prompt
+    # spells in hex is mostly copying its first digit, which a tied embedding makes an identity. False in
+    # checkpoints written before it; no effect without layout_colour.
+    hex_levels: bool = False
 
 
 @dataclass
@@ -134,7 +139,7 @@ def _tiny() -> ModelConfig:
         decoder=DecoderConfig(width=16, blocks=2, cond_width=16, cond_blocks=1, steps=2, layout_cond=True,
                               layout_colour=True),
         prior=PriorConfig(d_model=32, n_layers=2, n_heads=2, max_text_tokens=48, max_seq=640, layout=True,
-                          layout_colour=True),
+                          layout_colour=True, hex_levels=True),
     )
 
 
@@ -149,12 +154,12 @@ MODEL_SIZES: dict[str, Any] = {
         name="small",
         tokenizer=TokenizerConfig(levels=(8, 8, 8, 5, 3)),
         decoder=DecoderConfig(layout_cond=True, layout_colour=True),
-        prior=PriorConfig(d_model=192, n_layers=5, n_heads=6, layout=True, layout_colour=True),
+        prior=PriorConfig(d_model=192, n_layers=5, n_heads=6, layout=True, layout_colour=True, hex_levels=True),
     ),
     "base": lambda: ModelConfig(
         name="base",
         decoder=DecoderConfig(width=96, blocks=10, cond_width=192, layout_cond=True, layout_colour=True),
-        prior=PriorConfig(d_model=384, n_layers=8, n_heads=8, layout=True, layout_colour=True),
+        prior=PriorConfig(d_model=384, n_layers=8, n_heads=8, layout=True, layout_colour=True, hex_levels=True),
     ),
     "large": lambda: ModelConfig(
         name="large",
@@ -162,7 +167,7 @@ MODEL_SIZES: dict[str, Any] = {
         decoder=DecoderConfig(width=192, blocks=16, cond_width=384, steps=8, layout_cond=True,
                               layout_colour=True),
         prior=PriorConfig(d_model=1024, n_layers=24, n_heads=16, max_text_tokens=256, layout=True,
-                          layout_colour=True),
+                          layout_colour=True, hex_levels=True),
     ),
 }
 

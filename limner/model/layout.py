@@ -220,6 +220,20 @@ def layout_map(layouts: list[Layout | None], size: tuple[int, int]) -> torch.Ten
     return out
 
 
+def embedding_rows(vocab: int, text_vocab: int, codebook: int, hex_ids: list[int]) -> torch.Tensor:
+    """(vocab,) long: the embedding row each prior id reads and writes through (PriorConfig.hex_levels): its
+    own, except colour level l, which shares the row of hex digit l (`hex_ids`: the text ids of '#0'..'#f').
+    Level l is the value 17 l, hex 'll', so a channel the prompt spells '#Xy' is level X or next to it."""
+    if len(hex_ids) != COLOUR_LEVELS:
+        raise ValueError(f"expected {COLOUR_LEVELS} hex digit ids, got {len(hex_ids)}")
+    rows = torch.arange(vocab)
+    first = layout_offset(text_vocab, codebook) + C0
+    if first + COLOUR_LEVELS > vocab:
+        raise ValueError(f"vocabulary of {vocab} ids has no colour levels (they would start at {first})")
+    rows[first : first + COLOUR_LEVELS] = torch.tensor(hex_ids)
+    return rows
+
+
 def prior_vocab_size(text_vocab: int, codebook: int, layout: bool, colour: bool = False) -> int:
     """The prior's vocabulary: text ids, image codes and, for a layout prior, the layout ids (with the colour
     levels for a colour layout)."""

@@ -14,9 +14,19 @@ from limner.model.checkpoint import CheckpointError, file_sha256, load_into, rea
 from limner.model.config import ModelConfig
 from limner.model.decoder import DiffusionDecoder
 from limner.model.image_tokenizer import ImageTokenizer
-from limner.model.layout import layout_offset, prior_vocab_size
+from limner.model.layout import embedding_rows, layout_offset, prior_vocab_size
 from limner.model.prior import Prior
 from limner.model.text_tokenizer import TextTokenizer
+
+
+def prior_vocab(config: ModelConfig, text: TextTokenizer) -> tuple[int, torch.Tensor | None]:
+    """(the prior's vocabulary size, its embedding rows (layout.embedding_rows) for a hex_levels prior, else
+    None) for `config` and text vocabulary `text`."""
+    pc = config.prior
+    vocab = prior_vocab_size(text.vocab_size, config.tokenizer.codebook_size, pc.layout, pc.layout_colour)
+    if not (pc.hex_levels and pc.layout and pc.layout_colour):  # no colour levels: nothing to share
+        return vocab, None
+    return vocab, embedding_rows(vocab, text.vocab_size, config.tokenizer.codebook_size, text.hex_digit_ids())
 
 
 @dataclass
@@ -37,8 +47,7 @@ class NativeModel:
         text = text or TextTokenizer.build_default()
         tok = ImageTokenizer(config.tokenizer)
         dec = DiffusionDecoder(config.decoder, tok.fsq.dim, config.tokenizer.output_stride)
-        prior = Prior(config.prior, prior_vocab_size(text.vocab_size, config.tokenizer.codebook_size,
-                                                     config.prior.layout, config.prior.layout_colour))
+        prior = Prior(config.prior, *prior_vocab(config, text))
         return NativeModel(config, text, tok, dec, prior).eval()
 
     @staticmethod

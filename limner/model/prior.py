@@ -120,10 +120,18 @@ class Prior(nn.Module):
     rope_cos: torch.Tensor  # (max_seq, Dh/2) buffer
     rope_sin: torch.Tensor
 
-    def __init__(self, cfg: PriorConfig, vocab_size: int) -> None:
+    def __init__(self, cfg: PriorConfig, vocab_size: int, rows: torch.Tensor | None = None) -> None:
         super().__init__()
         if cfg.d_model % cfg.n_heads:
             raise ValueError(f"d_model {cfg.d_model} is not divisible by n_heads {cfg.n_heads}")
+        if cfg.hex_levels and cfg.layout and cfg.layout_colour and rows is None:
+            raise ValueError("a hex_levels prior needs its embedding rows (layout.embedding_rows)")
+        if rows is not None and rows.shape != (vocab_size,):
+            raise ValueError(f"embedding rows have shape {tuple(rows.shape)}, expected ({vocab_size},)")
+        # rows[id]: the embedding row id reads and writes through; None: its own (the rows a colour level shares
+        # with a hex digit stay in the table, unused, so checkpoints keep one shape)
+        self.rows: torch.Tensor | None
+        self.register_buffer("rows", rows, persistent=False)
         self.cfg = cfg
         self.vocab_size = vocab_size
         d = cfg.d_model
@@ -188,7 +196,8 @@ class Prior(nn.Module):
             pos_ids = (start + torch.arange(t)).unsqueeze(0).expand(b, t)
         if int(pos_ids.max()) >= self.cfg.max_seq:
             raise ValueError(f"position {int(pos_ids.max())} exceeds max_seq {self.cfg.max_seq}")
-        x = self.tok_emb(tokens) + self.row_emb(grid_pos[..., 0]) + self.col_emb(grid_pos[..., 1])  # (B, T, D)
+        ids = tokens if self.rows is None else self.rows[tokens]
+        x = self.tok_emb(ids) + self.row_emb(grid_pos[..., 0]) + self.col_emb(grid_pos[..., 1])  # (B, T, D)
         if obj_pos is not None and self.cfg.layout:
             x = x + self.obj_slot(obj_pos[..., 0]) + self.obj_cls(obj_pos[..., 1])
         cos = self.rope_cos[pos_ids].unsqueeze(1)  # (B, 1, T, Dh/2)
@@ -216,4 +225,5 @@ class Prior(nn.Module):
         if cache is not None:
             cache.length += t
         # Output layer tied to the input embedding: at small d it would dominate the parameter count.
-        return F.linear(self.ln_f(x), self.tok_emb.weight)  # (B, T, V)
+        w = self.tok_emb.weight if self.rows is None else self.tok_emb.weight[self.rows]  # (V, D)
+        return F.linear(self.ln_f(x), w)  # (B, T, V)

@@ -102,6 +102,10 @@ class TextTokenizer:
         """The id of one vocabulary entry ('<bos>', '<size:256x256>', a word); KeyError when absent."""
         return self.stoi[tok]
 
+    def hex_digit_ids(self) -> list[int]:
+        """Ids of the hex-digit tokens '#0'..'#f', in digit order."""
+        return [self.stoi[f"#{d}"] for d in HEX_DIGITS]
+
     # ---- encoding ----
     _QUOTED = re.compile(r"\"([^\"]*)\"|(?<![A-Za-z0-9])'(.*?)'(?![A-Za-z0-9])")
     _WORD = re.compile(r"#[0-9a-fA-F]{6}|[a-z]+|\d+|[^\sa-z\d]")

@@ -91,14 +91,20 @@ def build_tokenizer_stage(
 def build_prior_stage(
     tokenizer_ckpt: str, init: str | None, seed: int, prior_size: str | None = None, novel_weight: float = 0.0,
     layout: bool = False, layout_weight: float = 1.0, log: Callable[[str], None] = print, first_weight: float = 0.0,
+    hex_levels: bool = False,
 ) -> tuple[ModelConfig, PriorStage]:
     """The prior stage on a trained tokenizer checkpoint, optionally continuing the prior in `init`; `layout`
-    adds layout tokens to a continued prior written without them (train/upgrade.py)."""
+    adds layout tokens to a continued prior written without them (train/upgrade.py); `hex_levels` makes its
+    colour levels share the hex digits' embedding rows (PriorConfig.hex_levels; same weights, new tying)."""
     cfg, tensors, md = read_checkpoint(tokenizer_ckpt)
     continued = read_checkpoint(init) if init else None  # read once: config, weights and vocabulary
     if continued:  # continuing a prior: its architecture is the one in that checkpoint
         pc = continued[0].prior
         cfg = dataclasses.replace(cfg, prior=dataclasses.replace(pc, layout=True, layout_colour=True) if layout else pc)
+        if hex_levels and not cfg.prior.hex_levels:
+            cfg = dataclasses.replace(cfg, prior=dataclasses.replace(cfg.prior, hex_levels=True))
+            log(f"{init}: colour levels now share the hex digits' embedding rows (hex_levels); their own rows "
+                "stay in the table, unused")
     elif prior_size:  # the tokenizer's stored prior config is a default; a named size overrides it
         cfg = dataclasses.replace(cfg, name=prior_size, prior=get_config(prior_size).prior)
     tok = ImageTokenizer(cfg.tokenizer)
@@ -135,6 +141,7 @@ def train(
     first_weight: float = 0.0,
     recolour: float = 0.0,
     paraphrase: float = 0.0,
+    hex_levels: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict[str, float]:
     """Train one stage (tokenizer, decoder or prior) with `tcfg`; returns the final logs."""
@@ -155,7 +162,7 @@ def train(
             raise ValueError("the prior stage needs --tokenizer CHECKPOINT (a trained tokenizer stage)")
         cfg, stage = build_prior_stage(tokenizer_ckpt, init, tcfg.seed, prior_size=size, novel_weight=novel_weight,
                                        layout=layout, layout_weight=layout_weight, log=log,
-                                       first_weight=first_weight)
+                                       first_weight=first_weight, hex_levels=hex_levels)
         exclude = heldout_exclusions()
     else:
         raise ValueError(f"unknown stage {stage_name!r}: expected one of {STAGES}")

@@ -18,7 +18,8 @@ from limner.data.batches import Batch
 from limner.model.config import ModelConfig
 from limner.model.decoder import DiffusionDecoder
 from limner.model.image_tokenizer import ImageTokenizer
-from limner.model.layout import Layout, drop_layouts, layout_map, layout_offset, prior_vocab_size
+from limner.model.layout import Layout, drop_layouts, layout_map, layout_offset
+from limner.model.native import prior_vocab
 from limner.model.paint import paint_batch
 from limner.model.prior import Prior
 from limner.model.sequence import build_training_sequences
@@ -172,8 +173,7 @@ class PriorStage(nn.Module):
         self.first_weight = first_weight
         self.cfg = cfg
         self.text = text
-        self.prior = Prior(cfg.prior, prior_vocab_size(text.vocab_size, cfg.tokenizer.codebook_size, cfg.prior.layout,
-                                                       cfg.prior.layout_colour))
+        self.prior = Prior(cfg.prior, *prior_vocab(cfg, text))
         self.layout_offset = layout_offset(text.vocab_size, cfg.tokenizer.codebook_size) if cfg.prior.layout else None
         # A plain tuple keeps the frozen parts out of this module's state_dict and out of DDP.
         self.frozen: tuple[ImageTokenizer, DiffusionDecoder] = (

@@ -87,7 +87,8 @@ def test_colour_temperature_zero_draws_the_likeliest_colours(tiny_model: NativeM
                           torch.Generator().manual_seed(s)).layouts for s in (0, 1)]
     assert runs[0] == runs[1] and all(it.rgb is not None for lay in runs[0] or [] for it in lay)
     hot = sample_tokens(tiny_model, ["a red star"] * 8, (256, 256),
-                        SamplingParams(layout_temperature=0.0, colour_temperature=5.0), torch.Generator().manual_seed(0))
+                        SamplingParams(layout_temperature=0.0, colour_temperature=5.0),
+                        torch.Generator().manual_seed(0))
     colours = {it.rgb for lay in hot.layouts or [] for it in lay}
     assert len(colours) > 1  # a hot colour draw varies while greedy classes and places do not
     with pytest.raises(ValueError, match="colour_temperature must be >= 0, got -1"):

@@ -1,3 +1,6 @@
+import dataclasses
+
+import pytest
 import torch
 
 from limner.model.config import PriorConfig
@@ -42,3 +45,29 @@ def test_causality() -> None:
     b[0, 8:] = (b[0, 8:] + 1) % 50
     grid = torch.zeros(1, 12, 2, dtype=torch.long)
     assert torch.allclose(m(a, grid)[:, :8], m(b, grid)[:, :8], atol=1e-6)
+
+
+def test_hex_levels_share_rows_with_hex_digits() -> None:
+    """A hex_levels prior reads and writes colour level l through hex digit l's embedding row: same logits for
+    both ids, and the same hidden state after either; a colourless vocabulary is left alone."""
+    import torch
+
+    from limner.model.config import get_config
+    from limner.model.layout import C0, layout_offset
+    from limner.model.native import NativeModel, prior_vocab
+
+    cfg = get_config("tiny")
+    m = NativeModel.build(cfg)
+    text = m.text
+    lvl = layout_offset(text.vocab_size, cfg.tokenizer.codebook_size) + C0 + 0xE
+    digit = text.stoi["#e"]
+    assert m.prior.rows is not None and int(m.prior.rows[lvl]) == digit
+    grid = torch.zeros(1, 3, 2, dtype=torch.long)
+    with torch.no_grad():
+        a = m.prior(torch.tensor([[1, 5, lvl]]), grid)
+        b = m.prior(torch.tensor([[1, 5, digit]]), grid)
+    assert torch.allclose(a, b) and torch.allclose(a[0, -1, lvl], a[0, -1, digit])
+    plain = dataclasses.replace(cfg, prior=dataclasses.replace(cfg.prior, layout_colour=False))
+    assert prior_vocab(plain, text)[1] is None
+    with pytest.raises(ValueError, match="needs its embedding rows"):
+        Prior(cfg.prior, 100)
