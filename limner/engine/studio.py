@@ -24,6 +24,7 @@ from limner.engine.generator import GenerateOptions, Generator, Progress, resolv
 from limner.engine.inpaint import closest_size, composite_exact, fixed_codes, region_from_mask
 from limner.engine.llm_planner import LLMPlanner, plan_with_fallback
 from limner.engine.plan import PlanObject, ScenePlan
+from limner.engine.plan_layout import plan_layout
 from limner.engine.planner import Plans, plan_prompt
 from limner.engine.reading import Observed, blobs, read_background, read_scene
 from limner.engine.verifier import Verdict, pick_best
@@ -80,8 +81,16 @@ class Studio:
     def _best(self, prompt: str, plan: ScenePlan | None, opts: GenerateOptions, best_of: int,
               progress: Progress | None, strict: bool, fixed: torch.Tensor | None = None,
               finish: Callable[[Image.Image], Image.Image] | None = None,
-              layout: Layout | None = None) -> tuple[Image.Image, Verdict | None]:
-        cands = self.generator.generate(prompt, replace(opts, n=best_of), progress, fixed=fixed, layout=layout)
+              layout: Layout | None = None,
+              layouts: list[Layout | None] | None = None) -> tuple[Image.Image, Verdict | None]:
+        """The verifier's pick of `best_of` candidates. `layout` is teacher-forced into all of them; `layouts`
+        (one per candidate, thinking mode's compositions) draws each candidate on its own."""
+        if layouts is not None:
+            cands = [im for k, lay in enumerate(layouts)
+                     for im in self.generator.generate(prompt, replace(opts, n=1, seed=opts.seed + 7919 * k),
+                                                       progress, layout=lay)]
+        else:
+            cands = self.generator.generate(prompt, replace(opts, n=best_of), progress, fixed=fixed, layout=layout)
         if finish is not None:
             cands = [finish(c) for c in cands]
         if best_of == 1 or plan is None:
@@ -109,7 +118,9 @@ class Studio:
             size = plan.size if think and plan.size and opts.size == "auto" else resolve_size(opts.size, prompt)
             bg = "transparent" if plan.background == "transparent" and think else opts.background
             o = replace(opts, seed=opts.seed + 1009 * i, size=size, background=bg)
-            im, verdict = self._best(text, plan, o, best_of, progress, strict=think)
+            # thinking mode's plan places every object: each candidate gets its own composition of it
+            lays = [plan_layout(plan, resolve_size(size, text), o.seed + k) for k in range(best_of)] if think else None
+            im, verdict = self._best(text, plan, o, best_of, progress, strict=think, layouts=lays)
             out.images.append(im)
             out.plans.append(plan)
             out.revised_prompts.append(text)

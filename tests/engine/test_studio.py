@@ -28,11 +28,16 @@ class FakeGenerator:
 
     def __post_init__(self) -> None:
         self.prompts: list[str] = []
+        self.layouts: list[object] = []
+        self.drawn = 0
 
     def generate(self, prompt: str, opts: GenerateOptions, progress: object = None,
                  fixed: object = None, layout: object = None) -> list[Image.Image]:
         self.prompts.append(prompt)
-        return [self.candidates[i % len(self.candidates)] for i in range(opts.n)]
+        self.layouts.append(layout)
+        out = [self.candidates[(self.drawn + i) % len(self.candidates)] for i in range(opts.n)]
+        self.drawn += opts.n
+        return out
 
 
 def test_best_of_keeps_the_candidate_the_verifier_prefers() -> None:
@@ -52,6 +57,20 @@ def test_thinking_revises_prompts_answers_several_and_falls_back() -> None:
     assert len(d.images) == 3 and all(p.startswith("a ") and "star" in p for p in d.revised_prompts)
     assert fake.prompts == d.revised_prompts and d.planner == "builtin"
     assert "unreachable" in d.notes[0] and "built-in planner" in d.notes[0] and warned
+
+
+def test_thinking_draws_each_candidate_from_its_own_composition_of_the_plan() -> None:
+    wrong = scene_image(SceneObject("circle", "red", cx=0.3, cy=0.3))
+    right = scene_image(SceneObject("star", "green", cx=0.25, cy=0.5), SceneObject("heart", "red", cx=0.75, cy=0.5))
+    fake = FakeGenerator([wrong, right])
+    d = Studio(fake).generate("a green star left of a red heart", GenerateOptions(seed=4), think=True,  # type: ignore[arg-type]
+                              best_of=2)
+    assert d.images[0] is right  # candidates drawn one by one, the verifier still picks
+    assert len(fake.layouts) == 2 and all(lay is not None for lay in fake.layouts)
+    for lay in fake.layouts:
+        assert [it.name for it in lay] == ["star", "heart"]  # type: ignore[attr-defined]
+        assert lay[0].center()[0] < lay[1].center()[0]  # type: ignore[index]
+    assert fake.layouts[0] != fake.layouts[1]
 
 
 def test_instruction_edit_changes_only_the_target(tiny_model: NativeModel) -> None:
