@@ -203,11 +203,46 @@ def _free_position(taken: list[tuple[float, float]], size: tuple[int, int], rng:
                                          for x, y in taken), default=0.0))
 
 
-def _anchor_box(o: PlanObject, w: int, h: int) -> tuple[float, float, float, float] | None:
+ROOM = 0.2  # how far (share of the canvas) a placed object may shift from its position's anchor to clear others
+ROOM_STEP = 0.05
+GAP = 6.0  # pixels between a placed object and the others
+
+
+def _others(change: EditChange, observed: list[Observed]) -> list[Observed]:
+    """The objects read from the image that the edit does not change."""
+    before = {(o.cls, o.color) for o in change.before}
+    return [s for s in observed if (s.obj.cls, s.obj.color) not in before]
+
+
+def anchor_point(o: PlanObject, others: list[Observed], size: tuple[int, int]) -> tuple[float, float]:
+    """Where an object sent to its world position goes, in canvas fractions: the position's anchor or, when an
+    object already stands there, the nearest point within ROOM of it that clears every one of `others`, so
+    "add a star in the bottom right" does not paint over the diamond that is there."""
+    assert o.position is not None
+    w, h = size
+    ax, ay = POSITIONS[o.position]
+    r = SIZES[o.size] * min(w, h)
+    k = round(ROOM / ROOM_STEP)
+    spots = sorted(((ax + i * ROOM_STEP, ay + j * ROOM_STEP) for i in range(-k, k + 1) for j in range(-k, k + 1)),
+                   key=lambda p: (p[0] - ax) ** 2 + (p[1] - ay) ** 2)
+    for fx, fy in spots:
+        x, y = fx * w, fy * h
+        if not (r <= x <= w - r and r <= y <= h - r):
+            continue
+        if all(np.hypot(x - s.centroid[0], y - s.centroid[1]) >= r + max(s.bbox[2] - s.bbox[0], s.bbox[3] - s.bbox[1])
+               / 2 + GAP for s in others):
+            return fx, fy
+    return ax, ay
+
+
+def _anchor_box(o: PlanObject, w: int, h: int,
+                at: tuple[float, float] | None = None) -> tuple[float, float, float, float] | None:
+    """The box an object at its world position (or at `at`, canvas fractions) may cover."""
     if o.position is None:
         return None
     r = SIZES[o.size] * min(w, h) * 1.3  # a little more than the radius: shapes' tips, placement jitter
-    x, y = POSITIONS[o.position][0] * w, POSITIONS[o.position][1] * h
+    fx, fy = at or POSITIONS[o.position]
+    x, y = fx * w, fy * h
     return (x - r, y - r, x + r, y + r)
 
 
@@ -245,8 +280,9 @@ def edit_region(change: EditChange, observed: list[Observed], size: tuple[int, i
         boxes += found or ([box] if box else [])
         if not found and box is None:
             return np.ones((h, w), dtype=bool)
+    others = _others(change, observed)
     for o in change.after:
-        box = _anchor_box(o, w, h)
+        box = _anchor_box(o, w, h, anchor_point(o, others, size) if o.position is not None else None)
         if box is not None:
             boxes.append(box)
         if o.size == "large" and change.before:  # grown in place: a bigger box around the old one
@@ -284,14 +320,14 @@ def _rgb(color: str | None) -> tuple[int, int, int] | None:
 def edit_layout(change: EditChange, observed: list[Observed], size: tuple[int, int]) -> Layout:
     """The layout of the edited image, for a layout prior to draw the edit from (the engine knows it, as a
     conversation keeps its earlier layouts): the objects read from the image that the edit leaves alone,
-    then the changed ones where they now stand; a changed object with no position of its own stays where
-    it was read (see `observed_layout` for the objects read)."""
+    then the changed ones where they now stand (`anchor_point`: clear of the others); a changed object with
+    no position of its own stays where it was read (see `observed_layout` for the objects read)."""
     w, h = size
-    before = {(o.cls, o.color) for o in change.before}
-    items = observed_layout([s for s in observed if (s.obj.cls, s.obj.color) not in before], w, h)
+    others = _others(change, observed)
+    items = observed_layout(others, w, h)
     for o in change.after:
         if o.position is not None:
-            cx, cy = POSITIONS[o.position]
+            cx, cy = anchor_point(o, others, size)
         else:
             at = _observed_boxes(change.before[0], observed) if change.before else []
             if not at:

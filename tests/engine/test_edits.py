@@ -93,3 +93,26 @@ def test_edit_layout_keeps_untouched_objects_and_places_the_changed_one() -> Non
     assert star.name == "star" and abs(star.center()[0] - 40 / 256) < 0.03  # recoloured where it was
     _, ch = apply_edit(p, parse_edit("remove the star"), observed=seen)
     assert [it.name for it in edit_layout(ch, seen, (256, 256))] == ["circle"]
+
+
+def test_a_placed_object_clears_the_one_already_at_its_position() -> None:
+    """'add a star in the bottom right' with a diamond there: the star goes to the nearest clear spot around the
+    anchor, and the edit's region and layout agree on it; with the corner free it sits on the anchor."""
+    import math
+
+    from limner.data.world import POSITIONS
+    from limner.engine.edits import anchor_point, edit_layout
+
+    p = ScenePlan(objects=[PlanObject("diamond", "pink")])
+    ax, ay = POSITIONS["bottom right"]
+    seen = [Observed(p.objects[0], (int(ax * 256) - 20, int(ay * 256) - 20, int(ax * 256) + 20, int(ay * 256) + 20),
+                     (ax * 256, ay * 256))]
+    _, ch = apply_edit(p, parse_edit("add a red star in the bottom right"), observed=seen)
+    x, y = anchor_point(ch.after[0], seen, (256, 256))
+    assert (x, y) != (ax, ay) and math.dist((x, y), (ax, ay)) <= 0.2 * math.sqrt(2) + 1e-9
+    assert math.dist((x * 256, y * 256), seen[0].centroid) >= 0.13 * 256 + 20
+    lay = edit_layout(ch, seen, (256, 256))
+    assert [it.name for it in lay] == ["diamond", "star"] and abs(lay[1].center()[0] - x) < 0.03
+    region = edit_region(ch, seen, (256, 256))
+    assert region[int(y * 256), int(x * 256)] and not region[int(ay * 256), int(ax * 256)]
+    assert anchor_point(ch.after[0], [], (256, 256)) == (ax, ay)
