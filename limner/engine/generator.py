@@ -18,13 +18,14 @@ import numpy as np
 import torch
 from PIL import Image
 
+from limner.data.scene import Scene, render, to_array
 from limner.data.world import SUPPORTED_SIZES, parse_size
 from limner.engine.decode import SamplingParams, fill_partial, sample_tokens
 from limner.engine.glyphs import glyph_tensor
 from limner.engine.matte import matte
 from limner.model.layout import Layout, layout_map
 from limner.model.native import NativeModel
-from limner.model.paint import background_rgb, object_colours, plain_grid, planned_colours
+from limner.model.paint import background_rgb, lay_onto, object_colours, on_white, plain_grid, planned_colours
 
 QUALITIES: dict[str, int] = {"low": 2, "medium": 4, "auto": 4, "high": 8}  # decoder steps
 BACKGROUNDS = ("auto", "opaque", "transparent")
@@ -169,6 +170,45 @@ class Generator:
             out[i] = plain_grid(codes[i], lay, common=edit)
         return out, lays
 
+    def white_code(self) -> int:
+        """The code of a white patch under this model's tokenizer (cached)."""
+        if not hasattr(self, "_white"):
+            x = torch.from_numpy(to_array(render(Scene(256, 256, "white"))))[None]  # (1, 4, 256, 256)
+            with torch.no_grad():
+                self._white = int(self.model.tokenizer.encode(x)[1][0, 8, 8])
+        return self._white
+
+    def decode_layered(
+        self,
+        codes: torch.Tensor,
+        glyph: torch.Tensor,
+        steps: int,
+        generator: torch.Generator,
+        noise: float,
+        layouts: list[Layout],
+    ) -> torch.Tensor:
+        """`decode`, except that each painted image (a plain grid, colours planned, no text) whose background and
+        objects are far from white (paint.on_white) is painted on a white grid, its background decoded alone
+        beside it, and the one laid onto the other (paint.lay_onto). (B, 4, H, W) in [-1, 1]."""
+        b = len(codes)
+        tok = self.model.tokenizer
+        pv = tok.decode_preview(tok.fsq.indices_to_codes(codes))  # (B, 4, h, w)
+        bgs = pv[:, :, pv.shape[2] // 2, pv.shape[3] // 2]  # (B, 4): a plain grid's colour
+        rows = [i for i in range(b) if layouts[i] and not bool(glyph[i].any())
+                and bool((codes[i] == codes[i].flatten()[0]).all()) and on_white(bgs[i], layouts[i])]
+        if not rows:
+            return self.decode(codes, glyph, steps, generator, noise, layouts)
+        drawn = codes.clone()
+        drawn[rows] = self.white_code()
+        both = torch.cat([drawn, codes[rows]])  # the objects on white, then each one's background alone
+        x = self.decode(both, torch.cat([glyph, glyph[rows]]), steps, generator, noise,
+                        [*layouts, *([[]] * len(rows))])
+        h, w = glyph.shape[-2:]
+        out = x[:b].clone()
+        for j, i in enumerate(rows):
+            out[i] = lay_onto(x[i], layout_map([layouts[i]], (w, h))[0], x[b + j])
+        return out
+
     def preview(self, codes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """Cheap preview of a (possibly partial, -1 filled) code grid via the tokenizer's preview head."""
         c = self.model.tokenizer.fsq.indices_to_codes(fill_partial(codes.flatten(1)).view_as(codes))
@@ -221,7 +261,10 @@ class Generator:
         codes, lays = drawn.codes, drawn.layouts
         if paint and lays is not None:
             codes, lays = self.paint(codes, lays, glyph, edit=fixed is not None)
-        x = self.decode(codes, glyph, steps, g, opts.sampling.decoder_noise, lays)
+        if paint and lays is not None and fixed is None:
+            x = self.decode_layered(codes, glyph, steps, g, opts.sampling.decoder_noise, lays)
+        else:
+            x = self.decode(codes, glyph, steps, g, opts.sampling.decoder_noise, lays)
         images = to_pil(x, transparent)
         if transparent:
             images = [matte(im) for im in images]  # binary alpha: opaque objects, background exactly 0

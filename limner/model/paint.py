@@ -22,20 +22,30 @@ import dataclasses
 import random
 
 import torch
+import torch.nn.functional as F
 
-from limner.model.layout import Layout, cell_objects
+from limner.model.layout import BASE_MAP_CHANNELS, Layout, cell_objects
 
 # How far (in [-1, 1] RGB units, Euclidean) a preview pixel must be from the background to count as paint.
 PAINT_DISTANCE = 0.25
 CORE = 0.7  # share of an object's radius whose pixels are read for its colour
 CORE_SHARE = 0.6  # of those, the pixels at least this share of the farthest one's distance from the background
+# How far from white (in [-1, 1] RGB units, Euclidean) a background and every object must be for an image to be
+# painted as a layer on white and laid onto its background (`on_white`, `lay_onto`).
+WHITE_FAR = 0.5
 
 
 def first_free_cell(layout: Layout | None, rows: int, cols: int) -> int:
-    """The first cell, in raster order, that no layout item covers (layout.cell_objects; 0 when every cell is
-    covered)."""
-    free = (cell_objects(layout, rows, cols)[:, 0] == 0).nonzero()
-    return int(free[0]) if len(free) else 0
+    """The first cell, in raster order, that no layout item covers (layout.cell_objects) and that touches none
+    that does; else the first uncovered one; 0 when every cell is covered. A cell right beside an object may
+    carry the prior's smeared brushwork of it, and a painted image's whole background is this one cell's code."""
+    covered = (cell_objects(layout, rows, cols)[:, 0] > 0).float().view(1, 1, rows, cols)
+    near = F.max_pool2d(covered, 3, stride=1, padding=1).flatten() > 0  # (rows * cols,)
+    for free in (~near, covered.flatten() == 0):
+        idx = free.nonzero()
+        if len(idx):
+            return int(idx[0])
+    return 0
 
 
 def planned_colours(layout: Layout | None) -> bool:
@@ -44,9 +54,8 @@ def planned_colours(layout: Layout | None) -> bool:
 
 
 def background_code(idx: torch.Tensor, layout: Layout | None) -> int:
-    """The background code of one image's code grid idx (rows, cols): the code of its first cell no layout item
-    covers. The first code the prior draws there is the one trained for the background (--first-code-weight),
-    and it is all the sampler needs to draw of a painted image (engine/decode.py)."""
+    """The background code of one image's code grid idx (rows, cols): the code of its `first_free_cell`, clear of
+    every layout item. It is all the sampler needs to draw of a painted image (engine/decode.py)."""
     rows, cols = idx.shape
     return int(idx.flatten()[first_free_cell(layout, rows, cols)])
 
@@ -132,3 +141,35 @@ def background_rgb(preview: torch.Tensor, layout: Layout | None) -> torch.Tensor
         outside &= ~_disc(it.center(), it.radius_frac() * min(h, w), h, w)
     px = preview[:3, outside] if bool(outside.any()) else preview[:3].flatten(1)
     return px.median(dim=1).values
+
+
+def on_white(background: torch.Tensor, layout: Layout | None) -> bool:
+    """Whether a painted image is better drawn on white and laid onto its background (`lay_onto`): its
+    background (4,) in [-1, 1] is opaque and far from white, and every object has a colour, far from white.
+
+    Most of the data engine's scenes are white, and the decoder paints crisp, true-coloured objects there; over
+    a coloured background it paints them faint. A layer on white with known object colours comes apart
+    exactly (`lay_onto`), so the decoder's white-canvas skill serves every background."""
+    if not planned_colours(layout) or float(background[3]) < 0:
+        return False
+    white = torch.ones(3)
+    if float((background[:3] - white).norm()) < WHITE_FAR:
+        return False
+    return all(float((torch.tensor(it.rgb, dtype=torch.float32) / 127.5 - 1 - white).norm()) >= WHITE_FAR
+               for it in layout or [] if it.rgb is not None)
+
+
+def lay_onto(painted: torch.Tensor, lmap: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
+    """An image painted on white, laid onto another background; all in [-1, 1].
+
+    painted (4, H, W): the decoder's picture on a white canvas; lmap (MAP_CHANNELS, H, W): its layout map, whose
+    colour channels give the object colour o at each pixel of an object's box; background (4, H, W). Where a
+    pixel is p = a o + (1 - a) white, a = (1 - p) / (1 - o) on the channel where o is farthest below white
+    (clamped to [0, 1]); the result is a o + (1 - a) background, opaque where the background is."""
+    o = lmap[BASE_MAP_CHANNELS : BASE_MAP_CHANNELS + 3]  # (3, H, W)
+    known = lmap[BASE_MAP_CHANNELS + 3 : BASE_MAP_CHANNELS + 4] > 0  # (1, H, W)
+    gap = 1.0 - o  # (3, H, W): how far each channel of the colour lies below white
+    c = gap.argmax(dim=0, keepdim=True)  # (1, H, W)
+    a = ((1.0 - painted[:3]).gather(0, c) / gap.gather(0, c).clamp(min=1e-3)).clamp(0, 1) * known  # (1, H, W)
+    rgb = a * o + (1 - a) * background[:3]
+    return torch.cat([rgb, background[3:4]], dim=0)

@@ -5,7 +5,7 @@ import random
 import pytest
 import torch
 
-from limner.model.layout import LayoutItem
+from limner.model.layout import LayoutItem, cell_objects
 from limner.model.paint import (
     background_code,
     background_rgb,
@@ -60,6 +60,13 @@ def test_first_free_cell_and_planned_colours() -> None:
     corner = [LayoutItem.quantize("square", 0.1, 0.1, 0.13)]  # covers the top-left cells of a 16 x 16 grid
     assert first_free_cell(corner, 16, 16) > 0 and first_free_cell([], 16, 16) == 0
     assert first_free_cell([LayoutItem.quantize("square", 0.5, 0.5, 0.4)], 2, 2) == 0  # all covered
+    # the first free cell keeps a cell's distance from every object (a cell beside one may carry its smear)
+    box = [LayoutItem.quantize("square", 0.14, 0.12, 0.08)]  # columns 1-3 of rows 0-2: cell 0 touches it
+    covered = cell_objects(box, 16, 16)[:, 0].view(16, 16) > 0
+    first_uncovered = int((~covered).flatten().nonzero()[0])
+    clear = [r * 16 + c for r in range(16) for c in range(16)
+             if not covered[max(r - 1, 0) : r + 2, max(c - 1, 0) : c + 2].any()]
+    assert first_free_cell(box, 16, 16) == clear[0] != first_uncovered
     assert not planned_colours(corner) and not planned_colours([]) and not planned_colours(None)
     assert planned_colours([LayoutItem.quantize("square", 0.1, 0.1, 0.13, rgb=(1, 2, 3))])
 
