@@ -1,6 +1,8 @@
 import pytest
 import torch
 
+from limner.data.scene import Scene, render, to_array
+from limner.data.world import color_rgb
 from limner.engine.decode import SamplingParams, left_pad, sample_tokens
 from limner.engine.generator import GenerateOptions, Generator, resolve_size
 from limner.engine.glyphs import requested_text
@@ -129,3 +131,30 @@ def test_an_edit_is_painted_only_when_its_layout_knows_every_colour(tiny_model: 
     gen.generate("a blue star", opts, fixed=fixed, layout=[coloured[0], LayoutItem.quantize("star", 0.375, 0.375, 0.1)])
     kept = fixed >= 0
     assert torch.equal(seen[-1][kept], fixed[kept]) and len(seen[-1].unique()) > 1
+
+
+def test_a_coloured_background_is_painted_on_white_and_laid_onto_it() -> None:
+    """decode_layered on the shipped model: a purple plain grid with a red heart is decoded on the white code,
+    beside its background alone, and comes out purple with a red heart; a white grid is decoded as it is."""
+    from limner.engine.generator import default_checkpoint
+    from limner.model.layout import LayoutItem
+
+    seen: list[torch.Tensor] = []
+
+    class Spy(Generator):
+        def decode(self, codes, glyph, steps, generator, noise=0.0, layouts=None):  # type: ignore[no-untyped-def]
+            seen.append(codes.clone())
+            return super().decode(codes, glyph, steps, generator, noise, layouts)
+
+    gen = Spy(NativeModel.from_checkpoint(default_checkpoint()))
+    x0 = torch.from_numpy(to_array(render(Scene(256, 256, "purple"))))[None]
+    purple = int(gen.model.tokenizer.encode(x0)[1][0, 8, 8])
+    lay = [LayoutItem.quantize("heart", 0.5, 0.5, 0.2, rgb=(220, 30, 40))]
+    codes = torch.stack([torch.full((16, 16), purple), torch.full((16, 16), gen.white_code())])
+    x = gen.decode_layered(codes, torch.zeros(2, 1, 256, 256), 4, torch.Generator().manual_seed(0), 0.0, [lay, lay])
+    drawn = seen[-1]
+    assert drawn.shape[0] == 3 and (drawn[0] == gen.white_code()).all() and (drawn[2] == purple).all()
+    rgb = ((x[0, :3] + 1) * 127.5).round()  # (3, H, W)
+    corner, centre = rgb[:, 8, 8], rgb[:, 128, 128]
+    assert (corner - torch.tensor(color_rgb("purple"))).abs().max() < 40
+    assert (centre - torch.tensor([220.0, 30, 40])).abs().max() < 40

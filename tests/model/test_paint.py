@@ -83,3 +83,26 @@ def test_common_background_code_ignores_a_missed_object_in_the_first_free_cell()
     idx[:] = 9
     idx[0, 0] = 1
     assert common_background_code(idx, full) == 9
+
+
+def test_lay_onto_takes_a_white_canvas_layer_apart_exactly() -> None:
+    from limner.model.layout import layout_map
+    from limner.model.paint import lay_onto, on_white
+
+    red = (200, 30, 40)
+    lay = [LayoutItem.quantize("circle", 0.5, 0.5, 0.2, rgb=red)]
+    lmap = layout_map([lay], (64, 64))[0]
+    o = torch.tensor(red, dtype=torch.float32).view(3, 1, 1) / 127.5 - 1
+    a = torch.zeros(1, 64, 64)
+    a[:, 24:40, 24:40] = 1.0
+    a[:, 23, 24:40] = 0.5  # an anti-aliased edge
+    painted = torch.cat([a * o + (1 - a) * 1.0, torch.ones(1, 64, 64)])  # the object on white
+    bg = torch.tensor([-0.2, -0.6, 0.4, 1.0]).view(4, 1, 1).expand(4, 64, 64)
+    out = lay_onto(painted, lmap, bg)
+    want = a * o + (1 - a) * bg[:3]
+    assert torch.allclose(out[:3], want, atol=1e-5) and torch.equal(out[3], bg[3])
+    assert on_white(bg[:, 0, 0], lay)
+    assert not on_white(torch.tensor([1.0, 1.0, 1.0, 1.0]), lay)  # a white background needs no layering
+    assert not on_white(torch.tensor([-0.2, -0.6, 0.4, -1.0]), lay)  # nor a transparent one
+    assert not on_white(bg[:, 0, 0], [LayoutItem.quantize("circle", 0.5, 0.5, 0.2, rgb=(250, 250, 250))])
+    assert not on_white(bg[:, 0, 0], [LayoutItem.quantize("circle", 0.5, 0.5, 0.2)])  # colour unknown
