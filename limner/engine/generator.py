@@ -25,7 +25,15 @@ from limner.engine.glyphs import glyph_tensor
 from limner.engine.matte import matte
 from limner.model.layout import Layout, layout_map
 from limner.model.native import NativeModel
-from limner.model.paint import background_rgb, lay_onto, object_colours, on_white, plain_grid, planned_colours
+from limner.model.paint import (
+    background_rgb,
+    fit_canvas,
+    lay_onto,
+    object_colours,
+    on_white,
+    plain_grid,
+    planned_colours,
+)
 
 QUALITIES: dict[str, int] = {"low": 2, "medium": 4, "auto": 4, "high": 8}  # decoder steps
 BACKGROUNDS = ("auto", "opaque", "transparent")
@@ -166,8 +174,10 @@ class Generator:
                 if preview is None:
                     preview = self.model.tokenizer.decode_preview(self.model.tokenizer.fsq.indices_to_codes(codes))
                 lay = object_colours(preview[i], lay, background_rgb(preview[i], lay))
+            out[i] = plain_grid(codes[i], lay, common=edit)  # read where the sampler stopped: before any move
+            if not edit:  # a fresh image's objects are kept whole on the canvas
+                lay = fit_canvas(lay, (glyph.shape[-1], glyph.shape[-2]))
             lays.append(lay)
-            out[i] = plain_grid(codes[i], lay, common=edit)
         return out, lays
 
     def white_code(self) -> int:

@@ -19,12 +19,13 @@ Images with text keep their codes: the text's colour and panel live in them, not
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 
 import torch
 import torch.nn.functional as F
 
-from limner.model.layout import BASE_MAP_CHANNELS, Layout, cell_objects
+from limner.model.layout import BASE_MAP_CHANNELS, XY_BINS, Layout, cell_objects
 
 # How far (in [-1, 1] RGB units, Euclidean) a preview pixel must be from the background to count as paint.
 PAINT_DISTANCE = 0.25
@@ -74,6 +75,28 @@ def plain_grid(idx: torch.Tensor, layout: Layout | None, common: bool = False) -
     """(rows, cols): every cell the background code of idx (rows, cols): `background_code`, or with `common`
     `common_background_code`."""
     return torch.full_like(idx, common_background_code(idx, layout) if common else background_code(idx, layout))
+
+
+EDGE = 4.0  # pixels a painted object keeps from the canvas edge (the data engine's margin)
+
+
+def fit_canvas(layout: Layout, size: tuple[int, int]) -> Layout:
+    """The layout with every item's centre moved, by whole bins, just far enough in that the object lies inside
+    the (W, H) canvas with EDGE to spare, as every training scene's objects do; sizes and colours unchanged. The
+    prior's centre bins can put an object half off the canvas, where paint mode would draw it cut."""
+    w, h = size
+    out: Layout = []
+    for it in layout:
+        r = it.radius_frac() * min(w, h) + EDGE
+        x, y = it.x, it.y
+        for attr, extent in (("x", w), ("y", h)):
+            lo = math.ceil(r / extent * XY_BINS - 0.5)
+            hi = math.floor((1 - r / extent) * XY_BINS - 0.5)
+            if lo <= hi:
+                v = min(max(getattr(it, attr), lo), hi)
+                x, y = (v, y) if attr == "x" else (x, v)
+        out.append(dataclasses.replace(it, x=x, y=y))
+    return out
 
 
 def paint_batch(

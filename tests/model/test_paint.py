@@ -106,3 +106,16 @@ def test_lay_onto_takes_a_white_canvas_layer_apart_exactly() -> None:
     assert not on_white(torch.tensor([-0.2, -0.6, 0.4, -1.0]), lay)  # nor a transparent one
     assert not on_white(bg[:, 0, 0], [LayoutItem.quantize("circle", 0.5, 0.5, 0.2, rgb=(250, 250, 250))])
     assert not on_white(bg[:, 0, 0], [LayoutItem.quantize("circle", 0.5, 0.5, 0.2)])  # colour unknown
+
+
+def test_fit_canvas_pulls_an_object_half_off_the_canvas_back_in() -> None:
+    from limner.model.paint import EDGE, fit_canvas
+
+    off = LayoutItem.quantize("star", 0.99, 0.02, 0.13, rgb=(1, 2, 3))
+    inside = LayoutItem.quantize("heart", 0.5, 0.5, 0.1)
+    moved, kept = fit_canvas([off, inside], (256, 256))
+    assert kept == inside and moved.r == off.r and moved.rgb == off.rgb and moved.cls == off.cls
+    (x, y), r = moved.center(), moved.radius_frac() * 256
+    assert r + EDGE <= x * 256 <= 256 - r - EDGE and r + EDGE <= y * 256 <= 256 - r - EDGE
+    wide = fit_canvas([off], (384, 256))[0]  # a wider canvas needs less of a move across
+    assert wide.x >= moved.x
