@@ -105,3 +105,20 @@ $L export --prior "$R/prior/model.safetensors" --decoder "$R/dec/model.safetenso
 #        (to the step-1000 save of the 1,500-step schedule)
 #      limner export --prior runs/prior9/model.safetensors --out limner/weights/limner-small.safetensors
 #    Held-out eval overall 0.139 -> 0.566 (`limner eval generation --samples 4 --limit 108`).
+#
+# 9. freer captions and hex-tied colour levels (session 8; data/paraphrase.py, PriorConfig.hex_levels). The prior
+#    of 8. continues on half its captions rewritten from their records (other word orders, colour forms,
+#    relation phrasings, grid headers), then with its colour levels sharing the hex digits' embedding rows; the
+#    decoder of 8. is kept (continuing it with --recolour or at lower rates made paint-mode colours worse:
+#    bench/eval_tokenizer_roundtrip.py --paint 0.611 -> 0.444 after 600 steps at lr 1.5e-4):
+#      P="limner train prior --batch-size 16 --threads 1 --tokenizer limner/weights/limner-small.safetensors \
+#        --novel-weight 3 --first-code-weight 1 --lr 5e-4 --warmup 30 --save-every 50 --paraphrase 0.5"
+#      OMP_NUM_THREADS=1 $P --init limner/weights/limner-small.safetensors --out runs/prior10 --steps 1500 \
+#        --mix single_object=1.5,two_object=1.5,counting=1.5,colors=1.5,position=1.5,color_attr=1.5,\
+#hex_color=2.5,text=1,dense_grid=1.2,multi=0.5
+#        (to the step-350 save)
+#      OMP_NUM_THREADS=1 $P --init runs/prior10/model.safetensors --hex-levels --out runs/prior11 --steps 1200 \
+#        --mix single_object=1.5,two_object=1.5,counting=1.5,colors=1.5,position=1.5,color_attr=1.5,\
+#hex_color=3,text=1,dense_grid=1.2,multi=0.5
+#        (from step 400 under torchrun with 2 processes of batch 8; to the end)
+#      limner export --prior runs/prior11/model.safetensors --out limner/weights/limner-small.safetensors
