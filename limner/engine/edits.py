@@ -205,7 +205,8 @@ def _free_position(taken: list[tuple[float, float]], size: tuple[int, int], rng:
 
 ROOM = 0.2  # how far (share of the canvas) a placed object may shift from its position's anchor to clear others
 ROOM_STEP = 0.05
-GAP = 6.0  # pixels between a placed object and the others
+GAP = 8.0  # pixels between a placed object and the others
+REACH = 1.3  # a drawn object's reach in radii (its tips, and the box the decoder redraws: `_anchor_box`)
 
 
 def _others(change: EditChange, observed: list[Observed]) -> list[Observed]:
@@ -216,8 +217,9 @@ def _others(change: EditChange, observed: list[Observed]) -> list[Observed]:
 
 def anchor_point(o: PlanObject, others: list[Observed], size: tuple[int, int]) -> tuple[float, float]:
     """Where an object sent to its world position goes, in canvas fractions: the position's anchor or, when an
-    object already stands there, the nearest point within ROOM of it that clears every one of `others`, so
-    "add a star in the bottom right" does not paint over the diamond that is there."""
+    object already stands there, the nearest point within ROOM of it that clears every one of `others` (or,
+    when none does, the one that crowds them least), so "add a star in the bottom right" does not paint over
+    the diamond that is there."""
     assert o.position is not None
     w, h = size
     ax, ay = POSITIONS[o.position]
@@ -225,14 +227,18 @@ def anchor_point(o: PlanObject, others: list[Observed], size: tuple[int, int]) -
     k = round(ROOM / ROOM_STEP)
     spots = sorted(((ax + i * ROOM_STEP, ay + j * ROOM_STEP) for i in range(-k, k + 1) for j in range(-k, k + 1)),
                    key=lambda p: (p[0] - ax) ** 2 + (p[1] - ay) ** 2)
+    best, best_slack = (ax, ay), -np.inf
     for fx, fy in spots:
         x, y = fx * w, fy * h
         if not (r <= x <= w - r and r <= y <= h - r):
             continue
-        if all(np.hypot(x - s.centroid[0], y - s.centroid[1]) >= r + max(s.bbox[2] - s.bbox[0], s.bbox[3] - s.bbox[1])
-               / 2 + GAP for s in others):
+        slack = min((np.hypot(x - s.centroid[0], y - s.centroid[1]) - REACH * r
+                     - max(s.bbox[2] - s.bbox[0], s.bbox[3] - s.bbox[1]) / 2 - GAP for s in others), default=np.inf)
+        if slack >= 0:
             return fx, fy
-    return ax, ay
+        if slack > best_slack:  # nowhere clear: the spot that crowds the others least
+            best, best_slack = (fx, fy), slack
+    return best
 
 
 def _anchor_box(o: PlanObject, w: int, h: int,
@@ -240,7 +246,7 @@ def _anchor_box(o: PlanObject, w: int, h: int,
     """The box an object at its world position (or at `at`, canvas fractions) may cover."""
     if o.position is None:
         return None
-    r = SIZES[o.size] * min(w, h) * 1.3  # a little more than the radius: shapes' tips, placement jitter
+    r = SIZES[o.size] * min(w, h) * REACH  # a little more than the radius: shapes' tips, placement jitter
     fx, fy = at or POSITIONS[o.position]
     x, y = fx * w, fy * h
     return (x - r, y - r, x + r, y + r)

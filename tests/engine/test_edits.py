@@ -116,3 +116,20 @@ def test_a_placed_object_clears_the_one_already_at_its_position() -> None:
     region = edit_region(ch, seen, (256, 256))
     assert region[int(y * 256), int(x * 256)] and not region[int(ay * 256), int(ax * 256)]
     assert anchor_point(ch.after[0], [], (256, 256)) == (ax, ay)
+
+
+def test_with_no_clear_spot_the_object_crowds_the_others_least() -> None:
+    import math
+
+    from limner.data.world import POSITIONS
+    from limner.engine.edits import anchor_point
+
+    p = ScenePlan(objects=[PlanObject("diamond", "pink"), PlanObject("ring", "blue")])
+    ax, ay = POSITIONS["top left"]
+    big = Observed(p.objects[0], (0, 0, 120, 120), (ax * 256, ay * 256))  # sits on the anchor, too big to clear
+    side = Observed(p.objects[1], (150, 0, 250, 100), (200.0, 50.0))
+    _, ch = apply_edit(p, parse_edit("add a red star in the top left"), observed=[big, side])
+    x, y = anchor_point(ch.after[0], [big, side], (256, 256))
+    assert (x, y) != (ax, ay)
+    d = math.dist((x * 256, y * 256), big.centroid)
+    assert d > 0.1 * 256 and math.dist((x, y), (ax, ay)) <= 0.2 * math.sqrt(2) + 1e-9
