@@ -180,8 +180,8 @@ def conversation_cases(seed: int = CASES_SEED, per_kind: int = 6) -> list[dict[s
     texts = [r for r in recs if r["tag"] == "text"]
     geneval = [r for r in recs if r["tag"] in ("single_object", "two_object", "counting", "colors", "position",
                                                 "color_attr")]
-    # per_kind of each: a gain of 0.05 is one record in 20, and a best-of case costs only its candidates
-    for r in rng.sample(texts, per_kind) + rng.sample(geneval, per_kind):
+    # twice per_kind of each: a gain of 0.05 is one record in 20, and a best-of case costs only its candidates
+    for r in rng.sample(texts, 2 * per_kind) + rng.sample(geneval, 2 * per_kind):
         cases.append({"kind": "best_of", "record": {k: v for k, v in r.items() if k != "phrasing"}})
     cases += [{"kind": "bias", "prompt": p} for p in BIAS_PROMPTS[:max(1, per_kind // 2)]]
     cases += [{"kind": "heterogeneous", "prompt": p} for p in HETERO_PROMPTS[:max(1, per_kind // 3)]]
