@@ -20,6 +20,7 @@ import random
 
 from limner.data.world import POSITIONS, SIZES, color_rgb
 from limner.engine.plan import PlanObject, ScenePlan
+from limner.evals.records import placement_holds
 from limner.model.layout import MAX_OBJECTS, Layout, LayoutItem
 
 GRID_FILL = 0.36  # a grid cell's object radius as a share of the cell's shorter side (the data engine's)
@@ -32,12 +33,6 @@ def _rgb(color: str) -> tuple[int, int, int] | None:
         return color_rgb(color)
     except ValueError:
         return None
-
-
-def _holds(rel: str, dx: float, dy: float, sep: float) -> bool:
-    """`a rel b` for the offset (dx, dy) = a - b: a clear margin along the relation's axis, little across it."""
-    along, across = {"left of": (-dx, dy), "right of": (dx, dy), "above": (-dy, dx), "below": (dy, dx)}[rel]
-    return along >= sep and along >= 2.0 * abs(across)
 
 
 def grid_layout(plan: ScenePlan, size: tuple[int, int]) -> Layout:
@@ -85,9 +80,9 @@ def place(
                 for j, p in enumerate(pts):  # relations between this copy and those placed before it
                     a, b = objs[k], objs[j]
                     if a.relation is not None and a.relation[1] == index[j]:
-                        ok &= _holds(a.relation[0], x - p[0], y - p[1], r + radii[j])
+                        ok &= placement_holds(a.relation[0], x - p[0], y - p[1], r + radii[j])
                     if b.relation is not None and b.relation[1] == index[k]:
-                        ok &= _holds(b.relation[0], p[0] - x, p[1] - y, r + radii[j])
+                        ok &= placement_holds(b.relation[0], p[0] - x, p[1] - y, r + radii[j])
                 if ok:
                     pts.append((x, y))
                     break

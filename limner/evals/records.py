@@ -203,7 +203,7 @@ def _text_color(background: str) -> str:
     return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "white"
 
 
-def _holds(rel: str, dx: float, dy: float, sep: float) -> bool:
+def placement_holds(rel: str, dx: float, dy: float, sep: float) -> bool:
     """Strict placement test for `a rel b` with offset (dx, dy) = a - b: wide margin along the axis."""
     along, across = {"left of": (-dx, dy), "right of": (dx, dy), "above": (-dy, dx), "below": (dy, dx)}[rel]
     return along >= sep and along >= 2.0 * abs(across)
@@ -224,7 +224,7 @@ def _place(rng: random.Random, radii: list[float], cons: list[tuple[int, int, st
                     if k in (a, b) and max(a, b) == k:
                         pa = (x, y) if a == k else pts[a]
                         pb = (x, y) if b == k else pts[b]
-                        if not _holds(rel, pa[0] - pb[0], pa[1] - pb[1], radii[a] + radii[b]):
+                        if not placement_holds(rel, pa[0] - pb[0], pa[1] - pb[1], radii[a] + radii[b]):
                             ok = False
                             break
                 if ok:
