@@ -33,6 +33,7 @@ from limner.model.paint import (
     on_white,
     plain_grid,
     planned_colours,
+    separate,
 )
 
 QUALITIES: dict[str, int] = {"low": 2, "medium": 4, "auto": 4, "high": 8}  # decoder steps
@@ -175,8 +176,9 @@ class Generator:
                     preview = self.model.tokenizer.decode_preview(self.model.tokenizer.fsq.indices_to_codes(codes))
                 lay = object_colours(preview[i], lay, background_rgb(preview[i], lay))
             out[i] = plain_grid(codes[i], lay, common=edit)  # read where the sampler stopped: before any move
-            if not edit:  # a fresh image's objects are kept whole on the canvas
-                lay = fit_canvas(lay, (glyph.shape[-1], glyph.shape[-2]))
+            if not edit:  # a fresh image's objects are kept whole on the canvas, and apart
+                size = (glyph.shape[-1], glyph.shape[-2])
+                lay = separate(fit_canvas(lay, size), size)
             lays.append(lay)
         return out, lays
 

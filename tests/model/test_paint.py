@@ -119,3 +119,23 @@ def test_fit_canvas_pulls_an_object_half_off_the_canvas_back_in() -> None:
     assert r + EDGE <= x * 256 <= 256 - r - EDGE and r + EDGE <= y * 256 <= 256 - r - EDGE
     wide = fit_canvas([off], (384, 256))[0]  # a wider canvas needs less of a move across
     assert wide.x >= moved.x
+
+
+def test_separate_pushes_overlapping_objects_apart_and_keeps_their_order() -> None:
+    import math
+
+    from limner.model.paint import EDGE, SEPARATION, separate
+
+    a = LayoutItem.quantize("star", 0.45, 0.5, 0.12, rgb=(1, 2, 3))
+    b = LayoutItem.quantize("heart", 0.52, 0.52, 0.12)
+    far = LayoutItem.quantize("ring", 0.1, 0.1, 0.06)
+    out = separate([a, b, far], (256, 256))
+    assert [it.cls for it in out] == [a.cls, b.cls, far.cls] and out[0].rgb == a.rgb and out[0].r == a.r
+    (ax, ay), (bx, by) = out[0].center(), out[1].center()
+    gap = math.dist((ax * 256, ay * 256), (bx * 256, by * 256)) - (out[0].radius_frac() + out[1].radius_frac()) * 256
+    assert gap >= SEPARATION - 256 / 32  # up to one centre bin lost to quantisation
+    assert ax < bx  # the star stays left of the heart
+    assert out[2] == far  # an object clear of the others does not move
+    for it in out:
+        x, r = it.center()[0] * 256, it.radius_frac() * 256
+        assert r + EDGE - 8 <= x <= 256 - r - EDGE + 8
