@@ -1,4 +1,4 @@
-"""`limner generate "PROMPT" -o out.png`: prompt -> images through the full pipeline."""
+"""`limner generate "PROMPT" -o image.png`: prompt -> images through the full pipeline."""
 
 from __future__ import annotations
 
@@ -29,8 +29,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "2 bad input, 3 blocked by the safety stack.",
     )
     p.add_argument("prompt", help="what to draw (1..32000 characters)")
-    p.add_argument("-o", "--out", default="out",
-                   help="output path (default out.png, or out.webp / out.jpg with --format); with --n > 1, "
+    # not "out": `make demo` writes into an out/ directory, which a default of out would then collide with
+    p.add_argument("-o", "--out", default="image",
+                   help="output path (default image.png, or image.webp / image.jpg with --format); with --n > 1, "
                    "files get -1, -2, ... suffixes")
     p.add_argument("--n", type=int, default=1, help="number of images, 1-10 (default 1)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: random)")

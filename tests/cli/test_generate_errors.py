@@ -63,15 +63,18 @@ def test_non_writable_output(tmp_path: Path) -> None:
     assert r.returncode == 2 and "is a directory" in r.stderr
 
 
-def test_default_output_takes_the_format_suffix() -> None:
+def test_default_output_takes_the_format_suffix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from limner.cli.generate import output_paths, resolve_format
     from limner.cli.main import build_parser
 
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out").mkdir()  # what `make demo` leaves behind must not get in the default's way
+
     args = build_parser().parse_args(["generate", "a star", "--format", "webp"])
     fmt = resolve_format(args)
-    assert fmt == "webp" and output_paths(args.out, 1, fmt) == [Path("out.webp")]
+    assert fmt == "webp" and output_paths(args.out, 1, fmt) == [Path("image.webp")]
     args = build_parser().parse_args(["generate", "a star"])
-    assert output_paths(args.out, 2, resolve_format(args)) == [Path("out-1.png"), Path("out-2.png")]
+    assert output_paths(args.out, 2, resolve_format(args)) == [Path("image-1.png"), Path("image-2.png")]
 
 
 def test_sampling_options_reach_the_engine() -> None:
