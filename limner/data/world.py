@@ -107,6 +107,14 @@ def color_rgb(color: str) -> tuple[int, int, int]:
     raise ValueError(f"unknown colour {color!r}: expected one of {sorted(COLORS)} or #RRGGBB")
 
 
+def color_rgb_or_none(color: str | None) -> tuple[int, int, int] | None:
+    """`color_rgb`, or None when there is no colour or it is not a world colour (a reading, a plan's choice)."""
+    try:
+        return color_rgb(color) if color else None
+    except ValueError:
+        return None
+
+
 def parse_size(size: str) -> tuple[int, int]:
     """'256x256' -> (256, 256); raises ValueError naming the bad value and the supported sizes."""
     m = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", size)

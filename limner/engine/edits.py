@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from limner.data.scene import layout_text
-from limner.data.world import OBJECTS, POSITIONS, SIZES, color_rgb
+from limner.data.world import OBJECTS, POSITIONS, SIZES, color_rgb_or_none
 from limner.engine.inpaint import box_region
 from limner.engine.plan import PlanObject, PlanText, ScenePlan
 from limner.engine.planner import COLOR_ALIASES, COLORS, POS_WORDS, _canon_color, plan_prompt
@@ -311,16 +311,9 @@ def observed_layout(observed: list[Observed], w: int, h: int) -> Layout:
         if s.obj.cls in OBJECTS:
             x0, y0, x1, y1 = s.bbox
             r = max(x1 - x0, y1 - y0) / 2 / min(w, h)
-            items.append(LayoutItem.quantize(s.obj.cls, s.centroid[0] / w, s.centroid[1] / h, r, _rgb(s.obj.color)))
+            items.append(LayoutItem.quantize(s.obj.cls, s.centroid[0] / w, s.centroid[1] / h, r,
+                                             color_rgb_or_none(s.obj.color)))
     return items
-
-
-def _rgb(color: str | None) -> tuple[int, int, int] | None:
-    """The sRGB of a colour name or hex read or asked for; None when there is none or it is not a world colour."""
-    try:
-        return color_rgb(color) if color else None
-    except ValueError:
-        return None
 
 
 def edit_layout(change: EditChange, observed: list[Observed], size: tuple[int, int]) -> Layout:
@@ -340,5 +333,5 @@ def edit_layout(change: EditChange, observed: list[Observed], size: tuple[int, i
                 continue
             x0, y0, x1, y1 = at[0]
             cx, cy = (x0 + x1) / 2 / w, (y0 + y1) / 2 / h
-        items.append(LayoutItem.quantize(o.cls, cx, cy, SIZES[o.size], _rgb(o.color)))
+        items.append(LayoutItem.quantize(o.cls, cx, cy, SIZES[o.size], color_rgb_or_none(o.color)))
     return items[-MAX_OBJECTS:]

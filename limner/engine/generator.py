@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -182,13 +183,12 @@ class Generator:
             lays.append(lay)
         return out, lays
 
+    @functools.cached_property
     def white_code(self) -> int:
-        """The code of a white patch under this model's tokenizer (cached)."""
-        if not hasattr(self, "_white"):
-            x = torch.from_numpy(to_array(render(Scene(256, 256, "white"))))[None]  # (1, 4, 256, 256)
-            with torch.no_grad():
-                self._white = int(self.model.tokenizer.encode(x)[1][0, 8, 8])
-        return self._white
+        """The code of a white patch under this model's tokenizer (computed on first use)."""
+        x = torch.from_numpy(to_array(render(Scene(256, 256, "white"))))[None]  # (1, 4, 256, 256)
+        with torch.no_grad():
+            return int(self.model.tokenizer.encode(x)[1][0, 8, 8])
 
     def decode_layered(
         self,
@@ -211,7 +211,7 @@ class Generator:
         if not rows:
             return self.decode(codes, glyph, steps, generator, noise, layouts)
         drawn = codes.clone()
-        drawn[rows] = self.white_code()
+        drawn[rows] = self.white_code
         both = torch.cat([drawn, codes[rows]])  # the objects on white, then each one's background alone
         x = self.decode(both, torch.cat([glyph, glyph[rows]]), steps, generator, noise,
                         [*layouts, *([[]] * len(rows))])

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import random
 
-from limner.data.world import POSITIONS, SIZES, color_rgb
+from limner.data.world import POSITIONS, SIZES, color_rgb_or_none
 from limner.engine.plan import PlanObject, ScenePlan
 from limner.evals.records import placement_holds
 from limner.model.layout import MAX_OBJECTS, Layout, LayoutItem
@@ -28,13 +28,6 @@ GAP = 8.0  # pixels between objects
 JITTER = 0.03  # an absolute position's random offset, as a share of the canvas (the data engine's)
 
 
-def _rgb(color: str) -> tuple[int, int, int] | None:
-    try:
-        return color_rgb(color)
-    except ValueError:
-        return None
-
-
 def grid_layout(plan: ScenePlan, size: tuple[int, int]) -> Layout:
     """The grid's cells in reading order, each object centred in its cell."""
     assert plan.grid is not None
@@ -42,7 +35,8 @@ def grid_layout(plan: ScenePlan, size: tuple[int, int]) -> Layout:
     g = plan.grid
     cw, ch = w / g.cols, h / g.rows
     rf = GRID_FILL * min(cw, ch) / min(w, h)
-    return [LayoutItem.quantize(c.cls, (i % g.cols + 0.5) * cw / w, (i // g.cols + 0.5) * ch / h, rf, _rgb(c.color))
+    return [LayoutItem.quantize(c.cls, (i % g.cols + 0.5) * cw / w, (i // g.cols + 0.5) * ch / h, rf,
+                                color_rgb_or_none(c.color))
             for i, c in enumerate(g.cells[:MAX_OBJECTS])]
 
 
@@ -111,7 +105,7 @@ def plan_layout(plan: ScenePlan, size: tuple[int, int], seed: int = 0) -> Layout
         radii = [f * scale * short for f in base]
         pts = place(objs, index, radii, size, rng)
         if pts is not None:
-            return [LayoutItem.quantize(o.cls, x / w, y / h, r / short, _rgb(o.color))
+            return [LayoutItem.quantize(o.cls, x / w, y / h, r / short, color_rgb_or_none(o.color))
                     for o, (x, y), r in zip(objs, pts, radii, strict=True)]
         scale *= 0.85
     return None

@@ -60,6 +60,11 @@ def layout_offset(text_vocab: int, codebook: int) -> int:
     return text_vocab + codebook
 
 
+def xy_bin(frac: float) -> int:
+    """The centre bin of a position given as a fraction of the canvas side (clamped to the canvas)."""
+    return min(XY_BINS - 1, max(0, int(frac * XY_BINS)))
+
+
 @dataclass(frozen=True)
 class LayoutItem:
     """One object of a layout, quantised: class index into OBJECTS, centre bins and radius bin. `rgb`, when
@@ -83,8 +88,7 @@ class LayoutItem:
         """From a class name, centre (fractions of width and height), radius / shorter side and colour."""
         if cls not in OBJECTS:
             raise ValueError(f"unknown object class {cls!r}")
-        xb = min(XY_BINS - 1, max(0, int(cx * XY_BINS)))
-        yb = min(XY_BINS - 1, max(0, int(cy * XY_BINS)))
+        xb, yb = xy_bin(cx), xy_bin(cy)
         rf = min(R_MAX, max(R_MIN, radius_frac))
         rb = round(math.log(rf / R_MIN) / math.log(R_MAX / R_MIN) * (R_BINS - 1))
         return LayoutItem(OBJECTS.index(cls), xb, yb, int(rb), rgb)

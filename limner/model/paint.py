@@ -25,7 +25,7 @@ import random
 import torch
 import torch.nn.functional as F
 
-from limner.model.layout import BASE_MAP_CHANNELS, XY_BINS, Layout, cell_objects
+from limner.model.layout import BASE_MAP_CHANNELS, XY_BINS, Layout, cell_objects, xy_bin
 
 # How far (in [-1, 1] RGB units, Euclidean) a preview pixel must be from the background to count as paint.
 PAINT_DISTANCE = 0.25
@@ -85,18 +85,16 @@ def fit_canvas(layout: Layout, size: tuple[int, int]) -> Layout:
     the (W, H) canvas with EDGE to spare, as every training scene's objects do; sizes and colours unchanged. The
     prior's centre bins can put an object half off the canvas, where paint mode would draw it cut."""
     w, h = size
-    out: Layout = []
-    for it in layout:
-        r = it.radius_frac() * min(w, h) + EDGE
-        x, y = it.x, it.y
-        for attr, extent in (("x", w), ("y", h)):
-            lo = math.ceil(r / extent * XY_BINS - 0.5)
-            hi = math.floor((1 - r / extent) * XY_BINS - 0.5)
-            if lo <= hi:
-                v = min(max(getattr(it, attr), lo), hi)
-                x, y = (v, y) if attr == "x" else (x, v)
-        out.append(dataclasses.replace(it, x=x, y=y))
-    return out
+
+    def inside(b: int, reach: float, extent: int) -> int:
+        """Centre bin b moved to the nearest bin whose centre keeps `reach` px from both ends of `extent`."""
+        lo = math.ceil(reach / extent * XY_BINS - 0.5)
+        hi = math.floor((1 - reach / extent) * XY_BINS - 0.5)
+        return min(max(b, lo), hi) if lo <= hi else b
+
+    reach = [it.radius_frac() * min(w, h) + EDGE for it in layout]
+    return [dataclasses.replace(it, x=inside(it.x, r, w), y=inside(it.y, r, h))
+            for it, r in zip(layout, reach, strict=True)]
 
 
 SEPARATION = 6.0  # pixels between painted objects (the data engine's scenes keep a gap; none overlap)
@@ -132,9 +130,7 @@ def separate(layout: Layout, size: tuple[int, int], iters: int = 40) -> Layout:
             p[1] = min(max(p[1], r + EDGE), h - r - EDGE) if h > 2 * (r + EDGE) else h / 2
         if not moved:
             break
-    return [dataclasses.replace(it, x=min(XY_BINS - 1, max(0, int(p[0] / w * XY_BINS))),
-                                y=min(XY_BINS - 1, max(0, int(p[1] / h * XY_BINS))))
-            for it, p in zip(layout, pts, strict=True)]
+    return [dataclasses.replace(it, x=xy_bin(p[0] / w), y=xy_bin(p[1] / h)) for it, p in zip(layout, pts, strict=True)]
 
 
 def paint_batch(

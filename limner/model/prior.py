@@ -129,9 +129,13 @@ class Prior(nn.Module):
         if rows is not None and rows.shape != (vocab_size,):
             raise ValueError(f"embedding rows have shape {tuple(rows.shape)}, expected ({vocab_size},)")
         # rows[id]: the embedding row id reads and writes through; None: its own (the rows a colour level shares
-        # with a hex digit stay in the table, unused, so checkpoints keep one shape)
+        # with a hex digit stay in the table, unused, so checkpoints keep one shape). `shared` lists the ids whose
+        # row is not their own: their output logits are those of the id whose row they share.
         self.rows: torch.Tensor | None
+        self.shared: torch.Tensor | None
         self.register_buffer("rows", rows, persistent=False)
+        shared = None if rows is None else (rows != torch.arange(vocab_size)).nonzero().flatten()
+        self.register_buffer("shared", shared, persistent=False)
         self.cfg = cfg
         self.vocab_size = vocab_size
         d = cfg.d_model
@@ -225,5 +229,8 @@ class Prior(nn.Module):
         if cache is not None:
             cache.length += t
         # Output layer tied to the input embedding: at small d it would dominate the parameter count.
-        w = self.tok_emb.weight if self.rows is None else self.tok_emb.weight[self.rows]  # (V, D)
-        return F.linear(self.ln_f(x), w)  # (B, T, V)
+        logits = F.linear(self.ln_f(x), self.tok_emb.weight)  # (B, T, V)
+        if self.rows is None or self.shared is None:
+            return logits
+        # an id that shares a row scores as that row does: a copy of a few columns, not of the (V, D) table
+        return logits.index_copy(-1, self.shared, logits.index_select(-1, self.rows[self.shared]))

@@ -56,8 +56,7 @@ def data_source(
 ) -> Callable[[int], Iterator[Any]]:
     """Procedural scenes by default (the `mix` of data-engine tags, default TRAIN_MIX, with `recolour` of the
     white scenes moved onto coloured backgrounds and `paraphrase` of the captions rewritten by data/paraphrase.py);
-    a folder or webdataset shards of captioned images with
-    --data."""
+    a folder or webdataset shards of captioned images with --data."""
     if data:
         from limner.data.real import RealImageBatcher
 

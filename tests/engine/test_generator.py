@@ -150,10 +150,10 @@ def test_a_coloured_background_is_painted_on_white_and_laid_onto_it() -> None:
     x0 = torch.from_numpy(to_array(render(Scene(256, 256, "purple"))))[None]
     purple = int(gen.model.tokenizer.encode(x0)[1][0, 8, 8])
     lay = [LayoutItem.quantize("heart", 0.5, 0.5, 0.2, rgb=(220, 30, 40))]
-    codes = torch.stack([torch.full((16, 16), purple), torch.full((16, 16), gen.white_code())])
+    codes = torch.stack([torch.full((16, 16), purple), torch.full((16, 16), gen.white_code)])
     x = gen.decode_layered(codes, torch.zeros(2, 1, 256, 256), 4, torch.Generator().manual_seed(0), 0.0, [lay, lay])
     drawn = seen[-1]
-    assert drawn.shape[0] == 3 and (drawn[0] == gen.white_code()).all() and (drawn[2] == purple).all()
+    assert drawn.shape[0] == 3 and (drawn[0] == gen.white_code).all() and (drawn[2] == purple).all()
     rgb = ((x[0, :3] + 1) * 127.5).round()  # (3, H, W)
     corner, centre = rgb[:, 8, 8], rgb[:, 128, 128]
     assert (corner - torch.tensor(color_rgb("purple"))).abs().max() < 40
