@@ -1,9 +1,9 @@
 """`limner eval ...`: the evaluation commands.
 
-`limner eval generation [--prompts FILE.jsonl] [--samples K] [--oracle] [--checkpoint PATH] [--limit N] --out DIR`
-scores generated (or, with --oracle, exactly rendered) images for world.md eval records and writes
-DIR/report.json, DIR/report.md and the images. Exit code 0 when the scorer's validation passed, 1 when
-the report is marked invalid, 2 on bad input. `limner eval safety` is added by limner.cli.eval_safety
+`limner eval generation [--prompts FILE.jsonl] [--samples K] [--oracle] [--checkpoint PATH] [--limit N]
+[--think] [--best-of N] --out DIR` scores generated (or, with --oracle, exactly rendered) images for world.md
+eval records and writes DIR/report.json, DIR/report.md and the images. Exit code 0 when the scorer's validation
+passed, 1 when the report is marked invalid, 2 on bad input. `limner eval safety` is added by limner.cli.eval_safety
 when that module exists.
 """
 
@@ -32,6 +32,11 @@ def add_parser(subparsers: Any) -> None:
     g.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped one)")
     g.add_argument("--limit", type=int, default=None, help="evaluate only N records, spread over the tags")
     g.add_argument("--out", type=Path, required=True, help="output directory")
+    g.add_argument("--think", action="store_true",
+                   help="draw through thinking mode: the built-in planner's plan and its teacher-forced layout "
+                   "(default: the model alone)")
+    g.add_argument("--best-of", type=int, default=1,
+                   help="candidates per image, the verifier keeps the best (default 1)")
     from limner.cli.generate import add_sampling_args
 
     add_sampling_args(g)
@@ -75,6 +80,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.samples < 1 or args.samples > 64:
         raise CliError(f"--samples must be between 1 and 64, got {args.samples}")
+    if not 1 <= args.best_of <= 8:
+        raise CliError(f"--best-of must be between 1 and 8, got {args.best_of}")
+    if args.oracle and (args.think or args.best_of != 1):
+        raise CliError("--oracle scores exact renders: it takes neither --think nor --best-of")
     if args.limit is not None and args.limit < 1:
         raise CliError(f"--limit must be >= 1, got {args.limit}")
     try:
@@ -107,11 +116,12 @@ def run(args: argparse.Namespace) -> int:
 
         sampling = sampling_from_args(args)
         try:
-            generate_fn = load_generator(args.checkpoint, sampling)
+            generate_fn = load_generator(args.checkpoint, sampling, think=args.think, best_of=args.best_of)
         except (CheckpointError, FileNotFoundError, ValueError, OSError) as e:
             raise CliError(f"cannot load checkpoint {args.checkpoint or '(shipped)'}: {e}") from None
         sha = str(getattr(generate_fn, "checkpoint_sha", ""))
         meta["sampling"] = dataclasses.asdict(sampling)  # how the images were drawn belongs with the scores
+        meta["mode"] = {"think": args.think, "best_of": args.best_of}
     try:
         rep = evaluate_generation(generate_fn, records, args.samples, out, checkpoint_sha=sha, oracle=args.oracle,
                                   progress=_progress, meta=meta)

@@ -186,7 +186,13 @@ class Generator:
     @functools.cached_property
     def white_code(self) -> int:
         """The code of a white patch under this model's tokenizer (computed on first use)."""
-        x = torch.from_numpy(to_array(render(Scene(256, 256, "white"))))[None]  # (1, 4, 256, 256)
+        return self.colour_code("white")
+
+    @functools.lru_cache(maxsize=64)  # noqa: B019 - one Generator lives as long as its process
+    def colour_code(self, colour: str) -> int:
+        """The code of a plain patch of `colour` (a world colour name or #RRGGBB) under this model's tokenizer:
+        the centre code of a plain 256x256 scene of it."""
+        x = torch.from_numpy(to_array(render(Scene(256, 256, colour))))[None]  # (1, 4, 256, 256)
         with torch.no_grad():
             return int(self.model.tokenizer.encode(x)[1][0, 8, 8])
 
@@ -235,11 +241,13 @@ class Generator:
         progress: Progress | None = None,
         fixed: torch.Tensor | None = None,
         layout: Layout | None = None,
+        backdrop: str | None = None,
     ) -> list[Image.Image]:
         """Draw `opts.n` images of `prompt`. `fixed` (n, rows, cols): codes to keep (>= 0) while the -1 ones
         are sampled (region edits, see inpaint.py); the size must then match its grid. `layout`: the objects
         to draw, teacher-forced as the layout tokens of every image (edits know them); a prior without layout
-        tokens ignores it."""
+        tokens ignores it. `backdrop`: a planned background colour (world name or #RRGGBB) that a painted image's
+        background code is set to, instead of the one the prior drew (thinking mode knows it)."""
         opts = opts or GenerateOptions()
         opts.validate()
         prompt = validate_prompt(prompt)
@@ -273,6 +281,10 @@ class Generator:
         codes, lays = drawn.codes, drawn.layouts
         if paint and lays is not None:
             codes, lays = self.paint(codes, lays, glyph, edit=fixed is not None)
+            if backdrop is not None and fixed is None:
+                for i, lay in enumerate(lays):
+                    if lay and not bool(glyph[i].any()):  # painted: one background code throughout
+                        codes[i] = self.colour_code(backdrop)
         if paint and lays is not None and fixed is None:
             x = self.decode_layered(codes, glyph, steps, g, opts.sampling.decoder_noise, lays)
         else:
@@ -286,19 +298,29 @@ class Generator:
 
 
 def load_generator(
-    checkpoint: str | None = None, sampling: SamplingParams | None = None
+    checkpoint: str | None = None, sampling: SamplingParams | None = None, *, think: bool = False, best_of: int = 1
 ) -> Callable[..., list[Image.Image]]:
     """A plain function for the eval: generate_fn(prompt, size, background, n, seed) -> images, sampled with
-    `sampling` (default: the engine's SamplingParams).
+    `sampling` (default: the engine's SamplingParams). `think` / `best_of` draw through thinking mode and the
+    verifier (limner.engine.studio), as `limner generate --think --best-of N` does; the default is the model alone.
 
     It carries `checkpoint_sha` as an attribute.
     """
     gen = Generator.from_checkpoint(checkpoint)
     params = sampling or SamplingParams()
+    studio = None
+    if think or best_of != 1:
+        from limner.engine.studio import Studio, check_best_of  # studio builds on this module
+
+        check_best_of(best_of)
+        studio = Studio(gen)
 
     def generate_fn(prompt: str, size: tuple[int, int], background: str, n: int, seed: int) -> list[Image.Image]:
         bg = "transparent" if background == "transparent" else "auto"
-        return gen.generate(prompt, GenerateOptions(n=n, seed=seed, size=size, background=bg, sampling=params))
+        opts = GenerateOptions(n=n, seed=seed, size=size, background=bg, sampling=params)
+        if studio is not None:
+            return studio.generate(prompt, opts, think=think, best_of=best_of).images
+        return gen.generate(prompt, opts)
 
     generate_fn.checkpoint_sha = gen.checkpoint_sha  # type: ignore[attr-defined]
     return generate_fn

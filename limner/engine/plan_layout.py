@@ -24,7 +24,7 @@ from limner.evals.records import placement_holds
 from limner.model.layout import MAX_OBJECTS, Layout, LayoutItem
 
 GRID_FILL = 0.36  # a grid cell's object radius as a share of the cell's shorter side (the data engine's)
-GAP = 8.0  # pixels between objects
+GAP = 24.0  # pixels between objects, as paint.SEPARATION keeps them
 JITTER = 0.03  # an absolute position's random offset, as a share of the canvas (the data engine's)
 
 

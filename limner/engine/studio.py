@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from limner.data.world import color_rgb_or_none
 from limner.engine.edits import EditError, EditOp, apply_edit, edit_layout, edit_region, observed_layout, parse_edit
 from limner.engine.generator import GenerateOptions, Generator, Progress, resolve_size
 from limner.engine.inpaint import closest_size, composite_exact, fixed_codes, region_from_mask
@@ -82,13 +83,14 @@ class Studio:
               progress: Progress | None, strict: bool, fixed: torch.Tensor | None = None,
               finish: Callable[[Image.Image], Image.Image] | None = None,
               layout: Layout | None = None,
-              layouts: list[Layout | None] | None = None) -> tuple[Image.Image, Verdict | None]:
+              layouts: list[Layout | None] | None = None,
+              backdrop: str | None = None) -> tuple[Image.Image, Verdict | None]:
         """The verifier's pick of `best_of` candidates. `layout` is teacher-forced into all of them; `layouts`
         (one per candidate, thinking mode's compositions) draws each candidate on its own."""
         if layouts is not None:
             cands = [im for k, lay in enumerate(layouts)
                      for im in self.generator.generate(prompt, replace(opts, n=1, seed=opts.seed + 7919 * k),
-                                                       progress, layout=lay)]
+                                                       progress, layout=lay, backdrop=backdrop)]
         else:
             cands = self.generator.generate(prompt, replace(opts, n=best_of), progress, fixed=fixed, layout=layout)
         if finish is not None:
@@ -120,7 +122,9 @@ class Studio:
             o = replace(opts, seed=opts.seed + 1009 * i, size=size, background=bg)
             # thinking mode's plan places every object: each candidate gets its own composition of it
             lays = [plan_layout(plan, resolve_size(size, text), o.seed + k) for k in range(best_of)] if think else None
-            im, verdict = self._best(text, plan, o, best_of, progress, strict=think, layouts=lays)
+            # ... and its background: a planned colour is painted as planned (a transparent one is the prior's)
+            backdrop = plan.background if think and color_rgb_or_none(plan.background) is not None else None
+            im, verdict = self._best(text, plan, o, best_of, progress, strict=think, layouts=lays, backdrop=backdrop)
             out.images.append(im)
             out.plans.append(plan)
             out.revised_prompts.append(text)

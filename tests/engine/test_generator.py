@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -158,3 +159,25 @@ def test_a_coloured_background_is_painted_on_white_and_laid_onto_it() -> None:
     corner, centre = rgb[:, 8, 8], rgb[:, 128, 128]
     assert (corner - torch.tensor(color_rgb("purple"))).abs().max() < 40
     assert (centre - torch.tensor([220.0, 30, 40])).abs().max() < 40
+
+
+def test_a_planned_backdrop_replaces_the_background_code_the_prior_drew() -> None:
+    """generate(backdrop=...) on the shipped model: the painted grid is the planned colour's code throughout, and
+    the image comes out that colour away from its object; an image with text keeps the prior's codes."""
+    from limner.engine.generator import default_checkpoint
+    from limner.model.layout import LayoutItem
+
+    seen: list[torch.Tensor] = []
+
+    class Spy(Generator):
+        def decode_layered(self, codes, glyph, steps, generator, noise, layouts):  # type: ignore[no-untyped-def]
+            seen.append(codes.clone())
+            return super().decode_layered(codes, glyph, steps, generator, noise, layouts)
+
+    gen = Spy(NativeModel.from_checkpoint(default_checkpoint()))
+    lay = [LayoutItem.quantize("heart", 0.5, 0.5, 0.2, rgb=(220, 30, 40))]
+    im = gen.generate("a red heart", GenerateOptions(seed=0, size=(256, 256)), layout=lay, backdrop="#7064A8")[0]
+    assert (seen[-1] == gen.colour_code("#7064A8")).all()
+    corner = np.array(im.convert("RGB"))[8, 8].astype(float)
+    assert np.abs(corner - np.array([0x70, 0x64, 0xA8])).max() < 40
+    assert gen.colour_code("#7064A8") != gen.white_code

@@ -29,12 +29,14 @@ class FakeGenerator:
     def __post_init__(self) -> None:
         self.prompts: list[str] = []
         self.layouts: list[object] = []
+        self.backdrops: list[str | None] = []
         self.drawn = 0
 
     def generate(self, prompt: str, opts: GenerateOptions, progress: object = None,
-                 fixed: object = None, layout: object = None) -> list[Image.Image]:
+                 fixed: object = None, layout: object = None, backdrop: str | None = None) -> list[Image.Image]:
         self.prompts.append(prompt)
         self.layouts.append(layout)
+        self.backdrops.append(backdrop)
         out = [self.candidates[(self.drawn + i) % len(self.candidates)] for i in range(opts.n)]
         self.drawn += opts.n
         return out
@@ -57,6 +59,10 @@ def test_thinking_revises_prompts_answers_several_and_falls_back() -> None:
     assert len(d.images) == 3 and all(p.startswith("a ") and "star" in p for p in d.revised_prompts)
     assert fake.prompts == d.revised_prompts and d.planner == "builtin"
     assert "unreachable" in d.notes[0] and "built-in planner" in d.notes[0] and warned
+    studio.generate("a star on a #E0A4F6 background", GenerateOptions(seed=3), think=True)
+    assert fake.backdrops[-1] == "#E0A4F6"  # the planned background is painted, not left to the prior
+    studio.generate("a star on a transparent background", GenerateOptions(seed=3), think=True)
+    assert fake.backdrops[-1] is None  # transparency is the prior's (and the matte's)
 
 
 def test_thinking_draws_each_candidate_from_its_own_composition_of_the_plan() -> None:

@@ -72,3 +72,15 @@ def test_cli_sampling_flags_are_validated_and_recorded(tmp_path, capsys, tiny_ch
     with pytest.raises(SystemExit):
         main(["eval", "generation", "--novel-temperature", "-2", "--out", str(out)])
     assert "expected a number >= 0 or 'off', got '-2'" in capsys.readouterr().err
+
+
+def test_cli_thinking_mode_is_checked_and_recorded(tmp_path, capsys, tiny_checkpoint):
+    assert main(["eval", "generation", "--oracle", "--think", "--limit", "1", "--out", str(tmp_path / "a")]) == 2
+    assert "--oracle" in capsys.readouterr().err
+    assert main(["eval", "generation", "--best-of", "9", "--limit", "1", "--out", str(tmp_path / "b")]) == 2
+    assert "--best-of must be between 1 and 8, got 9" in capsys.readouterr().err
+    out = tmp_path / "o"
+    main(["eval", "generation", "--checkpoint", str(tiny_checkpoint), "--think", "--best-of", "2", "--limit", "1",
+          "--samples", "1", "--out", str(out)])
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["mode"] == {"think": True, "best_of": 2} and rep["n_records"] == 1

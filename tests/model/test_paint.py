@@ -103,7 +103,12 @@ def test_lay_onto_takes_a_white_canvas_layer_apart_exactly() -> None:
     assert torch.allclose(out[:3], want, atol=1e-5) and torch.equal(out[3], bg[3])
     assert on_white(bg[:, 0, 0], lay)
     assert not on_white(torch.tensor([1.0, 1.0, 1.0, 1.0]), lay)  # a white background needs no layering
-    assert not on_white(torch.tensor([-0.2, -0.6, 0.4, -1.0]), lay)  # nor a transparent one
+    clear = torch.tensor([-1.0, -1.0, -1.0, -1.0]).view(4, 1, 1).expand(4, 64, 64)  # a transparent background
+    assert on_white(clear[:, 0, 0], lay)
+    assert on_white(torch.tensor([1.0, 0.5, 0.6, 1.0]), lay)  # so is a light (pink) one
+    over = lay_onto(painted, lmap, clear)
+    assert torch.allclose(over[3], 2 * a[0] - 1, atol=1e-5)  # opaque object, clear background, soft edge between
+    assert torch.allclose(over[:3], a * o - (1 - a), atol=1e-5)
     assert not on_white(bg[:, 0, 0], [LayoutItem.quantize("circle", 0.5, 0.5, 0.2, rgb=(250, 250, 250))])
     assert not on_white(bg[:, 0, 0], [LayoutItem.quantize("circle", 0.5, 0.5, 0.2)])  # colour unknown
 
