@@ -215,11 +215,8 @@ def _others(change: EditChange, observed: list[Observed]) -> list[Observed]:
     return [s for s in observed if (s.obj.cls, s.obj.color) not in before]
 
 
-def anchor_point(o: PlanObject, others: list[Observed], size: tuple[int, int]) -> tuple[float, float]:
-    """Where an object sent to its world position goes, in canvas fractions: the position's anchor or, when an
-    object already stands there, the nearest point within ROOM of it that clears every one of `others` (or,
-    when none does, the one that crowds them least), so "add a star in the bottom right" does not paint over
-    the diamond that is there."""
+def _spot(o: PlanObject, others: list[Observed], size: tuple[int, int]) -> tuple[tuple[float, float], bool]:
+    """`anchor_point`'s search: the point (canvas fractions) and whether it clears every one of `others`."""
     assert o.position is not None
     w, h = size
     ax, ay = POSITIONS[o.position]
@@ -235,10 +232,37 @@ def anchor_point(o: PlanObject, others: list[Observed], size: tuple[int, int]) -
         slack = min((np.hypot(x - s.centroid[0], y - s.centroid[1]) - REACH * r
                      - max(s.bbox[2] - s.bbox[0], s.bbox[3] - s.bbox[1]) / 2 - GAP for s in others), default=np.inf)
         if slack >= 0:
-            return fx, fy
+            return (fx, fy), True
         if slack > best_slack:  # nowhere clear: the spot that crowds the others least
             best, best_slack = (fx, fy), slack
-    return best
+    return best, False
+
+
+def anchor_point(o: PlanObject, others: list[Observed], size: tuple[int, int]) -> tuple[float, float]:
+    """Where an object sent to its world position goes, in canvas fractions: the position's anchor or, when an
+    object already stands there, the nearest point within ROOM of it that clears every one of `others` (or,
+    when none does, the one that crowds them least), so "add a star in the bottom right" does not paint over
+    the diamond that is there."""
+    return _spot(o, others, size)[0]
+
+
+def make_room(change: EditChange, observed: list[Observed], size: tuple[int, int]) -> list[str]:
+    """Shrink each added or moved object of the default size to small, in place (the edited plan holds the same
+    objects), when only the smaller one clears the objects already near its position; the user's notes on it.
+
+    An object that covers another would hide what the user did not ask to change; a size nobody asked for is
+    the planner's to choose. An object whose size the user gave keeps it."""
+    others = _others(change, observed)
+    notes = []
+    for o in change.after:
+        if o.position is None or o.size != "medium" or _spot(o, others, size)[1]:
+            continue
+        small = copy.copy(o)
+        small.size = "small"
+        if _spot(small, others, size)[1]:
+            o.size = "small"
+            notes.append(f"drew the {o.cls} small, to keep clear of what stands near the {o.position}")
+    return notes
 
 
 def _anchor_box(o: PlanObject, w: int, h: int,

@@ -35,6 +35,7 @@ from limner.model.paint import (
     plain_grid,
     planned_colours,
     separate,
+    text_grid,
 )
 
 QUALITIES: dict[str, int] = {"low": 2, "medium": 4, "auto": 4, "high": 8}  # decoder steps
@@ -43,6 +44,9 @@ MAX_PROMPT_CHARS = 32000
 
 # progress(stage, done, total, preview images or None)
 Progress = Callable[[str, int, int, "list[Image.Image] | None"], None]
+
+
+CLEAN_TEXT = True
 
 
 def default_checkpoint() -> Path:
@@ -285,6 +289,10 @@ class Generator:
                 for i, lay in enumerate(lays):
                     if lay and not bool(glyph[i].any()):  # painted: one background code throughout
                         codes[i] = self.colour_code(backdrop)
+        if paint and fixed is None and CLEAN_TEXT:
+            for i in range(len(codes)):
+                if bool(glyph[i].any()):
+                    codes[i] = text_grid(codes[i], glyph[i], None if backdrop is None else self.colour_code(backdrop))
         if paint and lays is not None and fixed is None:
             x = self.decode_layered(codes, glyph, steps, g, opts.sampling.decoder_noise, lays)
         else:

@@ -20,7 +20,16 @@ import torch
 from PIL import Image
 
 from limner.data.world import color_rgb_or_none
-from limner.engine.edits import EditError, EditOp, apply_edit, edit_layout, edit_region, observed_layout, parse_edit
+from limner.engine.edits import (
+    EditError,
+    EditOp,
+    apply_edit,
+    edit_layout,
+    edit_region,
+    make_room,
+    observed_layout,
+    parse_edit,
+)
 from limner.engine.generator import GenerateOptions, Generator, Progress, resolve_size
 from limner.engine.inpaint import closest_size, composite_exact, fixed_codes, region_from_mask
 from limner.engine.llm_planner import LLMPlanner, plan_with_fallback
@@ -148,6 +157,7 @@ class Studio:
         try:
             op = parse_edit(instruction, opts.seed)
             after, change = apply_edit(before, op, rng, observed)
+            notes += make_room(change, observed, image.size)
             layout = edit_layout(change, observed, image.size)
             if region is None:
                 region = edit_region(change, observed, image.size, blobs=blobs(image))

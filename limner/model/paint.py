@@ -78,6 +78,25 @@ def plain_grid(idx: torch.Tensor, layout: Layout | None, common: bool = False) -
     return torch.full_like(idx, common_background_code(idx, layout) if common else background_code(idx, layout))
 
 
+TEXT_REACH = 1  # cells around a text's ink whose codes a text image keeps (its panel, its anti-aliasing)
+
+
+def text_grid(idx: torch.Tensor, glyph: torch.Tensor, background: int | None = None,
+              reach: int = TEXT_REACH) -> torch.Tensor:
+    """A text image's codes idx (rows, cols), cleaned: cells within `reach` cells of the glyph condition's ink
+    (1, H, W) keep their codes, the text's colour and panel; every other cell becomes `background` (default: the
+    commonest code among them). The prior's codes around a text block carry stray blobs that OCR reads as ink."""
+    rows, cols = idx.shape
+    ink = F.adaptive_max_pool2d(glyph.float().abs()[None], (rows, cols))[0, 0] > 0  # (rows, cols)
+    near = F.max_pool2d(ink.float()[None, None], 2 * reach + 1, stride=1, padding=reach)[0, 0] > 0
+    far = ~near
+    if not bool(far.any()):
+        return idx
+    out = idx.clone()
+    out[far] = int(torch.mode(idx[far]).values) if background is None else background
+    return out
+
+
 EDGE = 4.0  # pixels a painted object keeps from the canvas edge (the data engine's margin)
 
 

@@ -133,3 +133,21 @@ def test_with_no_clear_spot_the_object_crowds_the_others_least() -> None:
     assert (x, y) != (ax, ay)
     d = math.dist((x * 256, y * 256), big.centroid)
     assert d > 0.1 * 256 and math.dist((x, y), (ax, ay)) <= 0.2 * math.sqrt(2) + 1e-9
+
+
+def test_make_room_shrinks_an_unsized_object_that_only_fits_small() -> None:
+    from limner.engine.edits import _spot, make_room
+
+    p = ScenePlan(objects=[PlanObject("triangle", "yellow"), PlanObject("star", "blue")])
+    # a triangle just inside the bottom-right corner's room: a medium circle cannot clear it, a small one can
+    seen = [Observed(p.objects[0], (140, 131, 205, 191), (172.0, 170.0)),
+            Observed(p.objects[1], (44, 99, 106, 158), (74.0, 130.0))]
+    new, ch = apply_edit(p, parse_edit("add a gray circle in the bottom right"), observed=seen)
+    assert not _spot(ch.after[0], seen, (256, 256))[1]
+    notes = make_room(ch, seen, (256, 256))
+    assert ch.after[0].size == "small" and new.objects[-1].size == "small"  # the edited plan holds it too
+    assert notes and "circle" in notes[0] and _spot(ch.after[0], seen, (256, 256))[1]
+    _, ch = apply_edit(p, parse_edit("add a large gray circle in the bottom right"), observed=seen)
+    assert make_room(ch, seen, (256, 256)) == [] and ch.after[0].size == "large"  # the user's size is kept
+    _, ch = apply_edit(p, parse_edit("add a gray circle in the top right"), observed=seen)
+    assert make_room(ch, seen, (256, 256)) == [] and ch.after[0].size == "medium"  # room enough already

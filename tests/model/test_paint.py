@@ -144,3 +144,19 @@ def test_separate_pushes_overlapping_objects_apart_and_keeps_their_order() -> No
     for it in out:
         x, r = it.center()[0] * 256, it.radius_frac() * 256
         assert r + EDGE - 8 <= x <= 256 - r - EDGE + 8
+
+
+def test_text_grid_keeps_the_cells_around_the_ink_and_cleans_the_rest() -> None:
+    from limner.model.paint import text_grid
+
+    idx = torch.full((16, 16), 5)
+    idx[0, 0] = 9  # a stray blob far from the text
+    idx[7:9, 3:13] = 2  # the text's own codes
+    idx[6, 2] = 3  # its panel's edge, one cell off the ink
+    glyph = torch.zeros(1, 256, 256)
+    glyph[:, 7 * 16 + 4 : 9 * 16 - 4, 3 * 16 + 2 : 13 * 16 - 2] = 1.0  # ink in rows 7-8, cols 3-12
+    out = text_grid(idx, glyph)
+    assert out[0, 0] == 5 and out[6, 2] == 3 and torch.equal(out[7:9, 3:13], idx[7:9, 3:13])
+    assert text_grid(idx, glyph, background=4)[0, 0] == 4  # a planned background replaces the rest
+    assert text_grid(idx, glyph, reach=0)[6, 2] == 5
+    assert torch.equal(text_grid(idx, torch.ones(1, 256, 256)), idx)  # ink everywhere: nothing to clean
