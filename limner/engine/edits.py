@@ -248,20 +248,17 @@ def anchor_point(o: PlanObject, others: list[Observed], size: tuple[int, int]) -
 
 def make_room(change: EditChange, observed: list[Observed], size: tuple[int, int]) -> list[str]:
     """Shrink each added or moved object of the default size to small, in place (the edited plan holds the same
-    objects), when only the smaller one clears the objects already near its position; the user's notes on it.
+    objects), when at that size it cannot clear the objects already near its position; the user's notes on it.
 
-    An object that covers another would hide what the user did not ask to change; a size nobody asked for is
-    the planner's to choose. An object whose size the user gave keeps it."""
+    An object that covers another would hide what the user did not ask to change (a small one covers less, or
+    nothing); a size nobody asked for is the planner's to choose. An object whose size the user gave keeps it."""
     others = _others(change, observed)
     notes = []
     for o in change.after:
         if o.position is None or o.size != "medium" or _spot(o, others, size)[1]:
             continue
-        small = copy.copy(o)
-        small.size = "small"
-        if _spot(small, others, size)[1]:
-            o.size = "small"
-            notes.append(f"drew the {o.cls} small, to keep clear of what stands near the {o.position}")
+        o.size = "small"
+        notes.append(f"drew the {o.cls} small, to keep clear of what stands near the {o.position}")
     return notes
 
 

@@ -28,6 +28,7 @@ from limner.model.layout import Layout, layout_map
 from limner.model.native import NativeModel
 from limner.model.paint import (
     background_rgb,
+    far_from_white,
     fit_canvas,
     lay_onto,
     object_colours,
@@ -44,9 +45,6 @@ MAX_PROMPT_CHARS = 32000
 
 # progress(stage, done, total, preview images or None)
 Progress = Callable[[str, int, int, "list[Image.Image] | None"], None]
-
-
-CLEAN_TEXT = True
 
 
 def default_checkpoint() -> Path:
@@ -209,26 +207,28 @@ class Generator:
         noise: float,
         layouts: list[Layout],
     ) -> torch.Tensor:
-        """`decode`, except that each painted image (a plain grid, colours planned, no text) whose background and
-        objects are far from white (paint.on_white) is painted on a white grid, its background decoded alone
-        beside it, and the one laid onto the other (paint.lay_onto). (B, 4, H, W) in [-1, 1]."""
+        """`decode` for painted images (a plain grid, colours planned, no text) whose objects are all far from
+        white (paint.far_from_white): each is drawn on white and its objects take their planned colours exactly
+        (paint.lay_onto: the decoder gives each pixel's coverage, the layout its colour). One whose background
+        is not white (paint.on_white) is painted on a white grid, its background decoded alone beside it, and
+        the one laid onto the other. (B, 4, H, W) in [-1, 1]."""
         b = len(codes)
         tok = self.model.tokenizer
         pv = tok.decode_preview(tok.fsq.indices_to_codes(codes))  # (B, 4, h, w)
         bgs = pv[:, :, pv.shape[2] // 2, pv.shape[3] // 2]  # (B, 4): a plain grid's colour
-        rows = [i for i in range(b) if layouts[i] and not bool(glyph[i].any())
-                and bool((codes[i] == codes[i].flatten()[0]).all()) and on_white(bgs[i], layouts[i])]
-        if not rows:
-            return self.decode(codes, glyph, steps, generator, noise, layouts)
+        painted = [i for i in range(b) if not bool(glyph[i].any())
+                   and bool((codes[i] == codes[i].flatten()[0]).all()) and far_from_white(layouts[i])]
+        rows = [i for i in painted if on_white(bgs[i], layouts[i])]
         drawn = codes.clone()
         drawn[rows] = self.white_code
-        both = torch.cat([drawn, codes[rows]])  # the objects on white, then each one's background alone
+        both = torch.cat([drawn, codes[rows]])  # the objects on white, then each layered one's background alone
         x = self.decode(both, torch.cat([glyph, glyph[rows]]), steps, generator, noise,
                         [*layouts, *([[]] * len(rows))])
         h, w = glyph.shape[-2:]
         out = x[:b].clone()
-        for j, i in enumerate(rows):
-            out[i] = lay_onto(x[i], layout_map([layouts[i]], (w, h))[0], x[b + j])
+        for i in painted:
+            bg = x[b + rows.index(i)] if i in rows else x[i]  # on white already: its own canvas is the background
+            out[i] = lay_onto(x[i], layout_map([layouts[i]], (w, h))[0], bg)
         return out
 
     def preview(self, codes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -289,7 +289,7 @@ class Generator:
                 for i, lay in enumerate(lays):
                     if lay and not bool(glyph[i].any()):  # painted: one background code throughout
                         codes[i] = self.colour_code(backdrop)
-        if paint and fixed is None and CLEAN_TEXT:
+        if paint and fixed is None:  # a text image keeps its codes only around its ink (paint.text_grid)
             for i in range(len(codes)):
                 if bool(glyph[i].any()):
                     codes[i] = text_grid(codes[i], glyph[i], None if backdrop is None else self.colour_code(backdrop))

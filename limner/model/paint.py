@@ -221,21 +221,29 @@ def background_rgb(preview: torch.Tensor, layout: Layout | None) -> torch.Tensor
     return px.median(dim=1).values
 
 
+def far_from_white(layout: Layout | None) -> bool:
+    """Whether a layout is non-empty and every item has a colour far (WHITE_FAR) from white: a layer of it
+    painted on white comes apart exactly (`lay_onto`)."""
+    white = torch.ones(3)
+    return planned_colours(layout) and all(
+        float((torch.tensor(it.rgb, dtype=torch.float32) / 127.5 - 1 - white).norm()) >= WHITE_FAR
+        for it in layout or [] if it.rgb is not None)
+
+
+def is_white(background: torch.Tensor) -> bool:
+    """Whether a background (4,) in [-1, 1] is opaque and within NEAR_WHITE of white."""
+    return float(background[3]) >= 0 and float((background[:3] - torch.ones(3)).norm()) < NEAR_WHITE
+
+
 def on_white(background: torch.Tensor, layout: Layout | None) -> bool:
     """Whether a painted image is better drawn on white and laid onto its background (`lay_onto`): its
     background (4,) in [-1, 1] is not white (a colour, however light, or transparent), and every object has a
     colour far from white.
 
-    Most of the data engine's scenes are white, and the decoder paints crisp, true-coloured objects there; over
-    a coloured or a transparent background it paints them faint or misshapen. A layer on white with known object
-    colours comes apart exactly (`lay_onto`), so the decoder's white-canvas skill serves every background."""
-    if not planned_colours(layout):
-        return False
-    white = torch.ones(3)
-    if float(background[3]) >= 0 and float((background[:3] - white).norm()) < NEAR_WHITE:
-        return False  # a white canvas already is the layer
-    return all(float((torch.tensor(it.rgb, dtype=torch.float32) / 127.5 - 1 - white).norm()) >= WHITE_FAR
-               for it in layout or [] if it.rgb is not None)
+    Most of the data engine's scenes are white, and the decoder paints crisp objects there; over a coloured or
+    a transparent background it paints them faint or misshapen. A layer on white with known object colours
+    comes apart exactly (`lay_onto`), so the decoder's white-canvas skill serves every background."""
+    return far_from_white(layout) and not is_white(background)
 
 
 def lay_onto(painted: torch.Tensor, lmap: torch.Tensor, background: torch.Tensor) -> torch.Tensor:

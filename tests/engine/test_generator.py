@@ -159,11 +159,14 @@ def test_a_coloured_background_is_painted_on_white_and_laid_onto_it() -> None:
     corner, centre = rgb[:, 8, 8], rgb[:, 128, 128]
     assert (corner - torch.tensor(color_rgb("purple"))).abs().max() < 40
     assert (centre - torch.tensor([220.0, 30, 40])).abs().max() < 40
+    white = ((x[1, :3] + 1) * 127.5).round()  # on white: the decoder's shape, the layout's colour
+    assert (white[:, 128, 128] - torch.tensor([220.0, 30, 40])).abs().max() <= 6
+    assert (white[:, 8, 8] - 255).abs().max() < 20
 
 
 def test_a_planned_backdrop_replaces_the_background_code_the_prior_drew() -> None:
     """generate(backdrop=...) on the shipped model: the painted grid is the planned colour's code throughout, and
-    the image comes out that colour away from its object; an image with text keeps the prior's codes."""
+    the image comes out that colour away from its object."""
     from limner.engine.generator import default_checkpoint
     from limner.model.layout import LayoutItem
 
