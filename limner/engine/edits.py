@@ -337,11 +337,13 @@ def observed_layout(observed: list[Observed], w: int, h: int) -> Layout:
     return items
 
 
-def edit_layout(change: EditChange, observed: list[Observed], size: tuple[int, int]) -> Layout:
+def edit_layout(change: EditChange, observed: list[Observed], size: tuple[int, int],
+                blobs: list[Observed] | None = None) -> Layout:
     """The layout of the edited image, for a layout prior to draw the edit from (the engine knows it, as a
     conversation keeps its earlier layouts): the objects read from the image that the edit leaves alone,
     then the changed ones where they now stand (`anchor_point`: clear of the others); a changed object with
-    no position of its own stays where it was read (see `observed_layout` for the objects read)."""
+    no position of its own stays where it was read, or where an unclassified blob of its colour stands
+    (`blobs`, as `edit_region` finds it; see `observed_layout` for the objects read)."""
     w, h = size
     others = _others(change, observed)
     items = observed_layout(others, w, h)
@@ -349,7 +351,7 @@ def edit_layout(change: EditChange, observed: list[Observed], size: tuple[int, i
         if o.position is not None:
             cx, cy = anchor_point(o, others, size)
         else:
-            at = _observed_boxes(change.before[0], observed) if change.before else []
+            at = _observed_boxes(change.before[0], observed, blobs) if change.before else []
             if not at:
                 continue
             x0, y0, x1, y1 = at[0]

@@ -158,9 +158,10 @@ class Studio:
             op = parse_edit(instruction, opts.seed)
             after, change = apply_edit(before, op, rng, observed)
             notes += make_room(change, observed, image.size)
-            layout = edit_layout(change, observed, image.size)
+            unnamed = blobs(image)  # where the detector cannot name the object to change, a blob of its colour
+            layout = edit_layout(change, observed, image.size, unnamed)
             if region is None:
-                region = edit_region(change, observed, image.size, blobs=blobs(image))
+                region = edit_region(change, observed, image.size, blobs=unnamed)
                 if region.all():
                     notes.append("could not locate the edited object; redrew the whole image")
         except EditError:

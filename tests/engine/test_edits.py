@@ -93,6 +93,12 @@ def test_edit_layout_keeps_untouched_objects_and_places_the_changed_one() -> Non
     assert star.name == "star" and abs(star.center()[0] - 40 / 256) < 0.03  # recoloured where it was
     _, ch = apply_edit(p, parse_edit("remove the star"), observed=seen)
     assert [it.name for it in edit_layout(ch, seen, (256, 256))] == ["circle"]
+    # the detector could not name the star: a red blob is where it stands, so it is recoloured there, not lost
+    blob = [Observed(PlanObject("?", "red"), (20, 20, 60, 60), (40.0, 40.0))]
+    _, ch = apply_edit(p, parse_edit("make the red star green"), observed=seen[1:])
+    assert [it.name for it in edit_layout(ch, seen[1:], (256, 256))] == ["circle"]
+    star = edit_layout(ch, seen[1:], (256, 256), blob)[-1]
+    assert star.name == "star" and abs(star.center()[0] - 40 / 256) < 0.03 and star.rgb == (40, 170, 60)
 
 
 def test_a_placed_object_clears_the_one_already_at_its_position() -> None:
