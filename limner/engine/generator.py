@@ -162,12 +162,14 @@ class Generator:
                                          noise_scale=noise, layout=lmap)
 
     def paint(
-        self, codes: torch.Tensor, layouts: list[Layout], glyph: torch.Tensor, edit: bool = False
+        self, codes: torch.Tensor, layouts: list[Layout], glyph: torch.Tensor, edit: bool = False,
+        background: int | None = None,
     ) -> tuple[torch.Tensor, list[Layout]]:
         """Paint mode (model/paint.py) for codes (B, rows, cols): each image with a layout and no text (glyph
         (B, 1, H, W) empty) becomes a plain grid of its background code, its layout items coloured as its
         codes drew them (or as the prior's colour tokens planned them); other images are returned as they were.
-        An `edit`'s codes were mostly read from an image: its background is their commonest free code."""
+        An `edit`'s codes were mostly read from an image: its background is their commonest free code.
+        `background`: the code a fresh image's grid takes instead of the prior's (a planned backdrop)."""
         out, lays = codes.clone(), []
         preview: torch.Tensor | None = None  # (B, 4, h, w), made only when a colour must be read off the codes
         for i, lay in enumerate(layouts):
@@ -178,7 +180,10 @@ class Generator:
                 if preview is None:
                     preview = self.model.tokenizer.decode_preview(self.model.tokenizer.fsq.indices_to_codes(codes))
                 lay = object_colours(preview[i], lay, background_rgb(preview[i], lay))
-            out[i] = plain_grid(codes[i], lay, common=edit)  # read where the sampler stopped: before any move
+            if background is not None and not edit:
+                out[i] = background
+            else:  # read where the sampler stopped: before any move
+                out[i] = plain_grid(codes[i], lay, common=edit)
             if not edit:  # a fresh image's objects are kept whole on the canvas, and apart
                 size = (glyph.shape[-1], glyph.shape[-2])
                 lay = separate(fit_canvas(lay, size), size)
@@ -226,9 +231,9 @@ class Generator:
                         [*layouts, *([[]] * len(rows))])
         h, w = glyph.shape[-2:]
         out = x[:b].clone()
-        for i in painted:
-            bg = x[b + rows.index(i)] if i in rows else x[i]  # on white already: its own canvas is the background
-            out[i] = lay_onto(x[i], layout_map([layouts[i]], (w, h))[0], bg)
+        alone = {i: x[b + j] for j, i in enumerate(rows)}  # each layered image's background, decoded alone
+        for i in painted:  # one already on white is its own background
+            out[i] = lay_onto(x[i], layout_map([layouts[i]], (w, h))[0], alone.get(i, x[i]))
         return out
 
     def preview(self, codes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -283,16 +288,13 @@ class Generator:
                               layouts=forced, paint_rows=[stop_early and not bool(gl.any()) for gl in glyph])
         steps = opts.sampling.decoder_steps or QUALITIES[opts.quality]
         codes, lays = drawn.codes, drawn.layouts
+        back = None if backdrop is None else self.colour_code(backdrop)
         if paint and lays is not None:
-            codes, lays = self.paint(codes, lays, glyph, edit=fixed is not None)
-            if backdrop is not None and fixed is None:
-                for i, lay in enumerate(lays):
-                    if lay and not bool(glyph[i].any()):  # painted: one background code throughout
-                        codes[i] = self.colour_code(backdrop)
+            codes, lays = self.paint(codes, lays, glyph, edit=fixed is not None, background=back)
         if paint and fixed is None:  # a text image keeps its codes only around its ink (paint.text_grid)
             for i in range(len(codes)):
                 if bool(glyph[i].any()):
-                    codes[i] = text_grid(codes[i], glyph[i], None if backdrop is None else self.colour_code(backdrop))
+                    codes[i] = text_grid(codes[i], glyph[i], back)
         if paint and lays is not None and fixed is None:
             x = self.decode_layered(codes, glyph, steps, g, opts.sampling.decoder_noise, lays)
         else:
