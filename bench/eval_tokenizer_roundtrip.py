@@ -8,7 +8,7 @@ that reads layouts gets each render's true layout (--no-layout: the empty one, a
 true colours; text-free records only, the same rule the engine follows. It is the ceiling of paint mode.
 
 Run: .venv/bin/python bench/eval_tokenizer_roundtrip.py CHECKPOINT [--limit N] [--samples K] [--out DIR] [--preview]
-                                                           [--noise S] [--no-layout] [--paint]
+                                                           [--noise S] [--no-layout] [--paint] [--tags T,..]
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ def main() -> int:
     p.add_argument("--preview", action="store_true", help="score the tokenizer's preview head (upsampled), no decoder")
     p.add_argument("--no-layout", action="store_true", help="decode without the renders' layouts")
     p.add_argument("--paint", action="store_true", help="paint mode: background code grid + layout with true colours")
+    p.add_argument("--tags", default=None, help="comma-separated tags to keep (default: all nine)")
     a = p.parse_args()
     if a.noise is None:
         from limner.engine.decode import SamplingParams
@@ -61,6 +62,12 @@ def main() -> int:
     dec.eval().requires_grad_(False)
 
     recs = heldout_records()
+    if a.tags:
+        keep = set(a.tags.split(","))
+        unknown = keep - {r["tag"] for r in recs}
+        if unknown:
+            raise SystemExit(f"unknown tag(s) {sorted(unknown)} in --tags")
+        recs = [r for r in recs if r["tag"] in keep]
     by_tag: dict[str, list[dict]] = {}
     for r in recs:
         by_tag.setdefault(r["tag"], []).append(r)
@@ -95,8 +102,9 @@ def main() -> int:
     t0 = time.time()
     rep = evaluate_generation(roundtrip, picked, a.samples, out, checkpoint_sha=f"tokenizer-roundtrip:{a.checkpoint}")
     v = rep["validation"]
+    overall = "-" if rep["overall"] is None else f"{rep['overall']:.3f}"  # None without GenEval tags
     print(f"tokenizer round trip of {len(picked)} held-out renders x {a.samples} ({time.time() - t0:.0f}s): "
-          f"overall {rep['overall']:.3f}; control {v['control']:.3f}, oracle {v['oracle']:.3f}, valid {v['valid']}")
+          f"overall {overall}; control {v['control']:.3f}, oracle {v['oracle']:.3f}, valid {v['valid']}")
     for t, r in rep["tags"].items():
         extra = "".join(f" {k}={r[k]:.3f}" for k in ("ned", "median_de2000") if isinstance(r.get(k), float))
         print(f"  {t:<14} {r['score']:.3f} n={r['n']}{extra}")

@@ -95,6 +95,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="prior stage: make a continued prior's colour levels share the hex digits' embedding rows "
         "(PriorConfig.hex_levels; fresh sizes have it)",
     )
+    p.add_argument(
+        "--glyph-refine",
+        type=int,
+        default=0,
+        metavar="WIDTH",
+        help="decoder stage: give the decoder a full-resolution text head of this width (model/glyph_refine.py) "
+        "if --init has none, and train that head alone, the rest frozen (use with --mix text=1)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.add_argument("--log-every", type=int, default=10)
@@ -129,6 +137,10 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--paraphrase must be in [0, 1], got {args.paraphrase}")
     if args.recolour and args.stage == "prior":
         raise CliError("--recolour is for the tokenizer and decoder stages: it leaves captions naming white")
+    if args.glyph_refine < 0:
+        raise CliError(f"--glyph-refine must be >= 0, got {args.glyph_refine}")
+    if args.glyph_refine and args.stage != "decoder":
+        raise CliError(f"--glyph-refine is for the decoder stage, not {args.stage!r}")
     if args.lr <= 0:
         raise CliError(f"--lr must be > 0, got {args.lr}")
     tcfg = TrainConfig(
@@ -161,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
             recolour=args.recolour,
             paraphrase=args.paraphrase,
             hex_levels=args.hex_levels,
+            glyph_refine=args.glyph_refine,
             log=lambda s: print(s, flush=True),
         )
     except (CheckpointError, ValueError, FileNotFoundError) as e:

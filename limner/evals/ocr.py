@@ -69,13 +69,17 @@ def _engine() -> Any:
 
 
 def ocr_view(image: Image.Image) -> np.ndarray:
-    """The RGB array OCR reads. A transparent image is read from its alpha (ink dark on white), so text of
-    any colour, white included, stays legible; an opaque image is read as is."""
+    """The RGB array OCR reads. A transparent image is laid over black when its opaque pixels are light on
+    average, else over white, so text of any colour, white included, stays legible, and so does text on a
+    sign panel (which reading the alpha alone would turn into one dark block); an opaque image is read as is."""
     a = np.asarray(image.convert("RGBA"))
-    alpha = a[..., 3]
-    if float(np.mean(alpha < 128)) > 0.02:
-        g = 255 - alpha
-        return np.repeat(g[..., None], 3, axis=-1).copy()
+    alpha = a[..., 3:].astype(np.float32) / 255.0  # (H, W, 1)
+    if float(np.mean(alpha < 0.5)) > 0.02:
+        rgb = a[..., :3].astype(np.float32)
+        opaque = alpha[..., 0] >= 0.5
+        lum = float((rgb[opaque] @ np.array([0.299, 0.587, 0.114], np.float32)).mean()) if opaque.any() else 0.0
+        under = 0.0 if lum > 127.5 else 255.0
+        return np.clip(rgb * alpha + under * (1 - alpha) + 0.5, 0, 255).astype(np.uint8)
     return np.ascontiguousarray(a[..., :3])
 
 

@@ -60,7 +60,9 @@ class DecoderConfig:
     # grid of nothing but background codes still decodes into the planned objects in their colours (the
     # engine's paint mode, engine/paint.py). False in checkpoints written before it.
     layout_colour: bool = False
-
+    # A full-resolution head that sharpens the prediction near the requested text's ink (model/glyph_refine.py):
+    # the quarter-resolution body blurs what tells small letters apart. 0 = none (checkpoints written before it).
+    glyph_refine: int = 0
 
 @dataclass
 class PriorConfig:

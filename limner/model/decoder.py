@@ -10,6 +10,7 @@ Shapes, for a 256 x 256 output with the small config:
   preview (B, 4, 128, 128) --bilinear x2, unshuffle 4-->     (B, 64, 64, 64)   (cfg.preview_cond)
   layout (B, 19, 256, 256) --per-pixel MLP, unshuffle 4, conv--> added (B, 64, 64, 64)   (cfg.layout_cond)
   concat -> ResBlocks with time FiLM at 64 x 64 -> (B, 64, 64, 64) --pixel-shuffle--> x1_hat (B, 4, 256, 256)
+  [cfg.glyph_refine] x1_hat, glyph --full-resolution head near the ink (model/glyph_refine.py)--> x1_hat
 
 Text: the decoder is conditioned on a glyph image of the requested strings laid out by the data
 engine's deterministic text layout (GlyphControl / TextDiffuser style). The transformer decides
@@ -34,11 +35,35 @@ from torch import nn
 
 from limner.data.world import OBJECTS
 from limner.model.config import DecoderConfig
+from limner.model.glyph_refine import GlyphRefiner
 from limner.model.layers import ResBlock, norm, timestep_embedding
 from limner.model.layout import BASE_MAP_CHANNELS, BOX, MAP_CHANNELS, MASK_CHANNEL
 from limner.model.scheduler import FlowMatchEulerScheduler, sample_train_t
 
 TPL_CHANNELS, TPL_SIDE = 8, 40  # per-class shape fields: channels and texels per side of the box
+
+
+def crop_origin(
+    size: tuple[int, int], crop: tuple[int, int], stride: int, ink: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[int, int]:
+    """Random token-aligned (y0, x0) of a (ch, cw) crop of an (H, W) image. Given an ink map (H, W) with some
+    ink, the crop holds one of its pixels at random: the text head learns nothing from crops without text."""
+    (hh, ww), (ch, cw) = size, crop
+    ny, nx = (hh - ch) // stride + 1, (ww - cw) // stride + 1  # possible origins per axis
+    if ink is not None and bool(ink.any()):
+        pts = torch.nonzero(ink)  # (N, 2) of (y, x)
+        y, x = (int(v) for v in pts[int(torch.randint(0, len(pts), (1,), generator=generator))])
+        # origins whose crop holds (y, x): y0 in (y - ch, y], clipped to the image, on the token grid
+        lo_y, hi_y = max(0, -(-(y - ch + 1) // stride)), min(ny - 1, y // stride)
+        lo_x, hi_x = max(0, -(-(x - cw + 1) // stride)), min(nx - 1, x // stride)
+        if lo_y <= hi_y and lo_x <= hi_x:
+            y0 = int(torch.randint(lo_y, hi_y + 1, (1,), generator=generator))
+            x0 = int(torch.randint(lo_x, hi_x + 1, (1,), generator=generator))
+            return y0 * stride, x0 * stride
+    y0 = int(torch.randint(0, ny, (1,), generator=generator))
+    x0 = int(torch.randint(0, nx, (1,), generator=generator))
+    return y0 * stride, x0 * stride
 
 
 class DiffusionDecoder(nn.Module):
@@ -77,6 +102,7 @@ class DiffusionDecoder(nn.Module):
             nn.init.zeros_(self.layout_out.weight)  # a continued decoder starts exactly as it was
             nn.init.zeros_(self.layout_out.bias)  # type: ignore[arg-type]
         self.out = nn.Sequential(norm(cfg.width), nn.SiLU(), nn.Conv2d(cfg.width, cfg.channels * u * u, 3, padding=1))
+        self.glyph_refine = GlyphRefiner(cfg.channels, cfg.glyph_refine) if cfg.glyph_refine else None
 
     def condition(self, codes: torch.Tensor) -> torch.Tensor:
         """codes (B, D, h, w) -> conditioning map (B, width, h*s/u, w*s/u) at the decoder's work resolution."""
@@ -141,7 +167,8 @@ class DiffusionDecoder(nn.Module):
         emb = self.t_mlp(timestep_embedding(t, self.cfg.width))
         for blk in self.blocks:
             h = blk(h, emb)
-        return F.pixel_shuffle(self.out(h), u)
+        pred = F.pixel_shuffle(self.out(h), u)  # (B, 4, H, W)
+        return pred if self.glyph_refine is None else self.glyph_refine(pred, glyph, t)
 
     def loss(
         self,
@@ -152,8 +179,10 @@ class DiffusionDecoder(nn.Module):
         generator: torch.Generator | None = None,
         preview: torch.Tensor | None = None,
         layout: torch.Tensor | None = None,
+        on_ink: bool = False,
     ) -> torch.Tensor:
-        """Flow-matching loss on x1 (B, 4, H, W); optionally on a random token-aligned crop of side `crop` px.
+        """Flow-matching loss on x1 (B, 4, H, W); optionally on a random token-aligned crop of side `crop` px,
+        with `on_ink` one that holds some of the glyph's ink when there is any (for the text head).
         `preview` is the tokenizer's preview of `codes` (needed with preview_cond); `layout` the layout map
         (B, MAP_CHANNELS, H, W) of layout.layout_map (used with layout_cond)."""
         cond = self.condition(codes)  # (B, width, H/u, W/u)
@@ -162,8 +191,8 @@ class DiffusionDecoder(nn.Module):
         if crop is not None and (crop < hh or crop < ww):
             s, u = self.token_stride, self.cfg.unshuffle
             ch, cw = min(crop, hh), min(crop, ww)
-            y0 = int(torch.randint(0, (hh - ch) // s + 1, (1,), generator=generator)) * s
-            x0 = int(torch.randint(0, (ww - cw) // s + 1, (1,), generator=generator)) * s
+            ink = glyph.amax(dim=(0, 1)) > 0 if on_ink else None  # (H, W): any image's ink
+            y0, x0 = crop_origin((hh, ww), (ch, cw), s, ink, generator)
             x1 = x1[:, :, y0 : y0 + ch, x0 : x0 + cw]
             glyph = glyph[:, :, y0 : y0 + ch, x0 : x0 + cw]
             pv = pv[:, :, y0 : y0 + ch, x0 : x0 + cw] if pv is not None else None

@@ -17,7 +17,7 @@ from limner.model.image_tokenizer import ImageTokenizer
 from limner.model.text_tokenizer import TextTokenizer
 from limner.train.stages import DecoderStage, PriorStage, TokenizerStage
 from limner.train.trainer import TrainConfig, Trainer
-from limner.train.upgrade import load_decoder_adding_layout, load_prior_growing_vocab
+from limner.train.upgrade import load_decoder_adding_glyph_refine, load_decoder_adding_layout, load_prior_growing_vocab
 
 STAGES = ("tokenizer", "decoder", "prior")
 
@@ -68,20 +68,33 @@ def data_source(
 
 def build_tokenizer_stage(
     size: str, init: str | None, crop: int, frozen_tokenizer: bool = False, flow_weight: float = 1.0,
-    layout: bool = False, log: Callable[[str], None] = print,
+    layout: bool = False, log: Callable[[str], None] = print, glyph_refine: int = 0,
 ) -> tuple[ModelConfig, TokenizerStage]:
     """The tokenizer (or, with frozen_tokenizer, the decoder) stage: a named size, or continued from `init`.
     `layout` turns on the decoder's layout input, with object colours, when `init` was written without it or
-    without colours (train/upgrade.py)."""
+    without colours (train/upgrade.py). `glyph_refine` (decoder stage) gives the decoder its full-resolution
+    text head of that width when `init` has none, and trains that head alone."""
     cfg = read_checkpoint(init)[0] if init else get_config(size)
     if layout and not (cfg.decoder.layout_cond and cfg.decoder.layout_colour):
         cfg = dataclasses.replace(cfg, decoder=dataclasses.replace(cfg.decoder, layout_cond=True, layout_colour=True))
-    stage = DecoderStage(cfg, crop=crop) if frozen_tokenizer else TokenizerStage(cfg, crop, flow_weight)
+    if glyph_refine:
+        if not frozen_tokenizer:
+            raise ValueError("--glyph-refine is for the decoder stage")
+        if layout:
+            raise ValueError("--glyph-refine trains the text head alone; add --layout in a run of its own")
+        have = cfg.decoder.glyph_refine
+        if have and have != glyph_refine:
+            raise ValueError(f"{init!r} has a text head of width {have}, not {glyph_refine}")
+        cfg = dataclasses.replace(cfg, decoder=dataclasses.replace(cfg.decoder, glyph_refine=glyph_refine))
+    stage = (DecoderStage(cfg, crop=crop, head_only=bool(glyph_refine)) if frozen_tokenizer
+             else TokenizerStage(cfg, crop, flow_weight))
     if init:
         _, tensors, _ = read_checkpoint(init)
         load_into(stage.tokenizer, "tokenizer", tensors, init)
         if layout:
             load_decoder_adding_layout(stage.decoder, tensors, init, log)
+        elif glyph_refine:
+            load_decoder_adding_glyph_refine(stage.decoder, tensors, init, log)
         else:
             load_into(stage.decoder, "decoder", tensors, init)
     return cfg, stage
@@ -141,6 +154,7 @@ def train(
     recolour: float = 0.0,
     paraphrase: float = 0.0,
     hex_levels: bool = False,
+    glyph_refine: int = 0,
     log: Callable[[str], None] = print,
 ) -> dict[str, float]:
     """Train one stage (tokenizer, decoder or prior) with `tcfg`; returns the final logs."""
@@ -148,13 +162,16 @@ def train(
         torch.set_num_threads(tcfg.threads)
     torch.manual_seed(tcfg.seed)
     stage: TokenizerStage | PriorStage
+    if glyph_refine and stage_name != "decoder":
+        raise ValueError(f"--glyph-refine is for the decoder stage, not {stage_name!r}")
     if stage_name == "tokenizer":
         cfg, stage = build_tokenizer_stage(size or "small", init, crop, flow_weight=flow_weight, layout=layout, log=log)
         exclude: frozenset[str] = frozenset()
     elif stage_name == "decoder":
         if not init:
             raise ValueError("the decoder stage needs --init CHECKPOINT (a trained tokenizer stage)")
-        cfg, stage = build_tokenizer_stage(size or "small", init, crop, frozen_tokenizer=True, layout=layout, log=log)
+        cfg, stage = build_tokenizer_stage(size or "small", init, crop, frozen_tokenizer=True, layout=layout, log=log,
+                                           glyph_refine=glyph_refine)
         exclude = frozenset()
     elif stage_name == "prior":
         if not tokenizer_ckpt:

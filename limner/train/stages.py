@@ -98,11 +98,18 @@ class TokenizerStage(nn.Module):
 
 class DecoderStage(TokenizerStage):
     """Flow-matching loss only, with the tokenizer frozen: refines the decoder while (or after) the
-    prior trains on the same codes, which stay fixed."""
+    prior trains on the same codes, which stay fixed. With `head_only` only the decoder's full-resolution text
+    head (model/glyph_refine.py) trains: the rest stays frozen, so text-free images decode exactly as before."""
 
-    def __init__(self, cfg: ModelConfig, crop: int = 128) -> None:
+    def __init__(self, cfg: ModelConfig, crop: int = 128, head_only: bool = False) -> None:
         super().__init__(cfg, crop)
         self.tokenizer.requires_grad_(False)
+        self.head_only = head_only
+        if head_only:
+            if self.decoder.glyph_refine is None:
+                raise ValueError("head_only trains the decoder's text head, but its config has none (glyph_refine 0)")
+            self.decoder.requires_grad_(False)
+            self.decoder.glyph_refine.requires_grad_(True)
 
     def checkpoint_modules(self) -> dict[str, nn.Module]:
         """Tokenizer (frozen, carried over) and decoder."""
@@ -124,7 +131,8 @@ class DecoderStage(TokenizerStage):
                     lays = drop_colours(lays, painted, COLOUR_DROP, self.rng)
                 lmap = layout_map(lays, batch.size)
             preview = self.tokenizer.decode_preview(codes) if self.cfg.decoder.preview_cond else None
-        flow = self.decoder.loss(codes, batch.images, batch.glyphs, crop=self.crop, preview=preview, layout=lmap)
+        flow = self.decoder.loss(codes, batch.images, batch.glyphs, crop=self.crop, preview=preview, layout=lmap,
+                                 on_ink=self.head_only)
         return flow, {"flow": flow.item()}
 
 

@@ -1,13 +1,15 @@
-"""Continue a checkpoint written before layout tokens existed (model/layout.py), loudly.
+"""Continue a checkpoint written before a part of the architecture existed, loudly.
 
-Loading stays strict everywhere else. Here exactly two differences are allowed, and each is logged:
+Loading stays strict everywhere else. Here exactly these differences are allowed, and each is logged:
 - the decoder's layout input (`layout_mlp.*`, `layout_tpl*`, `layout_out.*`), or a part of it, is new: it
   starts fresh, its output layers at zero, so the continued decoder draws exactly as before until it
   learns to read layouts; or it reads more map channels than before (the object colours of
   `layout_colour`): the first layer's old input columns are kept and the new ones start at zero;
 - the prior's vocabulary grows by the layout ids at its end: the old embedding rows (text and image
   codes keep their ids) are copied and the new rows start at the usual small random init; its
-  planned-object embeddings (`obj_slot`, `obj_cls`) are new and start at zero.
+  planned-object embeddings (`obj_slot`, `obj_cls`) are new and start at zero;
+- the decoder's full-resolution text head (`glyph_refine.*`, model/glyph_refine.py) is new: it starts fresh
+  with its output at zero, so the decoder draws exactly as before until it is trained.
 Anything else that differs is still a CheckpointError naming the file and the keys.
 """
 
@@ -23,6 +25,22 @@ from limner.model.checkpoint import CheckpointError, component, load_into
 
 NEW_DECODER_PARTS = ("layout_mlp.", "layout_out.", "layout_tpl")
 NEW_PRIOR_PARTS = ("obj_slot.", "obj_cls.")
+GLYPH_REFINE = "glyph_refine."
+
+
+def load_decoder_adding_glyph_refine(
+    decoder: nn.Module, tensors: dict[str, torch.Tensor], path: str | Path, log: Callable[[str], None] = print
+) -> None:
+    """Load a decoder checkpoint into a decoder with the text head; the head may be missing (it starts fresh,
+    its output at zero), everything else must match."""
+    sub = component(tensors, "decoder")
+    own = decoder.state_dict()
+    if not any(k.startswith(GLYPH_REFINE) for k in own):
+        raise CheckpointError(f"decoder has no text head to add; load {str(path)!r} with load_into")
+    new = sorted(k for k in own if k.startswith(GLYPH_REFINE) and k not in sub)
+    load_into(decoder, "decoder", {**tensors, **{f"decoder.{k}": own[k] for k in new}}, path)
+    if new:
+        log(f"decoder: {str(path)!r} lacks the text head ({len(new)} tensors); added it fresh, its output at zero")
 
 
 def load_decoder_adding_layout(

@@ -26,9 +26,14 @@ def test_ocr_multiline_order_on_sign_and_transparent_white_text():
     s = score_text(sign, "HELLO\nCAFE 42\nNOW!")
     assert s.exact == 1.0, s.read
     assert s.read.split("\n")[0].replace(" ", "") == "HELLO"
-    # White text on a transparent background is read from the alpha channel.
+    # White text on a transparent background is laid over black; dark text over white.
     clear = render(Scene(256, 256, "transparent", [], SceneText(["SNOW"], "white", "bottom")))
     assert score_text(clear, "SNOW").exact == 1.0
+    dark = render(Scene(256, 256, "transparent", [], SceneText(["INK 7"], "black", "top")))
+    assert score_text(dark, "INK 7").exact == 1.0
+    # A sign panel on a transparent background: its text is read, not the panel's outline.
+    panel = render(Scene(256, 256, "transparent", [], SceneText(["567 EXIT"], "black", "bottom", "cyan")))
+    assert score_text(panel, "567 EXIT").exact == 1.0, score_text(panel, "567 EXIT").read
 
 
 def test_blank_image_reads_nothing():

@@ -128,3 +128,14 @@ def test_param_groups_scale_the_named_parts_and_keep_decayed_groups_first() -> N
     groups = param_groups(Stage(), 0.1)
     got = [(g["weight_decay"], g["lr_scale"], sum(p.numel() for p in g["params"])) for g in groups]
     assert got == [(0.1, 1.0, 9), (0.1, 4.0, 6), (0.0, 1.0, 3), (0.0, 4.0, 2)]  # frozen parts left out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["prior", "--tokenizer", "x.safetensors", "--glyph-refine", "8"], "for the decoder stage, not 'prior'"),
+    (["decoder", "--init", "x.safetensors", "--glyph-refine", "-1"], "--glyph-refine must be >= 0, got -1"),
+])
+def test_cli_glyph_refine_is_checked(tmp_path: Path, args: list[str], message: str) -> None:
+    r = subprocess.run([sys.executable, "-m", "limner.cli.main", "train", *args, "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and message in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "o").exists()  # nothing half-written

@@ -1,4 +1,4 @@
-"""Continuing checkpoints written before layouts: only the layout parts may be new, and they start neutral."""
+"""Continuing checkpoints written before layouts or the text head: only those parts may be new, starting neutral."""
 
 import dataclasses
 from pathlib import Path
@@ -84,3 +84,38 @@ def test_widened_colour_input_keeps_a_layout_decoder_unchanged(tmp_path: Path) -
     a = old.sample(codes, glyph, generator=torch.Generator().manual_seed(1), preview=pv, layout=lmap)
     b = new.sample(codes, glyph, generator=torch.Generator().manual_seed(1), preview=pv, layout=lmap)
     assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_added_text_head_is_logged_neutral_and_alone_trained(tmp_path: Path) -> None:
+    """`train decoder --glyph-refine W` on a checkpoint without the head: it is added at zero (logged), it is
+    the only part that trains, and a text-free image decodes as before."""
+    from limner.data.batches import SceneBatcher
+    from limner.model.image_tokenizer import ImageTokenizer
+    from limner.train.run import build_tokenizer_stage
+
+    cfg = get_config("tiny")
+    torch.manual_seed(0)
+    old = DiffusionDecoder(cfg.decoder, 3, 16)
+    save_checkpoint(tmp_path / "d.safetensors", cfg, {"tokenizer": ImageTokenizer(cfg.tokenizer), "decoder": old})
+    logs: list[str] = []
+    new_cfg, stage = build_tokenizer_stage("tiny", str(tmp_path / "d.safetensors"), 64, frozen_tokenizer=True,
+                                           glyph_refine=8, log=logs.append)
+    assert new_cfg.decoder.glyph_refine == 8 and "lacks the text head" in logs[0]
+    trainable = {n for n, p in stage.named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith("decoder.glyph_refine.") for n in trainable)
+    codes, glyph, pv = torch.randn(1, 3, 4, 4), torch.zeros(1, 1, 64, 64), torch.zeros(1, 4, 32, 32)
+    a = old.sample(codes, glyph, generator=torch.Generator().manual_seed(1), preview=pv)
+    b = stage.decoder.sample(codes, glyph, generator=torch.Generator().manual_seed(1), preview=pv)
+    assert torch.equal(a, b)
+    batch = next(SceneBatcher(2, 0, mix={"text": 1.0}, sizes={(256, 256): 1.0}))
+    loss, _ = stage(batch)
+    loss.backward()
+    grad = stage.decoder.glyph_refine.out.weight.grad  # type: ignore[union-attr]
+    assert grad is not None and grad.abs().sum() > 0  # zero-initialised, learning from the first step
+
+
+def test_text_head_is_only_for_the_decoder_stage(tmp_path: Path) -> None:
+    from limner.train.run import build_tokenizer_stage
+
+    with pytest.raises(ValueError, match="decoder stage"):
+        build_tokenizer_stage("tiny", None, 64, glyph_refine=8)
