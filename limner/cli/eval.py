@@ -1,6 +1,6 @@
 """`limner eval ...`: the evaluation commands.
 
-`limner eval generation [--prompts FILE.jsonl] [--samples K] [--oracle] [--checkpoint PATH] [--limit N]
+`limner eval generation [--prompts FILE.jsonl] [--samples K] [--oracle] [--checkpoint PATH] [--tags T,..] [--limit N]
 [--think] [--best-of N] --out DIR` scores generated (or, with --oracle, exactly rendered) images for world.md
 eval records and writes DIR/report.json, DIR/report.md and the images. Exit code 0 when the scorer's validation
 passed, 1 when the report is marked invalid, 2 on bad input. `limner eval safety` is added by limner.cli.eval_safety
@@ -30,6 +30,8 @@ def add_parser(subparsers: Any) -> None:
     g.add_argument("--samples", type=int, default=4, help="images per prompt (default 4)")
     g.add_argument("--oracle", action="store_true", help="score the data engine's exact renders instead of the model's")
     g.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped one)")
+    g.add_argument("--tags", default=None,
+                   help="evaluate only the records of these comma-separated tags, e.g. text,dense_grid (default: all)")
     g.add_argument("--limit", type=int, default=None, help="evaluate only N records, spread over the tags")
     g.add_argument("--out", type=Path, required=True, help="output directory")
     g.add_argument("--think", action="store_true",
@@ -95,6 +97,13 @@ def run(args: argparse.Namespace) -> int:
             records = heldout_records()
     except (RecordError, FileNotFoundError) as e:
         raise CliError(str(e)) from None
+    if args.tags is not None:
+        keep = {t.strip() for t in args.tags.split(",") if t.strip()}
+        have = {r["tag"] for r in records}
+        if not keep or keep - have:
+            raise CliError(f"--tags {args.tags!r}: no records of {sorted(keep - have) or 'any tag'} "
+                           f"(these records' tags: {', '.join(sorted(have))})")
+        records = [r for r in records if r["tag"] in keep]
     if args.limit is not None:
         records = _spread(records, args.limit)
     out = Path(args.out)

@@ -84,3 +84,14 @@ def test_cli_thinking_mode_is_checked_and_recorded(tmp_path, capsys, tiny_checkp
           "--samples", "1", "--out", str(out)])
     rep = json.loads((out / "report.json").read_text())
     assert rep["mode"] == {"think": True, "best_of": 2} and rep["n_records"] == 1
+
+
+def test_cli_tags_keep_only_those_records(tmp_path, capsys):
+    assert main(["eval", "generation", "--oracle", "--tags", "text", "--limit", "3", "--samples", "1",
+                 "--out", str(tmp_path / "o")]) == 0
+    rep = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert list(rep["tags"]) == ["text"] and rep["n_records"] == 3
+    assert main(["eval", "generation", "--oracle", "--tags", "text,sculpture", "--out", str(tmp_path / "o2")]) == 2
+    err = capsys.readouterr().err
+    assert "sculpture" in err and "dense_grid" in err  # names the bad tag and the ones there are
+    assert not (tmp_path / "o2").exists()
