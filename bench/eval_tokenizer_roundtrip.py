@@ -27,7 +27,7 @@ from limner.engine.generator import to_pil
 from limner.engine.glyphs import glyph_tensor
 from limner.evals.generation import evaluate_generation
 from limner.evals.heldout import heldout_records
-from limner.evals.records import record_to_scene
+from limner.evals.records import RecordError, record_to_scene, select_tags
 from limner.model.checkpoint import load_into, read_checkpoint
 from limner.model.decoder import DiffusionDecoder
 from limner.model.image_tokenizer import ImageTokenizer
@@ -63,11 +63,10 @@ def main() -> int:
 
     recs = heldout_records()
     if a.tags:
-        keep = set(a.tags.split(","))
-        unknown = keep - {r["tag"] for r in recs}
-        if unknown:
-            raise SystemExit(f"unknown tag(s) {sorted(unknown)} in --tags")
-        recs = [r for r in recs if r["tag"] in keep]
+        try:
+            recs = select_tags(recs, a.tags)
+        except RecordError as e:
+            raise SystemExit(str(e)) from None
     by_tag: dict[str, list[dict]] = {}
     for r in recs:
         by_tag.setdefault(r["tag"], []).append(r)

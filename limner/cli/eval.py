@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     the report under --out. Returns 0 when the scorer's validation passed, 1 when the report is invalid;
     CliError on bad flags, records or checkpoint."""
     from limner.evals.generation import EvalError, evaluate_generation
-    from limner.evals.records import RecordError, load_records
+    from limner.evals.records import RecordError, load_records, select_tags
 
     if args.samples < 1 or args.samples > 64:
         raise CliError(f"--samples must be between 1 and 64, got {args.samples}")
@@ -95,15 +95,10 @@ def run(args: argparse.Namespace) -> int:
             from limner.evals.heldout import heldout_records
 
             records = heldout_records()
+        if args.tags is not None:
+            records = select_tags(records, args.tags)
     except (RecordError, FileNotFoundError) as e:
         raise CliError(str(e)) from None
-    if args.tags is not None:
-        keep = {t.strip() for t in args.tags.split(",") if t.strip()}
-        have = {r["tag"] for r in records}
-        if not keep or keep - have:
-            raise CliError(f"--tags {args.tags!r}: no records of {sorted(keep - have) or 'any tag'} "
-                           f"(these records' tags: {', '.join(sorted(have))})")
-        records = [r for r in records if r["tag"] in keep]
     if args.limit is not None:
         records = _spread(records, args.limit)
     out = Path(args.out)

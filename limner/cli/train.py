@@ -139,8 +139,6 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("--recolour is for the tokenizer and decoder stages: it leaves captions naming white")
     if args.glyph_refine < 0:
         raise CliError(f"--glyph-refine must be >= 0, got {args.glyph_refine}")
-    if args.glyph_refine and args.stage != "decoder":
-        raise CliError(f"--glyph-refine is for the decoder stage, not {args.stage!r}")
     if args.lr <= 0:
         raise CliError(f"--lr must be > 0, got {args.lr}")
     tcfg = TrainConfig(

@@ -181,6 +181,17 @@ def load_records(path: str | Path) -> list[dict[str, Any]]:
     return out
 
 
+def select_tags(records: list[dict[str, Any]], spec: str) -> list[dict[str, Any]]:
+    """The records whose tag is among `spec`'s comma-separated tags (e.g. "text,dense_grid"), in order; RecordError
+    naming any tag that no record has, and the tags there are."""
+    keep = {t.strip() for t in spec.split(",") if t.strip()}
+    have = {r["tag"] for r in records}
+    if not keep or keep - have:
+        raise RecordError(f"--tags {spec!r}: no records of {sorted(keep - have) or 'any tag'} "
+                          f"(these records' tags: {', '.join(sorted(have))})")
+    return [r for r in records if r["tag"] in keep]
+
+
 def _rng(record: dict[str, Any], seed: int) -> random.Random:
     key = json.dumps(record, sort_keys=True, default=str).encode()
     return random.Random(seed * 1_000_003 + zlib.crc32(key))

@@ -64,6 +64,7 @@ class DecoderConfig:
     # the quarter-resolution body blurs what tells small letters apart. 0 = none (checkpoints written before it).
     glyph_refine: int = 0
 
+
 @dataclass
 class PriorConfig:
     """Decoder-only transformer over one interleaved text + image token sequence."""

@@ -35,7 +35,7 @@ from torch import nn
 
 from limner.data.world import OBJECTS
 from limner.model.config import DecoderConfig
-from limner.model.glyph_refine import GlyphRefiner
+from limner.model.glyph_refine import GlyphRefiner, ink_map
 from limner.model.layers import ResBlock, norm, timestep_embedding
 from limner.model.layout import BASE_MAP_CHANNELS, BOX, MAP_CHANNELS, MASK_CHANNEL
 from limner.model.scheduler import FlowMatchEulerScheduler, sample_train_t
@@ -191,7 +191,7 @@ class DiffusionDecoder(nn.Module):
         if crop is not None and (crop < hh or crop < ww):
             s, u = self.token_stride, self.cfg.unshuffle
             ch, cw = min(crop, hh), min(crop, ww)
-            ink = glyph.amax(dim=(0, 1)) > 0 if on_ink else None  # (H, W): any image's ink
+            ink = ink_map(glyph) if on_ink else None  # (H, W): any image's ink
             y0, x0 = crop_origin((hh, ww), (ch, cw), s, ink, generator)
             x1 = x1[:, :, y0 : y0 + ch, x0 : x0 + cw]
             glyph = glyph[:, :, y0 : y0 + ch, x0 : x0 + cw]

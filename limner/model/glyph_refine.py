@@ -25,6 +25,11 @@ REACH = 3  # px the correction reaches beyond the glyph's ink: antialiasing and 
 MARGIN = 16  # px of context around the ink's box: more than the head's receptive radius (7 px) + REACH
 
 
+def ink_map(glyph: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) glyph -> (H, W) bool: where any image of the batch has ink."""
+    return glyph.amax(dim=(0, 1)) > 0
+
+
 def ink_mask(glyph: torch.Tensor) -> torch.Tensor:
     """(B, 1, H, W) glyph in [0, 1] -> (B, 1, H, W) mask in [0, 1]: the ink dilated by REACH px."""
     return F.max_pool2d(glyph, 2 * REACH + 1, stride=1, padding=REACH)
@@ -32,7 +37,7 @@ def ink_mask(glyph: torch.Tensor) -> torch.Tensor:
 
 def ink_box(glyph: torch.Tensor) -> tuple[int, int, int, int] | None:
     """(y0, y1, x0, x1) around every image's ink, grown by MARGIN and clipped; None when there is no ink."""
-    ink = glyph.amax(dim=(0, 1)) > 0  # (H, W)
+    ink = ink_map(glyph)  # (H, W)
     if not bool(ink.any()):
         return None
     rows = torch.nonzero(ink.any(1)).flatten()

@@ -115,3 +115,15 @@ def test_load_records_names_file_and_line(tmp_path):
     assert load_records(p)[0]["include"] == [{"class": "star", "count": 1}]
     with pytest.raises(RecordError, match="cannot read"):
         load_records(tmp_path / "missing.jsonl")
+
+
+def test_select_tags_keeps_order_and_names_missing_tags():
+    from limner.evals.records import RecordError, select_tags
+
+    recs = [{"tag": "text", "i": 0}, {"tag": "colors", "i": 1}, {"tag": "text", "i": 2}]
+    assert [r["i"] for r in select_tags(recs, "text")] == [0, 2]
+    assert [r["i"] for r in select_tags(recs, " colors , text ")] == [0, 1, 2]
+    with pytest.raises(RecordError, match=r"\['hex_color'\].*colors, text"):
+        select_tags(recs, "text,hex_color")
+    with pytest.raises(RecordError, match="any tag"):
+        select_tags(recs, ",")
