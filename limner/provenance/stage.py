@@ -36,6 +36,7 @@ log = logging.getLogger("limner.provenance")
 FORMATS = ("png", "jpeg", "webp")
 MAX_PIXELS = 64_000_000
 SELF_CHECK_PIXELS = 512 * 512
+SELF_CHECK_DRAWS = 4  # payloads tried before the best one found is kept
 
 
 @dataclass
@@ -143,12 +144,12 @@ class ProvenanceStage:
                 self._index = None
 
     # the stage ---------------------------------------------------------------------------------------
-    def _reads_back(self, seen: np.ndarray, key: bytes, payload: int) -> bool:
-        """True when `payload` decodes from the uint8 RGB (H, W, 3) `seen`, as is and brightened by 10%."""
+    def _reads_back(self, seen: np.ndarray, key: bytes, payload: int) -> tuple[bool, bool]:
+        """Whether `payload` decodes from the uint8 RGB (H, W, 3) `seen`: (as is, brightened by 10%)."""
         if detect(seen, key, self.wm_config).payload != payload:
-            return False
+            return False, False
         brighter = np.clip(seen.astype(np.float32) * 1.1 + 0.5, 0, 255).astype(np.uint8)  # ~ImageEnhance 1.1
-        return detect(brighter, key, self.wm_config).payload == payload
+        return True, detect(brighter, key, self.wm_config).payload == payload
 
     def _new_payload(self, index: ProvenanceIndex) -> int:
         for _ in range(8):
@@ -220,17 +221,29 @@ class ProvenanceStage:
             # Small images have few tiles, and some payloads (a data pattern that happens to sit on the
             # pixels a 10% brightening clips to white: ~5% of the mostly-white renders, depending on the key)
             # cannot be read back untouched or after that brightening, the hardest ordinary edit measured
-            # (bench/provenance). Re-draw the payload up to three times. The check reads the image as verify
-            # would (over white), as is and brightened; it costs two detections, ~20-40 ms at 256x256; large
-            # images have many tiles and are not checked.
-            for _ in range(3):
-                flat = rgba is not None and over_white
+            # (bench/provenance). Draw up to SELF_CHECK_DRAWS payloads and keep the first that reads both
+            # ways. Some images cannot survive brightening with any payload (a transparent background is
+            # white when flattened, and brightening clips all of it), so the first payload that at least
+            # reads untouched is kept in reserve: what ships always reads back when one was found. The
+            # check reads the image as verify would (over white); it costs two detections, ~20-40 ms at
+            # 256x256; large images have many tiles and are not checked.
+            flat = rgba is not None and over_white
+            reserve: tuple[int, np.ndarray, float] | None = None
+            for draw in range(SELF_CHECK_DRAWS):
+                if draw:
+                    payload = self._new_payload(index)
+                    marked, psnr_db = mark(payload)
                 seen = np.asarray(flatten(Image.fromarray(marked, "RGBA"))) if flat else marked[..., :3]
-                if self._reads_back(np.ascontiguousarray(seen), key, payload):
+                plain, bright = self._reads_back(np.ascontiguousarray(seen), key, payload)
+                if plain and bright:
                     break
-                log.info("watermark self-check failed for payload %012x; drawing another", payload)
-                payload = self._new_payload(index)
-                marked, psnr_db = mark(payload)
+                if plain and reserve is None:
+                    reserve = (payload, marked, psnr_db)
+                log.info("watermark self-check failed for payload %012x (as is: %s, brightened: %s)",
+                         payload, plain, bright)
+            else:
+                if reserve is not None:
+                    payload, marked, psnr_db = reserve
         out_im = Image.fromarray(marked, "RGB" if rgba is None else "RGBA")
         if rgba is None and has_alpha and fmt in ("png", "webp"):
             out_im.putalpha(255)  # keep the mode the caller asked for
