@@ -133,3 +133,15 @@ $L export --prior "$R/prior/model.safetensors" --decoder "$R/dec/model.safetenso
 #        --out limner/weights/limner-small.safetensors
 #    Text of exact renders round-tripped (bench/eval_tokenizer_roundtrip.py --tags text): exact 0.750 -> 0.972 at step
 #    1,200.
+#
+# 11. hex-digit slots (session 11; PriorConfig.hex_slots). The prior of 9. gains an embedding of each prompt hex
+#     digit's slot in its #RRGGBB (at zero) and continues on a hex-heavy mix; the decoder of 10. is kept:
+#      OMP_NUM_THREADS=1 torchrun --standalone --nproc-per-node 2 -m limner.cli.main train prior --batch-size 8 \
+#        --threads 1 --tokenizer limner/weights/limner-small.safetensors --init limner/weights/limner-small.safetensors \
+#        --hex-slots --novel-weight 3 --first-code-weight 1 --paraphrase 0.5 --out runs/prior12 --steps 1500 \
+#        --lr 5e-4 --warmup 30 --save-every 50 --mix single_object=1.5,two_object=1.5,counting=1.5,colors=1.5,\
+#position=1.5,color_attr=1.5,hex_color=4,text=1,dense_grid=2,multi=0.5
+#        (to the step-1000 save of the 1,500-step schedule, ~3.5 s a step)
+#      limner export --prior runs/prior12/model.safetensors --out limner/weights/limner-small.safetensors
+#    Greedy colour levels on fresh hex prompts (R, G, B exact): chance (0.06-0.08) -> 0.58/0.19/0.10 at step 400,
+#    0.79/0.67/0.79 at 700, 0.81/0.83/0.83 at 900 (median dE2000 of the planned colour 44.3 -> 1.9).

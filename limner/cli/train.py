@@ -96,6 +96,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "(PriorConfig.hex_levels; fresh sizes have it)",
     )
     p.add_argument(
+        "--hex-slots",
+        action="store_true",
+        help="prior stage: give a continued prior's prompt hex digits an embedding of their slot in #RRGGBB "
+        "(PriorConfig.hex_slots; added at zero)",
+    )
+    p.add_argument(
         "--glyph-refine",
         type=int,
         default=0,
@@ -171,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
             recolour=args.recolour,
             paraphrase=args.paraphrase,
             hex_levels=args.hex_levels,
+            hex_slots=args.hex_slots,
             glyph_refine=args.glyph_refine,
             log=lambda s: print(s, flush=True),
         )

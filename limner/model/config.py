@@ -90,6 +90,12 @@ class PriorConfig:
     # spells in hex is mostly copying its first digit, which a tied embedding makes an identity. False in
     # checkpoints written before it; no effect without layout_colour.
     hex_levels: bool = False
+    # Each hex digit of the prompt also carries an embedding of its slot (1-6) in its #RRGGBB (prior.hex_slots).
+    # hex_levels made copying a digit an identity, but which digit to copy (the first of a channel's pair, not
+    # the second; R, G or B) was left to be learned from relative positions that vary with the wording, and a
+    # 1,200-step continuation never learned it (bench/layout_accuracy.py: hex colours 0.000). With the slot in
+    # the key, one attention head can route it. False in checkpoints written before it.
+    hex_slots: bool = False
 
 
 @dataclass
@@ -142,7 +148,7 @@ def _tiny() -> ModelConfig:
         decoder=DecoderConfig(width=16, blocks=2, cond_width=16, cond_blocks=1, steps=2, layout_cond=True,
                               layout_colour=True),
         prior=PriorConfig(d_model=32, n_layers=2, n_heads=2, max_text_tokens=48, max_seq=640, layout=True,
-                          layout_colour=True, hex_levels=True),
+                          layout_colour=True, hex_levels=True, hex_slots=True),
     )
 
 
@@ -157,12 +163,14 @@ MODEL_SIZES: dict[str, Any] = {
         name="small",
         tokenizer=TokenizerConfig(levels=(8, 8, 8, 5, 3)),
         decoder=DecoderConfig(layout_cond=True, layout_colour=True),
-        prior=PriorConfig(d_model=192, n_layers=5, n_heads=6, layout=True, layout_colour=True, hex_levels=True),
+        prior=PriorConfig(d_model=192, n_layers=5, n_heads=6, layout=True, layout_colour=True, hex_levels=True,
+                          hex_slots=True),
     ),
     "base": lambda: ModelConfig(
         name="base",
         decoder=DecoderConfig(width=96, blocks=10, cond_width=192, layout_cond=True, layout_colour=True),
-        prior=PriorConfig(d_model=384, n_layers=8, n_heads=8, layout=True, layout_colour=True, hex_levels=True),
+        prior=PriorConfig(d_model=384, n_layers=8, n_heads=8, layout=True, layout_colour=True, hex_levels=True,
+                          hex_slots=True),
     ),
     "large": lambda: ModelConfig(
         name="large",
@@ -170,7 +178,7 @@ MODEL_SIZES: dict[str, Any] = {
         decoder=DecoderConfig(width=192, blocks=16, cond_width=384, steps=8, layout_cond=True,
                               layout_colour=True),
         prior=PriorConfig(d_model=1024, n_layers=24, n_heads=16, max_text_tokens=256, layout=True,
-                          layout_colour=True, hex_levels=True),
+                          layout_colour=True, hex_levels=True, hex_slots=True),
     ),
 }
 

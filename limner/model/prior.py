@@ -114,18 +114,37 @@ class Block(nn.Module):
         return x + self.mlp(self.ln2(x))
 
 
+def hex_slots(tokens: torch.Tensor, hex_ids: torch.Tensor) -> torch.Tensor:
+    """tokens (B, T) -> (B, T) long: 1-6 for the n-th hex digit after a '#' (a colour #RRGGBB), 0 elsewhere.
+
+    hex_ids (17,): the id of '#' then the ids of the digits 0-f. Slots are counted within `tokens`, so a colour
+    must not be split between two forward calls (prefill sends the whole prompt at once).
+    """
+    t = tokens.shape[1]
+    idx = torch.arange(t, device=tokens.device).expand_as(tokens)  # (B, T)
+    last_hash = torch.where(tokens == hex_ids[0], idx, torch.full_like(idx, -1)).cummax(dim=1).values
+    slot = idx - last_hash  # distance from the last '#'
+    is_digit = torch.isin(tokens, hex_ids[1:])
+    ok = is_digit & (last_hash >= 0) & (slot <= 6)
+    return torch.where(ok, slot, torch.zeros_like(slot))
+
+
 class Prior(nn.Module):
     """The decoder-only transformer over interleaved text, size and image tokens, with rotary positions."""
 
     rope_cos: torch.Tensor  # (max_seq, Dh/2) buffer
     rope_sin: torch.Tensor
 
-    def __init__(self, cfg: PriorConfig, vocab_size: int, rows: torch.Tensor | None = None) -> None:
+    def __init__(self, cfg: PriorConfig, vocab_size: int, rows: torch.Tensor | None = None,
+                 hex_ids: torch.Tensor | None = None) -> None:
         super().__init__()
         if cfg.d_model % cfg.n_heads:
             raise ValueError(f"d_model {cfg.d_model} is not divisible by n_heads {cfg.n_heads}")
         if cfg.hex_levels and cfg.layout and cfg.layout_colour and rows is None:
             raise ValueError("a hex_levels prior needs its embedding rows (layout.embedding_rows)")
+        if cfg.hex_slots and (hex_ids is None or hex_ids.shape != (17,)):
+            shape = None if hex_ids is None else tuple(hex_ids.shape)
+            raise ValueError(f"a hex_slots prior needs the ids of '#' and the 16 hex digits, got {shape}")
         if rows is not None and rows.shape != (vocab_size,):
             raise ValueError(f"embedding rows have shape {tuple(rows.shape)}, expected ({vocab_size},)")
         # rows[id]: the embedding row id reads and writes through; None: its own (the rows a colour level shares
@@ -136,6 +155,8 @@ class Prior(nn.Module):
         self.register_buffer("rows", rows, persistent=False)
         shared = None if rows is None else (rows != torch.arange(vocab_size)).nonzero().flatten()
         self.register_buffer("shared", shared, persistent=False)
+        self.hex_ids: torch.Tensor | None
+        self.register_buffer("hex_ids", hex_ids if cfg.hex_slots else None, persistent=False)
         self.cfg = cfg
         self.vocab_size = vocab_size
         d = cfg.d_model
@@ -155,6 +176,10 @@ class Prior(nn.Module):
             # At zero a prior continued from one without them starts exactly as it was.
             nn.init.zeros_(self.obj_slot.weight)
             nn.init.zeros_(self.obj_cls.weight)
+        if cfg.hex_slots:
+            # slot 0 (not a hex digit) stays zero; at zero a continued prior starts exactly as it was
+            self.hex_slot = nn.Embedding(7, d, padding_idx=0)
+            nn.init.zeros_(self.hex_slot.weight)
 
     @staticmethod
     def _init(m: nn.Module) -> None:
@@ -204,6 +229,8 @@ class Prior(nn.Module):
         x = self.tok_emb(ids) + self.row_emb(grid_pos[..., 0]) + self.col_emb(grid_pos[..., 1])  # (B, T, D)
         if obj_pos is not None and self.cfg.layout:
             x = x + self.obj_slot(obj_pos[..., 0]) + self.obj_cls(obj_pos[..., 1])
+        if self.hex_ids is not None:
+            x = x + self.hex_slot(hex_slots(tokens, self.hex_ids))
         cos = self.rope_cos[pos_ids].unsqueeze(1)  # (B, 1, T, Dh/2)
         sin = self.rope_sin[pos_ids].unsqueeze(1)
         mask = None

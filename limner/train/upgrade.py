@@ -7,7 +7,8 @@ Loading stays strict everywhere else. Here exactly these differences are allowed
   `layout_colour`): the first layer's old input columns are kept and the new ones start at zero;
 - the prior's vocabulary grows by the layout ids at its end: the old embedding rows (text and image
   codes keep their ids) are copied and the new rows start at the usual small random init; its
-  planned-object embeddings (`obj_slot`, `obj_cls`) are new and start at zero;
+  planned-object embeddings (`obj_slot`, `obj_cls`) or its hex-digit slot embedding (`hex_slot`,
+  PriorConfig.hex_slots) are new and start at zero;
 - the decoder's full-resolution text head (`glyph_refine.*`, model/glyph_refine.py) is new: it starts fresh
   with its output at zero, so the decoder draws exactly as before until it is trained.
 Anything else that differs is still a CheckpointError naming the file and the keys.
@@ -24,7 +25,7 @@ from torch import nn
 from limner.model.checkpoint import CheckpointError, component, load_into
 
 NEW_DECODER_PARTS = ("layout_mlp.", "layout_out.", "layout_tpl")
-NEW_PRIOR_PARTS = ("obj_slot.", "obj_cls.")
+NEW_PRIOR_PARTS = ("obj_slot.", "obj_cls.", "hex_slot.")
 GLYPH_REFINE = "glyph_refine."
 
 
@@ -73,7 +74,8 @@ def load_decoder_adding_layout(
 def load_prior_growing_vocab(
     prior: nn.Module, tensors: dict[str, torch.Tensor], path: str | Path, log: Callable[[str], None] = print
 ) -> None:
-    """Load a prior whose vocabulary is a prefix of this prior's (tok_emb rows 0..V_old-1); the rest must match."""
+    """Load a prior whose vocabulary is a prefix of this prior's (tok_emb rows 0..V_old-1) and that may lack the
+    new embeddings of NEW_PRIOR_PARTS (they stay at zero); the rest must match."""
     sub = component(tensors, "prior")
     old = sub.get("tok_emb.weight")
     emb = prior.state_dict()["tok_emb.weight"]
@@ -90,4 +92,4 @@ def load_prior_growing_vocab(
     if old.shape[0] < emb.shape[0]:
         log(f"prior: vocabulary grown {old.shape[0]} -> {emb.shape[0]} (new rows start fresh)")
     if new:
-        log(f"prior: added the planned-object embeddings {new} (at zero)")
+        log(f"prior: added the embeddings {new} (at zero)")

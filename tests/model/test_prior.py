@@ -1,4 +1,5 @@
 import dataclasses
+from pathlib import Path
 
 import pytest
 import torch
@@ -71,3 +72,54 @@ def test_hex_levels_share_rows_with_hex_digits() -> None:
     assert prior_vocab(plain, text)[1] is None
     with pytest.raises(ValueError, match="needs its embedding rows"):
         Prior(cfg.prior, 100)
+
+
+def test_hex_slots_number_the_digits_of_each_colour() -> None:
+    """Each digit of a #RRGGBB gets its slot 1-6 (a second colour starts again at 1); other tokens, a quoted
+    character and a lone '#' get 0."""
+    from limner.model.prior import hex_slots
+    from limner.model.text_tokenizer import TextTokenizer
+
+    text = TextTokenizer.build_default()
+    hex_ids = torch.tensor([text.id("#"), *text.hex_digit_ids()])
+    ids = text.encode('a circle in #C5302F on a #a3b0b0 background, the word "#7"')
+    slots = hex_slots(torch.tensor([ids, ids]), hex_ids)
+    assert slots.shape == (2, len(ids))
+    digits = [i for i, s in enumerate(slots[0].tolist()) if s]
+    assert slots[0, digits].tolist() == [1, 2, 3, 4, 5, 6] * 2
+    assert all(ids[i - k] == text.id("#") for i, k in zip(digits, slots[0, digits].tolist(), strict=True))
+    assert torch.equal(slots[0], slots[1])
+
+
+def test_hex_slots_prior_starts_as_it_was_and_reads_the_slot(tmp_path: Path) -> None:
+    """A hex_slots prior loaded from one without (its slot table at zero) gives the same logits; once the table
+    is not zero, only positions at and after a hex digit change, and a prior without the ids is refused."""
+    from limner.model.checkpoint import read_checkpoint, save_checkpoint
+    from limner.model.config import get_config
+    from limner.model.native import NativeModel, prior_vocab
+    from limner.train.upgrade import load_prior_growing_vocab
+
+    on = get_config("tiny")  # fresh sizes have hex slots
+    assert on.prior.hex_slots
+    cfg = dataclasses.replace(on, prior=dataclasses.replace(on.prior, hex_slots=False))
+    torch.manual_seed(0)
+    m = NativeModel.build(cfg)
+    p2 = Prior(on.prior, *prior_vocab(on, m.text)).eval()
+    save_checkpoint(tmp_path / "p.safetensors", cfg, {"prior": m.prior})
+    logs: list[str] = []
+    load_prior_growing_vocab(p2, read_checkpoint(tmp_path / "p.safetensors")[1], tmp_path / "p.safetensors",
+                             logs.append)
+    assert logs == ["prior: added the embeddings ['hex_slot.weight'] (at zero)"]
+    ids = torch.tensor([m.text.encode("a circle in #C5302F")])
+    grid = torch.zeros(*ids.shape, 2, dtype=torch.long)
+    with torch.no_grad():
+        assert torch.equal(m.prior(ids, grid), p2(ids, grid))
+        p2.hex_slot.weight[1:].normal_()
+        first = ids[0].tolist().index(m.text.id("#")) + 1
+        a, b = m.prior(ids, grid), p2(ids, grid)
+    assert torch.equal(a[:, :first], b[:, :first]) and not torch.allclose(a[:, first:], b[:, first:])
+    p2(ids, grid).sum().backward()
+    grad = p2.hex_slot.weight.grad
+    assert grad is not None and float(grad[0].abs().max()) == 0.0 and float(grad[1:].abs().max()) > 0
+    with pytest.raises(ValueError, match="hex_slots prior needs the ids"):
+        Prior(on.prior, *prior_vocab(on, m.text)[:2])
