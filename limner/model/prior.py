@@ -229,7 +229,9 @@ class Prior(nn.Module):
         x = self.tok_emb(ids) + self.row_emb(grid_pos[..., 0]) + self.col_emb(grid_pos[..., 1])  # (B, T, D)
         if obj_pos is not None and self.cfg.layout:
             x = x + self.obj_slot(obj_pos[..., 0]) + self.obj_cls(obj_pos[..., 1])
-        if self.hex_ids is not None:
+        if self.hex_ids is not None and t > 1:
+            # a lone token is never a slotted digit (its '#' went in an earlier call): the one-token decode steps
+            # of the token loop skip this
             x = x + self.hex_slot(hex_slots(tokens, self.hex_ids))
         cos = self.rope_cos[pos_ids].unsqueeze(1)  # (B, 1, T, Dh/2)
         sin = self.rope_sin[pos_ids].unsqueeze(1)

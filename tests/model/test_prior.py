@@ -123,3 +123,25 @@ def test_hex_slots_prior_starts_as_it_was_and_reads_the_slot(tmp_path: Path) -> 
     assert grad is not None and float(grad[0].abs().max()) == 0.0 and float(grad[1:].abs().max()) > 0
     with pytest.raises(ValueError, match="hex_slots prior needs the ids"):
         Prior(on.prior, *prior_vocab(on, m.text)[:2])
+
+
+def test_hex_slots_prior_decodes_with_a_cache_as_in_one_pass() -> None:
+    """The prompt prefilled at once and the tokens after it one at a time (the slot lookup skipped for them)
+    give the logits of one full pass, with a non-zero slot table."""
+    from limner.model.config import get_config
+    from limner.model.native import NativeModel
+
+    torch.manual_seed(0)
+    m = NativeModel.build(get_config("tiny"))
+    with torch.no_grad():
+        m.prior.hex_slot.weight[1:].normal_()
+    prompt = m.text.encode("a circle in #C5302F on a #a3b0b0 background")
+    ids = torch.tensor([prompt + [5, 7, 9]])
+    grid = torch.zeros(*ids.shape, 2, dtype=torch.long)
+    n = len(prompt)
+    with torch.no_grad():
+        full = m.prior(ids, grid)
+        cache = m.prior.new_cache(1, ids.shape[1])
+        steps = [m.prior(ids[:, :n], grid[:, :n], cache=cache)]
+        steps += [m.prior(ids[:, i : i + 1], grid[:, i : i + 1], cache=cache) for i in range(n, ids.shape[1])]
+    assert torch.allclose(torch.cat(steps, 1), full, atol=1e-5)
