@@ -102,6 +102,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "(PriorConfig.hex_slots; added at zero)",
     )
     p.add_argument(
+        "--layout-count",
+        action="store_true",
+        help="prior stage: give a continued layout prior's layout tokens an embedding of how many objects the "
+        "layout has written (PriorConfig.layout_count; added at zero)",
+    )
+    p.add_argument(
         "--glyph-refine",
         type=int,
         default=0,
@@ -178,6 +184,7 @@ def run(args: argparse.Namespace) -> int:
             paraphrase=args.paraphrase,
             hex_levels=args.hex_levels,
             hex_slots=args.hex_slots,
+            layout_count=args.layout_count,
             glyph_refine=args.glyph_refine,
             log=lambda s: print(s, flush=True),
         )

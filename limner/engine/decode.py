@@ -20,12 +20,14 @@ from limner.engine.sampling import cfg_logits, near_codes, sample_from_logits, s
 from limner.model.layout import (
     C0,
     END,
+    MAX_OBJECTS,
     Layout,
     allowed,
     cell_objects,
     decode_layout,
     encode_layout,
     max_layout_tokens,
+    tokens_per_object,
 )
 from limner.model.native import NativeModel
 from limner.model.paint import first_free_cell, planned_colours
@@ -167,8 +169,12 @@ def sample_layouts(
         row_active = active.repeat(reps)  # (rows,)
         inp = torch.where(row_active, (tok + off).repeat(reps), torch.full_like(row_active, pad, dtype=torch.long))
         gpos = torch.zeros(rows, 1, 2, dtype=torch.long)
+        # the object count on the token just drawn (prior.layout_counts; ignored by a prior without it): every
+        # row is at this grammar step, and <lay_end> or <pad> carries none
+        count = torch.where(inp - off > END, 1 + min((step + 1) // tokens_per_object(colour), MAX_OBJECTS), 0)
         logits = model.prior(inp[:, None], gpos, pos_ids=next_pos[:, None], key_valid=row_active[:, None],
-                             cache=cache, obj_pos=obj.repeat(reps, 1)[:, None])[:, -1]
+                             cache=cache, obj_pos=obj.repeat(reps, 1)[:, None],
+                             lay_count=count[:, None])[:, -1]
         final[row_active] = logits[row_active]
         next_pos = next_pos + row_active.long()
         if bool(done.all()):

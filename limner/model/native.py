@@ -19,17 +19,20 @@ from limner.model.prior import Prior
 from limner.model.text_tokenizer import TextTokenizer
 
 
-def prior_vocab(config: ModelConfig, text: TextTokenizer) -> tuple[int, torch.Tensor | None, torch.Tensor | None]:
+def prior_vocab(
+    config: ModelConfig, text: TextTokenizer
+) -> tuple[int, torch.Tensor | None, torch.Tensor | None, int | None]:
     """(the prior's vocabulary size, its embedding rows (layout.embedding_rows) for a hex_levels prior, else
-    None, the ids of '#' and the hex digits for a hex_slots prior, else None) for `config` and text vocabulary
-    `text`: the arguments of `Prior` after its config."""
+    None, the ids of '#' and the hex digits for a hex_slots prior, else None, the id of <img> for a layout_count
+    prior, else None) for `config` and text vocabulary `text`: the arguments of `Prior` after its config."""
     pc = config.prior
     vocab = prior_vocab_size(text.vocab_size, config.tokenizer.codebook_size, pc.layout, pc.layout_colour)
     hex_ids = torch.tensor([text.id("#"), *text.hex_digit_ids()]) if pc.hex_slots else None
+    img_id = text.id("<img>") if pc.layout_count and pc.layout else None
     if not (pc.hex_levels and pc.layout and pc.layout_colour):  # no colour levels: nothing to share
-        return vocab, None, hex_ids
+        return vocab, None, hex_ids, img_id
     rows = embedding_rows(vocab, text.vocab_size, config.tokenizer.codebook_size, text.hex_digit_ids())
-    return vocab, rows, hex_ids
+    return vocab, rows, hex_ids, img_id
 
 
 @dataclass

@@ -7,7 +7,8 @@ several aspect ratios and several images in one context.
 
 A layout prior (cfg.layout) also adds, to each token that is followed by an image code, embeddings of
 the planned object that code's cell belongs to (its slot in the layout and its class; `obj_pos`, see
-layout.cell_objects): the geometry of the layout tokens, given rather than learned.
+layout.cell_objects): the geometry of the layout tokens, given rather than learned. With cfg.layout_count the
+layout's own tokens carry how many objects it has written (`layout_counts`).
 
 `forward` serves training (full sequence) and, with a `KVCache`, prefill and one-token decode.
 """
@@ -22,7 +23,7 @@ from torch import nn
 
 from limner.data.world import OBJECTS
 from limner.model.config import PriorConfig
-from limner.model.layout import MAX_OBJECTS
+from limner.model.layout import END, MAX_OBJECTS, layout_vocab, tokens_per_object
 
 
 def rope_tables(max_seq: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -129,6 +130,25 @@ def hex_slots(tokens: torch.Tensor, hex_ids: torch.Tensor) -> torch.Tensor:
     return torch.where(ok, slot, torch.zeros_like(slot))
 
 
+def layout_counts(tokens: torch.Tensor, img_id: int, lay_lo: int, lay_hi: int, per_object: int) -> torch.Tensor:
+    """tokens (B, T) -> (B, T) long: on an <img> and on each layout object token after it, 1 + the number of
+    objects its layout has completed up to and including that token (1 on <img>, 2 on the last token of the
+    first object, ..., capped at MAX_OBJECTS + 1); 0 elsewhere (text, <lay_end>, codes).
+
+    Layout object tokens are the prior ids [lay_lo, lay_hi) (the layout ids without <lay_end>); each object is
+    `per_object` of them. Counts restart at every <img>, and are counted within `tokens`: a layout must not be
+    split between two forward calls unless the caller passes the counts (decode.sample_layouts does).
+    """
+    is_img = tokens == img_id
+    is_lay = (tokens >= lay_lo) & (tokens < lay_hi)
+    written = is_lay.long().cumsum(dim=1)  # (B, T) layout tokens so far, never decreasing
+    # layout tokens written before the last <img> (the cummax of a never-decreasing count taken at each <img>)
+    before = torch.where(is_img, written, torch.zeros_like(written)).cummax(dim=1).values
+    seen = is_img.long().cummax(dim=1).values.bool()
+    n = ((written - before) // per_object).clamp(max=MAX_OBJECTS)
+    return torch.where((is_img | is_lay) & seen, 1 + n, torch.zeros_like(n))
+
+
 class Prior(nn.Module):
     """The decoder-only transformer over interleaved text, size and image tokens, with rotary positions."""
 
@@ -136,7 +156,7 @@ class Prior(nn.Module):
     rope_sin: torch.Tensor
 
     def __init__(self, cfg: PriorConfig, vocab_size: int, rows: torch.Tensor | None = None,
-                 hex_ids: torch.Tensor | None = None) -> None:
+                 hex_ids: torch.Tensor | None = None, img_id: int | None = None) -> None:
         super().__init__()
         if cfg.d_model % cfg.n_heads:
             raise ValueError(f"d_model {cfg.d_model} is not divisible by n_heads {cfg.n_heads}")
@@ -145,6 +165,8 @@ class Prior(nn.Module):
         if cfg.hex_slots and (hex_ids is None or hex_ids.shape != (17,)):
             shape = None if hex_ids is None else tuple(hex_ids.shape)
             raise ValueError(f"a hex_slots prior needs the ids of '#' and the 16 hex digits, got {shape}")
+        if cfg.layout_count and cfg.layout and img_id is None:
+            raise ValueError("a layout_count prior needs the id of <img>, got None")
         if rows is not None and rows.shape != (vocab_size,):
             raise ValueError(f"embedding rows have shape {tuple(rows.shape)}, expected ({vocab_size},)")
         # rows[id]: the embedding row id reads and writes through; None: its own (the rows a colour level shares
@@ -159,6 +181,11 @@ class Prior(nn.Module):
         self.register_buffer("hex_ids", hex_ids if cfg.hex_slots else None, persistent=False)
         self.cfg = cfg
         self.vocab_size = vocab_size
+        # layout_counts' arguments: the <img> id and the prior ids of the layout object tokens (after <lay_end>)
+        self.count_ids: tuple[int, int, int, int] | None = None
+        if cfg.layout_count and cfg.layout and img_id is not None:
+            lay_lo = vocab_size - layout_vocab(cfg.layout_colour)  # layout ids are the vocabulary's last
+            self.count_ids = (img_id, lay_lo + END + 1, vocab_size, tokens_per_object(cfg.layout_colour))
         d = cfg.d_model
         self.tok_emb = nn.Embedding(vocab_size, d)
         self.row_emb = nn.Embedding(cfg.max_grid + 1, d)
@@ -180,6 +207,10 @@ class Prior(nn.Module):
             # slot 0 (not a hex digit) stays zero; at zero a continued prior starts exactly as it was
             self.hex_slot = nn.Embedding(7, d, padding_idx=0)
             nn.init.zeros_(self.hex_slot.weight)
+        if self.count_ids is not None:
+            # count 0 (not a layout token) stays zero; at zero a continued prior starts exactly as it was
+            self.lay_count = nn.Embedding(MAX_OBJECTS + 2, d, padding_idx=0)
+            nn.init.zeros_(self.lay_count.weight)
 
     @staticmethod
     def _init(m: nn.Module) -> None:
@@ -209,11 +240,15 @@ class Prior(nn.Module):
         key_valid: torch.Tensor | None = None,
         cache: KVCache | None = None,
         obj_pos: torch.Tensor | None = None,
+        lay_count: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """tokens (B, T), grid_pos (B, T, 2) -> logits (B, T, V).
 
         obj_pos (B, T, 2), layout prior only: (slot + 1, class + 1) of the planned object covering the cell of
         the code that follows each token, 0 for none (default: none anywhere).
+
+        lay_count (B, T), layout_count prior only: layout_counts of each token (default: counted within `tokens`
+        when T > 1; none on a one-token call, which the layout sampler gives explicitly).
 
         pos_ids (B, T): rotary positions (default: cache.length + arange(T)).
         key_valid (B, T): False for left-padding keys (batched prompts of different lengths).
@@ -233,6 +268,8 @@ class Prior(nn.Module):
             # a lone token is never a slotted digit (its '#' went in an earlier call): the one-token decode steps
             # of the token loop skip this
             x = x + self.hex_slot(hex_slots(tokens, self.hex_ids))
+        if self.count_ids is not None and (lay_count is not None or t > 1):
+            x = x + self.lay_count(layout_counts(tokens, *self.count_ids) if lay_count is None else lay_count)
         cos = self.rope_cos[pos_ids].unsqueeze(1)  # (B, 1, T, Dh/2)
         sin = self.rope_sin[pos_ids].unsqueeze(1)
         mask = None

@@ -103,12 +103,13 @@ def build_tokenizer_stage(
 def build_prior_stage(
     tokenizer_ckpt: str, init: str | None, seed: int, prior_size: str | None = None, novel_weight: float = 0.0,
     layout: bool = False, layout_weight: float = 1.0, log: Callable[[str], None] = print, first_weight: float = 0.0,
-    hex_levels: bool = False, hex_slots: bool = False,
+    hex_levels: bool = False, hex_slots: bool = False, layout_count: bool = False,
 ) -> tuple[ModelConfig, PriorStage]:
     """The prior stage on a trained tokenizer checkpoint, optionally continuing the prior in `init`; `layout`
     adds layout tokens to a continued prior written without them (train/upgrade.py); `hex_levels` makes its
     colour levels share the hex digits' embedding rows (PriorConfig.hex_levels; same weights, new tying);
-    `hex_slots` gives its prompt's hex digits their slot embedding (PriorConfig.hex_slots; new, at zero)."""
+    `hex_slots` gives its prompt's hex digits their slot embedding (PriorConfig.hex_slots; new, at zero);
+    `layout_count` gives its layout tokens their object count embedding (PriorConfig.layout_count; new, at zero)."""
     cfg, tensors, md = read_checkpoint(tokenizer_ckpt)
     continued = read_checkpoint(init) if init else None  # read once: config, weights and vocabulary
     if continued:  # continuing a prior: its architecture is the one in that checkpoint
@@ -121,6 +122,11 @@ def build_prior_stage(
         if hex_slots and not cfg.prior.hex_slots:
             cfg = dataclasses.replace(cfg, prior=dataclasses.replace(cfg.prior, hex_slots=True))
             log(f"{init}: the prompt's hex digits now carry their slot in #RRGGBB (hex_slots; new, at zero)")
+        if layout_count and not cfg.prior.layout_count:
+            if not cfg.prior.layout:
+                raise ValueError(f"--layout-count needs a layout prior: {init} writes no layout tokens (add --layout)")
+            cfg = dataclasses.replace(cfg, prior=dataclasses.replace(cfg.prior, layout_count=True))
+            log(f"{init}: the layout's tokens now carry how many objects it has written (layout_count; new, at zero)")
     elif prior_size:  # the tokenizer's stored prior config is a default; a named size overrides it
         cfg = dataclasses.replace(cfg, name=prior_size, prior=get_config(prior_size).prior)
     tok = ImageTokenizer(cfg.tokenizer)
@@ -133,7 +139,7 @@ def build_prior_stage(
     stage = PriorStage(cfg, tok, dec, text, seed=seed, novel_weight=novel_weight, layout_weight=layout_weight,
                        first_weight=first_weight)
     if continued and init:
-        if layout or hex_slots:
+        if layout or hex_slots or layout_count:
             load_prior_growing_vocab(stage.prior, continued[1], init, log)
         else:
             load_into(stage.prior, "prior", continued[1], init)
@@ -159,6 +165,7 @@ def train(
     paraphrase: float = 0.0,
     hex_levels: bool = False,
     hex_slots: bool = False,
+    layout_count: bool = False,
     glyph_refine: int = 0,
     log: Callable[[str], None] = print,
 ) -> dict[str, float]:
@@ -184,7 +191,7 @@ def train(
         cfg, stage = build_prior_stage(tokenizer_ckpt, init, tcfg.seed, prior_size=size, novel_weight=novel_weight,
                                        layout=layout, layout_weight=layout_weight, log=log,
                                        first_weight=first_weight, hex_levels=hex_levels,
-                                       hex_slots=hex_slots)
+                                       hex_slots=hex_slots, layout_count=layout_count)
         exclude = heldout_exclusions()
     else:
         raise ValueError(f"unknown stage {stage_name!r}: expected one of {STAGES}")

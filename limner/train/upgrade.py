@@ -7,8 +7,9 @@ Loading stays strict everywhere else. Here exactly these differences are allowed
   `layout_colour`): the first layer's old input columns are kept and the new ones start at zero;
 - the prior's vocabulary grows by the layout ids at its end: the old embedding rows (text and image
   codes keep their ids) are copied and the new rows start at the usual small random init; its
-  planned-object embeddings (`obj_slot`, `obj_cls`) or its hex-digit slot embedding (`hex_slot`,
-  PriorConfig.hex_slots) are new and start at zero;
+  planned-object embeddings (`obj_slot`, `obj_cls`), its hex-digit slot embedding (`hex_slot`,
+  PriorConfig.hex_slots) or its layout object count embedding (`lay_count`, PriorConfig.layout_count) are new
+  and start at zero;
 - the decoder's full-resolution text head (`glyph_refine.*`, model/glyph_refine.py) is new: it starts fresh
   with its output at zero, so the decoder draws exactly as before until it is trained.
 Anything else that differs is still a CheckpointError naming the file and the keys.
@@ -25,7 +26,7 @@ from torch import nn
 from limner.model.checkpoint import CheckpointError, component, load_into
 
 NEW_DECODER_PARTS = ("layout_mlp.", "layout_out.", "layout_tpl")
-NEW_PRIOR_PARTS = ("obj_slot.", "obj_cls.", "hex_slot.")
+NEW_PRIOR_PARTS = ("obj_slot.", "obj_cls.", "hex_slot.", "lay_count.")
 GLYPH_REFINE = "glyph_refine."
 
 

@@ -50,7 +50,7 @@ def test_mismatched_decoder_still_fails_loudly(tmp_path: Path) -> None:
 
 def test_grown_prior_keeps_old_rows(tmp_path: Path) -> None:
     # its rows and hex ids need a text vocabulary
-    cfg = dataclasses.replace(get_config("tiny").prior, hex_levels=False, hex_slots=False)
+    cfg = dataclasses.replace(get_config("tiny").prior, hex_levels=False, hex_slots=False, layout_count=False)
     old = Prior(dataclasses.replace(cfg, layout=False), 100)
     save_checkpoint(tmp_path / "p.safetensors", _old_config(), {"prior": old})
     new = Prior(cfg, 100 + LAYOUT_VOCAB)
