@@ -145,3 +145,15 @@ $L export --prior "$R/prior/model.safetensors" --decoder "$R/dec/model.safetenso
 #      limner export --prior runs/prior12/model.safetensors --out limner/weights/limner-small.safetensors
 #    Greedy colour levels on fresh hex prompts (R, G, B exact): chance (0.06-0.08) -> 0.58/0.19/0.10 at step 400,
 #    0.79/0.67/0.79 at 700, 0.81/0.83/0.83 at 900 (median dE2000 of the planned colour 44.3 -> 1.9).
+#
+# Tried and not shipped (session 13): the layout's object count (PriorConfig.layout_count). The prior of 11.
+# continued with the count at zero on a grid-heavy mix:
+#      OMP_NUM_THREADS=1 torchrun --standalone --nproc-per-node 2 -m limner.cli.main train prior --batch-size 8 \
+#        --threads 1 --tokenizer limner/weights/limner-small.safetensors --init limner/weights/limner-small.safetensors \
+#        --layout-count --novel-weight 3 --first-code-weight 1 --paraphrase 0.5 --out runs/prior13 --steps 800 \
+#        --lr 5e-4 --warmup 30 --save-every 50 --mix single_object=1.5,two_object=1.5,counting=2,colors=1.5,\
+#position=1.5,color_attr=1.5,hex_color=2,text=1,dense_grid=4,multi=0.5
+#    Its held-out grid layouts got better (cells right if drawn exactly, 36 prompts x 4: 0.802 -> 0.899 at step 600,
+#    0.879 at 800; objects counted right 0.868 -> 0.965 at 600), and with paint.separate's shrink-to-fit its grid
+#    images too (0.747 -> 0.833 at 600), but the 108 x 4 GenEval overall fell 0.816 -> 0.792 (step 600) and 0.795
+#    (800): single_object 0.958 -> 0.896, two_object 0.729 -> 0.646. The shipped prior stays that of 11.

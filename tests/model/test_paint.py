@@ -160,3 +160,25 @@ def test_text_grid_keeps_the_cells_around_the_ink_and_cleans_the_rest() -> None:
     assert text_grid(idx, glyph, background=4)[0, 0] == 4  # a planned background replaces the rest
     assert text_grid(idx, glyph, reach=0)[6, 2] == 5
     assert torch.equal(text_grid(idx, torch.ones(1, 256, 256)), idx)  # ink everywhere: nothing to clean
+
+
+def test_separate_shrinks_objects_too_big_to_part_on_the_canvas() -> None:
+    import math
+
+    from limner.model.paint import SEPARATION, separate
+
+    # A 1 x 2 grid's cells written 65 px in radius: 2 * (65 + 4) + 24 > 256, so no push can part them.
+    a = LayoutItem.quantize("ring", 0.25, 0.5, 65 / 256, rgb=(0, 0, 255))
+    b = LayoutItem.quantize("hexagon", 0.75, 0.5, 65 / 256)
+    small = LayoutItem.quantize("star", 0.5, 0.1, 0.05)  # clear of both: keeps its size and place
+    out = separate([a, b, small], (256, 256))
+    assert out[0].r < a.r and out[1].r < b.r and out[0].rgb == a.rgb and out[0].cls == a.cls
+    assert out[2] == small and out[2].r == small.r
+    (ax, ay), (bx, by) = out[0].center(), out[1].center()
+    gap = math.dist((ax * 256, ay * 256), (bx * 256, by * 256)) - (out[0].radius_frac() + out[1].radius_frac()) * 256
+    assert gap >= SEPARATION / 2 - 256 / 32  # parted, up to one centre bin lost to quantisation
+    assert ax < bx  # still left and right
+    # objects that can be parted keep their size
+    c = LayoutItem.quantize("ring", 0.4, 0.5, 0.1)
+    d = LayoutItem.quantize("heart", 0.45, 0.5, 0.1)
+    assert [it.r for it in separate([c, d], (256, 256))] == [c.r, d.r]
