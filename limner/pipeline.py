@@ -80,6 +80,7 @@ class PipelineResult:
     plans: list[Any] = field(default_factory=list)  # ScenePlan (or None) per image
     notes: list[str] = field(default_factory=list)  # the planner's choices and fallbacks, for the user
     planner: str = ""  # builtin | llm | "" (no thinking)
+    pixel_path: str = "native"  # engine.generator.PIXEL_PATHS: what made the pixels (also in the C2PA assertion)
 
     @property
     def revised_prompt(self) -> str:
@@ -253,7 +254,7 @@ class Pipeline:
         for im in drawn.images:
             info = GenerationInfo(request_id=request_id, model=f"{self.model_name}-{__version__}",
                                   checkpoint_sha=self.generator.checkpoint_sha, prompt=prompt, user=user,
-                                  edited_from=edited_from)
+                                  edited_from=edited_from, pixel_path=drawn.pixel_path)
             p = self.provenance.apply(im, info, fmt=output_format, quality=output_compression)
             out.append(GeneratedImage(Image.open(io.BytesIO(p.data)), p.data, p.fmt, p.payload_hex, p.record_id))
         size_wh = out[0].image.size if out else (0, 0)
@@ -262,7 +263,7 @@ class Pipeline:
         usage = {"input_tokens": n_text, "output_tokens": rows * cols * len(out),
                  "total_tokens": n_text + rows * cols * len(out)}
         return PipelineResult(request_id, prompt, out, size_wh, decisions, usage, list(drawn.revised_prompts),
-                              list(drawn.plans), list(drawn.notes), drawn.planner)
+                              list(drawn.plans), list(drawn.notes), drawn.planner, drawn.pixel_path)
 
     def __call__(
         self,

@@ -62,3 +62,17 @@ def test_conversation_keeps_the_image_in_context(pipe: Pipeline) -> None:
     assert conv.turns[-1].kind == "edit" and r2.revised_prompt.startswith("a blue star")
     assert [k for k, _ in conv.context()] == ["text", "image", "text", "image"]
     assert conv.image is not None and conv.image.size == Image.fromarray(before).size
+
+
+def test_every_image_names_its_pixel_path_in_the_result_and_the_c2pa_assertion(pipe: Pipeline) -> None:
+    """The default is the model alone ('native'); paint mode is opt-in and says so in the signed manifest."""
+    from limner.engine.decode import SamplingParams
+    from limner.provenance.verify import Verifier
+
+    native = pipe("a red star", seed=0, size="256x256")
+    assert native.pixel_path == "native"
+    painted = pipe("a red star", seed=0, size="256x256", sampling=SamplingParams(paint=True))
+    assert painted.pixel_path == "paint"
+    for res, want in ((native, "native"), (painted, "paint")):
+        d = Verifier().verify(res.images[0].data).to_dict()
+        assert d["c2pa"]["generation"]["pixel_path"] == want

@@ -39,6 +39,10 @@ def add_parser(subparsers: Any) -> None:
                    "(default: the model alone)")
     g.add_argument("--best-of", type=int, default=1,
                    help="candidates per image, the verifier keeps the best (default 1)")
+    g.add_argument("--ablation-samples", type=int, default=1,
+                   help="images per prompt of the pixel-path ablation (evals/ablation.py: native, no layout "
+                   "colours, tokens only, paint mode), run after the report on the same records and added to it; "
+                   "0 skips it; model runs without --think or --best-of only (default 1)")
     from limner.cli.generate import add_sampling_args
 
     add_sampling_args(g)
@@ -86,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--best-of must be between 1 and 8, got {args.best_of}")
     if args.oracle and (args.think or args.best_of != 1):
         raise CliError("--oracle scores exact renders: it takes neither --think nor --best-of")
+    if not 0 <= args.ablation_samples <= 64:
+        raise CliError(f"--ablation-samples must be between 0 and 64, got {args.ablation_samples}")
     if args.limit is not None and args.limit < 1:
         raise CliError(f"--limit must be >= 1, got {args.limit}")
     try:
@@ -131,6 +137,16 @@ def run(args: argparse.Namespace) -> int:
                                   progress=_progress, meta=meta)
     except (EvalError, RecordError) as e:
         raise CliError(str(e)) from None
+    if generate_fn is not None and args.ablation_samples and not args.think and args.best_of == 1:
+        from limner.evals.ablation import ablation_markdown, run_ablation
+        from limner.evals.generation import write_section
+
+        rows = run_ablation(lambda sp: load_generator(args.checkpoint, sp), sampling, records, args.ablation_samples,
+                            out, progress=_progress)
+        rep["ablation"] = rows
+        write_section(out, rep, ablation_markdown(rows))
+        for r in rows:
+            print(f"  ablation {r['key']:<12} overall {r['overall'] or 0:.3f}")
     v = rep["validation"]
     overall = "-" if rep["overall"] is None else f"{rep['overall']:.3f}"
     print(f"overall {overall} over {rep['n_records']} prompts x {rep['samples']} samples ({rep['seconds']}s)")

@@ -85,9 +85,10 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass, 1 = off (default: the engine's)")
     p.add_argument("--cfg", "--cfg-scale", dest="cfg", type=float, default=None,
                    help="classifier-free guidance scale (default: the engine's)")
-    p.add_argument("--no-paint", dest="paint", action="store_false", default=True,
-                   help="decode every code the prior drew, instead of drawing a text-free image's objects from "
-                   "its layout over its background code (paint mode, on by default where the decoder has it)")
+    p.add_argument("--paint", action="store_true", default=None,
+                   help="opt-in assisted mode (paint mode, model/paint.py): code replaces a text-free image's codes "
+                   "by one background code, keeps its objects on the canvas and apart, and composites layers; the "
+                   "output says 'pixel path: paint' (default off: the decoder draws the transformer's own codes)")
 
 
 def sampling_from_args(args: argparse.Namespace) -> SamplingParams:
@@ -288,12 +289,16 @@ def run(args: argparse.Namespace) -> int:
                     "payloads": [i.payload for i in result.images],
                     "revised_prompts": result.revised_prompts,
                     "notes": result.notes,
+                    "pixel_path": result.pixel_path,
                 }
             )
         )
     else:
         for note in result.notes:
             print(f"limner: note: {note}", file=sys.stderr)
+        if result.pixel_path != "native":
+            print(f"limner: pixel path: {result.pixel_path} (not the model alone; see docs/ARCHITECTURE.md)",
+                  file=sys.stderr)
         planned = result.planner or result.revised_prompts != [args.prompt] * len(written)
         for p, rp in zip(written, result.revised_prompts or [""] * len(written), strict=False):
             print(f"{p}\t{rp}" if planned and rp else p)

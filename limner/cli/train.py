@@ -115,6 +115,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="decoder stage: give the decoder a full-resolution text head of this width (model/glyph_refine.py) "
         "if --init has none, and train that head alone, the rest frozen (use with --mix text=1)",
     )
+    p.add_argument(
+        "--prior-codes",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="decoder stage: this share of examples is decoded from codes the --init model's frozen prior samples "
+        "for their caption and true layout, not from the tokenizer's codes of the true image, so the decoder "
+        "learns to read the codes the default native path gives it (train/prior_codes.py; default 0)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.add_argument("--log-every", type=int, default=10)
@@ -151,6 +160,10 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("--recolour is for the tokenizer and decoder stages: it leaves captions naming white")
     if args.glyph_refine < 0:
         raise CliError(f"--glyph-refine must be >= 0, got {args.glyph_refine}")
+    if not 0 <= args.prior_codes <= 1:
+        raise CliError(f"--prior-codes must be in [0, 1], got {args.prior_codes}")
+    if args.prior_codes and args.stage != "decoder":
+        raise CliError(f"--prior-codes is for the decoder stage, not {args.stage!r}")
     if args.lr <= 0:
         raise CliError(f"--lr must be > 0, got {args.lr}")
     tcfg = TrainConfig(
@@ -186,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
             hex_slots=args.hex_slots,
             layout_count=args.layout_count,
             glyph_refine=args.glyph_refine,
+            prior_codes=args.prior_codes,
             log=lambda s: print(s, flush=True),
         )
     except (CheckpointError, ValueError, FileNotFoundError) as e:

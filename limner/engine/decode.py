@@ -37,6 +37,9 @@ from limner.model.sequence import image_grid_pos, prompt_prefix
 TokenProgress = Callable[[int, int, torch.Tensor], None]
 
 
+DECODER_LAYOUTS = ("full", "geometry", "none")
+
+
 @dataclass
 class SamplingParams:
     """How codes and pixels are sampled: the prior's temperature (0: greedy), top-k (0: off), top-p
@@ -62,10 +65,15 @@ class SamplingParams:
     layout_temperature: float | None = None
     # Temperature of a colour layout prior's colour tokens (R, G, B of each object); None: the layout temperature.
     colour_temperature: float | None = None
-    # Paint mode (a decoder with layout_colour only; model/paint.py): a fresh image with a layout and no text is
-    # decoded from its layout over its background code, its objects in the colours the prior planned (or, for a
-    # prior without colour tokens, the colours its codes drew).
-    paint: bool = True
+    # Paint mode, opt-in and assisted (a decoder with layout_colour only; model/paint.py): a fresh image with a layout
+    # and no text is decoded from its layout over one background code, its objects moved, shrunk and separated by
+    # code and its layers composited. Off by default: the default pixel path is the decoder reading the codes and
+    # layout the transformer wrote, and no figure of record comes from paint mode (outputs say 'pixel path: paint').
+    paint: bool = False
+    # What of the prior's layout the decoder reads (the ablation of limner eval generation): "full" (classes,
+    # geometry and the colours the prior wrote), "geometry" (no colours) or "none" (an empty map: the decoder
+    # reads the image codes alone). Paint mode always reads it whole.
+    decoder_layout: str = "full"
 
     def validate(self) -> None:
         """ValueError naming the first field out of range (temperature, top_k, top_p, cfg_scale or decoder_noise)."""
@@ -85,6 +93,8 @@ class SamplingParams:
             raise ValueError(f"novel_temperature must be >= 0, got {self.novel_temperature}")
         if not 0 <= self.decoder_noise <= 2:
             raise ValueError(f"decoder_noise must be in [0, 2], got {self.decoder_noise}")
+        if self.decoder_layout not in DECODER_LAYOUTS:
+            raise ValueError(f"decoder_layout must be one of {DECODER_LAYOUTS}, got {self.decoder_layout!r}")
 
 
 def left_pad(seqs: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

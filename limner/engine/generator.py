@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from collections.abc import Callable
@@ -40,6 +41,18 @@ from limner.model.paint import (
 )
 
 QUALITIES: dict[str, int] = {"low": 2, "medium": 4, "auto": 4, "high": 8}  # decoder steps
+# What made an image's pixels, as every output names it (CLI, Python result, C2PA assertion, API):
+#   native          the transformer wrote the layout and the codes, the diffusion decoder drew them (the default)
+#   native+planner  the same, but the layout was placed by hand-written code (thinking mode's planner, an edit's)
+#   paint           opt-in assisted mode (model/paint.py): code replaced the codes by one background code, moved,
+#                   shrank and separated objects and composited layers; never a figure of record
+#   paint+planner   both
+PIXEL_PATHS = ("native", "native+planner", "paint", "paint+planner")
+
+
+def pixel_path(paint: bool, planned: bool) -> str:
+    """The PIXEL_PATHS name of an image drawn with paint mode on or off, its layout planned by code or not."""
+    return ("paint" if paint else "native") + ("+planner" if planned else "")
 BACKGROUNDS = ("auto", "opaque", "transparent")
 MAX_PROMPT_CHARS = 32000
 
@@ -298,13 +311,24 @@ class Generator:
         if paint and lays is not None and fixed is None:
             x = self.decode_layered(codes, glyph, steps, g, opts.sampling.decoder_noise, lays)
         else:
-            x = self.decode(codes, glyph, steps, g, opts.sampling.decoder_noise, lays)
+            x = self.decode(codes, glyph, steps, g, opts.sampling.decoder_noise,
+                            decoder_layouts(lays, opts.sampling.decoder_layout))
         images = to_pil(x, transparent)
         if transparent:
             images = [matte(im) for im in images]  # binary alpha: opaque objects, background exactly 0
         if progress is not None:
             progress("decode", 1, 1, images)
         return images
+
+
+def decoder_layouts(layouts: list[Layout] | None, which: str) -> list[Layout] | None:
+    """What of the prior's `layouts` the decoder reads (SamplingParams.decoder_layout): all of it, its geometry
+    without colours, or nothing (None: an empty layout map)."""
+    if layouts is None or which == "full":
+        return layouts
+    if which == "geometry":
+        return [[dataclasses.replace(it, rgb=None) for it in lay] for lay in layouts]
+    return None
 
 
 def load_generator(

@@ -30,7 +30,7 @@ from limner.engine.edits import (
     observed_layout,
     parse_edit,
 )
-from limner.engine.generator import GenerateOptions, Generator, Progress, resolve_size
+from limner.engine.generator import GenerateOptions, Generator, Progress, pixel_path, resolve_size
 from limner.engine.inpaint import closest_size, composite_exact, fixed_codes, region_from_mask
 from limner.engine.llm_planner import LLMPlanner, plan_with_fallback
 from limner.engine.plan import PlanObject, ScenePlan
@@ -56,6 +56,7 @@ class Drawn:
     planner: str = ""  # builtin | llm | "" (no planning)
     regions: list[np.ndarray] = field(default_factory=list)  # edits: where the image could change
     op: EditOp | None = None
+    pixel_path: str = "native"  # generator.PIXEL_PATHS: what made the pixels
 
 
 def check_best_of(best_of: int) -> None:
@@ -118,12 +119,13 @@ class Studio:
             think = True  # the uploaded object only reaches the model through the plan's caption
         if not think and best_of == 1:
             ims = self.generator.generate(prompt, opts, progress)
-            return Drawn(ims, [None] * len(ims), [prompt] * len(ims))
+            return Drawn(ims, [None] * len(ims), [prompt] * len(ims), pixel_path=pixel_path(opts.sampling.paint, False))
         if think:
             plans = self.plan(prompt, opts.seed, opts.n, references, opts.background)
         else:
             plans = Plans([plan_prompt(prompt, opts.seed).plans[0]] * opts.n, "")
-        out = Drawn([], [], [], notes=list(plans.notes), planner=plans.planner)
+        out = Drawn([], [], [], notes=list(plans.notes), planner=plans.planner,
+                    pixel_path=pixel_path(opts.sampling.paint, think))
         for i, plan in enumerate(plans.plans):
             text = plan.revised_prompt() if think else prompt
             size = plan.size if think and plan.size and opts.size == "auto" else resolve_size(opts.size, prompt)
@@ -179,7 +181,8 @@ class Studio:
         n = opts.n
         fixed, size = fixed_codes(self.generator.model, image, region, best_of)
         edit_opts = replace(opts, size=size, background="transparent" if transparent else "opaque")
-        out = Drawn([], [], [], notes=notes, planner="builtin", op=op)
+        out = Drawn([], [], [], notes=notes, planner="builtin", op=op,
+                    pixel_path=pixel_path(opts.sampling.paint, layout is not None))
         base = image.convert("RGBA") if transparent else image
 
         def finish(c: Image.Image) -> Image.Image:

@@ -219,6 +219,14 @@ def evaluate_generation(generate_fn: GenerateFn | None, records: list[dict[str, 
     return report
 
 
+def write_section(out: Path, report: dict[str, Any], section: str) -> None:
+    """Rewrite out/report.json from `report` (which gained fields after `evaluate_generation`) and append a
+    Markdown `section` to out/report.md."""
+    md = (out / "report.md").read_text(encoding="utf-8")
+    _write_atomic(out / "report.md", md.rstrip("\n") + "\n\n" + section)
+    _write_atomic(out / "report.json", json.dumps(report, indent=2) + "\n")
+
+
 def _by_phrasing(recs: list[dict[str, Any]], results: list[list[ImageScore]]) -> dict[str, Any]:
     """The overall score (mean of the GenEval tags present) and each tag's score, per value of the records'
     optional `phrasing` field ("sampler": the training captions' style, "heldout": re-phrased; see

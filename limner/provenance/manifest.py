@@ -32,8 +32,10 @@ def _context(anchors_pem: str | None, *, signing: bool) -> Any:
 
 
 def build_manifest(*, title: str, fmt: str, model: str, checkpoint_sha: str, request_id: str, payload_hex: str,
-                   record_id: str, created_at: str, edited: bool) -> dict[str, Any]:
-    """The manifest definition; for an edit, `sign` adds the inputs as ingredients labelled input-0, input-1..."""
+                   record_id: str, created_at: str, edited: bool, pixel_path: str = "native") -> dict[str, Any]:
+    """The manifest definition; for an edit, `sign` adds the inputs as ingredients labelled input-0, input-1...
+    `pixel_path` names what made the pixels (native, or an opt-in assisted or planned path) in the limner
+    assertion, so a verifier can tell the model's own output from an assisted one."""
     agent = {"name": "limner", "version": __version__}
     action: dict[str, Any] = {
         "action": "c2pa.edited" if edited else "c2pa.created",
@@ -52,6 +54,7 @@ def build_manifest(*, title: str, fmt: str, model: str, checkpoint_sha: str, req
             {"label": GENERATION_LABEL, "data": {
                 "model": model, "checkpoint_sha256": checkpoint_sha, "request_id": request_id,
                 "watermark_payload": payload_hex, "record_id": record_id, "created_at": created_at,
+                "pixel_path": pixel_path,
             }},
         ],
     }

@@ -50,6 +50,8 @@ class GenerationInfo:
     user: str | None = None
     created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     edited_from: list[bytes] | None = None  # encoded input images of an edit (become C2PA ingredients)
+    # what made the pixels: native | native+planner | paint | paint+planner (engine.generator.PIXEL_PATHS)
+    pixel_path: str = "native"
 
 
 @dataclass
@@ -259,7 +261,7 @@ class ProvenanceStage:
         m = manifest.build_manifest(
             title=f"limner-{record_id[:12]}.{'jpg' if fmt == 'jpeg' else fmt}", fmt=fmt, model=info.model,
             checkpoint_sha=info.checkpoint_sha, request_id=info.request_id, payload_hex=f"{payload:012x}",
-            record_id=record_id, created_at=record.created_at, edited=bool(ingredients),
+            record_id=record_id, created_at=record.created_at, edited=bool(ingredients), pixel_path=info.pixel_path,
         )
         signed = manifest.sign(encoded, fmt, m, creds, ingredients)
         lap("c2pa_sign")

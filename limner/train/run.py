@@ -68,12 +68,14 @@ def data_source(
 
 def build_tokenizer_stage(
     size: str, init: str | None, crop: int, frozen_tokenizer: bool = False, flow_weight: float = 1.0,
-    layout: bool = False, log: Callable[[str], None] = print, glyph_refine: int = 0,
+    layout: bool = False, log: Callable[[str], None] = print, glyph_refine: int = 0, prior_codes: float = 0.0,
+    seed: int = 0,
 ) -> tuple[ModelConfig, TokenizerStage]:
     """The tokenizer (or, with frozen_tokenizer, the decoder) stage: a named size, or continued from `init`.
     `layout` turns on the decoder's layout input, with object colours, when `init` was written without it or
     without colours (train/upgrade.py). `glyph_refine` (decoder stage) gives the decoder its full-resolution
-    text head of that width when `init` has none, and trains that head alone."""
+    text head of that width when `init` has none, and trains that head alone. `prior_codes` (decoder stage): the
+    share of examples decoded from codes the frozen prior of `init` samples for them (train/prior_codes.py)."""
     cfg = read_checkpoint(init)[0] if init else get_config(size)
     if layout and not (cfg.decoder.layout_cond and cfg.decoder.layout_colour):
         cfg = dataclasses.replace(cfg, decoder=dataclasses.replace(cfg.decoder, layout_cond=True, layout_colour=True))
@@ -86,8 +88,16 @@ def build_tokenizer_stage(
         if have and have != glyph_refine:
             raise ValueError(f"{init!r} has a text head of width {have}, not {glyph_refine}")
         cfg = dataclasses.replace(cfg, decoder=dataclasses.replace(cfg.decoder, glyph_refine=glyph_refine))
-    stage = (DecoderStage(cfg, crop=crop, head_only=bool(glyph_refine)) if frozen_tokenizer
-             else TokenizerStage(cfg, crop, flow_weight))
+    sampler = None
+    if prior_codes:
+        if not (frozen_tokenizer and init):
+            raise ValueError("--prior-codes is for the decoder stage, continued from a whole model (--init)")
+        from limner.model.native import NativeModel
+        from limner.train.prior_codes import prior_code_sampler
+
+        sampler = prior_code_sampler(NativeModel.from_checkpoint(init), seed=seed)
+    stage = (DecoderStage(cfg, crop=crop, head_only=bool(glyph_refine), prior_codes=prior_codes, code_sampler=sampler)
+             if frozen_tokenizer else TokenizerStage(cfg, crop, flow_weight))
     if init:
         _, tensors, _ = read_checkpoint(init)
         load_into(stage.tokenizer, "tokenizer", tensors, init)
@@ -167,6 +177,7 @@ def train(
     hex_slots: bool = False,
     layout_count: bool = False,
     glyph_refine: int = 0,
+    prior_codes: float = 0.0,
     log: Callable[[str], None] = print,
 ) -> dict[str, float]:
     """Train one stage (tokenizer, decoder or prior) with `tcfg`; returns the final logs."""
@@ -183,8 +194,8 @@ def train(
         if not init:
             raise ValueError("the decoder stage needs --init CHECKPOINT (a trained tokenizer stage)")
         cfg, stage = build_tokenizer_stage(size or "small", init, crop, frozen_tokenizer=True, layout=layout, log=log,
-                                           glyph_refine=glyph_refine)
-        exclude = frozenset()
+                                           glyph_refine=glyph_refine, prior_codes=prior_codes, seed=tcfg.seed)
+        exclude = heldout_exclusions() if prior_codes else frozenset()  # the prior reads these captions
     elif stage_name == "prior":
         if not tokenizer_ckpt:
             raise ValueError("the prior stage needs --tokenizer CHECKPOINT (a trained tokenizer stage)")

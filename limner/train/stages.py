@@ -24,6 +24,7 @@ from limner.model.paint import paint_batch
 from limner.model.prior import Prior
 from limner.model.sequence import build_training_sequences
 from limner.model.text_tokenizer import TextTokenizer
+from limner.train.prior_codes import CodeSampler
 
 LAYOUT_DROP = 0.15  # share of decoder examples trained without their layout (uploads and edits have none)
 # The decoder's layout input learns at 4x the rate: on a continued decoder it starts from zero next to parts
@@ -101,10 +102,19 @@ class DecoderStage(TokenizerStage):
     prior trains on the same codes, which stay fixed. With `head_only` only the decoder's full-resolution text
     head (model/glyph_refine.py) trains: the rest stays frozen, so text-free images decode exactly as before."""
 
-    def __init__(self, cfg: ModelConfig, crop: int = 128, head_only: bool = False) -> None:
+    def __init__(
+        self, cfg: ModelConfig, crop: int = 128, head_only: bool = False, prior_codes: float = 0.0,
+        code_sampler: CodeSampler | None = None,
+    ) -> None:
         super().__init__(cfg, crop)
+        if not 0 <= prior_codes <= 1:
+            raise ValueError(f"prior_codes must be in [0, 1], got {prior_codes}")
+        if prior_codes > 0 and (code_sampler is None or not cfg.decoder.layout_colour):
+            raise ValueError("prior_codes needs a code sampler and a decoder with layout colours (layout_colour)")
         self.tokenizer.requires_grad_(False)
         self.head_only = head_only
+        self.prior_codes = prior_codes
+        self.code_sampler = code_sampler
         if head_only:
             if self.decoder.glyph_refine is None:
                 raise ValueError("head_only trains the decoder's text head, but its config has none (glyph_refine 0)")
@@ -124,16 +134,31 @@ class DecoderStage(TokenizerStage):
             if self.cfg.decoder.layout_cond:
                 lays = batch_layouts(batch, self.rng)
                 if self.cfg.decoder.layout_colour:
-                    has_text = [bool(g.any()) for g in batch.glyphs]
+                    own = self.prior_rows(batch)  # these rows decode the prior's own codes, full layout kept
+                    if own:
+                        idx = idx.clone()
+                        true = [batch.layouts[i] or [] for i in own]
+                        idx[own] = self.code_sampler([batch.prompts[i] for i in own], batch.size, true)  # type: ignore[misc]
+                        for i, lay in zip(own, true, strict=True):
+                            lays[i] = lay
+                    has_text = [bool(g.any()) or i in own for i, g in enumerate(batch.glyphs)]  # never paint own
                     idx, painted = paint_batch(idx, lays, has_text, PAINT_SHARE, self.rng)
-                    if any(painted):
+                    if any(painted) or own:
                         codes = self.tokenizer.fsq.indices_to_codes(idx)
-                    lays = drop_colours(lays, painted, COLOUR_DROP, self.rng)
+                    keep = [p or i in own for i, p in enumerate(painted)]  # own rows keep the prior's colours
+                    lays = drop_colours(lays, keep, COLOUR_DROP, self.rng)
                 lmap = layout_map(lays, batch.size)
             preview = self.tokenizer.decode_preview(codes) if self.cfg.decoder.preview_cond else None
         flow = self.decoder.loss(codes, batch.images, batch.glyphs, crop=self.crop, preview=preview, layout=lmap,
                                  on_ink=self.head_only)
         return flow, {"flow": flow.item()}
+
+    def prior_rows(self, batch: Batch) -> list[int]:
+        """The rows of `batch` whose codes are replaced by the prior's own (share `prior_codes` of those with a
+        known layout: the prior is teacher-forced that layout)."""
+        if self.prior_codes <= 0 or not batch.layouts:
+            return []
+        return [i for i, lay in enumerate(batch.layouts) if lay is not None and self.rng.random() < self.prior_codes]
 
 
 def novel_token_weights(inputs: torch.Tensor, targets: torch.Tensor, novel_weight: float) -> torch.Tensor:

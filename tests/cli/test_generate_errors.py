@@ -85,8 +85,8 @@ def test_sampling_options_reach_the_engine() -> None:
 
     p = argparse.ArgumentParser()
     add_sampling_args(p)
-    assert sampling_from_args(p.parse_args([])).paint
-    sp = sampling_from_args(p.parse_args(["--no-paint", "--cfg", "2", "--novel-temperature", "off"]))
-    assert not sp.paint and sp.cfg_scale == 2 and sp.novel_temperature is None
+    assert not sampling_from_args(p.parse_args([])).paint  # the native path is the default; paint mode is opt-in
+    sp = sampling_from_args(p.parse_args(["--paint", "--cfg", "2", "--novel-temperature", "off"]))
+    assert sp.paint and sp.cfg_scale == 2 and sp.novel_temperature is None
     with pytest.raises(CliError, match="cfg_scale must be >= 0, got -1"):
         sampling_from_args(p.parse_args(["--cfg", "-1"]))

@@ -81,9 +81,9 @@ def test_paint_mode_plains_layout_images_and_keeps_text_images(tiny_model: Nativ
     assert torch.equal(out[1:], codes[1:]) and lays[1] == lay and all(it.rgb is None for it in lays[1])
     assert lays[2] == []
     # the whole path, on and off: both decode, and the switch changes the picture
-    on = gen.generate("a heart and a star", GenerateOptions(n=1, seed=2, size=(256, 256)), layout=lay)
-    off = gen.generate("a heart and a star", GenerateOptions(n=1, seed=2, size=(256, 256),
-                                                             sampling=SamplingParams(paint=False)), layout=lay)
+    on = gen.generate("a heart and a star", GenerateOptions(n=1, seed=2, size=(256, 256),
+                                                            sampling=SamplingParams(paint=True)), layout=lay)
+    off = gen.generate("a heart and a star", GenerateOptions(n=1, seed=2, size=(256, 256)), layout=lay)
     assert on[0].size == off[0].size == (256, 256) and on[0].tobytes() != off[0].tobytes()
 
 
@@ -101,11 +101,12 @@ def test_paint_mode_still_streams_previews(tiny_model: NativeModel) -> None:
             if imgs:
                 previews.append(d)
 
-    gen.generate("a red heart", GenerateOptions(n=1, seed=0, size=(256, 256)), progress=cb, layout=lay)
+    paint = SamplingParams(paint=True)
+    gen.generate("a red heart", GenerateOptions(n=1, seed=0, size=(256, 256), sampling=paint), progress=cb, layout=lay)
     assert len(done) < 256 and not previews  # no previews asked: the grid stopped at the background code
     done.clear()
-    gen.generate("a red heart", GenerateOptions(n=1, seed=0, size=(256, 256), preview_every=64), progress=cb,
-                 layout=lay)
+    gen.generate("a red heart", GenerateOptions(n=1, seed=0, size=(256, 256), preview_every=64, sampling=paint),
+                 progress=cb, layout=lay)
     assert previews == [64, 128, 192] and done[-1] == 256
 
 
@@ -126,7 +127,7 @@ def test_an_edit_is_painted_only_when_its_layout_knows_every_colour(tiny_model: 
     fixed[0, 4:8, 4:8] = -1  # the region to redraw
     coloured = [LayoutItem.quantize("heart", 0.75, 0.75, 0.1, rgb=(255, 0, 0)),
                 LayoutItem.quantize("star", 0.375, 0.375, 0.1, rgb=(0, 0, 255))]
-    opts = GenerateOptions(n=1, seed=0, size=(256, 256))
+    opts = GenerateOptions(n=1, seed=0, size=(256, 256), sampling=SamplingParams(paint=True))
     gen.generate("a blue star", opts, fixed=fixed, layout=coloured)
     assert seen[-1].unique().tolist() == [11]
     gen.generate("a blue star", opts, fixed=fixed, layout=[coloured[0], LayoutItem.quantize("star", 0.375, 0.375, 0.1)])
@@ -179,8 +180,37 @@ def test_a_planned_backdrop_replaces_the_background_code_the_prior_drew() -> Non
 
     gen = Spy(NativeModel.from_checkpoint(default_checkpoint()))
     lay = [LayoutItem.quantize("heart", 0.5, 0.5, 0.2, rgb=(220, 30, 40))]
-    im = gen.generate("a red heart", GenerateOptions(seed=0, size=(256, 256)), layout=lay, backdrop="#7064A8")[0]
+    im = gen.generate("a red heart", GenerateOptions(seed=0, size=(256, 256), sampling=SamplingParams(paint=True)),
+                      layout=lay, backdrop="#7064A8")[0]
     assert (seen[-1] == gen.colour_code("#7064A8")).all()
     corner = np.array(im.convert("RGB"))[8, 8].astype(float)
     assert np.abs(corner - np.array([0x70, 0x64, 0xA8])).max() < 40
     assert gen.colour_code("#7064A8") != gen.white_code
+
+
+def test_the_default_pixel_path_is_native_and_paint_mode_is_opt_in(tiny_model: NativeModel) -> None:
+    """The default decodes the codes the prior drew, with the prior's own layout as the decoder's map; nothing
+    replaces them. Paint mode only with SamplingParams(paint=True)."""
+    from limner.engine.generator import PIXEL_PATHS, decoder_layouts, pixel_path
+    from limner.model.layout import LayoutItem
+
+    assert not SamplingParams().paint and SamplingParams().decoder_layout == "full"
+    assert pixel_path(False, False) == "native" and pixel_path(True, True) == "paint+planner"
+    assert {pixel_path(p, q) for p in (False, True) for q in (False, True)} == set(PIXEL_PATHS)
+    seen: list[tuple[torch.Tensor, object]] = []
+
+    class Spy(Generator):
+        def decode(self, codes, glyph, steps, generator, noise=0.0, layouts=None):  # type: ignore[no-untyped-def]
+            seen.append((codes.clone(), layouts))
+            return super().decode(codes, glyph, steps, generator, noise, layouts)
+
+    gen = Spy(tiny_model)
+    lay = [LayoutItem.quantize("heart", 0.3, 0.3, 0.2, rgb=(255, 0, 0))]
+    gen.generate("a red heart", GenerateOptions(n=1, seed=0, size=(256, 256)), layout=lay)
+    codes, lays = seen[-1]
+    assert len(codes.unique()) > 1 and lays == [lay]  # the random prior's codes, not a plain grid
+    assert lays[0][0].rgb == (255, 0, 0)  # type: ignore[index]
+    assert decoder_layouts([lay], "geometry")[0][0].rgb is None  # type: ignore[index]
+    assert decoder_layouts([lay], "none") is None and decoder_layouts([lay], "full") == [lay]
+    with pytest.raises(ValueError, match="decoder_layout must be one of .* got 'colours'"):
+        SamplingParams(decoder_layout="colours").validate()

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from limner.model.native import NativeModel
 from limner.train.run import train
 from limner.train.stages import novel_token_weights
 from limner.train.trainer import TrainConfig
@@ -105,3 +106,49 @@ def test_parse_mix_reads_weights_and_names_bad_parts() -> None:
         parse_mix("colors=lots")
     with pytest.raises(ValueError, match="no tag a positive weight"):
         parse_mix("colors=0")
+
+
+def test_decoder_stage_decodes_the_priors_own_codes_for_a_share_of_examples(
+    tiny_model: NativeModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--prior-codes: the chosen rows' codes are the ones the (real, tiny) prior samples for their caption with
+    their true layout teacher-forced, and those rows keep the whole layout with its colours (never painted)."""
+    from limner.data.batches import SceneBatcher
+    from limner.model.layout import BASE_MAP_CHANNELS
+    from limner.train import stages
+    from limner.train.prior_codes import prior_code_sampler
+
+    monkeypatch.setattr(stages, "LAYOUT_DROP", 1.0)  # every other row would lose its layout
+    drawn: list[torch.Tensor] = []
+    sampler = prior_code_sampler(tiny_model, seed=0)
+
+    def spy_sampler(prompts: list[str], size: tuple[int, int], layouts: list) -> torch.Tensor:  # type: ignore[type-arg]
+        out = sampler(prompts, size, layouts)
+        drawn.append(out)
+        return out
+
+    stage = stages.DecoderStage(tiny_model.config, crop=64, prior_codes=1.0, code_sampler=spy_sampler)
+    seen: dict[str, torch.Tensor] = {}
+
+    def spy(codes: torch.Tensor, *args: object, layout: torch.Tensor | None = None, **kw: object) -> torch.Tensor:
+        seen["codes"], seen["layout"] = codes, layout  # type: ignore[assignment]
+        return torch.zeros((), requires_grad=True)
+
+    monkeypatch.setattr(stage.decoder, "loss", spy)
+    batch = next(SceneBatcher(2, 0, mix={"single_object": 1.0}, sizes={(256, 256): 1.0}))
+    stage(batch)
+    assert len(drawn) == 1 and drawn[0].shape == (2, 16, 16)
+    want = stage.tokenizer.fsq.indices_to_codes(drawn[0])
+    assert torch.equal(seen["codes"], want)  # the decoder read the prior's codes, not the true image's
+    lmap = seen["layout"]
+    assert lmap is not None and lmap[:, BASE_MAP_CHANNELS + 3].amax() == 1  # layout and colours kept
+
+
+def test_prior_codes_share_is_checked() -> None:
+    from limner.model.config import get_config
+    from limner.train.stages import DecoderStage
+
+    with pytest.raises(ValueError, match="prior_codes must be in \\[0, 1\\], got 1.5"):
+        DecoderStage(get_config("tiny"), crop=64, prior_codes=1.5)
+    with pytest.raises(ValueError, match="needs a code sampler"):
+        DecoderStage(get_config("tiny"), crop=64, prior_codes=0.5)
