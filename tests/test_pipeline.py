@@ -76,3 +76,10 @@ def test_every_image_names_its_pixel_path_in_the_result_and_the_c2pa_assertion(p
     for res, want in ((native, "native"), (painted, "paint")):
         d = Verifier().verify(res.images[0].data).to_dict()
         assert d["c2pa"]["generation"]["pixel_path"] == want
+
+
+def test_words_outside_the_models_world_are_named_never_silently_dropped(pipe: Pipeline) -> None:
+    res = pipe("a cat wearing a detective hat", seed=0, size="256x256")
+    notice = [n for n in res.notes if "outside what the model has learned" in n]
+    assert len(notice) == 1 and all(f"'{w}'" in notice[0] for w in ("cat", "wearing", "detective", "hat"))
+    assert not any("outside what the model" in n for n in pipe("a red star", seed=0, size="256x256").notes)

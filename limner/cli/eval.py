@@ -26,7 +26,9 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
     g = sub.add_parser("generation", help="GenEval-style generation eval with a validated scorer")
     g.add_argument("--prompts", type=Path, default=None,
-                   help="JSON Lines eval records (shared/world.md format); default: the shipped held-out set")
+                   help="JSON Lines eval records (shared/world.md format); default: the fresh held-out set "
+                   "(limner/evals/data/heldout-fresh.jsonl: wording from template families training never sees); "
+                   "the older set is limner/evals/data/heldout.jsonl")
     g.add_argument("--samples", type=int, default=4, help="images per prompt (default 4)")
     g.add_argument("--oracle", action="store_true", help="score the data engine's exact renders instead of the model's")
     g.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped one)")
@@ -98,9 +100,9 @@ def run(args: argparse.Namespace) -> int:
         if args.prompts is not None:
             records = load_records(args.prompts)
         else:
-            from limner.evals.heldout import heldout_records
+            from limner.evals.fresh import fresh_records
 
-            records = heldout_records()
+            records = fresh_records()
         if args.tags is not None:
             records = select_tags(records, args.tags)
     except (RecordError, FileNotFoundError) as e:

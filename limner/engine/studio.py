@@ -117,14 +117,16 @@ class Studio:
         opts.validate()
         if references:
             think = True  # the uploaded object only reaches the model through the plan's caption
+        unknown = unknown_words_note(self.generator.model.text.unknown_words(prompt))
         if not think and best_of == 1:
             ims = self.generator.generate(prompt, opts, progress)
-            return Drawn(ims, [None] * len(ims), [prompt] * len(ims), pixel_path=pixel_path(opts.sampling.paint, False))
+            return Drawn(ims, [None] * len(ims), [prompt] * len(ims), notes=unknown,
+                         pixel_path=pixel_path(opts.sampling.paint, False))
         if think:
             plans = self.plan(prompt, opts.seed, opts.n, references, opts.background)
         else:
             plans = Plans([plan_prompt(prompt, opts.seed).plans[0]] * opts.n, "")
-        out = Drawn([], [], [], notes=list(plans.notes), planner=plans.planner,
+        out = Drawn([], [], [], notes=unknown + list(plans.notes), planner=plans.planner,
                     pixel_path=pixel_path(opts.sampling.paint, think))
         for i, plan in enumerate(plans.plans):
             text = plan.revised_prompt() if think else prompt
@@ -198,6 +200,16 @@ class Studio:
             out.verdicts.append(verdict)
             out.regions.append(region)
         return out
+
+
+def unknown_words_note(words: list[str]) -> list[str]:
+    """The notice for prompt words outside the model's vocabulary ([] when there are none): the model reads each
+    as one unknown token, so the user must hear that they did not reach the picture."""
+    if not words:
+        return []
+    shown = ", ".join(repr(w) for w in words[:12]) + (f" and {len(words) - 12} more" if len(words) > 12 else "")
+    return [f"words outside what the model has learned: {shown}; it reads each as unknown and draws only the "
+            "objects, colours, layouts and text of its world (shared/world.md), so these will not appear as asked"]
 
 
 def mask_layout(after: ScenePlan, region: np.ndarray, observed: list[Observed]) -> Layout | None:

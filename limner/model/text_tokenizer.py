@@ -150,6 +150,15 @@ class TextTokenizer:
                 ids.append(tid)
         return ids
 
+    def unknown_words(self, prompt: str) -> list[str]:
+        """The words outside quotes that this vocabulary does not know (each encodes as <unk>), once each, in
+        order: the engine names them to the user instead of silently drawing something else."""
+        out: list[str] = []
+        for kind, piece in self.split(prompt):
+            if kind == "word" and piece.isalpha() and piece not in self.stoi and piece not in out:
+                out.append(piece)
+        return out
+
     def decode(self, ids: list[int]) -> str:
         """The entries of `ids` joined by spaces (quote characters without their 'c:' prefix), for debugging;
         not an inverse of `encode`."""

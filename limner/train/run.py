@@ -23,10 +23,11 @@ STAGES = ("tokenizer", "decoder", "prior")
 
 
 def heldout_exclusions() -> frozenset[str]:
-    """Exact prompts of the held-out eval set, which training never sees."""
+    """Exact prompts of both held-out eval sets (evals/heldout.py, evals/fresh.py), which training never sees."""
+    from limner.evals.fresh import fresh_prompts
     from limner.evals.heldout import heldout_prompts
 
-    return heldout_prompts()
+    return heldout_prompts() | fresh_prompts()
 
 
 def parse_mix(spec: str) -> dict[str, float]:

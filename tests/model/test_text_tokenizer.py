@@ -16,3 +16,12 @@ def test_vocabulary_round_trips(text_tokenizer: TextTokenizer) -> None:
     again = TextTokenizer.from_json(text_tokenizer.to_json())
     assert again.itos == text_tokenizer.itos
     assert {"hexagon", "lightning", "infinity", "grid", "transparent"} <= set(text_tokenizer.words)
+
+
+def test_unknown_words_are_listed_once_in_order_and_quotes_are_not_words() -> None:
+    from limner.model.text_tokenizer import TextTokenizer
+
+    tok = TextTokenizer.build_default(200)
+    prompt = "a giraffe and a giraffe with 'ZEBRA' on a sign, #A0B0C0"  # quoted text is no word
+    assert tok.unknown_words(prompt) == ["giraffe"]
+    assert tok.unknown_words("a red star") == []

@@ -1,0 +1,191 @@
+"""The fresh held-out set: every prompt written from its record with template families training never uses.
+
+`python -m limner.evals.fresh --write` (or `--check`) builds `data/heldout-fresh.jsonl`, the default records of
+`limner eval generation` and the set its figures of record come from.
+
+Why a second set. The first held-out set (evals/heldout.py) rephrases only a third of its prompts, and some of
+its templates ("a heart with a star to its left", "colored", "exactly") were later taught to the prior by
+data/paraphrase.py. Its remaining two thirds are the sampler's own captions. A score on it says little about
+wording people write. Here:
+
+- Scenes come from the data engine with a seed of their own (FRESH_SEED), so they follow the world's
+  distribution; the *wording* is held out whole: openers, colour forms, count forms, joiners, relation forms,
+  grid headers, text forms and background clauses below are each a family that neither data/captions.py nor
+  data/paraphrase.py writes (tests/evals/test_fresh.py checks every family's marker against thousands of
+  training captions, and every prompt after normalisation).
+- Filler and politeness the closed text vocabulary may not know stay in: the model must cope with them.
+- Tuning (sampling defaults, checkpoint choice) uses the dev records of bench/sampling_sweep.py, never these.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from limner.data.sampler import sample
+from limner.data.world import NUMBER_WORDS, PLURALS, TAGS
+from limner.evals.records import validate_record
+
+FRESH_SEED = 20_261_205
+PER_TAG = 20
+PATH = Path(__file__).parent / "data" / "heldout-fresh.jsonl"
+
+# Each family: the phrasings, and (in MARKERS) a marker that identifies the family in any caption.
+OPENERS = ("could i get ", "i'm hoping for ", "for my slides, ", "quick request: ", "hey there, i need ",
+           "picture this: ", "kindly produce ", "what i'm after is ")
+SINGLE = ("{n} in the shade {c}", "{n} done in {c}", "{n}, tinted {c}", "{c}-toned {n}")
+SINGLE_PLAIN = ("{n}", "{n}")
+COUNT = ("{k} {p} in total, each {c}", "{p} in {c}, {k} of them", "{k} {p}, all of them {c}")
+COUNT_PLAIN = ("{k} {p} in total", "{p}, {k} of them")
+HEX = ("{n} in the exact colour {c}", "{n} whose colour code is {c}")
+JOINERS = (" next to ", ", besides that ", " and, in addition, ")
+REL_A_FIRST = {
+    "left of": ("{a} sitting further left than {b}", "{a}, and to the right of it {b}"),
+    "right of": ("{a} sitting further right than {b}", "{a}, and to the left of it {b}"),
+    "above": ("{a} sitting higher up than {b}", "{a}, and lower down {b}"),
+    "below": ("{a} sitting lower down than {b}", "{a}, and higher up {b}"),
+}
+GRID = ("tiles in {r} rows and {c} columns, read left to right then top to bottom: ",
+        "a {r} row, {c} column arrangement holding ", "a table layout ({r} rows, {c} columns) with ")
+TEXT = ("a banner reading {q}", "{q} in big letters", "a label saying {q}", "typography only: {q}")
+TEXT_LINES = ("{k} rows of lettering: {q}",)
+BACKGROUND = (" over a {b} field", ", backdrop {b}", " on a {b} canvas")
+TRANSPARENT = (" with an empty see-through backdrop", " with nothing behind it (transparent)")
+MARKERS = ("could i get", "hoping for", "for my slides", "quick request", "hey there", "picture this",
+           "kindly produce", "what i'm after", "in the shade", "done in", "tinted", "-toned", "in total",
+           "of them", "exact colour", "colour code", "next to", "besides that", "in addition", "sitting further",
+           "sitting higher", "sitting lower", "and to the right of it", "and to the left of it", "and lower down",
+           "and higher up", "read left to right", "arrangement holding", "table layout", "a banner reading",
+           "in big letters", "a label saying", "typography only", "rows of lettering", "field", ", backdrop ",
+           "canvas", "see-through backdrop", "nothing behind it")
+
+
+def _num(n: int, rng: random.Random) -> str:
+    return str(n) if rng.random() < 0.5 else NUMBER_WORDS[n]
+
+
+def _art(phrase: str) -> str:
+    return "an" if phrase[0] in "aeiou" else "a"
+
+
+def _thing(e: dict[str, Any], rng: random.Random) -> str:
+    """One include entry (or grid cell) as a noun phrase of the held-out families."""
+    n, cls = e.get("count", 1), e["class"]
+    col = e.get("color") or e.get("hex")
+    if n > 1:
+        forms = COUNT if col else COUNT_PLAIN
+        return rng.choice(forms).format(k=_num(n, rng), p=PLURALS[cls], c=col)
+    if col is None:
+        body = rng.choice(SINGLE_PLAIN).format(n=cls)
+    elif col.startswith("#"):
+        body = rng.choice(HEX).format(n=cls, c=col)
+    else:
+        body = rng.choice(SINGLE).format(n=cls, c=col)
+    return f"{_art(body)} {body}"
+
+
+def _background(bg: str | None, rng: random.Random) -> str:
+    if bg is None or bg == "white":
+        return ""
+    if bg == "transparent":
+        return rng.choice(TRANSPARENT)
+    return rng.choice(BACKGROUND).format(b=bg)
+
+
+def fresh_prompt(rec: dict[str, Any], rng: random.Random) -> str:
+    """A prompt for record `rec` in the held-out families only."""
+    tag = rec["tag"]
+    if tag == "text":
+        lines = rec["text"].split("\n")
+        quoted = ", ".join(f'"{ln}"' for ln in lines)
+        forms = TEXT_LINES if len(lines) > 1 else TEXT
+        core = rng.choice(forms).format(q=quoted, k=_num(len(lines), rng))
+    elif tag == "dense_grid":
+        g = rec["grid"]
+        head = rng.choice(GRID).format(r=_num(g["rows"], rng), c=_num(g["cols"], rng))
+        core = head + "; ".join(_thing(c, rng) for c in g["cells"])
+    elif tag == "position":
+        b, a = rec["include"][0], rec["include"][1]
+        core = rng.choice(REL_A_FIRST[a["position"][0]]).format(a=_thing(a, rng), b=_thing(b, rng))
+    else:
+        core = rng.choice(JOINERS).join(_thing(e, rng) for e in rec["include"])
+    return rng.choice(OPENERS) + core + _background(rec.get("background"), rng)
+
+
+def normalise(prompt: str) -> str:
+    """Lower case, punctuation and quotes dropped, spaces collapsed: how leakage is compared."""
+    return " ".join(re.sub(r"[^a-z0-9#]+", " ", prompt.lower()).split())
+
+
+def build_fresh(seed: int = FRESH_SEED, per_tag: int = PER_TAG) -> list[dict[str, Any]]:
+    """The fresh held-out records, deterministically from `seed`, `per_tag` per world tag, prompts unique."""
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for t, tag in enumerate(TAGS):
+        rng = random.Random(seed * 37 + t)
+        made = 0
+        while made < per_tag:
+            rec = {k: v for k, v in sample(tag, rng).record.items() if k != "phrasing"}
+            rec["prompt"] = fresh_prompt(rec, rng)
+            if normalise(rec["prompt"]) in seen:
+                continue
+            validate_record(rec)
+            seen.add(normalise(rec["prompt"]))
+            out.append({**rec, "phrasing": "fresh"})
+            made += 1
+    return out
+
+
+def write_fresh(path: Path = PATH) -> int:
+    """Regenerate the fresh set with `build_fresh()` and write it to `path` atomically; returns the record count."""
+    recs = build_fresh()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
+    tmp.replace(path)
+    return len(recs)
+
+
+@lru_cache(maxsize=1)
+def _shipped() -> tuple[str, ...]:
+    if not PATH.is_file():
+        raise FileNotFoundError(f"fresh held-out set {PATH} missing: run `python -m limner.evals.fresh --write`")
+    return tuple(ln for ln in PATH.read_text(encoding="utf-8").splitlines() if ln.strip())
+
+
+def fresh_records() -> list[dict[str, Any]]:
+    """The shipped fresh held-out records (fresh dicts each call)."""
+    return [json.loads(ln) for ln in _shipped()]
+
+
+def fresh_prompts() -> frozenset[str]:
+    """The exact fresh held-out prompts; training must never use them."""
+    return frozenset(json.loads(ln)["prompt"] for ln in _shipped())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: `--write` regenerates the shipped file; `--check` returns 1 when it differs from the generator, else 0."""
+    p = argparse.ArgumentParser(description="build the fresh held-out eval prompts")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--write", action="store_true", help=f"write {PATH}")
+    g.add_argument("--check", action="store_true", help="verify the shipped file matches the generator")
+    a = p.parse_args(argv)
+    if a.write:
+        print(f"wrote {write_fresh()} records to {PATH}")
+        return 0
+    fresh = [json.dumps(r) for r in build_fresh()]
+    if list(_shipped()) != fresh:
+        print(f"{PATH} differs from build_fresh(): run --write", file=sys.stderr)
+        return 1
+    print(f"{PATH}: {len(fresh)} records, up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
