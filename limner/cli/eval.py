@@ -134,6 +134,9 @@ def run(args: argparse.Namespace) -> int:
         sha = str(getattr(generate_fn, "checkpoint_sha", ""))
         meta["sampling"] = dataclasses.asdict(sampling)  # how the images were drawn belongs with the scores
         meta["mode"] = {"think": args.think, "best_of": args.best_of}
+        from limner.engine.generator import pixel_path
+
+        meta["pixel_path"] = pixel_path(sampling.paint, args.think)  # what made the pixels scored here
     try:
         rep = evaluate_generation(generate_fn, records, args.samples, out, checkpoint_sha=sha, oracle=args.oracle,
                                   progress=_progress, meta=meta)
@@ -153,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
     overall = "-" if rep["overall"] is None else f"{rep['overall']:.3f}"
     print(f"overall {overall} over {rep['n_records']} prompts x {rep['samples']} samples ({rep['seconds']}s)")
     for t, r in rep["tags"].items():
-        extra = "".join(f" {k} {r[k]:.3f}" for k in ("ned", "median_de2000") if isinstance(r.get(k), float))
+        extra = "".join(f" {k} {r[k]:.3f}" for k in ("ned", "colour", "position", "median_de2000")
+                        if isinstance(r.get(k), float))
         print(f"  {t:<14} {r['score']:.3f} (n={r['n']}){extra}")
     print(f"validation: oracle {v['oracle']:.3f} control {v['control']:.3f} -> {'valid' if v['valid'] else 'INVALID'}")
     print(f"report: {out / 'report.json'}")

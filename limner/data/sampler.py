@@ -356,6 +356,10 @@ def _text(rng: random.Random) -> Example:
     rec: dict[str, Any] = {"tag": "text", "prompt": prompt, "text": "\n".join(lines)}
     if bg != "white":
         rec["background"] = bg
+    if st.panel is None:  # the letters' colour is the prompt's (on a sign it is the panel's contrast)
+        rec["text_color"] = st.color
+    if pos_clause:
+        rec["text_position"] = position
     return Example(Scene(w, h, bg, [], st), prompt, rec)
 
 

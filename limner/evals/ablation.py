@@ -64,7 +64,7 @@ def _cell(x: Any) -> str:
 def ablation_markdown(rows: list[dict[str, Any]]) -> str:
     """The ablation as a Markdown section (a table, one row a pixel path)."""
     present = [t for t in COLUMNS if any(t in r["tags"] for r in rows)]
-    head = ["pixel path", "overall", *present, "hex ΔE2000"]
+    head = ["pixel path", "overall", *present, "text colour", "hex ΔE2000"]
     lines = [
         "## Pixel-path ablation (same records, same scorer, this run)",
         "",
@@ -75,6 +75,7 @@ def ablation_markdown(rows: list[dict[str, Any]]) -> str:
         "| " + " | ".join("---" for _ in head) + " |",
     ]
     for r in rows:
-        cells = [r["label"], _cell(r["overall"]), *(_cell(r["tags"].get(t)) for t in present), _cell(r["hex_de2000"])]
+        cells = [r["label"], _cell(r["overall"]), *(_cell(r["tags"].get(t)) for t in present), _cell(r["text_colour"]),
+                 _cell(r["hex_de2000"])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -55,6 +55,8 @@ GRID = ("tiles in {r} rows and {c} columns, read left to right then top to botto
         "a {r} row, {c} column arrangement holding ", "a table layout ({r} rows, {c} columns) with ")
 TEXT = ("a banner reading {q}", "{q} in big letters", "a label saying {q}", "typography only: {q}")
 TEXT_LINES = ("{k} rows of lettering: {q}",)
+TEXT_COLOUR = (", lettered in {c}", ", the letters {c}")
+TEXT_PLACE = {"top": ", placed near the top", "center": ", placed centrally", "bottom": ", placed near the bottom"}
 BACKGROUND = (" over a {b} field", ", backdrop {b}", " on a {b} canvas")
 TRANSPARENT = (" with an empty see-through backdrop", " with nothing behind it (transparent)")
 MARKERS = ("could i get", "hoping for", "for my slides", "quick request", "hey there", "picture this",
@@ -62,7 +64,8 @@ MARKERS = ("could i get", "hoping for", "for my slides", "quick request", "hey t
            "of them", "exact colour", "colour code", "next to", "besides that", "in addition", "sitting further",
            "sitting higher", "sitting lower", "and to the right of it", "and to the left of it", "and lower down",
            "and higher up", "read left to right", "arrangement holding", "table layout", "a banner reading",
-           "in big letters", "a label saying", "typography only", "rows of lettering", "field", ", backdrop ",
+           "in big letters", "a label saying", "typography only", "rows of lettering", "lettered in", "the letters",
+           "placed near the", "placed centrally", "field", ", backdrop ",
            "canvas", "see-through backdrop", "nothing behind it")
 
 
@@ -106,6 +109,10 @@ def fresh_prompt(rec: dict[str, Any], rng: random.Random) -> str:
         quoted = ", ".join(f'"{ln}"' for ln in lines)
         forms = TEXT_LINES if len(lines) > 1 else TEXT
         core = rng.choice(forms).format(q=quoted, k=_num(len(lines), rng))
+        if "text_color" in rec:
+            core += rng.choice(TEXT_COLOUR).format(c=rec["text_color"])
+        if "text_position" in rec:
+            core += TEXT_PLACE[rec["text_position"]]
     elif tag == "dense_grid":
         g = rec["grid"]
         head = rng.choice(GRID).format(r=_num(g["rows"], rng), c=_num(g["cols"], rng))

@@ -94,6 +94,10 @@ def _tag_report(tag: str, scores: list[ImageScore]) -> dict[str, Any]:
         rep["exact"] = rep["score"]
         rep["ned"] = _mean([float(s.extra.get("ned", 0.0)) for s in scores])
         rep["exact_strict"] = _mean([float(s.extra.get("exact_strict", 0.0)) for s in scores])
+        for key, name in (("colour_ok", "colour"), ("position_ok", "position")):
+            asked = [float(s.extra[key]) for s in scores if key in s.extra]
+            rep[name] = _mean(asked) if asked else None  # share right among the images whose record asks
+            rep[f"n_{name}"] = len(asked)
     if tag == "hex_color":
         des = [float(s.extra["de2000"]) for s in scores if "de2000" in s.extra]
         rep["median_de2000"] = float(statistics.median(des)) if des else None

@@ -116,6 +116,8 @@ def build_heldout(seed: int = HELDOUT_SEED, per_tag: int = PER_TAG) -> list[dict
             if rng.random() < REPHRASE_SHARE:
                 rec["prompt"] = _rephrase(rec, rng)
                 phrasing = "heldout"
+                rec.pop("text_color", None)  # the re-phrasing names neither the letters' colour nor their place
+                rec.pop("text_position", None)
             if rec["prompt"] in seen:
                 continue
             validate_record(rec)

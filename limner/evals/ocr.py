@@ -27,6 +27,8 @@ class TextScore:
     exact: float  # 1.0 when the folded strings are equal
     ned: float  # 1 - edit distance / max length, on the folded strings
     exact_strict: float  # exact match with case and whitespace folding only
+    ink: tuple[float, float, float] | None = None  # the letters' median colour (sRGB), None when none was found
+    band: str | None = None  # top | center | bottom: where the text block sits
 
 
 def fold_strict(s: str) -> str:
@@ -85,6 +87,11 @@ def ocr_view(image: Image.Image) -> np.ndarray:
 
 def read_text(image: Image.Image) -> str:
     """OCR the image: detected text lines in reading order, joined with newlines."""
+    return read_text_boxes(image)[0]
+
+
+def read_text_boxes(image: Image.Image) -> tuple[str, list[tuple[int, int, int, int]]]:
+    """`read_text` and the detected lines' boxes (x0, y0, x1, y1) in image pixels, clipped to the canvas."""
     view = ocr_view(image)
     # A margin helps the detector with text that touches the canvas edge or is a single glyph.
     pad = 16
@@ -96,7 +103,13 @@ def read_text(image: Image.Image) -> str:
     txts = list(res.txts or ())
     boxes = res.boxes if res.boxes is not None else []
     if not txts:
-        return ""
+        return "", []
+    h, w = view.shape[:2]
+    rects = []
+    for b in boxes:
+        b = np.asarray(b, dtype=np.float64) - pad
+        rects.append((max(0, int(b[:, 0].min())), max(0, int(b[:, 1].min())), min(w, int(np.ceil(b[:, 0].max()))),
+                      min(h, int(np.ceil(b[:, 1].max())))))
     items = []
     for t, b in zip(txts, boxes, strict=False):
         b = np.asarray(b, dtype=np.float64)
@@ -108,11 +121,45 @@ def read_text(image: Image.Image) -> str:
             rows[-1].append(it)
         else:
             rows.append([it])
-    return "\n".join(" ".join(t for *_, t in sorted(r, key=lambda z: z[1])) for r in rows)
+    return "\n".join(" ".join(t for *_, t in sorted(r, key=lambda z: z[1])) for r in rows), rects
+
+
+# A pixel inside a text box whose colour is this far (sRGB Euclidean) from the box's background is ink.
+INK_DISTANCE = 80.0
+
+
+def ink_rgb(image: Image.Image, boxes: list[tuple[int, int, int, int]]) -> tuple[float, float, float] | None:
+    """The letters' colour: the median of the pixels inside the OCR boxes that stand far from their box's
+    background (the median colour of the box's border); None when no box holds ink."""
+    a = np.asarray(ocr_view(image), dtype=np.float64)  # (H, W, 3)
+    inks = []
+    for x0, y0, x1, y1 in boxes:
+        if x1 - x0 < 3 or y1 - y0 < 3:
+            continue
+        crop = a[y0:y1, x0:x1]
+        border = np.concatenate([crop[0], crop[-1], crop[:, 0], crop[:, -1]])
+        bg = np.median(border, axis=0)
+        far = np.linalg.norm(crop - bg, axis=-1) > INK_DISTANCE
+        inks.append(crop[far])
+    px = np.concatenate(inks) if inks else np.zeros((0, 3))
+    if len(px) < 8:
+        return None
+    m = np.median(px, axis=0)
+    return (float(m[0]), float(m[1]), float(m[2]))
+
+
+def text_band(boxes: list[tuple[int, int, int, int]], height: int) -> str | None:
+    """Where the text block sits: 'top', 'center' or 'bottom' by its vertical centre in thirds of the canvas."""
+    if not boxes:
+        return None
+    cy = (min(b[1] for b in boxes) + max(b[3] for b in boxes)) / 2 / height
+    return "top" if cy < 1 / 3 else "bottom" if cy > 2 / 3 else "center"
 
 
 def score_text(image: Image.Image, target: str) -> TextScore:
-    """OCR `image` and score the reading against `target`: folded exact match, NED and strict exact match."""
-    got = read_text(image)
+    """OCR `image` and score the reading against `target`: folded exact match, NED and strict exact match; the
+    ink colour and the block's band come with it."""
+    got, boxes = read_text_boxes(image)
     return TextScore(got, float(fold(got) == fold(target)), ned(got, target),
-                     float(fold_strict(got) == fold_strict(target)))
+                     float(fold_strict(got) == fold_strict(target)), ink_rgb(image, boxes),
+                     text_band(boxes, image.height))

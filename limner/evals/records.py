@@ -16,7 +16,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from limner.data.scene import Scene, SceneObject, SceneText
+from limner.data.scene import TEXT_POSITIONS, Scene, SceneObject, SceneText
 from limner.data.world import (
     COLORS,
     MAX_LINE_CHARS,
@@ -119,6 +119,10 @@ def validate_record(record: Any) -> dict[str, Any]:
         raise _fail("include", f"tag {tag!r} needs at least one include entry")
     if tag == "text":
         out["text"] = _check_text(record.get("text"))
+        if "text_color" in record:  # optional: the colour the prompt asks the letters in
+            out["text_color"] = _check_color(record["text_color"], "text_color")
+        if "text_position" in record and record["text_position"] not in TEXT_POSITIONS:
+            raise _fail("text_position", f"expected one of {sorted(TEXT_POSITIONS)}, got {record['text_position']!r}")
     if tag == "dense_grid":
         out["grid"] = _check_grid(record.get("grid"))
     return out
@@ -256,7 +260,8 @@ def record_to_scene(record: dict[str, Any], size: tuple[int, int] = (256, 256), 
     bg = rec["background"]
     scene = Scene(w, h, bg)
     if rec["tag"] == "text":
-        scene.text = SceneText(rec["text"].split("\n"), _text_color(bg), "center")
+        scene.text = SceneText(rec["text"].split("\n"), rec.get("text_color") or _text_color(bg),
+                               rec.get("text_position", "center"))
         return scene
     if rec["tag"] == "dense_grid":
         g = rec["grid"]

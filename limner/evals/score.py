@@ -10,7 +10,9 @@
 - `dense_grid`: share of the R*C cells whose largest object (by centroid) has the right class and colour.
 - `hex_color`: correct when an object of the class is found with median CIEDE2000 <= 10; the error is
   reported either way (of the best object of the class, else of the largest object, else DE_MISSING).
-- `text`: OCR exact match after case/whitespace (and I/l homoglyph) folding (the image score) and NED.
+- `text`: OCR exact match after case/whitespace (and I/l homoglyph) folding (the image score) and NED; where the
+  record names them, the letters' colour (the median ink inside the OCR boxes; nearest world colour, or
+  CIEDE2000 <= 10 for hex) and the block's place (top, center or bottom third) are reported beside it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from limner.evals.color import ciede2000, color_lab, srgb_to_lab
+from limner.evals.color import ciede2000, color_lab, de2000_rgb, nearest_named, srgb_to_lab
 from limner.evals.detect import DetectConfig, Detection, detect
 from limner.evals.ocr import score_text
 
@@ -74,6 +76,14 @@ def _color_ok(d: Detection, req: dict[str, Any]) -> bool:
     if "hex" in req:
         return object_de2000(d, req["hex"]) <= HEX_DE_MAX
     return True
+
+
+def text_colour_ok(ink: tuple[float, float, float], color: str) -> bool:
+    """Letters of median colour `ink` are in `color`: the nearest world colour for a name, CIEDE2000 <= HEX_DE_MAX
+    for a hex value (as objects are scored)."""
+    if color.startswith("#"):
+        return de2000_rgb(ink, color) <= HEX_DE_MAX
+    return nearest_named(ink) == color
 
 
 def _describe(dets: list[Detection]) -> list[dict[str, Any]]:
@@ -152,8 +162,18 @@ def score_image(image: Image.Image, rec: dict[str, Any], cfg: DetectConfig | Non
     tag = rec["tag"]
     if tag == "text":
         ts = score_text(image, rec["text"])
-        return ImageScore(ts.exact, ts.exact == 1.0, [] if ts.exact else [f"read {ts.read!r}"],
-                          {"ned": ts.ned, "exact_strict": ts.exact_strict, "read": ts.read})
+        extra: dict[str, Any] = {"ned": ts.ned, "exact_strict": ts.exact_strict, "read": ts.read}
+        reasons = [] if ts.exact else [f"read {ts.read!r}"]
+        if "text_color" in rec:  # reported beside the exact match, which stays the image's score
+            extra["colour_ok"] = ts.ink is not None and text_colour_ok(ts.ink, rec["text_color"])
+            extra["ink"] = None if ts.ink is None else [round(v) for v in ts.ink]
+            if not extra["colour_ok"]:
+                reasons.append(f"letters not {rec['text_color']} (ink {extra['ink']})")
+        if "text_position" in rec:
+            extra["position_ok"] = ts.band == rec["text_position"]
+            if not extra["position_ok"]:
+                reasons.append(f"text at {ts.band}, wanted {rec['text_position']}")
+        return ImageScore(ts.exact, ts.exact == 1.0, reasons, extra)
     dets = detect(image, cfg)
     if tag == "dense_grid":
         return _score_grid(dets, rec, image.width, image.height)

@@ -39,3 +39,18 @@ def test_ocr_multiline_order_on_sign_and_transparent_white_text():
 def test_blank_image_reads_nothing():
     s = score_text(render(Scene(256, 256, "white")), "HELLO")
     assert s.read == "" and s.exact == 0.0 and s.ned == 0.0
+
+
+def test_text_colour_and_place_are_scored_where_the_record_asks() -> None:
+    from limner.evals.score import score_image
+
+    im = render(Scene(256, 256, "#203040", [], SceneText(["SALE 20"], "orange", "bottom")))
+    rec = {"tag": "text", "prompt": "p", "text": "SALE 20", "text_color": "orange", "text_position": "bottom"}
+    s = score_image(im, rec)
+    assert s.correct and s.extra["colour_ok"] and s.extra["position_ok"], s.extra
+    wrong = score_image(im, {**rec, "text_color": "blue", "text_position": "top"})
+    assert wrong.score == 1.0 and not wrong.extra["colour_ok"] and not wrong.extra["position_ok"]
+    assert any("letters not blue" in r for r in wrong.reasons)
+    hexed = score_image(render(Scene(256, 256, "white", [], SceneText(["GO"], "#1E90FF", "center"))),
+                        {"tag": "text", "prompt": "p", "text": "GO", "text_color": "#1E90FF"})
+    assert hexed.extra["colour_ok"] and "position_ok" not in hexed.extra
