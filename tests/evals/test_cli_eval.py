@@ -66,6 +66,11 @@ def test_cli_sampling_flags_are_validated_and_recorded(tmp_path, capsys, tiny_ch
     rep = json.loads((out / "report.json").read_text())
     assert rep["sampling"]["cfg_scale"] == 1.5 and rep["sampling"]["temperature"] == 0.9
     assert rep["sampling"]["novel_temperature"] == 0.4
+    # the pixel-path ablation, measured in the same run on the same record
+    assert [r["key"] for r in rep["ablation"]] == ["native", "no_colours", "tokens_only", "paint"]
+    assert all(r["n_records"] == 1 and r["samples"] == 1 for r in rep["ablation"]) and rep["pixel_path"] == "native"
+    assert "## Pixel-path ablation" in (out / "report.md").read_text()
+    assert (out / "ablation" / "tokens_only" / "report.json").is_file()
     main(["eval", "generation", "--checkpoint", str(tiny_checkpoint), "--novel-temperature", "off",
           "--limit", "1", "--samples", "1", "--out", str(out)])
     assert json.loads((out / "report.json").read_text())["sampling"]["novel_temperature"] is None
