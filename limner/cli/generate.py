@@ -80,6 +80,9 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layout-temperature", type=float, default=None,
                    help="temperature of a layout prior's layout tokens (which objects, where); default: the "
                    "engine's (--temperature)")
+    p.add_argument("--layout-tries", type=int, default=None,
+                   help="layouts the prior draws per image, keeping the first with its objects apart and on the "
+                   "canvas (a verifier; nothing is moved); 1 = plain sampling (default: the engine's, 4)")
     p.add_argument("--top-k", type=int, default=None,
                    help="keep the k likeliest codes, 0 = off (default: the engine's)")
     p.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass, 1 = off (default: the engine's)")
@@ -99,7 +102,7 @@ def sampling_from_args(args: argparse.Namespace) -> SamplingParams:
 
     sp = SamplingParams()
     given = {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p, "cfg_scale": args.cfg,
-             "layout_temperature": args.layout_temperature, "paint": args.paint}
+             "layout_temperature": args.layout_temperature, "paint": args.paint, "layout_tries": args.layout_tries}
     sp = dataclasses.replace(sp, **{k: v for k, v in given.items() if v is not None})
     if args.novel_temperature is not None:
         sp.novel_temperature = None if args.novel_temperature < 0 else args.novel_temperature

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from limner.engine.layout_check import pick_layout
 from limner.engine.sampling import cfg_logits, near_codes, sample_from_logits, sample_with_repeat
 from limner.model.layout import (
     C0,
@@ -74,6 +75,9 @@ class SamplingParams:
     # geometry and the colours the prior wrote), "geometry" (no colours) or "none" (an empty map: the decoder
     # reads the image codes alone). Paint mode always reads it whole.
     decoder_layout: str = "full"
+    # Layouts drawn per fresh image, the first plausible one kept (engine/layout_check.py: objects apart and on
+    # the canvas); 1 is plain sampling.
+    layout_tries: int = 4
 
     def validate(self) -> None:
         """ValueError naming the first field out of range (temperature, top_k, top_p, cfg_scale or decoder_noise)."""
@@ -93,6 +97,8 @@ class SamplingParams:
             raise ValueError(f"novel_temperature must be >= 0, got {self.novel_temperature}")
         if not 0 <= self.decoder_noise <= 2:
             raise ValueError(f"decoder_noise must be in [0, 2], got {self.decoder_noise}")
+        if not 1 <= self.layout_tries <= 16:
+            raise ValueError(f"layout_tries must be between 1 and 16, got {self.layout_tries}")
         if self.decoder_layout not in DECODER_LAYOUTS:
             raise ValueError(f"decoder_layout must be one of {DECODER_LAYOUTS}, got {self.decoder_layout!r}")
 
@@ -192,6 +198,23 @@ def sample_layouts(
     return [decode_layout(x, colour) for x in ids], final, next_pos
 
 
+def draw_layouts(
+    model: NativeModel, prompts: list[str], size: tuple[int, int], params: SamplingParams,
+    generator: torch.Generator | None, tries: int,
+) -> list[Layout]:
+    """`tries` layouts for each prompt, drawn in one batch (B * tries rows, doubled for CFG), and for each prompt
+    the first that layout_check passes (else the least implausible): the layouts the codes then follow."""
+    rows, cols = model.grid(size)
+    text, max_text = model.text, model.config.prior.max_text_tokens
+    seqs = [prompt_prefix(text, p, size, max_text) for p in prompts for _ in range(tries)]
+    if params.cfg_scale != 1.0:
+        seqs += [prompt_prefix(text, "", size, max_text, drop_text=True) for _ in range(len(seqs))]
+    logits, next_pos, cache = prefill(model, seqs, max_layout_tokens(model.config.prior.layout_colour))
+    drawn, _, _ = sample_layouts(model, logits, next_pos, cache, params, len(prompts) * tries, generator,
+                                 (rows, cols))
+    return [pick_layout(drawn[i * tries : (i + 1) * tries], size) for i in range(len(prompts))]
+
+
 def free_span(keep: torch.Tensor) -> tuple[int, int]:
     """[start, stop) of the code positions any row samples (keep < 0); (0, 0) when none does.
 
@@ -250,6 +273,8 @@ def sample_tokens(
         codes[:, :start] = keep[:, :start]
         codes[:, stop:] = keep[:, stop:]
     off = model.layout_offset
+    if layouts is None and off is not None and keep is None and params.layout_tries > 1:
+        layouts = draw_layouts(model, prompts, size, params, generator, params.layout_tries)
     if layouts is not None:
         if off is None:
             raise ValueError("layouts were given, but this checkpoint's prior writes no layout tokens")
