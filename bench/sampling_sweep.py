@@ -5,7 +5,7 @@ so choosing defaults here does not tune on the eval. Every setting is scored by 
 `limner eval generation`, in one run, so the printed scores compare like with like.
 
 Run: .venv/bin/python bench/sampling_sweep.py [--checkpoint CKPT] [--per-tag 3] [--samples 2]
-     [--grid "cfg=2,3,5 temp=1.0,0.8 topk=0 novel=-1,0.5 layout=-1,0.7 paint=0,1"]
+     [--grid "cfg=2,3,5 temp=1.0,0.8 topk=0 novel=-1,0.5 layout=-1,0.7 paint=0,1 tries=1,4"]
 """
 
 from __future__ import annotations
@@ -46,19 +46,19 @@ def tuning_records(per_tag: int, seed: int = TUNING_SEED) -> list[dict[str, Any]
 def parse_grid(spec: str) -> list[SamplingParams]:
     """'cfg=2,3 temp=1.0,0.8 topk=0,50 novel=-1,0.5 layout=-1,0.7' -> the product of the listed values (novel:
     the novel_temperature, -1 = off, one temperature for every code; layout: the layout_temperature, -1 = the
-    temperature; paint: 1 = paint mode on, 0 = off)."""
+    temperature; paint: 1 = paint mode on, 0 = off (the default, native); tries: layouts drawn per image)."""
     axes: dict[str, list[float]] = {"cfg": [3.0], "temp": [1.0], "topk": [0.0], "novel": [-1.0], "layout": [-1.0],
-                                     "paint": [1.0]}
+                                     "paint": [0.0], "tries": [4.0]}
     for part in spec.split():
         key, _, vals = part.partition("=")
         if key not in axes or not vals:
-            raise SystemExit(f"bad --grid part {part!r}: expected cfg, temp, topk, novel, layout or paint=..")
+            raise SystemExit(f"bad --grid part {part!r}: expected cfg, temp, topk, novel, layout, paint or tries=..")
         axes[key] = [float(v) for v in vals.split(",")]
     return [
         SamplingParams(temperature=t, top_k=int(k), cfg_scale=c, novel_temperature=None if nv < 0 else nv,
-                       layout_temperature=None if lt < 0 else lt, paint=bool(pt))
-        for c, t, k, nv, lt, pt in itertools.product(axes["cfg"], axes["temp"], axes["topk"], axes["novel"],
-                                                     axes["layout"], axes["paint"])
+                       layout_temperature=None if lt < 0 else lt, paint=bool(pt), layout_tries=int(tr))
+        for c, t, k, nv, lt, pt, tr in itertools.product(axes["cfg"], axes["temp"], axes["topk"], axes["novel"],
+                                                         axes["layout"], axes["paint"], axes["tries"])
     ]
 
 
@@ -72,7 +72,7 @@ def main() -> int:
     gen = Generator.from_checkpoint(a.checkpoint)
     recs = tuning_records(a.per_tag)
     print(f"{len(recs)} tuning prompts x {a.samples} samples, checkpoint {gen.checkpoint_sha[:12]}")
-    head = {"cfg": 5, "temp": 5, "topk": 5, "novel": 5, "lay": 5, "paint": 5, "overall": 8, "text": 6,
+    head = {"cfg": 5, "temp": 5, "topk": 5, "novel": 5, "lay": 5, "paint": 5, "tries": 5, "overall": 8, "text": 6,
             "grid": 6, "hexdE": 6, "s": 5}
     print(" ".join(f"{h:>{w}}" for h, w in head.items()))
     for sp in parse_grid(a.grid):
@@ -90,7 +90,7 @@ def main() -> int:
             f"{sp.cfg_scale:5.1f} {sp.temperature:5.2f} {sp.top_k:5d} "
             f"{'-' if sp.novel_temperature is None else f'{sp.novel_temperature:.2f}':>5} "
             f"{'-' if sp.layout_temperature is None else f'{sp.layout_temperature:.2f}':>5} "
-            f"{int(sp.paint):5d} "
+            f"{int(sp.paint):5d} {sp.layout_tries:5d} "
             f"{rep['overall'] or 0:8.3f} "
             f"{tags.get('text', {}).get('exact', 0):6.3f} {tags.get('dense_grid', {}).get('score', 0):6.3f} "
             f"{tags.get('hex_color', {}).get('median_de2000', 0):6.1f} {time.time() - t0:5.0f}",

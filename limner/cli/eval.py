@@ -50,6 +50,7 @@ def add_parser(subparsers: Any) -> None:
     add_sampling_args(g)
     g.set_defaults(func=run)
     importlib.import_module("limner.cli.eval_conversation").add_parser(sub)
+    importlib.import_module("limner.cli.eval_paraphrase").add_parser(sub)
     try:
         safety = importlib.import_module("limner.cli.eval_safety")
     except ModuleNotFoundError as e:
