@@ -46,9 +46,13 @@ def tuning_records(per_tag: int, seed: int = TUNING_SEED) -> list[dict[str, Any]
 def parse_grid(spec: str) -> list[SamplingParams]:
     """'cfg=2,3 temp=1.0,0.8 topk=0,50 novel=-1,0.5 layout=-1,0.7' -> the product of the listed values (novel:
     the novel_temperature, -1 = off, one temperature for every code; layout: the layout_temperature, -1 = the
-    temperature; paint: 1 = paint mode on, 0 = off (the default, native); tries: layouts drawn per image)."""
-    axes: dict[str, list[float]] = {"cfg": [3.0], "temp": [1.0], "topk": [0.0], "novel": [-1.0], "layout": [-1.0],
-                                     "paint": [0.0], "tries": [4.0]}
+    temperature; paint: 1 = paint mode on, 0 = off (the default, native); tries: layouts drawn per image). An axis
+    not named keeps the engine's default (SamplingParams())."""
+    d = SamplingParams()  # an axis not named keeps the engine's default
+    axes: dict[str, list[float]] = {"cfg": [d.cfg_scale], "temp": [d.temperature], "topk": [float(d.top_k)],
+                                     "novel": [-1.0 if d.novel_temperature is None else d.novel_temperature],
+                                     "layout": [-1.0 if d.layout_temperature is None else d.layout_temperature],
+                                     "paint": [float(d.paint)], "tries": [float(d.layout_tries)]}
     for part in spec.split():
         key, _, vals = part.partition("=")
         if key not in axes or not vals:

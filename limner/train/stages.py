@@ -24,7 +24,7 @@ from limner.model.paint import paint_batch
 from limner.model.prior import Prior
 from limner.model.sequence import build_training_sequences
 from limner.model.text_tokenizer import TextTokenizer
-from limner.train.prior_codes import CodeSampler
+from limner.train.prior_codes import CodeSampler, background_agrees
 
 LAYOUT_DROP = 0.15  # share of decoder examples trained without their layout (uploads and edits have none)
 # The decoder's layout input learns at 4x the rate: on a continued decoder it starts from zero next to parts
@@ -129,6 +129,7 @@ class DecoderStage(TokenizerStage):
         """Batch of (B, 4, H, W) images -> (flow-matching loss, logs) on the frozen tokenizer's codes."""
         self.tokenizer.eval()
         lmap = None
+        own: list[int] = []
         with torch.no_grad():
             codes, idx = self.tokenizer.encode(batch.images)  # (B, D, h, w), (B, h, w)
             if self.cfg.decoder.layout_cond:
@@ -138,9 +139,14 @@ class DecoderStage(TokenizerStage):
                     if own:
                         idx = idx.clone()
                         true = [batch.layouts[i] or [] for i in own]
-                        idx[own] = self.code_sampler([batch.prompts[i] for i in own], batch.size, true)  # type: ignore[misc]
-                        for i, lay in zip(own, true, strict=True):
-                            lays[i] = lay
+                        drawn = self.code_sampler([batch.prompts[i] for i in own], batch.size, true)  # type: ignore[misc]
+                        agree = background_agrees(self.tokenizer, idx[own], drawn, true)
+                        kept = [k for k, ok in enumerate(agree) if ok]  # a wrong background would teach greys
+                        for k in kept:
+                            lays[own[k]] = true[k]
+                        own = [own[k] for k in kept]
+                        if own:
+                            idx[own] = drawn[kept]
                     has_text = [bool(g.any()) or i in own for i, g in enumerate(batch.glyphs)]  # never paint own
                     idx, painted = paint_batch(idx, lays, has_text, PAINT_SHARE, self.rng)
                     if any(painted) or own:
@@ -151,7 +157,10 @@ class DecoderStage(TokenizerStage):
             preview = self.tokenizer.decode_preview(codes) if self.cfg.decoder.preview_cond else None
         flow = self.decoder.loss(codes, batch.images, batch.glyphs, crop=self.crop, preview=preview, layout=lmap,
                                  on_ink=self.head_only)
-        return flow, {"flow": flow.item()}
+        logs = {"flow": flow.item()}
+        if self.prior_codes > 0:
+            logs["own"] = float(len(own))  # examples decoded from the prior's codes in this batch
+        return flow, logs
 
     def prior_rows(self, batch: Batch) -> list[int]:
         """The rows of `batch` whose codes are replaced by the prior's own (share `prior_codes` of those with a

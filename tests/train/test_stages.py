@@ -119,6 +119,9 @@ def test_decoder_stage_decodes_the_priors_own_codes_for_a_share_of_examples(
     from limner.train.prior_codes import prior_code_sampler
 
     monkeypatch.setattr(stages, "LAYOUT_DROP", 1.0)  # every other row would lose its layout
+    # the random tiny prior never draws a true background: keep every row, to see the wiring (the filter itself is
+    # tested on real codes below)
+    monkeypatch.setattr(stages, "background_agrees", lambda tok, a, b, lays: [True] * len(lays))
     drawn: list[torch.Tensor] = []
     sampler = prior_code_sampler(tiny_model, seed=0)
 
@@ -152,3 +155,22 @@ def test_prior_codes_share_is_checked() -> None:
         DecoderStage(get_config("tiny"), crop=64, prior_codes=1.5)
     with pytest.raises(ValueError, match="needs a code sampler"):
         DecoderStage(get_config("tiny"), crop=64, prior_codes=0.5)
+
+
+def test_only_examples_whose_sampled_background_is_right_are_kept() -> None:
+    """background_agrees on real codes: an image's own codes agree; codes of the same scene on another background
+    do not."""
+    from limner.data.scene import Scene, SceneObject, render, to_array
+    from limner.engine.generator import default_checkpoint
+    from limner.model.layout import scene_layout
+    from limner.train.prior_codes import background_agrees
+
+    tok = NativeModel.from_checkpoint(default_checkpoint()).tokenizer  # the shipped, trained tokenizer
+    white = Scene(256, 256, "white", [SceneObject("star", "red", cx=0.5, cy=0.5)])
+    blue = Scene(256, 256, "blue", [SceneObject("star", "red", cx=0.5, cy=0.5)])
+    x = torch.stack([torch.from_numpy(to_array(render(s))) for s in (white, blue)])
+    with torch.no_grad():
+        idx = tok.encode(x)[1]
+    lay = scene_layout(white)
+    agree = background_agrees(tok, idx[[0, 0]], idx[[1, 0]], [lay, lay])
+    assert agree == [False, True]
