@@ -149,6 +149,10 @@ class Generator:
         """sha256 of the loaded checkpoint file ('' for a model built in memory)."""
         return self.model.sha256
 
+    def unknown_words(self, prompt: str) -> list[str]:
+        """The prompt's words outside this model's vocabulary (read as unknown), once each, in order."""
+        return self.model.text.unknown_words(prompt)
+
     def effective_prompt(self, prompt: str, background: str) -> str:
         """`background=transparent` is a request the model reads from the prompt, as it was trained."""
         if background == "transparent" and "transparent" not in prompt.lower():

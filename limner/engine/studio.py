@@ -117,7 +117,7 @@ class Studio:
         opts.validate()
         if references:
             think = True  # the uploaded object only reaches the model through the plan's caption
-        unknown = unknown_words_note(self.generator.model.text.unknown_words(prompt))
+        unknown = unknown_words_note(self.generator.unknown_words(prompt))
         if not think and best_of == 1:
             ims = self.generator.generate(prompt, opts, progress)
             return Drawn(ims, [None] * len(ims), [prompt] * len(ims), notes=unknown,

@@ -41,6 +41,9 @@ class FakeGenerator:
         self.drawn += opts.n
         return out
 
+    def unknown_words(self, prompt: str) -> list[str]:
+        return []
+
 
 def test_best_of_keeps_the_candidate_the_verifier_prefers() -> None:
     wrong = scene_image(SceneObject("circle", "red", cx=0.3, cy=0.3))
