@@ -157,3 +157,18 @@ $L export --prior "$R/prior/model.safetensors" --decoder "$R/dec/model.safetenso
 #    0.879 at 800; objects counted right 0.868 -> 0.965 at 600), and with paint.separate's shrink-to-fit its grid
 #    images too (0.747 -> 0.833 at 600), but the 108 x 4 GenEval overall fell 0.816 -> 0.792 (step 600) and 0.795
 #    (800): single_object 0.958 -> 0.896, two_object 0.729 -> 0.646. The shipped prior stays that of 11.
+#
+# 12. the decoder reads the prior's own codes (session 14; train/prior_codes.py). The default pixel path became the
+#     native one (the decoder draws the codes the prior samples, paint mode opt-in), and the decoder of 10. learns
+#     from the prior's sampled codes: half of its examples with a layout are decoded from codes the frozen prior of
+#     11. samples for their caption with their true layout teacher-forced, kept only where the prior drew the
+#     background right; the prior is unchanged:
+#      OMP_NUM_THREADS=2 limner train decoder --init limner/weights/limner-small.safetensors --out runs/dec_own2 \
+#        --prior-codes 0.5 --steps 1000 --batch-size 8 --lr 2e-4 --warmup 30 --threads 2 --save-every 100 --seed 1
+#        (to the step-600 save, ~2.4 s a step)
+#      limner export --prior limner/weights/limner-small.safetensors --decoder runs/dec_own2/model.safetensors \
+#        --out limner/weights/limner-small.safetensors
+#    Dev records (bench/sampling_sweep.py --per-tag 6 --samples 2, native path, 4 layout tries): overall
+#    0.333 -> 0.375, grid 0.317 -> 0.375, hex dE2000 35.9 -> 27.2, text exact 1.000 both.
+#    Tried first and not shipped: the same without the background filter at --prior-codes 0.6, lr 3e-4; by step 900
+#    it painted every white background a flat grey (dev overall 0.361 -> 0.000).
