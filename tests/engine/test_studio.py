@@ -124,3 +124,29 @@ def test_mask_layout_centres_the_one_new_object_in_the_mask() -> None:
     cx, cy = lay[-1].center()
     assert abs(cx - 190 / 256) < 0.03 and abs(cy - 200 / 256) < 0.03 and lay[-1].radius_frac() < 40 / 256
     assert mask_layout(ScenePlan([PlanObject("heart", "green", count=2)]), region, []) is None
+
+
+OUT_OF_WORLD = (
+    ("a cat wearing a detective hat", "cat"), ("a giraffe eating leaves", "giraffe"),
+    ("a bicycle leaning on a wall", "bicycle"), ("a teapot on a wooden table", "teapot"),
+    ("an astronaut riding a horse", "astronaut"), ("a dog in a red sweater", "dog"),
+    ("a pizza with olives", "pizza"), ("a lighthouse at dusk", "lighthouse"), ("a violin", "violin"),
+    ("a robot dancing", "robot"), ("a penguin on the ice", "penguin"), ("a castle in the sky", "castle"),
+    ("three blue cars", "cars"), ("a tree next to a house", "tree"),
+    ("a portrait of an old sailor", "sailor"), ("a bowl of ramen", "ramen"),
+    ("a green dragon above a red ring", "dragon"), ("two yellow bananas", "bananas"),
+    ("a mountain lake at sunrise", "mountain"), ("a watercolour of a fox", "fox"),
+)
+
+
+def test_every_out_of_world_prompt_gets_a_notice_naming_its_words() -> None:
+    """20 prompts naming things the shipped model has not learned: each gets the notice, naming the thing."""
+    from limner.engine.generator import Generator, default_checkpoint
+    from limner.engine.studio import unknown_words_note
+    from limner.model.native import NativeModel
+
+    gen = Generator(NativeModel.from_checkpoint(default_checkpoint()))
+    for prompt, word in OUT_OF_WORLD:
+        note = unknown_words_note(gen.unknown_words(prompt))
+        assert len(note) == 1 and f"'{word}'" in note[0], (prompt, note)
+    assert unknown_words_note(gen.unknown_words("three green triangles above a red ring")) == []
