@@ -19,21 +19,20 @@ wording people write. Here:
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import re
-import sys
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from limner.data.sampler import sample
 from limner.data.world import NUMBER_WORDS, PLURALS, TAGS
+from limner.evals.heldout import set_main, shipped_lines, write_records
 from limner.evals.records import validate_record
 
 FRESH_SEED = 20_261_205
 PER_TAG = 20
+MODULE = "limner.evals.fresh"  # how to rebuild the file: python -m MODULE --write
 PATH = Path(__file__).parent / "data" / "heldout-fresh.jsonl"
 
 # Each family: the phrasings, and (in MARKERS) a marker that identifies the family in any caption.
@@ -151,47 +150,22 @@ def build_fresh(seed: int = FRESH_SEED, per_tag: int = PER_TAG) -> list[dict[str
 
 def write_fresh(path: Path = PATH) -> int:
     """Regenerate the fresh set with `build_fresh()` and write it to `path` atomically; returns the record count."""
-    recs = build_fresh()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
-    tmp.replace(path)
-    return len(recs)
-
-
-@lru_cache(maxsize=1)
-def _shipped() -> tuple[str, ...]:
-    if not PATH.is_file():
-        raise FileNotFoundError(f"fresh held-out set {PATH} missing: run `python -m limner.evals.fresh --write`")
-    return tuple(ln for ln in PATH.read_text(encoding="utf-8").splitlines() if ln.strip())
+    return write_records(path, build_fresh())
 
 
 def fresh_records() -> list[dict[str, Any]]:
     """The shipped fresh held-out records (fresh dicts each call)."""
-    return [json.loads(ln) for ln in _shipped()]
+    return [json.loads(ln) for ln in shipped_lines(PATH, MODULE)]
 
 
 def fresh_prompts() -> frozenset[str]:
     """The exact fresh held-out prompts; training must never use them."""
-    return frozenset(json.loads(ln)["prompt"] for ln in _shipped())
+    return frozenset(json.loads(ln)["prompt"] for ln in shipped_lines(PATH, MODULE))
 
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: `--write` regenerates the shipped file; `--check` returns 1 when it differs from the generator, else 0."""
-    p = argparse.ArgumentParser(description="build the fresh held-out eval prompts")
-    g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--write", action="store_true", help=f"write {PATH}")
-    g.add_argument("--check", action="store_true", help="verify the shipped file matches the generator")
-    a = p.parse_args(argv)
-    if a.write:
-        print(f"wrote {write_fresh()} records to {PATH}")
-        return 0
-    fresh = [json.dumps(r) for r in build_fresh()]
-    if list(_shipped()) != fresh:
-        print(f"{PATH} differs from build_fresh(): run --write", file=sys.stderr)
-        return 1
-    print(f"{PATH}: {len(fresh)} records, up to date")
-    return 0
+    return set_main(argv, PATH, MODULE, build_fresh, "fresh held-out")
 
 
 if __name__ == "__main__":

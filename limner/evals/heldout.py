@@ -13,6 +13,7 @@ import argparse
 import json
 import random
 import sys
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from limner.evals.records import validate_record
 HELDOUT_SEED = 917_2026
 PER_TAG = 36
 REPHRASE_SHARE = 0.35
+MODULE = "limner.evals.heldout"  # how to rebuild the file: python -m MODULE --write
 PATH = Path(__file__).parent / "data" / "heldout.jsonl"
 
 _OPENERS = ("", "", "a picture of ", "make an image with ", "please make ", "i would like ", "show me ",
@@ -127,9 +129,8 @@ def build_heldout(seed: int = HELDOUT_SEED, per_tag: int = PER_TAG) -> list[dict
     return out
 
 
-def write_heldout(path: Path = PATH) -> int:
-    """Regenerate the held-out set with `build_heldout()`, write it to `path` atomically; returns the record count."""
-    recs = build_heldout()
+def write_records(path: Path, recs: list[dict[str, Any]]) -> int:
+    """Write records as JSON Lines to `path` atomically; returns the record count. (Both held-out sets' files.)"""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
@@ -137,39 +138,52 @@ def write_heldout(path: Path = PATH) -> int:
     return len(recs)
 
 
-@lru_cache(maxsize=1)
-def _shipped() -> tuple[str, ...]:
-    if not PATH.is_file():
-        raise FileNotFoundError(f"held-out set {PATH} missing: run `python -m limner.evals.heldout --write`")
-    return tuple(ln for ln in PATH.read_text(encoding="utf-8").splitlines() if ln.strip())
+@lru_cache(maxsize=4)
+def shipped_lines(path: Path, module: str) -> tuple[str, ...]:
+    """The non-empty lines of a shipped record set; FileNotFoundError naming `python -m MODULE --write`."""
+    if not path.is_file():
+        raise FileNotFoundError(f"held-out set {path} missing: run `python -m {module} --write`")
+    return tuple(ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip())
+
+
+def set_main(argv: list[str] | None, path: Path, module: str, build: Callable[[], list[dict[str, Any]]],
+             what: str) -> int:
+    """The `--write` / `--check` command of a shipped record set built by `build`: `--write` regenerates the file,
+    `--check` returns 1 when it differs from `build()`, else 0."""
+    p = argparse.ArgumentParser(description=f"build the {what} eval prompts")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--write", action="store_true", help=f"write {path}")
+    g.add_argument("--check", action="store_true", help="verify the shipped file matches the generator")
+    a = p.parse_args(argv)
+    if a.write:
+        print(f"wrote {write_records(path, build())} records to {path}")
+        return 0
+    fresh = [json.dumps(r) for r in build()]
+    if list(shipped_lines(path, module)) != fresh:
+        print(f"{path} differs from {build.__name__}(): run --write", file=sys.stderr)
+        return 1
+    print(f"{path}: {len(fresh)} records, up to date")
+    return 0
+
+
+def write_heldout(path: Path = PATH) -> int:
+    """Regenerate the held-out set with `build_heldout()`, write it to `path` atomically; returns the record count."""
+    return write_records(path, build_heldout())
 
 
 def heldout_records() -> list[dict[str, Any]]:
     """The shipped held-out records (fresh dicts each call)."""
-    return [json.loads(ln) for ln in _shipped()]
+    return [json.loads(ln) for ln in shipped_lines(PATH, MODULE)]
 
 
 def heldout_prompts() -> frozenset[str]:
     """The exact held-out prompts; training must never use them."""
-    return frozenset(json.loads(ln)["prompt"] for ln in _shipped())
+    return frozenset(json.loads(ln)["prompt"] for ln in shipped_lines(PATH, MODULE))
 
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: `--write` regenerates the shipped file; `--check` returns 1 when it differs from the generator, else 0."""
-    p = argparse.ArgumentParser(description="build the held-out eval prompts")
-    g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--write", action="store_true", help=f"write {PATH}")
-    g.add_argument("--check", action="store_true", help="verify the shipped file matches the generator")
-    a = p.parse_args(argv)
-    if a.write:
-        print(f"wrote {write_heldout()} records to {PATH}")
-        return 0
-    fresh = [json.dumps(r) for r in build_heldout()]
-    if list(_shipped()) != fresh:
-        print(f"{PATH} differs from build_heldout(): run --write", file=sys.stderr)
-        return 1
-    print(f"{PATH}: {len(fresh)} records, up to date")
-    return 0
+    return set_main(argv, PATH, MODULE, build_heldout, "held-out")
 
 
 if __name__ == "__main__":
