@@ -245,12 +245,18 @@ def object_colours(preview: torch.Tensor, layout: Layout, bg_rgb: torch.Tensor) 
     return out
 
 
-def background_rgb(preview: torch.Tensor, layout: Layout | None) -> torch.Tensor:
-    """(3,) the median colour, in [-1, 1], of the preview (4, h, w) pixels outside every item's disc."""
-    _, h, w = preview.shape
+def outside_discs(layout: Layout | None, h: int, w: int) -> torch.Tensor:
+    """(h, w) bool: the pixels of an h x w image outside every layout item's disc (its background)."""
     outside = torch.ones(h, w, dtype=torch.bool)
     for it in layout or []:
         outside &= ~_disc(it.center(), it.radius_frac() * min(h, w), h, w)
+    return outside
+
+
+def background_rgb(preview: torch.Tensor, layout: Layout | None) -> torch.Tensor:
+    """(3,) the median colour, in [-1, 1], of the preview (4, h, w) pixels outside every item's disc."""
+    _, h, w = preview.shape
+    outside = outside_discs(layout, h, w)
     px = preview[:3, outside] if bool(outside.any()) else preview[:3].flatten(1)
     return px.median(dim=1).values
 

@@ -28,7 +28,7 @@ from limner.engine.decode import SamplingParams, sample_tokens
 from limner.model.image_tokenizer import ImageTokenizer
 from limner.model.layout import Layout
 from limner.model.native import NativeModel
-from limner.model.paint import _disc
+from limner.model.paint import outside_discs
 
 # A background pixel of the prior's preview this far (Euclidean, RGBA in [-1, 1]) from the true preview's differs;
 # an example is kept when at most MAX_DIFFERENT of its background pixels differ.
@@ -66,9 +66,7 @@ def background_agrees(tokenizer: ImageTokenizer, true_idx: torch.Tensor, own_idx
     _, _, h, w = pt.shape
     out = []
     for i, lay in enumerate(layouts):
-        outside = torch.ones(h, w, dtype=torch.bool)
-        for it in lay:
-            outside &= ~_disc(it.center(), it.radius_frac() * min(h, w), h, w)
+        outside = outside_discs(lay, h, w)
         diff = (pt[i] - po[i]).norm(dim=0) > PIXEL_DIFFERENT  # (h, w)
         out.append(bool(outside.any()) and float(diff[outside].float().mean()) <= MAX_DIFFERENT)
     return out

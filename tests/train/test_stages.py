@@ -70,6 +70,18 @@ def test_decoder_stage_trains_the_layout_input(tmp_path: Path) -> None:
     assert g is not None and g.abs().sum() > 0  # zero-initialised, but learning from the first step
 
 
+def spy_on_decoder_loss(stage: torch.nn.Module, monkeypatch: pytest.MonkeyPatch) -> dict[str, torch.Tensor]:
+    """Replace the stage decoder's loss by a spy; the dict it returns gets the codes and layout map it was given."""
+    seen: dict[str, torch.Tensor] = {}
+
+    def spy(codes: torch.Tensor, *args: object, layout: torch.Tensor | None = None, **kw: object) -> torch.Tensor:
+        seen["codes"], seen["layout"] = codes, layout  # type: ignore[assignment]
+        return torch.zeros((), requires_grad=True)
+
+    monkeypatch.setattr(stage.decoder, "loss", spy)
+    return seen
+
+
 def test_decoder_stage_paints_layout_scenes(monkeypatch: pytest.MonkeyPatch) -> None:
     """With layout_colour every kept layout of a text-free scene may be painted: the decoder is then trained on a
     plain background grid, and its colour input gets the objects' colours."""
@@ -81,13 +93,7 @@ def test_decoder_stage_paints_layout_scenes(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(stages, "PAINT_SHARE", 1.0)
     monkeypatch.setattr(stages, "LAYOUT_DROP", 0.0)
     stage = stages.DecoderStage(get_config("tiny"), crop=64)
-    seen: dict[str, torch.Tensor] = {}
-
-    def spy(codes: torch.Tensor, *args: object, layout: torch.Tensor | None = None, **kw: object) -> torch.Tensor:
-        seen["codes"], seen["layout"] = codes, layout  # type: ignore[assignment]
-        return torch.zeros((), requires_grad=True)
-
-    monkeypatch.setattr(stage.decoder, "loss", spy)
+    seen = spy_on_decoder_loss(stage, monkeypatch)
     batch = next(SceneBatcher(2, 0, mix={"single_object": 1.0}, sizes={(256, 256): 1.0}))
     stage(batch)
     codes, lmap = seen["codes"], seen["layout"]
@@ -131,13 +137,7 @@ def test_decoder_stage_decodes_the_priors_own_codes_for_a_share_of_examples(
         return out
 
     stage = stages.DecoderStage(tiny_model.config, crop=64, prior_codes=1.0, code_sampler=spy_sampler)
-    seen: dict[str, torch.Tensor] = {}
-
-    def spy(codes: torch.Tensor, *args: object, layout: torch.Tensor | None = None, **kw: object) -> torch.Tensor:
-        seen["codes"], seen["layout"] = codes, layout  # type: ignore[assignment]
-        return torch.zeros((), requires_grad=True)
-
-    monkeypatch.setattr(stage.decoder, "loss", spy)
+    seen = spy_on_decoder_loss(stage, monkeypatch)
     batch = next(SceneBatcher(2, 0, mix={"single_object": 1.0}, sizes={(256, 256): 1.0}))
     stage(batch)
     assert len(drawn) == 1 and drawn[0].shape == (2, 16, 16)
