@@ -16,9 +16,8 @@ then express the result in RGBA:
 
 The distortion is therefore measured on the composite over white, the worst case. The RGB under the
 remaining fully transparent pixels is left as generated (black, from limner's decoder), so a program that
-drops alpha without compositing (Pillow's convert("RGB")) sees a black background there and at the dips
-alike: nothing of the mark shows. The headroom dips (watermark.py) stay on opaque pixels: over a dark
-background a dip in one channel of a transparent pixel would show as a coloured speck.
+drops alpha without compositing (Pillow's convert("RGB")) sees a black background there and at the
+darkened pixels alike: nothing of the mark shows.
 """
 
 from __future__ import annotations
@@ -41,7 +40,7 @@ def embed_rgba(rgba: np.ndarray, key: bytes, payload: int,
         raise ValueError(f"expected a uint8 (H, W, 4) array, got {rgba.dtype} {rgba.shape}")
     rgb, alpha = rgba[..., :3], rgba[..., 3]
     seen = np.clip(np.rint(composite_over_white(rgb, alpha)), 0, 255).astype(np.uint8)
-    marked, _ = embed_measured(seen, key, payload, cfg, dots_allowed=alpha == 255)
+    marked, _ = embed_measured(seen, key, payload, cfg)
     delta = marked.astype(np.float32) - seen.astype(np.float32)
 
     out = rgba.copy()

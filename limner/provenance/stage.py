@@ -37,6 +37,10 @@ FORMATS = ("png", "jpeg", "webp")
 MAX_PIXELS = 64_000_000
 SELF_CHECK_PIXELS = 512 * 512
 SELF_CHECK_DRAWS = 4  # payloads tried before the best one found is kept
+# Brightening by 10% turns channel values >= BRIGHT_LEVEL white, and the mark on them with it; below
+# BRIGHT_CONTENT_MIN of the pixels left (a small icon on white) no payload survives it (bench/provenance).
+BRIGHT_LEVEL = 232
+BRIGHT_CONTENT_MIN = 0.05
 
 
 @dataclass
@@ -146,10 +150,18 @@ class ProvenanceStage:
                 self._index = None
 
     # the stage ---------------------------------------------------------------------------------------
-    def _reads_back(self, seen: np.ndarray, key: bytes, payload: int) -> tuple[bool, bool]:
-        """Whether `payload` decodes from the uint8 RGB (H, W, 3) `seen`: (as is, brightened by 10%)."""
+    def _reads_back(self, seen: np.ndarray, key: bytes, payload: int) -> tuple[bool, bool | None]:
+        """Whether `payload` decodes from the uint8 RGB (H, W, 3) `seen`: (as is and after JPEG q75,
+        after brightening by 10%). The brightened read is None where too few pixels survive brightening
+        for any payload to (BRIGHT_CONTENT_MIN), so such images do not pay for redraws."""
         if detect(seen, key, self.wm_config).payload != payload:
             return False, False
+        buf = io.BytesIO()
+        Image.fromarray(seen).save(buf, "JPEG", quality=75)
+        if detect(np.asarray(Image.open(buf).convert("RGB")), key, self.wm_config).payload != payload:
+            return False, False
+        if (seen < BRIGHT_LEVEL).any(axis=2).mean() < BRIGHT_CONTENT_MIN:
+            return True, None
         brighter = np.clip(seen.astype(np.float32) * 1.1 + 0.5, 0, 255).astype(np.uint8)  # ~ImageEnhance 1.1
         return True, detect(brighter, key, self.wm_config).payload == payload
 
@@ -212,8 +224,7 @@ class ProvenanceStage:
             # alpha kept exactly: the RGB under the transparent pixels is marked too (unseen, so free for
             # the PSNR); it survives lossless copies only
             visible = rgba[..., 3] > 0
-            m, db = embed_measured(np.ascontiguousarray(rgba[..., :3]), key, p, self.wm_config, visible,
-                                   dots_allowed=rgba[..., 3] == 255)
+            m, db = embed_measured(np.ascontiguousarray(rgba[..., :3]), key, p, self.wm_config, visible)
             return np.dstack([m, rgba[..., 3]]), db
 
         # (1) watermark
@@ -221,14 +232,14 @@ class ProvenanceStage:
         marked, psnr_db = mark(payload)
         if image.width * image.height <= SELF_CHECK_PIXELS:
             # Small images have few tiles, and some payloads (a data pattern that happens to sit on the
-            # pixels a 10% brightening clips to white: ~5% of the mostly-white renders, depending on the key)
-            # cannot be read back untouched or after that brightening, the hardest ordinary edit measured
-            # (bench/provenance). Draw up to SELF_CHECK_DRAWS payloads and keep the first that reads both
-            # ways. Some images cannot survive brightening with any payload (a transparent background is
-            # white when flattened, and brightening clips all of it), so the first payload that at least
-            # reads untouched is kept in reserve: what ships always reads back when one was found. The
-            # check reads the image as verify would (over white); it costs two detections, ~20-40 ms at
-            # 256x256; large images have many tiles and are not checked.
+            # pixels a 10% brightening clips to white, or on the few that carry a mostly white render) do not
+            # read back after JPEG q75 or that brightening, the hardest ordinary edits measured
+            # (bench/provenance). Draw up to SELF_CHECK_DRAWS payloads and keep the first that reads every
+            # way. Some images cannot survive brightening with any payload (a small icon on white, or a
+            # transparent background, which is white when flattened), so the first payload that at least
+            # reads as is and after JPEG is kept in reserve: what ships always reads back when one was found.
+            # The check reads the image as verify would (over white); it costs up to three detections and a
+            # JPEG round trip, ~10 ms at 256x256; large images have many tiles and are not checked.
             flat = rgba is not None and over_white
             reserve: tuple[int, np.ndarray, float] | None = None
             for draw in range(SELF_CHECK_DRAWS):
@@ -237,7 +248,7 @@ class ProvenanceStage:
                     marked, psnr_db = mark(payload)
                 seen = np.asarray(flatten(Image.fromarray(marked, "RGBA"))) if flat else marked[..., :3]
                 plain, bright = self._reads_back(np.ascontiguousarray(seen), key, payload)
-                if plain and bright:
+                if plain and bright is not False:
                     break
                 if plain and reserve is None:
                     reserve = (payload, marked, psnr_db)

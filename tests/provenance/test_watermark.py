@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
 
-from limner.provenance.watermark import WatermarkConfig, detect, embed, psnr
+from limner.provenance.watermark import WatermarkConfig, detect, embed, local_range, psnr
 from tests.provenance.conftest import make_render
 
 KEY = bytes(range(32))
 BICUBIC = Image.Resampling.BICUBIC
 CFG = WatermarkConfig()
-# scenes with enough coloured content to be read after every attack (tiny-content scenes are measured in bench/)
-CASES = [("position", 3), ("color_attr", 5), ("dense_grid", 2), ("text", 10)]
+# scenes with enough non-white content (>= 10%) to be read after every attack; the rest is measured in bench/
+CASES = [("position", 2), ("color_attr", 6), ("dense_grid", 9), ("text", 11)]
 
 
 def _rgb(im: Image.Image) -> np.ndarray:
@@ -49,38 +49,55 @@ def marked() -> list[tuple[int, np.ndarray, np.ndarray]]:
     return out
 
 
-def test_psnr_at_least_38_db_on_flat_colour(marked: list[tuple[int, np.ndarray, np.ndarray]]) -> None:
+def _flat(rgb: np.ndarray) -> np.ndarray:
+    """(H, W) bool: pixels whose 5x5 neighbourhood is one colour (the issue's definition of flat)."""
+    return local_range(rgb) == 0
+
+
+def test_invisible_on_flat_areas_and_within_the_budget(marked: list[tuple[int, np.ndarray, np.ndarray]]) -> None:
     for _, rgb, wm in marked:
-        assert psnr(rgb, wm) >= 38.0
+        assert psnr(rgb, wm) >= 44.9
         d = wm.astype(int) - rgb.astype(int)
-        assert np.abs(d[..., :2]).max() <= 24  # no visible blotches
-        luma = d @ np.array([0.299, 0.587, 0.114])
-        assert np.abs(luma).max() <= 24
+        flat = _flat(rgb)
+        assert flat.mean() > 0.5  # the renders are mostly flat colour: the bound below is the one that binds
+        assert np.abs(d[flat]).max() <= 2
+        # a grey change: the channels move together unless one of them clips
+        inside = (rgb >= 16) & (rgb <= 239)  # no clipping at +-16
+        both = inside.all(axis=2)
+        assert (d[both][:, 0] == d[both][:, 1]).all() and (d[both][:, 1] == d[both][:, 2]).all()
 
 
-def test_deep_dips_only_on_blue_where_brightening_clips(marked: list[tuple[int, np.ndarray, np.ndarray]]) -> None:
-    for _, rgb, wm in marked:
-        d = wm[..., 2].astype(int) - rgb[..., 2].astype(int)
-        deep = d < -24
-        assert deep.any()  # the renders are mostly white: the headroom dips must be there
-        assert (rgb[..., 2][deep] >= CFG.bright_level).all()
-        assert deep.mean() < 0.03  # sparse: a few % of the pixels at most
+def test_deviation_follows_local_contrast() -> None:
+    """Contrast masking on a textured image: strong texture moves further than weak texture, and the one
+    flat patch no more than 2 grey levels."""
+    rng = np.random.default_rng(0)
+    rgb = np.empty((256, 256, 3), np.uint8)
+    rgb[:, :128] = rng.integers(120, 126, (256, 128, 1), dtype=np.uint8)  # weak texture (range ~5)
+    rgb[:, 128:] = rng.integers(40, 200, (256, 128, 1), dtype=np.uint8)  # strong texture (range ~160)
+    rgb[100:140, 40:80] = 90  # a flat patch
+    wm = embed(rgb, KEY, 77, CFG)
+    d = np.abs(wm.astype(int) - rgb.astype(int)).max(axis=2)
+    flat = _flat(rgb)
+    assert flat[104:136, 44:76].all() and flat.mean() < 0.05
+    assert d[flat].max() <= 2
+    assert d[:, 132:].mean() > 2 * d[:, :124][~flat[:, :124]].mean()
+    assert d.max() <= CFG.masked_level + 0.5
+    assert psnr(rgb, wm) >= 44.9
 
 
 def _brighten(rgb: np.ndarray, factor: float) -> np.ndarray:
     return np.clip(np.rint(rgb.astype(np.float32) * factor), 0, 255).astype(np.uint8)
 
 
-def test_white_field_survives_brightening_into_clipping() -> None:
-    """Every channel of a white field clips at +10%: only the headroom dips can carry the payload."""
+def test_white_field_is_only_darkened_and_loses_the_mark_to_brightening() -> None:
+    """The trade for invisibility: a white field may only darken by <= 2 levels, which brightening by 10%
+    clips back to white (bench/provenance reports how often that costs the payload on real renders)."""
     rgb = np.full((256, 256, 3), 255, np.uint8)
     wm = embed(rgb, KEY, 0xABCDEF012345, CFG)
-    bright = _brighten(wm, 1.1)
-    det = detect(bright, KEY, CFG)
-    assert det.found and det.payload == 0xABCDEF012345
-    # the same image marked without dips loses the mark completely: the dips are what carries it
-    no_dips = WatermarkConfig(dot_depth=0.0)
-    assert not detect(_brighten(embed(rgb, KEY, 0xABCDEF012345, no_dips), 1.1), KEY, no_dips).found
+    d = wm.astype(int) - 255
+    assert d.max() == 0 and d.min() >= -2 and (d < 0).mean() > 0.2
+    assert detect(wm, KEY, CFG).payload == 0xABCDEF012345
+    assert not detect(_brighten(wm, 1.1), KEY, CFG).found
 
 
 @pytest.mark.parametrize("attack", sorted(ATTACKS))
