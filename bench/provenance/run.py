@@ -32,7 +32,7 @@ from bench.provenance.attacks import ATTACKS
 from limner.provenance.ecc import PAYLOAD_BITS, int_to_bits
 from limner.provenance.phash import flatten
 from limner.provenance.settings import ProvenanceSettings
-from limner.provenance.stage import GenerationInfo, ProvenanceStage
+from limner.provenance.stage import BRIGHT_LEVEL, GenerationInfo, ProvenanceStage
 from limner.provenance.verify import Verifier
 from limner.provenance.watermark import WatermarkConfig, detect, embed, psnr
 
@@ -40,7 +40,6 @@ TARGETS = {  # attack: (must, aim) for the watermark's bit accuracy (issue [7 of
     "none": (1.00, 1.00), "jpeg_q75": (0.99, 1.00), "resize_0.5x": (0.99, 1.00), "crop_10%": (0.99, 1.00),
     "brightness_+10%": (0.99, 1.00), "brightness_-10%": (0.99, 1.00),
 }
-_bit_acc = invisibility.bit_accuracy
 
 
 def robustness(gen: list[tuple[str, Image.Image]], settings: ProvenanceSettings, seed: int) -> dict[str, Any]:
@@ -58,7 +57,7 @@ def robustness(gen: list[tuple[str, Image.Image]], settings: ProvenanceSettings,
     dev: list[dict[str, float]] = []
     for _, src, out in outs:
         a = np.asarray(flatten(src))
-        content.append(float((a < 232).any(axis=2).mean()))
+        content.append(float((a < BRIGHT_LEVEL).any(axis=2).mean()))
         transparent.append(src.mode == "RGBA" and int(np.asarray(src.getchannel("A")).min()) < 255)
         decoded = Image.open(io.BytesIO(out.data))
         decoded.load()
@@ -68,7 +67,7 @@ def robustness(gen: list[tuple[str, Image.Image]], settings: ProvenanceSettings,
             res = v.verify(data)
             det = res.watermark
             assert det is not None
-            per[attack]["bit"].append(_bit_acc(det.guess, out.payload))
+            per[attack]["bit"].append(invisibility.bit_accuracy(det.guess, out.payload))
             per[attack]["found"].append(float(det.found and det.payload == out.payload))
             per[attack]["recall"].append(float(res.record is not None and res.record.record_id == out.record_id))
             per[attack]["wrong"].append(float(res.record is not None and res.record.record_id != out.record_id))
@@ -158,7 +157,7 @@ def alternatives(gen: list[tuple[str, Image.Image]], seed: int) -> dict[str, Any
             for attack in ("none", "jpeg_q75", "resize_0.5x", "crop_10%"):
                 a = np.asarray(Image.open(io.BytesIO(ATTACKS[attack](Image.fromarray(marked), rng))).convert("RGB"))
                 if method == "limner":
-                    acc = _bit_acc(detect(np.ascontiguousarray(a), key, cfg).guess, payload)
+                    acc = invisibility.bit_accuracy(detect(np.ascontiguousarray(a), key, cfg).guess, payload)
                 else:
                     try:
                         got = WatermarkDecoder("bits", PAYLOAD_BITS).decode(np.ascontiguousarray(a[..., ::-1]), method)
@@ -396,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.quick:
         a.generated, a.non_generated, a.index_records, a.queries = 24, 60, 20_000, 200
         a.cost_images, a.alternatives, a.photos, a.model_images = 3, 8, 8, 2
+    if "invisibility" in phases and a.photos < 1:
+        p.error("--photos must be at least 1 for the invisibility phase (a photo crop goes into the report)")
     work = Path(tempfile.mkdtemp(prefix="limner-prov-bench-"))
     partial = phases != set(ALL_PHASES) or set(a.index_stores.split(",")) != {"sqlite", "postgresql"}
     r: dict[str, Any] = json.loads(a.out.read_text()) if a.out.exists() and partial else {}

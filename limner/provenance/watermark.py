@@ -75,6 +75,9 @@ class WatermarkConfig:
         return self.chip * self.grid
 
     def __post_init__(self) -> None:
+        if self.masked_level < self.flat_level:
+            raise ValueError(f"masked_level {self.masked_level} is below flat_level {self.flat_level}: textured "
+                             "pixels would get less than flat ones")
         data_chips = self.grid * self.grid - round(self.pilot_share * self.grid * self.grid)
         if data_chips < CODED_BITS:
             raise ValueError(f"grid {self.grid} with pilot_share {self.pilot_share} leaves {data_chips} data "
@@ -153,7 +156,7 @@ def amplitude_map(rgb: np.ndarray, cfg: WatermarkConfig) -> tuple[np.ndarray, np
     rng = local_range(rgb)
     flat = rng == 0
     amp = np.minimum(np.float32(cfg.flat_level) + np.float32(cfg.masking_slope) * rng, np.float32(cfg.masked_level))
-    return np.maximum(amp, np.float32(cfg.flat_level)), flat
+    return amp, flat
 
 
 def _render(img: np.ndarray, delta: np.ndarray) -> np.ndarray:
@@ -204,25 +207,28 @@ def embed_measured(rgb: np.ndarray, key: bytes, payload: int, cfg: WatermarkConf
 
     # flat pixels at their cap and the masked ones filling the rest of the budget; when the flat pixels
     # alone exceed it, both are scaled down together
-    flat_gain, lo, hi = 1.0, 0.0, 1.0
-    if _mse(_render(s_img, delta(s_amp, s_pat, s_flat, 1.0, 0.0)), s_img) > target:
-        flat_gain = -1.0  # marker: scale both
-    elif _mse(_render(s_img, delta(s_amp, s_pat, s_flat, 1.0, 1.0)), s_img) <= target:
-        lo = 1.0
-    for _ in range(0 if lo == 1.0 else 10):
-        mid = 0.5 * (lo + hi)
-        fg = mid if flat_gain < 0 else 1.0
-        if _mse(_render(s_img, delta(s_amp, s_pat, s_flat, fg, mid)), s_img) > target:
-            hi = mid
-        else:
-            lo = mid
-    gains = (lo if flat_gain < 0 else 1.0, lo)
-    out = _render(img, delta(amp, pattern, flat, *gains))
+    scale_flat = _mse(_render(s_img, delta(s_amp, s_pat, s_flat, 1.0, 0.0)), s_img) > target
+
+    def gains(g: float) -> tuple[float, float]:
+        """(flat gain, masked gain) for masked gain g."""
+        return (g if scale_flat else 1.0, g)
+
+    lo, hi = 0.0, 1.0
+    if not scale_flat and _mse(_render(s_img, delta(s_amp, s_pat, s_flat, *gains(1.0))), s_img) <= target:
+        lo = 1.0  # everything fits at full strength
+    else:
+        for _ in range(10):
+            mid = 0.5 * (lo + hi)
+            if _mse(_render(s_img, delta(s_amp, s_pat, s_flat, *gains(mid))), s_img) > target:
+                hi = mid
+            else:
+                lo = mid
+    g = lo
+    out = _render(img, delta(amp, pattern, flat, *gains(g)))
     mse = _visible_mse(out, img, visible)
-    while gains[1] > 0.05 and mse > target * 1.02:  # the subset under-estimated: shrink to the budget
-        f = float(np.sqrt(target / mse)) * 0.99
-        gains = (gains[0] * f if flat_gain < 0 else 1.0, gains[1] * f)
-        out = _render(img, delta(amp, pattern, flat, *gains))
+    while g > 0.05 and mse > target * 1.02:  # the subset under-estimated: shrink to the budget
+        g *= float(np.sqrt(target / mse)) * 0.99
+        out = _render(img, delta(amp, pattern, flat, *gains(g)))
         mse = _visible_mse(out, img, visible)
     return out.astype(np.uint8), (float("inf") if mse == 0 else 10.0 * float(np.log10(255.0**2 / mse)))
 
