@@ -1,11 +1,12 @@
-"""bench/provenance: the robustness table of issue 4 and the costs, measured in one run.
+"""bench/provenance: the watermark's imperceptibility and robustness, verify recall and the costs, in one run.
 
     .venv/bin/python -m bench.provenance                       # full run (>= 200 generated, 1000 others, 1M index)
     .venv/bin/python -m bench.provenance --quick               # a small smoke run
     .venv/bin/python -m bench.provenance --images DIR          # real generations instead of data-engine renders
     .venv/bin/python -m bench.provenance --report-only         # re-write results.md + robustness.png only
 
-Beside --out (results.json) it writes results.md, which embeds robustness.png (per-attack robustness).
+Beside --out (results.json) it writes results.md, which embeds robustness.png (per-attack robustness) and
+the 4x side-by-side crops in crops/ (invisibility.py).
 
 Every "generated" image goes through the real ProvenanceStage (PNG, temporary data dir, SQLite index);
 each attack re-encodes pixels only (metadata stripped) and then runs the real `verify`.
