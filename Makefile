@@ -25,6 +25,7 @@ demo: setup
 test: setup
 	$(VENV)/bin/ruff check limner tests bench
 	$(VENV)/bin/mypy limner
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest -q
 
 bench: setup

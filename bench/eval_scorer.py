@@ -22,7 +22,7 @@ from PIL import Image, ImageFilter
 from limner.data.scene import render
 from limner.evals.generation import evaluate_generation
 from limner.evals.heldout import heldout_records
-from limner.evals.records import record_to_scene
+from limner.vision.records import record_to_scene
 
 
 def decoderish(im: Image.Image, seed: int) -> Image.Image:

@@ -27,12 +27,12 @@ from limner.engine.generator import to_pil
 from limner.engine.glyphs import glyph_tensor
 from limner.evals.generation import evaluate_generation
 from limner.evals.heldout import heldout_records
-from limner.evals.records import RecordError, record_to_scene, select_tags
 from limner.model.checkpoint import load_into, read_checkpoint
 from limner.model.decoder import DiffusionDecoder
 from limner.model.image_tokenizer import ImageTokenizer
 from limner.model.layout import layout_map, scene_layout
 from limner.model.paint import plain_grid
+from limner.vision.records import RecordError, record_to_scene, select_tags
 
 
 def main() -> int:

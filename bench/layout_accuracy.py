@@ -31,11 +31,11 @@ import torch
 from limner.data.sampler import Example, sample
 from limner.engine.decode import SamplingParams, prefill, sample_layouts
 from limner.engine.generator import Generator, default_checkpoint
-from limner.evals.color import de2000_rgb
 from limner.evals.heldout import heldout_prompts, heldout_records
-from limner.evals.records import RecordError, record_to_scene
 from limner.model.layout import Layout, max_layout_tokens, scene_layout
 from limner.model.sequence import prompt_prefix
+from limner.vision.color import de2000_rgb
+from limner.vision.records import RecordError, record_to_scene
 
 TAGS = ("single_object", "two_object", "counting", "colors", "position", "color_attr", "hex_color", "dense_grid")
 SEED = 7_100_003  # a tuning seed, not the held-out one

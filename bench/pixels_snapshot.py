@@ -79,7 +79,8 @@ def fingerprint(images: list[Image.Image]) -> str:
 
 def run(seed: int) -> list[dict[str, Any]]:
     from limner.engine.decode import SamplingParams
-    from limner.pipeline import InvalidRequest, Pipeline
+    from limner.errors import InvalidRequest
+    from limner.pipeline import Pipeline
 
     pipe = Pipeline.from_pretrained(safety=False)
     rec = _Recorder()

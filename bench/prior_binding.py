@@ -27,12 +27,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from limner.data.batches import SceneBatcher, example_tensors
 from limner.data.sampler import SAMPLERS, Example, sample, sample_mix
 from limner.engine.generator import default_checkpoint
+from limner.evals.fresh import heldout_exclusions
 from limner.model.layout import scene_layout
 from limner.model.sequence import build_training_sequences
-from limner.train.run import build_prior_stage, heldout_exclusions
+from limner.train.batches import SceneBatcher, example_tensors
+from limner.train.run import build_prior_stage
 from limner.train.stages import PriorStage
 
 SIZE = (256, 256)

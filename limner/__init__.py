@@ -14,21 +14,27 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from limner.version import __version__
+
 __all__ = ["Pipeline", "PipelineResult", "InvalidRequest", "SafetyBlocked", "LimnerError", "verify",
            "__version__"]
 
 if TYPE_CHECKING:
-    from limner.pipeline import InvalidRequest, LimnerError, Pipeline, PipelineResult, SafetyBlocked
+    from limner.errors import InvalidRequest, LimnerError, SafetyBlocked
+    from limner.pipeline import Pipeline, PipelineResult
     from limner.provenance.verify import verify
 
 
 def __getattr__(name: str) -> Any:
     """Lazy public names (PEP 562)."""
-    if name in ("Pipeline", "PipelineResult", "InvalidRequest", "SafetyBlocked", "LimnerError"):
+    if name in ("Pipeline", "PipelineResult"):
         from limner import pipeline
 
         return getattr(pipeline, name)
+    if name in ("InvalidRequest", "SafetyBlocked", "LimnerError"):
+        from limner import errors
+
+        return getattr(errors, name)
     if name == "verify":
         from limner.provenance.verify import verify
 

@@ -19,28 +19,11 @@ from typing import Any
 
 from PIL import Image
 
-from limner import __version__
 from limner.engine.decode import SamplingParams
 from limner.engine.generator import GenerateOptions, Generator, Progress, default_checkpoint
-from limner.engine.inpaint import closest_size
-
-
-class LimnerError(Exception):
-    """Base class of limner's user-facing errors."""
-
-
-class InvalidRequest(LimnerError, ValueError):
-    """A request parameter is invalid; the message names it."""
-
-
-class SafetyBlocked(LimnerError):
-    """The safety stack refused the request; `decision` carries every layer's verdict."""
-
-    def __init__(self, decision: Any) -> None:
-        self.decision = decision
-        super().__init__(
-            f"blocked at the {decision.stage} stage ({', '.join(decision.categories) or 'policy'}): {decision.reason}"
-        )
+from limner.errors import InvalidRequest, SafetyBlocked
+from limner.limits import closest_size
+from limner.version import __version__
 
 
 @dataclass
@@ -155,7 +138,7 @@ class Pipeline:
 
     def __init__(self, generator: Generator, safety: Any | None, provenance: Any, model_name: str = "limner",
                  planner: Any | None = None) -> None:
-        from limner.engine.studio import Studio
+        from limner.studio.studio import Studio
 
         self.generator = generator
         self.safety = safety
@@ -193,7 +176,7 @@ class Pipeline:
         llm = None
         url = planner_url or os.environ.get("LIMNER_PLANNER_URL")
         if url:
-            from limner.engine.llm_planner import LLMPlanner
+            from limner.studio.llm_planner import LLMPlanner
 
             llm = LLMPlanner(url, planner_model, os.environ.get("LIMNER_PLANNER_KEY"))
         return Pipeline(gen, stack, ProvenanceStage(provenance_settings), planner=llm)
@@ -289,16 +272,17 @@ class Pipeline:
         """Generate. `think` plans the prompt first (revised_prompt; several images when asked);
         `best_of` keeps the verifier's best of N candidates per image; quality="high" defaults both on
         (4 candidates). `references`: uploaded images (paths, bytes or PIL) whose object the prompt names."""
-        from limner.engine.edits import is_edit_instruction
-        from limner.engine.generator import validate_prompt
-        from limner.engine.reading import ImageInputError, load_image, read_reference
+        from limner.errors import ImageInputError
+        from limner.limits import check_prompt
+        from limner.studio.edits import is_edit_instruction
+        from limner.studio.reading import load_image, read_reference
 
         try:
-            prompt = validate_prompt(prompt)
+            prompt = check_prompt(prompt)
             opts = self._options(n, seed, size, quality, background, sampling, preview_every)
             think = quality == "high" if think is None else think
             best_of = default_best_of(quality) if best_of is None else best_of
-            from limner.engine.studio import check_best_of
+            from limner.limits import check_best_of
 
             check_best_of(best_of)
             if not references and is_edit_instruction(prompt):
@@ -350,13 +334,14 @@ class Pipeline:
         uploads sent with the image (the Images API takes several); they pass the input-image safety
         check and are recorded as C2PA ingredients, but only `image` is edited. Uploads given as bytes
         are recorded byte for byte, so the manifest's ingredient hashes match the files sent."""
-        from limner.engine.generator import validate_prompt
-        from limner.engine.reading import ImageInputError, load_image
+        from limner.errors import ImageInputError
+        from limner.limits import check_prompt
+        from limner.studio.reading import load_image
 
         try:
             if image is None:
                 raise ValueError(f"edit instruction {instruction!r} has no image in context: give an image to edit")
-            instruction = validate_prompt(instruction)
+            instruction = check_prompt(instruction)
             base = load_image(image, "image to edit")
             mask_im = None if mask is None else load_image(mask, "mask")
             extra = [load_image(r, f"image {i + 2}") for i, r in enumerate(references or [])]
@@ -382,6 +367,6 @@ class Pipeline:
     def chat(self, **defaults: Any) -> Any:
         """A conversation that keeps its images in context: `conv.send("a red star")`, then
         `conv.send("make it blue")`. `defaults` (seed, quality, think, best_of, ...) apply to every turn."""
-        from limner.engine.conversation import Conversation
+        from limner.studio.conversation import Conversation
 
         return Conversation(self, **defaults)

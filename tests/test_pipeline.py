@@ -11,8 +11,9 @@ from PIL import Image
 
 from limner.data.scene import Scene, SceneObject, render
 from limner.engine.generator import Generator
+from limner.errors import InvalidRequest
 from limner.model.native import NativeModel
-from limner.pipeline import InvalidRequest, Pipeline
+from limner.pipeline import Pipeline
 
 
 @pytest.fixture(scope="module")

@@ -40,8 +40,9 @@ def run(args: argparse.Namespace) -> int:
 
     Returns 0, or EXIT_BLOCKED when piped input is refused by the safety stack (interactively a refusal
     is printed and the chat goes on); CliError on a bad --best-of, --out-dir or checkpoint."""
+    from limner.errors import InvalidRequest, SafetyBlocked
     from limner.model.checkpoint import CheckpointError
-    from limner.pipeline import InvalidRequest, Pipeline, SafetyBlocked
+    from limner.pipeline import Pipeline
 
     if args.best_of is not None and not 1 <= args.best_of <= 8:
         raise CliError(f"--best-of must be between 1 and 8, got {args.best_of}")

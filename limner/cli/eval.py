@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     the report under --out. Returns 0 when the scorer's validation passed, 1 when the report is invalid;
     CliError on bad flags, records or checkpoint."""
     from limner.evals.generation import EvalError, evaluate_generation
-    from limner.evals.records import RecordError, load_records, select_tags
+    from limner.vision.records import RecordError, load_records, select_tags
 
     if args.samples < 1 or args.samples > 64:
         raise CliError(f"--samples must be between 1 and 64, got {args.samples}")
@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     meta: dict[str, Any] = {}
     if not args.oracle:
         try:
-            from limner.engine.generator import load_generator
+            from limner.studio.studio import load_generator
         except ImportError as e:
             raise CliError(f"the model generator is not available ({e}); use --oracle to score exact renders") from None
         import dataclasses

@@ -42,10 +42,10 @@ def run(args: argparse.Namespace) -> int:
     """Run `limner eval conversation`: evaluate the checkpoint on the cases, print the target table and
     write the report under --out. Returns 0 when every must-reach figure holds, else 1; CliError on bad input."""
     from limner.engine.generator import Generator
-    from limner.engine.studio import Studio
     from limner.evals.conversation import PSNR_CAP, TARGETS, evaluate_conversation, format_table
     from limner.evals.conversation_cases import CaseError, conversation_cases, load_cases
     from limner.model.checkpoint import CheckpointError
+    from limner.studio.studio import Studio
 
     if not 1 <= args.resamples <= 200:
         raise CliError(f"--resamples must be between 1 and 200, got {args.resamples}")

@@ -28,10 +28,10 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the paraphrase check; CliError on bad flags or checkpoint."""
-    from limner.engine.generator import load_generator
     from limner.evals.generation import EvalError
     from limner.evals.paraphrase_check import evaluate_paraphrase, paraphrase_records
     from limner.model.checkpoint import CheckpointError
+    from limner.studio.studio import load_generator
 
     if not 1 <= args.records <= 300:
         raise CliError(f"--records must be between 1 and 300, got {args.records}")

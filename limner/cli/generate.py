@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from limner.cli.main import CliError
+from limner.limits import MAX_N, MIN_N
 
 if TYPE_CHECKING:
     from limner.engine.decode import SamplingParams
@@ -33,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out", default="image",
                    help="output path (default image.png, or image.webp / image.jpg with --format); with --n > 1, "
                    "files get -1, -2, ... suffixes")
-    p.add_argument("--n", type=int, default=1, help="number of images, 1-10 (default 1)")
+    p.add_argument("--n", type=int, default=1, help=f"number of images, {MIN_N}-{MAX_N} (default 1)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
     p.add_argument("--size", default="auto", help="WxH: 256x256, 384x256 or 256x384, or auto (default)")
     p.add_argument("--quality", default="auto", choices=("low", "medium", "high", "auto"))
@@ -129,8 +130,8 @@ def add_conversation_args(p: argparse.ArgumentParser) -> None:
 
 
 def is_edit_instruction(prompt: str) -> bool:
-    """Whether `prompt` is a world.md edit (limner.engine.edits, imported here so `limner --help` stays fast)."""
-    from limner.engine.edits import is_edit_instruction as edit
+    """Whether `prompt` is a world.md edit (limner.studio.edits, imported here so `limner --help` stays fast)."""
+    from limner.studio.edits import is_edit_instruction as edit
 
     return edit(prompt)
 
@@ -179,15 +180,14 @@ def resolve_format(args: argparse.Namespace) -> str:
 def validate(args: argparse.Namespace) -> None:
     """Check `limner generate`'s arguments before any model loads; CliError names the first bad one (prompt,
     --n, --size, --compression, --best-of, an edit or --mask without --image, a missing input file)."""
-    from limner.data.world import parse_size
-    from limner.engine.generator import validate_prompt
+    from limner.limits import check_prompt, parse_size
 
     try:
-        validate_prompt(args.prompt)
+        check_prompt(args.prompt)
     except ValueError as e:
         raise CliError(str(e)) from e
-    if not 1 <= args.n <= 10:
-        raise CliError(f"--n must be between 1 and 10, got {args.n}")
+    if not MIN_N <= args.n <= MAX_N:
+        raise CliError(f"--n must be between {MIN_N} and {MAX_N}, got {args.n}")
     if args.size != "auto":
         try:
             parse_size(args.size)
@@ -236,15 +236,17 @@ def run(args: argparse.Namespace) -> int:
     fmt = resolve_format(args)
     count = args.n
     if not args.image and args.think is not False and (args.think or args.quality == "high"):
-        from limner.engine.planner import MAX_IMAGES, multi_image_request
+        from limner.limits import MAX_PLANNED_IMAGES
+        from limner.studio.planner import multi_image_request
 
         k = multi_image_request(args.prompt)[0]
-        count = max(count, min(k, MAX_IMAGES))  # "three variations": one file per planned image
+        count = max(count, min(k, MAX_PLANNED_IMAGES))  # "three variations": one file per planned image
     paths = output_paths(args.out, count, fmt)
     check_writable(paths)
 
+    from limner.errors import InvalidRequest, SafetyBlocked
     from limner.model.checkpoint import CheckpointError
-    from limner.pipeline import InvalidRequest, Pipeline, SafetyBlocked
+    from limner.pipeline import Pipeline
 
     try:
         pipe = Pipeline.from_pretrained(args.checkpoint, planner_url=args.planner_url,
@@ -310,6 +312,6 @@ def run(args: argparse.Namespace) -> int:
 
 def names_reference(prompt: str) -> bool:
     """Whether a prompt names an uploaded image's object ('the object in this image'), as a reference."""
-    from limner.engine.planner import _REF
+    from limner.studio.planner import _REF
 
     return bool(_REF.search(prompt.lower())) or "this image" in prompt.lower() or "the image" in prompt.lower()

@@ -12,8 +12,8 @@ import argparse
 import importlib
 import sys
 
-from limner import __version__
 from limner.cli.errors import CliError
+from limner.version import __version__
 
 __all__ = ["CliError", "build_parser", "main"]
 

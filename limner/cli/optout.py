@@ -44,7 +44,8 @@ def run_add(args: argparse.Namespace) -> int:
     """Run `limner optout add`: register a person with aliases and reference photos and print the entry.
     Returns 0; CliError on an unreadable photo or when the registry refuses the entry."""
     from limner.cli.errors import CliError
-    from limner.safety.image_io import ImageInputError, load_image
+    from limner.errors import ImageInputError
+    from limner.safety.image_io import load_image
     from limner.safety.optout import OptOutError
 
     try:

@@ -57,7 +57,8 @@ def run_check(args: argparse.Namespace) -> int:
     """Run `limner safety check`: print every layer's verdict on the prompt and images (one JSON object with
     --json). Returns 0 when allowed, BLOCKED_EXIT when refused; CliError on bad input or a bad policy."""
     from limner.cli.errors import CliError
-    from limner.safety.image_io import ImageInputError, load_image
+    from limner.errors import ImageInputError
+    from limner.safety.image_io import load_image
 
     if args.age is not None and not 0 <= args.age <= 150:
         raise CliError(f"--age must be between 0 and 150, got {args.age}")

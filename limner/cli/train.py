@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from pathlib import Path
 
 from limner.cli.main import CliError
+
+
+def _draw_loss(draw_or_warn: Callable[..., Path | None], loss_chart: Callable[..., Path], log_path: Path) -> None:
+    """loss.png beside the trainer's log; a chart that fails to draw only says so (the run is kept)."""
+    draw_or_warn(loss_chart, log_path, log_path.with_name("loss.png"), warn=lambda m: print(m, flush=True))
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -133,6 +140,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """`limner train`: validate the options, train the stage, print where the checkpoint is; CliError on bad input."""
+    from limner.evals.charts import draw_or_warn, loss_chart  # matplotlib loads only here
+    from limner.evals.fresh import heldout_exclusions
     from limner.model.checkpoint import CheckpointError
     from limner.train.run import parse_mix, train
     from limner.train.trainer import TrainConfig
@@ -200,7 +209,9 @@ def run(args: argparse.Namespace) -> int:
             layout_count=args.layout_count,
             glyph_refine=args.glyph_refine,
             prior_codes=args.prior_codes,
+            heldout=heldout_exclusions(),
             log=lambda s: print(s, flush=True),
+            on_finish=lambda log_path: _draw_loss(draw_or_warn, loss_chart, log_path),
         )
     except (CheckpointError, ValueError, FileNotFoundError) as e:
         raise CliError(str(e)) from e

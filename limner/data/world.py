@@ -73,8 +73,6 @@ MAX_TEXT_LINES = 3
 MAX_LINE_CHARS = 16
 
 # Sizes (W, H) the model supports, keyed by aspect ratio.
-SUPPORTED_SIZES: tuple[tuple[int, int], ...] = ((256, 256), (384, 256), (256, 384))
-
 TAGS: tuple[str, ...] = (
     "single_object",
     "two_object",
@@ -113,19 +111,3 @@ def color_rgb_or_none(color: str | None) -> tuple[int, int, int] | None:
         return color_rgb(color) if color else None
     except ValueError:
         return None
-
-
-def parse_size(size: str) -> tuple[int, int]:
-    """'256x256' -> (256, 256); raises ValueError naming the bad value and the supported sizes."""
-    m = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", size)
-    if not m:
-        raise ValueError(f"bad size {size!r}: expected WxH, one of {supported_size_names()} or 'auto'")
-    wh = (int(m.group(1)), int(m.group(2)))
-    if wh not in SUPPORTED_SIZES:
-        raise ValueError(f"unsupported size {size!r}: supported sizes are {supported_size_names()} or 'auto'")
-    return wh
-
-
-def supported_size_names() -> list[str]:
-    """The supported sizes as 'WxH' strings, for error messages and help."""
-    return [f"{w}x{h}" for w, h in SUPPORTED_SIZES]

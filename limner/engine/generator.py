@@ -21,10 +21,10 @@ import torch
 from PIL import Image
 
 from limner.data.scene import Scene, render, to_array
-from limner.data.world import SUPPORTED_SIZES, parse_size
 from limner.engine.decode import SamplingParams, fill_partial, sample_tokens
 from limner.engine.glyphs import glyph_tensor
 from limner.engine.matte import matte
+from limner.limits import SUPPORTED_SIZES, check_n, check_prompt, parse_size
 from limner.model.layout import Layout, layout_map
 from limner.model.native import NativeModel
 from limner.model.paint import (
@@ -54,7 +54,6 @@ def pixel_path(paint: bool, planned: bool) -> str:
     """The PIXEL_PATHS name of an image drawn with paint mode on or off, its layout planned by code or not."""
     return ("paint" if paint else "native") + ("+planner" if planned else "")
 BACKGROUNDS = ("auto", "opaque", "transparent")
-MAX_PROMPT_CHARS = 32000
 
 # progress(stage, done, total, preview images or None)
 Progress = Callable[[str, int, int, "list[Image.Image] | None"], None]
@@ -80,15 +79,6 @@ def resolve_size(size: str | tuple[int, int], prompt: str) -> tuple[int, int]:
             return (256, 384)
         return (256, 256)
     return parse_size(size)
-
-
-def validate_prompt(prompt: str) -> str:
-    """The prompt stripped of surrounding space; ValueError when it is empty or over MAX_PROMPT_CHARS."""
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise ValueError("prompt is empty")
-    if len(prompt) > MAX_PROMPT_CHARS:
-        raise ValueError(f"prompt has {len(prompt)} characters; the maximum is {MAX_PROMPT_CHARS}")
-    return prompt.strip()
 
 
 def to_pil(x: torch.Tensor, transparent: bool) -> list[Image.Image]:
@@ -123,8 +113,7 @@ class GenerateOptions:
     def validate(self) -> None:
         """ValueError naming the bad option: n outside 1-10, an unknown quality or background, bad sampling.
         The size is checked when it is resolved."""
-        if not 1 <= self.n <= 10:
-            raise ValueError(f"n must be between 1 and 10, got {self.n}")
+        check_n(self.n)
         if self.quality not in QUALITIES:
             raise ValueError(f"unknown quality {self.quality!r}: expected one of {sorted(QUALITIES)}")
         if self.background not in BACKGROUNDS:
@@ -276,7 +265,7 @@ class Generator:
         background code is set to, instead of the one the prior drew (thinking mode knows it)."""
         opts = opts or GenerateOptions()
         opts.validate()
-        prompt = validate_prompt(prompt)
+        prompt = check_prompt(prompt)
         size = resolve_size(opts.size, prompt)
         text_prompt = self.effective_prompt(prompt, opts.background)
         transparent = opts.background == "transparent" or (
@@ -333,32 +322,3 @@ def decoder_layouts(layouts: list[Layout] | None, which: str) -> list[Layout] | 
     if which == "geometry":
         return [[dataclasses.replace(it, rgb=None) for it in lay] for lay in layouts]
     return None
-
-
-def load_generator(
-    checkpoint: str | None = None, sampling: SamplingParams | None = None, *, think: bool = False, best_of: int = 1
-) -> Callable[..., list[Image.Image]]:
-    """A plain function for the eval: generate_fn(prompt, size, background, n, seed) -> images, sampled with
-    `sampling` (default: the engine's SamplingParams). `think` / `best_of` draw through thinking mode and the
-    verifier (limner.engine.studio), as `limner generate --think --best-of N` does; the default is the model alone.
-
-    It carries `checkpoint_sha` as an attribute.
-    """
-    gen = Generator.from_checkpoint(checkpoint)
-    params = sampling or SamplingParams()
-    studio = None
-    if think or best_of != 1:
-        from limner.engine.studio import Studio, check_best_of  # studio builds on this module
-
-        check_best_of(best_of)
-        studio = Studio(gen)
-
-    def generate_fn(prompt: str, size: tuple[int, int], background: str, n: int, seed: int) -> list[Image.Image]:
-        bg = "transparent" if background == "transparent" else "auto"
-        opts = GenerateOptions(n=n, seed=seed, size=size, background=bg, sampling=params)
-        if studio is not None:
-            return studio.generate(prompt, opts, think=think, best_of=best_of).images
-        return gen.generate(prompt, opts)
-
-    generate_fn.checkpoint_sha = gen.checkpoint_sha  # type: ignore[attr-defined]
-    return generate_fn

@@ -18,18 +18,9 @@ from PIL import Image
 from scipy import ndimage
 
 from limner.data.scene import to_array
-from limner.data.world import SUPPORTED_SIZES
-from limner.engine.reading import ImageInputError
+from limner.errors import MaskError
+from limner.limits import closest_size
 from limner.model.native import NativeModel
-
-
-class MaskError(ImageInputError):
-    """A mask is unusable (wrong size, no alpha channel, nothing to edit); the message says which."""
-
-
-def closest_size(w: int, h: int) -> tuple[int, int]:
-    """The supported generation size whose aspect ratio is closest to w:h."""
-    return min(SUPPORTED_SIZES, key=lambda s: abs(float(np.log((s[0] / s[1]) / (w / h)))))
 
 
 def region_from_mask(mask: Image.Image, size: tuple[int, int]) -> np.ndarray:

@@ -1,7 +1,7 @@
 """The conversation eval: edits, 5-turn consistency, masks, references, transparency, best-of-N and bias.
 
 `evaluate_conversation(studio, cases, out_dir)` runs every case (conversation_cases.py has the format)
-through the engine's own paths (`limner.engine.studio.Studio`: thinking mode, best-of, edits) and scores
+through the engine's own paths (`limner.studio.studio.Studio`: thinking mode, best-of, edits) and scores
 the images with the project's detector and OCR, independently of the engine's own bookkeeping:
 
 - edit_success: the instruction holds afterwards (by detector / OCR, from the case's `expect`);
@@ -38,13 +38,13 @@ from limner.data.scene import Scene, SceneObject, layout_text, render
 from limner.data.world import COLORS, OBJECTS, POSITIONS
 from limner.engine.generator import GenerateOptions
 from limner.engine.matte import RGB_FG
-from limner.engine.planner import plan_prompt
-from limner.engine.reading import load_image, nearest_position, read_reference
-from limner.engine.studio import Studio
-from limner.engine.verifier import at_position, pick_best
-from limner.evals.detect import Detection, detect
-from limner.evals.ocr import score_text
-from limner.evals.score import score_image
+from limner.studio.planner import plan_prompt
+from limner.studio.reading import load_image, nearest_position, read_reference
+from limner.studio.studio import Studio
+from limner.studio.verifier import at_position, pick_best
+from limner.vision.detect import Detection, detect
+from limner.vision.ocr import score_text
+from limner.vision.score import score_image
 
 PSNR_CAP = 100.0  # dB reported for identical pixels (lossless)
 LOCALITY_DB = 30.0

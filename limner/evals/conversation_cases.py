@@ -14,7 +14,7 @@ world.md's. Fields:
     {"kind": "reference", "reference": {"class": C, "color": K}, "prompt": P, "expect": {"class": C, ...}}
         the reference image is the data engine's exact render of that object (or "image": a file path)
     {"kind": "transparent", "prompt": P}
-    {"kind": "best_of", "record": R}            R: a world.md eval record (limner/evals/records.py)
+    {"kind": "best_of", "record": R}            R: a world.md eval record (limner/vision/records.py)
     {"kind": "bias", "prompt": P}               an under-specified prompt, resampled `--resamples` times
     {"kind": "heterogeneous", "prompt": P}      asks for several objects; each output should vary them
 
@@ -30,7 +30,7 @@ from typing import Any
 
 from limner.data.world import COLORS, OBJECTS, POSITIONS
 from limner.evals.heldout import heldout_records
-from limner.evals.records import RecordError, validate_record
+from limner.vision.records import RecordError, validate_record
 
 CASES_SEED = 5_2026
 KINDS = ("edit", "conversation", "mask", "reference", "transparent", "best_of", "bias", "heterogeneous")

@@ -28,7 +28,7 @@ from typing import Any
 from limner.data.sampler import sample
 from limner.data.world import NUMBER_WORDS, PLURALS, TAGS
 from limner.evals.heldout import set_main, shipped_lines, write_records
-from limner.evals.records import validate_record
+from limner.vision.records import validate_record
 
 FRESH_SEED = 20_261_205
 PER_TAG = 20
@@ -161,6 +161,14 @@ def fresh_records() -> list[dict[str, Any]]:
 def fresh_prompts() -> frozenset[str]:
     """The exact fresh held-out prompts; training must never use them."""
     return frozenset(json.loads(ln)["prompt"] for ln in shipped_lines(PATH, MODULE))
+
+
+def heldout_exclusions() -> frozenset[str]:
+    """Exact prompts of both held-out eval sets (evals/heldout.py and this file's), which training never sees;
+    `limner train` hands them to the trainer."""
+    from limner.evals.heldout import heldout_prompts
+
+    return heldout_prompts() | fresh_prompts()
 
 
 def main(argv: list[str] | None = None) -> int:

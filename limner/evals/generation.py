@@ -29,8 +29,8 @@ from PIL import Image
 
 from limner.data.scene import render
 from limner.data.world import GENEVAL_TAGS, TAGS
-from limner.evals.records import record_to_scene, validate_record
-from limner.evals.score import ImageScore, score_image
+from limner.vision.records import record_to_scene, validate_record
+from limner.vision.score import ImageScore, score_image
 
 ORACLE_MIN = 0.98
 CONTROL_MAX = 0.30

@@ -20,7 +20,7 @@ from typing import Any
 
 from limner.data.sampler import sample
 from limner.data.world import NUMBER_WORDS, PLURALS, TAGS
-from limner.evals.records import validate_record
+from limner.vision.records import validate_record
 
 HELDOUT_SEED = 917_2026
 PER_TAG = 36

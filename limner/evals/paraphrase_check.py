@@ -24,7 +24,7 @@ from typing import Any
 from limner.data.sampler import sample
 from limner.data.world import GENEVAL_TAGS, PLURALS
 from limner.evals.generation import GenerateFn, evaluate_generation
-from limner.evals.records import validate_record
+from limner.vision.records import validate_record
 
 PARAPHRASE_SEED = 5_550_123
 N_RECORDS = 30

@@ -22,9 +22,10 @@ from typing import Any
 
 from PIL import Image
 
+from limner.errors import ImageInputError
 from limner.evals.safety_data import HELDOUT_FILE, read_jsonl
 from limner.safety.classifier import prefetched
-from limner.safety.image_io import ImageInputError, load_image
+from limner.safety.image_io import load_image
 from limner.safety.normalize import views
 from limner.safety.stack import SafetySettings, SafetyStack
 from limner.safety.verdict import Decision

@@ -26,8 +26,8 @@ from torch import nn
 
 from limner.data.shapes import shape_mask
 from limner.data.world import COLORS, OBJECTS
-from limner.evals.detect import DetectConfig, normalised_crop, segment
-from limner.evals.shape_net import WEIGHTS, ShapeNet, ShapeNetConfig, save_shape_net
+from limner.vision.detect import DetectConfig, normalised_crop, segment
+from limner.vision.shape_net import WEIGHTS, ShapeNet, ShapeNetConfig, save_shape_net
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from limner.data.world import SUPPORTED_SIZES
+from limner.limits import SUPPORTED_SIZES
 
 SPECIALS: tuple[str, ...] = (
     "<pad>",

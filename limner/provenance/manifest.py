@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from limner import __version__
 from limner.provenance.certs import SigningCredentials, SigningError
+from limner.version import __version__
 
 TRAINED_ALGORITHMIC = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 GENERATION_LABEL = "org.limner.generation"

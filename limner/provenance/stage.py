@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
+from limner.limits import MAX_MARK_PIXELS
 from limner.provenance import manifest
 from limner.provenance.alpha import embed_rgba
 from limner.provenance.certs import SigningCredentials, load_credentials
@@ -34,7 +35,6 @@ from limner.provenance.watermark import WatermarkConfig, detect, embed_measured
 log = logging.getLogger("limner.provenance")
 
 FORMATS = ("png", "jpeg", "webp")
-MAX_PIXELS = 64_000_000
 SELF_CHECK_PIXELS = 512 * 512
 SELF_CHECK_DRAWS = 4  # payloads tried before the best one found is kept
 # Brightening by 10% turns channel values >= BRIGHT_LEVEL white, and the mark on them with it; below
@@ -190,8 +190,8 @@ class ProvenanceStage:
         fmt = _normalise_format(fmt)
         if quality is not None and not 1 <= quality <= 100:
             raise ProvenanceError(f"quality {quality} must be within 1..100")
-        if image.width * image.height > MAX_PIXELS or min(image.size) < 1:
-            raise InputImageError(f"image size {image.width}x{image.height} is outside 1..{MAX_PIXELS} pixels")
+        if image.width * image.height > MAX_MARK_PIXELS or min(image.size) < 1:
+            raise InputImageError(f"image size {image.width}x{image.height} is outside 1..{MAX_MARK_PIXELS} pixels")
         ingredients = list(ingredients or []) + list(info.edited_from or [])
         creds = self.credentials()  # fail early (missing/expired certificate) before any work
         index = self.index()

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from limner.limits import MAX_VERIFY_PIXELS
 from limner.provenance import manifest
 from limner.provenance.certs import trust_anchors
 from limner.provenance.errors import DamagedImageError, InputImageError
@@ -32,7 +33,6 @@ from limner.provenance.settings import ProvenanceSettings
 from limner.provenance.watermark import Detection, WatermarkConfig, detect
 
 MAX_FILE_BYTES = 256 * 1024 * 1024
-MAX_PIXELS = 40_000_000  # ~0.5 GB of working memory for the watermark search
 # PDQ match rule, from bench/provenance on the flat-colour world: the same image after JPEG q75, 0.5x resize
 # or brightness +10% is within 24 bits for ~95% of images (brightness: all), while unrelated renders are
 # >= 68 bits from every indexed one. PDQ's usual quality gate (50) would drop most flat images, so only
@@ -125,7 +125,7 @@ def _png_critical_chunks(data: bytes) -> bytes | None:
     return b"".join(out)
 
 
-def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
+def decode_image(data: bytes, max_pixels: int = MAX_VERIFY_PIXELS) -> Image.Image:
     """Decode with the size checked from the header first, so a decompression bomb is refused unread."""
     try:
         try:

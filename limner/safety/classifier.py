@@ -3,7 +3,7 @@
 The embedder is the PyPI-packaged all-MiniLM-L6-v2, run by `limner.safety.minilm` from the package's own
 files (nothing is downloaded, and sentence-transformers is not imported: its import alone cost more CPU
 than the prompt layer's whole work). The head is a softmax layer over {allow} + policy categories, trained by
-`limner.safety.train_head` on the project's own labelled prompts and shipped as a small safetensors file.
+`limner.evals.train_safety_head` on the project's own labelled prompts and shipped as a small safetensors file.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class PromptHead:
         p = Path(path)
         if not p.exists():
             raise ModelUnavailable(
-                f"classifier head not found: {p} (train it with `python -m limner.safety.train_head`)"
+                f"classifier head not found: {p} (train it with `python -m limner.evals.train_safety_head`)"
             )
         try:
             tensors = load_file(str(p))

@@ -12,13 +12,11 @@ from pathlib import Path
 
 from PIL import Image
 
+from limner.errors import ImageInputError
+
 DEFAULT_MAX_PIXELS = 40_000_000
 DEFAULT_MAX_SIDE = 12_000
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
-
-
-class ImageInputError(ValueError):
-    """An uploaded image is unreadable, truncated, or too large (a possible decompression bomb)."""
 
 
 def check_size(

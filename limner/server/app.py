@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from limner.limits import MAX_INPUT_IMAGES, MAX_N, MAX_PROMPT_CHARS, MIN_N
 from limner.server import errors
 from limner.server.deps import AppState, get_owner, get_state
 from limner.server.errors import APIError, invalid, not_found
@@ -35,9 +36,9 @@ _BINARY = {"type": "string", "format": "binary"}
 EDIT_FORM: dict[str, Any] = {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["image", "prompt"],
     "properties": {
-        "image": {"type": "array", "items": _BINARY, "maxItems": 16}, "mask": _BINARY,
-        "prompt": {"type": "string", "maxLength": 32000}, "model": {"type": "string"},
-        "n": {"type": "integer", "minimum": 1, "maximum": 10}, "size": {"type": "string"},
+        "image": {"type": "array", "items": _BINARY, "maxItems": MAX_INPUT_IMAGES}, "mask": _BINARY,
+        "prompt": {"type": "string", "maxLength": MAX_PROMPT_CHARS}, "model": {"type": "string"},
+        "n": {"type": "integer", "minimum": MIN_N, "maximum": MAX_N}, "size": {"type": "string"},
         "quality": {"enum": ["low", "medium", "high", "auto"]},
         "background": {"enum": ["transparent", "opaque", "auto"]},
         "output_format": {"enum": ["png", "jpeg", "webp"]},
@@ -256,8 +257,8 @@ def _convert(st: AppState, row: Any, data: bytes, fmt: str) -> bytes:
     with the stored original as its C2PA ingredient."""
     from PIL import Image
 
-    from limner import __version__
     from limner.provenance.stage import GenerationInfo
+    from limner.version import __version__
 
     im: Image.Image = Image.open(io.BytesIO(data))
     im.load()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import ipaddress
 import secrets
 import threading
 import time
@@ -37,16 +36,6 @@ class ApiKey:
 
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` is "localhost" or a loopback IP address; a server listening there needs no keys by default."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class Keys:

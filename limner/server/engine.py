@@ -17,14 +17,13 @@ import uuid
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-import numpy as np
 from PIL import Image
 
-from limner import __version__
-from limner.data.world import SUPPORTED_SIZES
 from limner.engine.generator import resolve_size
+from limner.limits import closest_size
 from limner.pipeline import GeneratedImage, Pipeline
 from limner.server.jobs import Job
+from limner.version import __version__
 
 
 @dataclass
@@ -110,11 +109,6 @@ def spec_from_json(text: str) -> GenSpec:
     return spec
 
 
-def closest_size(w: int, h: int) -> tuple[int, int]:
-    """The supported generation size whose aspect ratio is closest to w:h."""
-    return min(SUPPORTED_SIZES, key=lambda s: abs(np.log((s[0] / s[1]) / (w / h))))
-
-
 class Runner:
     """Runs GenSpecs against one loaded Pipeline."""
 
@@ -174,13 +168,13 @@ class Runner:
             r = self.pipe(spec.prompt, size=size, progress=progress, preview_every=self.preview_every(spec, size),
                           think=spec.think, **common)
         else:
-            from limner.engine.edits import is_edit_instruction
+            from limner.studio.edits import is_edit_instruction
 
             image_tokens = sum(self.grid_tokens(closest_size(*im.size)) for im in edit.images)
             if edit.mask is not None or is_edit_instruction(spec.prompt):
                 # The base keeps its own (closest supported) size: an edit changes content, not the canvas.
                 size = closest_size(*edit.images[0].size)
-                from limner.engine.plan import ScenePlan
+                from limner.studio.plan import ScenePlan
 
                 plan = ScenePlan.from_dict(edit.plan) if edit.plan is not None else None
                 r = self.pipe.edit(edit.originals[0], spec.prompt, mask=edit.mask, references=edit.originals[1:],

@@ -11,7 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MAX_PROMPT_CHARS = 32000
+from limner.limits import MAX_N, MAX_PARTIAL_IMAGES, MAX_PROMPT_CHARS, MAX_SEED, MIN_N
+
 Quality = Literal["low", "medium", "high", "auto"]
 Background = Literal["transparent", "opaque", "auto"]
 OutputFormat = Literal["png", "jpeg", "webp"]
@@ -24,7 +25,7 @@ class ImageOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str | None = None
-    n: int = Field(default=1, ge=1, le=10)
+    n: int = Field(default=1, ge=MIN_N, le=MAX_N)
     size: str = "auto"
     quality: Quality = "auto"
     background: Background = "auto"
@@ -33,9 +34,9 @@ class ImageOptions(BaseModel):
     moderation: Moderation = "auto"
     user: str | None = Field(default=None, max_length=256)
     stream: bool = False
-    partial_images: int = Field(default=0, ge=0, le=3)
+    partial_images: int = Field(default=0, ge=0, le=MAX_PARTIAL_IMAGES)
     response_format: Literal["b64_json"] | None = None  # gpt-image models return base64 only
-    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
 
 
 class ImageGenerationRequest(ImageOptions):
@@ -97,7 +98,7 @@ class ImageGenerationTool(BaseModel):
     output_format: OutputFormat = "png"
     output_compression: int | None = Field(default=None, ge=0, le=100)
     moderation: Moderation = "auto"
-    partial_images: int = Field(default=0, ge=0, le=3)
+    partial_images: int = Field(default=0, ge=0, le=MAX_PARTIAL_IMAGES)
     input_fidelity: Literal["low", "high"] | None = None
     input_image_mask: dict[str, Any] | None = None
     action: Literal["generate", "edit", "auto"] | None = None
@@ -123,4 +124,4 @@ class ResponsesRequest(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
     max_output_tokens: int | None = Field(default=None, ge=1)
-    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)  # limner extension, as for images
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)  # limner extension, as for images

@@ -21,7 +21,8 @@ from typing import Any
 
 from PIL import Image
 
-from limner.pipeline import GeneratedImage, InvalidRequest, SafetyBlocked
+from limner.errors import InvalidRequest, SafetyBlocked
+from limner.pipeline import GeneratedImage
 from limner.server.engine import GenOutcome, GenSpec, Runner, spec_from_json, spec_to_json
 from limner.server.jobs import Job, JobCancelled
 from limner.server.store import Store

@@ -15,9 +15,9 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from PIL import Image
 
-from limner.data.world import parse_size
 from limner.engine.generator import resolve_size
-from limner.pipeline import InvalidRequest, SafetyBlocked
+from limner.errors import InvalidRequest, SafetyBlocked
+from limner.limits import MAX_INPUT_IMAGES, MAX_INPUT_PIXELS, parse_size
 from limner.server.deps import AppState
 from limner.server.engine import EditInput, GenOutcome, GenSpec, spec_from_json, spec_to_json
 from limner.server.errors import APIError, invalid, moderation_blocked
@@ -27,8 +27,6 @@ from limner.server.store import ImageRow, new_id
 
 log = logging.getLogger("limner.server")
 
-MAX_UPLOADS = 16
-MAX_UPLOAD_PIXELS = 16_000_000  # 4000x4000; larger uploads are refused before decoding (decompression bombs)
 UPLOAD_FORMATS = ("PNG", "JPEG", "WEBP")
 
 
@@ -63,8 +61,8 @@ def decode_upload(data: bytes, param: str) -> Image.Image:
         if im.format not in UPLOAD_FORMATS:
             raise invalid(f"'{param}' is a {im.format} image; upload png, jpeg or webp", param=param,
                           code="invalid_image_format")
-        if im.width * im.height > MAX_UPLOAD_PIXELS:
-            raise invalid(f"'{param}' is {im.width}x{im.height}; the maximum is {MAX_UPLOAD_PIXELS} pixels",
+        if im.width * im.height > MAX_INPUT_PIXELS:
+            raise invalid(f"'{param}' is {im.width}x{im.height}; the maximum is {MAX_INPUT_PIXELS} pixels",
                           param=param, code="image_too_large")
         im.load()
     except APIError:
@@ -262,8 +260,8 @@ def edit_input(uploads: list[tuple[str, bytes]], mask: bytes | None) -> EditInpu
     raises a 400 APIError."""
     if not uploads:
         raise invalid("Missing required parameter: 'image'.", param="image", code="missing_required_parameter")
-    if len(uploads) > MAX_UPLOADS:
-        raise invalid(f"at most {MAX_UPLOADS} images can be edited at once, got {len(uploads)}", param="image",
+    if len(uploads) > MAX_INPUT_IMAGES:
+        raise invalid(f"at most {MAX_INPUT_IMAGES} images can be edited at once, got {len(uploads)}", param="image",
                       code="too_many_images")
     images = [decode_upload(data, param) for param, data in uploads]
     m = None

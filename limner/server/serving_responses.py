@@ -1,7 +1,7 @@
 """`/v1/responses` with the image_generation tool: multi-turn context, the job, JSON or SSE answers.
 
 limner has no text model: every request that offers the image_generation tool calls it once. A turn is
-routed as `limner.engine.conversation.Conversation` routes one, through the same library calls:
+routed as `limner.studio.conversation.Conversation` routes one, through the same library calls:
 - an edit instruction ("make the star green", world.md's edits) or a mask edits an image: the uploaded
   one if the turn carries one, else the image in context (the previous turn's, from
   `previous_response_id` or an earlier `image_generation_call` input item); the rest stays exactly;
@@ -25,11 +25,12 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
+from limner.limits import MAX_PROMPT_CHARS
 from limner.server.deps import AppState
 from limner.server.engine import EditInput, GenOutcome, GenSpec, spec_from_json, spec_to_json
 from limner.server.errors import APIError, invalid, not_found, validation_error
 from limner.server.jobs import Job, job_events, run_until_disconnect
-from limner.server.protocol import MAX_PROMPT_CHARS, ImageGenerationTool, ResponsesRequest
+from limner.server.protocol import ImageGenerationTool, ResponsesRequest
 from limner.server.serving_images import (
     check_options,
     decode_upload,
@@ -172,7 +173,7 @@ def turn_prompt(ctx: Context) -> str:
 def turn_edit(ctx: Context, prompt: str, mask_url: str | None) -> EditInput | None:
     """The turn's images as the job sees them: uploads first (edited, or used as references), else, for an
     edit instruction or a mask, the image in context; None for a plain new image."""
-    from limner.engine.edits import is_edit_instruction
+    from limner.studio.edits import is_edit_instruction
 
     sources, plan = ctx.images, None
     if not sources and ctx.image is not None and (mask_url is not None or is_edit_instruction(prompt)):
@@ -312,7 +313,7 @@ async def create_response(state: AppState, request: Request, req: ResponsesReque
                    quality=tool.quality, background=tool.background, output_format=tool.output_format,
                    output_compression=tool.output_compression, moderation=tool.moderation, user=req.user,
                    partial_images=tool.partial_images if req.stream else 0, edit=edit, think=True)
-    from limner.engine.edits import is_edit_instruction
+    from limner.studio.edits import is_edit_instruction
 
     editing = edit is not None and (edit.mask is not None or is_edit_instruction(prompt))
     text = "Here is the updated image." if editing else "Here is the image."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,16 @@ def default_data_dir() -> Path:
         return Path(env).expanduser()
     home = os.environ.get("LIMNER_HOME")
     return (Path(home).expanduser() if home else Path.home() / ".limner") / "server"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is "localhost" or a loopback IP address; a server listening there needs no keys by default."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass
@@ -62,8 +73,6 @@ class ServerSettings:
     def local_mode(self) -> bool:
         """Whether requests without a key are served as the local user: `require_keys` decides,
         else only when the server listens on a loopback address."""
-        from limner.server.auth import is_loopback
-
         return not self.require_keys if self.require_keys is not None else is_loopback(self.host)
 
     @property

@@ -9,25 +9,17 @@ from typing import Any
 
 import torch
 
-from limner.data.batches import SceneBatcher
 from limner.model.checkpoint import load_into, read_checkpoint
 from limner.model.config import ModelConfig, get_config
 from limner.model.decoder import DiffusionDecoder
 from limner.model.image_tokenizer import ImageTokenizer
 from limner.model.text_tokenizer import TextTokenizer
+from limner.train.batches import SceneBatcher
 from limner.train.stages import DecoderStage, PriorStage, TokenizerStage
 from limner.train.trainer import TrainConfig, Trainer
 from limner.train.upgrade import load_decoder_adding_glyph_refine, load_decoder_adding_layout, load_prior_growing_vocab
 
 STAGES = ("tokenizer", "decoder", "prior")
-
-
-def heldout_exclusions() -> frozenset[str]:
-    """Exact prompts of both held-out eval sets (evals/heldout.py, evals/fresh.py), which training never sees."""
-    from limner.evals.fresh import fresh_prompts
-    from limner.evals.heldout import heldout_prompts
-
-    return heldout_prompts() | fresh_prompts()
 
 
 def parse_mix(spec: str) -> dict[str, float]:
@@ -59,7 +51,7 @@ def data_source(
     white scenes moved onto coloured backgrounds and `paraphrase` of the captions rewritten by data/paraphrase.py);
     a folder or webdataset shards of captioned images with --data."""
     if data:
-        from limner.data.real import RealImageBatcher
+        from limner.train.real import RealImageBatcher
 
         return lambda seed: RealImageBatcher(data, batch_size, seed)
     return lambda seed: SceneBatcher(
@@ -179,9 +171,15 @@ def train(
     layout_count: bool = False,
     glyph_refine: int = 0,
     prior_codes: float = 0.0,
+    heldout: frozenset[str] = frozenset(),
     log: Callable[[str], None] = print,
+    on_finish: Callable[[Path], None] | None = None,
 ) -> dict[str, float]:
-    """Train one stage (tokenizer, decoder or prior) with `tcfg`; returns the final logs."""
+    """Train one stage (tokenizer, decoder or prior) with `tcfg`; returns the final logs.
+
+    `heldout`: exact prompts that no training caption may be (the entry point passes the eval sets', so
+    this package needs no evals). `on_finish(log_path)`: run after the final save (`limner train` draws
+    the loss chart there)."""
     if tcfg.threads:
         torch.set_num_threads(tcfg.threads)
     torch.manual_seed(tcfg.seed)
@@ -196,7 +194,7 @@ def train(
             raise ValueError("the decoder stage needs --init CHECKPOINT (a trained tokenizer stage)")
         cfg, stage = build_tokenizer_stage(size or "small", init, crop, frozen_tokenizer=True, layout=layout, log=log,
                                            glyph_refine=glyph_refine, prior_codes=prior_codes, seed=tcfg.seed)
-        exclude = heldout_exclusions() if prior_codes else frozenset()  # the prior reads these captions
+        exclude = heldout if prior_codes else frozenset()  # the prior reads these captions
     elif stage_name == "prior":
         if not tokenizer_ckpt:
             raise ValueError("the prior stage needs --tokenizer CHECKPOINT (a trained tokenizer stage)")
@@ -204,11 +202,12 @@ def train(
                                        layout=layout, layout_weight=layout_weight, log=log,
                                        first_weight=first_weight, hex_levels=hex_levels,
                                        hex_slots=hex_slots, layout_count=layout_count)
-        exclude = heldout_exclusions()
+        exclude = heldout
     else:
         raise ValueError(f"unknown stage {stage_name!r}: expected one of {STAGES}")
     Path(tcfg.out_dir).mkdir(parents=True, exist_ok=True)
     n = sum(p.numel() for p in stage.parameters() if p.requires_grad)
     log(f"stage {stage_name}: {n / 1e6:.2f}M trainable parameters, config {cfg.name}")
-    trainer = Trainer(tcfg, cfg, stage, data_source(data, tcfg.batch_size, exclude, mix, recolour, paraphrase), log=log)
+    trainer = Trainer(tcfg, cfg, stage, data_source(data, tcfg.batch_size, exclude, mix, recolour, paraphrase), log=log,
+                      on_finish=on_finish)
     return trainer.run()

@@ -14,7 +14,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from limner.data.batches import Batch
 from limner.model.config import ModelConfig
 from limner.model.decoder import DiffusionDecoder
 from limner.model.image_tokenizer import ImageTokenizer
@@ -24,6 +23,7 @@ from limner.model.paint import paint_batch
 from limner.model.prior import Prior
 from limner.model.sequence import build_training_sequences
 from limner.model.text_tokenizer import TextTokenizer
+from limner.train.batches import Batch
 from limner.train.prior_codes import CodeSampler, background_agrees
 
 LAYOUT_DROP = 0.15  # share of decoder examples trained without their layout (uploads and edits have none)

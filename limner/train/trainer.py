@@ -8,7 +8,7 @@ Files in `out_dir`:
   model.safetensors   the stage's weights + config (rebuilds the model alone)
   state.pt            optimizer, step and RNG states, for resuming
   log.jsonl           one JSON object per logged step
-  loss.png            loss curves drawn from log.jsonl after the final save (limner.evals.charts)
+  loss.png            loss curves, drawn by `limner train` through `on_finish` after the final save
 """
 
 from __future__ import annotations
@@ -95,8 +95,10 @@ class Trainer:
         batches: Callable[[int], Iterator[Any]],
         meta: dict[str, Any] | None = None,
         log: Callable[[str], None] = print,
+        on_finish: Callable[[Path], None] | None = None,
     ) -> None:
         self.cfg = cfg
+        self.on_finish = on_finish  # called on rank 0 with log.jsonl's path after the final save (a loss chart)
         self.model_cfg = model_cfg
         self.stage = stage
         self.meta = meta or {}
@@ -195,9 +197,6 @@ class Trainer:
         finally:
             if logf:
                 logf.close()
-        if self.rank == 0:
-            # Lazy import: training needs matplotlib only here; a chart that fails only says so.
-            from limner.evals.charts import draw_or_warn, loss_chart
-
-            draw_or_warn(loss_chart, self.out / "log.jsonl", self.out / "loss.png", warn=self.log)
+        if self.rank == 0 and self.on_finish is not None:
+            self.on_finish(self.out / "log.jsonl")
         return last

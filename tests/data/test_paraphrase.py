@@ -2,10 +2,10 @@ import random
 
 import pytest
 
-from limner.data.batches import SceneBatcher
 from limner.data.paraphrase import paraphrase
 from limner.data.sampler import sample
 from limner.data.world import NUMBER_WORDS, PLURALS, TAGS
+from limner.train.batches import SceneBatcher
 
 
 def _mentions_colour(text: str, colour: str) -> bool:

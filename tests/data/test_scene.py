@@ -6,7 +6,8 @@ import pytest
 from limner.data.sampler import SAMPLERS, sample
 from limner.data.scene import Scene, SceneObject, SceneText, glyph_image, layout_text, render, to_array
 from limner.data.shapes import shape_mask
-from limner.data.world import OBJECTS, color_rgb, parse_size
+from limner.data.world import OBJECTS, color_rgb
+from limner.limits import parse_size
 
 
 @pytest.mark.parametrize("name", OBJECTS)

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from limner.engine.inpaint import MaskError, box_region, closest_size, composite_exact, region_from_mask, token_mask
+from limner.engine.inpaint import box_region, composite_exact, region_from_mask, token_mask
+from limner.errors import MaskError
+from limner.limits import closest_size
 
 
 def test_mask_errors_are_named() -> None:

@@ -7,9 +7,8 @@ import random
 from limner.data.paraphrase import paraphrase
 from limner.data.sampler import sample
 from limner.data.world import TAGS
-from limner.evals.fresh import MARKERS, build_fresh, fresh_prompts, fresh_records, normalise
+from limner.evals.fresh import MARKERS, build_fresh, fresh_prompts, fresh_records, heldout_exclusions, normalise
 from limner.evals.heldout import heldout_prompts
-from limner.train.run import heldout_exclusions
 
 
 def _training_captions(per_tag: int = 300) -> list[str]:

@@ -7,7 +7,7 @@ from limner.data.scene import render
 from limner.data.world import GENEVAL_TAGS, TAGS
 from limner.evals.generation import EvalError, _derangement, evaluate_generation
 from limner.evals.heldout import heldout_records
-from limner.evals.records import record_to_scene
+from limner.vision.records import record_to_scene
 
 
 def _sample(per_tag: int) -> list[dict]:

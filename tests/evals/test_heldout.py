@@ -2,7 +2,7 @@ from collections import Counter
 
 from limner.data.world import TAGS
 from limner.evals.heldout import build_heldout, heldout_prompts, heldout_records
-from limner.evals.records import validate_record
+from limner.vision.records import validate_record
 
 
 def test_shipped_heldout_set_is_reproducible_balanced_and_valid():

@@ -12,8 +12,9 @@ import pytest
 import skimage.data
 from PIL import Image
 
+from limner.errors import ImageInputError
 from limner.safety.hashes import HashList, HashListError, pdq_bits, to_hex
-from limner.safety.image_io import ImageInputError, load_image
+from limner.safety.image_io import load_image
 from limner.safety.person import classify_person, photo_score
 from limner.safety.stack import SafetySettings, SafetyStack
 

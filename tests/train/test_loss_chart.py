@@ -1,4 +1,4 @@
-"""The trainer draws loss.png beside log.jsonl when it saves its final checkpoint."""
+"""After its final save the trainer calls `on_finish`, where `limner train` draws loss.png beside log.jsonl."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from limner.evals.charts import draw_or_warn, loss_chart
 from limner.model.config import get_config
 from limner.train.trainer import TrainConfig, Trainer
 
@@ -42,7 +43,8 @@ def test_final_save_draws_the_loss_curve(tmp_path: Path) -> None:
     out = tmp_path / "line"
     cfg = TrainConfig(stage="line", out_dir=str(out), steps=6, warmup=1, log_every=2, save_every=6, lr=0.1)
     said: list[str] = []
-    Trainer(cfg, get_config("tiny"), LineStage(), batches, log=said.append).run()
+    finish = lambda log: draw_or_warn(loss_chart, log, log.with_name("loss.png"), warn=said.append)  # noqa: E731
+    Trainer(cfg, get_config("tiny"), LineStage(), batches, log=said.append, on_finish=finish).run()
     assert not [s for s in said if "not drawn" in s], said
     assert (out / "model.safetensors").exists() and len((out / "log.jsonl").read_text().splitlines()) == 3
     with Image.open(out / "loss.png") as im:

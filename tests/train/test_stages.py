@@ -57,8 +57,8 @@ def test_layout_tokens_sit_between_img_and_the_codes() -> None:
 
 
 def test_decoder_stage_trains_the_layout_input(tmp_path: Path) -> None:
-    from limner.data.batches import SceneBatcher
     from limner.model.config import get_config
+    from limner.train.batches import SceneBatcher
     from limner.train.stages import DecoderStage
 
     stage = DecoderStage(get_config("tiny"), crop=64)
@@ -85,10 +85,10 @@ def spy_on_decoder_loss(stage: torch.nn.Module, monkeypatch: pytest.MonkeyPatch)
 def test_decoder_stage_paints_layout_scenes(monkeypatch: pytest.MonkeyPatch) -> None:
     """With layout_colour every kept layout of a text-free scene may be painted: the decoder is then trained on a
     plain background grid, and its colour input gets the objects' colours."""
-    from limner.data.batches import SceneBatcher
     from limner.model.config import get_config
     from limner.model.layout import BASE_MAP_CHANNELS
     from limner.train import stages
+    from limner.train.batches import SceneBatcher
 
     monkeypatch.setattr(stages, "PAINT_SHARE", 1.0)
     monkeypatch.setattr(stages, "LAYOUT_DROP", 0.0)
@@ -119,9 +119,9 @@ def test_decoder_stage_decodes_the_priors_own_codes_for_a_share_of_examples(
 ) -> None:
     """--prior-codes: the chosen rows' codes are the ones the (real, tiny) prior samples for their caption with
     their true layout teacher-forced, and those rows keep the whole layout with its colours (never painted)."""
-    from limner.data.batches import SceneBatcher
     from limner.model.layout import BASE_MAP_CHANNELS
     from limner.train import stages
+    from limner.train.batches import SceneBatcher
     from limner.train.prior_codes import prior_code_sampler
 
     monkeypatch.setattr(stages, "LAYOUT_DROP", 1.0)  # every other row would lose its layout

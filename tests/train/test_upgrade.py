@@ -90,8 +90,8 @@ def test_widened_colour_input_keeps_a_layout_decoder_unchanged(tmp_path: Path) -
 def test_added_text_head_is_logged_neutral_and_alone_trained(tmp_path: Path) -> None:
     """`train decoder --glyph-refine W` on a checkpoint without the head: it is added at zero (logged), it is
     the only part that trains, and a text-free image decodes as before."""
-    from limner.data.batches import SceneBatcher
     from limner.model.image_tokenizer import ImageTokenizer
+    from limner.train.batches import SceneBatcher
     from limner.train.run import build_tokenizer_stage
 
     cfg = get_config("tiny")

@@ -1,0 +1,254 @@
+"""Conversation-native generation on top of the `Generator`: thinking mode, best-of-N, edits, references.
+
+    generate:  prompt --planner (thinking mode)--> plans --revised prompt--> N candidates each
+               --verifier (detector + OCR against the plan)--> the best candidate per plan
+    edit:      earlier image + instruction --reading/plan--> edited plan + region (or a mask's region)
+               --inpaint: resample the region's tokens, copy the rest exactly--> N candidates --> best
+
+No safety or provenance here: `limner.pipeline.Pipeline` wraps these calls with both, so the CLI, the
+server and the Python API share them.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+from PIL import Image
+
+from limner.data.world import color_rgb_or_none
+from limner.engine.decode import SamplingParams
+from limner.engine.generator import GenerateOptions, Generator, Progress, pixel_path, resolve_size
+from limner.engine.inpaint import composite_exact, fixed_codes, region_from_mask
+from limner.limits import check_best_of
+from limner.model.layout import MAX_OBJECTS, Layout, LayoutItem
+from limner.studio.edits import (
+    EditError,
+    EditOp,
+    apply_edit,
+    edit_layout,
+    edit_region,
+    make_room,
+    observed_layout,
+    parse_edit,
+)
+from limner.studio.llm_planner import LLMPlanner, plan_with_fallback
+from limner.studio.plan import PlanObject, ScenePlan
+from limner.studio.plan_layout import plan_layout
+from limner.studio.planner import Plans, plan_prompt
+from limner.studio.reading import Observed, blobs, read_background, read_scene
+from limner.studio.verifier import Verdict, pick_best
+
+
+@dataclass
+class Drawn:
+    """What `Studio` drew: per image the picture, plan, revised prompt and verdict; `regions` and `op` for
+    edits only."""
+
+    images: list[Image.Image]
+    plans: list[ScenePlan | None]  # the plan of each image (None: no thinking and no best-of)
+    revised_prompts: list[str]
+    verdicts: list[Verdict | None] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    planner: str = ""  # builtin | llm | "" (no planning)
+    regions: list[np.ndarray] = field(default_factory=list)  # edits: where the image could change
+    op: EditOp | None = None
+    pixel_path: str = "native"  # generator.PIXEL_PATHS: what made the pixels
+
+
+class Studio:
+    """Thinking mode, best-of-N, references and edits on a `Generator`, without safety or provenance.
+
+    `llm`: the optional LLM planner (the built-in one otherwise, or when it is down); `warn` hears
+    its fallbacks."""
+
+    def __init__(self, generator: Generator, llm: LLMPlanner | None = None,
+                 warn: Callable[[str], None] | None = None) -> None:
+        self.generator = generator
+        self.llm = llm
+        self.warn = warn
+
+    def plan(self, prompt: str, seed: int, n: int, references: list[PlanObject] | None = None,
+             background: str = "auto") -> Plans:
+        """The plans of a prompt: several when it asks; else `n`, each with its own seeded choices."""
+        plans = plan_with_fallback(prompt, seed, references, self.llm, self.warn)
+        if len(plans.plans) == 1 and n > 1:
+            more = [plan_with_fallback(prompt, seed + i, references, self.llm).plans[0] for i in range(1, n)]
+            plans.plans += more
+        if background == "transparent":
+            for p in plans.plans:
+                p.background = "transparent"
+        return plans
+
+    def _best(self, prompt: str, plan: ScenePlan | None, opts: GenerateOptions, best_of: int,
+              progress: Progress | None, strict: bool, fixed: torch.Tensor | None = None,
+              finish: Callable[[Image.Image], Image.Image] | None = None,
+              layout: Layout | None = None,
+              layouts: list[Layout | None] | None = None,
+              backdrop: str | None = None) -> tuple[Image.Image, Verdict | None]:
+        """The verifier's pick of `best_of` candidates. `layout` is teacher-forced into all of them; `layouts`
+        (one per candidate, thinking mode's compositions) draws each candidate on its own."""
+        if layouts is not None:
+            cands = [im for k, lay in enumerate(layouts)
+                     for im in self.generator.generate(prompt, replace(opts, n=1, seed=opts.seed + 7919 * k),
+                                                       progress, layout=lay, backdrop=backdrop)]
+        else:
+            cands = self.generator.generate(prompt, replace(opts, n=best_of), progress, fixed=fixed, layout=layout)
+        if finish is not None:
+            cands = [finish(c) for c in cands]
+        if best_of == 1 or plan is None:
+            return cands[0], None
+        i, verdicts = pick_best(cands, plan, strict)
+        return cands[i], verdicts[i]
+
+    def generate(self, prompt: str, opts: GenerateOptions, *, think: bool = False, best_of: int = 1,
+                 references: list[PlanObject] | None = None, progress: Progress | None = None) -> Drawn:
+        """Images for a prompt: planned (think), verified best of `best_of` candidates each."""
+        check_best_of(best_of)
+        opts.validate()
+        if references:
+            think = True  # the uploaded object only reaches the model through the plan's caption
+        unknown = unknown_words_note(self.generator.unknown_words(prompt))
+        if not think and best_of == 1:
+            ims = self.generator.generate(prompt, opts, progress)
+            return Drawn(ims, [None] * len(ims), [prompt] * len(ims), notes=unknown,
+                         pixel_path=pixel_path(opts.sampling.paint, False))
+        if think:
+            plans = self.plan(prompt, opts.seed, opts.n, references, opts.background)
+        else:
+            plans = Plans([plan_prompt(prompt, opts.seed).plans[0]] * opts.n, "")
+        out = Drawn([], [], [], notes=unknown + list(plans.notes), planner=plans.planner,
+                    pixel_path=pixel_path(opts.sampling.paint, think))
+        for i, plan in enumerate(plans.plans):
+            text = plan.revised_prompt() if think else prompt
+            size = plan.size if think and plan.size and opts.size == "auto" else resolve_size(opts.size, prompt)
+            bg = "transparent" if plan.background == "transparent" and think else opts.background
+            o = replace(opts, seed=opts.seed + 1009 * i, size=size, background=bg)
+            # thinking mode's plan places every object: each candidate gets its own composition of it
+            lays = [plan_layout(plan, resolve_size(size, text), o.seed + k) for k in range(best_of)] if think else None
+            # ... and its background: a planned colour is painted as planned (a transparent one is the prior's)
+            backdrop = plan.background if think and color_rgb_or_none(plan.background) is not None else None
+            im, verdict = self._best(text, plan, o, best_of, progress, strict=think, layouts=lays, backdrop=backdrop)
+            out.images.append(im)
+            out.plans.append(plan)
+            out.revised_prompts.append(text)
+            out.verdicts.append(verdict)
+            out.notes += [f"image {i + 1}: {n}" for n in plan.notes] if len(plans.plans) > 1 else plan.notes
+        return out
+
+    def edit(self, image: Image.Image, instruction: str, opts: GenerateOptions, *, plan: ScenePlan | None = None,
+             mask: Image.Image | None = None, best_of: int = 1, progress: Progress | None = None) -> Drawn:
+        """Edit `image` by an instruction (world.md edits) or inside a mask; the rest stays exactly as it was."""
+        check_best_of(best_of)
+        opts.validate()
+        region = region_from_mask(mask, image.size) if mask is not None else None
+        seen_plan, observed = read_scene(image)
+        before = plan or seen_plan
+        transparent = read_background(image) == "transparent" or opts.background == "transparent"
+        rng = random.Random(opts.seed)
+        op: EditOp | None = None
+        notes: list[str] = []
+        layout: Layout | None = None
+        try:
+            op = parse_edit(instruction, opts.seed)
+            after, change = apply_edit(before, op, rng, observed)
+            notes += make_room(change, observed, image.size)
+            unnamed = blobs(image)  # where the detector cannot name the object to change, a blob of its colour
+            layout = edit_layout(change, observed, image.size, unnamed)
+            if region is None:
+                region = edit_region(change, observed, image.size, blobs=unnamed)
+                if region.all():
+                    notes.append("could not locate the edited object; redrew the whole image")
+        except EditError:
+            if region is None:
+                raise
+            after = plan_prompt(instruction, opts.seed).plans[0]  # a mask edit: the prompt says what to draw there
+            after.background = before.background
+            for o in after.objects:  # the mask says where; a position the planner chose would contradict it
+                if "position" in o.free:
+                    o.position = None
+            layout = mask_layout(after, region, observed)
+        if transparent:
+            after.background = "transparent"
+        text = after.revised_prompt()
+        n = opts.n
+        fixed, size = fixed_codes(self.generator.model, image, region, best_of)
+        edit_opts = replace(opts, size=size, background="transparent" if transparent else "opaque")
+        out = Drawn([], [], [], notes=notes, planner="builtin", op=op,
+                    pixel_path=pixel_path(opts.sampling.paint, layout is not None))
+        base = image.convert("RGBA") if transparent else image
+
+        def finish(c: Image.Image) -> Image.Image:
+            return composite_exact(base, c, region)
+
+        for i in range(n):
+            o_i = replace(edit_opts, seed=opts.seed + 1009 * i)
+            im, verdict = self._best(text, after, o_i, best_of, progress, strict=True, fixed=fixed, finish=finish,
+                                     layout=layout)
+            out.images.append(im)
+            out.plans.append(after)
+            out.revised_prompts.append(text)
+            out.verdicts.append(verdict)
+            out.regions.append(region)
+        return out
+
+
+def unknown_words_note(words: list[str]) -> list[str]:
+    """The notice for prompt words outside the model's vocabulary ([] when there are none): the model reads each
+    as one unknown token, so the user must hear that they did not reach the picture."""
+    if not words:
+        return []
+    shown = ", ".join(repr(w) for w in words[:12]) + (f" and {len(words) - 12} more" if len(words) > 12 else "")
+    return [f"words outside what the model has learned: {shown}; it reads each as unknown and draws only the "
+            "objects, colours, layouts and text of its world (shared/world.md), so these will not appear as asked"]
+
+
+def mask_layout(after: ScenePlan, region: np.ndarray, observed: list[Observed]) -> Layout | None:
+    """The layout of a mask edit: the objects read outside the mask, then the one object the prompt asks for,
+    centred in the mask and as large as fits it; None (the prior writes it) for several objects or none."""
+    if len(after.objects) != 1 or after.objects[0].count != 1 or after.grid is not None:
+        return None
+    h, w = region.shape
+    ys, xs = np.nonzero(region)
+    r = min(xs.max() - xs.min() + 1, ys.max() - ys.min() + 1) / 2 * 0.8 / min(w, h)
+    o = after.objects[0]
+    items = observed_layout([s for s in observed if not region[int(s.centroid[1]), int(s.centroid[0])]], w, h)
+    return [*items, LayoutItem.quantize(o.cls, (xs.min() + xs.max() + 1) / 2 / w, (ys.min() + ys.max() + 1) / 2 / h,
+                                        r)][-MAX_OBJECTS:]
+
+
+
+def load_generator(
+    checkpoint: str | None = None, sampling: SamplingParams | None = None, *, think: bool = False, best_of: int = 1
+) -> Callable[..., list[Image.Image]]:
+    """A plain function for the eval: generate_fn(prompt, size, background, n, seed) -> images, sampled with
+    `sampling` (default: the engine's SamplingParams). `think` / `best_of` draw through thinking mode and the
+    verifier (this module), as `limner generate --think --best-of N` does; the default is the model alone.
+
+    It carries `checkpoint_sha` as an attribute.
+    """
+    gen = Generator.from_checkpoint(checkpoint)
+    params = sampling or SamplingParams()
+    studio = None
+    if think or best_of != 1:
+        from limner.limits import check_best_of
+        from limner.studio.studio import Studio  # studio builds on this module
+
+        check_best_of(best_of)
+        studio = Studio(gen)
+
+    def generate_fn(prompt: str, size: tuple[int, int], background: str, n: int, seed: int) -> list[Image.Image]:
+        bg = "transparent" if background == "transparent" else "auto"
+        opts = GenerateOptions(n=n, seed=seed, size=size, background=bg, sampling=params)
+        if studio is not None:
+            return studio.generate(prompt, opts, think=think, best_of=best_of).images
+        return gen.generate(prompt, opts)
+
+    generate_fn.checkpoint_sha = gen.checkpoint_sha  # type: ignore[attr-defined]
+    return generate_fn
+
+
+__all__ = ["Drawn", "Studio", "load_generator"]

@@ -1,0 +1,87 @@
+"""The verifier of best-of-N: how well an image follows its scene plan, by the project's detector and OCR.
+
+A plan becomes world.md eval records (`ScenePlan.to_records`); each is scored with the eval's own rules
+(`limner.vision.score.score_image`: classes, colours, counts, relations, grid cells, OCR exact match and
+edit similarity), and objects placed at an absolute position are checked against that part of the canvas.
+The verdict's `score` in [0, 1] averages these checks with partial credit (the text's NED, a grid's cell
+share), so that among N candidates that all miss, the closest one still wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image
+
+from limner.data.world import POSITIONS
+from limner.studio.plan import ScenePlan
+from limner.vision.detect import Detection, detect
+from limner.vision.records import validate_record
+from limner.vision.score import score_image
+
+POSITION_TOLERANCE = 0.2  # how far (fraction of the canvas) a centroid may sit from its anchor, per axis
+
+
+@dataclass
+class Verdict:
+    """How well one image follows its plan; with text in the plan, `extra` holds the exact-match score and
+    what OCR read."""
+
+    score: float  # in [0, 1]
+    correct: bool  # every check holds
+    reasons: list[str] = field(default_factory=list)  # what failed, for logs and the eval report
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def at_position(d: Detection, position: str, w: int, h: int, tol: float = POSITION_TOLERANCE) -> bool:
+    """Whether a detection's centroid is near a world position's anchor (each axis within `tol`)."""
+    ax, ay = POSITIONS[position]
+    return abs(d.centroid[0] / w - ax) <= tol and abs(d.centroid[1] / h - ay) <= tol
+
+
+def _position_checks(image: Image.Image, plan: ScenePlan, dets: list[Detection],
+                     strict: bool) -> tuple[list[float], list[str]]:
+    scores, reasons = [], []
+    w, h = image.size
+    for cls, color, pos in plan.absolute_positions(strict):
+        same = [d for d in dets if d.cls == cls and (color.startswith("#") or d.color == color)]
+        ok = any(at_position(d, pos, w, h) for d in same)
+        scores.append(float(ok))
+        if not ok:
+            reasons.append(f"no {color} {cls} in the {pos}")
+    return scores, reasons
+
+
+def verify(image: Image.Image, plan: ScenePlan, strict: bool = True) -> Verdict:
+    """Score one image against its plan (objects, grid, text, absolute positions).
+
+    strict=False checks only what the prompt itself asked for (see ScenePlan.to_records)."""
+    parts: list[float] = []
+    reasons: list[str] = []
+    extra: dict[str, Any] = {}
+    for rec in plan.to_records(strict):
+        s = score_image(image, validate_record(rec))
+        if rec["tag"] == "text":
+            ned = float(s.extra.get("ned", 0.0))
+            parts.append(0.5 * s.score + 0.5 * ned)  # partial credit: the closest reading wins among misses
+            extra["text_exact"], extra["text_read"] = s.score, s.extra.get("read", "")
+        else:
+            parts.append(s.score)
+        reasons += s.reasons
+    if plan.absolute_positions(strict):
+        dets = detect(image)
+        ps, pr = _position_checks(image, plan, dets, strict)
+        parts += ps
+        reasons += pr
+    score = sum(parts) / len(parts) if parts else 0.0
+    return Verdict(score, not reasons and bool(parts), reasons, extra)
+
+
+def pick_best(images: list[Image.Image], plan: ScenePlan, strict: bool = True) -> tuple[int, list[Verdict]]:
+    """Index of the image the verifier scores best (the first among ties) and every verdict."""
+    if not images:
+        raise ValueError("pick_best needs at least one candidate image")
+    verdicts = [verify(im, plan, strict) for im in images]
+    best = max(range(len(images)), key=lambda i: (verdicts[i].score, -i))
+    return best, verdicts

@@ -1,0 +1,159 @@
+"""Edit instructions of world.md: parsing, applying them to a plan, and the region each one changes."""
+
+import pytest
+
+from limner.studio.edits import EditError, apply_edit, edit_region, is_edit_instruction, parse_edit
+from limner.studio.plan import PlanObject, PlanText, ScenePlan
+from limner.studio.reading import Observed
+
+
+@pytest.mark.parametrize(("instruction", "kind", "detail"), [
+    ("make the red star blue", "recolour", (("star", "red"), "blue")),
+    ("change the circle to green", "recolour", (("circle", None), "green")),
+    ("add a blue star in the top left", "add", "top left"),
+    ("remove the ring", "remove", ("ring", None)),
+    ("move the star to the bottom right", "move", "bottom right"),
+    ("make the star bigger", "resize", "large"),
+    ("shrink the circle", "resize", "small"),
+    ("change the text to 'SALE'", "text", ["SALE"]),
+    ("replace 'OPEN' with 'CLOSED'", "text", ["CLOSED"]),
+    ("make the background black", "background", "black"),
+])
+def test_parse(instruction: str, kind: str, detail: object) -> None:
+    op = parse_edit(instruction)
+    assert op.kind == kind
+    got = {"recolour": (op.target, op.color), "add": op.position, "remove": op.target, "move": op.position,
+           "resize": op.size, "text": op.lines, "background": op.color}[kind]
+    assert got == detail
+
+
+def test_descriptions_are_not_edits() -> None:
+    for p in ("draw a red circle", "a sign that says 'OPEN'", "write the text 'HI'", "a star, background: yellow",
+              "make an image with a red circle", "make a picture of a star in blue"):
+        assert not is_edit_instruction(p), p
+    with pytest.raises(EditError, match="not an edit instruction: 'hello there'"):
+        parse_edit("hello there")
+
+
+def scene() -> ScenePlan:
+    return ScenePlan([PlanObject("star", "red"), PlanObject("ring", "blue", position="bottom right")],
+                     PlanText(["OPEN"]))
+
+
+def test_apply_changes_only_the_target() -> None:
+    p = scene()
+    new, ch = apply_edit(p, parse_edit("make the star green"))
+    assert new.objects[0].color == "green" and new.objects[1] == p.objects[1] and p.objects[0].color == "red"
+    assert ch.before[0].color == "red" and ch.after[0].color == "green"
+    new, _ = apply_edit(p, parse_edit("remove the star"))
+    assert [o.cls for o in new.objects] == ["ring"]
+    new, _ = apply_edit(p, parse_edit("change the text to 'SHUT'"))
+    assert new.text is not None and new.text.lines == ["SHUT"]
+    new, ch = apply_edit(p, parse_edit("add a yellow heart"),
+                         observed=[Observed(p.objects[1], (180, 180, 220, 220), (200.0, 200.0))])
+    assert new.objects[-1].position is not None and new.objects[-1].position != "bottom right"
+
+
+def test_missing_target_is_named() -> None:
+    with pytest.raises(EditError, match="no green star in the image to edit \\(it shows: red star, blue ring\\)"):
+        apply_edit(scene(), parse_edit("remove the green star"))
+
+
+def test_blank_new_text_is_a_clear_error() -> None:
+    op = parse_edit("change the text to ' '")
+    assert op.kind == "text" and op.lines == []
+    with pytest.raises(EditError, match="the new text is empty"):
+        apply_edit(scene(), op)
+
+
+def test_region_covers_before_and_after_only() -> None:
+    p = scene()
+    seen = [Observed(p.objects[0], (20, 20, 60, 60), (40.0, 40.0))]
+    _, ch = apply_edit(p, parse_edit("move the star to the bottom left"), observed=seen)
+    r = edit_region(ch, seen, (256, 256))
+    assert r[40, 40] and r[200, 56] and not r[128, 128] and not r[200, 200]
+    _, ch = apply_edit(p, parse_edit("make the background pink"))
+    r = edit_region(ch, seen, (256, 256))
+    assert not r[40, 40] and r[128, 128]
+
+
+def test_edit_layout_keeps_untouched_objects_and_places_the_changed_one() -> None:
+    from limner.studio.edits import edit_layout
+
+    p = ScenePlan(objects=[PlanObject("star", "red"), PlanObject("circle", "blue")])
+    seen = [Observed(p.objects[0], (20, 20, 60, 60), (40.0, 40.0)),
+            Observed(p.objects[1], (180, 100, 240, 160), (210.0, 130.0))]
+    _, ch = apply_edit(p, parse_edit("move the star to the bottom left"), observed=seen)
+    lay = edit_layout(ch, seen, (256, 256))
+    assert [it.name for it in lay] == ["circle", "star"]  # the kept object, then the changed one on top
+    assert abs(lay[0].center()[0] - 210 / 256) < 0.03 and abs(lay[0].radius_frac() - 30 / 256) < 0.02
+    assert lay[1].center()[0] < 0.3 and lay[1].center()[1] > 0.7  # bottom left
+    _, ch = apply_edit(p, parse_edit("make the star green"), observed=seen)
+    star = edit_layout(ch, seen, (256, 256))[-1]
+    assert star.name == "star" and abs(star.center()[0] - 40 / 256) < 0.03  # recoloured where it was
+    _, ch = apply_edit(p, parse_edit("remove the star"), observed=seen)
+    assert [it.name for it in edit_layout(ch, seen, (256, 256))] == ["circle"]
+    # the detector could not name the star: a red blob is where it stands, so it is recoloured there, not lost
+    blob = [Observed(PlanObject("?", "red"), (20, 20, 60, 60), (40.0, 40.0))]
+    _, ch = apply_edit(p, parse_edit("make the red star green"), observed=seen[1:])
+    assert [it.name for it in edit_layout(ch, seen[1:], (256, 256))] == ["circle"]
+    star = edit_layout(ch, seen[1:], (256, 256), blob)[-1]
+    assert star.name == "star" and abs(star.center()[0] - 40 / 256) < 0.03 and star.rgb == (40, 170, 60)
+
+
+def test_a_placed_object_clears_the_one_already_at_its_position() -> None:
+    """'add a star in the bottom right' with a diamond there: the star goes to the nearest clear spot around the
+    anchor, and the edit's region and layout agree on it; with the corner free it sits on the anchor."""
+    import math
+
+    from limner.data.world import POSITIONS
+    from limner.studio.edits import anchor_point, edit_layout
+
+    p = ScenePlan(objects=[PlanObject("diamond", "pink")])
+    ax, ay = POSITIONS["bottom right"]
+    seen = [Observed(p.objects[0], (int(ax * 256) - 20, int(ay * 256) - 20, int(ax * 256) + 20, int(ay * 256) + 20),
+                     (ax * 256, ay * 256))]
+    _, ch = apply_edit(p, parse_edit("add a red star in the bottom right"), observed=seen)
+    x, y = anchor_point(ch.after[0], seen, (256, 256))
+    assert (x, y) != (ax, ay) and math.dist((x, y), (ax, ay)) <= 0.2 * math.sqrt(2) + 1e-9
+    assert math.dist((x * 256, y * 256), seen[0].centroid) >= 0.13 * 256 + 20
+    lay = edit_layout(ch, seen, (256, 256))
+    assert [it.name for it in lay] == ["diamond", "star"] and abs(lay[1].center()[0] - x) < 0.03
+    region = edit_region(ch, seen, (256, 256))
+    assert region[int(y * 256), int(x * 256)] and not region[int(ay * 256), int(ax * 256)]
+    assert anchor_point(ch.after[0], [], (256, 256)) == (ax, ay)
+
+
+def test_with_no_clear_spot_the_object_crowds_the_others_least() -> None:
+    import math
+
+    from limner.data.world import POSITIONS
+    from limner.studio.edits import anchor_point
+
+    p = ScenePlan(objects=[PlanObject("diamond", "pink"), PlanObject("ring", "blue")])
+    ax, ay = POSITIONS["top left"]
+    big = Observed(p.objects[0], (0, 0, 120, 120), (ax * 256, ay * 256))  # sits on the anchor, too big to clear
+    side = Observed(p.objects[1], (150, 0, 250, 100), (200.0, 50.0))
+    _, ch = apply_edit(p, parse_edit("add a red star in the top left"), observed=[big, side])
+    x, y = anchor_point(ch.after[0], [big, side], (256, 256))
+    assert (x, y) != (ax, ay)
+    d = math.dist((x * 256, y * 256), big.centroid)
+    assert d > 0.1 * 256 and math.dist((x, y), (ax, ay)) <= 0.2 * math.sqrt(2) + 1e-9
+
+
+def test_make_room_shrinks_an_unsized_object_that_only_fits_small() -> None:
+    from limner.studio.edits import _spot, make_room
+
+    p = ScenePlan(objects=[PlanObject("triangle", "yellow"), PlanObject("star", "blue")])
+    # a triangle just inside the bottom-right corner's room: a medium circle cannot clear it, a small one can
+    seen = [Observed(p.objects[0], (140, 131, 205, 191), (172.0, 170.0)),
+            Observed(p.objects[1], (44, 99, 106, 158), (74.0, 130.0))]
+    new, ch = apply_edit(p, parse_edit("add a gray circle in the bottom right"), observed=seen)
+    assert not _spot(ch.after[0], seen, (256, 256))[1]
+    notes = make_room(ch, seen, (256, 256))
+    assert ch.after[0].size == "small" and new.objects[-1].size == "small"  # the edited plan holds it too
+    assert notes and "circle" in notes[0] and _spot(ch.after[0], seen, (256, 256))[1]
+    _, ch = apply_edit(p, parse_edit("add a large gray circle in the bottom right"), observed=seen)
+    assert make_room(ch, seen, (256, 256)) == [] and ch.after[0].size == "large"  # the user's size is kept
+    _, ch = apply_edit(p, parse_edit("add a gray circle in the top right"), observed=seen)
+    assert make_room(ch, seen, (256, 256)) == [] and ch.after[0].size == "medium"  # room enough already

@@ -1,0 +1,21 @@
+"""The verifier: plans scored by the project's detector (and OCR) on exact renders."""
+
+from limner.data.scene import Scene, SceneObject, SceneText, render
+from limner.studio.plan import PlanObject, PlanText, ScenePlan
+from limner.studio.verifier import pick_best, verify
+
+
+def test_verifier_checks_class_colour_position_and_text() -> None:
+    plan = ScenePlan([PlanObject("star", "red", position="top left")])
+    good = render(Scene(256, 256, "white", [SceneObject("star", "red", cx=0.22, cy=0.22)]))
+    moved = render(Scene(256, 256, "white", [SceneObject("star", "red", cx=0.78, cy=0.78)]))
+    recoloured = render(Scene(256, 256, "white", [SceneObject("star", "blue", cx=0.22, cy=0.22)]))
+    v = verify(good, plan)
+    assert v.correct and v.score == 1.0
+    assert verify(moved, plan).score == 0.5 and "top left" in verify(moved, plan).reasons[-1]
+    assert verify(moved, plan, strict=True).score < verify(moved, ScenePlan([PlanObject(
+        "star", "red", position="top left", free=("position",))]), strict=False).score
+    assert pick_best([recoloured, moved, good], plan)[0] == 2
+    sign = ScenePlan(text=PlanText(["OPEN"]))
+    v = verify(render(Scene(256, 256, "white", [], SceneText(["OPEN"]))), sign)
+    assert v.correct and v.extra["text_exact"] == 1.0

@@ -1,0 +1,47 @@
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from limner.train.real import RealImageBatcher, load_items
+
+
+def _png(color: tuple[int, int, int], size: tuple[int, int] = (300, 200)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_folder_of_captioned_images(tmp_path: Path) -> None:
+    for i, c in enumerate([(255, 0, 0), (0, 0, 255)]):
+        (tmp_path / f"im{i}.png").write_bytes(_png(c))
+        (tmp_path / f"im{i}.txt").write_text(f"a photo number {i} with a sign that says 'HI {i}'")
+    (tmp_path / "orphan.png").write_bytes(_png((0, 255, 0)))  # no caption: skipped
+    assert len(load_items(tmp_path)) == 2
+    b = next(RealImageBatcher(tmp_path, 3, seed=0))
+    w, h = b.size
+    assert b.images.shape == (3, 4, h, w) and b.glyphs.shape == (3, 1, h, w)
+    assert float(b.glyphs.max()) > 0.5  # the quoted text became a glyph condition
+    assert all("photo" in p for p in b.prompts)
+
+
+def test_webdataset_shard(tmp_path: Path) -> None:
+    shard = tmp_path / "shard-000.tar"
+    with tarfile.open(shard, "w") as tf:
+        for key, payload in (("a.png", _png((9, 9, 9))), ("a.txt", b"a dark square")):
+            info = tarfile.TarInfo(key)
+            info.size = len(payload)
+            tf.addfile(info, io.BytesIO(payload))
+    items = load_items(shard)
+    assert [i.caption for i in items] == ["a dark square"]
+    b = next(RealImageBatcher(shard, 2, seed=1))
+    assert b.prompts == ["a dark square", "a dark square"]
+
+
+def test_empty_or_missing_data_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no captioned images"):
+        load_items(tmp_path)
+    with pytest.raises(FileNotFoundError, match="nope"):
+        load_items(tmp_path / "nope")
