@@ -17,7 +17,7 @@ from PIL import Image
 
 from limner.evals.safety_images import _mpl, _skimage, world_image
 from limner.safety.hashes import HashEntry, HashList, pdq_bits
-from limner.safety.layers import HashLayer
+from limner.safety.image_layers import HashLayer
 from limner.safety.stack import SafetyStack
 
 

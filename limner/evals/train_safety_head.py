@@ -18,21 +18,12 @@ import numpy as np
 
 from limner.safety.classifier import EMBED_DIM, PromptHead, embed
 from limner.safety.normalize import normalize
-from limner.safety.policy import POLICY_DIR
+from limner.safety.policy import POLICY_DIR, REQUIRED_CATEGORIES
 
 DEFAULT_OUT = POLICY_DIR / "heads" / "prompt_head.safetensors"
-CATEGORIES: tuple[str, ...] = (
-    "child_safety",
-    "sexual",
-    "violence",
-    "self_harm",
-    "extremism_hate",
-    "real_people",
-    "illicit",
-    "cbrn",
-    "public_figures",
-    "styles",
-)
+# The head's classes: the policy's content categories, without the rule-only ones it never learns
+# (age_gate, misuse, system).
+CATEGORIES: tuple[str, ...] = REQUIRED_CATEGORIES[:REQUIRED_CATEGORIES.index("styles") + 1]
 
 
 def train(

@@ -21,18 +21,14 @@ from limner.safety.audit import AuditError, AuditStore
 from limner.safety.chat import ChatJudgeLayer
 from limner.safety.classifier import PromptClassifier
 from limner.safety.hashes import HashList, image_fingerprint
+from limner.safety.image_layers import HashLayer, ImageSizeLayer, NudityLayer, OptOutFaceLayer, PersonLayer
 from limner.safety.layers import (
     AgeGate,
     ClassifierLayer,
-    HashLayer,
-    ImageSizeLayer,
     Layer,
     MisuseGate,
     MonitorLayer,
-    NudityLayer,
-    OptOutFaceLayer,
     OptOutNameLayer,
-    PersonLayer,
     Request,
     RulesLayer,
     StyleLayer,

@@ -40,26 +40,17 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    Column,
     Connection,
     CursorResult,
-    Double,
     Engine,
-    ForeignKey,
-    Index,
-    Integer,
-    LargeBinary,
-    MetaData,
     RowMapping,
-    Table,
-    Text,
     create_engine,
     delete,
     event,
@@ -71,161 +62,27 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 
+from limner.server.schema import (
+    IMAGE_COLUMNS,
+    MIGRATIONS,
+    Migration,
+    check_migrations,
+    conversations,
+    image_data,
+    images_table,
+    jobs,
+    remote_jobs,
+    responses,
+    schema_table,
+)
 from limner.server.settings import is_database_url
 
-__all__ = ["ImageRow", "Migration", "MIGRATIONS", "SCHEMA_VERSION", "Store", "engine_url", "is_database_url", "new_id"]
+__all__ = ["ImageRow", "Store", "engine_url", "is_database_url", "new_id"]
 
 SQLITE_BUSY_TIMEOUT_S = 30.0  # how long a writer waits for another's transaction before failing
 PG_CONNECT_TIMEOUT_S = 10
 MIGRATION_LOCK = 736150  # PostgreSQL advisory lock keys
 RECLAIM_LOCK = 736151
-
-# -- migrations -----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Migration:
-    """One schema version: portable SQL statements or a function of (connection, is_postgres), applied
-    once, in order."""
-
-    version: int
-    name: str
-    sql: str = ""  # `;`-separated portable statements
-    apply: Callable[[Connection, bool], None] | None = None  # or code: (connection, is_postgres)
-
-
-MIGRATIONS: list[Migration] = [
-    Migration(1, "the first schema", """
-    CREATE TABLE conversations (
-        id TEXT PRIMARY KEY, created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
-        title TEXT NOT NULL
-    );
-    CREATE TABLE responses (
-        id TEXT PRIMARY KEY, conversation_id TEXT NOT NULL REFERENCES conversations(id),
-        previous_response_id TEXT, created_at DOUBLE PRECISION NOT NULL, model TEXT NOT NULL, status TEXT NOT NULL,
-        body TEXT NOT NULL
-    );
-    CREATE TABLE images (
-        id TEXT PRIMARY KEY, created_at DOUBLE PRECISION NOT NULL, kind TEXT NOT NULL, request_id TEXT NOT NULL,
-        conversation_id TEXT, response_id TEXT, item_id TEXT, prompt TEXT NOT NULL, revised_prompt TEXT,
-        seed INTEGER, settings TEXT NOT NULL, format TEXT NOT NULL, record_id TEXT,
-        payload TEXT, safety TEXT NOT NULL
-    );
-    CREATE TABLE image_data (id TEXT PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE, data BLOB NOT NULL);
-    CREATE INDEX images_conversation ON images(conversation_id, created_at);
-    CREATE INDEX images_created ON images(created_at);
-    CREATE TABLE jobs (
-        id TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
-        started_at DOUBLE PRECISION, finished_at DOUBLE PRECISION, error TEXT, node TEXT
-    );
-    """),
-    Migration(2, "API keys, and the owner (a key id, or 'local') of every record", """
-    CREATE TABLE api_keys (
-        id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, created_at DOUBLE PRECISION NOT NULL,
-        revoked_at DOUBLE PRECISION, rate_per_min INTEGER NOT NULL
-    );
-    ALTER TABLE conversations ADD COLUMN owner TEXT NOT NULL DEFAULT 'local';
-    ALTER TABLE responses ADD COLUMN owner TEXT NOT NULL DEFAULT 'local';
-    ALTER TABLE images ADD COLUMN owner TEXT NOT NULL DEFAULT 'local';
-    CREATE INDEX images_owner ON images(owner, created_at);
-    """),
-    Migration(3, "the queue that `limner worker` processes share", """
-    CREATE TABLE remote_jobs (
-        id TEXT PRIMARY KEY, created_at DOUBLE PRECISION NOT NULL, status TEXT NOT NULL, spec TEXT NOT NULL,
-        cancel INTEGER NOT NULL DEFAULT 0, worker TEXT, result TEXT, error TEXT
-    );
-    CREATE INDEX remote_jobs_queued ON remote_jobs(status, created_at);
-    CREATE TABLE remote_events (
-        job_id TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, data TEXT NOT NULL,
-        PRIMARY KEY (job_id, seq)
-    );
-    """),
-    Migration(4, "what a restart needs to redo an unfinished job: its owner and recipe", """
-    ALTER TABLE jobs ADD COLUMN owner TEXT;
-    ALTER TABLE jobs ADD COLUMN recipe TEXT;
-    ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
-    CREATE INDEX jobs_unfinished ON jobs(node, status);
-    """),
-]
-
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def _check_migrations(migrations: Sequence[Migration]) -> None:
-    for i, m in enumerate(migrations, 1):
-        if m.version != i or (not m.sql.strip()) == (m.apply is None):
-            raise AssertionError(f"migration {i} ({m.name!r}): versions must be 1..N in order, each with "
-                                 "either SQL or a function")
-
-
-_check_migrations(MIGRATIONS)
-
-# -- the schema after the last migration, for queries -----------------------------------------------------------
-
-metadata = MetaData()
-conversations = Table(
-    "conversations", metadata,
-    Column("id", Text, primary_key=True), Column("created_at", Double, nullable=False),
-    Column("updated_at", Double, nullable=False), Column("title", Text, nullable=False),
-    Column("owner", Text, nullable=False, server_default="local"),
-)
-responses = Table(
-    "responses", metadata,
-    Column("id", Text, primary_key=True),
-    Column("conversation_id", Text, ForeignKey("conversations.id"), nullable=False),
-    Column("previous_response_id", Text), Column("created_at", Double, nullable=False),
-    Column("model", Text, nullable=False), Column("status", Text, nullable=False),
-    Column("body", Text, nullable=False), Column("owner", Text, nullable=False, server_default="local"),
-)
-images_table = Table(
-    "images", metadata,
-    Column("id", Text, primary_key=True), Column("created_at", Double, nullable=False),
-    Column("kind", Text, nullable=False), Column("request_id", Text, nullable=False),
-    Column("conversation_id", Text), Column("response_id", Text), Column("item_id", Text),
-    Column("prompt", Text, nullable=False), Column("revised_prompt", Text), Column("seed", Integer),
-    Column("settings", Text, nullable=False), Column("format", Text, nullable=False), Column("record_id", Text),
-    Column("payload", Text), Column("safety", Text, nullable=False),
-    Column("owner", Text, nullable=False, server_default="local"),
-    Index("images_conversation", "conversation_id", "created_at"), Index("images_created", "created_at"),
-    Index("images_owner", "owner", "created_at"),
-)
-image_data = Table(
-    "image_data", metadata,
-    Column("id", Text, ForeignKey("images.id", ondelete="CASCADE"), primary_key=True),
-    Column("data", LargeBinary, nullable=False),
-)
-jobs = Table(
-    "jobs", metadata,
-    Column("id", Text, primary_key=True), Column("kind", Text, nullable=False), Column("status", Text, nullable=False),
-    Column("created_at", Double, nullable=False), Column("started_at", Double), Column("finished_at", Double),
-    Column("error", Text), Column("node", Text), Column("owner", Text), Column("recipe", Text),
-    Column("attempts", Integer, nullable=False, server_default="0"),
-    Index("jobs_unfinished", "node", "status"),
-)
-api_keys = Table(
-    "api_keys", metadata,
-    Column("id", Text, primary_key=True), Column("name", Text, nullable=False),
-    Column("hash", Text, nullable=False, unique=True), Column("created_at", Double, nullable=False),
-    Column("revoked_at", Double), Column("rate_per_min", Integer, nullable=False),
-)
-remote_jobs = Table(
-    "remote_jobs", metadata,
-    Column("id", Text, primary_key=True), Column("created_at", Double, nullable=False),
-    Column("status", Text, nullable=False), Column("spec", Text, nullable=False),
-    Column("cancel", Integer, nullable=False, server_default="0"), Column("worker", Text), Column("result", Text),
-    Column("error", Text),
-    Index("remote_jobs_queued", "status", "created_at"),
-)
-remote_events = Table(
-    "remote_events", metadata,
-    Column("job_id", Text, primary_key=True), Column("seq", Integer, primary_key=True),
-    Column("kind", Text, nullable=False), Column("data", Text, nullable=False),
-)
-schema_table = Table("limner_schema", metadata, Column("version", Integer, nullable=False))
-
-IMAGE_COLUMNS = ("id", "created_at", "kind", "request_id", "conversation_id", "response_id", "item_id", "prompt",
-                 "revised_prompt", "seed", "settings", "format", "record_id", "payload", "safety", "owner")
-
 
 @dataclass
 class ImageRow:
@@ -349,7 +206,7 @@ class Store:
         return f"Store({self._where!r})"
 
     def _migrate(self, migrations: Sequence[Migration]) -> None:
-        _check_migrations(migrations)
+        check_migrations(migrations)
         with self.transaction() as tx:
             conn = tx.conn
             if self.postgres:  # one migrator at a time when several processes start together

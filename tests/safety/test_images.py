@@ -117,7 +117,8 @@ def test_image_stack_input_output(tmp_path: Path, hopper: Image.Image) -> None:
 def test_face_optout_without_the_person_layer_still_refuses(tmp_path: Path, hopper: Image.Image) -> None:
     # A policy that turns image.person off leaves no `person` signal: the opt-out layer must look for faces
     # itself rather than let a registered face through.
-    from limner.safety.layers import OptOutFaceLayer, Request
+    from limner.safety.image_layers import OptOutFaceLayer
+    from limner.safety.layers import Request
     from limner.safety.optout import OptOutRegistry
 
     reg = OptOutRegistry(tmp_path / "o.sqlite")

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from limner.safety.layers import OptOutFaceLayer, OptOutNameLayer, Request
+from limner.safety.image_layers import OptOutFaceLayer
+from limner.safety.layers import OptOutNameLayer, Request
 from limner.safety.optout import OptOutRegistry
 from limner.safety.policy import load_policy
 from limner.safety.stack import SafetySettings, SafetyStack

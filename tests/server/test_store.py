@@ -18,17 +18,8 @@ from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from limner.server.auth import Keys, _hash
-from limner.server.store import (
-    MIGRATIONS,
-    SCHEMA_VERSION,
-    ImageRow,
-    Migration,
-    Store,
-    engine_url,
-    is_database_url,
-    metadata,
-    remote_jobs,
-)
+from limner.server.schema import MIGRATIONS, SCHEMA_VERSION, Migration, metadata, remote_jobs
+from limner.server.store import ImageRow, Store, engine_url, is_database_url
 
 # -- databases as the first releases (sqlite3/psycopg, before SQLAlchemy) created them ----------------------
 # Frozen copies: these strings are what commit 7351fc7 ran, and must not follow later edits of MIGRATIONS.
