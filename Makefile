@@ -26,6 +26,8 @@ test: setup
 	$(VENV)/bin/ruff check limner tests bench
 	$(VENV)/bin/mypy limner
 	$(VENV)/bin/lint-imports
+	# no block of 6 or more lines (code, not comments or docstrings) repeated inside limner/
+	$(VENV)/bin/pylint --disable=all --enable=duplicate-code --min-similarity-lines=6 --score=n limner
 	$(VENV)/bin/pytest -q
 
 bench: setup

@@ -38,8 +38,11 @@ def test_shipped_classifier_on_fresh_degraded_crops():
 
 def test_training_script_round_trip(tmp_path):
     out = tmp_path / "net.safetensors"
-    metrics = train(TrainConfig(per_class=4, val_per_class=2, epochs=1, batch=32, workers=1), out)
-    assert 0.0 <= metrics["val_acc_degraded"] <= 1.0
+    metrics = train(TrainConfig(per_class=12, val_per_class=4, epochs=3, batch=32, workers=1), out)
+    # three short epochs already learn the shapes: well above chance (1/16) on held-out degraded crops
+    assert metrics["val_acc_degraded"] >= 0.4, metrics
+    with safe_open(str(out), framework="pt") as f:
+        assert float(f.metadata()["val_acc_degraded"]) == pytest.approx(metrics["val_acc_degraded"], abs=1e-4)
     model = load_shape_net(out)
     assert model.cfg.classes == OBJECTS
     with pytest.raises(FileNotFoundError, match="missing.safetensors"):
