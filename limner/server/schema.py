@@ -84,6 +84,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def check_migrations(migrations: Sequence[Migration]) -> None:
+    """AssertionError unless the migrations are numbered 1..N in order, each with SQL or a function."""
     for i, m in enumerate(migrations, 1):
         if m.version != i or (not m.sql.strip()) == (m.apply is None):
             raise AssertionError(f"migration {i} ({m.name!r}): versions must be 1..N in order, each with "
