@@ -226,6 +226,106 @@ def free_span(keep: torch.Tensor) -> tuple[int, int]:
     return int(free[0]), int(free[-1]) + 1
 
 
+def prefixes(model: NativeModel, prompts: list[str], size: tuple[int, int], use_cfg: bool,
+             layouts: list[Layout] | None) -> list[list[int]]:
+    """Token prefixes of the batch: one per prompt, then (with CFG) as many unconditional ones; a given
+    layout per prompt is appended to its prefixes, the unconditional rows' too (they follow the same plan)."""
+    text, max_text = model.text, model.config.prior.max_text_tokens
+    seqs = [prompt_prefix(text, p, size, max_text) for p in prompts]
+    if use_cfg:
+        seqs += [prompt_prefix(text, "", size, max_text, drop_text=True) for _ in prompts]
+    if layouts is not None:
+        off = model.layout_offset
+        if off is None:
+            raise ValueError("layouts were given, but this checkpoint's prior writes no layout tokens")
+        if len(layouts) != len(prompts):
+            raise ValueError(f"{len(layouts)} layouts for {len(prompts)} prompts")
+        forced = [[t + off for t in encode_layout(lay, model.config.prior.layout_colour)] for lay in layouts]
+        seqs = [s + forced[j % len(prompts)] for j, s in enumerate(seqs)]
+    return seqs
+
+
+def kept_codes(fixed: torch.Tensor | None, b: int, rows: int, cols: int
+               ) -> tuple[torch.Tensor, torch.Tensor | None, int, int]:
+    """(codes (B, n) with the kept ones filled and -1 elsewhere, keep (B, n) or None, start, stop): the codes
+    in [start, stop) are sampled, the rest copied from `fixed` (see `free_span`)."""
+    n = rows * cols
+    codes = torch.full((b, n), -1, dtype=torch.long)
+    if fixed is None:
+        return codes, None, 0, n
+    if fixed.shape != (b, rows, cols):
+        raise ValueError(f"fixed codes have shape {tuple(fixed.shape)}, expected {(b, rows, cols)}")
+    keep = fixed.reshape(b, n)
+    start, stop = free_span(keep)
+    codes[:, :start] = keep[:, :start]
+    codes[:, stop:] = keep[:, stop:]
+    return codes, keep, start, stop
+
+
+def planned_cells(layouts: list[Layout] | None, rows: int, cols: int, reps: int, b: int) -> torch.Tensor:
+    """(B * reps, n + 1, 2): [:, j] the object of code cell j, read by the token before code j; a zero row past
+    the end, and zeros everywhere without layouts."""
+    n = rows * cols
+    cells = torch.zeros(b * reps, n + 1, 2, dtype=torch.long)
+    if layouts is not None:
+        cells[:, :n] = torch.stack([cell_objects(lay, rows, cols) for lay in layouts]).repeat(reps, 1, 1)
+    return cells
+
+
+def paint_stops(paint_rows: list[bool] | None, layouts: list[Layout] | None, b: int, rows: int,
+                cols: int) -> torch.Tensor:
+    """(B,) for each image the cell whose code is its background when it is painted from planned colours
+    (model/paint.py), and n when it needs its whole grid."""
+    first_free = torch.full((b,), rows * cols, dtype=torch.long)
+    if paint_rows is not None and layouts is not None:
+        for r, (p, lay) in enumerate(zip(paint_rows, layouts, strict=True)):
+            if p and planned_colours(lay):
+                first_free[r] = first_free_cell(lay, rows, cols)
+    return first_free
+
+
+def fill_painted(codes: torch.Tensor, first_free: torch.Tensor) -> torch.Tensor:
+    """codes (B, n) with every code after a painted image's background cell set to that cell's code."""
+    painted = first_free < codes.shape[1]
+    if not bool(painted.any()):
+        return codes
+    out = codes.clone()
+    bgc = out[painted, first_free[painted]]  # (P,)
+    after = torch.arange(codes.shape[1])[None, :] > first_free[painted][:, None]  # (P, n)
+    out[painted] = torch.where(after, bgc[:, None], out[painted])
+    return out
+
+
+def next_code(logits: torch.Tensor, prev: torch.Tensor | None, keep: torch.Tensor | None, params: SamplingParams,
+              digits: torch.Tensor | None, b: int, generator: torch.Generator | None) -> torch.Tensor:
+    """(B,) the next image code from the image-code logits (B or 2B, K): guided with CFG when the batch is
+    doubled, drawn continue-or-change against `prev` (B,) when `digits` (K, D) is given, and the kept code
+    wherever `keep` (B,) is >= 0."""
+    if logits.shape[0] == 2 * b:
+        logits = cfg_logits(logits[:b], logits[b:], params.cfg_scale)
+    if digits is not None and prev is not None:
+        near = near_codes(digits, prev.clamp(min=0))  # (B, K)
+        tok = sample_with_repeat(logits, near, params.temperature, params.novel_temperature or 0.0,
+                                 params.top_k, params.top_p, generator)
+    else:
+        tok = sample_from_logits(logits, params.temperature, params.top_k, params.top_p, generator)  # (B,)
+    if keep is not None:
+        tok = torch.where(keep >= 0, keep, tok)
+    return tok
+
+
+def feed_codes(model: NativeModel, codes: torch.Tensor, first: int, next_pos: torch.Tensor, cache: object,
+               cells: torch.Tensor, gp: torch.Tensor, reps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Feed codes (B, m) of grid cells first .. first + m - 1 (their grid positions `gp` (n, 2)) to the prior
+    in one pass; returns (the logits after the last (B * reps, V), the next positions)."""
+    m = codes.shape[1]
+    inp = (codes + model.text.vocab_size).repeat(reps, 1)  # (B or 2B, m)
+    grid = gp[first : first + m].unsqueeze(0).expand(inp.shape[0], -1, -1)  # (B or 2B, m, 2)
+    pos = next_pos[:, None] + torch.arange(m)[None]
+    logits = model.prior(inp, grid, pos_ids=pos, cache=cache, obj_pos=cells[:, first + 1 : first + m + 1])[:, -1]
+    return logits, next_pos + m
+
+
 @torch.no_grad()
 def sample_tokens(
     model: NativeModel,
@@ -253,98 +353,45 @@ def sample_tokens(
     is such, the grid is not sampled further (a paint image costs its layout and one or a few codes)."""
     params.validate()
     rows, cols = model.grid(size)
-    n = rows * cols
-    b = len(prompts)
-    text, max_text = model.text, model.config.prior.max_text_tokens
-    seqs = [prompt_prefix(text, p, size, max_text) for p in prompts]
+    n, b = rows * cols, len(prompts)
     use_cfg = params.cfg_scale != 1.0
-    if use_cfg:
-        seqs += [prompt_prefix(text, "", size, max_text, drop_text=True) for _ in prompts]
-    offset, k = text.vocab_size, model.config.tokenizer.codebook_size
+    reps = 2 if use_cfg else 1
     gp = image_grid_pos(rows, cols)  # (n, 2)
-    codes = torch.full((b, n), -1, dtype=torch.long)
-    start, stop = 0, n
-    keep = None
-    if fixed is not None:
-        if fixed.shape != (b, rows, cols):
-            raise ValueError(f"fixed codes have shape {tuple(fixed.shape)}, expected {(b, rows, cols)}")
-        keep = fixed.reshape(b, n)
-        start, stop = free_span(keep)
-        codes[:, :start] = keep[:, :start]
-        codes[:, stop:] = keep[:, stop:]
+    codes, keep, start, stop = kept_codes(fixed, b, rows, cols)
     off = model.layout_offset
     if layouts is None and off is not None and keep is None and params.layout_tries > 1:
         layouts = draw_layouts(model, prompts, size, params, generator, params.layout_tries)
-    if layouts is not None:
-        if off is None:
-            raise ValueError("layouts were given, but this checkpoint's prior writes no layout tokens")
-        if len(layouts) != b:
-            raise ValueError(f"{len(layouts)} layouts for {b} prompts")
-        forced = [[t + off for t in encode_layout(lay, model.config.prior.layout_colour)] for lay in layouts]
-        seqs = [s + forced[j % b] for j, s in enumerate(seqs)]  # the unconditional rows get them too
+    seqs = prefixes(model, prompts, size, use_cfg, layouts)
     sample_layout = off is not None and layouts is None
     if keep is not None and stop == 0 and not sample_layout:  # nothing to sample
         return Sampled(keep.clone().view(b, rows, cols), layouts)
-    reps = 2 if use_cfg else 1
-
-    def planned_cells(lays: list[Layout] | None) -> torch.Tensor:
-        """(B or 2B, n + 1, 2): [:, j] the object of code cell j, read by the token before code j; a zero row
-        past the end, and zeros everywhere without layouts."""
-        cells = torch.zeros(b * reps, n + 1, 2, dtype=torch.long)
-        if lays is not None:
-            cells[:, :n] = torch.stack([cell_objects(lay, rows, cols) for lay in lays]).repeat(reps, 1, 1)
-        return cells
-
-    cells = planned_cells(layouts)  # a given layout's <lay_end> ends the prefill and carries cell 0's object
-    first = cells[:, 0] if layouts is not None else None
+    cells = planned_cells(layouts, rows, cols, reps, b)  # a given layout's <lay_end> carries cell 0's object
     extra = max_layout_tokens(model.config.prior.layout_colour) if sample_layout else 0
-    logits, next_pos, cache = prefill(model, seqs, n + extra, first)
+    logits, next_pos, cache = prefill(model, seqs, n + extra, cells[:, 0] if layouts is not None else None)
     if sample_layout:
         layouts, logits, next_pos = sample_layouts(model, logits, next_pos, cache, params, b, generator,
                                                    (rows, cols))
         if keep is not None and stop == 0:
             return Sampled(keep.clone().view(b, rows, cols), layouts)
-        cells = planned_cells(layouts)
+        cells = planned_cells(layouts, rows, cols, reps, b)
     if start:  # the kept codes before the first resampled one, in one pass
-        kept = (keep[:, :start] + offset).repeat(reps, 1)  # type: ignore[index]  # (B or 2B, start)
-        grid = gp[:start].unsqueeze(0).expand(kept.shape[0], -1, -1)
-        pos = next_pos[:, None] + torch.arange(start)[None]
-        logits = model.prior(kept, grid, pos_ids=pos, cache=cache, obj_pos=cells[:, 1 : start + 1])[:, -1]
-        next_pos = next_pos + start
+        assert keep is not None
+        logits, next_pos = feed_codes(model, keep[:, :start], 0, next_pos, cache, cells, gp, reps)
+    offset, k = model.text.vocab_size, model.config.tokenizer.codebook_size
     digits = None if params.novel_temperature is None else model.tokenizer.fsq.digits(torch.arange(k))  # (K, D)
-    # first_free[r]: the cell whose code is image r's background when r is painted from planned colours; n when
-    # r needs its whole grid
-    first_free = torch.full((b,), n, dtype=torch.long)
-    if paint_rows is not None and layouts is not None and keep is None:
-        for r, (p, lay) in enumerate(zip(paint_rows, layouts, strict=True)):
-            if p and planned_colours(lay):
-                first_free[r] = first_free_cell(lay, rows, cols)
+    first_free = paint_stops(paint_rows, layouts if keep is None else None, b, rows, cols)
     for i in range(start, stop):
-        img_logits = logits[:, offset : offset + k]  # only image codes may follow <img> (or <lay_end>)
-        if use_cfg:
-            img_logits = cfg_logits(img_logits[:b], img_logits[b:], params.cfg_scale)
-        if digits is not None and i > 0:
-            near = near_codes(digits, codes[:, i - 1].clamp(min=0))  # (B, K)
-            tok = sample_with_repeat(img_logits, near, params.temperature, params.novel_temperature or 0.0,
-                                     params.top_k, params.top_p, generator)
-        else:
-            tok = sample_from_logits(img_logits, params.temperature, params.top_k, params.top_p, generator)  # (B,)
-        if keep is not None:
-            tok = torch.where(keep[:, i] >= 0, keep[:, i], tok)
+        # only image codes may follow <img> (or <lay_end>)
+        tok = next_code(logits[:, offset : offset + k], codes[:, i - 1] if i > 0 else None,
+                        keep[:, i] if keep is not None else None, params, digits, b, generator)
         codes[:, i] = tok
         if progress is not None:
             progress(i + 1, n, codes)
         if i == stop - 1 or bool((first_free <= i).all()):
             break
-        inp = (tok + offset).repeat(reps)[:, None]  # (B or 2B, 1)
-        grid = gp[i].view(1, 1, 2).expand(inp.shape[0], 1, 2)
-        logits = model.prior(inp, grid, pos_ids=next_pos[:, None], cache=cache, obj_pos=cells[:, i + 1 : i + 2])[:, -1]
-        next_pos = next_pos + 1
-    painted = first_free < n
-    if bool(painted.any()):  # the rest of a painted image's grid is its background code
-        bgc = codes[painted, first_free[painted]]  # (P,)
-        after = torch.arange(n)[None, :] > first_free[painted][:, None]  # (P, n)
-        codes[painted] = torch.where(after, bgc[:, None], codes[painted])
+        logits, next_pos = feed_codes(model, tok[:, None], i, next_pos, cache, cells, gp, reps)
+    if bool((first_free < n).any()):  # the rest of a painted image's grid is its background code
+        codes = fill_painted(codes, first_free)
         if progress is not None:
             progress(n, n, codes)
     return Sampled(codes.view(b, rows, cols), layouts)

@@ -169,3 +169,52 @@ def test_paint_rows_stop_at_their_background_code(tiny_model: NativeModel) -> No
     sample_tokens(tiny_model, ["a heart"], (256, 256), sp, torch.Generator().manual_seed(0),
                   progress=lambda done, total, codes: seen.append(done), layouts=[plain], paint_rows=[True])
     assert len(seen) == 256
+
+
+def test_kept_codes_fill_outside_the_free_span_and_check_the_shape() -> None:
+    from limner.engine.decode import kept_codes
+
+    codes, keep, start, stop = kept_codes(None, 2, 3, 4)
+    assert keep is None and (start, stop) == (0, 12) and bool((codes == -1).all())
+    fixed = torch.arange(24).view(2, 3, 4)
+    fixed[0, 1, 1] = fixed[1, 2, 0] = -1  # cells 5 and 8 are free
+    codes, keep, start, stop = kept_codes(fixed, 2, 3, 4)
+    assert (start, stop) == (5, 9) and keep is not None
+    assert torch.equal(codes[:, :5], fixed.view(2, 12)[:, :5]) and torch.equal(codes[:, 9:], fixed.view(2, 12)[:, 9:])
+    assert bool((codes[:, 5:9] == -1).all())  # the span is sampled, even its kept codes (next_code keeps them)
+    with pytest.raises(ValueError, match=r"fixed codes have shape \(2, 3, 4\), expected \(1, 3, 4\)"):
+        kept_codes(fixed, 1, 3, 4)
+
+
+def test_next_code_guides_keeps_and_is_greedy_at_temperature_zero() -> None:
+    from limner.engine.decode import next_code
+
+    cond = torch.tensor([[0.0, 2.0, 1.0], [3.0, 0.0, 0.0]])
+    uncond = torch.tensor([[0.0, 0.0, 3.0], [0.0, 0.0, 0.0]])
+    greedy = SamplingParams(temperature=0.0, cfg_scale=1.0, novel_temperature=None)
+    assert next_code(cond, None, None, greedy, None, 2, None).tolist() == [1, 0]
+    # CFG 3: uncond + 3 (cond - uncond) = [0, 6, -3] for the first row, so code 1 however uncond leans
+    guided = SamplingParams(temperature=0.0, cfg_scale=3.0, novel_temperature=None)
+    assert next_code(torch.cat([cond, uncond]), None, None, guided, None, 2, None).tolist() == [1, 0]
+    keep = torch.tensor([-1, 2])
+    assert next_code(cond, None, keep, greedy, None, 2, None).tolist() == [1, 2]
+
+
+def test_fill_painted_repeats_the_background_code_after_its_cell() -> None:
+    from limner.engine.decode import fill_painted
+
+    codes = torch.tensor([[4, 5, 6, 7], [1, 2, 3, 4]])
+    out = fill_painted(codes, torch.tensor([1, 4]))  # image 0 painted from cell 1, image 1 not painted
+    assert out.tolist() == [[4, 5, 5, 5], [1, 2, 3, 4]] and codes.tolist() == [[4, 5, 6, 7], [1, 2, 3, 4]]
+    assert fill_painted(codes, torch.tensor([4, 4])) is codes
+
+
+def test_planned_cells_are_zero_without_layouts_and_doubled_for_cfg() -> None:
+    from limner.engine.decode import planned_cells
+    from limner.model.layout import LayoutItem
+
+    assert bool((planned_cells(None, 2, 2, 2, 3) == 0).all()) and planned_cells(None, 2, 2, 2, 3).shape == (6, 5, 2)
+    lay = [LayoutItem.quantize("star", 0.25, 0.25, 0.2)]
+    cells = planned_cells([lay], 4, 4, 2, 1)
+    assert cells.shape == (2, 17, 2) and torch.equal(cells[0], cells[1]) and bool(cells[0, 0].any())
+    assert bool((cells[:, 16] == 0).all())  # the row past the end
