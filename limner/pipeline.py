@@ -44,6 +44,12 @@ class GeneratedImage:
         return p
 
 
+def new_request_id() -> str:
+    """A fresh request id, `img_` and 24 hex digits; a caller that streams previews makes one first and passes
+    it as `request_id=`, so that previews and final images carry the same id."""
+    return "img_" + uuid.uuid4().hex[:24]
+
+
 def default_best_of(quality: str) -> int:
     """Candidates per image when the caller names none: quality="high" keeps the verifier's best of 4."""
     return 4 if quality == "high" else 1
@@ -225,19 +231,25 @@ class Pipeline:
             if not d.allowed:
                 raise SafetyBlocked(d)
 
-    def _deliver(self, prompt: str, drawn: Any, decisions: list[Any], output_format: str,
-                 output_compression: int | None, user: str | None, edited_from: list[bytes] | None = None,
-                 **who: Any) -> PipelineResult:
-        """Output safety, then provenance on every image, then the result with usage."""
+    def generation_info(self, request_id: str, prompt: str, user: str | None = None,
+                        edited_from: list[bytes] | None = None, pixel_path: str = "native") -> Any:
+        """The provenance stage's GenerationInfo for an image of this pipeline: the one place its model name,
+        version and checkpoint are written (final images, streamed previews and converted downloads)."""
         from limner.provenance.stage import GenerationInfo
 
+        return GenerationInfo(request_id=request_id, model=f"{self.model_name}-{__version__}",
+                              checkpoint_sha=self.generator.checkpoint_sha, prompt=prompt, user=user,
+                              edited_from=edited_from, pixel_path=pixel_path)
+
+    def _deliver(self, prompt: str, drawn: Any, decisions: list[Any], output_format: str,
+                 output_compression: int | None, user: str | None, edited_from: list[bytes] | None = None,
+                 request_id: str | None = None, **who: Any) -> PipelineResult:
+        """Output safety, then provenance on every image, then the result with usage."""
         self._check_images(drawn.images, "output", prompt, decisions, user=user, **who)
-        request_id = "img_" + uuid.uuid4().hex[:24]
+        request_id = request_id or new_request_id()
         out = []
         for im in drawn.images:
-            info = GenerationInfo(request_id=request_id, model=f"{self.model_name}-{__version__}",
-                                  checkpoint_sha=self.generator.checkpoint_sha, prompt=prompt, user=user,
-                                  edited_from=edited_from, pixel_path=drawn.pixel_path)
+            info = self.generation_info(request_id, prompt, user, edited_from, drawn.pixel_path)
             p = self.provenance.apply(im, info, fmt=output_format, quality=output_compression)
             out.append(GeneratedImage(Image.open(io.BytesIO(p.data)), p.data, p.fmt, p.payload_hex, p.record_id))
         size_wh = out[0].image.size if out else (0, 0)
@@ -268,14 +280,15 @@ class Pipeline:
         think: bool | None = None,
         best_of: int | None = None,
         references: list[Any] | None = None,
+        request_id: str | None = None,
     ) -> PipelineResult:
         """Generate. `think` plans the prompt first (revised_prompt; several images when asked);
         `best_of` keeps the verifier's best of N candidates per image; quality="high" defaults both on
         (4 candidates). `references`: uploaded images (paths, bytes or PIL) whose object the prompt names."""
         from limner.errors import ImageInputError
         from limner.limits import check_prompt
-        from limner.studio.edits import is_edit_instruction
         from limner.studio.reading import load_image, read_reference
+        from limner.studio.routing import route_turn
 
         try:
             prompt = check_prompt(prompt)
@@ -285,9 +298,8 @@ class Pipeline:
             from limner.limits import check_best_of
 
             check_best_of(best_of)
-            if not references and is_edit_instruction(prompt):
-                raise ValueError(f"{prompt!r} is an edit instruction but there is no image in context: "
-                                 "pass the image to edit (pipe.edit, --image) or use a conversation")
+            if not references:
+                route_turn(prompt)  # an edit instruction with no image in context is refused, not drawn anew
             ref_images = [load_image(r, f"reference image {i + 1}") for i, r in enumerate(references or [])]
         except (ValueError, ImageInputError) as e:
             raise InvalidRequest(str(e)) from e
@@ -303,7 +315,8 @@ class Pipeline:
             raise InvalidRequest(str(e)) from e
         edited_from = [r if isinstance(r, bytes) else _image_bytes(im)
                        for r, im in zip(references or [], ref_images, strict=True)] or None
-        return self._deliver(prompt, drawn, decisions, output_format, output_compression, user, edited_from, **who)
+        return self._deliver(prompt, drawn, decisions, output_format, output_compression, user, edited_from,
+                             request_id, **who)
 
     def edit(
         self,
@@ -326,6 +339,7 @@ class Pipeline:
         progress: Progress | None = None,
         preview_every: int = 0,
         references: list[Any] | None = None,
+        request_id: str | None = None,
     ) -> PipelineResult:
         """Edit `image` (path, bytes or PIL): a world.md edit instruction, or what to draw inside `mask`
         (alpha 0 = the area to edit). Outside the edited region the image is kept exactly.
@@ -362,7 +376,7 @@ class Pipeline:
         ingredients = [u if isinstance(u, bytes) else _image_bytes(im)
                        for u, im in zip(sent, [base, *extra], strict=True)]
         return self._deliver(instruction, drawn, decisions, output_format, output_compression, user,
-                             ingredients, **who)
+                             ingredients, request_id, **who)
 
     def chat(self, **defaults: Any) -> Any:
         """A conversation that keeps its images in context: `conv.send("a red star")`, then

@@ -84,3 +84,12 @@ def test_words_outside_the_models_world_are_named_never_silently_dropped(pipe: P
     notice = [n for n in res.notes if "outside what the model has learned" in n]
     assert len(notice) == 1 and all(f"'{w}'" in notice[0] for w in ("cat", "wearing", "detective", "hat"))
     assert not any("outside what the model" in n for n in pipe("a red star", seed=0, size="256x256").notes)
+
+
+def test_a_given_request_id_names_the_result_and_its_manifest(pipe: Pipeline) -> None:
+    from limner.provenance.verify import verify
+
+    r = pipe("a red star", seed=1, request_id="img_" + "ab" * 12)
+    assert r.request_id == "img_" + "ab" * 12
+    assert verify(r.images[0].data).c2pa.generation["request_id"] == r.request_id
+    assert pipe("a red star", seed=1).request_id != r.request_id  # otherwise a fresh one

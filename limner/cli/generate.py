@@ -129,13 +129,6 @@ def add_conversation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--planner-model", default="default", help="model name sent to --planner-url")
 
 
-def is_edit_instruction(prompt: str) -> bool:
-    """Whether `prompt` is a world.md edit (limner.studio.edits, imported here so `limner --help` stays fast)."""
-    from limner.studio.edits import is_edit_instruction as edit
-
-    return edit(prompt)
-
-
 def output_paths(out: str, n: int, fmt: str) -> list[Path]:
     """The files `n` images go to: `out` (its suffix set to the format's unless it already is an image
     suffix), with -1, -2, ... before the suffix when n > 1. CliError when `out` is a directory."""
@@ -197,11 +190,14 @@ def validate(args: argparse.Namespace) -> None:
         raise CliError(f"--compression must be within 0..100, got {args.compression}")
     if args.best_of is not None and not 1 <= args.best_of <= 8:
         raise CliError(f"--best-of must be between 1 and 8, got {args.best_of}")
-    if not args.image and is_edit_instruction(args.prompt):
-        raise CliError(f"{args.prompt!r} is an edit instruction but there is no image in context: pass the image "
-                       "to edit with --image IN.png, or use `limner chat`")
     if args.mask is not None and not args.image:
         raise CliError("--mask needs --image: the image the mask applies to")
+    from limner.studio.routing import NothingToEdit, route_turn
+
+    try:
+        route_turn(args.prompt, uploads=len(args.image or []), mask=args.mask is not None)
+    except NothingToEdit as e:
+        raise CliError(f"{e} (pass the image to edit with --image IN.png, or use `limner chat`)") from e
     for path in [*(args.image or []), *([args.mask] if args.mask else [])]:
         if not Path(path).is_file():
             raise CliError(f"input image {path!r} does not exist or is not a file")
@@ -258,7 +254,9 @@ def run(args: argparse.Namespace) -> int:
                   output_compression=args.compression, moderation=args.moderation, user=args.user, age=args.age,
                   sampling=sampling, progress=progress_bar(), best_of=args.best_of)
     try:
-        if args.image and (args.mask or is_edit_instruction(args.prompt) or not names_reference(args.prompt)):
+        from limner.studio.routing import route_turn
+
+        if route_turn(args.prompt, uploads=len(args.image or []), mask=args.mask is not None).action == "edit":
             if len(args.image) > 1:
                 raise CliError("an edit takes one --image; several images are references named by the prompt")
             result = pipe.edit(args.image[0], args.prompt, mask=args.mask, **common)
@@ -308,10 +306,3 @@ def run(args: argparse.Namespace) -> int:
         for p, rp in zip(written, result.revised_prompts or [""] * len(written), strict=False):
             print(f"{p}\t{rp}" if planned and rp else p)
     return 0
-
-
-def names_reference(prompt: str) -> bool:
-    """Whether a prompt names an uploaded image's object ('the object in this image'), as a reference."""
-    from limner.studio.planner import _REF
-
-    return bool(_REF.search(prompt.lower())) or "this image" in prompt.lower() or "the image" in prompt.lower()

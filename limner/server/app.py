@@ -257,13 +257,9 @@ def _convert(st: AppState, row: Any, data: bytes, fmt: str) -> bytes:
     with the stored original as its C2PA ingredient."""
     from PIL import Image
 
-    from limner.provenance.stage import GenerationInfo
-    from limner.version import __version__
-
     im: Image.Image = Image.open(io.BytesIO(data))
     im.load()
     if fmt == "jpeg" and im.mode != "RGB":
         im = im.convert("RGB")
-    info = GenerationInfo(request_id=row.request_id, model=f"{st.pipe.model_name}-{__version__}",
-                          checkpoint_sha=st.pipe.generator.checkpoint_sha, prompt=row.prompt, edited_from=[data])
+    info = st.pipe.generation_info(row.request_id, row.prompt, edited_from=[data])
     return st.pipe.provenance.apply(im, info, fmt=fmt).data

@@ -23,7 +23,6 @@ from limner.engine.generator import resolve_size
 from limner.limits import closest_size
 from limner.pipeline import GeneratedImage, Pipeline
 from limner.server.jobs import Job
-from limner.version import __version__
 
 
 @dataclass
@@ -121,13 +120,6 @@ class Runner:
         rows, cols = self.pipe.generator.model.grid(size)
         return rows * cols
 
-    def _info(self, request_id: str, prompt: str, user: str | None, edited_from: list[bytes] | None = None) -> Any:
-        from limner.provenance.stage import GenerationInfo
-
-        return GenerationInfo(request_id=request_id, model=f"{self.pipe.model_name}-{__version__}",
-                              checkpoint_sha=self.pipe.generator.checkpoint_sha, prompt=prompt, user=user,
-                              edited_from=edited_from)
-
     def _progress(self, job: Job, spec: GenSpec, request_id: str, prompt: str) -> Any:
         sent = {"started": False, "partials": 0}
 
@@ -138,7 +130,7 @@ class Runner:
                 job.emit("started")
             if stage == "tokens" and images and sent["partials"] < spec.partial_images:
                 # a preview is an image handed out: it is watermarked and signed like any other
-                p = self.pipe.provenance.apply(images[0], self._info(request_id, prompt, spec.user),
+                p = self.pipe.provenance.apply(images[0], self.pipe.generation_info(request_id, prompt, spec.user),
                                                fmt=spec.output_format, quality=_quality(spec))
                 job.emit("partial", (sent["partials"], p.data))
                 sent["partials"] += 1
@@ -156,10 +148,11 @@ class Runner:
         """Run `spec` on the pipeline in the calling (job) thread: a new image, an edit (a mask or an edit
         instruction) or a new image drawn from uploaded references. Raises JobCancelled once the job is cancelled."""
         seed = spec.seed if spec.seed is not None else uuid.uuid4().int % (2**31)
+        request_id = "img_" + job.id[4:28]  # previews and final images carry the same id
         common: dict[str, Any] = dict(n=spec.n, seed=seed, quality=spec.quality, background=spec.background,
                                       output_format=spec.output_format, output_compression=_quality(spec),
-                                      moderation=spec.moderation, user=spec.user)
-        progress = self._progress(job, spec, "img_" + job.id[4:28], spec.prompt)
+                                      moderation=spec.moderation, user=spec.user, request_id=request_id)
+        progress = self._progress(job, spec, request_id, spec.prompt)
         # OpenAI's `action`: "edit" whenever the turn draws from input images (edited or referenced).
         edit, image_tokens = spec.edit, 0
         action = "generate" if edit is None else "edit"
@@ -168,10 +161,10 @@ class Runner:
             r = self.pipe(spec.prompt, size=size, progress=progress, preview_every=self.preview_every(spec, size),
                           think=spec.think, **common)
         else:
-            from limner.studio.edits import is_edit_instruction
+            from limner.studio.routing import route_turn
 
             image_tokens = sum(self.grid_tokens(closest_size(*im.size)) for im in edit.images)
-            if edit.mask is not None or is_edit_instruction(spec.prompt):
+            if route_turn(spec.prompt, uploads=len(edit.images), mask=edit.mask is not None).action == "edit":
                 # The base keeps its own (closest supported) size: an edit changes content, not the canvas.
                 size = closest_size(*edit.images[0].size)
                 from limner.studio.plan import ScenePlan

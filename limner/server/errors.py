@@ -14,6 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from limner.errors import ImageInputError, InvalidRequest, SafetyBlocked
+
 log = logging.getLogger("limner.server")
 
 
@@ -115,6 +117,31 @@ def validation_error(exc: RequestValidationError) -> APIError:
     shown = repr(got)[:80] if got is not None and not isinstance(got, dict) else None
     return invalid(f"Invalid value for '{param}': {msg}" + (f" (got {shown})." if shown else "."), param=param,
                    code="invalid_value")
+
+
+class JobCancelled(Exception):
+    """The client went away; the job stops at the next progress tick."""
+
+
+def error_for(exc: BaseException, *, responses: bool = False) -> APIError:
+    """Map an exception from the pipeline or a job to the API's error: the one place limner's typed errors
+    (limner/errors.py) become OpenAI-shaped responses."""
+    if isinstance(exc, APIError):
+        return exc
+    if isinstance(exc, SafetyBlocked):
+        return moderation_blocked(exc.decision,
+                                  code="image_content_policy_violation" if responses else "moderation_blocked")
+    if isinstance(exc, InvalidRequest | ImageInputError):
+        msg = str(exc)
+        # the engine's messages start with the parameter they name ("prompt is empty", "unknown size ...")
+        words = msg.replace("'", " ").split()[:2]
+        param = next((p for p in ("prompt", "size", "n", "quality", "background") if p in words), None)
+        return invalid(msg, param=param, code="invalid_value")
+    if isinstance(exc, JobCancelled):
+        return APIError("The request was cancelled.", status=499, code="cancelled")
+    log.error("generation failed: %s", exc, exc_info=exc)
+    return APIError(f"The server had an error while generating ({type(exc).__name__}).", status=500,
+                    type="server_error")
 
 
 def install(app: FastAPI) -> None:

@@ -16,15 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from limner.server.errors import queue_full
+from limner.server.errors import JobCancelled, queue_full
 from limner.server.store import Store, new_id
 
 log = logging.getLogger("limner.server")
 T = TypeVar("T")
-
-
-class JobCancelled(Exception):
-    """The client went away; the job stops at the next progress tick."""
 
 
 @dataclass

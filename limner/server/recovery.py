@@ -23,7 +23,8 @@ from collections.abc import Callable
 from typing import Any
 
 from limner.server.deps import AppState
-from limner.server.jobs import Job, JobCancelled
+from limner.server.errors import JobCancelled
+from limner.server.jobs import Job
 from limner.server.serving_images import image_work_from_recipe
 from limner.server.serving_responses import Turn, response_work
 

@@ -24,7 +24,8 @@ from PIL import Image
 from limner.errors import InvalidRequest, SafetyBlocked
 from limner.pipeline import GeneratedImage
 from limner.server.engine import GenOutcome, GenSpec, Runner, spec_from_json, spec_to_json
-from limner.server.jobs import Job, JobCancelled
+from limner.server.errors import JobCancelled
+from limner.server.jobs import Job
 from limner.server.store import Store
 
 log = logging.getLogger("limner.worker")

@@ -16,12 +16,11 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from PIL import Image
 
 from limner.engine.generator import resolve_size
-from limner.errors import InvalidRequest, SafetyBlocked
 from limner.limits import MAX_INPUT_IMAGES, MAX_INPUT_PIXELS, parse_size
 from limner.server.deps import AppState
 from limner.server.engine import EditInput, GenOutcome, GenSpec, spec_from_json, spec_to_json
-from limner.server.errors import APIError, invalid, moderation_blocked
-from limner.server.jobs import Job, JobCancelled, job_events, run_until_disconnect
+from limner.server.errors import APIError, error_for, invalid
+from limner.server.jobs import Job, job_events, run_until_disconnect
 from limner.server.protocol import ImageData, ImageOptions, ImagesResponse, ImagesUsage
 from limner.server.store import ImageRow, new_id
 
@@ -73,26 +72,6 @@ def decode_upload(data: bytes, param: str) -> Image.Image:
         raise invalid(f"'{param}' could not be decoded as an image ({type(e).__name__}: {e})", param=param,
                       code="invalid_image") from e
     return im
-
-
-def error_for(exc: BaseException, *, responses: bool = False) -> APIError:
-    """Map an engine-side exception to the API's error."""
-    if isinstance(exc, APIError):
-        return exc
-    if isinstance(exc, SafetyBlocked):
-        return moderation_blocked(exc.decision,
-                                  code="image_content_policy_violation" if responses else "moderation_blocked")
-    if isinstance(exc, InvalidRequest):
-        msg = str(exc)
-        # the engine's messages start with the parameter they name ("prompt is empty", "unknown size ...")
-        words = msg.replace("'", " ").split()[:2]
-        param = next((p for p in ("prompt", "size", "n", "quality", "background") if p in words), None)
-        return invalid(msg, param=param, code="invalid_value")
-    if isinstance(exc, JobCancelled):
-        return APIError("The request was cancelled.", status=499, code="cancelled")
-    log.error("generation failed: %s", exc, exc_info=exc)
-    return APIError(f"The server had an error while generating ({type(exc).__name__}).", status=500,
-                    type="server_error")
 
 
 # -- the job --------------------------------------------------------------------------------------------

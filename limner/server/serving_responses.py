@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -28,14 +28,13 @@ from pydantic import ValidationError
 from limner.limits import MAX_PROMPT_CHARS
 from limner.server.deps import AppState
 from limner.server.engine import EditInput, GenOutcome, GenSpec, spec_from_json, spec_to_json
-from limner.server.errors import APIError, invalid, not_found, validation_error
+from limner.server.errors import APIError, error_for, invalid, not_found, validation_error
 from limner.server.jobs import Job, job_events, run_until_disconnect
 from limner.server.protocol import ImageGenerationTool, ResponsesRequest
 from limner.server.serving_images import (
     check_options,
     decode_upload,
     edit_input,
-    error_for,
     first_event,
     persist,
     resolved_background,
@@ -43,6 +42,9 @@ from limner.server.serving_images import (
     sse,
 )
 from limner.server.store import new_id
+
+if TYPE_CHECKING:
+    from limner.studio.routing import Route
 
 
 def _hex() -> str:
@@ -170,27 +172,30 @@ def turn_prompt(ctx: Context) -> str:
     return prompt
 
 
-def turn_edit(ctx: Context, prompt: str, mask_url: str | None) -> EditInput | None:
-    """The turn's images as the job sees them: uploads first (edited, or used as references), else, for an
-    edit instruction or a mask, the image in context; None for a plain new image."""
-    from limner.studio.edits import is_edit_instruction
+def turn_edit(ctx: Context, prompt: str, mask_url: str | None) -> tuple[EditInput | None, Route]:
+    """The turn's route (studio/routing.py) and its images as the job sees them: the uploads (edited, or used as
+    references), else the image in context for an edit; None for a plain new image."""
+    from limner.studio.routing import NothingToEdit, route_turn
 
-    sources, plan = ctx.images, None
-    if not sources and ctx.image is not None and (mask_url is not None or is_edit_instruction(prompt)):
-        sources, plan = [ctx.image], ctx.plan
-    if not sources:
+    try:
+        route = route_turn(prompt, uploads=len(ctx.images), in_context=ctx.image is not None,
+                           mask=mask_url is not None)
+    except NothingToEdit as e:
         if mask_url is not None:
             raise invalid("input_image_mask needs an image to apply to: send an input_image or continue a "
-                          "conversation that has one", param="tools[0].input_image_mask")
-        if is_edit_instruction(prompt):
-            raise invalid(f"{prompt[:200]!r} is an edit instruction but there is no image in context: describe a "
-                          "new image first, or send the image to edit", param="input", code="invalid_value")
-        return None
+                          "conversation that has one", param="tools[0].input_image_mask") from e
+        raise invalid(str(e), param="input", code="invalid_value") from e
+    sources, plan = ctx.images, None
+    if route.base == "context":
+        assert ctx.image is not None
+        sources, plan = [ctx.image], ctx.plan
+    if not sources:
+        return None, route
     edit = EditInput(images=[decode_upload(b, p) for p, b in sources], originals=[b for _, b in sources], plan=plan)
     if mask_url is not None:
         edit.mask = edit_input([("image", sources[0][1])],
                                _data_url_bytes(mask_url, "tools[0].input_image_mask.image_url")).mask
-    return edit
+    return edit, route
 
 
 def response_object(req: ResponsesRequest, tool: ImageGenerationTool, resp_id: str, created: int, status: str,
@@ -308,15 +313,12 @@ async def create_response(state: AppState, request: Request, req: ResponsesReque
     ctx = read_context(state, req, owner)
     prompt = turn_prompt(ctx)
     mask_url = None if tool.input_image_mask is None else str(tool.input_image_mask.get("image_url", ""))
-    edit = turn_edit(ctx, prompt, mask_url)
+    edit, route = turn_edit(ctx, prompt, mask_url)
     spec = GenSpec(prompt=prompt, n=1, seed=req.seed if req.seed is not None else ctx.seed, size=tool.size,
                    quality=tool.quality, background=tool.background, output_format=tool.output_format,
                    output_compression=tool.output_compression, moderation=tool.moderation, user=req.user,
                    partial_images=tool.partial_images if req.stream else 0, edit=edit, think=True)
-    from limner.studio.edits import is_edit_instruction
-
-    editing = edit is not None and (edit.mask is not None or is_edit_instruction(prompt))
-    text = "Here is the updated image." if editing else "Here is the image."
+    text = "Here is the updated image." if route.action == "edit" else "Here is the image."
     turn = Turn(req=req, tool=tool, spec=spec, resp_id="resp_" + _hex(), item_id="ig_" + _hex(),
                 msg_id="msg_" + _hex(), conv_id=ctx.conversation_id or new_id("conv"), created=int(time.time()),
                 prompt=prompt, text=text, action="edit" if edit is not None else "generate", title=ctx.texts[-1][:80])

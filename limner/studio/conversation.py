@@ -23,7 +23,7 @@ from PIL import Image
 
 from limner.model.native import NativeModel
 from limner.model.sequence import image_grid_pos, size_token
-from limner.studio.edits import is_edit_instruction
+from limner.studio.routing import route_turn
 
 
 @dataclass
@@ -63,12 +63,9 @@ class Conversation:
             uploads = [load_image(im, f"uploaded image {i + 1}") for i, im in enumerate(images or [])]
         except ValueError as e:
             raise InvalidRequest(str(e)) from e
-        edit = is_edit_instruction(message) or mask is not None
-        if edit:
-            base, plan = (uploads[0], None) if uploads else (self.image, self.plan)
-            if base is None:
-                raise InvalidRequest(f"{message!r} is an edit instruction but there is no image in context yet: "
-                                     "describe a new image first, or upload the image to edit")
+        route = route_turn(message, uploads=len(uploads), in_context=self.image is not None, mask=mask is not None)
+        if route.action == "edit":
+            base, plan = (uploads[0], None) if route.base == "upload" else (self.image, self.plan)
             eo = {k: v for k, v in opts.items() if k not in ("think", "size")}
             res = self.pipe.edit(base, message, mask=mask, plan=plan, **eo)
             kind = "edit"

@@ -71,6 +71,9 @@ def test_stream_with_partial_images(client: OpenAI) -> None:
     assert final.usage.output_tokens == 256 and decode(final.b64_json).size == (256, 256)
     assert verify(base64.b64decode(events[0].b64_json)).verdict == "made_by_limner"  # previews are signed too
     assert seen[0][1] < seen[-1][1]
+    # previews and the final image name one request in their signed manifests
+    ids = {verify(base64.b64decode(e.b64_json)).c2pa.generation["request_id"] for e in events}
+    assert len(ids) == 1 and next(iter(ids)).startswith("img_"), ids
 
 
 def test_moderation_block_is_openai_shaped(client: OpenAI) -> None:

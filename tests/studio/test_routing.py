@@ -1,0 +1,29 @@
+"""One routing rule for every way in: edit (of an upload, else the image in context) or a new image."""
+
+import pytest
+
+from limner.errors import InvalidRequest
+from limner.studio.routing import NothingToEdit, Route, route_turn
+
+
+def test_an_edit_instruction_edits_the_upload_first_then_the_image_in_context() -> None:
+    assert route_turn("make the star green", uploads=1, in_context=True) == Route("edit", "upload")
+    assert route_turn("make the star green", in_context=True) == Route("edit", "context")
+
+
+def test_a_mask_makes_any_prompt_an_edit() -> None:
+    assert route_turn("a blue heart", uploads=1, mask=True) == Route("edit", "upload")
+    assert route_turn("a blue heart", in_context=True, mask=True) == Route("edit", "context")
+
+
+def test_other_prompts_draw_a_new_image_with_uploads_as_references() -> None:
+    assert route_turn("a red star above a blue ring") == Route("generate", None, references=False)
+    assert route_turn("a red star above a blue ring", in_context=True) == Route("generate", None, references=False)
+    assert route_turn("the object in this image, but blue", uploads=2) == Route("generate", None, references=True)
+
+
+def test_an_edit_with_nothing_to_edit_is_refused_and_says_why() -> None:
+    with pytest.raises(NothingToEdit, match="'remove the ring' is an edit instruction but there is no image"):
+        route_turn("remove the ring")
+    with pytest.raises(InvalidRequest, match="a mask needs an image to apply to"):
+        route_turn("a blue heart", mask=True)
