@@ -78,19 +78,16 @@ def main() -> int:
         rec = by_prompt[prompt]
         scenes = [record_to_scene(rec, size, seed=100 + k) for k in range(n)]
         x = torch.from_numpy(np.stack([to_array(render(s)) for s in scenes]))
-        lmap = None
-        if cfg.decoder.layout_cond:
-            lmap = layout_map([None if a.no_layout else scene_layout(s) for s in scenes], size)
+        lmap = layout_map([None if a.no_layout else scene_layout(s) for s in scenes], size)
         codes, idx = tok.encode(x)
         glyph = glyph_tensor(prompt, size).unsqueeze(0).expand(n, -1, -1, -1)
-        if a.paint and cfg.decoder.layout_colour and not bool(glyph.any()):
+        if a.paint and not bool(glyph.any()):
             lays = [scene_layout(s) for s in scenes]
             idx = torch.stack([plain_grid(idx[i], lay) if lay else idx[i] for i, lay in enumerate(lays)])
             codes = tok.fsq.indices_to_codes(idx)
             lmap = layout_map(lays, size)
-        preview = tok.decode_preview(codes) if cfg.decoder.preview_cond or a.preview else None
+        preview = tok.decode_preview(codes)
         if a.preview:
-            assert preview is not None
             up = torch.nn.functional.interpolate(preview, size=(size[1], size[0]), mode="bilinear")
             return to_pil(up, background == "transparent")
         y = dec.sample(codes, glyph, steps=a.steps, generator=torch.Generator().manual_seed(seed), preview=preview,

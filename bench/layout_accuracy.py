@@ -131,7 +131,7 @@ def main() -> int:
     print(f"checkpoint {gen.checkpoint_sha[:12]}, cfg {sp.cfg_scale}, layout temperature "
           f"{sp.layout_temperature if sp.layout_temperature is not None else sp.temperature}, colour temperature "
           f"{sp.colour_temperature}")
-    colour = m.config.prior.layout_colour
+    colour = True  # every prior writes its objects' colours
     print(f"{'tag':<14} {'classes':>8} {'count':>6} {'relation':>8} {'colours':>8}")
     totals = Counter()
     for tag in TAGS:

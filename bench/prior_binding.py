@@ -74,7 +74,7 @@ def teacher_forced(stage: PriorStage, exs: list[Example], drop: bool) -> tuple[t
     seq = build_training_sequences(stage.text, [e.prompt for e in exs], idx, SIZE, [drop] * len(exs),
                                    stage.cfg.prior.max_text_tokens, unk_prob=0.0, rng=random.Random(0),
                                    layouts=[scene_layout(e.scene) for e in exs], layout_offset=stage.layout_offset,
-                                   layout_colour=stage.cfg.prior.layout_colour)
+                                   layout_colour=True)
     obj = seq.obj_pos[:, :-1] if seq.obj_pos is not None else None
     logits = stage.prior(seq.tokens[:, :-1], seq.grid_pos[:, :-1], obj_pos=obj)  # (B, T-1, V)
     v = stage.text.vocab_size
@@ -129,7 +129,7 @@ def conditioning_gap(stage: PriorStage, batches: int, seed: int = 1) -> tuple[fl
             seq = build_training_sequences(stage.text, batch.prompts, idx, batch.size, [drop] * len(batch.prompts),
                                            stage.cfg.prior.max_text_tokens, unk_prob=0.0, rng=random.Random(0),
                                            layouts=batch.layouts, layout_offset=stage.layout_offset,
-                                           layout_colour=stage.cfg.prior.layout_colour)
+                                           layout_colour=True)
             obj = seq.obj_pos[:, :-1] if seq.obj_pos is not None else None
             logits = stage.prior(seq.tokens[:, :-1], seq.grid_pos[:, :-1], obj_pos=obj)  # (B, T-1, V)
             target = seq.tokens[:, 1:].clone()

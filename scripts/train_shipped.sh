@@ -62,6 +62,10 @@ $L export --prior "$R/prior/model.safetensors" --decoder "$R/dec/model.safetenso
 #two_object=1.5,counting=1.5,colors=1.5,position=1.5,color_attr=1.5,hex_color=1,text=1,dense_grid=1,multi=0.5
 #      limner export --prior runs/prior5/model.safetensors --out limner/weights/limner-small.safetensors
 #
+# The history below (steps 7-12) used flags that have since been retired (--layout, --hex-levels, --hex-slots):
+# every model now has those parts. To replay a step on a checkpoint of that time, convert it once first with
+# `python -m limner.train.upgrade OLD NEW` (train/upgrade.py: the new parts start at zero) and drop the flag.
+#
 # 7. layout tokens (session 6): the prior writes each image's objects (class, centre, radius) before its codes
 #    and reads, on the token before each code, which planned object that cell belongs to; the decoder reads the
 #    layout as a map with a learned shape field per class (limner/model/layout.py). Both continue the shipped

@@ -64,12 +64,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "TRAIN_MIX over every tag)",
     )
     p.add_argument(
-        "--layout",
-        action="store_true",
-        help="decoder/prior stage: add layout tokens (model/layout.py) to an --init checkpoint written without "
-        "them: the decoder's layout input and the prior's layout ids start fresh (fresh sizes have them)",
-    )
-    p.add_argument(
         "--layout-weight",
         type=float,
         default=1.0,
@@ -97,21 +91,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "grammar (data/paraphrase.py: other word orders, colour forms, relation phrasings; default 0)",
     )
     p.add_argument(
-        "--hex-levels",
-        action="store_true",
-        help="prior stage: make a continued prior's colour levels share the hex digits' embedding rows "
-        "(PriorConfig.hex_levels; fresh sizes have it)",
-    )
-    p.add_argument(
-        "--hex-slots",
-        action="store_true",
-        help="prior stage: give a continued prior's prompt hex digits an embedding of their slot in #RRGGBB "
-        "(PriorConfig.hex_slots; added at zero)",
-    )
-    p.add_argument(
         "--layout-count",
         action="store_true",
-        help="prior stage: give a continued layout prior's layout tokens an embedding of how many objects the "
+        help="prior stage: give a continued prior's layout tokens an embedding of how many objects the "
         "layout has written (PriorConfig.layout_count; added at zero)",
     )
     p.add_argument(
@@ -199,13 +181,10 @@ def run(args: argparse.Namespace) -> int:
             data=args.data,
             novel_weight=args.novel_weight,
             mix=mix,
-            layout=args.layout,
             layout_weight=args.layout_weight,
             first_weight=args.first_code_weight,
             recolour=args.recolour,
             paraphrase=args.paraphrase,
-            hex_levels=args.hex_levels,
-            hex_slots=args.hex_slots,
             layout_count=args.layout_count,
             glyph_refine=args.glyph_refine,
             prior_codes=args.prior_codes,

@@ -4,7 +4,7 @@ Batched: B prompts (left-padded to one length) are sampled together; with classi
 guidance the batch is doubled with the unconditional prefixes. A progress callback sees the
 partial token grid after every token, which is what streaming previews decode.
 
-A layout prior (model/layout.py) first writes each image's layout, constrained to the layout
+The prior (model/layout.py) first writes each image's layout, constrained to the layout
 grammar; samples whose layout ends early feed padding (invisible keys, no position advance) until
 every layout has ended, then all draw the code grid together.
 """
@@ -60,13 +60,13 @@ class SamplingParams:
     # When set, a code that differs from the one before it is drawn at this temperature, while the decision
     # to change at all stays at `temperature` (sampling.sample_with_repeat); None: one temperature for all.
     novel_temperature: float | None = 0.5
-    # Temperature of a layout prior's layout tokens (0: greedy); None: `temperature`. None (1.0) measured at least
+    # Temperature of the layout tokens (0: greedy); None: `temperature`. None (1.0) measured at least
     # as well as 0.5: layouts matching their prompts' objects 0.982 against 0.964 (bench/layout_accuracy.py), and
     # overall 0.292 against 0.229 on the tuning prompts (noise-level).
     layout_temperature: float | None = None
-    # Temperature of a colour layout prior's colour tokens (R, G, B of each object); None: the layout temperature.
+    # Temperature of the layout's colour tokens (R, G, B of each object); None: the layout temperature.
     colour_temperature: float | None = None
-    # Paint mode, opt-in and assisted (a decoder with layout_colour only; model/paint.py): a fresh image with a layout
+    # Paint mode, opt-in and assisted (model/paint.py): a fresh image with a layout
     # and no text is decoded from its layout over one background code, its objects moved, shrunk and separated by
     # code and its layers composited. Off by default: the default pixel path is the decoder reading the codes and
     # layout the transformer wrote, and no figure of record comes from paint mode (outputs say 'pixel path: paint').
@@ -134,7 +134,7 @@ def prefill(
 
 @dataclass
 class Sampled:
-    """What the prior drew: codes (B, rows, cols) and, for a layout prior, each image's layout."""
+    """What the prior drew: codes (B, rows, cols) and each image's layout."""
 
     codes: torch.Tensor
     layouts: list[Layout] | None = None
@@ -158,7 +158,6 @@ def sample_layouts(
     A finished sample feeds <pad> as an invisible key at an unchanged position, and keeps the logits of
     its own <lay_end>, which is fed with the object of the first code cell (layout.cell_objects)."""
     off = model.layout_offset
-    assert off is not None
     rows = logits.shape[0]
     reps = rows // b  # 2 with CFG: the unconditional rows follow the same layout
     pad = model.text.id("<pad>")
@@ -167,13 +166,13 @@ def sample_layouts(
     final = logits.clone()
     temp = params.temperature if params.layout_temperature is None else params.layout_temperature
     colour_temp = temp if params.colour_temperature is None else params.colour_temperature
-    colour = model.config.prior.layout_colour
+    colour = True  # every prior writes its objects' colours
     for step in range(max_layout_tokens(colour)):
         lo, hi = allowed(step, colour)
         lg = logits[:, off + lo : off + hi]
         if reps == 2:
             lg = cfg_logits(lg[:b], lg[b:], params.cfg_scale)
-        t = colour_temp if colour and lo == C0 else temp
+        t = colour_temp if lo == C0 else temp
         tok = lo + sample_from_logits(lg, t, 0, 1.0, generator)  # (B,) local ids
         active = ~done
         obj = torch.zeros(b, 2, dtype=torch.long)  # (B, 2): the first cell's object, on a <lay_end>
@@ -209,7 +208,7 @@ def draw_layouts(
     seqs = [prompt_prefix(text, p, size, max_text) for p in prompts for _ in range(tries)]
     if params.cfg_scale != 1.0:
         seqs += [prompt_prefix(text, "", size, max_text, drop_text=True) for _ in range(len(seqs))]
-    logits, next_pos, cache = prefill(model, seqs, max_layout_tokens(model.config.prior.layout_colour))
+    logits, next_pos, cache = prefill(model, seqs, max_layout_tokens(True))
     drawn, _, _ = sample_layouts(model, logits, next_pos, cache, params, len(prompts) * tries, generator,
                                  (rows, cols))
     return [pick_layout(drawn[i * tries : (i + 1) * tries], size) for i in range(len(prompts))]
@@ -236,11 +235,9 @@ def prefixes(model: NativeModel, prompts: list[str], size: tuple[int, int], use_
         seqs += [prompt_prefix(text, "", size, max_text, drop_text=True) for _ in prompts]
     if layouts is not None:
         off = model.layout_offset
-        if off is None:
-            raise ValueError("layouts were given, but this checkpoint's prior writes no layout tokens")
         if len(layouts) != len(prompts):
             raise ValueError(f"{len(layouts)} layouts for {len(prompts)} prompts")
-        forced = [[t + off for t in encode_layout(lay, model.config.prior.layout_colour)] for lay in layouts]
+        forced = [[t + off for t in encode_layout(lay, True)] for lay in layouts]
         seqs = [s + forced[j % len(prompts)] for j, s in enumerate(seqs)]
     return seqs
 
@@ -338,13 +335,12 @@ def sample_tokens(
     layouts: list[Layout] | None = None,
     paint_rows: list[bool] | None = None,
 ) -> Sampled:
-    """Sample image codes (B, rows, cols) for `prompts` at output `size` (W, H), after their layouts for a
-    layout prior.
+    """Sample image codes (B, rows, cols) for `prompts` at output `size` (W, H), after their layouts.
 
     `fixed` (B, rows, cols), optional: codes >= 0 are kept (teacher-forced into the sequence, as if the
     model had drawn them), -1 marks the codes to sample. This is how an edit resamples only the tokens
     of the region it changes while the rest of the earlier image stays in context. `layouts`, optional
-    (one per prompt, layout prior only): teacher-forced the same way instead of sampled, for an edit
+    (one per prompt): teacher-forced the same way instead of sampled, for an edit
     whose objects are already known.
 
     `paint_rows` (one per prompt): the images the caller will paint (model/paint.py) if their layout has
@@ -358,15 +354,14 @@ def sample_tokens(
     reps = 2 if use_cfg else 1
     gp = image_grid_pos(rows, cols)  # (n, 2)
     codes, keep, start, stop = kept_codes(fixed, b, rows, cols)
-    off = model.layout_offset
-    if layouts is None and off is not None and keep is None and params.layout_tries > 1:
+    if layouts is None and keep is None and params.layout_tries > 1:
         layouts = draw_layouts(model, prompts, size, params, generator, params.layout_tries)
     seqs = prefixes(model, prompts, size, use_cfg, layouts)
-    sample_layout = off is not None and layouts is None
+    sample_layout = layouts is None
     if keep is not None and stop == 0 and not sample_layout:  # nothing to sample
         return Sampled(keep.clone().view(b, rows, cols), layouts)
     cells = planned_cells(layouts, rows, cols, reps, b)  # a given layout's <lay_end> carries cell 0's object
-    extra = max_layout_tokens(model.config.prior.layout_colour) if sample_layout else 0
+    extra = max_layout_tokens(True) if sample_layout else 0
     logits, next_pos, cache = prefill(model, seqs, n + extra, cells[:, 0] if layouts is not None else None)
     if sample_layout:
         layouts, logits, next_pos = sample_layouts(model, logits, next_pos, cache, params, b, generator,

@@ -159,11 +159,9 @@ class Generator:
     ) -> torch.Tensor:
         """codes (B, rows, cols) + glyph (B, 1, H, W) [+ the prior's layouts] -> (B, 4, H, W) in [-1, 1]."""
         c = self.model.tokenizer.fsq.indices_to_codes(codes)
-        preview = self.model.tokenizer.decode_preview(c) if self.model.config.decoder.preview_cond else None
-        lmap = None
-        if self.model.config.decoder.layout_cond:
-            h, w = glyph.shape[-2:]
-            lmap = layout_map(list(layouts) if layouts is not None else [None] * len(codes), (w, h))
+        preview = self.model.tokenizer.decode_preview(c)
+        h, w = glyph.shape[-2:]
+        lmap = layout_map(list(layouts) if layouts is not None else [None] * len(codes), (w, h))
         return self.model.decoder.sample(c, glyph, steps=steps, generator=generator, preview=preview,
                                          noise_scale=noise, layout=lmap)
 
@@ -282,12 +280,11 @@ class Generator:
                 imgs = to_pil(self.preview(codes.view(-1, rows, cols), size), transparent)
             progress("tokens", done, total, imgs)
 
-        forced = [list(layout)] * opts.n if layout is not None and self.model.layout_offset is not None else None
+        forced = [list(layout)] * opts.n if layout is not None else None
         glyph = glyph_tensor(prompt, size).unsqueeze(0).expand(opts.n, -1, -1, -1)
         # An edit (fixed codes) is painted too when its layout knows every object's colour (edits.edit_layout): the
         # region is then redrawn from the layout, and the caller copies the pixels outside it back exactly.
-        paint = opts.sampling.paint and self.model.config.decoder.layout_colour and (
-            fixed is None or (forced is not None and planned_colours(layout)))
+        paint = opts.sampling.paint and (fixed is None or (forced is not None and planned_colours(layout)))
         # a painted image needs only its background code, but streamed previews show the whole grid being drawn
         stop_early = paint and not opts.preview_every
         drawn = sample_tokens(self.model, [text_prompt] * opts.n, size, opts.sampling, g, on_tokens, fixed=fixed,

@@ -48,20 +48,11 @@ class DecoderConfig:
     cond_width: int = 128  # width of the token-context network at the token grid
     cond_blocks: int = 3
     steps: int = 4  # default Euler steps at sampling
-    # Also condition on the tokenizer's preview image (upsampled to output size): the decoder then
-    # learns to sharpen a blurry but correctly laid-out picture instead of drawing geometry from
-    # nearest-upsampled code features, which converges several times faster.
-    preview_cond: bool = True
-    # Also read the prior's layout tokens as a layout map (model/layout.py): the outline of each object
-    # comes from its class and box, which the 16-px codes are too coarse to carry. False in checkpoints
-    # written before layouts existed.
-    layout_cond: bool = False
-    # With layout_cond, also read each object's colour from the layout map (layout.MAP_CHANNELS), so that a
-    # grid of nothing but background codes still decodes into the planned objects in their colours (the
-    # engine's paint mode, engine/paint.py). False in checkpoints written before it.
-    layout_colour: bool = False
     # A full-resolution head that sharpens the prediction near the requested text's ink (model/glyph_refine.py):
-    # the quarter-resolution body blurs what tells small letters apart. 0 = none (checkpoints written before it).
+    # the quarter-resolution body blurs what tells small letters apart. Its width; 0 = none (the registered
+    # sizes start without it, `limner train decoder --glyph-refine W` adds it). Every decoder also reads the
+    # tokenizer's preview of its codes and the prior's layout as a map with the objects' colours
+    # (RETIRED_FLAGS: once options, now the architecture).
     glyph_refine: int = 0
 
 
@@ -78,30 +69,27 @@ class PriorConfig:
     max_seq: int = 2048  # upper bound for RoPE tables / KV cache
     dropout: float = 0.0
     cond_drop: float = 0.1  # probability of dropping the text at training (classifier-free guidance)
-    # Write layout tokens (model/layout.py) between <img> and the code grid. False in checkpoints written
-    # before layouts existed; the vocabulary then has no layout ids.
-    layout: bool = False
-    # With layout, also write each object's colour as three level tokens (layout.COLOUR_LEVELS): the prompt's
-    # colour words bind to their object in the plan, where the codes bound them poorly. False in checkpoints
-    # written before it.
-    layout_colour: bool = False
-    # With layout_colour, colour level l shares its embedding row (input and tied output) with the hex-digit
-    # token of l (layout.embedding_rows): level l is the value 17 l, hex 'll', so writing a colour the prompt
-    # spells in hex is mostly copying its first digit, which a tied embedding makes an identity. False in
-    # checkpoints written before it; no effect without layout_colour.
-    hex_levels: bool = False
-    # Each hex digit of the prompt also carries an embedding of its slot (1-6) in its #RRGGBB (prior.hex_slots).
-    # hex_levels made copying a digit an identity, but which digit to copy (the first of a channel's pair, not
-    # the second; R, G or B) was left to be learned from relative positions that vary with the wording, and a
-    # 1,200-step continuation never learned it (bench/layout_accuracy.py: hex colours 0.000). With the slot in
-    # the key, one attention head can route it. False in checkpoints written before it.
-    hex_slots: bool = False
+    # Every prior writes each image's layout (model/layout.py) with its objects' colours before the code grid,
+    # ties colour level l's embedding row to hex digit l's, and gives each hex digit of the prompt its slot in
+    # #RRGGBB (RETIRED_FLAGS: once options, now the architecture; see the design notes of docs/ARCHITECTURE.md).
     # Each token of a layout (its <img> and its object tokens) also carries an embedding of how many objects the
     # layout has written, 1 + n (prior.layout_counts). A grid prompt's k-th cell is its k-th object, and the layout
     # must end after R x C of them; with only relative positions the prior lost count on 2 x 3 grids (it wrote
     # a third row over the second, or copied a neighbour's class): held-out layouts matched 0.74 of cells.
-    # False in checkpoints written before it; no effect without layout.
+    # An architecture option: the shipped prior was trained without it (False), the larger sizes have it.
     layout_count: bool = False
+
+
+# Options of older releases that every model now has. `ModelConfig.from_dict` drops them when true and refuses
+# a checkpoint where one is false, naming the converter (train/upgrade.py); no other code reads them.
+RETIRED_FLAGS: dict[str, tuple[str, ...]] = {
+    "decoder": ("preview_cond", "layout_cond", "layout_colour"),
+    "prior": ("layout", "layout_colour", "hex_levels", "hex_slots"),
+}
+
+
+class RetiredFlagError(ValueError):
+    """A checkpoint was built before a part every model now has; the message names the converter."""
 
 
 @dataclass
@@ -125,8 +113,12 @@ class ModelConfig:
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> ModelConfig:
-        """Rebuild a config; unknown fields raise ValueError naming them. Missing fields take the defaults,
-        except `decoder.preview_cond`: older checkpoints lack it and were built without it, so it reads False."""
+        """Rebuild a config; unknown fields raise ValueError naming them, and missing fields take the defaults.
+
+        RETIRED_FLAGS, written by older releases, are read once here: true is what every model now is, so the
+        field is dropped; false is a checkpoint built before that part existed, refused with the command that
+        converts it (train/upgrade.py). (Configs from before `preview_cond` existed, the first releases', fail
+        at loading instead: their decoder's input layer has the wrong shape, and the CheckpointError says so.)"""
         def build(cls: type, sub: dict[str, Any]) -> Any:
             names = {f.name for f in dataclasses.fields(cls)}
             unknown = set(sub) - names
@@ -135,14 +127,20 @@ class ModelConfig:
             kw = {k: tuple(v) if isinstance(v, list) else v for k, v in sub.items()}
             return cls(**kw)
 
-        # Checkpoints written before the decoder read the tokenizer preview have no `preview_cond`:
-        # their decoder was built without it, whatever today's default is.
-        dec = {"preview_cond": False, **d.get("decoder", {})}
+        dec = dict(d.get("decoder", {}))
+        pri = dict(d.get("prior", {}))
+        for part, sub in (("decoder", dec), ("prior", pri)):
+            for flag in RETIRED_FLAGS[part]:
+                if flag in sub and sub.pop(flag) is not True:
+                    raise RetiredFlagError(f"this checkpoint's {part} was built without {flag!r}, which every limner "
+                                           f"model now has: convert it once with `python -m limner.train.upgrade "
+                                           "IN.safetensors OUT.safetensors` (its new parts start at zero), then "
+                                           "train them")
         return ModelConfig(
             name=d.get("name", "custom"),
             tokenizer=build(TokenizerConfig, d.get("tokenizer", {})),
             decoder=build(DecoderConfig, dec),
-            prior=build(PriorConfig, d.get("prior", {})),
+            prior=build(PriorConfig, pri),
         )
 
 
@@ -151,10 +149,8 @@ def _tiny() -> ModelConfig:
     return ModelConfig(
         name="tiny",
         tokenizer=TokenizerConfig(widths=(8, 16, 16), levels=(4, 4, 4)),
-        decoder=DecoderConfig(width=16, blocks=2, cond_width=16, cond_blocks=1, steps=2, layout_cond=True,
-                              layout_colour=True),
-        prior=PriorConfig(d_model=32, n_layers=2, n_heads=2, max_text_tokens=48, max_seq=640, layout=True,
-                          layout_colour=True, hex_levels=True, hex_slots=True, layout_count=True),
+        decoder=DecoderConfig(width=16, blocks=2, cond_width=16, cond_blocks=1, steps=2),
+        prior=PriorConfig(d_model=32, n_layers=2, n_heads=2, max_text_tokens=48, max_seq=640, layout_count=True),
     )
 
 
@@ -168,23 +164,19 @@ MODEL_SIZES: dict[str, Any] = {
     "small": lambda: ModelConfig(
         name="small",
         tokenizer=TokenizerConfig(levels=(8, 8, 8, 5, 3)),
-        decoder=DecoderConfig(layout_cond=True, layout_colour=True),
-        prior=PriorConfig(d_model=192, n_layers=5, n_heads=6, layout=True, layout_colour=True, hex_levels=True,
-                          hex_slots=True, layout_count=True),
+        decoder=DecoderConfig(),
+        prior=PriorConfig(d_model=192, n_layers=5, n_heads=6, layout_count=True),
     ),
     "base": lambda: ModelConfig(
         name="base",
-        decoder=DecoderConfig(width=96, blocks=10, cond_width=192, layout_cond=True, layout_colour=True),
-        prior=PriorConfig(d_model=384, n_layers=8, n_heads=8, layout=True, layout_colour=True, hex_levels=True,
-                          hex_slots=True, layout_count=True),
+        decoder=DecoderConfig(width=96, blocks=10, cond_width=192),
+        prior=PriorConfig(d_model=384, n_layers=8, n_heads=8, layout_count=True),
     ),
     "large": lambda: ModelConfig(
         name="large",
         tokenizer=TokenizerConfig(widths=(64, 128, 256), levels=(8, 8, 8, 5, 5, 5)),
-        decoder=DecoderConfig(width=192, blocks=16, cond_width=384, steps=8, layout_cond=True,
-                              layout_colour=True),
-        prior=PriorConfig(d_model=1024, n_layers=24, n_heads=16, max_text_tokens=256, layout=True,
-                          layout_colour=True, hex_levels=True, hex_slots=True, layout_count=True),
+        decoder=DecoderConfig(width=192, blocks=16, cond_width=384, steps=8),
+        prior=PriorConfig(d_model=1024, n_layers=24, n_heads=16, max_text_tokens=256, layout_count=True),
     ),
 }
 

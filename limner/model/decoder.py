@@ -7,8 +7,8 @@ Shapes, for a 256 x 256 output with the small config:
   codes  (B, D=4, 16, 16)  --cond net at the token grid-->  (B, Cc, 16, 16) --nearest x4--> (B, Cc, 64, 64)
   x_t    (B, 4, 256, 256)  --pixel-unshuffle 4-->           (B, 64, 64, 64)
   glyph  (B, 1, 256, 256)  --pixel-unshuffle 4-->           (B, 16, 64, 64)
-  preview (B, 4, 128, 128) --bilinear x2, unshuffle 4-->     (B, 64, 64, 64)   (cfg.preview_cond)
-  layout (B, 19, 256, 256) --per-pixel MLP, unshuffle 4, conv--> added (B, 64, 64, 64)   (cfg.layout_cond)
+  preview (B, 4, 128, 128) --bilinear x2, unshuffle 4-->     (B, 64, 64, 64)
+  layout (B, 23, 256, 256) --per-pixel MLP, unshuffle 4, conv--> added (B, 64, 64, 64)
   concat -> ResBlocks with time FiLM at 64 x 64 -> (B, 64, 64, 64) --pixel-shuffle--> x1_hat (B, 4, 256, 256)
   [cfg.glyph_refine] x1_hat, glyph --full-resolution head near the ink (model/glyph_refine.py)--> x1_hat
 
@@ -17,10 +17,10 @@ engine's deterministic text layout (GlyphControl / TextDiffuser style). The tran
 the colours and the scene; the decoder learns to render the strokes in them. The loss is weighted
 up on text strokes, since legibility hinges on a few pixels.
 
-Shapes: with `layout_cond` the decoder also reads the prior's layout tokens as a layout map
-(model/layout.py): each object's class and box-relative coordinates, from which a small per-pixel
-network learns the class's outline (GLIGEN-style grounding). Its last layer starts at zero, so a
-decoder trained without layouts is continued unchanged. An empty layout (None) is all zeros: training
+Shapes: the decoder also reads the prior's layout tokens as a layout map (model/layout.py): each object's
+class, box-relative coordinates and colour, from which a small per-pixel network learns the class's outline
+(GLIGEN-style grounding). Its last layer starts at zero, so a decoder converted from one without layouts
+(train/upgrade.py) draws unchanged until it is trained. An empty layout (None) is all zeros: training
 drops layouts now and then, so images without one (uploads, edits) still decode from their codes.
 
 Because everything after the cond net is convolutional with a bounded receptive field, training
@@ -37,7 +37,7 @@ from limner.data.world import OBJECTS
 from limner.model.config import DecoderConfig
 from limner.model.glyph_refine import GlyphRefiner, ink_map
 from limner.model.layers import ResBlock, norm, timestep_embedding
-from limner.model.layout import BASE_MAP_CHANNELS, BOX, MAP_CHANNELS, MASK_CHANNEL
+from limner.model.layout import BOX, MAP_CHANNELS, MASK_CHANNEL
 from limner.model.scheduler import FlowMatchEulerScheduler, sample_train_t
 
 TPL_CHANNELS, TPL_SIDE = 8, 40  # per-class shape fields: channels and texels per side of the box
@@ -82,25 +82,24 @@ class DiffusionDecoder(nn.Module):
         self.cond_out = nn.Conv2d(cfg.cond_width, cfg.width, 1)
         emb = 4 * cfg.width
         self.t_mlp = nn.Sequential(nn.Linear(cfg.width, emb), nn.SiLU(), nn.Linear(emb, emb))
-        n_in = cfg.channels * u * u + u * u + (cfg.channels * u * u if cfg.preview_cond else 0)
+        n_in = cfg.channels * u * u + u * u + cfg.channels * u * u  # noisy image, glyph, preview
         self.x_in = nn.Conv2d(n_in, cfg.width, 3, padding=1)
         self.blocks = nn.ModuleList([ResBlock(cfg.width, emb) for _ in range(cfg.blocks)])
-        if cfg.layout_cond:
-            lw = 32
-            self.layout_mlp = nn.Sequential(
-                nn.Conv2d(MAP_CHANNELS if cfg.layout_colour else BASE_MAP_CHANNELS, lw, 1), nn.SiLU(),
-                nn.Conv2d(lw, lw, 1), nn.SiLU(),
-            )
-            # A learned shape field per class (a neural texture over the object's box, sampled at each pixel's
-            # box-relative position): an outline is a lookup the gradient reaches texel by texel, where the
-            # per-pixel MLP above would have to fit 16 two-dimensional indicator functions in 32 units.
-            self.layout_tpl = nn.Parameter(0.1 * torch.randn(len(OBJECTS), TPL_CHANNELS, TPL_SIDE, TPL_SIDE))
-            self.layout_tpl_proj = nn.Conv2d(TPL_CHANNELS, lw, 1)
-            nn.init.zeros_(self.layout_tpl_proj.weight)  # added at zero: a continued decoder is unchanged
-            nn.init.zeros_(self.layout_tpl_proj.bias)  # type: ignore[arg-type]
-            self.layout_out = nn.Conv2d(lw * u * u, cfg.width, 3, padding=1)
-            nn.init.zeros_(self.layout_out.weight)  # a continued decoder starts exactly as it was
-            nn.init.zeros_(self.layout_out.bias)  # type: ignore[arg-type]
+        lw = 32
+        self.layout_mlp = nn.Sequential(
+            nn.Conv2d(MAP_CHANNELS, lw, 1), nn.SiLU(),
+            nn.Conv2d(lw, lw, 1), nn.SiLU(),
+        )
+        # A learned shape field per class (a neural texture over the object's box, sampled at each pixel's
+        # box-relative position): an outline is a lookup the gradient reaches texel by texel, where the
+        # per-pixel MLP above would have to fit 16 two-dimensional indicator functions in 32 units.
+        self.layout_tpl = nn.Parameter(0.1 * torch.randn(len(OBJECTS), TPL_CHANNELS, TPL_SIDE, TPL_SIDE))
+        self.layout_tpl_proj = nn.Conv2d(TPL_CHANNELS, lw, 1)
+        nn.init.zeros_(self.layout_tpl_proj.weight)  # added at zero: a continued decoder is unchanged
+        nn.init.zeros_(self.layout_tpl_proj.bias)  # type: ignore[arg-type]
+        self.layout_out = nn.Conv2d(lw * u * u, cfg.width, 3, padding=1)
+        nn.init.zeros_(self.layout_out.weight)  # a continued decoder starts exactly as it was
+        nn.init.zeros_(self.layout_out.bias)  # type: ignore[arg-type]
         self.out = nn.Sequential(norm(cfg.width), nn.SiLU(), nn.Conv2d(cfg.width, cfg.channels * u * u, 3, padding=1))
         self.glyph_refine = GlyphRefiner(cfg.channels, cfg.glyph_refine) if cfg.glyph_refine else None
 
@@ -112,23 +111,19 @@ class DiffusionDecoder(nn.Module):
         c = self.cond_out(c)
         return F.interpolate(c, scale_factor=self.token_stride // self.cfg.unshuffle, mode="nearest")
 
-    def preview_input(self, preview: torch.Tensor | None, size: tuple[int, int]) -> torch.Tensor | None:
-        """The tokenizer's preview (B, 4, h', w') resized to the output (H, W); None when unused."""
-        if not self.cfg.preview_cond:
-            return None
+    def preview_input(self, preview: torch.Tensor | None, size: tuple[int, int]) -> torch.Tensor:
+        """The tokenizer's preview (B, 4, h', w') resized to the output (H, W)."""
         if preview is None:
-            raise ValueError("this decoder is conditioned on the tokenizer preview (preview_cond); pass preview=")
+            raise ValueError("the decoder reads the tokenizer's preview of its codes; pass preview=")
         if tuple(preview.shape[-2:]) == size:
             return preview
         return F.interpolate(preview, size=size, mode="bilinear", align_corners=False)
 
     def layout_features(self, layout: torch.Tensor | None) -> torch.Tensor | None:
         """Layout map (B, MAP_CHANNELS, H, W) -> features (B, width, H/u, W/u) added to the decoder's input;
-        None when the decoder has no layout input or there is no map."""
-        if not self.cfg.layout_cond or layout is None:
+        None when there is no map."""
+        if layout is None:
             return None
-        if not self.cfg.layout_colour:
-            layout = layout[:, :BASE_MAP_CHANNELS]  # a decoder trained before colours reads the rest only
         f = self.layout_mlp(layout)  # (B, 32, H, W): per-pixel features of (class, dx, dy[, colour])
         f = f + self.layout_tpl_proj(self.template_features(layout))
         return self.layout_out(F.pixel_unshuffle(f, self.cfg.unshuffle))
@@ -150,16 +145,14 @@ class DiffusionDecoder(nn.Module):
         t: torch.Tensor,
         cond: torch.Tensor,
         glyph: torch.Tensor,
-        preview: torch.Tensor | None = None,
+        preview: torch.Tensor,
         layout: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Predict x1 (B, 4, H, W) from x_t (B, 4, H, W), t (B,), cond map, glyph (B, 1, H, W) in [0, 1]
-        and, with preview_cond, the preview (B, 4, H, W) already at output size; with layout_cond, the
-        precomputed `layout_features` (B, width, H/u, W/u) or None."""
+        """Predict x1 (B, 4, H, W) from x_t (B, 4, H, W), t (B,), cond map, glyph (B, 1, H, W) in [0, 1],
+        the tokenizer's preview (B, 4, H, W) already at output size and the precomputed `layout_features`
+        (B, width, H/u, W/u) or None."""
         u = self.cfg.unshuffle
-        parts = [F.pixel_unshuffle(x_t, u), F.pixel_unshuffle(glyph, u)]
-        if preview is not None:
-            parts.append(F.pixel_unshuffle(preview, u))
+        parts = [F.pixel_unshuffle(x_t, u), F.pixel_unshuffle(glyph, u), F.pixel_unshuffle(preview, u)]
         h = torch.cat(parts, dim=1)
         h = self.x_in(h) + cond
         if layout is not None:
@@ -183,8 +176,8 @@ class DiffusionDecoder(nn.Module):
     ) -> torch.Tensor:
         """Flow-matching loss on x1 (B, 4, H, W); optionally on a random token-aligned crop of side `crop` px,
         with `on_ink` one that holds some of the glyph's ink when there is any (for the text head).
-        `preview` is the tokenizer's preview of `codes` (needed with preview_cond); `layout` the layout map
-        (B, MAP_CHANNELS, H, W) of layout.layout_map (used with layout_cond)."""
+        `preview` is the tokenizer's preview of `codes`; `layout` the layout map
+        (B, MAP_CHANNELS, H, W) of layout.layout_map."""
         cond = self.condition(codes)  # (B, width, H/u, W/u)
         b, _, hh, ww = x1.shape
         pv = self.preview_input(preview, (hh, ww))

@@ -6,7 +6,7 @@ One image segment of a layout prior is
 
 Each object is four tokens: its class (one of the world's 16), the column and row of its centre
 (`XY_BINS` bins across the canvas) and its radius (`R_BINS` log-spaced bins of the radius as a
-fraction of the shorter side); a colour layout (PriorConfig.layout_colour) adds its colour as three
+fraction of the shorter side); a colour layout (what every prior writes) adds its colour as three
 levels. Objects come in drawing order, so a later one covers an earlier one.
 
 Why: the 16 x 16 code grid spends ~250 tokens copying background, and the few that decide what the
@@ -42,7 +42,7 @@ R0 = Y0 + XY_BINS
 LAYOUT_VOCAB = R0 + R_BINS
 TOKENS_PER_OBJECT = 4
 MAX_LAYOUT_TOKENS = MAX_OBJECTS * TOKENS_PER_OBJECT + 1
-# A colour layout (PriorConfig.layout_colour) adds three tokens an object, its red, green and blue levels: one
+# A colour layout (what every prior writes) adds three tokens an object, its red, green and blue levels: one
 # range of COLOUR_LEVELS ids after the radius bins serves all three (the grammar slot names the channel), so the
 # first LAYOUT_VOCAB ids keep their meaning and a colourless prior grows into a colour one.
 COLOUR_LEVELS = 16  # steps of 17 of 0-255: at most 8.5 off per channel, a CIEDE2000 error of a few units
@@ -225,7 +225,7 @@ def layout_map(layouts: list[Layout | None], size: tuple[int, int]) -> torch.Ten
 
 
 def embedding_rows(vocab: int, text_vocab: int, codebook: int, hex_ids: list[int]) -> torch.Tensor:
-    """(vocab,) long: the embedding row each prior id reads and writes through (PriorConfig.hex_levels): its
+    """(vocab,) long: the embedding row each prior id reads and writes through (every prior ties them): its
     own, except colour level l, which shares the row of hex digit l (`hex_ids`: the text ids of '#0'..'#f').
     Level l is the value 17 l, hex 'll', so a channel the prompt spells '#Xy' is level X or next to it."""
     if len(hex_ids) != COLOUR_LEVELS:

@@ -19,18 +19,13 @@ from limner.model.prior import Prior
 from limner.model.text_tokenizer import TextTokenizer
 
 
-def prior_vocab(
-    config: ModelConfig, text: TextTokenizer
-) -> tuple[int, torch.Tensor | None, torch.Tensor | None, int | None]:
-    """(the prior's vocabulary size, its embedding rows (layout.embedding_rows) for a hex_levels prior, else
-    None, the ids of '#' and the hex digits for a hex_slots prior, else None, the id of <img> for a layout_count
-    prior, else None) for `config` and text vocabulary `text`: the arguments of `Prior` after its config."""
-    pc = config.prior
-    vocab = prior_vocab_size(text.vocab_size, config.tokenizer.codebook_size, pc.layout, pc.layout_colour)
-    hex_ids = torch.tensor([text.id("#"), *text.hex_digit_ids()]) if pc.hex_slots else None
-    img_id = text.id("<img>") if pc.layout_count and pc.layout else None
-    if not (pc.hex_levels and pc.layout and pc.layout_colour):  # no colour levels: nothing to share
-        return vocab, None, hex_ids, img_id
+def prior_vocab(config: ModelConfig, text: TextTokenizer) -> tuple[int, torch.Tensor, torch.Tensor, int | None]:
+    """(the prior's vocabulary size, its embedding rows (layout.embedding_rows), the ids of '#' and the hex digits,
+    the id of <img> for a layout_count prior, else None) for `config` and text vocabulary `text`: the arguments
+    of `Prior` after its config."""
+    vocab = prior_vocab_size(text.vocab_size, config.tokenizer.codebook_size, True, True)
+    hex_ids = torch.tensor([text.id("#"), *text.hex_digit_ids()])
+    img_id = text.id("<img>") if config.prior.layout_count else None
     rows = embedding_rows(vocab, text.vocab_size, config.tokenizer.codebook_size, text.hex_digit_ids())
     return vocab, rows, hex_ids, img_id
 
@@ -108,10 +103,8 @@ class NativeModel:
         return h // s, w // s
 
     @property
-    def layout_offset(self) -> int | None:
-        """First prior id of the layout tokens, or None when the prior writes none."""
-        if not self.config.prior.layout:
-            return None
+    def layout_offset(self) -> int:
+        """First prior id of the layout tokens."""
         return layout_offset(self.text.vocab_size, self.config.tokenizer.codebook_size)
 
     def n_params(self) -> int:

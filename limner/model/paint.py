@@ -10,7 +10,7 @@ prior's decisions and drops its brushwork:
     plain grid + layout map with colours --diffusion decoder--> pixels
 
 so the background and each object's colour still come from the prior's codes, and every object from its
-layout tokens. A decoder learns it (`layout_colour`) by seeing a share of its training examples painted
+layout tokens. The decoder learns it by seeing a share of its training examples painted
 the same way (`paint_batch`): the true layout with the true colours over the background code.
 
 Images with text keep their codes: the text's colour and panel live in them, not in the layout.

@@ -5,10 +5,12 @@ image codes. Positions: rotary embeddings over the sequence index, plus learned 
 embeddings added to image tokens (grid_pos = (row+1, col+1); 0 for text), so one model handles
 several aspect ratios and several images in one context.
 
-A layout prior (cfg.layout) also adds, to each token that is followed by an image code, embeddings of
-the planned object that code's cell belongs to (its slot in the layout and its class; `obj_pos`, see
-layout.cell_objects): the geometry of the layout tokens, given rather than learned. With cfg.layout_count the
-layout's own tokens carry how many objects it has written (`layout_counts`).
+Every image starts with its layout tokens (model/layout.py). The prior adds, to each token that is followed by an
+image code, embeddings of the planned object that code's cell belongs to (its slot in the layout and its class;
+`obj_pos`, see layout.cell_objects): the geometry of the layout tokens, given rather than learned. Colour level
+tokens read and write through the embedding rows of the hex digits of their value (`rows`,
+layout.embedding_rows), and each hex digit of the prompt carries its slot in #RRGGBB (`hex_slots`). With
+cfg.layout_count the layout's own tokens carry how many objects it has written (`layout_counts`).
 
 `forward` serves training (full sequence) and, with a `KVCache`, prefill and one-token decode.
 """
@@ -155,37 +157,33 @@ class Prior(nn.Module):
     rope_cos: torch.Tensor  # (max_seq, Dh/2) buffer
     rope_sin: torch.Tensor
 
-    def __init__(self, cfg: PriorConfig, vocab_size: int, rows: torch.Tensor | None = None,
-                 hex_ids: torch.Tensor | None = None, img_id: int | None = None) -> None:
+    def __init__(self, cfg: PriorConfig, vocab_size: int, rows: torch.Tensor, hex_ids: torch.Tensor,
+                 img_id: int | None = None) -> None:
         super().__init__()
         if cfg.d_model % cfg.n_heads:
             raise ValueError(f"d_model {cfg.d_model} is not divisible by n_heads {cfg.n_heads}")
-        if cfg.hex_levels and cfg.layout and cfg.layout_colour and rows is None:
-            raise ValueError("a hex_levels prior needs its embedding rows (layout.embedding_rows)")
-        if cfg.hex_slots and (hex_ids is None or hex_ids.shape != (17,)):
-            shape = None if hex_ids is None else tuple(hex_ids.shape)
-            raise ValueError(f"a hex_slots prior needs the ids of '#' and the 16 hex digits, got {shape}")
-        if cfg.layout_count and cfg.layout and img_id is None:
+        if hex_ids.shape != (17,):
+            raise ValueError(f"hex_ids must be the ids of '#' and the 16 hex digits, got shape {tuple(hex_ids.shape)}")
+        if cfg.layout_count and img_id is None:
             raise ValueError("a layout_count prior needs the id of <img>, got None")
-        if rows is not None and rows.shape != (vocab_size,):
+        if rows.shape != (vocab_size,):
             raise ValueError(f"embedding rows have shape {tuple(rows.shape)}, expected ({vocab_size},)")
-        # rows[id]: the embedding row id reads and writes through; None: its own (the rows a colour level shares
-        # with a hex digit stay in the table, unused, so checkpoints keep one shape). `shared` lists the ids whose
-        # row is not their own: their output logits are those of the id whose row they share.
-        self.rows: torch.Tensor | None
-        self.shared: torch.Tensor | None
+        # rows[id]: the embedding row id reads and writes through (the rows a colour level shares with a hex digit
+        # stay in the table, unused, so checkpoints keep one shape). `shared` lists the ids whose row is not their
+        # own: their output logits are those of the id whose row they share.
+        self.rows: torch.Tensor
+        self.shared: torch.Tensor
         self.register_buffer("rows", rows, persistent=False)
-        shared = None if rows is None else (rows != torch.arange(vocab_size)).nonzero().flatten()
-        self.register_buffer("shared", shared, persistent=False)
-        self.hex_ids: torch.Tensor | None
-        self.register_buffer("hex_ids", hex_ids if cfg.hex_slots else None, persistent=False)
+        self.register_buffer("shared", (rows != torch.arange(vocab_size)).nonzero().flatten(), persistent=False)
+        self.hex_ids: torch.Tensor
+        self.register_buffer("hex_ids", hex_ids, persistent=False)
         self.cfg = cfg
         self.vocab_size = vocab_size
         # layout_counts' arguments: the <img> id and the prior ids of the layout object tokens (after <lay_end>)
         self.count_ids: tuple[int, int, int, int] | None = None
-        if cfg.layout_count and cfg.layout and img_id is not None:
-            lay_lo = vocab_size - layout_vocab(cfg.layout_colour)  # layout ids are the vocabulary's last
-            self.count_ids = (img_id, lay_lo + END + 1, vocab_size, tokens_per_object(cfg.layout_colour))
+        if cfg.layout_count and img_id is not None:
+            lay_lo = vocab_size - layout_vocab(colour=True)  # layout ids are the vocabulary's last
+            self.count_ids = (img_id, lay_lo + END + 1, vocab_size, tokens_per_object(colour=True))
         d = cfg.d_model
         self.tok_emb = nn.Embedding(vocab_size, d)
         self.row_emb = nn.Embedding(cfg.max_grid + 1, d)
@@ -196,17 +194,15 @@ class Prior(nn.Module):
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
         self.apply(self._init)
-        if cfg.layout:
-            # Index 0 (no object) stays exactly zero (padding_idx): obj_pos=None then means the same as zeros.
-            self.obj_slot = nn.Embedding(MAX_OBJECTS + 1, d, padding_idx=0)
-            self.obj_cls = nn.Embedding(len(OBJECTS) + 1, d, padding_idx=0)
-            # At zero a prior continued from one without them starts exactly as it was.
-            nn.init.zeros_(self.obj_slot.weight)
-            nn.init.zeros_(self.obj_cls.weight)
-        if cfg.hex_slots:
-            # slot 0 (not a hex digit) stays zero; at zero a continued prior starts exactly as it was
-            self.hex_slot = nn.Embedding(7, d, padding_idx=0)
-            nn.init.zeros_(self.hex_slot.weight)
+        # Index 0 (no object) stays exactly zero (padding_idx): obj_pos=None then means the same as zeros.
+        self.obj_slot = nn.Embedding(MAX_OBJECTS + 1, d, padding_idx=0)
+        self.obj_cls = nn.Embedding(len(OBJECTS) + 1, d, padding_idx=0)
+        # At zero a prior converted from one without them (train/upgrade.py) starts exactly as it was.
+        nn.init.zeros_(self.obj_slot.weight)
+        nn.init.zeros_(self.obj_cls.weight)
+        # slot 0 (not a hex digit) stays zero; at zero a converted prior starts exactly as it was
+        self.hex_slot = nn.Embedding(7, d, padding_idx=0)
+        nn.init.zeros_(self.hex_slot.weight)
         if self.count_ids is not None:
             # count 0 (not a layout token) stays zero; at zero a continued prior starts exactly as it was
             self.lay_count = nn.Embedding(MAX_OBJECTS + 2, d, padding_idx=0)
@@ -260,11 +256,11 @@ class Prior(nn.Module):
             pos_ids = (start + torch.arange(t)).unsqueeze(0).expand(b, t)
         if int(pos_ids.max()) >= self.cfg.max_seq:
             raise ValueError(f"position {int(pos_ids.max())} exceeds max_seq {self.cfg.max_seq}")
-        ids = tokens if self.rows is None else self.rows[tokens]
+        ids = self.rows[tokens]
         x = self.tok_emb(ids) + self.row_emb(grid_pos[..., 0]) + self.col_emb(grid_pos[..., 1])  # (B, T, D)
-        if obj_pos is not None and self.cfg.layout:
+        if obj_pos is not None:
             x = x + self.obj_slot(obj_pos[..., 0]) + self.obj_cls(obj_pos[..., 1])
-        if self.hex_ids is not None and t > 1:
+        if t > 1:
             # a lone token is never a slotted digit (its '#' went in an earlier call): the one-token decode steps
             # of the token loop skip this
             x = x + self.hex_slot(hex_slots(tokens, self.hex_ids))
@@ -296,7 +292,5 @@ class Prior(nn.Module):
             cache.length += t
         # Output layer tied to the input embedding: at small d it would dominate the parameter count.
         logits = F.linear(self.ln_f(x), self.tok_emb.weight)  # (B, T, V)
-        if self.rows is None or self.shared is None:
-            return logits
         # an id that shares a row scores as that row does: a copy of a few columns, not of the (V, D) table
         return logits.index_copy(-1, self.shared, logits.index_select(-1, self.rows[self.shared]))

@@ -118,7 +118,7 @@ def context_sequence(model: NativeModel, segments: list[tuple[str, Any]],
         codes = encode_image(model, im)[0]  # (rows, cols)
         rows, cols = codes.shape
         # A layout prior's images start with their layout; an image read from pixels has the empty one.
-        lay = [] if model.layout_offset is None else [model.layout_offset + t for t in encode_layout([])]
+        lay = [model.layout_offset + t for t in encode_layout([])]
         ids += [size_token(text, size), text.id("<img>"), *lay, *(codes.flatten() + offset).tolist(), text.id("</img>")]
         grid += [torch.zeros(2 + len(lay), 2, dtype=torch.long), image_grid_pos(rows, cols),
                  torch.zeros(1, 2, dtype=torch.long)]

@@ -47,8 +47,6 @@ def prior_code_sampler(model: NativeModel, params: SamplingParams | None = None,
     model.prior.eval().requires_grad_(False)
 
     def draw(prompts: list[str], size: tuple[int, int], layouts: list[Layout]) -> torch.Tensor:
-        if model.layout_offset is None:
-            raise ValueError("--prior-codes needs a layout prior in the --init checkpoint (it teacher-forces layouts)")
         with torch.no_grad():
             return sample_tokens(model, prompts, size, sp, g, layouts=[list(lay) for lay in layouts]).codes
 

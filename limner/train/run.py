@@ -17,7 +17,7 @@ from limner.model.text_tokenizer import TextTokenizer
 from limner.train.batches import SceneBatcher
 from limner.train.stages import DecoderStage, PriorStage, TokenizerStage
 from limner.train.trainer import TrainConfig, Trainer
-from limner.train.upgrade import load_decoder_adding_glyph_refine, load_decoder_adding_layout, load_prior_growing_vocab
+from limner.train.upgrade import load_decoder_adding_glyph_refine, load_prior_growing_vocab
 
 STAGES = ("tokenizer", "decoder", "prior")
 
@@ -61,22 +61,17 @@ def data_source(
 
 def build_tokenizer_stage(
     size: str, init: str | None, crop: int, frozen_tokenizer: bool = False, flow_weight: float = 1.0,
-    layout: bool = False, log: Callable[[str], None] = print, glyph_refine: int = 0, prior_codes: float = 0.0,
-    seed: int = 0,
+    log: Callable[[str], None] = print, glyph_refine: int = 0, prior_codes: float = 0.0, seed: int = 0,
 ) -> tuple[ModelConfig, TokenizerStage]:
-    """The tokenizer (or, with frozen_tokenizer, the decoder) stage: a named size, or continued from `init`.
-    `layout` turns on the decoder's layout input, with object colours, when `init` was written without it or
-    without colours (train/upgrade.py). `glyph_refine` (decoder stage) gives the decoder its full-resolution
-    text head of that width when `init` has none, and trains that head alone. `prior_codes` (decoder stage): the
+    """The tokenizer (or, with frozen_tokenizer, the decoder) stage: a named size, or continued from `init`
+    (a checkpoint of an older release is refused by its config, naming train/upgrade.py). `glyph_refine`
+    (decoder stage) gives the decoder its full-resolution text head of that width when `init` has none, and
+    trains that head alone. `prior_codes` (decoder stage): the
     share of examples decoded from codes the frozen prior of `init` samples for them (train/prior_codes.py)."""
     cfg = read_checkpoint(init)[0] if init else get_config(size)
-    if layout and not (cfg.decoder.layout_cond and cfg.decoder.layout_colour):
-        cfg = dataclasses.replace(cfg, decoder=dataclasses.replace(cfg.decoder, layout_cond=True, layout_colour=True))
     if glyph_refine:
         if not frozen_tokenizer:
             raise ValueError("--glyph-refine is for the decoder stage")
-        if layout:
-            raise ValueError("--glyph-refine trains the text head alone; add --layout in a run of its own")
         have = cfg.decoder.glyph_refine
         if have and have != glyph_refine:
             raise ValueError(f"{init!r} has a text head of width {have}, not {glyph_refine}")
@@ -94,9 +89,7 @@ def build_tokenizer_stage(
     if init:
         _, tensors, _ = read_checkpoint(init)
         load_into(stage.tokenizer, "tokenizer", tensors, init)
-        if layout:
-            load_decoder_adding_layout(stage.decoder, tensors, init, log)
-        elif glyph_refine:
+        if glyph_refine:
             load_decoder_adding_glyph_refine(stage.decoder, tensors, init, log)
         else:
             load_into(stage.decoder, "decoder", tensors, init)
@@ -105,29 +98,17 @@ def build_tokenizer_stage(
 
 def build_prior_stage(
     tokenizer_ckpt: str, init: str | None, seed: int, prior_size: str | None = None, novel_weight: float = 0.0,
-    layout: bool = False, layout_weight: float = 1.0, log: Callable[[str], None] = print, first_weight: float = 0.0,
-    hex_levels: bool = False, hex_slots: bool = False, layout_count: bool = False,
+    layout_weight: float = 1.0, log: Callable[[str], None] = print, first_weight: float = 0.0,
+    layout_count: bool = False,
 ) -> tuple[ModelConfig, PriorStage]:
-    """The prior stage on a trained tokenizer checkpoint, optionally continuing the prior in `init`; `layout`
-    adds layout tokens to a continued prior written without them (train/upgrade.py); `hex_levels` makes its
-    colour levels share the hex digits' embedding rows (PriorConfig.hex_levels; same weights, new tying);
-    `hex_slots` gives its prompt's hex digits their slot embedding (PriorConfig.hex_slots; new, at zero);
-    `layout_count` gives its layout tokens their object count embedding (PriorConfig.layout_count; new, at zero)."""
+    """The prior stage on a trained tokenizer checkpoint, optionally continuing the prior in `init`;
+    `layout_count` gives a continued prior's layout tokens their object count embedding (PriorConfig.layout_count;
+    new, at zero)."""
     cfg, tensors, md = read_checkpoint(tokenizer_ckpt)
     continued = read_checkpoint(init) if init else None  # read once: config, weights and vocabulary
     if continued:  # continuing a prior: its architecture is the one in that checkpoint
-        pc = continued[0].prior
-        cfg = dataclasses.replace(cfg, prior=dataclasses.replace(pc, layout=True, layout_colour=True) if layout else pc)
-        if hex_levels and not cfg.prior.hex_levels:
-            cfg = dataclasses.replace(cfg, prior=dataclasses.replace(cfg.prior, hex_levels=True))
-            log(f"{init}: colour levels now share the hex digits' embedding rows (hex_levels); their own rows "
-                "stay in the table, unused")
-        if hex_slots and not cfg.prior.hex_slots:
-            cfg = dataclasses.replace(cfg, prior=dataclasses.replace(cfg.prior, hex_slots=True))
-            log(f"{init}: the prompt's hex digits now carry their slot in #RRGGBB (hex_slots; new, at zero)")
+        cfg = dataclasses.replace(cfg, prior=continued[0].prior)
         if layout_count and not cfg.prior.layout_count:
-            if not cfg.prior.layout:
-                raise ValueError(f"--layout-count needs a layout prior: {init} writes no layout tokens (add --layout)")
             cfg = dataclasses.replace(cfg, prior=dataclasses.replace(cfg.prior, layout_count=True))
             log(f"{init}: the layout's tokens now carry how many objects it has written (layout_count; new, at zero)")
     elif prior_size:  # the tokenizer's stored prior config is a default; a named size overrides it
@@ -142,7 +123,7 @@ def build_prior_stage(
     stage = PriorStage(cfg, tok, dec, text, seed=seed, novel_weight=novel_weight, layout_weight=layout_weight,
                        first_weight=first_weight)
     if continued and init:
-        if layout or hex_slots or layout_count:
+        if layout_count:
             load_prior_growing_vocab(stage.prior, continued[1], init, log)
         else:
             load_into(stage.prior, "prior", continued[1], init)
@@ -161,13 +142,10 @@ def train(
     data: str | None = None,
     novel_weight: float = 0.0,
     mix: dict[str, float] | None = None,
-    layout: bool = False,
     layout_weight: float = 1.0,
     first_weight: float = 0.0,
     recolour: float = 0.0,
     paraphrase: float = 0.0,
-    hex_levels: bool = False,
-    hex_slots: bool = False,
     layout_count: bool = False,
     glyph_refine: int = 0,
     prior_codes: float = 0.0,
@@ -187,21 +165,20 @@ def train(
     if glyph_refine and stage_name != "decoder":
         raise ValueError(f"--glyph-refine is for the decoder stage, not {stage_name!r}")
     if stage_name == "tokenizer":
-        cfg, stage = build_tokenizer_stage(size or "small", init, crop, flow_weight=flow_weight, layout=layout, log=log)
+        cfg, stage = build_tokenizer_stage(size or "small", init, crop, flow_weight=flow_weight, log=log)
         exclude: frozenset[str] = frozenset()
     elif stage_name == "decoder":
         if not init:
             raise ValueError("the decoder stage needs --init CHECKPOINT (a trained tokenizer stage)")
-        cfg, stage = build_tokenizer_stage(size or "small", init, crop, frozen_tokenizer=True, layout=layout, log=log,
+        cfg, stage = build_tokenizer_stage(size or "small", init, crop, frozen_tokenizer=True, log=log,
                                            glyph_refine=glyph_refine, prior_codes=prior_codes, seed=tcfg.seed)
         exclude = heldout if prior_codes else frozenset()  # the prior reads these captions
     elif stage_name == "prior":
         if not tokenizer_ckpt:
             raise ValueError("the prior stage needs --tokenizer CHECKPOINT (a trained tokenizer stage)")
         cfg, stage = build_prior_stage(tokenizer_ckpt, init, tcfg.seed, prior_size=size, novel_weight=novel_weight,
-                                       layout=layout, layout_weight=layout_weight, log=log,
-                                       first_weight=first_weight, hex_levels=hex_levels,
-                                       hex_slots=hex_slots, layout_count=layout_count)
+                                       layout_weight=layout_weight, log=log, first_weight=first_weight,
+                                       layout_count=layout_count)
         exclude = heldout
     else:
         raise ValueError(f"unknown stage {stage_name!r}: expected one of {STAGES}")

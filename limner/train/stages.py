@@ -30,7 +30,7 @@ LAYOUT_DROP = 0.15  # share of decoder examples trained without their layout (up
 # The decoder's layout input learns at 4x the rate: on a continued decoder it starts from zero next to parts
 # that are already trained, and outlines are a small share of a mostly flat image's loss.
 LAYOUT_LR_SCALE = 4.0
-# A decoder with object colours (layout_colour) sees this share of its examples with a layout and no text
+# The decoder sees this share of its examples with a layout and no text
 # painted (model/paint.py): all codes the background code, so it learns to draw objects from the layout alone.
 PAINT_SHARE = 0.5
 # Unpainted examples lose their objects' colours this often: edits and uploads may not know them.
@@ -38,15 +38,12 @@ COLOUR_DROP = 0.3
 
 
 def batch_layouts(batch: Batch, rng: random.Random) -> list[Layout | None]:
-    """The layouts the decoder sees for a batch, some dropped (LAYOUT_DROP). A decoder without layout_colour
-    does not read the colours they carry (DiffusionDecoder.layout_features)."""
+    """The layouts the decoder sees for a batch, some dropped (LAYOUT_DROP)."""
     return drop_layouts(batch.layouts or [None] * len(batch.prompts), LAYOUT_DROP, rng)
 
 
-def batch_layout_map(cfg: ModelConfig, batch: Batch, rng: random.Random) -> torch.Tensor | None:
-    """The decoder's layout map of a batch (some layouts dropped), or None for a decoder without layouts."""
-    if not cfg.decoder.layout_cond:
-        return None
+def batch_layout_map(cfg: ModelConfig, batch: Batch, rng: random.Random) -> torch.Tensor:
+    """The decoder's layout map of a batch (some layouts dropped)."""
     return layout_map(batch_layouts(batch, rng), batch.size)
 
 
@@ -109,8 +106,8 @@ class DecoderStage(TokenizerStage):
         super().__init__(cfg, crop)
         if not 0 <= prior_codes <= 1:
             raise ValueError(f"prior_codes must be in [0, 1], got {prior_codes}")
-        if prior_codes > 0 and (code_sampler is None or not cfg.decoder.layout_colour):
-            raise ValueError("prior_codes needs a code sampler and a decoder with layout colours (layout_colour)")
+        if prior_codes > 0 and code_sampler is None:
+            raise ValueError("prior_codes needs a code sampler")
         self.tokenizer.requires_grad_(False)
         self.head_only = head_only
         self.prior_codes = prior_codes
@@ -132,29 +129,27 @@ class DecoderStage(TokenizerStage):
         own: list[int] = []
         with torch.no_grad():
             codes, idx = self.tokenizer.encode(batch.images)  # (B, D, h, w), (B, h, w)
-            if self.cfg.decoder.layout_cond:
-                lays = batch_layouts(batch, self.rng)
-                if self.cfg.decoder.layout_colour:
-                    own = self.prior_rows(batch)  # these rows decode the prior's own codes, full layout kept
-                    if own:
-                        idx = idx.clone()
-                        true = [batch.layouts[i] or [] for i in own]
-                        drawn = self.code_sampler([batch.prompts[i] for i in own], batch.size, true)  # type: ignore[misc]
-                        agree = background_agrees(self.tokenizer, idx[own], drawn, true)
-                        kept = [k for k, ok in enumerate(agree) if ok]  # a wrong background would teach greys
-                        for k in kept:
-                            lays[own[k]] = true[k]
-                        own = [own[k] for k in kept]
-                        if own:
-                            idx[own] = drawn[kept]
-                    has_text = [bool(g.any()) or i in own for i, g in enumerate(batch.glyphs)]  # never paint own
-                    idx, painted = paint_batch(idx, lays, has_text, PAINT_SHARE, self.rng)
-                    if any(painted) or own:
-                        codes = self.tokenizer.fsq.indices_to_codes(idx)
-                    keep = [p or i in own for i, p in enumerate(painted)]  # own rows keep the prior's colours
-                    lays = drop_colours(lays, keep, COLOUR_DROP, self.rng)
-                lmap = layout_map(lays, batch.size)
-            preview = self.tokenizer.decode_preview(codes) if self.cfg.decoder.preview_cond else None
+            lays = batch_layouts(batch, self.rng)
+            own = self.prior_rows(batch)  # these rows decode the prior's own codes, full layout kept
+            if own:
+                idx = idx.clone()
+                true = [batch.layouts[i] or [] for i in own]
+                drawn = self.code_sampler([batch.prompts[i] for i in own], batch.size, true)  # type: ignore[misc]
+                agree = background_agrees(self.tokenizer, idx[own], drawn, true)
+                kept = [k for k, ok in enumerate(agree) if ok]  # a wrong background would teach greys
+                for k in kept:
+                    lays[own[k]] = true[k]
+                own = [own[k] for k in kept]
+                if own:
+                    idx[own] = drawn[kept]
+            has_text = [bool(g.any()) or i in own for i, g in enumerate(batch.glyphs)]  # never paint own
+            idx, painted = paint_batch(idx, lays, has_text, PAINT_SHARE, self.rng)
+            if any(painted) or own:
+                codes = self.tokenizer.fsq.indices_to_codes(idx)
+            keep = [p or i in own for i, p in enumerate(painted)]  # own rows keep the prior's colours
+            lays = drop_colours(lays, keep, COLOUR_DROP, self.rng)
+            lmap = layout_map(lays, batch.size)
+            preview = self.tokenizer.decode_preview(codes)
         flow = self.decoder.loss(codes, batch.images, batch.glyphs, crop=self.crop, preview=preview, layout=lmap,
                                  on_ink=self.head_only)
         logs = {"flow": flow.item()}
@@ -189,7 +184,7 @@ class PriorStage(nn.Module):
     With novel_weight > 0 the image loss is a weighted mean that counts codes unlike their predecessor
     (1 + novel_weight) times; the logged img_ce stays the plain mean, comparable across runs.
 
-    A layout prior (cfg.prior.layout) also predicts each image's layout tokens; their mean CE is added
+    The prior also predicts each image's layout tokens; their mean CE is added
     with `layout_weight`: they are few, and they decide what the prompt asked for. `first_weight` adds the
     mean CE of each image's first code (its top-left cell: usually the background colour the prompt names),
     a single decision per image that the mean over 256 codes all but ignores."""
@@ -216,7 +211,7 @@ class PriorStage(nn.Module):
         self.cfg = cfg
         self.text = text
         self.prior = Prior(cfg.prior, *prior_vocab(cfg, text))
-        self.layout_offset = layout_offset(text.vocab_size, cfg.tokenizer.codebook_size) if cfg.prior.layout else None
+        self.layout_offset = layout_offset(text.vocab_size, cfg.tokenizer.codebook_size)
         # A plain tuple keeps the frozen parts out of this module's state_dict and out of DDP.
         self.frozen: tuple[ImageTokenizer, DiffusionDecoder] = (
             tokenizer.eval().requires_grad_(False),
@@ -239,7 +234,7 @@ class PriorStage(nn.Module):
         drop = [self.rng.random() < self.cfg.prior.cond_drop for _ in batch.prompts]
         seq = build_training_sequences(
             self.text, batch.prompts, idx, batch.size, drop, self.cfg.prior.max_text_tokens, rng=self.rng,
-            layouts=batch.layouts, layout_offset=self.layout_offset, layout_colour=self.cfg.prior.layout_colour,
+            layouts=batch.layouts, layout_offset=self.layout_offset, layout_colour=True,
         )
         obj = seq.obj_pos[:, :-1] if seq.obj_pos is not None else None
         logits = self.prior(seq.tokens[:, :-1], seq.grid_pos[:, :-1], obj_pos=obj)  # (B, T-1, V)

@@ -1,4 +1,12 @@
-"""Continue a checkpoint written before a part of the architecture existed, loudly.
+"""Convert a checkpoint written before a part of the architecture existed, once and loudly.
+
+    python -m limner.train.upgrade OLD.safetensors NEW.safetensors
+
+Every limner model now reads the tokenizer's preview, writes and reads layouts with colours, ties colour
+levels to hex digits and slots hex digits (config.RETIRED_FLAGS). A checkpoint written with one of those
+switched off is refused at load, naming this command; `convert` rebuilds it in today's architecture, its new
+parts at zero so that it draws as before until they are trained. The same loaders let `limner train` add the
+parts that are still options (the text head, the layout object count) to a checkpoint it continues.
 
 Loading stays strict everywhere else. Here exactly these differences are allowed, and each is logged:
 - the decoder's layout input (`layout_mlp.*`, `layout_tpl*`, `layout_out.*`), or a part of it, is new: it
@@ -17,13 +25,20 @@ Anything else that differs is still a CheckpointError naming the file and the ke
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file
 from torch import nn
 
-from limner.model.checkpoint import CheckpointError, component, load_into
+from limner.model.checkpoint import FORMAT, CheckpointError, component, load_into, save_checkpoint
+from limner.model.config import RETIRED_FLAGS, ModelConfig
 
 NEW_DECODER_PARTS = ("layout_mlp.", "layout_out.", "layout_tpl")
 NEW_PRIOR_PARTS = ("obj_slot.", "obj_cls.", "hex_slot.", "lay_count.")
@@ -94,3 +109,94 @@ def load_prior_growing_vocab(
         log(f"prior: vocabulary grown {old.shape[0]} -> {emb.shape[0]} (new rows start fresh)")
     if new:
         log(f"prior: added the embeddings {new} (at zero)")
+
+
+def retired_off(raw: dict[str, Any]) -> list[str]:
+    """The retired flags a raw config (a checkpoint's JSON) has switched off, as 'part.flag'. A config that names
+    none of them is today's; in one of an older release, which names some, a missing flag predates that part."""
+    if not any(f in raw.get(part, {}) for part, flags in RETIRED_FLAGS.items() for f in flags):
+        return []
+    off = []
+    for part, flags in RETIRED_FLAGS.items():
+        sub = raw.get(part, {})
+        for flag in flags:
+            if sub.get(flag, False) is not True:
+                off.append(f"{part}.{flag}")
+    return off
+
+
+def convert(src: str | Path, dst: str | Path, log: Callable[[str], None] = print) -> list[str]:
+    """Rewrite the checkpoint `src` in today's architecture to `dst`; returns what was converted ('part.flag').
+
+    Its new parts start at zero (logged), so it draws as before until trained; tensors keep their dtype and the
+    metadata (text vocabulary, training notes) is kept. CheckpointError for what cannot be converted: a decoder
+    from before the preview input (its first layer would need inputs it never learned), or a file that is not
+    a limner checkpoint."""
+    from limner.model.decoder import DiffusionDecoder
+    from limner.model.image_tokenizer import ImageTokenizer
+    from limner.model.native import prior_vocab
+    from limner.model.prior import Prior
+    from limner.model.text_tokenizer import TextTokenizer
+
+    src, dst = Path(src), Path(dst)
+    try:
+        tensors = load_file(str(src))
+        with safe_open(str(src), framework="pt") as f:
+            md = dict(f.metadata() or {})
+        raw = json.loads(md["config"])
+    except (SafetensorError, OSError, ValueError, KeyError) as e:
+        raise CheckpointError(f"checkpoint {str(src)!r} is not a readable limner checkpoint: {e}") from e
+    if md.get("format") != FORMAT:
+        raise CheckpointError(f"checkpoint {str(src)!r} has format {md.get('format')!r}, expected {FORMAT!r}")
+    off = retired_off(raw)
+    parts = json.loads(md.get("components", "[]"))
+    if "decoder.preview_cond" in off and "decoder" in parts:
+        raise CheckpointError(f"{str(src)!r}: its decoder predates the tokenizer preview input and cannot be "
+                              "converted; train a decoder on its tokenizer (`limner train decoder --init ...`)")
+    clean = {part: {k: v for k, v in sub.items() if k not in RETIRED_FLAGS.get(part, ())} if isinstance(sub, dict)
+             else sub for part, sub in raw.items()}
+    cfg = ModelConfig.from_dict(clean)
+    modules: dict[str, nn.Module] = {}
+    if "tokenizer" in parts:
+        modules["tokenizer"] = ImageTokenizer(cfg.tokenizer)
+        load_into(modules["tokenizer"], "tokenizer", tensors, src)
+    if "decoder" in parts:
+        tok_dim = ImageTokenizer(cfg.tokenizer).fsq.dim
+        modules["decoder"] = DiffusionDecoder(cfg.decoder, tok_dim, cfg.tokenizer.output_stride)
+        if any(o.startswith("decoder.layout") for o in off):
+            load_decoder_adding_layout(modules["decoder"], tensors, src, log)
+        else:
+            load_into(modules["decoder"], "decoder", tensors, src)
+    if "prior" in parts:
+        vocab = md.get("text_vocab")
+        text = TextTokenizer.from_json(vocab) if vocab else TextTokenizer.build_default()
+        modules["prior"] = Prior(cfg.prior, *prior_vocab(cfg, text))
+        load_prior_growing_vocab(modules["prior"], tensors, src, log)
+        if "prior.hex_levels" in off:
+            log("prior: colour levels now read and write through the hex digits' embedding rows (hex_levels); "
+                "their own rows stay in the table, unused")
+    dtype = next((t.dtype for t in tensors.values() if t.is_floating_point()), torch.float32)
+    meta = {k: v for k, v in md.items() if k not in ("format", "config", "components")}
+    save_checkpoint(dst, cfg, modules, meta=meta, dtype=dtype)
+    log(f"wrote {dst}: converted {', '.join(off)}" if off else f"wrote {dst}: it was already current")
+    return off
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: convert OLD to NEW; exit 2 with the reason when it cannot be converted."""
+    ap = argparse.ArgumentParser(prog="python -m limner.train.upgrade",
+                                 description="Rewrite a checkpoint of an older release in today's architecture "
+                                 "(its new parts at zero, so it draws as before until they are trained).")
+    ap.add_argument("src", type=Path, help="the old checkpoint (.safetensors)")
+    ap.add_argument("dst", type=Path, help="where to write the converted checkpoint")
+    a = ap.parse_args(argv)
+    try:
+        convert(a.src, a.dst)
+    except CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -58,7 +58,7 @@ def test_layouts_are_drawn_first_and_padding_is_invisible(tiny_model: NativeMode
     off = m.layout_offset
     assert off is not None
     for i, lay in enumerate(lays):
-        ids = seqs[i] + [t + off for t in encode_layout(lay, m.config.prior.layout_colour)]
+        ids = seqs[i] + [t + off for t in encode_layout(lay, colour=True)]
         assert ids[-1] == END + off
         obj = torch.zeros(1, len(ids), 2, dtype=torch.long)
         obj[0, -1] = cell_objects(lay, 16, 16)[0]  # <lay_end> carries the first cell's object
@@ -80,8 +80,6 @@ def test_colour_temperature_zero_draws_the_likeliest_colours(tiny_model: NativeM
     whatever the seed of the colour draws; a negative colour temperature is named."""
     from limner.engine.decode import sample_tokens
 
-    if not tiny_model.config.prior.layout_colour:
-        pytest.skip("tiny prior has no colour tokens")
     runs = [sample_tokens(tiny_model, ["a red star"] * 3, (256, 256),
                           SamplingParams(layout_temperature=0.0, colour_temperature=0.0),
                           torch.Generator().manual_seed(s)).layouts for s in (0, 1)]
@@ -96,10 +94,7 @@ def test_colour_temperature_zero_draws_the_likeliest_colours(tiny_model: NativeM
 
 
 def test_given_layouts_are_teacher_forced(tiny_model: NativeModel) -> None:
-    import dataclasses
-
     from limner.engine.decode import sample_tokens
-    from limner.model.config import get_config
     from limner.model.layout import LayoutItem
 
     lay = [LayoutItem.quantize("heart", 0.25, 0.75, 0.13)]
@@ -108,11 +103,6 @@ def test_given_layouts_are_teacher_forced(tiny_model: NativeModel) -> None:
     assert out.layouts == [lay, []] and out.codes.shape == (2, 16, 16) and (out.codes >= 0).all()
     with pytest.raises(ValueError, match="1 layouts for 2 prompts"):
         sample_tokens(tiny_model, ["a", "b"], (256, 256), SamplingParams(), layouts=[lay])
-    cfg = get_config("tiny")
-    plain = NativeModel.build(dataclasses.replace(cfg, prior=dataclasses.replace(cfg.prior, layout=False)),
-                              tiny_model.text)
-    with pytest.raises(ValueError, match="writes no layout tokens"):
-        sample_tokens(plain, ["a"], (256, 256), SamplingParams(), layouts=[lay])
 
 
 def test_cached_decoding_reads_planned_objects_as_training_does(tiny_model: NativeModel) -> None:
@@ -134,7 +124,7 @@ def test_cached_decoding_reads_planned_objects_as_training_does(tiny_model: Nati
                         layouts=[lay])
     seq = build_training_sequences(m.text, ["a star and a ring"], out.codes, (256, 256), [False], 48, unk_prob=0.0,
                                    rng=random.Random(0), layouts=[lay], layout_offset=m.layout_offset,
-                                   layout_colour=m.config.prior.layout_colour)
+                                   layout_colour=True)
     assert seq.obj_pos is not None and (seq.obj_pos[..., 0] > 0).sum() > 10
     logits = m.prior(seq.tokens[:, :-1], seq.grid_pos[:, :-1], obj_pos=seq.obj_pos[:, :-1])
     k = m.config.tokenizer.codebook_size

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import pytest
@@ -13,11 +12,10 @@ from limner.model.decoder import DiffusionDecoder
 from limner.model.image_tokenizer import ImageTokenizer
 
 
-def _parts(preview_cond: bool = True) -> tuple[ImageTokenizer, DiffusionDecoder]:
+def _parts() -> tuple[ImageTokenizer, DiffusionDecoder]:
     cfg = get_config("tiny")
-    dcfg = dataclasses.replace(cfg.decoder, preview_cond=preview_cond)
     tok = ImageTokenizer(cfg.tokenizer)
-    return tok, DiffusionDecoder(dcfg, tok.fsq.dim, cfg.tokenizer.output_stride)
+    return tok, DiffusionDecoder(cfg.decoder, tok.fsq.dim, cfg.tokenizer.output_stride)
 
 
 def test_sample_shape_with_preview_at_tokenizer_resolution() -> None:
@@ -32,18 +30,11 @@ def test_sample_shape_with_preview_at_tokenizer_resolution() -> None:
     assert float(y.abs().max()) <= 1.0
 
 
-def test_preview_conditioned_decoder_refuses_a_missing_preview() -> None:
+def test_decoder_refuses_a_missing_preview() -> None:
     tok, dec = _parts()
     codes = tok.fsq.indices_to_codes(torch.zeros(1, 16, 16, dtype=torch.long))
     with pytest.raises(ValueError, match="preview"):
         dec.sample(codes, torch.zeros(1, 1, 256, 256), steps=1)
-
-
-def test_decoder_without_preview_cond_ignores_it() -> None:
-    tok, dec = _parts(preview_cond=False)
-    codes = tok.fsq.indices_to_codes(torch.zeros(1, 16, 16, dtype=torch.long))
-    y = dec.sample(codes, torch.zeros(1, 1, 256, 256), steps=1, generator=torch.Generator().manual_seed(0))
-    assert y.shape == (1, 4, 256, 256)
 
 
 def test_preview_changes_the_output() -> None:
@@ -82,13 +73,22 @@ def test_flow_loss_on_crops_decreases() -> None:
     assert sum(losses[-5:]) / 5 < 0.7 * sum(losses[:5]) / 5
 
 
-def test_configs_from_before_preview_cond_rebuild_without_it() -> None:
-    from limner.model.config import ModelConfig
+def test_retired_flags_are_read_once_and_a_false_one_names_the_converter() -> None:
+    """Configs of older releases carry RETIRED_FLAGS: true is today's architecture and reads as it; false is a
+    model built without that part, refused with the command that converts it."""
+    from limner.model.config import RETIRED_FLAGS, ModelConfig, RetiredFlagError
 
     old = json.loads(get_config("tiny").to_json())
-    del old["decoder"]["preview_cond"]
-    assert ModelConfig.from_dict(old).decoder.preview_cond is False
-    assert ModelConfig.from_json(get_config("tiny").to_json()).decoder.preview_cond is True
+    for part, flags in RETIRED_FLAGS.items():
+        old[part].update({f: True for f in flags})
+    assert ModelConfig.from_dict(old) == get_config("tiny")
+    assert "layout" not in get_config("tiny").to_json().replace("layout_count", "")  # no longer written
+    for part, flags in RETIRED_FLAGS.items():
+        for flag in flags:
+            off = json.loads(json.dumps(old))
+            off[part][flag] = False
+            with pytest.raises(RetiredFlagError, match=f"built without '{flag}'.*python -m limner.train.upgrade"):
+                ModelConfig.from_dict(off)
 
 
 def test_template_features_sample_the_object_class_field_inside_its_box_only() -> None:

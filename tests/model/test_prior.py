@@ -1,4 +1,3 @@
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,9 @@ from limner.model.prior import Prior
 
 def _model() -> Prior:
     torch.manual_seed(0)
-    return Prior(PriorConfig(d_model=32, n_layers=2, n_heads=4, max_seq=128), vocab_size=50)
+    # every id its own embedding row, and ids 30-46 standing for '#' and the hex digits
+    return Prior(PriorConfig(d_model=32, n_layers=2, n_heads=4, max_seq=128), vocab_size=50, rows=torch.arange(50),
+                 hex_ids=torch.arange(30, 47))
 
 
 def test_kv_cache_decode_matches_full_forward() -> None:
@@ -49,8 +50,8 @@ def test_causality() -> None:
 
 
 def test_hex_levels_share_rows_with_hex_digits() -> None:
-    """A hex_levels prior reads and writes colour level l through hex digit l's embedding row: same logits for
-    both ids, and the same hidden state after either; a colourless vocabulary is left alone."""
+    """The prior reads and writes colour level l through hex digit l's embedding row: same logits for both ids,
+    and the same hidden state after either; rows of the wrong length are refused."""
     import torch
 
     from limner.model.config import get_config
@@ -68,10 +69,9 @@ def test_hex_levels_share_rows_with_hex_digits() -> None:
         a = m.prior(torch.tensor([[1, 5, lvl]]), grid)
         b = m.prior(torch.tensor([[1, 5, digit]]), grid)
     assert torch.allclose(a, b) and torch.allclose(a[0, -1, lvl], a[0, -1, digit])
-    plain = dataclasses.replace(cfg, prior=dataclasses.replace(cfg.prior, layout_colour=False))
-    assert prior_vocab(plain, text)[1] is None
-    with pytest.raises(ValueError, match="needs its embedding rows"):
-        Prior(cfg.prior, 100)
+    vocab, rows, hex_ids, img_id = prior_vocab(cfg, text)
+    with pytest.raises(ValueError, match=r"embedding rows have shape \(\d+,\), expected \(100,\)"):
+        Prior(cfg.prior, 100, rows, hex_ids, img_id)
 
 
 def test_hex_slots_number_the_digits_of_each_colour() -> None:
@@ -92,23 +92,21 @@ def test_hex_slots_number_the_digits_of_each_colour() -> None:
 
 
 def test_hex_slots_prior_starts_as_it_was_and_reads_the_slot(tmp_path: Path) -> None:
-    """A hex_slots prior loaded from one without (its slot table at zero) gives the same logits; once the table
-    is not zero, only positions at and after a hex digit change, and a prior without the ids is refused."""
+    """A prior converted from one written before hex slots (its slot table added at zero) gives the same logits;
+    once the table is not zero, only positions at and after a hex digit change, and bad hex ids are refused."""
     from limner.model.checkpoint import read_checkpoint, save_checkpoint
     from limner.model.config import get_config
     from limner.model.native import NativeModel, prior_vocab
     from limner.train.upgrade import load_prior_growing_vocab
 
-    on = get_config("tiny")  # fresh sizes have hex slots
-    assert on.prior.hex_slots
-    cfg = dataclasses.replace(on, prior=dataclasses.replace(on.prior, hex_slots=False))
+    on = get_config("tiny")
     torch.manual_seed(0)
-    m = NativeModel.build(cfg)
+    m = NativeModel.build(on)
+    save_checkpoint(tmp_path / "p.safetensors", on, {"prior": m.prior})
+    old = {k: v for k, v in read_checkpoint(tmp_path / "p.safetensors")[1].items() if "hex_slot" not in k}
     p2 = Prior(on.prior, *prior_vocab(on, m.text)).eval()
-    save_checkpoint(tmp_path / "p.safetensors", cfg, {"prior": m.prior})
     logs: list[str] = []
-    load_prior_growing_vocab(p2, read_checkpoint(tmp_path / "p.safetensors")[1], tmp_path / "p.safetensors",
-                             logs.append)
+    load_prior_growing_vocab(p2, old, tmp_path / "p.safetensors", logs.append)
     assert logs == ["prior: added the embeddings ['hex_slot.weight'] (at zero)"]
     ids = torch.tensor([m.text.encode("a circle in #C5302F")])
     grid = torch.zeros(*ids.shape, 2, dtype=torch.long)
@@ -121,8 +119,9 @@ def test_hex_slots_prior_starts_as_it_was_and_reads_the_slot(tmp_path: Path) -> 
     p2(ids, grid).sum().backward()
     grad = p2.hex_slot.weight.grad
     assert grad is not None and float(grad[0].abs().max()) == 0.0 and float(grad[1:].abs().max()) > 0
-    with pytest.raises(ValueError, match="hex_slots prior needs the ids"):
-        Prior(on.prior, *prior_vocab(on, m.text)[:2])
+    vocab, rows, hex_ids, img_id = prior_vocab(on, m.text)
+    with pytest.raises(ValueError, match=r"hex_ids must be the ids of '#' and the 16 hex digits, got shape \(5,\)"):
+        Prior(on.prior, vocab, rows, hex_ids[:5], img_id)
 
 
 def test_hex_slots_prior_decodes_with_a_cache_as_in_one_pass() -> None:
