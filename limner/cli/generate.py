@@ -6,8 +6,9 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from limner.cli.main import CliError
 from limner.limits import MAX_N, MIN_N
@@ -173,23 +174,20 @@ def resolve_format(args: argparse.Namespace) -> str:
 def validate(args: argparse.Namespace) -> None:
     """Check `limner generate`'s arguments before any model loads; CliError names the first bad one (prompt,
     --n, --size, --compression, --best-of, an edit or --mask without --image, a missing input file)."""
-    from limner.limits import check_prompt, parse_size
+    from limner.limits import check_best_of, check_n, check_prompt, parse_size
 
-    try:
-        check_prompt(args.prompt)
-    except ValueError as e:
-        raise CliError(str(e)) from e
-    if not MIN_N <= args.n <= MAX_N:
-        raise CliError(f"--n must be between {MIN_N} and {MAX_N}, got {args.n}")
-    if args.size != "auto":
+    # the rules of limits.py, each named by its flag
+    checks: list[tuple[str, Callable[[Any], object], object]] = [("", check_prompt, args.prompt),
+                                                                 ("--", check_n, args.n)]
+    checks += [("", parse_size, args.size)] if args.size != "auto" else []
+    checks += [("--", check_best_of, args.best_of)] if args.best_of is not None else []
+    for dashes, check, value in checks:
         try:
-            parse_size(args.size)
+            check(value)
         except ValueError as e:
-            raise CliError(str(e)) from e
+            raise CliError(f"{dashes}{str(e).replace('best_of', 'best-of')}") from e
     if args.compression is not None and not 0 <= args.compression <= 100:
         raise CliError(f"--compression must be within 0..100, got {args.compression}")
-    if args.best_of is not None and not 1 <= args.best_of <= 8:
-        raise CliError(f"--best-of must be between 1 and 8, got {args.best_of}")
     if args.mask is not None and not args.image:
         raise CliError("--mask needs --image: the image the mask applies to")
     from limner.studio.routing import NothingToEdit, route_turn

@@ -62,6 +62,9 @@ class Drawn:
 class Studio:
     """Thinking mode, best-of-N, references and edits on a `Generator`, without safety or provenance.
 
+    It takes options its callers validated at their boundary (`Pipeline`, `load_generator`: limits.py's rules,
+    once); the Generator checks them again as the engine's own entry point.
+
     `llm`: the optional LLM planner (the built-in one otherwise, or when it is down); `warn` hears
     its fallbacks."""
 
@@ -107,8 +110,6 @@ class Studio:
     def generate(self, prompt: str, opts: GenerateOptions, *, think: bool = False, best_of: int = 1,
                  references: list[PlanObject] | None = None, progress: Progress | None = None) -> Drawn:
         """Images for a prompt: planned (think), verified best of `best_of` candidates each."""
-        check_best_of(best_of)
-        opts.validate()
         if references:
             think = True  # the uploaded object only reaches the model through the plan's caption
         unknown = unknown_words_note(self.generator.unknown_words(prompt))
@@ -142,8 +143,6 @@ class Studio:
     def edit(self, image: Image.Image, instruction: str, opts: GenerateOptions, *, plan: ScenePlan | None = None,
              mask: Image.Image | None = None, best_of: int = 1, progress: Progress | None = None) -> Drawn:
         """Edit `image` by an instruction (world.md edits) or inside a mask; the rest stays exactly as it was."""
-        check_best_of(best_of)
-        opts.validate()
         region = region_from_mask(mask, image.size) if mask is not None else None
         seen_plan, observed = read_scene(image)
         before = plan or seen_plan
@@ -234,9 +233,6 @@ def load_generator(
     params = sampling or SamplingParams()
     studio = None
     if think or best_of != 1:
-        from limner.limits import check_best_of
-        from limner.studio.studio import Studio  # studio builds on this module
-
         check_best_of(best_of)
         studio = Studio(gen)
 
