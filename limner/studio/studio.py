@@ -5,6 +5,11 @@
     edit:      earlier image + instruction --reading/plan--> edited plan + region (or a mask's region)
                --inpaint: resample the region's tokens, copy the rest exactly--> N candidates --> best
 
+Every image is drawn by the one path, `Generator.generate`; the strategies are composed on it, not switched
+inside it: how candidates are drawn (`_batch`: plain, or an edit's kept codes and forced layout;
+`_compositions`: thinking mode's planned layouts, one each), the edit's exact copy-back
+(`inpaint.composite_exact`), and `choose` (best-of-N by the verifier).
+
 No safety or provenance here: `limner.pipeline.Pipeline` wraps these calls with both, so the CLI, the
 server and the Python API share them.
 """
@@ -86,26 +91,17 @@ class Studio:
                 p.background = "transparent"
         return plans
 
-    def _best(self, prompt: str, plan: ScenePlan | None, opts: GenerateOptions, best_of: int,
-              progress: Progress | None, strict: bool, fixed: torch.Tensor | None = None,
-              finish: Callable[[Image.Image], Image.Image] | None = None,
-              layout: Layout | None = None,
-              layouts: list[Layout | None] | None = None,
-              backdrop: str | None = None) -> tuple[Image.Image, Verdict | None]:
-        """The verifier's pick of `best_of` candidates. `layout` is teacher-forced into all of them; `layouts`
-        (one per candidate, thinking mode's compositions) draws each candidate on its own."""
-        if layouts is not None:
-            cands = [im for k, lay in enumerate(layouts)
-                     for im in self.generator.generate(prompt, replace(opts, n=1, seed=opts.seed + 7919 * k),
-                                                       progress, layout=lay, backdrop=backdrop)]
-        else:
-            cands = self.generator.generate(prompt, replace(opts, n=best_of), progress, fixed=fixed, layout=layout)
-        if finish is not None:
-            cands = [finish(c) for c in cands]
-        if best_of == 1 or plan is None:
-            return cands[0], None
-        i, verdicts = pick_best(cands, plan, strict)
-        return cands[i], verdicts[i]
+    def _compositions(self, prompt: str, opts: GenerateOptions, layouts: list[Layout | None],
+                      backdrop: str | None, progress: Progress | None) -> list[Image.Image]:
+        """Thinking mode's candidates: one image per planned composition, each on its own seed."""
+        return [im for k, lay in enumerate(layouts)
+                for im in self.generator.generate(prompt, replace(opts, n=1, seed=opts.seed + 7919 * k), progress,
+                                                  layout=lay, backdrop=backdrop)]
+
+    def _batch(self, prompt: str, opts: GenerateOptions, n: int, progress: Progress | None,
+               fixed: torch.Tensor | None = None, layout: Layout | None = None) -> list[Image.Image]:
+        """`n` candidates in one batch: the plain path, or an edit's (`fixed` codes kept, its `layout` forced)."""
+        return self.generator.generate(prompt, replace(opts, n=n), progress, fixed=fixed, layout=layout)
 
     def generate(self, prompt: str, opts: GenerateOptions, *, think: bool = False, best_of: int = 1,
                  references: list[PlanObject] | None = None, progress: Progress | None = None) -> Drawn:
@@ -132,7 +128,9 @@ class Studio:
             lays = [plan_layout(plan, resolve_size(size, text), o.seed + k) for k in range(best_of)] if think else None
             # ... and its background: a planned colour is painted as planned (a transparent one is the prior's)
             backdrop = plan.background if think and color_rgb_or_none(plan.background) is not None else None
-            im, verdict = self._best(text, plan, o, best_of, progress, strict=think, layouts=lays, backdrop=backdrop)
+            cands = (self._compositions(text, o, lays, backdrop, progress) if lays is not None
+                     else self._batch(text, o, best_of, progress))
+            im, verdict = choose(cands, plan, best_of, strict=think)
             out.images.append(im)
             out.plans.append(plan)
             out.revised_prompts.append(text)
@@ -180,19 +178,28 @@ class Studio:
                     pixel_path=pixel_path(opts.sampling.paint, layout is not None))
         base = image.convert("RGBA") if transparent else image
 
-        def finish(c: Image.Image) -> Image.Image:
-            return composite_exact(base, c, region)
-
         for i in range(n):
             o_i = replace(edit_opts, seed=opts.seed + 1009 * i)
-            im, verdict = self._best(text, after, o_i, best_of, progress, strict=True, fixed=fixed, finish=finish,
-                                     layout=layout)
+            # outside the region the earlier image's pixels are copied back exactly, before the verifier looks
+            cands = [composite_exact(base, c, region)
+                     for c in self._batch(text, o_i, best_of, progress, fixed=fixed, layout=layout)]
+            im, verdict = choose(cands, after, best_of, strict=True)
             out.images.append(im)
             out.plans.append(after)
             out.revised_prompts.append(text)
             out.verdicts.append(verdict)
             out.regions.append(region)
         return out
+
+
+def choose(cands: list[Image.Image], plan: ScenePlan | None, best_of: int,
+           strict: bool) -> tuple[Image.Image, Verdict | None]:
+    """Best-of-N on top of any way of drawing: the verifier's pick of the candidates against the plan, or the
+    first one (and no verdict) when there is one candidate or no plan to check."""
+    if best_of == 1 or plan is None:
+        return cands[0], None
+    i, verdicts = pick_best(cands, plan, strict)
+    return cands[i], verdicts[i]
 
 
 def unknown_words_note(words: list[str]) -> list[str]:
