@@ -43,6 +43,16 @@ MAX_SEED = 2**31 - 1
 SUPPORTED_SIZES: tuple[tuple[int, int], ...] = ((256, 256), (384, 256), (256, 384))
 
 
+# Output sizes a request may ask for: any WxH with sides in [MIN_OUTPUT_SIDE, MAX_OUTPUT_SIDE] and at most
+# MAX_OUTPUT_PIXELS, which covers every size OpenAI documents for its image models (OPENAI_SIZES). One that is
+# not native is drawn at the native size of the nearest aspect (`closest_size`) and resized to it, and the
+# result says so (`Pipeline`'s notes and `native_size`).
+MIN_OUTPUT_SIDE, MAX_OUTPUT_SIDE = 64, 4096
+MAX_OUTPUT_PIXELS = 4096 * 4096
+OPENAI_SIZES: tuple[str, ...] = ("256x256", "512x512", "1024x1024", "1536x1024", "1024x1536", "1792x1024",
+                                 "1024x1792")
+
+
 def supported_size_names() -> list[str]:
     """The supported sizes as 'WxH' strings, for error messages and help."""
     return [f"{w}x{h}" for w, h in SUPPORTED_SIZES]
@@ -57,6 +67,25 @@ def parse_size(size: str) -> tuple[int, int]:
     if wh not in SUPPORTED_SIZES:
         raise ValueError(f"unsupported size {size!r}: supported sizes are {supported_size_names()} or 'auto'")
     return wh
+
+
+def parse_output_size(size: str) -> tuple[int, int]:
+    """'1024x1024' -> (1024, 1024): any WxH within the output limits; ValueError naming the bad value."""
+    m = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", size)
+    if not m:
+        raise ValueError(f"bad size {size!r}: expected WxH (for example {', '.join(OPENAI_SIZES[:3])}) or 'auto'")
+    w, h = int(m.group(1)), int(m.group(2))
+    if not (MIN_OUTPUT_SIDE <= w <= MAX_OUTPUT_SIDE and MIN_OUTPUT_SIDE <= h <= MAX_OUTPUT_SIDE) \
+            or w * h > MAX_OUTPUT_PIXELS:
+        raise ValueError(f"unsupported size {size!r}: each side must be within {MIN_OUTPUT_SIDE}..{MAX_OUTPUT_SIDE} "
+                         f"pixels (at most {MAX_OUTPUT_PIXELS} in all), or 'auto'")
+    return w, h
+
+
+def native_size(wh: tuple[int, int]) -> tuple[int, int]:
+    """The size the model draws for an output of `wh`: itself when native, else the native size of the
+    nearest aspect."""
+    return wh if wh in SUPPORTED_SIZES else closest_size(*wh)
 
 
 def closest_size(w: int, h: int) -> tuple[int, int]:

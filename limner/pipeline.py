@@ -22,7 +22,7 @@ from PIL import Image
 from limner.engine.decode import SamplingParams
 from limner.engine.generator import GenerateOptions, Generator, Progress, default_checkpoint
 from limner.errors import InvalidRequest, SafetyBlocked
-from limner.limits import closest_size
+from limner.limits import closest_size, native_size, parse_output_size
 from limner.version import __version__
 
 
@@ -42,6 +42,23 @@ class GeneratedImage:
         p = Path(path)
         p.write_bytes(self.data)
         return p
+
+
+def output_sizes(size: str | tuple[int, int]) -> tuple[str | tuple[int, int], tuple[int, int] | None]:
+    """(the size to draw, the size to deliver or None): a non-native WxH is drawn at the native size of its
+    aspect and resized to it (limits.parse_output_size); ValueError naming a size outside the limits."""
+    if size == "auto":
+        return "auto", None
+    wh = parse_output_size(size if isinstance(size, str) else f"{size[0]}x{size[1]}")
+    drawn = native_size(wh)
+    return drawn, (wh if wh != drawn else None)
+
+
+def resized(drawn: Any, out: tuple[int, int]) -> None:
+    """Resize `drawn`'s images to `out` in place (Lanczos) and say so in its notes."""
+    w, h = drawn.images[0].size if drawn.images else (0, 0)
+    drawn.images = [im.resize(out, Image.Resampling.LANCZOS) for im in drawn.images]
+    drawn.notes.append(f"drawn at {w}x{h}, the model's native size for this aspect, and resized to {out[0]}x{out[1]}")
 
 
 def new_request_id() -> str:
@@ -70,6 +87,7 @@ class PipelineResult:
     notes: list[str] = field(default_factory=list)  # the planner's choices and fallbacks, for the user
     planner: str = ""  # builtin | llm | "" (no thinking)
     pixel_path: str = "native"  # engine.generator.PIXEL_PATHS: what made the pixels (also in the C2PA assertion)
+    native_size: tuple[int, int] | None = None  # the size the model drew, when the images were resized from it
 
     @property
     def revised_prompt(self) -> str:
@@ -292,6 +310,7 @@ class Pipeline:
 
         try:
             prompt = check_prompt(prompt)
+            size, out_size = output_sizes(size)
             opts = self._options(n, seed, size, quality, background, sampling, preview_every)
             think = quality == "high" if think is None else think
             best_of = default_best_of(quality) if best_of is None else best_of
@@ -313,10 +332,15 @@ class Pipeline:
                                          progress=progress)
         except (ValueError, ImageInputError) as e:
             raise InvalidRequest(str(e)) from e
+        native = drawn.images[0].size if out_size and drawn.images else None
+        if out_size:
+            resized(drawn, out_size)
         edited_from = [r if isinstance(r, bytes) else _image_bytes(im)
                        for r, im in zip(references or [], ref_images, strict=True)] or None
-        return self._deliver(prompt, drawn, decisions, output_format, output_compression, user, edited_from,
-                             request_id, **who)
+        result = self._deliver(prompt, drawn, decisions, output_format, output_compression, user, edited_from,
+                               request_id, **who)
+        result.native_size = native
+        return result
 
     def edit(
         self,

@@ -93,3 +93,13 @@ def test_a_given_request_id_names_the_result_and_its_manifest(pipe: Pipeline) ->
     assert r.request_id == "img_" + "ab" * 12
     assert verify(r.images[0].data).c2pa.generation["request_id"] == r.request_id
     assert pipe("a red star", seed=1).request_id != r.request_id  # otherwise a fresh one
+
+
+def test_any_size_within_the_limits_is_drawn_at_its_aspect_and_resized(pipe: Pipeline) -> None:
+    r = pipe("a red star", seed=1, size="1024x1536")
+    assert r.size == (1024, 1536) and r.images[0].image.size == (1024, 1536)
+    assert r.native_size == (256, 384) and any("drawn at 256x384" in n and "1024x1536" in n for n in r.notes)
+    assert pipe("a red star", seed=1, size="384x256").native_size is None  # a native size is not resized
+    with pytest.raises(InvalidRequest, match="unsupported size '9000x9000'"):
+        pipe("a red star", size="9000x9000")
+

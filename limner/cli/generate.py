@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from limner.cli.main import CliError
-from limner.limits import MAX_N, MIN_N
+from limner.limits import MAX_N, MAX_OUTPUT_SIDE, MIN_N, MIN_OUTPUT_SIDE
 
 if TYPE_CHECKING:
     from limner.engine.decode import SamplingParams
@@ -37,7 +37,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "files get -1, -2, ... suffixes")
     p.add_argument("--n", type=int, default=1, help=f"number of images, {MIN_N}-{MAX_N} (default 1)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
-    p.add_argument("--size", default="auto", help="WxH: 256x256, 384x256 or 256x384, or auto (default)")
+    p.add_argument("--size", default="auto",
+                   help="WxH or auto (default). The model draws 256x256, 384x256 and 256x384; any other size "
+                   f"({MIN_OUTPUT_SIDE}-{MAX_OUTPUT_SIDE} px a side, e.g. 1024x1024) is drawn at the nearest "
+                   "aspect and resized, and the output says so")
     p.add_argument("--quality", default="auto", choices=("low", "medium", "high", "auto"))
     p.add_argument("--background", default="auto", choices=("auto", "opaque", "transparent"))
     p.add_argument("--format", default=None, help="png, webp or jpeg (default: from the --out suffix, else png)")
@@ -174,12 +177,12 @@ def resolve_format(args: argparse.Namespace) -> str:
 def validate(args: argparse.Namespace) -> None:
     """Check `limner generate`'s arguments before any model loads; CliError names the first bad one (prompt,
     --n, --size, --compression, --best-of, an edit or --mask without --image, a missing input file)."""
-    from limner.limits import check_best_of, check_n, check_prompt, parse_size
+    from limner.limits import check_best_of, check_n, check_prompt, parse_output_size
 
     # the rules of limits.py, each named by its flag
     checks: list[tuple[str, Callable[[Any], object], object]] = [("", check_prompt, args.prompt),
                                                                  ("--", check_n, args.n)]
-    checks += [("", parse_size, args.size)] if args.size != "auto" else []
+    checks += [("", parse_output_size, args.size)] if args.size != "auto" else []
     checks += [("--", check_best_of, args.best_of)] if args.best_of is not None else []
     for dashes, check, value in checks:
         try:
@@ -287,6 +290,7 @@ def run(args: argparse.Namespace) -> int:
                     "request_id": result.request_id,
                     "paths": written,
                     "size": list(result.size),
+                    "native_size": list(result.native_size) if result.native_size else None,
                     "payloads": [i.payload for i in result.images],
                     "revised_prompts": result.revised_prompts,
                     "notes": result.notes,

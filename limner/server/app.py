@@ -39,7 +39,7 @@ EDIT_FORM: dict[str, Any] = {"required": True, "content": {"multipart/form-data"
         "image": {"type": "array", "items": _BINARY, "maxItems": MAX_INPUT_IMAGES}, "mask": _BINARY,
         "prompt": {"type": "string", "maxLength": MAX_PROMPT_CHARS}, "model": {"type": "string"},
         "n": {"type": "integer", "minimum": MIN_N, "maximum": MAX_N}, "size": {"type": "string"},
-        "quality": {"enum": ["low", "medium", "high", "auto"]},
+        "quality": {"enum": ["low", "medium", "high", "auto", "standard", "hd"]},
         "background": {"enum": ["transparent", "opaque", "auto"]},
         "output_format": {"enum": ["png", "jpeg", "webp"]},
         "output_compression": {"type": "integer", "minimum": 0, "maximum": 100},

@@ -19,7 +19,6 @@ from limner.server.store import Store
 
 log = logging.getLogger("limner.server")
 
-IMAGE_MODEL_ALIASES = ("gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2")
 
 
 @dataclass
@@ -76,15 +75,17 @@ class AppState:
         self.pipe.provenance.close()
 
     def model_ids(self) -> list[str]:
-        """The ids `/v1/models` lists: limner, the checkpoint's own id, and the gpt-image-* aliases."""
+        """The ids `/v1/models` lists: limner, the checkpoint's own id, and the alias table
+        (`ServerSettings.model_aliases`)."""
         ids = ["limner"]
         if self.checkpoint_id not in ids:
             ids.append(self.checkpoint_id)
-        return ids + list(IMAGE_MODEL_ALIASES)
+        return ids + [a for a in self.settings.model_aliases if a not in ids]
 
     def resolve_image_model(self, model: str | None) -> str:
-        """`limner`, the checkpoint's id and `gpt-image-*` all name the loaded model; others are 404."""
-        if model is None or model in ("limner", self.checkpoint_id) or model.startswith("gpt-image-"):
+        """`limner`, the checkpoint's id, the alias table and any later `gpt-image-*` name the loaded model;
+        others are 404."""
+        if model is None or model in self.model_ids() or model.startswith("gpt-image-"):
             return "limner"
         raise model_not_found(model)
 

@@ -20,7 +20,7 @@ from typing import Any
 from PIL import Image
 
 from limner.engine.generator import resolve_size
-from limner.limits import closest_size
+from limner.limits import closest_size, native_size, parse_output_size
 from limner.pipeline import GeneratedImage, Pipeline
 from limner.server.jobs import Job
 
@@ -58,6 +58,7 @@ class GenSpec:
     # Plan the prompt first (thinking mode; None: the pipeline's default for the quality). The Responses
     # API plans every turn, as a `Conversation` does, so each image carries the scene plan later edits use.
     think: bool | None = None
+    style: str | None = None  # DALL-E 3's `style`, recorded in the history (the model has no styles to pick)
 
 
 @dataclass
@@ -129,8 +130,11 @@ class Runner:
                 sent["started"] = True
                 job.emit("started")
             if stage == "tokens" and images and sent["partials"] < spec.partial_images:
+                im = images[0]
+                if spec.edit is None and spec.size != "auto" and im.size != (out := parse_output_size(spec.size)):
+                    im = im.resize(out, Image.Resampling.LANCZOS)  # a preview has the size the image will have
                 # a preview is an image handed out: it is watermarked and signed like any other
-                p = self.pipe.provenance.apply(images[0], self.pipe.generation_info(request_id, prompt, spec.user),
+                p = self.pipe.provenance.apply(im, self.pipe.generation_info(request_id, prompt, spec.user),
                                                fmt=spec.output_format, quality=_quality(spec))
                 job.emit("partial", (sent["partials"], p.data))
                 sent["partials"] += 1
@@ -139,10 +143,10 @@ class Runner:
 
     def preview_every(self, spec: GenSpec, size: tuple[int, int]) -> int:
         """Tokens between partial previews, so that `spec.partial_images` arrive before the image is done;
-        0 for none."""
+        0 for none. A non-native output size counts the tokens of the native size it is drawn at."""
         if not spec.partial_images:
             return 0
-        return max(1, self.grid_tokens(size) // (spec.partial_images + 1))
+        return max(1, self.grid_tokens(native_size(size)) // (spec.partial_images + 1))
 
     def run(self, spec: GenSpec, job: Job) -> GenOutcome:
         """Run `spec` on the pipeline in the calling (job) thread: a new image, an edit (a mask or an edit
@@ -157,7 +161,7 @@ class Runner:
         edit, image_tokens = spec.edit, 0
         action = "generate" if edit is None else "edit"
         if edit is None:
-            size = resolve_size(spec.size, spec.prompt)
+            size = requested_size(spec)
             r = self.pipe(spec.prompt, size=size, progress=progress, preview_every=self.preview_every(spec, size),
                           think=spec.think, **common)
         else:
@@ -173,14 +177,19 @@ class Runner:
                 r = self.pipe.edit(edit.originals[0], spec.prompt, mask=edit.mask, references=edit.originals[1:],
                                    plan=plan, progress=progress, preview_every=self.preview_every(spec, size), **common)
             else:  # uploads with a prompt that is not an edit: references the prompt draws from
-                size = closest_size(*edit.images[0].size) if spec.size == "auto" else resolve_size(spec.size,
-                                                                                                   spec.prompt)
+                size = closest_size(*edit.images[0].size) if spec.size == "auto" else requested_size(spec)
                 r = self.pipe(spec.prompt, size=size, references=edit.originals, progress=progress,
                               preview_every=self.preview_every(spec, size), think=spec.think, **common)
         return GenOutcome(r.request_id, r.prompt, seed, r.images, r.size, r.usage, image_tokens,
                           safety=[d.to_dict() for d in r.safety],
                           revised_prompt=r.revised_prompts[0] if r.revised_prompts else None, action=action,
                           plan=r.plans[0].to_dict() if r.plans and r.plans[0] is not None else None)
+
+
+def requested_size(spec: GenSpec) -> tuple[int, int]:
+    """The size a request's images are delivered at: what it asked for (any WxH within the limits; the pipeline
+    draws a non-native one at its aspect's native size and resizes), or for "auto" the size the prompt implies."""
+    return resolve_size(spec.size, spec.prompt) if spec.size == "auto" else parse_output_size(spec.size)
 
 
 def _quality(spec: GenSpec) -> int | None:

@@ -1,7 +1,10 @@
 """Request and response models of the OpenAI Images and Responses APIs, as limner supports them.
 
 Requests forbid unknown fields, as OpenAI does ("Unknown parameter"), so a typo is an error, not a silent
-default. `seed` is limner's one extension (the history records it so an image can be recalled).
+default. A `null` for an optional field means its default, as OpenAI's spec marks them nullable. The DALL-E
+qualities are mapped to limner's (QUALITY_ALIASES: `standard` draws as `medium`, `hd` as `high`), and DALL-E 3's
+`style` is accepted and recorded. `seed` is limner's one extension (the history records it so an image can be
+recalled).
 """
 
 from __future__ import annotations
@@ -9,20 +12,35 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from limner.limits import MAX_N, MAX_PARTIAL_IMAGES, MAX_PROMPT_CHARS, MAX_SEED, MIN_N
 
-Quality = Literal["low", "medium", "high", "auto"]
+Quality = Literal["low", "medium", "high", "auto", "standard", "hd"]
+QUALITY_ALIASES = {"standard": "medium", "hd": "high"}  # DALL-E's qualities as the ones limner draws
 Background = Literal["transparent", "opaque", "auto"]
 OutputFormat = Literal["png", "jpeg", "webp"]
 Moderation = Literal["low", "auto"]
 
 
-class ImageOptions(BaseModel):
-    """The options `/v1/images/generations`, `/v1/images/edits` and the image_generation tool share."""
+class _Request(BaseModel):
+    """A request body: unknown fields refused, a null field read as its default, DALL-E qualities mapped."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls_are_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        out = {k: v for k, v in data.items() if v is not None}
+        if isinstance(out.get("quality"), str) and out["quality"] in QUALITY_ALIASES:
+            out["quality"] = QUALITY_ALIASES[out["quality"]]
+        return out
+
+
+class ImageOptions(_Request):
+    """The options `/v1/images/generations`, `/v1/images/edits` and the image_generation tool share."""
 
     model: str | None = None
     n: int = Field(default=1, ge=MIN_N, le=MAX_N)
@@ -36,6 +54,7 @@ class ImageOptions(BaseModel):
     stream: bool = False
     partial_images: int = Field(default=0, ge=0, le=MAX_PARTIAL_IMAGES)
     response_format: Literal["b64_json"] | None = None  # gpt-image models return base64 only
+    style: Literal["vivid", "natural"] | None = None  # DALL-E 3's; recorded with the image, not drawn differently
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
 
 
@@ -85,10 +104,8 @@ class ImagesResponse(BaseModel):
 # -- Responses -----------------------------------------------------------------------------------------
 
 
-class ImageGenerationTool(BaseModel):
+class ImageGenerationTool(_Request):
     """`{"type": "image_generation", ...}`: the tool's options (unknown keys are refused)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     type: Literal["image_generation"]
     model: str | None = None
@@ -104,11 +121,9 @@ class ImageGenerationTool(BaseModel):
     action: Literal["generate", "edit", "auto"] | None = None
 
 
-class ResponsesRequest(BaseModel):
+class ResponsesRequest(_Request):
     """The body of `POST /v1/responses`, as OpenAI defines it; sampling fields (temperature, top_p,
     max_output_tokens...) are accepted and echoed back, since limner has no text model to apply them to."""
-
-    model_config = ConfigDict(extra="forbid")
 
     model: str
     input: str | list[dict[str, Any]] = Field(...)

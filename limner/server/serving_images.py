@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from PIL import Image
 
 from limner.engine.generator import resolve_size
-from limner.limits import MAX_INPUT_IMAGES, MAX_INPUT_PIXELS, parse_size
+from limner.limits import MAX_INPUT_IMAGES, MAX_INPUT_PIXELS, parse_output_size
 from limner.server.deps import AppState
 from limner.server.engine import EditInput, GenOutcome, GenSpec, spec_from_json, spec_to_json
 from limner.server.errors import APIError, error_for, invalid
@@ -38,7 +38,7 @@ def check_options(state: AppState, o: ImageOptions) -> None:
     state.resolve_image_model(o.model)
     if o.size != "auto":
         try:
-            parse_size(o.size)
+            parse_output_size(o.size)
         except ValueError as e:
             raise invalid(str(e), param="size", code="invalid_value") from e
     if o.background == "transparent" and o.output_format == "jpeg":
@@ -84,7 +84,7 @@ def persist(state: AppState, spec: GenSpec, out: GenOutcome, kind: str, *, conve
     rows = []
     settings = {"size": f"{out.size[0]}x{out.size[1]}", "quality": spec.quality, "background": spec.background,
                 "output_format": spec.output_format, "output_compression": spec.output_compression,
-                "moderation": spec.moderation, "n": spec.n, "plan": out.plan}
+                "moderation": spec.moderation, "n": spec.n, "plan": out.plan, "style": spec.style}
     for i, im in enumerate(out.images):
         image_id = new_id("image")
         rows.append(ImageRow(id=image_id, created_at=time.time(), kind=kind, request_id=out.request_id,
@@ -231,7 +231,7 @@ def spec_from(o: ImageOptions, prompt: str, edit: EditInput | None = None) -> Ge
     """The GenSpec of an Images API request; partial previews only when it streams."""
     return GenSpec(prompt=prompt, n=o.n, seed=o.seed, size=o.size, quality=o.quality, background=o.background,
                    output_format=o.output_format, output_compression=o.output_compression, moderation=o.moderation,
-                   user=o.user, partial_images=o.partial_images if o.stream else 0, edit=edit)
+                   user=o.user, partial_images=o.partial_images if o.stream else 0, edit=edit, style=o.style)
 
 
 def edit_input(uploads: list[tuple[str, bytes]], mask: bytes | None) -> EditInput:

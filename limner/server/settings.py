@@ -35,6 +35,21 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+# OpenAI's image model names, all answered by the loaded model (clients send these by default: LangChain's
+# DallEAPIWrapper `dall-e-2`, most UIs `dall-e-3` or `gpt-image-1`). $LIMNER_MODEL_ALIASES (comma-separated)
+# replaces the list; `/v1/models` lists it.
+DEFAULT_IMAGE_MODEL_ALIASES: tuple[str, ...] = ("gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2",
+                                                "dall-e-2", "dall-e-3")
+
+
+def env_aliases() -> tuple[str, ...]:
+    """$LIMNER_MODEL_ALIASES as a tuple of names, else DEFAULT_IMAGE_MODEL_ALIASES."""
+    env = os.environ.get("LIMNER_MODEL_ALIASES")
+    if env is None:
+        return DEFAULT_IMAGE_MODEL_ALIASES
+    return tuple(a.strip() for a in env.split(",") if a.strip())
+
+
 @dataclass
 class ServerSettings:
     """The API server's configuration; `__post_init__` refuses inconsistent values with ValueError."""
@@ -55,6 +70,8 @@ class ServerSettings:
     warm: bool = True  # load lazy safety models at start-up so the first request is not slow
     external_workers: bool = False  # jobs run on `limner worker` processes sharing the PostgreSQL database
     require_keys: bool | None = None  # None: keys are optional on loopback, required on any other address
+    # image model names answered by the loaded model, besides `limner` and the checkpoint's own id
+    model_aliases: tuple[str, ...] = field(default_factory=env_aliases)
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser()

@@ -31,14 +31,36 @@ def decode(b64: str) -> Image.Image:
 
 def test_models_list_and_aliases(client: OpenAI) -> None:
     ids = [m.id for m in client.models.list()]
-    assert "limner" in ids and "tiny" in ids and "gpt-image-1" in ids  # tiny: the checkpoint's own id
+    assert "limner" in ids and "tiny" in ids  # tiny: the checkpoint's own id
+    assert {"gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "dall-e-2", "dall-e-3"} <= set(ids)  # the alias table
     assert client.models.retrieve("limner").owned_by == "limner"
+    assert client.models.retrieve("dall-e-3").id == "dall-e-3"
     with pytest.raises(openai.NotFoundError) as e:
-        client.models.retrieve("dall-e-3")
+        client.models.retrieve("stable-diffusion-xl")
     assert e.value.body["code"] == "model_not_found"
     with pytest.raises(openai.NotFoundError) as e:
-        client.images.generate(model="dall-e-3", prompt="a red star")
+        client.images.generate(model="stable-diffusion-xl", prompt="a red star")
     assert e.value.body["code"] == "model_not_found" and e.value.body["param"] == "model"
+
+
+def test_dall_e_defaults_any_documented_size_and_nulls(client: OpenAI, server: Server) -> None:
+    """What DALL-E clients send by default works: model dall-e-2 or dall-e-3, 1024x1024, quality standard, a
+    style; the image comes back at exactly the size asked for (drawn at the native size of its aspect, resized);
+    a null optional field means its default."""
+    r = client.images.generate(model="dall-e-2", prompt="a red star", size="1024x1024", n=1)
+    assert decode(r.data[0].b64_json).size == (1024, 1024) and r.size == "1024x1024"
+    r = client.images.generate(model="dall-e-3", prompt="a red star", size="1792x1024", quality="standard",
+                               style="vivid")
+    assert decode(r.data[0].b64_json).size == (1792, 1024) and r.quality == "medium"
+    assert r.usage.output_tokens == 384  # drawn as 384x256: 24 x 16 tokens
+    with server.http() as http:
+        body = {"prompt": "a blue ring", "model": None, "n": None, "size": None, "quality": None, "stream": None,
+                "partial_images": None, "background": None, "output_format": None, "user": None}
+        res = http.post("/v1/images/generations", json=body)
+        assert res.status_code == 200, res.text
+        assert res.json()["size"] == "256x256" and len(res.json()["data"]) == 1
+        res = http.post("/v1/images/generations", json={"prompt": "a blue ring", "size": "8000x8000"})
+        assert res.status_code == 400 and res.json()["error"]["param"] == "size"
 
 
 def test_generate_returns_signed_images_and_usage(client: OpenAI, server: Server) -> None:
@@ -125,7 +147,7 @@ def test_edit_streams_image_edit_events(client: OpenAI) -> None:
 
 
 @pytest.mark.parametrize(("kwargs", "param"), [
-    ({"n": 0}, "n"), ({"n": 11}, "n"), ({"size": "1024x1024"}, "size"), ({"size": "huge"}, "size"),
+    ({"n": 0}, "n"), ({"n": 11}, "n"), ({"size": "4096x8192"}, "size"), ({"size": "huge"}, "size"),
     ({"prompt": "x" * 32001}, "prompt"), ({"quality": "ultra"}, "quality"),
     ({"output_format": "jpeg", "background": "transparent"}, "background"),
     ({"extra_body": {"colour": "red"}}, "colour"),
