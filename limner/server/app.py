@@ -22,9 +22,10 @@ from limner.server.deps import AppState, get_owner, get_state
 from limner.server.errors import APIError, invalid, not_found
 from limner.server.protocol import ImageGenerationRequest, ResponsesRequest
 from limner.server.recovery import resume_unfinished
-from limner.server.serving_images import check_options, edit_input, run_images, spec_from
+from limner.server.serving_images import answer_format, check_options, edit_input, run_images, spec_from
 from limner.server.serving_responses import create_response, get_response
 from limner.server.settings import ServerSettings
+from limner.server.signed_urls import check_signed, url_secret
 
 log = logging.getLogger("limner.server")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -83,7 +84,8 @@ def create_app(settings: ServerSettings | None = None, state: AppState | None = 
     @app.post("/v1/images/generations")
     async def images_generations(body: ImageGenerationRequest, request: Request, st: State, owner: Owner) -> Any:
         check_options(st, body)
-        return await run_images(st, request, spec_from(body, body.prompt), "generation", body.stream, owner)
+        return await run_images(st, request, spec_from(body, body.prompt), "generation", body.stream, owner,
+                                answer_format(body))
 
     @app.post("/v1/images/edits", openapi_extra={"requestBody": EDIT_FORM})
     async def images_edits(request: Request, st: State, owner: Owner) -> Any:
@@ -124,7 +126,8 @@ def create_app(settings: ServerSettings | None = None, state: AppState | None = 
             raise errors.validation_error(e) from e  # type: ignore[arg-type]
         check_options(st, opts)
         edit = edit_input(uploads, mask)
-        return await run_images(st, request, spec_from(opts, opts.prompt, edit), "edit", opts.stream, owner)
+        return await run_images(st, request, spec_from(opts, opts.prompt, edit), "edit", opts.stream, owner,
+                                answer_format(opts))
 
     @app.post("/v1/responses")
     async def responses_create(body: ResponsesRequest, request: Request, st: State, owner: Owner) -> Any:
@@ -175,6 +178,14 @@ def create_app(settings: ServerSettings | None = None, state: AppState | None = 
             data = _convert(st, row, data, fmt)
         name = f"limner-{row.id[6:18]}.{'jpg' if fmt == 'jpeg' else fmt}"
         return Response(data, media_type=MIME[fmt], headers={"Content-Disposition": f'inline; filename="{name}"'})
+
+    @app.get("/v1/limner/images/{image_id}/signed")
+    async def image_signed(image_id: str, st: State, owner: str, expires: int, sig: str) -> Response:
+        """An image by the expiring signed URL an Images API answer gave (response_format "url"); no key needed,
+        the signature names the tenant."""
+        check_signed(url_secret(str(st.settings.data_dir)), image_id, owner, expires, sig)
+        row = _image_row(st, image_id, owner)
+        return Response(st.store.read_image(row), media_type=MIME[row.format])
 
     @app.get("/v1/limner/status")
     async def status(st: State, _: Owner) -> dict[str, Any]:

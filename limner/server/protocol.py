@@ -53,7 +53,8 @@ class ImageOptions(_Request):
     user: str | None = Field(default=None, max_length=256)
     stream: bool = False
     partial_images: int = Field(default=0, ge=0, le=MAX_PARTIAL_IMAGES)
-    response_format: Literal["b64_json"] | None = None  # gpt-image models return base64 only
+    # gpt-image models return base64 only; "url" (DALL-E's default) gives an expiring signed URL (signed_urls.py)
+    response_format: Literal["b64_json", "url"] | None = None
     style: Literal["vivid", "natural"] | None = None  # DALL-E 3's; recorded with the image, not drawn differently
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
 
@@ -65,9 +66,11 @@ class ImageGenerationRequest(ImageOptions):
 
 
 class ImageData(BaseModel):
-    """One image of an Images API answer: its base64 bytes and what the model was asked to draw (revised_prompt)."""
+    """One image of an Images API answer: its base64 bytes (or, for response_format "url", an expiring signed
+    URL) and what the model was asked to draw (revised_prompt)."""
 
-    b64_json: str
+    b64_json: str | None = None
+    url: str | None = None
     revised_prompt: str | None = None
 
 

@@ -22,6 +22,7 @@ from limner.server.engine import EditInput, GenOutcome, GenSpec, spec_from_json,
 from limner.server.errors import APIError, error_for, invalid
 from limner.server.jobs import Job, job_events, run_until_disconnect
 from limner.server.protocol import ImageData, ImageOptions, ImagesResponse, ImagesUsage
+from limner.server.signed_urls import signed_path, url_secret
 from limner.server.store import ImageRow, new_id
 
 log = logging.getLogger("limner.server")
@@ -47,8 +48,19 @@ def check_options(state: AppState, o: ImageOptions) -> None:
     if o.output_compression is not None and o.output_format == "png":
         raise invalid("output_compression applies to jpeg and webp only, not png", param="output_compression",
                       code="invalid_value")
+    if o.stream and o.response_format == "url":
+        raise invalid("response_format 'url' is not available when streaming; streamed images are b64_json",
+                      param="response_format", code="invalid_value")
     if o.stream and o.partial_images and o.n > 1:
         raise invalid("streaming partial images supports n=1 only", param="n", code="invalid_value")
+
+
+def answer_format(o: ImageOptions) -> str:
+    """How images come back: the request's `response_format`, else OpenAI's default for the model named, which
+    is `url` for the DALL-E models (their clients read `data[i].url`) and `b64_json` for everything else."""
+    if o.response_format is not None:
+        return o.response_format
+    return "url" if (o.model or "").startswith("dall-e") and not o.stream else "b64_json"
 
 
 def decode_upload(data: bytes, param: str) -> Image.Image:
@@ -105,11 +117,13 @@ def resolved_quality(q: str) -> str:
     return "medium" if q == "auto" else q
 
 
-def images_response(spec: GenSpec, out: GenOutcome) -> ImagesResponse:
-    """The JSON answer of a finished, non-streaming Images API request."""
+def images_response(spec: GenSpec, out: GenOutcome, urls: list[str] | None = None) -> ImagesResponse:
+    """The JSON answer of a finished, non-streaming Images API request; with `urls` (response_format "url"),
+    each image as its signed URL instead of its bytes."""
     return ImagesResponse(
-        data=[ImageData(b64_json=base64.b64encode(im.data).decode(), revised_prompt=out.revised_prompt)
-              for im in out.images],
+        data=[ImageData(url=urls[i], revised_prompt=out.revised_prompt) if urls is not None else
+              ImageData(b64_json=base64.b64encode(im.data).decode(), revised_prompt=out.revised_prompt)
+              for i, im in enumerate(out.images)],
         background=resolved_background(out),  # type: ignore[arg-type]
         output_format=spec.output_format,  # type: ignore[arg-type]
         quality=resolved_quality(spec.quality),  # type: ignore[arg-type]
@@ -158,20 +172,26 @@ def image_work_from_recipe(state: AppState, recipe: dict[str, Any], owner: str) 
     return image_work(state, spec, recipe["kind"], owner)
 
 
-async def run_images(state: AppState, request: Request, spec: GenSpec, kind: str, stream: bool, owner: str) -> Any:
-    """Admit, run, persist and answer one Images API request."""
+async def run_images(state: AppState, request: Request, spec: GenSpec, kind: str, stream: bool, owner: str,
+                     response_format: str | None = None) -> Any:
+    """Admit, run, persist and answer one Images API request (`response_format` "url": signed URLs)."""
     prefix = "image_generation" if kind == "generation" else "image_edit"
     job = state.queue.admit(kind, owner=owner, recipe=image_recipe(spec, kind))
     fut = state.queue.start(job, image_work(state, spec, kind, owner))
     if not stream:
         try:
-            out, _ = await run_until_disconnect(fut, job, request.is_disconnected)
+            out, rows = await run_until_disconnect(fut, job, request.is_disconnected)
         except BaseException as e:
             if isinstance(e, asyncio.CancelledError):
                 job.cancel.set()
                 raise
             raise error_for(e) from e
-        return JSONResponse(images_response(spec, out).model_dump(exclude_none=True))
+        urls = None
+        if response_format == "url":
+            secret = url_secret(str(state.settings.data_dir))
+            base = str(request.base_url).rstrip("/")
+            urls = [base + signed_path(secret, row.id, owner) for row in rows]
+        return JSONResponse(images_response(spec, out, urls).model_dump(exclude_none=True))
 
     try:
         first = await first_event(job, fut)

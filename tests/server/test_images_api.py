@@ -47,10 +47,11 @@ def test_dall_e_defaults_any_documented_size_and_nulls(client: OpenAI, server: S
     """What DALL-E clients send by default works: model dall-e-2 or dall-e-3, 1024x1024, quality standard, a
     style; the image comes back at exactly the size asked for (drawn at the native size of its aspect, resized);
     a null optional field means its default."""
-    r = client.images.generate(model="dall-e-2", prompt="a red star", size="1024x1024", n=1)
+    r = client.images.generate(model="dall-e-2", prompt="a red star", size="1024x1024", n=1,
+                               response_format="b64_json")
     assert decode(r.data[0].b64_json).size == (1024, 1024) and r.size == "1024x1024"
     r = client.images.generate(model="dall-e-3", prompt="a red star", size="1792x1024", quality="standard",
-                               style="vivid")
+                               style="vivid", response_format="b64_json")
     assert decode(r.data[0].b64_json).size == (1792, 1024) and r.quality == "medium"
     assert r.usage.output_tokens == 384  # drawn as 384x256: 24 x 16 tokens
     with server.http() as http:
@@ -61,6 +62,38 @@ def test_dall_e_defaults_any_documented_size_and_nulls(client: OpenAI, server: S
         assert res.json()["size"] == "256x256" and len(res.json()["data"]) == 1
         res = http.post("/v1/images/generations", json={"prompt": "a blue ring", "size": "8000x8000"})
         assert res.status_code == 400 and res.json()["error"]["param"] == "size"
+
+
+def test_url_response_format_gives_an_expiring_link_to_the_tenants_image(client: OpenAI, server: Server) -> None:
+    """DALL-E's default answer shape: `url`, downloadable without a key, signed for one image and tenant."""
+    import httpx
+
+    r = client.images.generate(model="dall-e-2", prompt="a red star", size="512x512", response_format="url")
+    url = r.data[0].url
+    assert r.data[0].b64_json is None and url is not None and url.startswith(server.url)
+    got = httpx.get(url, timeout=30)
+    assert got.status_code == 200 and got.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(got.content)).size == (512, 512)
+    assert verify(got.content).verdict == "made_by_limner"
+    forged = url.replace("owner=local", "owner=someone")
+    assert httpx.get(forged, timeout=30).status_code == 403
+    bad_sig = url[:-1] + ("0" if url[-1] != "0" else "1")
+    assert httpx.get(bad_sig, timeout=30).status_code == 403
+    with pytest.raises(openai.BadRequestError) as e:
+        list(client.images.generate(model="dall-e-2", prompt="a red star", response_format="url", stream=True))
+    assert e.value.body["param"] == "response_format"
+
+
+def test_langchain_dalle_wrapper_works_with_its_defaults(server: Server) -> None:
+    """LangChain's DallEAPIWrapper as it comes (model dall-e-2, 1024x1024, answers read from `data[i].url`)."""
+    import httpx
+
+    dalle = pytest.importorskip("langchain_community.utilities.dalle_image_generator")
+    wrapper = dalle.DallEAPIWrapper(api_key="local", base_url=f"{server.url}/v1")
+    url = wrapper.run("a red star above a blue ring")
+    got = httpx.get(url, timeout=30)
+    assert got.status_code == 200 and Image.open(io.BytesIO(got.content)).size == (1024, 1024)
+    assert verify(got.content).verdict == "made_by_limner"
 
 
 def test_generate_returns_signed_images_and_usage(client: OpenAI, server: Server) -> None:
