@@ -22,7 +22,7 @@ from limner.server.deps import AppState, get_owner, get_state
 from limner.server.errors import APIError, invalid, not_found
 from limner.server.protocol import ImageGenerationRequest, ResponsesRequest
 from limner.server.recovery import resume_unfinished
-from limner.server.serving_images import answer_format, check_options, edit_input, run_images, spec_from
+from limner.server.serving_images import answer_format, check_options, data_url_bytes, edit_input, run_images, spec_from
 from limner.server.serving_responses import create_response, get_response
 from limner.server.settings import ServerSettings
 from limner.server.signed_urls import check_signed, url_secret
@@ -33,6 +33,13 @@ State = Annotated[AppState, Depends(get_state)]
 Owner = Annotated[str, Depends(get_owner)]
 MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 _BINARY = {"type": "string", "format": "binary"}
+# variations take one image and the options that make sense without a prompt
+VARIATION_FORM: dict[str, Any] = {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["image"],
+    "properties": {
+        "image": _BINARY, "model": {"type": "string"}, "n": {"type": "integer", "minimum": MIN_N, "maximum": MAX_N},
+        "size": {"type": "string"}, "response_format": {"enum": ["url", "b64_json"]}, "user": {"type": "string"},
+    }}}}}
 # the edit form is parsed by hand (image and image[] both name uploads), so its schema is written out here
 EDIT_FORM: dict[str, Any] = {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["image", "prompt"],
@@ -90,29 +97,13 @@ def create_app(settings: ServerSettings | None = None, state: AppState | None = 
     @app.post("/v1/images/edits", openapi_extra={"requestBody": EDIT_FORM})
     async def images_edits(request: Request, st: State, owner: Owner) -> Any:
         ctype = request.headers.get("content-type", "")
-        if not ctype.startswith("multipart/form-data"):
-            raise invalid(f"/v1/images/edits takes multipart/form-data, not {ctype or 'no content type'!r}",
-                          code="invalid_content_type")
-        try:
-            form = await request.form(max_files=64, max_fields=200)
-        except Exception as e:  # malformed multipart
-            raise invalid(f"the multipart body could not be parsed ({e})", code="invalid_multipart") from e
-        uploads: list[tuple[str, bytes]] = []
-        mask: bytes | None = None
-        fields: dict[str, Any] = {}
-        for key, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                data = await value.read()
-                if key in ("image", "image[]"):
-                    uploads.append((f"image[{len(uploads)}]" if key == "image[]" else "image", data))
-                elif key == "mask":
-                    mask = data
-                else:
-                    raise invalid(f"Unknown file parameter: '{key}'.", param=key, code="unknown_parameter")
-            elif key in ("image", "image[]", "mask"):
-                raise invalid(f"'{key}' must be a file upload", param=key, code="invalid_value")
-            else:
-                fields[key] = value
+        if ctype.startswith("application/json"):
+            uploads, mask, fields = await _json_edit(request)
+        elif ctype.startswith("multipart/form-data"):
+            uploads, mask, fields = await _multipart_images(request, ("image", "image[]"))
+        else:
+            raise invalid("/v1/images/edits takes multipart/form-data or application/json, not "
+                          f"{ctype or 'no content type'!r}", code="invalid_content_type")
         prompt = fields.pop("prompt", None)
         if not prompt:
             raise invalid("Missing required parameter: 'prompt'.", param="prompt", code="missing_required_parameter")
@@ -128,6 +119,26 @@ def create_app(settings: ServerSettings | None = None, state: AppState | None = 
         edit = edit_input(uploads, mask)
         return await run_images(st, request, spec_from(opts, opts.prompt, edit), "edit", opts.stream, owner,
                                 answer_format(opts))
+
+    @app.post("/v1/images/variations", openapi_extra={"requestBody": VARIATION_FORM})
+    async def images_variations(request: Request, st: State, owner: Owner) -> Any:
+        """DALL-E 2's variations: the model draws the uploaded image's main object anew (read from the image as a
+        reference, as an edit's references are), on a new seed; an upload with no world object in it is a 400."""
+        ctype = request.headers.get("content-type", "")
+        if not ctype.startswith("multipart/form-data"):
+            raise invalid(f"/v1/images/variations takes multipart/form-data, not {ctype or 'no content type'!r}",
+                          code="invalid_content_type")
+        uploads, mask, fields = await _multipart_images(request, ("image",))
+        if len(uploads) != 1 or mask is not None:
+            raise invalid("/v1/images/variations takes exactly one 'image' and no mask", param="image",
+                          code="invalid_value")
+        try:
+            opts = ImageGenerationRequest(prompt=VARIATION_PROMPT, **fields)
+        except ValidationError as e:
+            raise errors.validation_error(e) from e  # type: ignore[arg-type]
+        check_options(st, opts)
+        spec = spec_from(opts, opts.prompt, edit_input(uploads, None))
+        return await run_images(st, request, spec, "variation", False, owner, answer_format(opts))
 
     @app.post("/v1/responses")
     async def responses_create(body: ResponsesRequest, request: Request, st: State, owner: Owner) -> Any:
@@ -254,6 +265,67 @@ class BodyLimit:
 
 def _model(model_id: str) -> dict[str, Any]:
     return {"id": model_id, "object": "model", "created": 1767225600, "owned_by": "limner"}
+
+
+VARIATION_PROMPT = "the object in this image"  # read from the upload as a reference (studio/reading.py)
+
+
+async def _multipart_images(request: Request, image_keys: tuple[str, ...]
+                            ) -> tuple[list[tuple[str, bytes]], bytes | None, dict[str, Any]]:
+    """(uploads as (param, bytes), mask bytes or None, the other fields) of a multipart images request."""
+    try:
+        form = await request.form(max_files=64, max_fields=200)
+    except Exception as e:  # malformed multipart
+        raise invalid(f"the multipart body could not be parsed ({e})", code="invalid_multipart") from e
+    uploads: list[tuple[str, bytes]] = []
+    mask: bytes | None = None
+    fields: dict[str, Any] = {}
+    for key, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            data = await value.read()
+            if key in image_keys:
+                uploads.append((f"image[{len(uploads)}]" if key == "image[]" else "image", data))
+            elif key == "mask" and "image[]" in image_keys:
+                mask = data
+            else:
+                raise invalid(f"Unknown file parameter: '{key}'.", param=key, code="unknown_parameter")
+        elif key in (*image_keys, "mask"):
+            raise invalid(f"'{key}' must be a file upload", param=key, code="invalid_value")
+        else:
+            fields[key] = value
+    return uploads, mask, fields
+
+
+def _image_ref(ref: Any, param: str) -> bytes:
+    """The bytes of one JSON `{"image_url": ...}` or `{"file_id": ...}` image reference; a 400 naming `param`."""
+    if not isinstance(ref, dict) or not ({"image_url", "file_id"} & set(ref)):
+        raise invalid(f"'{param}' must be an object with 'image_url' (a data URL) or 'file_id'", param=param,
+                      code="invalid_value")
+    if ref.get("file_id") is not None:
+        raise invalid(f"'{param}.file_id': limner has no Files API yet; send the image as a data URL in "
+                      "'image_url'", param=f"{param}.file_id", code="unsupported_value")
+    url = ref.get("image_url")
+    if not isinstance(url, str):
+        raise invalid(f"'{param}.image_url' must be a string", param=f"{param}.image_url", code="invalid_value")
+    return data_url_bytes(url, f"{param}.image_url")
+
+
+async def _json_edit(request: Request) -> tuple[list[tuple[str, bytes]], bytes | None, dict[str, Any]]:
+    """(uploads, mask, other fields) of a JSON-body edit: `images` a list of image references, `mask` one."""
+    try:
+        body = await request.json()
+    except ValueError as e:
+        raise invalid(f"the JSON body could not be parsed ({e})", code="invalid_json") from e
+    if not isinstance(body, dict):
+        raise invalid(f"the body must be a JSON object, not {type(body).__name__}", code="invalid_json")
+    body = {k: v for k, v in body.items() if v is not None}  # null means the default, as elsewhere
+    images = body.pop("images", None)
+    if not isinstance(images, list) or not images:
+        raise invalid("Missing required parameter: 'images' (a list of {'image_url': ...} objects).",
+                      param="images", code="missing_required_parameter")
+    uploads = [(f"images[{i}]", _image_ref(ref, f"images[{i}]")) for i, ref in enumerate(images)]
+    mask = _image_ref(body.pop("mask"), "mask") if "mask" in body else None
+    return uploads, mask, body
 
 
 def _image_row(st: AppState, image_id: str, owner: str) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import io
 import json
 import logging
@@ -61,6 +62,18 @@ def answer_format(o: ImageOptions) -> str:
     if o.response_format is not None:
         return o.response_format
     return "url" if (o.model or "").startswith("dall-e") and not o.stream else "b64_json"
+
+
+def data_url_bytes(url: str, param: str) -> bytes:
+    """The bytes of a base64 data URL sent for `param`; a 400 naming it for anything else (limner fetches no
+    remote URL yet)."""
+    if not url.startswith("data:") or ";base64," not in url:
+        raise invalid(f"'{param}' must be a base64 data URL (data:image/png;base64,...); limner does not fetch "
+                      "remote URLs", param=param, code="invalid_image_url")
+    try:
+        return base64.b64decode(url.split(";base64,", 1)[1], validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise invalid(f"'{param}' is not valid base64", param=param, code="invalid_image_url") from e
 
 
 def decode_upload(data: bytes, param: str) -> Image.Image:

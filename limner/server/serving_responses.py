@@ -33,6 +33,7 @@ from limner.server.jobs import Job, job_events, run_until_disconnect
 from limner.server.protocol import ImageGenerationTool, ResponsesRequest
 from limner.server.serving_images import (
     check_options,
+    data_url_bytes,
     decode_upload,
     edit_input,
     first_event,
@@ -68,16 +69,6 @@ def parse_tool(req: ResponsesRequest) -> ImageGenerationTool:
         raise invalid("limner answers through the image_generation tool only: add {\"type\": \"image_generation\"} "
                       "to tools", param="tools", code="missing_required_parameter")
     return tool
-
-
-def _data_url_bytes(url: str, param: str) -> bytes:
-    if not url.startswith("data:") or ";base64," not in url:
-        raise invalid(f"'{param}' must be a base64 data URL (data:image/png;base64,...); limner does not fetch "
-                      "remote URLs", param=param, code="invalid_image_url")
-    try:
-        return base64.b64decode(url.split(";base64,", 1)[1], validate=True)
-    except (binascii.Error, ValueError) as e:
-        raise invalid(f"'{param}' is not valid base64", param=param, code="invalid_image_url") from e
 
 
 class Context:
@@ -154,7 +145,7 @@ def read_context(state: AppState, req: ResponsesRequest, owner: str) -> Context:
                                   param=f"{p}.text", code="invalid_value")
                 ctx.texts.append(part["text"])
             elif part.get("type") == "input_image":
-                ctx.images.append((f"{p}.image_url", _data_url_bytes(str(part.get("image_url", "")), f"{p}.image_url")))
+                ctx.images.append((f"{p}.image_url", data_url_bytes(str(part.get("image_url", "")), f"{p}.image_url")))
             else:
                 raise invalid(f"content part type {part.get('type')!r} is not supported", param=f"{p}.type")
     return ctx
@@ -194,7 +185,7 @@ def turn_edit(ctx: Context, prompt: str, mask_url: str | None) -> tuple[EditInpu
     edit = EditInput(images=[decode_upload(b, p) for p, b in sources], originals=[b for _, b in sources], plan=plan)
     if mask_url is not None:
         edit.mask = edit_input([("image", sources[0][1])],
-                               _data_url_bytes(mask_url, "tools[0].input_image_mask.image_url")).mask
+                               data_url_bytes(mask_url, "tools[0].input_image_mask.image_url")).mask
     return edit, route
 
 

@@ -96,6 +96,36 @@ def test_langchain_dalle_wrapper_works_with_its_defaults(server: Server) -> None
     assert verify(got.content).verdict == "made_by_limner"
 
 
+def test_json_body_edits_and_variations(client: OpenAI, server: Server) -> None:
+    """An edit sent as JSON (`images: [{image_url: data URL}]`, optional `mask`) edits as the form does; a
+    variation draws the upload's object anew at the size asked for. Remote URLs and file ids are named 400s."""
+    star = png(render(Scene(256, 256, "white", [SceneObject("star", "red")])).convert("RGB"))
+    data_url = "data:image/png;base64," + base64.b64encode(star).decode()
+    mask = Image.new("RGBA", (256, 256), (0, 0, 0, 255))
+    mask.paste((0, 0, 0, 0), (0, 0, 128, 128))
+    mask_url = "data:image/png;base64," + base64.b64encode(png(mask)).decode()
+    with server.http() as http:
+        res = http.post("/v1/images/edits", json={"model": "gpt-image-1", "images": [{"image_url": data_url}],
+                                                  "mask": {"image_url": mask_url}, "prompt": "a blue heart",
+                                                  "quality": "low", "seed": 2, "n": None})
+        assert res.status_code == 200, res.text
+        out = decode(res.json()["data"][0]["b64_json"]).convert("RGB")
+        kept = np.abs(np.asarray(out, dtype=np.float32)[128:, :] - np.asarray(Image.open(io.BytesIO(star)),
+                                                                               dtype=np.float32)[128:, :]).mean()
+        assert out.size == (256, 256) and kept < 3.0  # outside the mask the upload is kept (watermark aside)
+        for ref, param in (({"image_url": "https://example.com/a.png"}, "images[0].image_url"),
+                           ({"file_id": "file-abc"}, "images[0].file_id"), ("nope", "images[0]")):
+            res = http.post("/v1/images/edits", json={"images": [ref], "prompt": "a blue heart"})
+            assert res.status_code == 400 and res.json()["error"]["param"] == param, res.text
+    r = client.images.create_variation(image=("star.png", star, "image/png"), model="dall-e-2", n=1,
+                                       size="512x512", response_format="b64_json")
+    assert decode(r.data[0].b64_json).size == (512, 512) and "star" in (r.data[0].revised_prompt or "")
+    with pytest.raises(openai.BadRequestError) as e:
+        client.images.create_variation(image=("flat.png", png(Image.new("RGB", (256, 256), (20, 90, 200))),
+                                              "image/png"), response_format="b64_json")
+    assert "no world object" in e.value.body["message"]
+
+
 def test_generate_returns_signed_images_and_usage(client: OpenAI, server: Server) -> None:
     r = client.images.generate(model="gpt-image-1", prompt="two red stars", n=2, size="384x256", quality="low",
                                output_format="webp", extra_body={"seed": 7})
