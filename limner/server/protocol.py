@@ -143,3 +143,15 @@ class ResponsesRequest(_Request):
     top_p: float | None = Field(default=None, ge=0, le=1)
     max_output_tokens: int | None = Field(default=None, ge=1)
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED)  # limner extension, as for images
+    # Documented fields with nothing for an image-only model to do: accepted, and echoed where the response
+    # object has them (reasoning, text, truncation); `background: true` (run detached) is refused.
+    include: list[str] | None = None
+    reasoning: dict[str, Any] | None = None
+    text: dict[str, Any] | None = None
+    truncation: Literal["auto", "disabled"] | None = None
+    service_tier: str | None = None
+    max_tool_calls: int | None = Field(default=None, ge=1)
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    prompt_cache_key: str | None = Field(default=None, max_length=256)
+    safety_identifier: str | None = Field(default=None, max_length=256)
+    background: bool = False

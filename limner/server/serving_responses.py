@@ -53,12 +53,17 @@ def _hex() -> str:
 
 
 def parse_tool(req: ResponsesRequest) -> ImageGenerationTool:
-    """The request's image_generation tool, validated; any other tool type, or none, is a 400."""
+    """The request's image_generation tool, validated; other tools (functions, web search...) may be listed
+    beside it and go unused, since limner has no text model to call them; no image tool at all is a 400."""
     tool = None
+    if req.background:
+        raise invalid("background responses are not supported: limner answers in the request (stream=true streams it)",
+                      param="background", code="unsupported_value")
     for i, t in enumerate(req.tools):
-        if t.get("type") != "image_generation":
-            raise invalid(f"tool type {t.get('type')!r} is not supported by limner; use 'image_generation'",
-                          param=f"tools[{i}].type", code="invalid_value")
+        if not isinstance(t.get("type"), str):
+            raise invalid(f"tools[{i}] has no type", param=f"tools[{i}].type", code="invalid_value")
+        if t["type"] != "image_generation":
+            continue
         try:
             tool = ImageGenerationTool(**t)
         except ValidationError as e:
@@ -197,11 +202,13 @@ def response_object(req: ResponsesRequest, tool: ImageGenerationTool, resp_id: s
     return {
         "id": resp_id, "object": "response", "created_at": created, "status": status, "error": error,
         "incomplete_details": None, "instructions": req.instructions, "max_output_tokens": req.max_output_tokens,
-        "model": req.model, "output": output, "parallel_tool_calls": True,
-        "previous_response_id": req.previous_response_id, "reasoning": {"effort": None, "summary": None},
+        "model": req.model, "output": output,
+        "parallel_tool_calls": True if req.parallel_tool_calls is None else req.parallel_tool_calls,
+        "previous_response_id": req.previous_response_id,
+        "reasoning": req.reasoning or {"effort": None, "summary": None},
         "store": req.store, "temperature": 1.0 if req.temperature is None else req.temperature,
-        "text": {"format": {"type": "text"}}, "tool_choice": "auto", "tools": [tool.model_dump()],
-        "top_p": 1.0 if req.top_p is None else req.top_p, "truncation": "disabled", "usage": usage,
+        "text": req.text or {"format": {"type": "text"}}, "tool_choice": "auto", "tools": [tool.model_dump()],
+        "top_p": 1.0 if req.top_p is None else req.top_p, "truncation": req.truncation or "disabled", "usage": usage,
         "user": req.user, "metadata": req.metadata or {},
     }
 

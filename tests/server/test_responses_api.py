@@ -139,3 +139,33 @@ def test_a_body_that_is_not_an_object_is_a_400(server: Server) -> None:
         assert r.status_code == 400 and "JSON object" in r.json()["error"]["message"] and "array" in r.text
         r = h.post("/v1/images/generations")
         assert r.status_code == 400 and r.json()["error"]["code"] == "missing_required_parameter"
+
+
+def test_documented_fields_and_other_tools_are_accepted(client: OpenAI) -> None:
+    """Fields OpenAI documents for /v1/responses are accepted (echoed where the response has them); tools
+    limner cannot call may sit beside the image tool; a detached background response is refused by name."""
+    tools = [*TOOL, {"type": "function", "name": "lookup", "parameters": {"type": "object", "properties": {}}},
+             {"type": "web_search"}]
+    r = client.responses.create(model="gpt-4.1", input="a red star", tools=tools,  # type: ignore[arg-type]
+                                include=["reasoning.encrypted_content"], reasoning={"effort": "low"},
+                                text={"format": {"type": "text"}}, truncation="auto", store=True,
+                                parallel_tool_calls=False, metadata={"run": "1"}, max_tool_calls=2)
+    assert r.output[0].type == "image_generation_call" and r.truncation == "auto"
+    assert r.reasoning is not None and r.reasoning.effort == "low" and r.parallel_tool_calls is False
+    with pytest.raises(openai.BadRequestError) as e:
+        client.responses.create(model="gpt-4.1", input="a red star", tools=TOOL, background=True)
+    assert e.value.body["param"] == "background"
+    with pytest.raises(openai.BadRequestError) as e:
+        client.responses.create(model="gpt-4.1", input="a red star", tools=[{"type": "web_search"}])
+    assert e.value.body["param"] == "tools"
+
+
+def test_langchain_chat_openai_bound_to_the_image_tool(server: Server) -> None:
+    """LangChain's ChatOpenAI with `bind_tools([{"type": "image_generation"}])`, otherwise defaults: it switches
+    to the Responses API and gets the image back as an image_generation_call block."""
+    chat = pytest.importorskip("langchain_openai")
+    llm = chat.ChatOpenAI(model="gpt-4.1", base_url=f"{server.url}/v1", api_key="local")
+    msg = llm.bind_tools([{"type": "image_generation", "quality": "low", "size": "256x256"}]).invoke("a red star")
+    blocks = [b for b in msg.content if isinstance(b, dict) and b.get("type") == "image_generation_call"]
+    assert len(blocks) == 1 and blocks[0]["status"] == "completed"
+    assert Image.open(io.BytesIO(base64.b64decode(blocks[0]["result"]))).size == (256, 256)
