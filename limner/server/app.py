@@ -129,6 +129,9 @@ def create_app(settings: ServerSettings | None = None, state: AppState | None = 
             raise invalid(f"/v1/images/variations takes multipart/form-data, not {ctype or 'no content type'!r}",
                           code="invalid_content_type")
         uploads, mask, fields = await _multipart_images(request, ("image",))
+        if "prompt" in fields:
+            raise invalid("Unknown parameter: 'prompt' (a variation takes no prompt).", param="prompt",
+                          code="unknown_parameter")
         if len(uploads) != 1 or mask is not None:
             raise invalid("/v1/images/variations takes exactly one 'image' and no mask", param="image",
                           code="invalid_value")

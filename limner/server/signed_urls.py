@@ -54,7 +54,8 @@ def signed_path(secret: bytes, image_id: str, owner: str, now: float | None = No
 
 def check_signed(secret: bytes, image_id: str, owner: str, expires: int, sig: str, now: float | None = None) -> None:
     """APIError 403 for a signature that does not match, 410 for an expired URL; None when it may be served."""
-    if not hmac.compare_digest(signature(secret, image_id, owner, expires), sig):
+    # bytes, not str: compare_digest refuses non-ASCII strings, and a URL may carry anything
+    if not hmac.compare_digest(signature(secret, image_id, owner, expires).encode(), sig.encode("utf-8", "replace")):
         raise APIError("This image URL's signature does not match.", status=403, code="invalid_signature")
     if (now if now is not None else time.time()) > expires:
         raise APIError("This image URL has expired; generate the image again or use b64_json.", status=410,

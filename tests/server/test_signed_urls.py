@@ -25,6 +25,9 @@ def test_a_signed_path_checks_out_until_it_expires() -> None:
         with pytest.raises(APIError) as e:
             check_signed(key, image_id, owner, exp, sig, now=1000.0)
         assert e.value.status == 403
+    with pytest.raises(APIError) as e:  # whatever a URL carries is a 403, never a crash
+        check_signed(secret, "\u169b\u1684", "", -93632, "\x82S\xb3", now=1000.0)
+    assert e.value.status == 403
 
 
 def test_the_secret_is_made_once_and_kept_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
