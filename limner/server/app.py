@@ -193,12 +193,14 @@ def create_app(settings: ServerSettings | None = None, state: AppState | None = 
         name = f"limner-{row.id[6:18]}.{'jpg' if fmt == 'jpeg' else fmt}"
         return Response(data, media_type=MIME[fmt], headers={"Content-Disposition": f'inline; filename="{name}"'})
 
-    @app.get("/v1/limner/images/{image_id}/signed")
-    async def image_signed(image_id: str, st: State, owner: str, expires: int, sig: str) -> Response:
+    @app.get("/v1/limner/images/{image_id}/file.{ext}")
+    async def image_signed(image_id: str, ext: str, st: State, owner: str, expires: int, sig: str) -> Response:
         """An image by the expiring signed URL an Images API answer gave (response_format "url"); no key needed,
         the signature names the tenant."""
         check_signed(url_secret(str(st.settings.data_dir)), image_id, owner, expires, sig)
         row = _image_row(st, image_id, owner)
+        if ext.replace("jpg", "jpeg") != row.format:
+            raise not_found(f"Image '{image_id}' is {row.format}, not {ext}.", param="ext")
         return Response(st.store.read_image(row), media_type=MIME[row.format])
 
     @app.get("/v1/limner/status")

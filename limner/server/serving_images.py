@@ -203,7 +203,7 @@ async def run_images(state: AppState, request: Request, spec: GenSpec, kind: str
         if response_format == "url":
             secret = url_secret(str(state.settings.data_dir))
             base = str(request.base_url).rstrip("/")
-            urls = [base + signed_path(secret, row.id, owner) for row in rows]
+            urls = [base + signed_path(secret, row.id, owner, row.format) for row in rows]
         return JSONResponse(images_response(spec, out, urls).model_dump(exclude_none=True))
 
     try:

@@ -45,11 +45,13 @@ def signature(secret: bytes, image_id: str, owner: str, expires: int) -> str:
     return hmac.new(secret, f"{image_id}\n{owner}\n{expires}".encode(), hashlib.sha256).hexdigest()
 
 
-def signed_path(secret: bytes, image_id: str, owner: str, now: float | None = None, ttl_s: int = URL_TTL_S) -> str:
-    """The path (with its query) of a URL to `image_id` that `owner` may hand out until now + ttl_s."""
+def signed_path(secret: bytes, image_id: str, owner: str, fmt: str = "png", now: float | None = None,
+                ttl_s: int = URL_TTL_S) -> str:
+    """The path (with its query) of a URL to `image_id` that `owner` may hand out until now + ttl_s. The path ends
+    in the file's extension, as clients that name the download after the URL (LibreChat) expect."""
     expires = int(now if now is not None else time.time()) + ttl_s
     query = urlencode({"owner": owner, "expires": expires, "sig": signature(secret, image_id, owner, expires)})
-    return f"/v1/limner/images/{image_id}/signed?{query}"
+    return f"/v1/limner/images/{image_id}/file.{'jpg' if fmt == 'jpeg' else fmt}?{query}"
 
 
 def check_signed(secret: bytes, image_id: str, owner: str, expires: int, sig: str, now: float | None = None) -> None:

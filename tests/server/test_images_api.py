@@ -126,6 +126,30 @@ def test_json_body_edits_and_variations(client: OpenAI, server: Server) -> None:
     assert "no world object" in e.value.body["message"]
 
 
+def test_open_webui_and_librechat_request_shapes(client: OpenAI, server: Server) -> None:
+    """The bodies two chat UIs send for image generation, as their source builds them: Open WebUI's
+    (backend/open_webui/routers/images.py: model, prompt, n, size, and response_format b64_json unless the model
+    answers with URLs, whose URL it then fetches with its Authorization header) and LibreChat's DALL-E 3 tool
+    (api/app/clients/tools/structured/DALLE3.js: model dall-e-3, quality, style, size, prompt, n 1, then
+    data[0].url, whose file name comes from the URL's basename)."""
+    import httpx
+
+    with server.http() as http:
+        res = http.post("/v1/images/generations", headers={"Authorization": "Bearer local"}, json={
+            "model": "gpt-image-1", "prompt": "a red star", "n": 1, "size": "512x512", "response_format": "b64_json"})
+        assert res.status_code == 200 and decode(res.json()["data"][0]["b64_json"]).size == (512, 512), res.text
+        res = http.post("/v1/images/generations", headers={"Authorization": "Bearer local"}, json={
+            "model": "dall-e-2", "prompt": "a red star", "n": 1, "size": "256x256"})
+        url = res.json()["data"][0]["url"]
+        got = http.get(url, headers={"Authorization": "Bearer local"})
+        assert got.status_code == 200 and got.headers["content-type"].startswith("image/"), got.text
+    r = client.images.generate(model="dall-e-3", quality="hd", style="natural", size="1024x1792",
+                               prompt="a watercolour of a blue heart", n=1)
+    url = r.data[0].url
+    assert url is not None and url.split("?")[0].endswith(".png")  # the basename carries the extension
+    assert Image.open(io.BytesIO(httpx.get(url, timeout=30).content)).size == (1024, 1792)
+
+
 def test_generate_returns_signed_images_and_usage(client: OpenAI, server: Server) -> None:
     r = client.images.generate(model="gpt-image-1", prompt="two red stars", n=2, size="384x256", quality="low",
                                output_format="webp", extra_body={"seed": 7})

@@ -10,8 +10,8 @@ from limner.server.signed_urls import URL_TTL_S, check_signed, signature, signed
 
 def test_a_signed_path_checks_out_until_it_expires() -> None:
     secret = b"s" * 32
-    path = signed_path(secret, "image_abc", "key_1", now=1000.0)
-    assert path.startswith("/v1/limner/images/image_abc/signed?owner=key_1&expires=")
+    path = signed_path(secret, "image_abc", "key_1", "jpeg", now=1000.0)
+    assert path.startswith("/v1/limner/images/image_abc/file.jpg?owner=key_1&expires=")
     expires = 1000 + URL_TTL_S
     sig = signature(secret, "image_abc", "key_1", expires)
     assert f"sig={sig}" in path
