@@ -80,8 +80,14 @@ class Decision:
         }
 
     def moderation_details(self) -> dict[str, Any]:
-        """The `moderation_details` object of the API's `moderation_blocked` error."""
-        return {"stage": self.stage, "categories": self.categories, "reason": self.reason}
+        """The `moderation_details` object of the API's `moderation_blocked` error: the stage, the categories, and
+        the first refusing layer, its policy rule and reason, with the audit record's id when it was stored (look
+        it up with `limner safety decisions`)."""
+        b = self.blocking
+        first = b[0] if b else None
+        return {"stage": self.stage, "categories": self.categories, "reason": self.reason,
+                "layer": first.layer if first else None, "rule": first.rule if first else None,
+                "decision_id": self.decision_id}
 
     def merge(self, other: Decision) -> Decision:
         """Combine two stages' decisions (e.g. prompt then input): the first refusing stage names the result."""

@@ -192,6 +192,8 @@ def test_moderation_block_is_openai_shaped(client: OpenAI) -> None:
     assert body["code"] == "moderation_blocked"
     assert body["moderation_details"]["stage"] == "prompt"
     assert body["moderation_details"]["categories"] == ["illicit"]
+    details = body["moderation_details"]  # the audited layer, rule and record behind the refusal
+    assert details["layer"] and details["rule"] and details["reason"] and details["decision_id"]
     with pytest.raises(openai.BadRequestError) as e:  # a stream is refused before it starts
         list(client.images.generate(model="gpt-image-1", prompt="a naked child", stream=True, partial_images=1))
     assert e.value.body["code"] == "moderation_blocked"
