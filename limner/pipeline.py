@@ -54,11 +54,15 @@ def output_sizes(size: str | tuple[int, int]) -> tuple[str | tuple[int, int], tu
     return drawn, (wh if wh != drawn else None)
 
 
-def resized(drawn: Any, out: tuple[int, int]) -> None:
-    """Resize `drawn`'s images to `out` in place (Lanczos) and say so in its notes."""
-    w, h = drawn.images[0].size if drawn.images else (0, 0)
+def resized(drawn: Any, out: tuple[int, int]) -> tuple[int, int] | None:
+    """Resize `drawn`'s images to `out` in place (Lanczos) and say so in its notes; returns the size they were
+    drawn at (None when there are none)."""
+    if not drawn.images:
+        return None
+    w, h = drawn.images[0].size
     drawn.images = [im.resize(out, Image.Resampling.LANCZOS) for im in drawn.images]
     drawn.notes.append(f"drawn at {w}x{h}, the model's native size for this aspect, and resized to {out[0]}x{out[1]}")
+    return w, h
 
 
 def new_request_id() -> str:
@@ -332,9 +336,7 @@ class Pipeline:
                                          progress=progress)
         except (ValueError, ImageInputError) as e:
             raise InvalidRequest(str(e)) from e
-        native = drawn.images[0].size if out_size and drawn.images else None
-        if out_size:
-            resized(drawn, out_size)
+        native = resized(drawn, out_size) if out_size else None
         edited_from = [r if isinstance(r, bytes) else _image_bytes(im)
                        for r, im in zip(references or [], ref_images, strict=True)] or None
         result = self._deliver(prompt, drawn, decisions, output_format, output_compression, user, edited_from,

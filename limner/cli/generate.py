@@ -15,6 +15,7 @@ from limner.limits import MAX_N, MAX_OUTPUT_SIDE, MIN_N, MIN_OUTPUT_SIDE
 
 if TYPE_CHECKING:
     from limner.engine.decode import SamplingParams
+    from limner.studio.routing import Route
 
 FORMATS = {"png": "png", "webp": "webp", "jpeg": "jpeg", "jpg": "jpeg"}
 EXIT_BLOCKED = 3
@@ -174,9 +175,10 @@ def resolve_format(args: argparse.Namespace) -> str:
     return FORMATS.get(suffix, "png")
 
 
-def validate(args: argparse.Namespace) -> None:
-    """Check `limner generate`'s arguments before any model loads; CliError names the first bad one (prompt,
-    --n, --size, --compression, --best-of, an edit or --mask without --image, a missing input file)."""
+def validate(args: argparse.Namespace) -> Route:
+    """Check `limner generate`'s arguments before any model loads and return the turn's route (studio/routing.py);
+    CliError names the first bad one (prompt, --n, --size, --compression, --best-of, an edit or --mask without
+    --image, a missing input file)."""
     from limner.limits import check_best_of, check_n, check_prompt, parse_output_size
 
     # the rules of limits.py, each named by its flag
@@ -196,12 +198,13 @@ def validate(args: argparse.Namespace) -> None:
     from limner.studio.routing import NothingToEdit, route_turn
 
     try:
-        route_turn(args.prompt, uploads=len(args.image or []), mask=args.mask is not None)
+        route = route_turn(args.prompt, uploads=len(args.image or []), mask=args.mask is not None)
     except NothingToEdit as e:
         raise CliError(f"{e} (pass the image to edit with --image IN.png, or use `limner chat`)") from e
     for path in [*(args.image or []), *([args.mask] if args.mask else [])]:
         if not Path(path).is_file():
             raise CliError(f"input image {path!r} does not exist or is not a file")
+    return route
 
 
 def progress_bar() -> object | None:
@@ -229,7 +232,7 @@ def run(args: argparse.Namespace) -> int:
     """Run `limner generate`: draw (or, with --image, edit or use references), write the files and print
     their paths, or one JSON object with --json. Returns 0, or EXIT_BLOCKED when the safety stack
     refuses; CliError on bad input or an unwritable output."""
-    validate(args)
+    route = validate(args)
     fmt = resolve_format(args)
     count = args.n
     if not args.image and args.think is not False and (args.think or args.quality == "high"):
@@ -255,9 +258,7 @@ def run(args: argparse.Namespace) -> int:
                   output_compression=args.compression, moderation=args.moderation, user=args.user, age=args.age,
                   sampling=sampling, progress=progress_bar(), best_of=args.best_of)
     try:
-        from limner.studio.routing import route_turn
-
-        if route_turn(args.prompt, uploads=len(args.image or []), mask=args.mask is not None).action == "edit":
+        if route.action == "edit":
             if len(args.image) > 1:
                 raise CliError("an edit takes one --image; several images are references named by the prompt")
             result = pipe.edit(args.image[0], args.prompt, mask=args.mask, **common)

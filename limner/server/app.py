@@ -100,7 +100,7 @@ def create_app(settings: ServerSettings | None = None, state: AppState | None = 
         if ctype.startswith("application/json"):
             uploads, mask, fields = await _json_edit(request)
         elif ctype.startswith("multipart/form-data"):
-            uploads, mask, fields = await _multipart_images(request, ("image", "image[]"))
+            uploads, mask, fields = await _multipart_images(request, ("image", "image[]"), allow_mask=True)
         else:
             raise invalid("/v1/images/edits takes multipart/form-data or application/json, not "
                           f"{ctype or 'no content type'!r}", code="invalid_content_type")
@@ -111,11 +111,7 @@ def create_app(settings: ServerSettings | None = None, state: AppState | None = 
         if fidelity not in ("low", "high"):
             raise invalid(f"input_fidelity must be 'low' or 'high', got {fidelity!r}", param="input_fidelity",
                           code="invalid_value")
-        try:
-            opts = ImageGenerationRequest(prompt=prompt, **fields)
-        except ValidationError as e:
-            raise errors.validation_error(e) from e  # type: ignore[arg-type]
-        check_options(st, opts)
+        opts = _request_options(st, prompt, fields)
         edit = edit_input(uploads, mask)
         return await run_images(st, request, spec_from(opts, opts.prompt, edit), "edit", opts.stream, owner,
                                 answer_format(opts))
@@ -128,18 +124,13 @@ def create_app(settings: ServerSettings | None = None, state: AppState | None = 
         if not ctype.startswith("multipart/form-data"):
             raise invalid(f"/v1/images/variations takes multipart/form-data, not {ctype or 'no content type'!r}",
                           code="invalid_content_type")
-        uploads, mask, fields = await _multipart_images(request, ("image",))
+        uploads, _, fields = await _multipart_images(request, ("image",), allow_mask=False)
         if "prompt" in fields:
             raise invalid("Unknown parameter: 'prompt' (a variation takes no prompt).", param="prompt",
                           code="unknown_parameter")
-        if len(uploads) != 1 or mask is not None:
-            raise invalid("/v1/images/variations takes exactly one 'image' and no mask", param="image",
-                          code="invalid_value")
-        try:
-            opts = ImageGenerationRequest(prompt=VARIATION_PROMPT, **fields)
-        except ValidationError as e:
-            raise errors.validation_error(e) from e  # type: ignore[arg-type]
-        check_options(st, opts)
+        if len(uploads) != 1:
+            raise invalid("/v1/images/variations takes exactly one 'image'", param="image", code="invalid_value")
+        opts = _request_options(st, VARIATION_PROMPT, fields)
         spec = spec_from(opts, opts.prompt, edit_input(uploads, None))
         return await run_images(st, request, spec, "variation", False, owner, answer_format(opts))
 
@@ -275,9 +266,10 @@ def _model(model_id: str) -> dict[str, Any]:
 VARIATION_PROMPT = "the object in this image"  # read from the upload as a reference (studio/reading.py)
 
 
-async def _multipart_images(request: Request, image_keys: tuple[str, ...]
+async def _multipart_images(request: Request, image_keys: tuple[str, ...], allow_mask: bool
                             ) -> tuple[list[tuple[str, bytes]], bytes | None, dict[str, Any]]:
-    """(uploads as (param, bytes), mask bytes or None, the other fields) of a multipart images request."""
+    """(uploads as (param, bytes), mask bytes or None, the other fields) of a multipart images request; a file
+    under any other name (or a mask where none is allowed) is a 400."""
     try:
         form = await request.form(max_files=64, max_fields=200)
     except Exception as e:  # malformed multipart
@@ -290,7 +282,7 @@ async def _multipart_images(request: Request, image_keys: tuple[str, ...]
             data = await value.read()
             if key in image_keys:
                 uploads.append((f"image[{len(uploads)}]" if key == "image[]" else "image", data))
-            elif key == "mask" and "image[]" in image_keys:
+            elif key == "mask" and allow_mask:
                 mask = data
             else:
                 raise invalid(f"Unknown file parameter: '{key}'.", param=key, code="unknown_parameter")
@@ -299,6 +291,16 @@ async def _multipart_images(request: Request, image_keys: tuple[str, ...]
         else:
             fields[key] = value
     return uploads, mask, fields
+
+
+def _request_options(st: AppState, prompt: Any, fields: dict[str, Any]) -> ImageGenerationRequest:
+    """A form's or JSON body's fields as the validated request (schema, then what the schema cannot check)."""
+    try:
+        opts = ImageGenerationRequest(prompt=prompt, **fields)
+    except ValidationError as e:
+        raise errors.validation_error(e) from e  # type: ignore[arg-type]
+    check_options(st, opts)
+    return opts
 
 
 def _image_ref(ref: Any, param: str) -> bytes:

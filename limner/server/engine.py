@@ -121,7 +121,10 @@ class Runner:
         rows, cols = self.pipe.generator.model.grid(size)
         return rows * cols
 
-    def _progress(self, job: Job, spec: GenSpec, request_id: str, prompt: str) -> Any:
+    def _progress(self, job: Job, spec: GenSpec, request_id: str, prompt: str,
+                  out: tuple[int, int] | None = None) -> Any:
+        """The pipeline's progress callback: job events, and up to `spec.partial_images` signed previews, resized
+        to `out` (the size the images will be delivered at) when that is not the size the model draws."""
         sent = {"started": False, "partials": 0}
 
         def cb(stage: str, done: int, total: int, images: list[Image.Image] | None) -> None:
@@ -131,8 +134,8 @@ class Runner:
                 job.emit("started")
             if stage == "tokens" and images and sent["partials"] < spec.partial_images:
                 im = images[0]
-                if spec.edit is None and spec.size != "auto" and im.size != (out := parse_output_size(spec.size)):
-                    im = im.resize(out, Image.Resampling.LANCZOS)  # a preview has the size the image will have
+                if out is not None and im.size != out:
+                    im = im.resize(out, Image.Resampling.LANCZOS)
                 # a preview is an image handed out: it is watermarked and signed like any other
                 p = self.pipe.provenance.apply(im, self.pipe.generation_info(request_id, prompt, spec.user),
                                                fmt=spec.output_format, quality=_quality(spec))
@@ -156,19 +159,23 @@ class Runner:
         common: dict[str, Any] = dict(n=spec.n, seed=seed, quality=spec.quality, background=spec.background,
                                       output_format=spec.output_format, output_compression=_quality(spec),
                                       moderation=spec.moderation, user=spec.user, request_id=request_id)
-        progress = self._progress(job, spec, request_id, spec.prompt)
+        from limner.studio.routing import route_turn  # loads the planner and detector: not at import
+
         # OpenAI's `action`: "edit" whenever the turn draws from input images (edited or referenced).
         edit, image_tokens = spec.edit, 0
         action = "generate" if edit is None else "edit"
+        editing = edit is not None and route_turn(spec.prompt, uploads=len(edit.images),
+                                                  mask=edit.mask is not None).action == "edit"
+        # an edit keeps its base's canvas; anything else is delivered at the size asked for
+        progress = self._progress(job, spec, request_id, spec.prompt,
+                                  None if editing or spec.size == "auto" else parse_output_size(spec.size))
         if edit is None:
             size = requested_size(spec)
             r = self.pipe(spec.prompt, size=size, progress=progress, preview_every=self.preview_every(spec, size),
                           think=spec.think, **common)
         else:
-            from limner.studio.routing import route_turn
-
             image_tokens = sum(self.grid_tokens(closest_size(*im.size)) for im in edit.images)
-            if route_turn(spec.prompt, uploads=len(edit.images), mask=edit.mask is not None).action == "edit":
+            if editing:
                 # The base keeps its own (closest supported) size: an edit changes content, not the canvas.
                 size = closest_size(*edit.images[0].size)
                 from limner.studio.plan import ScenePlan
