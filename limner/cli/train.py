@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+from limner.cli.devices import add_device_option, pick_device
 from limner.cli.main import CliError
 
 
@@ -115,6 +116,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    add_device_option(p)
+    p.add_argument("--workers", type=int, default=0,
+                   help="data-loader processes rendering batches beside training (0 = in the training loop; "
+                   "a GPU needs several to be kept busy)")
+    p.add_argument("--minutes", type=float, default=0.0,
+                   help="wall-clock budget: stop after this many minutes of training, with the learning-rate "
+                   "schedule run over whichever of --steps and the budget ends first (0 = none)")
     p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--save-every", type=int, default=200)
     p.set_defaults(func=run)
@@ -157,6 +165,10 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--prior-codes is for the decoder stage, not {args.stage!r}")
     if args.lr <= 0:
         raise CliError(f"--lr must be > 0, got {args.lr}")
+    if args.workers < 0:
+        raise CliError(f"--workers must be >= 0, got {args.workers}")
+    if args.minutes < 0:
+        raise CliError(f"--minutes must be >= 0, got {args.minutes}")
     tcfg = TrainConfig(
         stage=args.stage,
         out_dir=args.out,
@@ -168,6 +180,9 @@ def run(args: argparse.Namespace) -> int:
         log_every=args.log_every,
         save_every=args.save_every,
         threads=args.threads,
+        device=pick_device(args.device),
+        workers=args.workers,
+        minutes=args.minutes,
     )
     try:
         last = train(

@@ -115,6 +115,17 @@ def left_pad(seqs: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tenso
     return tokens, valid, pos
 
 
+def prior_logits(model: NativeModel, tokens: torch.Tensor, grid: torch.Tensor, **kw: object) -> torch.Tensor:
+    """The prior's last-position logits (B, V), float32 on the CPU, for inputs given on the CPU.
+
+    The prior and its KV cache sit on the model's device; the sampler's bookkeeping (codes, layouts, which rows
+    are done) and its random draws stay on the CPU, so a seed draws the same tokens whatever runs the prior, and
+    only one small tensor crosses per step."""
+    dev = model.device
+    moved = {k: v.to(dev) if isinstance(v, torch.Tensor) else v for k, v in kw.items()}
+    return model.prior(tokens.to(dev), grid.to(dev), **moved)[:, -1].float().cpu()
+
+
 def prefill(
     model: NativeModel, seqs: list[list[int]], extra: int, last_obj: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, object]:
@@ -128,7 +139,7 @@ def prefill(
     if last_obj is not None:
         obj = torch.zeros_like(grid)
         obj[:, -1] = last_obj
-    logits = model.prior(tokens, grid, pos_ids=pos, key_valid=valid, cache=cache, obj_pos=obj)[:, -1]
+    logits = prior_logits(model, tokens, grid, pos_ids=pos, key_valid=valid, cache=cache, obj_pos=obj)
     return logits, pos[:, -1] + 1, cache
 
 
@@ -187,9 +198,8 @@ def sample_layouts(
         # the object count on the token just drawn (prior.layout_counts; ignored by a prior without it): every
         # row is at this grammar step, and <lay_end> or <pad> carries none
         count = torch.where(inp - off > END, 1 + min((step + 1) // tokens_per_object(colour), MAX_OBJECTS), 0)
-        logits = model.prior(inp[:, None], gpos, pos_ids=next_pos[:, None], key_valid=row_active[:, None],
-                             cache=cache, obj_pos=obj.repeat(reps, 1)[:, None],
-                             lay_count=count[:, None])[:, -1]
+        logits = prior_logits(model, inp[:, None], gpos, pos_ids=next_pos[:, None], key_valid=row_active[:, None],
+                              cache=cache, obj_pos=obj.repeat(reps, 1)[:, None], lay_count=count[:, None])
         final[row_active] = logits[row_active]
         next_pos = next_pos + row_active.long()
         if bool(done.all()):
@@ -319,7 +329,7 @@ def feed_codes(model: NativeModel, codes: torch.Tensor, first: int, next_pos: to
     inp = (codes + model.text.vocab_size).repeat(reps, 1)  # (B or 2B, m)
     grid = gp[first : first + m].unsqueeze(0).expand(inp.shape[0], -1, -1)  # (B or 2B, m, 2)
     pos = next_pos[:, None] + torch.arange(m)[None]
-    logits = model.prior(inp, grid, pos_ids=pos, cache=cache, obj_pos=cells[:, first + 1 : first + m + 1])[:, -1]
+    logits = prior_logits(model, inp, grid, pos_ids=pos, cache=cache, obj_pos=cells[:, first + 1 : first + m + 1])
     return logits, next_pos + m
 
 
@@ -373,7 +383,9 @@ def sample_tokens(
         assert keep is not None
         logits, next_pos = feed_codes(model, keep[:, :start], 0, next_pos, cache, cells, gp, reps)
     offset, k = model.text.vocab_size, model.config.tokenizer.codebook_size
-    digits = None if params.novel_temperature is None else model.tokenizer.fsq.digits(torch.arange(k))  # (K, D)
+    digits = None  # (K, D): every code's FSQ levels, for continue-or-change sampling
+    if params.novel_temperature is not None:
+        digits = model.tokenizer.fsq.digits(torch.arange(k, device=model.device)).cpu()
     first_free = paint_stops(paint_rows, layouts if keep is None else None, b, rows, cols)
     for i in range(start, stop):
         # only image codes may follow <img> (or <lay_end>)

@@ -89,6 +89,17 @@ class NativeModel:
             m.eval().requires_grad_(False)
         return self
 
+    def to(self, device: torch.device | str) -> NativeModel:
+        """Move the three networks to `device`; returns self."""
+        for m in (self.tokenizer, self.decoder, self.prior):
+            m.to(device)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        """Where the networks are (all three move together, see `to`)."""
+        return self.prior.tok_emb.weight.device
+
     @property
     def grid_stride(self) -> int:
         """Output pixels per image token along each side."""

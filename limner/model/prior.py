@@ -52,10 +52,12 @@ class KVCache:
     length: int = 0
 
     @staticmethod
-    def empty(n_layers: int, batch: int, n_heads: int, max_len: int, head_dim: int) -> KVCache:
-        """A zeroed cache for `batch` sequences of up to `max_len` tokens, no key valid yet."""
+    def empty(n_layers: int, batch: int, n_heads: int, max_len: int, head_dim: int,
+              device: torch.device | str = "cpu") -> KVCache:
+        """A zeroed cache on `device` for `batch` sequences of up to `max_len` tokens, no key valid yet."""
         shape = (n_layers, batch, n_heads, max_len, head_dim)
-        return KVCache(torch.zeros(shape), torch.zeros(shape), torch.zeros(batch, max_len, dtype=torch.bool))
+        return KVCache(torch.zeros(shape, device=device), torch.zeros(shape, device=device),
+                       torch.zeros(batch, max_len, dtype=torch.bool, device=device))
 
 
 class Attention(nn.Module):
@@ -226,7 +228,8 @@ class Prior(nn.Module):
         """An empty KVCache for `batch` sequences of up to `max_len` tokens; ValueError beyond max_seq."""
         if max_len > self.cfg.max_seq:
             raise ValueError(f"sequence length {max_len} exceeds max_seq {self.cfg.max_seq}")
-        return KVCache.empty(self.cfg.n_layers, batch, self.cfg.n_heads, max_len, self.head_dim)
+        return KVCache.empty(self.cfg.n_layers, batch, self.cfg.n_heads, max_len, self.head_dim,
+                             device=self.tok_emb.weight.device)
 
     def forward(
         self,
@@ -253,7 +256,7 @@ class Prior(nn.Module):
         b, t = tokens.shape
         start = cache.length if cache is not None else 0
         if pos_ids is None:
-            pos_ids = (start + torch.arange(t)).unsqueeze(0).expand(b, t)
+            pos_ids = (start + torch.arange(t, device=tokens.device)).unsqueeze(0).expand(b, t)
         if int(pos_ids.max()) >= self.cfg.max_seq:
             raise ValueError(f"position {int(pos_ids.max())} exceeds max_seq {self.cfg.max_seq}")
         ids = self.rows[tokens]
@@ -280,11 +283,12 @@ class Prior(nn.Module):
             else:
                 assert key_valid is not None
                 kv = key_valid
-            causal = torch.ones(t, total, dtype=torch.bool).tril(diagonal=start)  # (T, S)
+            dev = tokens.device
+            causal = torch.ones(t, total, dtype=torch.bool, device=dev).tril(diagonal=start)  # (T, S)
             mask = causal[None, None] & kv[:, None, None, :]  # (B, 1, T, S)
             # A fully masked row (a padding query) would give NaN; let it see itself.
-            eye = torch.zeros(t, total, dtype=torch.bool)
-            eye[torch.arange(t), start + torch.arange(t)] = True
+            eye = torch.zeros(t, total, dtype=torch.bool, device=dev)
+            eye[torch.arange(t, device=dev), start + torch.arange(t, device=dev)] = True
             mask = mask | eye[None, None]
         for i, blk in enumerate(self.blocks):
             x = blk(x, cos, sin, mask, cache, i)

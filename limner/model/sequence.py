@@ -30,6 +30,14 @@ class TokenBatch:
     is_layout: torch.Tensor | None = None  # (B, T) bool: token is a layout token (incl. <lay_end>)
     obj_pos: torch.Tensor | None = None  # (B, T, 2) long: layout.cell_objects of the code after each token
 
+    def to(self, device: torch.device | str) -> TokenBatch:
+        """The batch with every tensor on `device`."""
+        def move(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(device, non_blocking=True)
+
+        return TokenBatch(self.tokens.to(device), self.grid_pos.to(device), self.loss_mask.to(device),
+                          self.is_image.to(device), move(self.is_layout), move(self.obj_pos))
+
 
 def size_token(text: TextTokenizer, size: tuple[int, int]) -> int:
     """Id of the <size:WxH> token for `size` (W, H); ValueError when the vocabulary has none."""

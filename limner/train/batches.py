@@ -33,6 +33,13 @@ class Batch:
     # The objects of each image as layout items (model/layout.py); None where unknown (real images).
     layouts: list[Layout | None] = field(default_factory=list)
 
+    def to(self, device: torch.device | str) -> Batch:
+        """The batch with its images and glyphs on `device` (prompts and layouts are Python objects)."""
+        if self.images.device == torch.device(device):
+            return self
+        return dataclasses.replace(self, images=self.images.to(device, non_blocking=True),
+                                   glyphs=self.glyphs.to(device, non_blocking=True))
+
 
 def example_tensors(ex: Example) -> tuple[np.ndarray, np.ndarray]:
     """(4, H, W) image in [-1, 1] and (1, H, W) glyph in [0, 1] of one example."""

@@ -58,9 +58,10 @@ def background_agrees(tokenizer: ImageTokenizer, true_idx: torch.Tensor, own_idx
     """For codes (B, rows, cols) of true images and the prior's samples of them, whether the prior drew each
     image's background as it is: at most MAX_DIFFERENT of the preview pixels outside every layout object's disc
     differ by more than PIXEL_DIFFERENT."""
+    dev = next(tokenizer.parameters()).device  # the tokenizer may sit on a GPU; the comparison runs on the CPU
     with torch.no_grad():
-        pt = tokenizer.decode_preview(tokenizer.fsq.indices_to_codes(true_idx))  # (B, 4, h, w)
-        po = tokenizer.decode_preview(tokenizer.fsq.indices_to_codes(own_idx))
+        pt = tokenizer.decode_preview(tokenizer.fsq.indices_to_codes(true_idx.to(dev))).cpu()  # (B, 4, h, w)
+        po = tokenizer.decode_preview(tokenizer.fsq.indices_to_codes(own_idx.to(dev))).cpu()
     _, _, h, w = pt.shape
     out = []
     for i, lay in enumerate(layouts):

@@ -62,12 +62,14 @@ def data_source(
 def build_tokenizer_stage(
     size: str, init: str | None, crop: int, frozen_tokenizer: bool = False, flow_weight: float = 1.0,
     log: Callable[[str], None] = print, glyph_refine: int = 0, prior_codes: float = 0.0, seed: int = 0,
+    device: str = "cpu",
 ) -> tuple[ModelConfig, TokenizerStage]:
     """The tokenizer (or, with frozen_tokenizer, the decoder) stage: a named size, or continued from `init`
     (a checkpoint of an older release is refused by its config, naming train/upgrade.py). `glyph_refine`
     (decoder stage) gives the decoder its full-resolution text head of that width when `init` has none, and
     trains that head alone. `prior_codes` (decoder stage): the
-    share of examples decoded from codes the frozen prior of `init` samples for them (train/prior_codes.py)."""
+    share of examples decoded from codes the frozen prior of `init` samples for them (train/prior_codes.py), on
+    `device`."""
     cfg = read_checkpoint(init)[0] if init else get_config(size)
     if glyph_refine:
         if not frozen_tokenizer:
@@ -83,7 +85,7 @@ def build_tokenizer_stage(
         from limner.model.native import NativeModel
         from limner.train.prior_codes import prior_code_sampler
 
-        sampler = prior_code_sampler(NativeModel.from_checkpoint(init), seed=seed)
+        sampler = prior_code_sampler(NativeModel.from_checkpoint(init).to(device), seed=seed)
     stage = (DecoderStage(cfg, crop=crop, head_only=bool(glyph_refine), prior_codes=prior_codes, code_sampler=sampler)
              if frozen_tokenizer else TokenizerStage(cfg, crop, flow_weight))
     if init:
@@ -171,7 +173,8 @@ def train(
         if not init:
             raise ValueError("the decoder stage needs --init CHECKPOINT (a trained tokenizer stage)")
         cfg, stage = build_tokenizer_stage(size or "small", init, crop, frozen_tokenizer=True, log=log,
-                                           glyph_refine=glyph_refine, prior_codes=prior_codes, seed=tcfg.seed)
+                                           glyph_refine=glyph_refine, prior_codes=prior_codes, seed=tcfg.seed,
+                                           device=tcfg.device)
         exclude = heldout if prior_codes else frozenset()  # the prior reads these captions
     elif stage_name == "prior":
         if not tokenizer_ckpt:

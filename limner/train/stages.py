@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -43,8 +44,8 @@ def batch_layouts(batch: Batch, rng: random.Random) -> list[Layout | None]:
 
 
 def batch_layout_map(cfg: ModelConfig, batch: Batch, rng: random.Random) -> torch.Tensor:
-    """The decoder's layout map of a batch (some layouts dropped)."""
-    return layout_map(batch_layouts(batch, rng), batch.size)
+    """The decoder's layout map of a batch (some layouts dropped), on the batch's device."""
+    return layout_map(batch_layouts(batch, rng), batch.size, device=batch.images.device)
 
 
 def drop_colours(layouts: list[Layout | None], keep: list[bool], p: float, rng: random.Random) -> list[Layout | None]:
@@ -127,8 +128,10 @@ class DecoderStage(TokenizerStage):
         self.tokenizer.eval()
         lmap = None
         own: list[int] = []
+        dev = batch.images.device
         with torch.no_grad():
             codes, idx = self.tokenizer.encode(batch.images)  # (B, D, h, w), (B, h, w)
+            idx = idx.cpu()  # painting and the prior's codes are per-example CPU work
             lays = batch_layouts(batch, self.rng)
             own = self.prior_rows(batch)  # these rows decode the prior's own codes, full layout kept
             if own:
@@ -145,10 +148,10 @@ class DecoderStage(TokenizerStage):
             has_text = [bool(g.any()) or i in own for i, g in enumerate(batch.glyphs)]  # never paint own
             idx, painted = paint_batch(idx, lays, has_text, PAINT_SHARE, self.rng)
             if any(painted) or own:
-                codes = self.tokenizer.fsq.indices_to_codes(idx)
+                codes = self.tokenizer.fsq.indices_to_codes(idx.to(dev))
             keep = [p or i in own for i, p in enumerate(painted)]  # own rows keep the prior's colours
             lays = drop_colours(lays, keep, COLOUR_DROP, self.rng)
-            lmap = layout_map(lays, batch.size)
+            lmap = layout_map(lays, batch.size, device=dev)
             preview = self.tokenizer.decode_preview(codes)
         flow = self.decoder.loss(codes, batch.images, batch.glyphs, crop=self.crop, preview=preview, layout=lmap,
                                  on_ink=self.head_only)
@@ -219,6 +222,13 @@ class PriorStage(nn.Module):
         )
         self.rng = random.Random(seed)
 
+    def _apply(self, fn: Any, recurse: bool = True) -> PriorStage:
+        """`.to(device)` and friends also move the frozen parts, which the tuple keeps out of `children()`."""
+        super()._apply(fn, recurse)
+        for m in self.frozen:
+            m._apply(fn, recurse)
+        return self
+
     def checkpoint_modules(self) -> dict[str, nn.Module]:
         """The whole native model, so the prior stage's checkpoint is a complete, shippable model."""
         return {"tokenizer": self.frozen[0], "decoder": self.frozen[1], "prior": self.prior}
@@ -233,9 +243,9 @@ class PriorStage(nn.Module):
             _, idx = self.frozen[0].encode(batch.images)  # (B, h, w)
         drop = [self.rng.random() < self.cfg.prior.cond_drop for _ in batch.prompts]
         seq = build_training_sequences(
-            self.text, batch.prompts, idx, batch.size, drop, self.cfg.prior.max_text_tokens, rng=self.rng,
+            self.text, batch.prompts, idx.cpu(), batch.size, drop, self.cfg.prior.max_text_tokens, rng=self.rng,
             layouts=batch.layouts, layout_offset=self.layout_offset, layout_colour=True,
-        )
+        ).to(batch.images.device)
         obj = seq.obj_pos[:, :-1] if seq.obj_pos is not None else None
         logits = self.prior(seq.tokens[:, :-1], seq.grid_pos[:, :-1], obj_pos=obj)  # (B, T-1, V)
         target = seq.tokens[:, 1:].clone()

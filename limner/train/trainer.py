@@ -25,6 +25,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from limner.model.checkpoint import save_checkpoint
 from limner.model.config import ModelConfig
@@ -48,6 +49,11 @@ class TrainConfig:
     log_every: int = 10
     save_every: int = 200
     threads: int = 0  # 0 = leave torch's default
+    device: str = "cpu"  # chosen by the entry point (cli/devices.py); the stage and every batch move there
+    workers: int = 0  # data-loader processes making batches beside the training loop; 0 = in the loop
+    # A wall-clock budget in minutes (0 = none): the cosine schedule then runs over whichever of `steps` and
+    # the budget ends first, so a run sized in time (a lent GPU, a compute-matched study) still decays its rate.
+    minutes: float = 0.0
 
 
 def param_groups(stage: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -65,12 +71,43 @@ def param_groups(stage: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
             for (decay, scale), ps in sorted(groups.items(), key=lambda kv: (not kv[0][0], kv[0][1]))]
 
 
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warmup then cosine decay to min_lr_frac * lr."""
+def lr_at(step: int, cfg: TrainConfig, elapsed_s: float = 0.0) -> float:
+    """Linear warmup then cosine decay to min_lr_frac * lr, over the steps or, with a time budget
+    (cfg.minutes), over whichever is further along: `elapsed_s` of the budget or the steps."""
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
     p = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    if cfg.minutes > 0:
+        p = max(p, min(1.0, elapsed_s / (60.0 * cfg.minutes)))
     return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+class _Stream(IterableDataset):
+    """The batch iterator of one data-loader worker: the factory's, seeded apart per worker."""
+
+    def __init__(self, batches: Callable[[int], Iterator[Any]], seed: int) -> None:
+        self.batches = batches
+        self.seed = seed
+
+    def __iter__(self) -> Iterator[Any]:
+        info = get_worker_info()
+        torch.set_num_threads(1)  # a worker renders scenes; its share of cores is its own process
+        return iter(self.batches(self.seed + 100_003 * (info.id if info is not None else 0)))
+
+
+def _as_is(batch: Any) -> Any:
+    """The data loader's collate: a worker's item is already a whole batch."""
+    return batch
+
+
+def batch_stream(batches: Callable[[int], Iterator[Any]], seed: int, workers: int) -> Iterator[Any]:
+    """`batches(seed)`, or with workers > 0 the same kind of stream made by that many processes (each seeded
+    apart), so rendering scenes keeps up with a fast device."""
+    if workers <= 0:
+        return batches(seed)
+    loader = DataLoader(_Stream(batches, seed), batch_size=None, num_workers=workers, collate_fn=_as_is,
+                        prefetch_factor=4, persistent_workers=True)
+    return iter(loader)
 
 
 def dist_info() -> tuple[int, int]:
@@ -107,23 +144,32 @@ class Trainer:
         self.out = Path(cfg.out_dir)
         if self.rank == 0:
             self.out.mkdir(parents=True, exist_ok=True)
+        self.device = torch.device(cfg.device)
+        if self.device.type == "cuda" and self.world > 1:  # one GPU per process, by torchrun's LOCAL_RANK
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(self.device)
+        stage.to(self.device)  # before the optimizer, whose state then lives beside the parameters
         self.opt = torch.optim.AdamW(param_groups(stage, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.95))
         self.step = 0
+        self.elapsed = 0.0  # training seconds before this process (resumed runs), for the time budget
+        self.started = time.time()  # when this process's training began (reset by run)
         self._resume()
         self.model: nn.Module = stage
         if self.world > 1:
-            self.model = nn.parallel.DistributedDataParallel(stage)
-        self.batches = batches(cfg.seed * 1000 + self.rank + self.step * 7919)
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = nn.parallel.DistributedDataParallel(stage, device_ids=ids)
+        self.batches = batch_stream(batches, cfg.seed * 1000 + self.rank + self.step * 7919, cfg.workers)
 
     def _resume(self) -> None:
         st = self.out / "state.pt"
         if not st.exists():
             return
-        state = torch.load(st, map_location="cpu", weights_only=False)
+        state = torch.load(st, map_location=self.device, weights_only=False)
         self.stage.load_state_dict(state["model"], strict=True)
         self.opt.load_state_dict(state["opt"])
         self.step = int(state["step"])
-        torch.set_rng_state(state["torch_rng"])
+        self.elapsed = float(state.get("elapsed_s", 0.0))
+        torch.set_rng_state(state["torch_rng"].cpu())
         self.log(f"resumed {self.cfg.stage} from {st} at step {self.step}")
 
     def save(self) -> None:
@@ -146,24 +192,43 @@ class Trainer:
                 "model": self.stage.state_dict(),
                 "opt": self.opt.state_dict(),
                 "step": self.step,
+                "elapsed_s": self.elapsed + time.time() - self.started,
                 "torch_rng": torch.get_rng_state(),
             },
             tmp,
         )
         os.replace(tmp, self.out / "state.pt")
 
+    def elapsed_s(self) -> float:
+        """Training seconds so far, across resumes."""
+        return self.elapsed + time.time() - self.started
+
+    def out_of_time(self) -> bool:
+        """Whether the run's time budget (cfg.minutes; 0 = none) is spent. Under DDP rank 0 decides for all,
+        so every rank stops after the same step."""
+        if self.cfg.minutes <= 0:
+            return False
+        done = torch.tensor(float(self.elapsed_s() >= 60.0 * self.cfg.minutes))
+        if self.world > 1:
+            done = done.to(self.device)
+            dist.broadcast(done, 0)
+        return bool(done.item())
+
     def run(self) -> dict[str, float]:
         """Train from the current step to cfg.steps; returns the last logged losses."""
         cfg = self.cfg
         self.model.train()
+        self.started = time.time()
         logf = open(self.out / "log.jsonl", "a") if self.rank == 0 else None  # noqa: SIM115
         last: dict[str, float] = {}
         t0 = time.time()
         try:
-            while self.step < cfg.steps:
+            while self.step < cfg.steps and not self.out_of_time():
                 for g in self.opt.param_groups:
-                    g["lr"] = lr_at(self.step, cfg) * g.get("lr_scale", 1.0)
+                    g["lr"] = lr_at(self.step, cfg, self.elapsed_s()) * g.get("lr_scale", 1.0)
                 batch = next(self.batches)
+                if hasattr(batch, "to"):
+                    batch = batch.to(self.device)
                 loss, logs = self.model(batch)
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"non-finite loss {float(loss)} at step {self.step}")
@@ -176,7 +241,7 @@ class Trainer:
                 if logf and (self.step % cfg.log_every == 0 or self.step == cfg.steps):
                     rec = {
                         "step": self.step,
-                        "lr": lr_at(self.step - 1, cfg),
+                        "lr": lr_at(self.step - 1, cfg, self.elapsed_s()),
                         **last,
                         "s_per_step": (time.time() - t0) / cfg.log_every,
                         "time": time.time(),
