@@ -120,6 +120,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=0,
                    help="data-loader processes rendering batches beside training (0 = in the training loop; "
                    "a GPU needs several to be kept busy)")
+    p.add_argument("--accum", type=int, default=1,
+                   help="micro-batches of --batch-size per optimizer step and process (gradient accumulation; the "
+                   "global batch is batch-size x processes x accum)")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True,
+                   help="bf16 autocast on CUDA, with fp32 weights and optimizer state (default on; no effect on CPU)")
+    p.add_argument("--stop-after", type=int, default=0, metavar="STEPS",
+                   help="stop and save once this many steps are done, keeping the learning-rate schedule of --steps "
+                   "(continue later by running again; 0 = run to --steps)")
     p.add_argument("--minutes", type=float, default=0.0,
                    help="wall-clock budget: stop after this many minutes of training, with the learning-rate "
                    "schedule run over whichever of --steps and the budget ends first (0 = none)")
@@ -167,6 +175,10 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--lr must be > 0, got {args.lr}")
     if args.workers < 0:
         raise CliError(f"--workers must be >= 0, got {args.workers}")
+    if args.accum < 1:
+        raise CliError(f"--accum must be >= 1, got {args.accum}")
+    if args.stop_after < 0:
+        raise CliError(f"--stop-after must be >= 0, got {args.stop_after}")
     if args.minutes < 0:
         raise CliError(f"--minutes must be >= 0, got {args.minutes}")
     tcfg = TrainConfig(
@@ -183,6 +195,9 @@ def run(args: argparse.Namespace) -> int:
         device=pick_device(args.device),
         workers=args.workers,
         minutes=args.minutes,
+        accum=args.accum,
+        amp=args.amp,
+        stop_after=args.stop_after,
     )
     try:
         last = train(

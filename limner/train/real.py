@@ -8,7 +8,6 @@ and their quoted strings become the decoder's glyph condition, as for procedural
 from __future__ import annotations
 
 import io
-import random
 import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from limner.data.scene import glyph_image, to_array
-from limner.train.batches import SIZE_WEIGHTS, Batch
+from limner.train.batches import SIZE_WEIGHTS, Batch, Shard, draw_size, step_rng
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp")
 
@@ -92,13 +91,19 @@ def cover_crop(im: Image.Image, size: tuple[int, int]) -> Image.Image:
     return im.crop((x0, y0, x0 + w, y0 + h))
 
 
-class RealImageBatcher:
-    """Endless batches of captioned images, cover-cropped to a canvas size drawn per batch."""
+MAX_TRIES = 100  # unreadable draws in a row for one example before the data is declared unusable
 
-    def __init__(self, path: str | Path, batch_size: int, seed: int) -> None:
+
+class RealImageBatcher:
+    """Endless batches of captioned images, cover-cropped to a canvas size drawn per step, as the `shard` of the
+    global batches (batches.Shard: a pure function of seed, step and row). An unreadable image is skipped and
+    counted in its batch's `skipped`, never fatal; only data where nothing can be read is an error."""
+
+    def __init__(self, path: str | Path, batch_size: int, seed: int = 0, shard: Shard | None = None) -> None:
         self.items = load_items(path)
         self.batch_size = batch_size
-        self.rng = random.Random(seed)
+        self.shard = shard or Shard(seed)
+        self.stream = self.shard.items()
 
     def __iter__(self) -> Iterator[Batch]:
         return self
@@ -106,18 +111,27 @@ class RealImageBatcher:
     def __next__(self) -> Batch:
         from limner.engine.glyphs import requested_text
 
-        size = self.rng.choices(list(SIZE_WEIGHTS), weights=list(SIZE_WEIGHTS.values()))[0]
+        step, rows = self.shard.place(next(self.stream), self.batch_size)
+        size = draw_size(step_rng(self.shard.seed, step), SIZE_WEIGHTS)
         imgs: list[np.ndarray] = []
         glyphs: list[np.ndarray] = []
         prompts: list[str] = []
-        while len(imgs) < self.batch_size:
-            it = self.rng.choice(self.items)
-            try:
-                im = Image.open(io.BytesIO(it.load())).convert("RGBA")
-            except (UnidentifiedImageError, OSError):
-                continue  # skip unreadable files rather than stopping a long run
+        skipped = 0
+        for j in rows:
+            rng = step_rng(self.shard.seed, step, j)
+            for _ in range(MAX_TRIES):
+                it = rng.choice(self.items)
+                try:
+                    im = Image.open(io.BytesIO(it.load())).convert("RGBA")
+                    break
+                except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+                    skipped += 1  # a corrupt or unreadable file: skip it rather than stop a long run
+            else:
+                raise ValueError(f"{MAX_TRIES} images in a row could not be read from {len(self.items)} items: "
+                                 "is the data corrupt?")
             imgs.append(to_array(cover_crop(im, size)))
             g = glyph_image(requested_text(it.caption), *size)
             glyphs.append(np.asarray(g, dtype=np.float32)[None] / 255.0)
             prompts.append(it.caption)
-        return Batch(torch.from_numpy(np.stack(imgs)), torch.from_numpy(np.stack(glyphs)), prompts, size)
+        return Batch(torch.from_numpy(np.stack(imgs)), torch.from_numpy(np.stack(glyphs)), prompts, size,
+                     skipped=skipped)

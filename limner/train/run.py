@@ -14,7 +14,7 @@ from limner.model.config import ModelConfig, get_config
 from limner.model.decoder import DiffusionDecoder
 from limner.model.image_tokenizer import ImageTokenizer
 from limner.model.text_tokenizer import TextTokenizer
-from limner.train.batches import SceneBatcher
+from limner.train.batches import SceneBatcher, Shard
 from limner.train.stages import DecoderStage, PriorStage, TokenizerStage
 from limner.train.trainer import TrainConfig, Trainer
 from limner.train.upgrade import load_decoder_adding_glyph_refine, load_prior_growing_vocab
@@ -46,16 +46,17 @@ def parse_mix(spec: str) -> dict[str, float]:
 def data_source(
     data: str | None, batch_size: int, exclude: frozenset[str], mix: dict[str, float] | None = None,
     recolour: float = 0.0, paraphrase: float = 0.0,
-) -> Callable[[int], Iterator[Any]]:
-    """Procedural scenes by default (the `mix` of data-engine tags, default TRAIN_MIX, with `recolour` of the
+) -> Callable[[Shard], Iterator[Any]]:
+    """A stream of batches for a batches.Shard: procedural scenes by default (the `mix` of data-engine tags,
+    default TRAIN_MIX, with `recolour` of the
     white scenes moved onto coloured backgrounds and `paraphrase` of the captions rewritten by data/paraphrase.py);
     a folder or webdataset shards of captioned images with --data."""
     if data:
         from limner.train.real import RealImageBatcher
 
-        return lambda seed: RealImageBatcher(data, batch_size, seed)
-    return lambda seed: SceneBatcher(
-        batch_size, seed, mix=mix, exclude=exclude, recolour=recolour, paraphrase=paraphrase
+        return lambda shard: RealImageBatcher(data, batch_size, shard=shard)
+    return lambda shard: SceneBatcher(
+        batch_size, shard.seed, mix=mix, exclude=exclude, recolour=recolour, paraphrase=paraphrase, shard=shard
     )
 
 

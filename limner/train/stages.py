@@ -38,6 +38,12 @@ PAINT_SHARE = 0.5
 COLOUR_DROP = 0.3
 
 
+def exact(batch: Batch) -> torch.autocast:
+    """No autocast here: the frozen tokenizer's codes must be the ones inference computes in float32 (bf16 would
+    move some latents across an FSQ rounding boundary)."""
+    return torch.autocast(batch.images.device.type, enabled=False)
+
+
 def batch_layouts(batch: Batch, rng: random.Random) -> list[Layout | None]:
     """The layouts the decoder sees for a batch, some dropped (LAYOUT_DROP)."""
     return drop_layouts(batch.layouts or [None] * len(batch.prompts), LAYOUT_DROP, rng)
@@ -130,7 +136,8 @@ class DecoderStage(TokenizerStage):
         own: list[int] = []
         dev = batch.images.device
         with torch.no_grad():
-            codes, idx = self.tokenizer.encode(batch.images)  # (B, D, h, w), (B, h, w)
+            with exact(batch):
+                codes, idx = self.tokenizer.encode(batch.images)  # (B, D, h, w), (B, h, w)
             idx = idx.cpu()  # painting and the prior's codes are per-example CPU work
             lays = batch_layouts(batch, self.rng)
             own = self.prior_rows(batch)  # these rows decode the prior's own codes, full layout kept
@@ -239,7 +246,7 @@ class PriorStage(nn.Module):
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         """Batch of images + prompts -> (image CE + 0.1 x text CE, logs), with CFG text dropout."""
-        with torch.no_grad():
+        with torch.no_grad(), exact(batch):
             _, idx = self.frozen[0].encode(batch.images)  # (B, h, w)
         drop = [self.rng.random() < self.cfg.prior.cond_drop for _ in batch.prompts]
         seq = build_training_sequences(

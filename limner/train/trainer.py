@@ -13,6 +13,7 @@ Files in `out_dir`:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -20,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.distributed as dist
@@ -29,6 +30,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from limner.model.checkpoint import save_checkpoint
 from limner.model.config import ModelConfig
+from limner.train.batches import Shard
 
 
 @dataclass
@@ -54,6 +56,16 @@ class TrainConfig:
     # A wall-clock budget in minutes (0 = none): the cosine schedule then runs over whichever of `steps` and
     # the budget ends first, so a run sized in time (a lent GPU, a compute-matched study) still decays its rate.
     minutes: float = 0.0
+    accum: int = 1  # micro-batches of batch_size per optimizer step and process (gradient accumulation)
+    amp: bool = True  # bf16 autocast on CUDA (weights, optimizer state and the frozen tokenizer's codes stay fp32)
+    stop_after: int = 0  # stop (and save) once this many steps are done, keeping the schedule of `steps`; 0 = none
+
+    def __post_init__(self) -> None:
+        if self.accum < 1:
+            raise ValueError(f"accum must be >= 1, got {self.accum}")
+        if self.workers < 0 or self.minutes < 0 or self.stop_after < 0:
+            raise ValueError(f"workers, minutes and stop_after must be >= 0, got {self.workers}, {self.minutes}, "
+                             f"{self.stop_after}")
 
 
 def param_groups(stage: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -83,16 +95,17 @@ def lr_at(step: int, cfg: TrainConfig, elapsed_s: float = 0.0) -> float:
 
 
 class _Stream(IterableDataset):
-    """The batch iterator of one data-loader worker: the factory's, seeded apart per worker."""
+    """The batch stream of one data-loader worker: its share of the shard's items (Shard.split)."""
 
-    def __init__(self, batches: Callable[[int], Iterator[Any]], seed: int) -> None:
+    def __init__(self, batches: Callable[[Shard], Iterator[Any]], shard: Shard) -> None:
         self.batches = batches
-        self.seed = seed
+        self.shard = shard
 
     def __iter__(self) -> Iterator[Any]:
         info = get_worker_info()
         torch.set_num_threads(1)  # a worker renders scenes; its share of cores is its own process
-        return iter(self.batches(self.seed + 100_003 * (info.id if info is not None else 0)))
+        shard = self.shard if info is None else self.shard.split(info.num_workers, info.id)
+        return iter(self.batches(shard))
 
 
 def _as_is(batch: Any) -> Any:
@@ -100,12 +113,13 @@ def _as_is(batch: Any) -> Any:
     return batch
 
 
-def batch_stream(batches: Callable[[int], Iterator[Any]], seed: int, workers: int) -> Iterator[Any]:
-    """`batches(seed)`, or with workers > 0 the same kind of stream made by that many processes (each seeded
-    apart), so rendering scenes keeps up with a fast device."""
+def batch_stream(batches: Callable[[Shard], Iterator[Any]], shard: Shard, workers: int) -> Iterator[Any]:
+    """`batches(shard)`, or with workers > 0 the same stream made by that many processes: each makes every
+    workers-th micro-batch and the loader's round-robin restores the order, so the data do not depend on the
+    number of workers, and rendering scenes keeps up with a fast device."""
     if workers <= 0:
-        return batches(seed)
-    loader = DataLoader(_Stream(batches, seed), batch_size=None, num_workers=workers, collate_fn=_as_is,
+        return batches(shard)
+    loader = DataLoader(_Stream(batches, shard), batch_size=None, num_workers=workers, collate_fn=_as_is,
                         prefetch_factor=4, persistent_workers=True)
     return iter(loader)
 
@@ -129,7 +143,7 @@ class Trainer:
         cfg: TrainConfig,
         model_cfg: ModelConfig,
         stage: nn.Module,
-        batches: Callable[[int], Iterator[Any]],
+        batches: Callable[[Shard], Iterator[Any]],
         meta: dict[str, Any] | None = None,
         log: Callable[[str], None] = print,
         on_finish: Callable[[Path], None] | None = None,
@@ -158,7 +172,10 @@ class Trainer:
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = nn.parallel.DistributedDataParallel(stage, device_ids=ids)
-        self.batches = batch_stream(batches, cfg.seed * 1000 + self.rank + self.step * 7919, cfg.workers)
+        # data are a function of (seed, step, row), not of the world size: see batches.Shard
+        shard = Shard(cfg.seed, self.rank, self.world, cfg.accum, start=self.step * cfg.accum)
+        self.batches = batch_stream(batches, shard, cfg.workers)
+        self.skipped = 0  # unreadable files the data skipped so far (logged when any)
 
     def _resume(self) -> None:
         st = self.out / "state.pt"
@@ -199,6 +216,32 @@ class Trainer:
         )
         os.replace(tmp, self.out / "state.pt")
 
+    def accumulate(self) -> tuple[float, dict[str, float]]:
+        """Forward and backward `accum` micro-batches into the gradients (DDP all-reduces on the last only);
+        returns (the mean loss, the last micro-batch's logs)."""
+        cfg = self.cfg
+        total = 0.0
+        logs: dict[str, float] = {}
+        amp = cfg.amp and self.device.type == "cuda"
+        for m in range(cfg.accum):
+            batch = next(self.batches)
+            self.skipped += int(getattr(batch, "skipped", 0))
+            if hasattr(batch, "to"):
+                batch = batch.to(self.device)
+            sync = self.world == 1 or m == cfg.accum - 1
+            with contextlib.nullcontext() if sync else cast(Any, self.model).no_sync():
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
+                    loss, logs = self.model(batch)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"non-finite loss {float(loss)} at step {self.step}")
+                (loss / cfg.accum).backward()
+            total += loss.item() / cfg.accum
+        if self.world > 1:  # the logged loss is the global batch's, as one process with the whole batch logs it
+            t = torch.tensor(total / self.world, device=self.device if self.device.type == "cuda" else "cpu")
+            dist.all_reduce(t)
+            total = float(t)
+        return total, logs
+
     def elapsed_s(self) -> float:
         """Training seconds so far, across resumes."""
         return self.elapsed + time.time() - self.started
@@ -223,21 +266,18 @@ class Trainer:
         last: dict[str, float] = {}
         t0 = time.time()
         try:
-            while self.step < cfg.steps and not self.out_of_time():
+            end = min(cfg.steps, cfg.stop_after) if cfg.stop_after else cfg.steps
+            while self.step < end and not self.out_of_time():
                 for g in self.opt.param_groups:
                     g["lr"] = lr_at(self.step, cfg, self.elapsed_s()) * g.get("lr_scale", 1.0)
-                batch = next(self.batches)
-                if hasattr(batch, "to"):
-                    batch = batch.to(self.device)
-                loss, logs = self.model(batch)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"non-finite loss {float(loss)} at step {self.step}")
                 self.opt.zero_grad(set_to_none=True)
-                loss.backward()
+                loss_sum, logs = self.accumulate()
                 gn = torch.nn.utils.clip_grad_norm_(self.stage.parameters(), cfg.grad_clip)
                 self.opt.step()
                 self.step += 1
-                last = {"loss": loss.item(), **logs, "grad_norm": float(gn)}
+                last = {"loss": loss_sum, **logs, "grad_norm": float(gn)}
+                if self.skipped:
+                    last["skipped"] = float(self.skipped)
                 if logf and (self.step % cfg.log_every == 0 or self.step == cfg.steps):
                     rec = {
                         "step": self.step,

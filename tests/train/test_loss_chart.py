@@ -12,6 +12,7 @@ from torch import nn
 
 from limner.evals.charts import draw_or_warn, loss_chart
 from limner.model.config import get_config
+from limner.train.batches import Shard
 from limner.train.trainer import TrainConfig, Trainer
 
 
@@ -33,8 +34,8 @@ class LineStage(nn.Module):
         return {}
 
 
-def batches(seed: int) -> Iterator[torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
+def batches(shard: Shard) -> Iterator[torch.Tensor]:
+    g = torch.Generator().manual_seed(shard.seed)
     while True:
         yield torch.randn(8, 1, generator=g)
 
