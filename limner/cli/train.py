@@ -128,6 +128,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stop-after", type=int, default=0, metavar="STEPS",
                    help="stop and save once this many steps are done, keeping the learning-rate schedule of --steps "
                    "(continue later by running again; 0 = run to --steps)")
+    p.add_argument("--max-file-mb", type=float, default=0.0, metavar="MB",
+                   help="write model.safetensors and state.pt in parts of at most this many MB (NAME.part000, ...; "
+                   "every loader reads them), for transfers that cap file sizes; 0 = one file each (default)")
     p.add_argument("--minutes", type=float, default=0.0,
                    help="wall-clock budget: stop after this many minutes of training, with the learning-rate "
                    "schedule run over whichever of --steps and the budget ends first (0 = none)")
@@ -177,6 +180,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--workers must be >= 0, got {args.workers}")
     if args.accum < 1:
         raise CliError(f"--accum must be >= 1, got {args.accum}")
+    if args.max_file_mb < 0:
+        raise CliError(f"--max-file-mb must be >= 0, got {args.max_file_mb}")
     if args.stop_after < 0:
         raise CliError(f"--stop-after must be >= 0, got {args.stop_after}")
     if args.minutes < 0:
@@ -198,6 +203,7 @@ def run(args: argparse.Namespace) -> int:
         accum=args.accum,
         amp=args.amp,
         stop_after=args.stop_after,
+        max_file_mb=args.max_file_mb,
     )
     try:
         last = train(

@@ -72,15 +72,17 @@ class NativeModel:
         m.path = str(path)
         return m.eval()
 
-    def save(self, path: str | Path, meta: dict[str, str] | None = None, dtype: torch.dtype = torch.float32) -> None:
-        """Write a complete checkpoint (config, text vocabulary, the three networks as `dtype`) to `path`;
-        `meta` adds metadata entries."""
+    def save(self, path: str | Path, meta: dict[str, str] | None = None, dtype: torch.dtype = torch.float32,
+             max_bytes: int = 0) -> None:
+        """Write a complete checkpoint (config, text vocabulary, the three networks as `dtype`) to `path`, in parts
+        of at most `max_bytes` when larger (0 = one file); `meta` adds metadata entries."""
         save_checkpoint(
             path,
             self.config,
             {"tokenizer": self.tokenizer, "decoder": self.decoder, "prior": self.prior},
             {"text_vocab": self.text.to_json(), **(meta or {})},
             dtype=dtype,
+            max_bytes=max_bytes,
         )
 
     def eval(self) -> NativeModel:

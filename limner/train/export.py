@@ -18,8 +18,10 @@ def export(
     decoder_ckpt: str | Path | None = None,
     half: bool = True,
     meta: dict[str, str] | None = None,
+    max_bytes: int = 0,
 ) -> Path:
-    """Write the prior checkpoint's model (with the decoder from `decoder_ckpt`, if given) to `out`."""
+    """Write the prior checkpoint's model (with the decoder from `decoder_ckpt`, if given) to `out` (in parts of
+    at most `max_bytes` when larger; 0 = one file)."""
     model = NativeModel.from_checkpoint(prior_ckpt)
     if decoder_ckpt is not None:
         cfg, tensors, _ = read_checkpoint(decoder_ckpt)
@@ -40,5 +42,5 @@ def export(
         load_into(model.decoder, "decoder", tensors, decoder_ckpt)
     _, _, md = read_checkpoint(prior_ckpt)
     keep: dict[str, str] = {k: md[k] for k in ("step", "train") if k in md}
-    model.save(out, {**keep, **(meta or {})}, dtype=torch.float16 if half else torch.float32)
+    model.save(out, {**keep, **(meta or {})}, dtype=torch.float16 if half else torch.float32, max_bytes=max_bytes)
     return Path(out)

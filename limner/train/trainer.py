@@ -14,6 +14,7 @@ Files in `out_dir`:
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
 import os
@@ -28,7 +29,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from limner.model.checkpoint import save_checkpoint
+from limner.model.checkpoint import part_paths, read_file, save_checkpoint, write_file
 from limner.model.config import ModelConfig
 from limner.train.batches import Shard
 
@@ -59,13 +60,14 @@ class TrainConfig:
     accum: int = 1  # micro-batches of batch_size per optimizer step and process (gradient accumulation)
     amp: bool = True  # bf16 autocast on CUDA (weights, optimizer state and the frozen tokenizer's codes stay fp32)
     stop_after: int = 0  # stop (and save) once this many steps are done, keeping the schedule of `steps`; 0 = none
+    max_file_mb: float = 0.0  # model and state in parts of at most this many MB (checkpoint.write_file); 0 = no cap
 
     def __post_init__(self) -> None:
         if self.accum < 1:
             raise ValueError(f"accum must be >= 1, got {self.accum}")
-        if self.workers < 0 or self.minutes < 0 or self.stop_after < 0:
-            raise ValueError(f"workers, minutes and stop_after must be >= 0, got {self.workers}, {self.minutes}, "
-                             f"{self.stop_after}")
+        if self.workers < 0 or self.minutes < 0 or self.stop_after < 0 or self.max_file_mb < 0:
+            raise ValueError(f"workers, minutes, stop_after and max_file_mb must be >= 0, got {self.workers}, "
+                             f"{self.minutes}, {self.stop_after}, {self.max_file_mb}")
 
 
 def param_groups(stage: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -179,9 +181,9 @@ class Trainer:
 
     def _resume(self) -> None:
         st = self.out / "state.pt"
-        if not st.exists():
+        if not st.exists() and not part_paths(st):
             return
-        state = torch.load(st, map_location=self.device, weights_only=False)
+        state = torch.load(io.BytesIO(read_file(st)), map_location=self.device, weights_only=False)
         self.stage.load_state_dict(state["model"], strict=True)
         self.opt.load_state_dict(state["opt"])
         self.step = int(state["step"])
@@ -202,8 +204,9 @@ class Trainer:
             "step": self.step,
             "train": asdict(self.cfg),
         }
-        save_checkpoint(self.out / "model.safetensors", self.model_cfg, comps, meta)
-        tmp = self.out / "state.pt.tmp"
+        cap = int(self.cfg.max_file_mb * 1e6)
+        save_checkpoint(self.out / "model.safetensors", self.model_cfg, comps, meta, max_bytes=cap)
+        buf = io.BytesIO()
         torch.save(
             {
                 "model": self.stage.state_dict(),
@@ -212,9 +215,9 @@ class Trainer:
                 "elapsed_s": self.elapsed + time.time() - self.started,
                 "torch_rng": torch.get_rng_state(),
             },
-            tmp,
+            buf,
         )
-        os.replace(tmp, self.out / "state.pt")
+        write_file(self.out / "state.pt", buf.getvalue(), cap)  # atomic, as model.safetensors
 
     def accumulate(self) -> tuple[float, dict[str, float]]:
         """Forward and backward `accum` micro-batches into the gradients (DDP all-reduces on the last only);

@@ -72,3 +72,22 @@ def test_a_batch_is_the_same_rows_whoever_makes_it() -> None:
     halves = [next(SceneBatcher(2, 5, mix={"single_object": 1.0}, shard=Shard(5, rank=r, world=2))) for r in (0, 1)]
     assert halves[0].prompts + halves[1].prompts == whole.prompts
     assert torch.equal(torch.cat([h.images for h in halves]), whole.images)
+
+
+def test_a_run_capped_at_small_files_writes_parts_that_resume_and_load(tmp_path: Path) -> None:
+    """--max-file-mb (a lent GPU machine returns files of at most 16 MB): the model and the resumable state are
+    written in parts, a rerun resumes from them, and every loader reads a checkpoint in parts."""
+    from limner.model.checkpoint import file_sha256, part_paths
+
+    out = tmp_path / "capped"
+    _train(out, 1, 2, "--max-file-mb", "0.1", "--stop-after", "2")
+    assert not (out / "model.safetensors").exists() and len(part_paths(out / "model.safetensors")) > 1
+    assert all(p.stat().st_size <= 100_000 for p in out.iterdir() if ".part" in p.name)
+    assert len(part_paths(out / "state.pt")) > 1
+    _train(out, 1, 2, "--max-file-mb", "0.1")  # resumes from the parts
+    assert [json.loads(x)["step"] for x in (out / "log.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
+    cfg, tensors, md = read_checkpoint(out / "model.safetensors")
+    assert cfg.name == "tiny" and json.loads(md["step"]) == STEPS and tensors
+    assert len(file_sha256(out / "model.safetensors")) == 64
+    _train(out, 1, 2)  # uncapped again: one file, the stale parts removed
+    assert (out / "model.safetensors").is_file() and not part_paths(out / "model.safetensors")
