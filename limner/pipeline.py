@@ -183,17 +183,23 @@ class Pipeline:
         policy: str | Path | None = None,
         planner_url: str | None = None,
         planner_model: str = "default",
+        device: str = "cpu",
     ) -> Pipeline:
         """Load a checkpoint file (default: the shipped model) or a directory written by `save_pretrained`,
         with the safety stack and the provenance stage.
 
         A directory holds everything: `limner.json` names the checkpoint and the policy saved beside it
         (an explicit `policy=` still wins). `planner_url`: an OpenAI-compatible chat endpoint for thinking
-        mode (default $LIMNER_PLANNER_URL); without one, or while it is down, the built-in planner plans."""
+        mode (default $LIMNER_PLANNER_URL); without one, or while it is down, the built-in planner plans.
+        `device`: where the model runs, cpu (default), cuda[:N], mps or auto (the best this torch build has);
+        ValueError naming a device it cannot use. A seed draws the same tokens on any device."""
         if path is not None and Path(path).is_dir():
             path, saved_policy = read_pretrained_dir(Path(path))
             policy = policy if policy is not None else saved_policy
-        gen = Generator.from_checkpoint(path or default_checkpoint())  # first: a bad checkpoint fails fast
+        from limner.model.device import resolve_device
+
+        # first: a bad checkpoint or device fails fast
+        gen = Generator.from_checkpoint(path or default_checkpoint(), resolve_device(device))
         from limner.provenance.stage import ProvenanceStage
 
         stack = None

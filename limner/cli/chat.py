@@ -15,6 +15,7 @@ import json
 import sys
 from pathlib import Path
 
+from limner.cli.devices import add_device_option, pick_device
 from limner.cli.errors import CliError
 from limner.cli.generate import EXIT_BLOCKED, add_conversation_args
 
@@ -27,6 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--quality", default="auto", choices=("low", "medium", "high", "auto"))
     p.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped model)")
+    add_device_option(p)
     add_conversation_args(p)
     p.set_defaults(func=run)
 
@@ -51,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     try:
         pipe = Pipeline.from_pretrained(args.checkpoint, planner_url=args.planner_url,
-                                        planner_model=args.planner_model)
+                                        planner_model=args.planner_model, device=pick_device(args.device))
     except CheckpointError as e:
         raise CliError(str(e)) from e
     defaults = {"quality": args.quality, "think": True if args.think is None else args.think}

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from limner.cli.devices import add_device_option, pick_device
 from limner.cli.errors import CliError
 
 
@@ -32,6 +33,7 @@ def add_parser(subparsers: Any) -> None:
     g.add_argument("--samples", type=int, default=4, help="images per prompt (default 4)")
     g.add_argument("--oracle", action="store_true", help="score the data engine's exact renders instead of the model's")
     g.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped one)")
+    add_device_option(g)
     g.add_argument("--tags", default=None,
                    help="evaluate only the records of these comma-separated tags, e.g. text,dense_grid (default: all)")
     g.add_argument("--limit", type=int, default=None, help="evaluate only N records, spread over the tags")
@@ -128,8 +130,10 @@ def run(args: argparse.Namespace) -> int:
         from limner.model.checkpoint import CheckpointError
 
         sampling = sampling_from_args(args)
+        device = pick_device(args.device)
         try:
-            generate_fn = load_generator(args.checkpoint, sampling, think=args.think, best_of=args.best_of)
+            generate_fn = load_generator(args.checkpoint, sampling, think=args.think, best_of=args.best_of,
+                                         device=device)
         except (CheckpointError, FileNotFoundError, ValueError, OSError) as e:
             raise CliError(f"cannot load checkpoint {args.checkpoint or '(shipped)'}: {e}") from None
         sha = str(getattr(generate_fn, "checkpoint_sha", ""))
@@ -147,8 +151,8 @@ def run(args: argparse.Namespace) -> int:
         from limner.evals.ablation import ablation_markdown, run_ablation
         from limner.evals.generation import write_section
 
-        rows = run_ablation(lambda sp: load_generator(args.checkpoint, sp), sampling, records, args.ablation_samples,
-                            out, progress=_progress)
+        rows = run_ablation(lambda sp: load_generator(args.checkpoint, sp, device=device), sampling, records,
+                            args.ablation_samples, out, progress=_progress)
         rep["ablation"] = rows
         write_section(out, rep, ablation_markdown(rows))
         for r in rows:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from limner.cli.devices import add_device_option, pick_device
 from limner.cli.main import CliError
 from limner.limits import MAX_N, MAX_OUTPUT_SIDE, MIN_N, MIN_OUTPUT_SIDE
 
@@ -47,6 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", default=None, help="png, webp or jpeg (default: from the --out suffix, else png)")
     p.add_argument("--compression", type=int, default=None, help="0-100 quality for jpeg/webp")
     p.add_argument("--checkpoint", default=None, help="model checkpoint (default: the shipped model)")
+    add_device_option(p)
     add_sampling_args(p)
     p.add_argument("--moderation", default="auto", choices=("auto", "low"))
     p.add_argument("--age", type=int, default=None, help="the user's age, for the safety stack's age tiers")
@@ -250,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         pipe = Pipeline.from_pretrained(args.checkpoint, planner_url=args.planner_url,
-                                        planner_model=args.planner_model)
+                                        planner_model=args.planner_model, device=pick_device(args.device))
     except CheckpointError as e:
         raise CliError(str(e)) from e
     sampling = sampling_from_args(args)

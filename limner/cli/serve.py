@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from limner.cli.devices import add_device_option, pick_device
 from limner.cli.errors import CliError
 
 
@@ -36,6 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-queue", type=int, default=16, help="requests waiting beyond those running; more get 429")
     p.add_argument("--max-body-mb", type=float, default=50, help="largest request body in MB (default 50)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    add_device_option(p)
     p.add_argument("--require-keys", action="store_true",
                    help="require an API key even on loopback (keys are always required on other addresses)")
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
@@ -64,6 +66,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--checkpoint", default=None, help="model checkpoint (default: as `limner serve`)")
     w.add_argument("--policy", default=None, help="safety policy file (default: the built-in policy)")
     w.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    add_device_option(w)
     w.add_argument("--max-jobs", type=int, default=None, help="exit after this many jobs (default: run forever)")
     w.set_defaults(func=run_worker)
 
@@ -81,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
         if args.host != "localhost":
             raise CliError(f"host {args.host!r} is not an IP address") from None
     ckpt = args.checkpoint or os.environ.get("LIMNER_CHECKPOINT")
-    if ckpt and not Path(ckpt).is_file():
+    from limner.model.checkpoint import checkpoint_exists
+
+    if ckpt and not checkpoint_exists(ckpt):
         raise CliError(f"checkpoint {ckpt!r} does not exist")
     if args.checkpoint is None and not ckpt:
         from limner.engine.generator import default_checkpoint
@@ -93,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
                                   data_dir=Path(args.data_dir) if args.data_dir else default_data_dir(),
                                   policy=args.policy, max_concurrency=args.max_concurrency,
                                   max_queue=args.max_queue, torch_threads=args.threads,
+                                  device=pick_device(args.device),
                                   max_body_bytes=int(args.max_body_mb * 1024 * 1024),
                                   require_keys=True if args.require_keys else None,
                                   external_workers=args.external_workers,
@@ -157,8 +163,11 @@ def run_worker(args: argparse.Namespace) -> int:
 
     if not args.database_url or not is_database_url(args.database_url):
         raise CliError(f"--database-url must be a postgresql:// URL, got {args.database_url!r}")
-    if args.checkpoint and not Path(args.checkpoint).is_file():
+    from limner.model.checkpoint import checkpoint_exists
+
+    if args.checkpoint and not checkpoint_exists(args.checkpoint):
         raise CliError(f"checkpoint {args.checkpoint!r} does not exist")
+    device = pick_device(args.device)
     import logging
 
     import torch
@@ -174,7 +183,7 @@ def run_worker(args: argparse.Namespace) -> int:
     from limner.safety.policy import PolicyError
 
     try:
-        pipe = Pipeline.from_pretrained(args.checkpoint, policy=args.policy)
+        pipe = Pipeline.from_pretrained(args.checkpoint, policy=args.policy, device=device)
     except (CheckpointError, PolicyError, OSError) as e:  # a corrupt model or policy: a message, not a traceback
         raise CliError(f"cannot load the model for the worker: {e}") from e
     if pipe.safety is not None:

@@ -128,10 +128,10 @@ class Generator:
         self.model = model
 
     @staticmethod
-    def from_checkpoint(path: str | Path | None = None) -> Generator:
-        """A generator on the checkpoint at `path` (default: `default_checkpoint()`); CheckpointError names
-        what is wrong with the file."""
-        return Generator(NativeModel.from_checkpoint(path or default_checkpoint()))
+    def from_checkpoint(path: str | Path | None = None, device: str = "cpu") -> Generator:
+        """A generator on the checkpoint at `path` (default: `default_checkpoint()`), its model on `device` (a
+        torch device name; model/device.py resolves `auto`); CheckpointError names what is wrong with the file."""
+        return Generator(NativeModel.from_checkpoint(path or default_checkpoint()).to(device))
 
     @property
     def checkpoint_sha(self) -> str:
@@ -157,13 +157,15 @@ class Generator:
         noise: float = 0.0,
         layouts: list[Layout] | None = None,
     ) -> torch.Tensor:
-        """codes (B, rows, cols) + glyph (B, 1, H, W) [+ the prior's layouts] -> (B, 4, H, W) in [-1, 1]."""
-        c = self.model.tokenizer.fsq.indices_to_codes(codes)
+        """codes (B, rows, cols) + glyph (B, 1, H, W) [+ the prior's layouts] -> (B, 4, H, W) in [-1, 1], on the CPU
+        (the decoder runs on the model's device)."""
+        dev = self.model.device
+        c = self.model.tokenizer.fsq.indices_to_codes(codes.to(dev))
         preview = self.model.tokenizer.decode_preview(c)
         h, w = glyph.shape[-2:]
-        lmap = layout_map(list(layouts) if layouts is not None else [None] * len(codes), (w, h))
-        return self.model.decoder.sample(c, glyph, steps=steps, generator=generator, preview=preview,
-                                         noise_scale=noise, layout=lmap)
+        lmap = layout_map(list(layouts) if layouts is not None else [None] * len(codes), (w, h), device=dev)
+        return self.model.decoder.sample(c, glyph.to(dev), steps=steps, generator=generator, preview=preview,
+                                         noise_scale=noise, layout=lmap).cpu()
 
     def paint(
         self, codes: torch.Tensor, layouts: list[Layout], glyph: torch.Tensor, edit: bool = False,
@@ -182,7 +184,7 @@ class Generator:
                 continue
             if not planned_colours(lay):
                 if preview is None:
-                    preview = self.model.tokenizer.decode_preview(self.model.tokenizer.fsq.indices_to_codes(codes))
+                    preview = self.codes_preview(codes)
                 lay = object_colours(preview[i], lay, background_rgb(preview[i], lay))
             if background is not None and not edit:
                 out[i] = background
@@ -205,7 +207,12 @@ class Generator:
         the centre code of a plain 256x256 scene of it."""
         x = torch.from_numpy(to_array(render(Scene(256, 256, colour))))[None]  # (1, 4, 256, 256)
         with torch.no_grad():
-            return int(self.model.tokenizer.encode(x)[1][0, 8, 8])
+            return int(self.model.tokenizer.encode(x.to(self.model.device))[1][0, 8, 8])
+
+    def codes_preview(self, codes: torch.Tensor) -> torch.Tensor:
+        """The tokenizer's preview (B, 4, h, w) of codes (B, rows, cols), on the CPU."""
+        tok = self.model.tokenizer
+        return tok.decode_preview(tok.fsq.indices_to_codes(codes.to(self.model.device))).cpu()
 
     def decode_layered(
         self,
@@ -222,8 +229,7 @@ class Generator:
         is not white (paint.on_white) is painted on a white grid, its background decoded alone beside it, and
         the one laid onto the other. (B, 4, H, W) in [-1, 1]."""
         b = len(codes)
-        tok = self.model.tokenizer
-        pv = tok.decode_preview(tok.fsq.indices_to_codes(codes))  # (B, 4, h, w)
+        pv = self.codes_preview(codes)  # (B, 4, h, w)
         bgs = pv[:, :, pv.shape[2] // 2, pv.shape[3] // 2]  # (B, 4): a plain grid's colour
         painted = [i for i in range(b) if not bool(glyph[i].any())
                    and bool((codes[i] == codes[i].flatten()[0]).all()) and far_from_white(layouts[i])]
@@ -242,8 +248,7 @@ class Generator:
 
     def preview(self, codes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """Cheap preview of a (possibly partial, -1 filled) code grid via the tokenizer's preview head."""
-        c = self.model.tokenizer.fsq.indices_to_codes(fill_partial(codes.flatten(1)).view_as(codes))
-        x = self.model.tokenizer.decode_preview(c)
+        x = self.codes_preview(fill_partial(codes.flatten(1)).view_as(codes))
         return torch.nn.functional.interpolate(x, size=(size[1], size[0]), mode="nearest")
 
     @torch.no_grad()

@@ -60,8 +60,8 @@ def encode_image(model: NativeModel, image: Image.Image) -> torch.Tensor:
     """The image's codes (1, rows, cols) under the model's tokenizer; the image must be a supported size."""
     x = torch.from_numpy(to_array(image.convert("RGBA")))[None]  # (1, 4, H, W) in [-1, 1]
     with torch.no_grad():
-        _, idx = model.tokenizer.encode(x)
-    return idx
+        _, idx = model.tokenizer.encode(x.to(model.device))
+    return idx.cpu()
 
 
 def composite_exact(base: Image.Image, generated: Image.Image, region: np.ndarray) -> Image.Image:

@@ -34,6 +34,11 @@ def part_paths(path: str | Path) -> list[Path]:
     return sorted(p.parent.glob(p.name + ".part[0-9][0-9][0-9]"))
 
 
+def checkpoint_exists(path: str | Path) -> bool:
+    """Whether a checkpoint is at `path`, as one file or in parts (`write_file`)."""
+    return Path(path).is_file() or bool(part_paths(path))
+
+
 def write_file(path: str | Path, data: bytes, max_bytes: int = 0) -> None:
     """Write `data` to `path` atomically, or, when `max_bytes` > 0 and it is larger, as parts of at most
     `max_bytes` each (`NAME.part000`...; where a transfer limits file sizes, e.g. a lent GPU machine's 16 MB).

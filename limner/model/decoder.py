@@ -228,8 +228,9 @@ class DiffusionDecoder(nn.Module):
         b, _, hh, ww = glyph.shape
         pv = self.preview_input(preview, (hh, ww))
         lay = self.layout_features(layout)  # once: it does not depend on the step
-        x = noise_scale * torch.randn((b, self.cfg.channels, hh, ww), generator=generator)
+        # the noise is drawn on the CPU (a seed gives the same image on any device), then moved beside the weights
+        x = noise_scale * torch.randn((b, self.cfg.channels, hh, ww), generator=generator).to(codes.device)
         for i in range(len(sched.timesteps) - 1):
-            t = torch.full((b,), float(sched.timesteps[i]))
+            t = torch.full((b,), float(sched.timesteps[i]), device=codes.device)
             x = sched.step(self.denoise(x, t, cond, glyph, pv, lay), i, x)
         return x.clamp(-1, 1)

@@ -50,7 +50,8 @@ class AppState:
                 import torch
 
                 torch.set_num_threads(settings.torch_threads)
-            pipe = Pipeline.from_pretrained(ckpt, safety=settings.safety, policy=settings.policy)
+            pipe = Pipeline.from_pretrained(ckpt, safety=settings.safety, policy=settings.policy,
+                                            device=settings.device)
             if settings.warm and pipe.safety is not None:
                 pipe.safety.warm()
             return pipe

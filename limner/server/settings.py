@@ -67,6 +67,7 @@ class ServerSettings:
     retry_after_s: int = 2  # the Retry-After a 429 suggests
     max_body_bytes: int = 50 * 1024 * 1024  # OpenAI's own limit for image uploads is 50 MB per file
     torch_threads: int = 0  # 0: leave torch's default
+    device: str = "cpu"  # where the model runs (a torch device name, resolved by the entry point)
     warm: bool = True  # load lazy safety models at start-up so the first request is not slow
     external_workers: bool = False  # jobs run on `limner worker` processes sharing the PostgreSQL database
     require_keys: bool | None = None  # None: keys are optional on loopback, required on any other address

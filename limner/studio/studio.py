@@ -228,15 +228,17 @@ def mask_layout(after: ScenePlan, region: np.ndarray, observed: list[Observed]) 
 
 
 def load_generator(
-    checkpoint: str | None = None, sampling: SamplingParams | None = None, *, think: bool = False, best_of: int = 1
+    checkpoint: str | None = None, sampling: SamplingParams | None = None, *, think: bool = False, best_of: int = 1,
+    device: str = "cpu",
 ) -> Callable[..., list[Image.Image]]:
     """A plain function for the eval: generate_fn(prompt, size, background, n, seed) -> images, sampled with
     `sampling` (default: the engine's SamplingParams). `think` / `best_of` draw through thinking mode and the
-    verifier (this module), as `limner generate --think --best-of N` does; the default is the model alone.
+    verifier (this module), as `limner generate --think --best-of N` does; the default is the model alone, on
+    `device` (a torch device name).
 
     It carries `checkpoint_sha` as an attribute.
     """
-    gen = Generator.from_checkpoint(checkpoint)
+    gen = Generator.from_checkpoint(checkpoint, device)
     params = sampling or SamplingParams()
     studio = None
     if think or best_of != 1:

@@ -289,6 +289,10 @@ class Trainer:
                         "s_per_step": (time.time() - t0) / cfg.log_every,
                         "time": time.time(),
                     }
+                    rec["images_per_s"] = cfg.batch_size * cfg.accum * self.world / max(rec["s_per_step"], 1e-9)
+                    if self.device.type == "cuda":  # peak memory of this process's GPU since the last log
+                        rec["gpu_peak_gb"] = torch.cuda.max_memory_allocated(self.device) / 1e9
+                        torch.cuda.reset_peak_memory_stats(self.device)
                     logf.write(json.dumps(rec) + "\n")
                     logf.flush()
                     self.log(
