@@ -25,11 +25,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "stage",
+        nargs="?",
         choices=("tokenizer", "decoder", "prior"),
         help="tokenizer: FSQ tokenizer + diffusion decoder; decoder: the decoder alone on a frozen "
         "tokenizer (needs --init); prior: the transformer (needs --tokenizer)",
     )
-    p.add_argument("--out", required=True, help="output directory (model.safetensors, state.pt, log.jsonl)")
+    p.add_argument("--out", help="output directory (model.safetensors, state.pt, log.jsonl); required to train")
+    p.add_argument("--list-sizes", action="store_true",
+                   help="print the named model sizes with their parameters, training FLOPs per image and memory, "
+                   "and exit")
     p.add_argument(
         "--size",
         default=None,
@@ -147,6 +151,13 @@ def run(args: argparse.Namespace) -> int:
     from limner.train.run import parse_mix, train
     from limner.train.trainer import TrainConfig
 
+    if args.list_sizes:
+        from limner.model.sizes import sizes_table
+
+        print(sizes_table())
+        return 0
+    if args.stage is None or args.out is None:
+        raise CliError("give the STAGE to train (tokenizer, decoder or prior) and --out DIR, or --list-sizes")
     for name in ("steps", "batch_size", "log_every", "save_every"):
         if getattr(args, name) < 1:
             raise CliError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")

@@ -290,6 +290,28 @@ def robustness_chart(rows: Mapping[str, Mapping[str, float | None]] | Sequence[M
     return _save(fig, path)
 
 
+def scaling_chart(runs: Sequence[Mapping[str, Any]], fit: Mapping[str, float], path: str | Path) -> Path:
+    """Eval loss against training compute (log-log), one line per model size, with the power law fitted to the
+    compute-optimal frontier (bench/scaling.py)."""
+    fig = _figure(7.0, 4.6)
+    ax = fig.add_subplot()
+    shapes = sorted({(r["d_model"], r["layers"]) for r in runs})
+    for d, n in shapes:
+        pts = sorted((r["flops"], r["eval_loss"]) for r in runs if (r["d_model"], r["layers"]) == (d, n))
+        ax.plot([c for c, _ in pts], [v for _, v in pts], "o-", label=f"d{d} x {n} layers")
+    cs = [r["flops"] for r in runs]
+    xs = np.geomspace(min(cs), max(cs), 50)
+    ax.plot(xs, fit["a"] * xs ** -fit["b"], "k--", label=f"frontier fit L = {fit['a']:.3g} C^-{fit['b']:.3f}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training compute (FLOPs)")
+    ax.set_ylabel("eval loss (nats)")
+    ax.set_title("The prior's eval loss against compute")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
 def read_log(log_path: str | Path) -> list[dict[str, Any]]:
     """The records of a trainer's log.jsonl, one per step, in step order.
 

@@ -176,7 +176,8 @@ class Prior(nn.Module):
         self.rows: torch.Tensor
         self.shared: torch.Tensor
         self.register_buffer("rows", rows, persistent=False)
-        self.register_buffer("shared", (rows != torch.arange(vocab_size)).nonzero().flatten(), persistent=False)
+        shared = (rows != torch.arange(vocab_size, device=rows.device)).nonzero().flatten()
+        self.register_buffer("shared", shared, persistent=False)
         self.hex_ids: torch.Tensor
         self.register_buffer("hex_ids", hex_ids, persistent=False)
         self.cfg = cfg

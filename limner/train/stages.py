@@ -22,7 +22,7 @@ from limner.model.layout import Layout, drop_layouts, layout_map, layout_offset
 from limner.model.native import prior_vocab
 from limner.model.paint import paint_batch
 from limner.model.prior import Prior
-from limner.model.sequence import build_training_sequences
+from limner.model.sequence import TokenBatch, build_training_sequences
 from limner.model.text_tokenizer import TextTokenizer
 from limner.train.batches import Batch
 from limner.train.prior_codes import CodeSampler, background_agrees
@@ -248,11 +248,21 @@ class PriorStage(nn.Module):
         """Batch of images + prompts -> (image CE + 0.1 x text CE, logs), with CFG text dropout."""
         with torch.no_grad(), exact(batch):
             _, idx = self.frozen[0].encode(batch.images)  # (B, h, w)
-        drop = [self.rng.random() < self.cfg.prior.cond_drop for _ in batch.prompts]
-        seq = build_training_sequences(
-            self.text, batch.prompts, idx.cpu(), batch.size, drop, self.cfg.prior.max_text_tokens, rng=self.rng,
-            layouts=batch.layouts, layout_offset=self.layout_offset, layout_colour=True,
-        ).to(batch.images.device)
+        return self.sequence_loss(self.sequences(batch.prompts, idx.cpu(), batch.size, batch.layouts)
+                                  .to(batch.images.device))
+
+    def sequences(self, prompts: list[str], idx: torch.Tensor, size: tuple[int, int],
+                  layouts: list[Layout | None] | None) -> TokenBatch:
+        """Training sequences of codes idx (B, h, w) with their prompts and layouts, some prompts dropped for CFG."""
+        drop = [self.rng.random() < self.cfg.prior.cond_drop for _ in prompts]
+        return build_training_sequences(
+            self.text, prompts, idx, size, drop, self.cfg.prior.max_text_tokens, rng=self.rng,
+            layouts=layouts, layout_offset=self.layout_offset, layout_colour=True,
+        )
+
+    def sequence_loss(self, seq: TokenBatch) -> tuple[torch.Tensor, dict[str, float]]:
+        """(image CE + 0.1 x text CE + layout_weight x layout CE [+ first_weight x first-code CE], logs) of a
+        batch of training sequences."""
         obj = seq.obj_pos[:, :-1] if seq.obj_pos is not None else None
         logits = self.prior(seq.tokens[:, :-1], seq.grid_pos[:, :-1], obj_pos=obj)  # (B, T-1, V)
         target = seq.tokens[:, 1:].clone()

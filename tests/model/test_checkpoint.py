@@ -57,3 +57,20 @@ def test_shape_mismatch_is_strict(tmp_path: Path, tiny_model: NativeModel) -> No
     )
     with pytest.raises(CheckpointError, match="prior"):
         NativeModel.from_checkpoint(path)
+
+
+def test_files_in_parts_round_trip_and_replace_each_other(tmp_path: Path) -> None:
+    from limner.model.checkpoint import part_paths, read_file, write_file
+
+    p = tmp_path / "blob.bin"
+    data = bytes(range(256)) * 40  # 10,240 bytes
+    write_file(p, data, max_bytes=4000)
+    assert not p.exists() and [q.name for q in part_paths(p)] == ["blob.bin.part000", "blob.bin.part001",
+                                                                  "blob.bin.part002"]
+    assert read_file(p) == data
+    write_file(p, data[:100], max_bytes=4000)  # small enough for one file: the parts go
+    assert p.read_bytes() == data[:100] and not part_paths(p)
+    write_file(p, data, max_bytes=6000)  # and back: the whole file goes
+    assert not p.exists() and len(part_paths(p)) == 2 and read_file(p) == data
+    with pytest.raises(FileNotFoundError, match="nope"):
+        read_file(tmp_path / "nope")

@@ -45,3 +45,26 @@ def test_empty_or_missing_data_is_named(tmp_path: Path) -> None:
         load_items(tmp_path)
     with pytest.raises(FileNotFoundError, match="nope"):
         load_items(tmp_path / "nope")
+
+
+def test_a_corrupt_file_in_a_shard_is_skipped_and_counted(tmp_path: Path) -> None:
+    shard = tmp_path / "shard-001.tar"
+    members = [("good.png", _png((200, 10, 10))), ("good.txt", b"a red photo"),
+               ("bad.png", b"\x89PNG\r\n\x1a\n truncated"), ("bad.txt", b"a broken photo")]
+    with tarfile.open(shard, "w") as tf:
+        for key, payload in members:
+            info = tarfile.TarInfo(key)
+            info.size = len(payload)
+            tf.addfile(info, io.BytesIO(payload))
+    assert len(load_items(shard)) == 2  # both have a caption; one cannot be decoded
+    batches = RealImageBatcher(shard, 4, seed=0)
+    seen = [next(batches) for _ in range(5)]
+    assert all(b.prompts == ["a red photo"] * 4 for b in seen)  # only the readable image is ever trained on
+    assert sum(b.skipped for b in seen) > 0  # and every unreadable draw was counted
+
+
+def test_data_that_cannot_be_read_at_all_is_an_error_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "x.png").write_bytes(b"nothing")
+    (tmp_path / "x.txt").write_text("a caption")
+    with pytest.raises(ValueError, match="could not be read"):
+        next(RealImageBatcher(tmp_path, 2, seed=0))
