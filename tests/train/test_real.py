@@ -68,3 +68,33 @@ def test_data_that_cannot_be_read_at_all_is_an_error_naming_it(tmp_path: Path) -
     (tmp_path / "x.txt").write_text("a caption")
     with pytest.raises(ValueError, match="could not be read"):
         next(RealImageBatcher(tmp_path, 2, seed=0))
+
+
+def test_parquet_in_the_hugging_face_image_caption_layout(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [({"bytes": _png((0, 0, 200)), "path": "a.png"}, "a blue photo"),
+            ({"bytes": _png((0, 200, 0)), "path": "b.png"}, "a green photo")]
+    table = pa.table({"image": [r[0] for r in rows], "text": [r[1] for r in rows]})
+    pq.write_table(table, tmp_path / "train-00000.parquet")
+    items = load_items(tmp_path)
+    assert [i.caption for i in items] == ["a blue photo", "a green photo"]
+    b = next(RealImageBatcher(tmp_path / "train-00000.parquet", 4, seed=2))
+    assert set(b.prompts) <= {"a blue photo", "a green photo"} and b.skipped == 0
+    pq.write_table(pa.table({"picture": [b"x"], "text": ["t"]}), tmp_path / "bad.parquet")
+    with pytest.raises(ValueError, match="bad.parquet.*expected 'image'"):
+        load_items(tmp_path / "bad.parquet")
+
+
+def test_a_shard_that_is_not_a_tar_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    (tmp_path / "a.tar").write_bytes(b"not a tar at all" * 40)
+    good = tmp_path / "b.tar"
+    with tarfile.open(good, "w") as tf:
+        for key, payload in (("k.png", _png((1, 2, 3))), ("k.txt", b"a dark photo")):
+            info = tarfile.TarInfo(key)
+            info.size = len(payload)
+            tf.addfile(info, io.BytesIO(payload))
+    with pytest.warns(UserWarning, match="a.tar"):
+        items = load_items(tmp_path)
+    assert [i.caption for i in items] == ["a dark photo"]
