@@ -187,16 +187,11 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--prior-codes is for the decoder stage, not {args.stage!r}")
     if args.lr <= 0:
         raise CliError(f"--lr must be > 0, got {args.lr}")
-    if args.workers < 0:
-        raise CliError(f"--workers must be >= 0, got {args.workers}")
+    for name in ("workers", "max_file_mb", "stop_after", "minutes"):
+        if getattr(args, name) < 0:
+            raise CliError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
     if args.accum < 1:
         raise CliError(f"--accum must be >= 1, got {args.accum}")
-    if args.max_file_mb < 0:
-        raise CliError(f"--max-file-mb must be >= 0, got {args.max_file_mb}")
-    if args.stop_after < 0:
-        raise CliError(f"--stop-after must be >= 0, got {args.stop_after}")
-    if args.minutes < 0:
-        raise CliError(f"--minutes must be >= 0, got {args.minutes}")
     tcfg = TrainConfig(
         stage=args.stage,
         out_dir=args.out,

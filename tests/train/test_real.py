@@ -8,6 +8,15 @@ from PIL import Image
 from limner.train.real import RealImageBatcher, load_items
 
 
+def _shard(path: Path, members: list[tuple[str, bytes]]) -> Path:
+    with tarfile.open(path, "w") as tf:
+        for key, payload in members:
+            info = tarfile.TarInfo(key)
+            info.size = len(payload)
+            tf.addfile(info, io.BytesIO(payload))
+    return path
+
+
 def _png(color: tuple[int, int, int], size: tuple[int, int] = (300, 200)) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", size, color).save(buf, "PNG")
@@ -28,12 +37,7 @@ def test_folder_of_captioned_images(tmp_path: Path) -> None:
 
 
 def test_webdataset_shard(tmp_path: Path) -> None:
-    shard = tmp_path / "shard-000.tar"
-    with tarfile.open(shard, "w") as tf:
-        for key, payload in (("a.png", _png((9, 9, 9))), ("a.txt", b"a dark square")):
-            info = tarfile.TarInfo(key)
-            info.size = len(payload)
-            tf.addfile(info, io.BytesIO(payload))
+    shard = _shard(tmp_path / "shard-000.tar", [("a.png", _png((9, 9, 9))), ("a.txt", b"a dark square")])
     items = load_items(shard)
     assert [i.caption for i in items] == ["a dark square"]
     b = next(RealImageBatcher(shard, 2, seed=1))
@@ -48,14 +52,9 @@ def test_empty_or_missing_data_is_named(tmp_path: Path) -> None:
 
 
 def test_a_corrupt_file_in_a_shard_is_skipped_and_counted(tmp_path: Path) -> None:
-    shard = tmp_path / "shard-001.tar"
-    members = [("good.png", _png((200, 10, 10))), ("good.txt", b"a red photo"),
-               ("bad.png", b"\x89PNG\r\n\x1a\n truncated"), ("bad.txt", b"a broken photo")]
-    with tarfile.open(shard, "w") as tf:
-        for key, payload in members:
-            info = tarfile.TarInfo(key)
-            info.size = len(payload)
-            tf.addfile(info, io.BytesIO(payload))
+    shard = _shard(tmp_path / "shard-001.tar", [("good.png", _png((200, 10, 10))), ("good.txt", b"a red photo"),
+                                                 ("bad.png", b"\x89PNG\r\n\x1a\n truncated"),
+                                                 ("bad.txt", b"a broken photo")])
     assert len(load_items(shard)) == 2  # both have a caption; one cannot be decoded
     batches = RealImageBatcher(shard, 4, seed=0)
     seen = [next(batches) for _ in range(5)]
@@ -89,12 +88,7 @@ def test_parquet_in_the_hugging_face_image_caption_layout(tmp_path: Path) -> Non
 
 def test_a_shard_that_is_not_a_tar_is_skipped_with_a_warning(tmp_path: Path) -> None:
     (tmp_path / "a.tar").write_bytes(b"not a tar at all" * 40)
-    good = tmp_path / "b.tar"
-    with tarfile.open(good, "w") as tf:
-        for key, payload in (("k.png", _png((1, 2, 3))), ("k.txt", b"a dark photo")):
-            info = tarfile.TarInfo(key)
-            info.size = len(payload)
-            tf.addfile(info, io.BytesIO(payload))
+    _shard(tmp_path / "b.tar", [("k.png", _png((1, 2, 3))), ("k.txt", b"a dark photo")])
     with pytest.warns(UserWarning, match="a.tar"):
         items = load_items(tmp_path)
     assert [i.caption for i in items] == ["a dark photo"]
