@@ -5,7 +5,7 @@ import pytest
 
 from limner.model.config import MODEL_SIZES, get_config
 from limner.model.native import NativeModel
-from limner.model.sizes import TOKENS_PER_IMAGE, size_cost, sizes_table
+from limner.model.sizes import TOKENS_PER_IMAGE, size_cost
 
 
 def test_counts_match_the_built_model_exactly() -> None:
@@ -35,11 +35,10 @@ def test_the_registry_reaches_about_a_billion_parameters_in_order() -> None:
 
 
 def test_list_sizes_prints_every_size() -> None:
-    table = sizes_table()
-    for name in MODEL_SIZES:
-        assert f"\n{name} " in "\n" + table
     r = subprocess.run([sys.executable, "-m", "limner.cli.main", "train", "--list-sizes"], capture_output=True,
                        text=True, timeout=120)
-    assert r.returncode == 0 and "GFLOP/img" in r.stdout and "xl" in r.stdout, r.stderr
+    assert r.returncode == 0 and "GFLOP/img" in r.stdout, r.stderr
+    for name in MODEL_SIZES:
+        assert f"\n{name} " in "\n" + r.stdout
     r = subprocess.run([sys.executable, "-m", "limner.cli.main", "train"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "--list-sizes" in r.stderr
