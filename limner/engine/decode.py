@@ -119,8 +119,8 @@ def prior_logits(model: NativeModel, tokens: torch.Tensor, grid: torch.Tensor, *
     """The prior's last-position logits (B, V), float32 on the CPU, for inputs given on the CPU.
 
     The prior and its KV cache sit on the model's device; the sampler's bookkeeping (codes, layouts, which rows
-    are done) and its random draws stay on the CPU, so a seed draws the same tokens whatever runs the prior, and
-    only one small tensor crosses per step."""
+    are done) and its random draws stay on the CPU, so a seed draws the same tokens whatever runs the prior; only
+    the step's inputs and its last logits cross."""
     dev = model.device
     moved = {k: v.to(dev) if isinstance(v, torch.Tensor) else v for k, v in kw.items()}
     return model.prior(tokens.to(dev), grid.to(dev), **moved)[:, -1].float().cpu()

@@ -94,7 +94,7 @@ def save_checkpoint(
 def read_checkpoint(path: str | Path) -> tuple[ModelConfig, dict[str, torch.Tensor], dict[str, str]]:
     """(config, tensors, metadata) of a checkpoint; raises CheckpointError naming the file and the problem."""
     path = Path(path)
-    if not path.is_file() and not part_paths(path):
+    if not checkpoint_exists(path):
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
     try:
         if path.is_file():  # memory-mapped

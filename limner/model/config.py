@@ -178,7 +178,8 @@ MODEL_SIZES: dict[str, Any] = {
         decoder=DecoderConfig(width=192, blocks=16, cond_width=384, steps=8),
         prior=PriorConfig(d_model=1024, n_layers=24, n_heads=16, max_text_tokens=256, layout_count=True),
     ),
-    # About 1B parameters in the prior (12 x 2048^2 x 20 layers): a multi-GPU size (FSDP; docs/guide/training.md).
+    # About 1B parameters in the prior (12 x 2048^2 x 20 layers). Its fp32 weights, gradients and AdamW state take
+    # ~19 GB before activations (`limner train --list-sizes`): one large GPU per process, as FSDP is not built.
     "xl": lambda: ModelConfig(
         name="xl",
         tokenizer=TokenizerConfig(widths=(64, 128, 256), levels=(8, 8, 8, 5, 5, 5)),

@@ -35,8 +35,9 @@ class TokenBatch:
         def move(t: torch.Tensor | None) -> torch.Tensor | None:
             return None if t is None else t.to(device, non_blocking=True)
 
-        return TokenBatch(self.tokens.to(device), self.grid_pos.to(device), self.loss_mask.to(device),
-                          self.is_image.to(device), move(self.is_layout), move(self.obj_pos))
+        return TokenBatch(self.tokens.to(device, non_blocking=True), self.grid_pos.to(device, non_blocking=True),
+                          self.loss_mask.to(device, non_blocking=True), self.is_image.to(device, non_blocking=True),
+                          move(self.is_layout), move(self.obj_pos))
 
 
 def size_token(text: TextTokenizer, size: tuple[int, int]) -> int:
