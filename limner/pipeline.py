@@ -89,7 +89,7 @@ class PipelineResult:
     revised_prompts: list[str] = field(default_factory=list)  # what the model was asked to draw, per image
     plans: list[Any] = field(default_factory=list)  # ScenePlan (or None) per image
     notes: list[str] = field(default_factory=list)  # the planner's choices and fallbacks, for the user
-    planner: str = ""  # builtin | llm | "" (no thinking)
+    planner: str = ""  # builtin | llm | reader (an edit read by the learned reader) | "" (no thinking)
     pixel_path: str = "native"  # engine.generator.PIXEL_PATHS: what made the pixels (also in the C2PA assertion)
     native_size: tuple[int, int] | None = None  # the size the model drew, when the images were resized from it
 

@@ -63,6 +63,22 @@ def test_conversation_keeps_the_image_in_context(pipe: Pipeline) -> None:
     assert conv.turns[-1].kind == "edit" and r2.revised_prompt.startswith("a blue star")
     assert [k for k, _ in conv.context()] == ["text", "image", "text", "image"]
     assert conv.image is not None and conv.image.size == Image.fromarray(before).size
+    assert r2.planner == "reader" and "learned reader" in r2.notes[0]
+
+
+def test_a_conversation_in_ordinary_words_with_two_ops_undo_and_chat(pipe: Pipeline) -> None:
+    conv = pipe.chat(seed=5, quality="low")
+    r1 = conv.send("a red star on the left and a blue ring on the right")
+    r2 = conv.send("could you make the star green and move it to the top left?")
+    star = next(o for o in r2.plans[0].objects if o.cls == "star")
+    assert (star.color, star.position) == ("green", "top left")
+    back = conv.send("hmm, go back to the previous one")
+    assert back is r1 and conv.turns[-1].kind == "undo" and conv.plan is r1.plans[0]
+    r3 = conv.send("now lose the ring")
+    assert [o.cls for o in r3.plans[0].objects] == ["star"] and r3.plans[0].objects[0].color == "red"
+    with pytest.raises(InvalidRequest, match="does not ask for a picture"):
+        conv.send("thanks, that's all!")
+    assert len(conv.turns) == 4  # the chat turn changed nothing
 
 
 def test_every_image_names_its_pixel_path_in_the_result_and_the_c2pa_assertion(pipe: Pipeline) -> None:

@@ -53,6 +53,7 @@ def add_parser(subparsers: Any) -> None:
     g.set_defaults(func=run)
     importlib.import_module("limner.cli.eval_conversation").add_parser(sub)
     importlib.import_module("limner.cli.eval_paraphrase").add_parser(sub)
+    importlib.import_module("limner.cli.eval_instructions").add_parser(sub)
     try:
         safety = importlib.import_module("limner.cli.eval_safety")
     except ModuleNotFoundError as e:

@@ -39,6 +39,7 @@ from limner.data.world import COLORS, OBJECTS, POSITIONS
 from limner.engine.generator import GenerateOptions
 from limner.engine.matte import RGB_FG
 from limner.studio.planner import plan_prompt
+from limner.studio.reader import Reading, read_turn
 from limner.studio.reading import load_image, nearest_position, read_reference
 from limner.studio.studio import Studio
 from limner.studio.verifier import at_position, pick_best
@@ -156,10 +157,32 @@ class _Run:
     def save(self, im: Image.Image, name: str) -> None:
         im.save(self.out / f"{name}.png")
 
+    def understood(self, instruction: str, expect_kind: str | None) -> Reading:
+        """The reader's reading of a turn, counted in the "understood" row: what the case expects ("undo",
+        "edit" for any op, an op kind for an edit with that op, None for an edit or an undo) without a
+        problem."""
+        r = read_turn(instruction)
+        edit_ok = r.action == "edit" and r.understood
+        if expect_kind == "undo":
+            ok = r.action == "undo"
+        elif expect_kind is None:
+            ok = edit_ok or r.action == "undo"
+        else:
+            ok = edit_ok and (expect_kind == "edit" or any(o.kind == expect_kind for o in r.ops))
+        self.add("understood", ok)
+        return r
+
     def edit(self, i: int, c: dict[str, Any]) -> None:
         d0 = self.studio.generate(c["prompt"], self.opts(i), think=True)
-        d1 = self.studio.edit(d0.images[0], c["instruction"], self.opts(i), plan=d0.plans[0])
-        b, a = d0.images[0], d1.images[0]
+        b = d0.images[0]
+        reading = self.understood(c["instruction"], c["expect"]["op"])
+        try:
+            a = self.studio.edit(b, c["instruction"], self.opts(i), plan=d0.plans[0], reading=reading).images[0]
+        except ValueError as err:  # not understood, or no such object: a failed edit, counted, not a crash
+            self.add("edit_success", False)
+            self.save(b, f"edit{i}-0")
+            self.rows.append({"case": i, "kind": "edit", "ok": False, "op": c["expect"]["op"], "error": str(err)})
+            return
         ok = edit_holds(b, a, c["expect"])
         zone = changed_zone(b, a, c["expect"]["op"] == "text")
         p = psnr(_rgb(b)[~zone], _rgb(a)[~zone])
@@ -172,16 +195,25 @@ class _Run:
 
     def conversation(self, i: int, c: dict[str, Any]) -> None:
         d = self.studio.generate(c["prompt"], self.opts(i), think=True)
-        im, plan = d.images[0], d.plans[0]
-        for t, ins in enumerate(c["turns"]):
+        history = [(d.images[0], d.plans[0])]  # every image of the chat, for "undo"
+        actions = c.get("actions") or [None] * len(c["turns"])
+        for t, (ins, expected) in enumerate(zip(c["turns"], actions, strict=True)):
+            reading = self.understood(ins, expected)
+            im, plan = history[-1]
             try:
-                e = self.studio.edit(im, ins, self.opts(i + t), plan=plan)
-                im, plan = e.images[0], e.plans[0]
-            except ValueError as err:  # the target vanished in an earlier turn: the turn is a no-op
+                if reading.action == "undo":
+                    if len(history) > 1:
+                        history.pop()
+                else:
+                    e = self.studio.edit(im, ins, self.opts(i + t), plan=plan, reading=reading)
+                    history.append((e.images[0], e.plans[0]))
+            except ValueError as err:  # not understood, or the target vanished earlier: the turn is a no-op
                 self.rows.append({"case": i, "kind": "conversation", "turn": t + 2, "error": str(err)})
-            self.save(im, f"conv{i}-{t + 2}")
+            self.save(history[-1][0], f"conv{i}-{t + 2}")
+        im = history[-1][0]
         dets = detect(im)
         keep = [_count(dets, u["class"], u["color"]) >= 1 for u in c["untouched"]]
+        keep += [_count(dets, u["class"], u["color"]) == 0 for u in c.get("absent", [])]
         self.add("consistency_5turn", _mean([float(k) for k in keep]))
 
     def mask(self, i: int, c: dict[str, Any]) -> None:
@@ -288,7 +320,8 @@ def evaluate_conversation(studio: Studio, cases: list[dict[str, Any]], out_dir: 
             progress(k, i + 1, len(cases))
     m = {k: _mean(v) for k, v in run.m.items()}
     rep: dict[str, Any] = {
-        "edit_success": m.get("edit_success", 0.0), "edit_locality_ok": m.get("edit_locality_ok", 0.0),
+        "understood": m.get("understood", 0.0), "edit_success": m.get("edit_success", 0.0),
+        "edit_locality_ok": m.get("edit_locality_ok", 0.0),
         "edit_locality_psnr": float(np.median(run.m["edit_psnr"])) if run.m.get("edit_psnr") else 0.0,
         "consistency_5turn": m.get("consistency_5turn", 0.0), "mask_psnr_outside": m.get("mask_psnr_outside", 0.0),
         "reference_accuracy": m.get("reference_accuracy", 0.0), "reference_color": m.get("reference_color", 0.0),
@@ -359,6 +392,7 @@ def write_markdown(rep: dict[str, Any], out_dir: str | Path) -> Path:
 
 # (figure, report key, must reach, aim, format) of the issue's target table
 TARGETS: tuple[tuple[str, str, float, float, str], ...] = (
+    ("Understood (edit and chat turns read as asked)", "understood", 0.95, 1.0, ".3f"),
     ("Edit success", "edit_success", 0.85, 0.95, ".3f"),
     ("Edit locality: share of edits >= 30 dB", "edit_locality_ok", 0.90, 1.0, ".3f"),
     ("Edit locality: median PSNR (dB)", "edit_locality_psnr", 30.0, 35.0, ".1f"),

@@ -8,7 +8,9 @@ world.md's. Fields:
         · {"op": "remove", "class": C} · {"op": "move", "class": C, "position": POS}
         · {"op": "resize", "class": C, "size": "large" | "small"} · {"op": "text", "text": T}
     {"kind": "conversation", "prompt": P, "turns": [I1, I2, I3, I4], "untouched": [{"class": C, "color": K}, ...]}
-        five images (the first, then one per turn); scored on the objects no turn touched, at turn 5
+        five images (the first, then one per turn); scored on the objects no turn touched, at turn 5.
+        Optional: "absent": objects that must be gone at turn 5 (say, added then undone), and "actions":
+        "edit" or "undo" per turn, what the "understood" row expects (default: either)
     {"kind": "mask", "prompt": P, "box": [x0, y0, x1, y1], "instruction": I}
         box in canvas fractions: the transparent (edited) part of the mask
     {"kind": "reference", "reference": {"class": C, "color": K}, "prompt": P, "expect": {"class": C, ...}}
@@ -71,9 +73,14 @@ def validate_case(case: Any, where: str = "case") -> dict[str, Any]:
     if kind == "conversation":
         if not (isinstance(case["turns"], list) and case["turns"] and all(isinstance(t, str) for t in case["turns"])):
             raise CaseError(f"{where}.turns: expected a non-empty list of instructions, got {case['turns']!r}")
-        u = case["untouched"]
-        if not (isinstance(u, list) and all(isinstance(x, dict) and "class" in x and "color" in x for x in u)):
-            raise CaseError(f"{where}.untouched: expected a list of {{'class', 'color'}} objects, got {u!r}")
+        for f in ("untouched", "absent"):
+            u = case.get(f, [])
+            if not (isinstance(u, list) and all(isinstance(x, dict) and "class" in x and "color" in x for x in u)):
+                raise CaseError(f"{where}.{f}: expected a list of {{'class', 'color'}} objects, got {u!r}")
+        acts = case.get("actions")
+        if acts is not None and not (isinstance(acts, list) and len(acts) == len(case["turns"])
+                                     and all(a in ("edit", "undo") for a in acts)):
+            raise CaseError(f"{where}.actions: expected one of 'edit' / 'undo' per turn, got {acts!r}")
     if kind == "reference" and "reference" not in case and "image" not in case:
         raise CaseError(f"{where}: a reference case needs 'reference' (class, color) or 'image' (a path)")
     if kind == "mask":

@@ -51,6 +51,11 @@ def _load_embedder() -> Any:
         return _EMBEDDER
 
 
+def embedder() -> Any:
+    """The shared MiniLM (safety/minilm.py), loaded once per process; ModelUnavailable when it cannot be."""
+    return _load_embedder()
+
+
 def embed(texts: list[str], batch_size: int = 64) -> np.ndarray:
     """Unit-norm sentence embeddings, float32 [N, 384]."""
     if _PREFETCH and all(t in _PREFETCH for t in texts):

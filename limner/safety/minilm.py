@@ -54,6 +54,14 @@ class MiniLM:
     @torch.no_grad()
     def _forward(self, ids: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """ids, valid (B, T) -> mean-pooled, normalised embeddings (B, D)."""
+        x = self.hidden(ids, valid)  # (B, T, D)
+        m = valid[..., None].float()
+        pooled = (x * m).sum(1) / m.sum(1).clamp(min=1e-9)  # mean over real tokens
+        return F.normalize(pooled, dim=-1)
+
+    @torch.no_grad()
+    def hidden(self, ids: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """ids, valid (B, T) -> the last layer's token states (B, T, D)."""
         b, t = ids.shape
         w, hd = self.w, self.dim // self.heads
         x = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:t][None]
@@ -75,9 +83,29 @@ class MiniLM:
             x = self._ln(x + self._lin(ctx, f"{p}.attention.output.dense"), f"{p}.attention.output.LayerNorm")
             h = F.gelu(self._lin(x, f"{p}.intermediate.dense"))  # exact (erf) GELU, as BERT's "gelu"
             x = self._ln(x + self._lin(h, f"{p}.output.dense"), f"{p}.output.LayerNorm")
-        m = valid[..., None].float()
-        pooled = (x * m).sum(1) / m.sum(1).clamp(min=1e-9)  # mean over real tokens
-        return F.normalize(pooled, dim=-1)
+        return x
+
+    def word_states(self, sentences: list[list[str]]) -> list[torch.Tensor]:
+        """Pre-split sentences -> per sentence (n_words, D): the mean of each word's word-piece states, read
+        in context (one padded batch). A word with no pieces (none in practice) gets zeros."""
+        encs = self.tok.encode_batch(sentences, is_pretokenized=True)
+        t = max(len(e.ids) for e in encs)
+        ids = torch.zeros(len(encs), t, dtype=torch.long)
+        valid = torch.zeros(len(encs), t, dtype=torch.bool)
+        for j, e in enumerate(encs):
+            ids[j, : len(e.ids)] = torch.tensor(e.ids)
+            valid[j, : len(e.ids)] = True
+        x = self.hidden(ids, valid)  # (B, T, D)
+        out = []
+        for j, (e, words) in enumerate(zip(encs, sentences, strict=True)):
+            w = torch.zeros(len(words), self.dim)
+            n = torch.zeros(len(words), 1)
+            for k, wid in enumerate(e.word_ids):
+                if wid is not None:
+                    w[wid] += x[j, k]
+                    n[wid] += 1
+            out.append(w / n.clamp(min=1))
+        return out
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """texts -> float32 (N, D) unit-norm embeddings; batches sorted by length so padding stays short."""

@@ -24,6 +24,7 @@ from limner.server.protocol import ImageGenerationRequest, ResponsesRequest
 from limner.server.recovery import resume_unfinished
 from limner.server.serving_images import answer_format, check_options, data_url_bytes, edit_input, run_images, spec_from
 from limner.server.serving_responses import create_response, get_response
+from limner.server.serving_undo import undo_response
 from limner.server.settings import ServerSettings
 from limner.server.signed_urls import check_signed, url_secret
 
@@ -136,7 +137,8 @@ def create_app(settings: ServerSettings | None = None, state: AppState | None = 
 
     @app.post("/v1/responses")
     async def responses_create(body: ResponsesRequest, request: Request, st: State, owner: Owner) -> Any:
-        return await create_response(st, request, body, owner)
+        undone = await undo_response(st, request, body, owner)  # "undo" / "go back": the earlier image again
+        return undone if undone is not None else await create_response(st, request, body, owner)
 
     @app.get("/v1/responses/{response_id}")
     async def responses_get(response_id: str, st: State, owner: Owner) -> dict[str, Any]:

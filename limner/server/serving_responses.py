@@ -18,7 +18,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
@@ -43,6 +43,8 @@ from limner.server.serving_images import (
     sse,
 )
 from limner.server.store import new_id
+
+MAX_HISTORY = 32  # images of a response chain that "undo" can step back through
 
 if TYPE_CHECKING:
     from limner.studio.routing import Route
@@ -87,6 +89,7 @@ class Context:
         self.plan: dict[str, Any] | None = None  # that image's scene plan, when this service drew it
         self.images: list[tuple[str, bytes]] = []  # (param, bytes): this turn's uploads
         self.texts: list[str] = []  # user texts in order; the last one is this turn's instruction
+        self.history: list[str] = []  # ids of the chain's images, oldest first, up to the one in context (undo)
 
 
 def read_context(state: AppState, req: ResponsesRequest, owner: str) -> Context:
@@ -101,6 +104,7 @@ def read_context(state: AppState, req: ResponsesRequest, owner: str) -> Context:
         body, ctx.conversation_id = got
         c = body.get("_context") or {}
         ctx.prompt, ctx.seed = c.get("prompt"), c.get("seed")
+        ctx.history = [str(h) for h in c.get("history") or (c.get("image_ids") or [])[:1]]
         for image_id in (c.get("image_ids") or [])[:1]:
             row = state.store.get_image(image_id, owner)
             if row is not None:
@@ -123,9 +127,11 @@ def read_context(state: AppState, req: ResponsesRequest, owner: str) -> Context:
                 ctx.conversation_id = ctx.conversation_id or row.conversation_id
                 ctx.image = (f"input[{i}]", state.store.read_image(row))
                 ctx.plan = (row.settings or {}).get("plan")
+                ctx.history = [row.id]
             elif result:
                 try:
                     ctx.image, ctx.plan = (f"input[{i}].result", base64.b64decode(result, validate=True)), None
+                    ctx.history = []
                 except (binascii.Error, ValueError) as e:
                     raise invalid(f"input[{i}].result is not valid base64", param=f"input[{i}].result") from e
             continue
@@ -171,16 +177,22 @@ def turn_prompt(ctx: Context) -> str:
 def turn_edit(ctx: Context, prompt: str, mask_url: str | None) -> tuple[EditInput | None, Route]:
     """The turn's route (studio/routing.py) and its images as the job sees them: the uploads (edited, or used as
     references), else the image in context for an edit; None for a plain new image."""
-    from limner.studio.routing import NothingToEdit, route_turn
+    from limner.studio.routing import NotDrawable, NothingToEdit, NothingToUndo, route_turn
 
     try:
         route = route_turn(prompt, uploads=len(ctx.images), in_context=ctx.image is not None,
-                           mask=mask_url is not None)
+                           mask=mask_url is not None, chat=True)
     except NothingToEdit as e:
         if mask_url is not None:
             raise invalid("input_image_mask needs an image to apply to: send an input_image or continue a "
                           "conversation that has one", param="tools[0].input_image_mask") from e
         raise invalid(str(e), param="input", code="invalid_value") from e
+    except (NotDrawable, NothingToUndo) as e:
+        raise invalid(str(e), param="input", code="invalid_value") from e
+    if route.action == "undo":
+        raise invalid(f"{prompt[:200]!r} asks to go back to the previous image: continue from the earlier "
+                      "response instead (its id as previous_response_id); the Responses API keeps every "
+                      "earlier image", param="input", code="invalid_value")
     sources, plan = ctx.images, None
     if route.base == "context":
         assert ctx.image is not None
@@ -262,6 +274,7 @@ class Turn:
     text: str
     action: str
     title: str
+    history: list[str] = field(default_factory=list)  # the chain's image ids before this turn (for undo)
 
     def recipe(self) -> str:
         """The turn as the JSON recipe that `limner.server.recovery` redoes it from."""
@@ -289,8 +302,10 @@ def response_work(state: AppState, t: Turn, owner: str) -> Callable[[Job], tuple
         rows = persist(state, t.spec, out, "response", conversation_id=t.conv_id, response_id=t.resp_id,
                        item_ids=[t.item_id], revised_prompt=revised)
         j.check()
+        history = [*t.history, rows[0].id][-MAX_HISTORY:] if rows else t.history
         stored = {**body, "output": [{**output[0], "result": None}, output[1]],
-                  "_context": {"prompt": revised, "seed": out.seed, "image_ids": [r.id for r in rows]},
+                  "_context": {"prompt": revised, "seed": out.seed, "image_ids": [r.id for r in rows],
+                               "history": history},
                   "_conversation_id": t.conv_id}
         state.store.save(rows, response=stored if t.req.store else None, conversation_title=t.title, owner=owner)
         return out, body
@@ -319,7 +334,8 @@ async def create_response(state: AppState, request: Request, req: ResponsesReque
     text = "Here is the updated image." if route.action == "edit" else "Here is the image."
     turn = Turn(req=req, tool=tool, spec=spec, resp_id="resp_" + _hex(), item_id="ig_" + _hex(),
                 msg_id="msg_" + _hex(), conv_id=ctx.conversation_id or new_id("conv"), created=int(time.time()),
-                prompt=prompt, text=text, action="edit" if edit is not None else "generate", title=ctx.texts[-1][:80])
+                prompt=prompt, text=text, action="edit" if edit is not None else "generate", title=ctx.texts[-1][:80],
+                history=ctx.history if ctx.image is not None and not ctx.images else [])
     resp_id, item_id, msg_id, created, action = turn.resp_id, turn.item_id, turn.msg_id, turn.created, turn.action
     job = state.queue.admit("response", owner=owner, recipe=turn.recipe())
     fut = state.queue.start(job, response_work(state, turn, owner))

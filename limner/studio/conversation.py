@@ -6,8 +6,10 @@
     conv.send("add a yellow heart", mask=m)         # edits can carry a mask (alpha 0 = the area to edit)
     conv.send("the object in this image, but pink", images=["ref.png"])   # references
 
-Each turn is routed: an edit instruction (edits.py) with an image in context edits it; uploads with an
-edit instruction are the image to edit; anything else is a new prompt (uploads are then references).
+Each turn is read by the learned instruction reader and routed (routing.py): an edit with an image in context
+edits it (every op the turn asks for, "make the star purple and move it left"); uploads with an edit are the
+image to edit; "undo" / "go back" returns to the image before the last turn; a turn about nothing drawable
+raises NotDrawable with a message to show; anything else is a new prompt (uploads are then references).
 The current image is the delivered (watermarked) one, and its plan travels with it, so later edits
 phrase the whole scene for the model. `context()` lists the turns as the interleaved text/image segments
 of model/sequence.py, the form a conversation-trained prior will read.
@@ -32,7 +34,7 @@ class Turn:
     plans, notes) and the images uploaded with it."""
 
     message: str
-    kind: str  # generate | edit
+    kind: str  # generate | edit | undo
     images: list[Image.Image]
     revised_prompts: list[str]
     plans: list[Any]
@@ -52,6 +54,7 @@ class Conversation:
         self.turns: list[Turn] = []
         self.image: Image.Image | None = None  # the image in context (the latest turn's first image)
         self.plan: Any | None = None
+        self.results: list[Any] = []  # the PipelineResult behind each image in context, oldest first (for undo)
 
     def send(self, message: str, *, images: list[Any] | None = None, mask: Any | None = None, **kw: Any) -> Any:
         """One user turn; returns the PipelineResult. Raises InvalidRequest for an edit with no image."""
@@ -63,7 +66,10 @@ class Conversation:
             uploads = [load_image(im, f"uploaded image {i + 1}") for i, im in enumerate(images or [])]
         except ValueError as e:
             raise InvalidRequest(str(e)) from e
-        route = route_turn(message, uploads=len(uploads), in_context=self.image is not None, mask=mask is not None)
+        route = route_turn(message, uploads=len(uploads), in_context=self.image is not None, mask=mask is not None,
+                           chat=True)
+        if route.action == "undo":
+            return self._undo(message)
         if route.action == "edit":
             base, plan = (uploads[0], None) if route.base == "upload" else (self.image, self.plan)
             eo = {k: v for k, v in opts.items() if k not in ("think", "size")}
@@ -72,11 +78,28 @@ class Conversation:
         else:
             res = self.pipe(message, references=uploads or None, **opts)
             kind = "generate"
+        self._show(res)
+        self.results.append(res)
+        self.turns.append(Turn(message, kind, [g.image for g in res.images], list(res.revised_prompts),
+                               list(res.plans), list(res.notes), uploads))
+        return res
+
+    def _show(self, res: Any) -> None:
         first = res.images[0].image
         self.image = first.convert("RGBA") if first.mode == "RGBA" else first.convert("RGB")
         self.plan = res.plans[0] if res.plans else None
-        self.turns.append(Turn(message, kind, [g.image for g in res.images], list(res.revised_prompts),
-                               list(res.plans), list(res.notes), uploads))
+
+    def _undo(self, message: str) -> Any:
+        """Go back to the image before the latest one; that earlier result is returned again."""
+        from limner.studio.routing import NothingToUndo
+
+        if len(self.results) < 2:
+            raise NothingToUndo(f"{message[:200]!r} asks to go back, but this conversation has no earlier image")
+        self.results.pop()
+        res = self.results[-1]
+        self._show(res)
+        self.turns.append(Turn(message, "undo", [g.image for g in res.images], list(res.revised_prompts),
+                               list(res.plans), ["went back to the previous image"]))
         return res
 
     def context(self) -> list[tuple[str, Any]]:

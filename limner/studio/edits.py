@@ -52,6 +52,7 @@ class EditOp:
     size: str | None = None  # resize: small | medium | large
     new: PlanObject | None = None  # add
     lines: list[str] = field(default_factory=list)  # text
+    hint: str | None = None  # which object when (class, colour) do not say: "it", "other", "left", "big", ...
 
 
 @dataclass
@@ -134,7 +135,26 @@ def is_edit_instruction(text: str) -> bool:
     return True
 
 
-def _find(plan: ScenePlan, target: tuple[str | None, str | None]) -> int:
+SPATIAL = {"left": (0, min), "right": (0, max), "top": (1, min), "upper": (1, min), "bottom": (1, max),
+           "lower": (1, max)}
+
+
+def _where(plan: ScenePlan, i: int, observed: list[Observed] | None) -> tuple[float, float]:
+    """Where object i stands (canvas fractions): its detection when the detector read it, else its planned
+    anchor, else the centre."""
+    o = plan.objects[i]
+    w, h = plan.size or (256, 256)
+    for s in observed or []:
+        if s.obj.cls == o.cls and s.obj.color == o.color:
+            return s.centroid[0] / w, s.centroid[1] / h
+    return POSITIONS[o.position] if o.position in POSITIONS else (0.5, 0.5)
+
+
+def _find(plan: ScenePlan, target: tuple[str | None, str | None], hint: str | None = None,
+          observed: list[Observed] | None = None) -> int:
+    """The index of the object an op refers to: by class and colour, then by `hint` ("it": the last edited
+    object, "other": the one that is not, "left" / "top" / ...: by where it stands, "first" / "last", "big" /
+    "small"); EditError naming what the image shows when none or several fit."""
     cls, color = target
     idx = [i for i, o in enumerate(plan.objects)
            if (cls is None or o.cls == cls) and (color is None or o.color == color)]
@@ -142,7 +162,22 @@ def _find(plan: ScenePlan, target: tuple[str | None, str | None]) -> int:
         have = ", ".join(f"{o.color} {o.cls}" for o in plan.objects) or "no objects"
         want = " ".join(x for x in (color, cls) if x) or "object"
         raise EditError(f"there is no {want} in the image to edit (it shows: {have})")
-    if cls is None and len(idx) > 1 and color is None:
+    if len(idx) == 1:
+        return idx[0]
+    focus = plan.focus if plan.focus is not None and plan.focus < len(plan.objects) else None
+    if hint == "it" and focus in idx:
+        return focus
+    if hint == "other" and focus is not None and len([i for i in idx if i != focus]) == 1:
+        return next(i for i in idx if i != focus)
+    if hint in SPATIAL:
+        axis, pick = SPATIAL[hint]
+        return pick(idx, key=lambda i: _where(plan, i, observed)[axis])
+    if hint in ("first", "second", "last"):
+        return idx[{"first": 0, "second": min(1, len(idx) - 1), "last": -1}[hint]]
+    if hint in ("big", "large", "bigger", "small", "little", "smaller"):
+        order = sorted(idx, key=lambda i: SIZES[plan.objects[i].size])
+        return order[-1] if hint in ("big", "large", "bigger") else order[0]
+    if cls is None and color is None:
         raise EditError(f"the instruction does not say which of {len(idx)} objects to edit")
     return idx[0]
 
@@ -171,13 +206,15 @@ def apply_edit(plan: ScenePlan, op: EditOp, rng: random.Random | None = None,
             taken = [(o.centroid[0], o.centroid[1]) for o in observed or []]
             obj.position = _free_position(taken, plan.size or (256, 256), rng)
         new.objects.append(obj)
+        new.focus = len(new.objects) - 1
         ch.after.append(obj)
     else:
-        i = _find(plan, op.target)
+        i = _find(plan, op.target, op.hint, observed)
         before, obj = plan.objects[i], new.objects[i]
         ch.before.append(before)
         if op.kind == "remove":
             del new.objects[i]
+            new.focus = None
             for o in new.objects:
                 if o.relation is not None:
                     o.relation = None if o.relation[1] == i else (o.relation[0], o.relation[1] - (o.relation[1] > i))
@@ -191,6 +228,7 @@ def apply_edit(plan: ScenePlan, op: EditOp, rng: random.Random | None = None,
             if obj.position is None:
                 obj.position = None  # stays where the model put it: the region is around its detection
         ch.after.append(obj)
+        new.focus = i
     return new, ch
 
 

@@ -88,6 +88,7 @@ class ScenePlan:
     background: str = "white"  # named, #RRGGBB or "transparent"
     size: tuple[int, int] | None = None  # (W, H) when the prompt implies an aspect ratio
     notes: list[str] = field(default_factory=list)  # what the planner decided on its own, for the user
+    focus: int | None = None  # the object the last edit changed: what "it" means in the next turn
 
     # -- phrasing ----------------------------------------------------------------------------------
 
@@ -223,6 +224,8 @@ class ScenePlan:
                 raise PlanError(f"size: unsupported {size!r}")
         notes = d.get("notes") or []
         plan.notes = [str(n) for n in notes] if isinstance(notes, list) else [str(notes)]
+        focus = d.get("focus")
+        plan.focus = focus if isinstance(focus, int) and 0 <= focus < len(plan.objects) else None
         if not plan.objects and plan.grid is None and plan.text is None:
             raise PlanError("plan: has no objects, grid or text")
         return plan

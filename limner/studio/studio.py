@@ -38,12 +38,12 @@ from limner.studio.edits import (
     edit_region,
     make_room,
     observed_layout,
-    parse_edit,
 )
 from limner.studio.llm_planner import LLMPlanner, plan_with_fallback
 from limner.studio.plan import PlanObject, ScenePlan
 from limner.studio.plan_layout import plan_layout
 from limner.studio.planner import Plans, plan_prompt
+from limner.studio.reader import Reading, read_turn
 from limner.studio.reading import Observed, blobs, read_background, read_scene
 from limner.studio.verifier import Verdict, pick_best
 
@@ -58,9 +58,10 @@ class Drawn:
     revised_prompts: list[str]
     verdicts: list[Verdict | None] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    planner: str = ""  # builtin | llm | "" (no planning)
+    planner: str = ""  # builtin | llm | reader (an edit read by the learned reader) | "" (no planning)
     regions: list[np.ndarray] = field(default_factory=list)  # edits: where the image could change
-    op: EditOp | None = None
+    op: EditOp | None = None  # an edit's first op
+    ops: list[EditOp] = field(default_factory=list)  # every op of an edit, in the order applied
     pixel_path: str = "native"  # generator.PIXEL_PATHS: what made the pixels
 
 
@@ -139,18 +140,52 @@ class Studio:
         return out
 
     def edit(self, image: Image.Image, instruction: str, opts: GenerateOptions, *, plan: ScenePlan | None = None,
-             mask: Image.Image | None = None, best_of: int = 1, progress: Progress | None = None) -> Drawn:
-        """Edit `image` by an instruction (world.md edits) or inside a mask; the rest stays exactly as it was."""
+             mask: Image.Image | None = None, best_of: int = 1, progress: Progress | None = None,
+             reading: Reading | None = None) -> Drawn:
+        """Edit `image` by an instruction or inside a mask; the rest stays exactly as it was.
+
+        The instruction is read by the learned reader (reader.py; `reading` when the caller already read it):
+        each op it finds is applied in turn, every one an exact-outside-its-region edit of the last. A turn
+        it cannot read as an edit raises EditError saying so, unless a mask says where: then the instruction
+        describes what to draw there."""
+        reading = reading or read_turn(instruction, opts.seed)
+        ops: list[EditOp | None] = list(reading.ops) if reading.action == "edit" and reading.understood else []
+        if not ops:
+            if mask is None:
+                raise EditError(not_understood(instruction, reading))
+            ops = [None]
+        note = f"instruction read by the {'learned reader' if reading.source == 'model' else 'grammar fallback'}"
+        cur, cur_plan = image, plan
+        steps: list[Drawn] = []
+        for k, op in enumerate(ops):
+            last = k == len(ops) - 1
+            d = self._edit_one(cur, instruction, op, opts if last else replace(opts, n=1), cur_plan,
+                               mask if k == 0 else None, best_of, progress)
+            steps.append(d)
+            cur, cur_plan = d.images[0], d.plans[0]
+        out = steps[-1]
+        for d in steps[:-1]:  # every step's region may have changed: the union is the turn's region
+            out.regions = [r | d.regions[0] for r in out.regions]
+        out.notes = [note if ops[0] is not None else "a mask edit: the instruction says what to draw inside it",
+                     *(n for d in steps for n in d.notes)]
+        out.op = ops[0]
+        out.ops = [o for o in ops if o is not None]
+        # what made the edit's plan: the learned reader's ops, or the grammar's (a mask edit: the planner's)
+        out.planner = "reader" if ops[0] is not None and reading.source == "model" else "builtin"
+        return out
+
+    def _edit_one(self, image: Image.Image, instruction: str, op: EditOp | None, opts: GenerateOptions,
+                  plan: ScenePlan | None, mask: Image.Image | None, best_of: int,
+                  progress: Progress | None) -> Drawn:
+        """One op (or, with op None, a mask edit drawing what `instruction` describes inside the mask)."""
         region = region_from_mask(mask, image.size) if mask is not None else None
         seen_plan, observed = read_scene(image)
         before = plan or seen_plan
         transparent = read_background(image) == "transparent" or opts.background == "transparent"
         rng = random.Random(opts.seed)
-        op: EditOp | None = None
         notes: list[str] = []
         layout: Layout | None = None
-        try:
-            op = parse_edit(instruction, opts.seed)
+        if op is not None:
             after, change = apply_edit(before, op, rng, observed)
             notes += make_room(change, observed, image.size)
             unnamed = blobs(image)  # where the detector cannot name the object to change, a blob of its colour
@@ -159,9 +194,8 @@ class Studio:
                 region = edit_region(change, observed, image.size, blobs=unnamed)
                 if region.all():
                     notes.append("could not locate the edited object; redrew the whole image")
-        except EditError:
-            if region is None:
-                raise
+        else:
+            assert region is not None
             after = plan_prompt(instruction, opts.seed).plans[0]  # a mask edit: the prompt says what to draw there
             after.background = before.background
             for o in after.objects:  # the mask says where; a position the planner chose would contradict it
@@ -190,6 +224,18 @@ class Studio:
             out.verdicts.append(verdict)
             out.regions.append(region)
         return out
+
+
+def not_understood(instruction: str, reading: Reading) -> str:
+    """The message for a turn the edit path cannot act on: what the reader made of it and what to say instead."""
+    what = {"generate": "a request for a new picture", "undo": "a request to undo",
+            "none": "not a request to draw or change anything"}.get(reading.action)
+    head = f"could not read {instruction[:200]!r} as an edit"
+    if what:
+        head += f" (it reads as {what})"
+    elif reading.problem:
+        head += f" ({reading.problem})"
+    return head + ": say what to change, e.g. 'make the star blue', 'remove the ring' or 'move it to the left'"
 
 
 def choose(cands: list[Image.Image], plan: ScenePlan | None, best_of: int,

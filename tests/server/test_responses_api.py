@@ -58,6 +58,30 @@ def test_three_turn_conversation(client: OpenAI, server: Server) -> None:
             assert h.get(img["url"], params={"format": fmt}).content.startswith(magic)
 
 
+def test_ordinary_words_two_ops_undo_and_a_turn_with_nothing_to_draw(client: OpenAI) -> None:
+    r1 = client.responses.create(model="limner", input="a red star and a blue ring", tools=TOOL)
+    # two operations in one polite question, the second about "it"
+    r2 = client.responses.create(model="limner", input="could you make the star purple and make it bigger?",
+                                 previous_response_id=r1.id, tools=TOOL)
+    assert r2.output[0].action == "edit" and "large purple star" in r2.output[0].revised_prompt
+    # "go back" answers the earlier image itself; the next edit starts from it
+    r3 = client.responses.create(model="limner", input="hmm, go back to the previous one", previous_response_id=r2.id,
+                                 tools=TOOL)
+    assert r3.output[0].result == r1.output[0].result and r3.output_text == "Went back to the previous image."
+    r4 = client.responses.create(model="limner", input="now lose the ring", previous_response_id=r3.id, tools=TOOL)
+    assert "red star" in r4.output[0].revised_prompt and "ring" not in r4.output[0].revised_prompt
+    with pytest.raises(openai.BadRequestError) as e:
+        client.responses.create(model="limner", input="thanks, that's all!", previous_response_id=r4.id, tools=TOOL)
+    assert e.value.body["param"] == "input" and "does not ask for a picture" in e.value.body["message"]
+    # an undo streams as a finished image
+    events = list(client.responses.create(model="limner", input="undo that", previous_response_id=r4.id, tools=TOOL,
+                                          stream=True))
+    assert events[-1].type == "response.completed"
+    assert events[-1].response.output[0].result == r1.output[0].result
+    with pytest.raises(openai.BadRequestError, match="no image before the current one"):
+        client.responses.create(model="limner", input="undo", previous_response_id=r1.id, tools=TOOL)
+
+
 def test_streaming_events(client: OpenAI) -> None:
     tool = [{**TOOL[0], "partial_images": 2}]
     events = list(client.responses.create(model="limner", input="a green square", tools=tool, stream=True))

@@ -60,3 +60,41 @@ def test_chat_refine_and_find_it_in_history(page, server: Server) -> None:  # ty
     page.wait_for_selector(".refusal")
     assert "image_content_policy_violation" in page.inner_text(".refusal")
     assert not errors, errors
+
+
+def _shown(page, n: int):  # type: ignore[no-untyped-def]
+    """The final image of turn n as the page shows it (a data URL), decoded."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    src = page.get_attribute(f".turn:nth-child({n}) img.final", "src")
+    assert src and src.startswith("data:image/")
+    return Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))).convert("RGB")
+
+
+def test_a_chat_in_ordinary_words_edits_and_goes_back(page, server: Server) -> None:  # type: ignore[no-untyped-def]
+    from limner.vision.detect import detect
+
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server.url + "/")
+    page.select_option("#quality", "low")
+    turns = ["a red star on the left and a blue ring on the right", "would you mind making the star purple?",
+             "hmm, lose the ring", "go back to the previous one"]
+    for i, text in enumerate(turns, start=1):
+        page.fill("#prompt", text)
+        page.click("#send")
+        page.wait_for_selector(f".turn:nth-child({i}) img.final")
+    seen = [{(d.cls, d.color) for d in detect(_shown(page, i))} for i in range(1, 5)]
+    assert {("star", "red"), ("ring", "blue")} <= seen[0], seen[0]
+    assert {("star", "purple"), ("ring", "blue")} <= seen[1], seen[1]  # the question was an edit
+    assert ("star", "purple") in seen[2] and not any(c == "ring" for c, _ in seen[2]), seen[2]
+    assert _shown(page, 4).tobytes() == _shown(page, 2).tobytes()  # "go back" shows turn 2's image again
+    # a turn with nothing to draw is answered in words, not with a picture
+    page.fill("#prompt", "thanks, that's all!")
+    page.click("#send")
+    page.wait_for_selector(".turn:nth-child(5) .refusal")
+    assert "does not ask for a picture" in page.inner_text(".turn:nth-child(5) .refusal")
+    assert not errors, errors

@@ -3,7 +3,7 @@
 import pytest
 
 from limner.errors import InvalidRequest
-from limner.studio.routing import NothingToEdit, Route, route_turn
+from limner.studio.routing import NotDrawable, NothingToEdit, NothingToUndo, Route, route_turn
 
 
 def test_an_edit_instruction_edits_the_upload_first_then_the_image_in_context() -> None:
@@ -27,3 +27,18 @@ def test_an_edit_with_nothing_to_edit_is_refused_and_says_why() -> None:
         route_turn("remove the ring")
     with pytest.raises(InvalidRequest, match="a mask needs an image to apply to"):
         route_turn("a blue heart", mask=True)
+
+
+def test_a_turn_in_ordinary_words_is_routed_by_the_learned_reader() -> None:
+    r = route_turn("would you mind making the square orange?", in_context=True)
+    assert r == Route("edit", "context") and r.reading is not None and r.reading.source == "model"
+
+
+def test_undo_and_chat_turns_are_routed_in_a_conversation_only() -> None:
+    assert route_turn("go back to the previous one", in_context=True, chat=True) == Route("undo", "context")
+    with pytest.raises(NothingToUndo, match="no earlier image"):
+        route_turn("undo", chat=True)
+    with pytest.raises(NotDrawable, match="does not ask for a picture"):
+        route_turn("thanks, that's all!", in_context=True, chat=True)
+    # a one-off Images API prompt is always drawn
+    assert route_turn("thanks, that's all!").action == "generate"

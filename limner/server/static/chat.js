@@ -75,7 +75,9 @@ async function send(text, file) {
     const err = (await resp.json()).error || {};
     img.remove();
     const why = err.moderation_details ? err.moderation_details.reason : err.message;
-    turn.appendChild(el("div", "refusal", `Refused${err.code ? ` (${err.code})` : ""}: ${why}`));
+    // a safety refusal says so; any other 400 (nothing drawable, nothing to undo) is the service's answer
+    const refused = err.moderation_details || err.code === "image_content_policy_violation";
+    turn.appendChild(el("div", "refusal", refused ? `Refused${err.code ? ` (${err.code})` : ""}: ${why}` : `limner: ${why}`));
     return;
   }
   for await (const ev of sse(resp)) {

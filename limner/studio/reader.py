@@ -1,0 +1,302 @@
+"""The learned instruction reader: what a chat turn asks for, read by a model rather than a grammar.
+
+    reading = default_reader().read("could you make the star purple and move it left?")
+    reading.action  -> "edit"            (edit | generate | undo | none)
+    reading.ops     -> [EditOp(recolour, target=("star", None), color="purple"),
+                        EditOp(move, target=(None, None), hint="it", position="left")]
+    reading.source  -> "model"           (model | parser: what made the reading, for thinking mode's notes)
+
+The model is the pretrained MiniLM sentence encoder (safety/minilm.py, frozen) read word by word, then a small
+trained head (`ReaderHead`, weights in limner/weights/reader.safetensors with its config): a transformer layer
+over the word states, a tag per word (data/instructions.py TAGS: the target, the new colour, a position, ...)
+and the turn's action from the pooled states. `decode` turns the tags into EditOps; the only hand-written part
+is the lexicon that maps a tagged word to world.md's names ("violet" -> purple, "up" -> top), never which
+words are the target or the new colour. The old grammar (edits.parse_edit) stays as a fallback for a turn the
+model reads as an edit but whose ops it cannot complete.
+
+Training: `python -m limner.train.reader` (data engine: data/instructions.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from limner.data.instructions import ACTIONS, TAGS, words_of
+from limner.data.world import COLOR_ALIASES, COLORS, OBJECTS, PLURALS
+from limner.studio.edits import EditError, EditOp, parse_edit
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "reader.safetensors"
+CLASS_WORDS: dict[str, str] = {**{o: o for o in OBJECTS}, **{PLURALS[o]: o for o in OBJECTS},
+                               "dot": "circle", "ball": "circle", "box": "square", "moon": "crescent",
+                               "bolt": "lightning bolt", "lightning": "lightning bolt", "infinity": "infinity sign",
+                               "rhombus": "diamond", "x": "cross"}
+COLOR_WORDS: dict[str, str] = {**{c: c for c in COLORS}, **COLOR_ALIASES, "violet": "purple", "magenta": "pink",
+                               "navy": "blue", "teal": "cyan", "gold": "yellow", "golden": "yellow", "lime": "green",
+                               "crimson": "red", "scarlet": "red", "turquoise": "cyan", "silver": "gray",
+                               "aqua": "cyan", "lilac": "purple", "beige": "brown", "tan": "brown"}
+# a destination's words -> world.md position (two-word phrases first)
+POSITION_WORDS: dict[str, str] = {
+    "top left": "top left", "upper left": "top left", "left top": "top left", "top right": "top right",
+    "upper right": "top right", "right top": "top right", "bottom left": "bottom left", "lower left": "bottom left",
+    "left bottom": "bottom left", "bottom right": "bottom right", "lower right": "bottom right",
+    "right bottom": "bottom right", "center": "center", "centre": "center", "middle": "center", "left": "left",
+    "right": "right", "top": "top", "bottom": "bottom", "up": "top", "down": "bottom", "upwards": "top",
+    "downwards": "bottom", "upper": "top", "lower": "bottom", "leftwards": "left", "rightwards": "right",
+}
+DIRECTION_WORDS = ("up", "down", "upwards", "downwards", "upper", "lower", "leftwards", "rightwards")
+HINTS = ("other", "left", "right", "top", "bottom", "upper", "lower", "first", "second", "last", "big", "small",
+         "large", "little", "bigger", "smaller")
+PRONOUNS = ("it", "that", "this", "them", "one", "same")
+
+
+@dataclass(frozen=True)
+class ReaderConfig:
+    """The head's sizes, saved inside its weights file."""
+
+    in_dim: int = 384  # MiniLM's hidden size
+    dim: int = 192
+    layers: int = 2
+    heads: int = 4
+    tags: tuple[str, ...] = TAGS
+    actions: tuple[str, ...] = ACTIONS
+
+
+class ReaderHead(nn.Module):
+    """Word states (B, W, in_dim) and a mask (B, W) -> tag logits (B, W, len(tags)), action logits (B, A)."""
+
+    def __init__(self, cfg: ReaderConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.proj = nn.Linear(cfg.in_dim, cfg.dim)
+        self.pos = nn.Embedding(64, cfg.dim)
+        layer = nn.TransformerEncoderLayer(cfg.dim, cfg.heads, 4 * cfg.dim, dropout=0.1, batch_first=True,
+                                           norm_first=True)
+        self.enc = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
+        self.tag = nn.Linear(cfg.dim, len(cfg.tags))
+        self.act = nn.Linear(cfg.dim, len(cfg.actions))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        w = x.shape[1]
+        h = self.proj(x) + self.pos(torch.arange(w).clamp(max=63))[None]  # (B, W, dim)
+        h = self.enc(h, src_key_padding_mask=~mask)
+        m = mask[..., None].float()
+        pooled = (h * m).sum(1) / m.sum(1).clamp(min=1.0)  # (B, dim)
+        return self.tag(h), self.act(pooled)
+
+
+@dataclass
+class Reading:
+    """What a turn asks for: its action, the edits (for "edit"), what made the reading, and, when the turn
+    cannot be done as read, the problem in words."""
+
+    action: str  # edit | generate | undo | none
+    ops: list[EditOp] = field(default_factory=list)
+    source: str = "model"  # model | parser
+    problem: str | None = None
+    tags: list[tuple[str, str]] = field(default_factory=list)  # (word, tag) as the model read them
+
+    @property
+    def understood(self) -> bool:
+        return self.problem is None and (self.action != "edit" or bool(self.ops))
+
+
+def _span_text(words: list[str]) -> str:
+    return " ".join(words).replace(" 's", "'s")
+
+
+def target_of(words: list[str]) -> tuple[tuple[str | None, str | None], str | None]:
+    """((class, colour), hint) of a target's words: "the red star" -> ((star, red), None); "the left one" ->
+    ((None, None), "left"); "it" -> ((None, None), "it"). Unknown words are ignored."""
+    low = [w.lower() for w in words]
+    cls = None
+    for a, b in zip(low, [*low[1:], ""], strict=True):
+        two = f"{a} {b}"
+        if two in CLASS_WORDS and " " in CLASS_WORDS[two]:
+            cls = CLASS_WORDS[two]
+            break
+        if a in CLASS_WORDS and cls is None:
+            cls = CLASS_WORDS[a]
+    color = next((COLOR_WORDS[w] for w in low if w in COLOR_WORDS), None)
+    color = color or next((w.upper() for w in low if w.startswith("#") and len(w) == 7), None)
+    hint = next((w for w in low if w in HINTS), None)
+    if hint is None and cls is None and color is None and any(w in PRONOUNS for w in low):
+        hint = "it"
+    return (cls, color), hint
+
+
+def position_of(words: list[str]) -> str | None:
+    """The world position a destination's words name ("upper right corner" -> "top right"), else None."""
+    low = [w.lower() for w in words if w.lower() in POSITION_WORDS]
+    for a, b in zip(low, low[1:], strict=False):
+        if f"{a} {b}" in POSITION_WORDS:
+            return POSITION_WORDS[f"{a} {b}"]
+    named = [w for w in low if w not in DIRECTION_WORDS]  # "down in the centre": the named place wins
+    return POSITION_WORDS[(named or low)[0]] if low else None
+
+
+def _clauses(words: list[str], tags: list[str]) -> list[list[tuple[str, str]]]:
+    out: list[list[tuple[str, str]]] = [[]]
+    for w, t in zip(words, tags, strict=True):
+        if t == "SEP":
+            if out[-1]:
+                out.append([])
+            continue
+        out[-1].append((w, t))
+    return [c for c in out if c]
+
+
+def _words(clause: list[tuple[str, str]], tag: str) -> list[str]:
+    return [w for w, t in clause if t == tag]
+
+
+def decode(words: list[str], tags: list[str], action: str, seed: int = 0) -> Reading:
+    """The Reading of tagged words: clauses split at SEP; in each, the ops its tags ask for, in the order they
+    appear, sharing the clause's target (or the last clause's, when it names none). Pure."""
+    from limner.studio.planner import (
+        plan_prompt,  # a new object's phrase ("two small blue stars") as the planner reads it
+    )
+
+    pairs = list(zip(words, tags, strict=True))
+    if action != "edit":
+        return Reading(action, tags=pairs)
+    ops: list[EditOp] = []
+    last: tuple[tuple[str | None, str | None], str | None] = ((None, None), "it")
+    for clause in _clauses(words, tags):
+        tgt_words = _words(clause, "TGT")
+        target = target_of(tgt_words) if tgt_words else last
+        order = list(dict.fromkeys(t for _, t in clause if t not in ("O", "TGT")))
+        made = sized = False
+        for t in order:
+            op: EditOp | None = None
+            if t == "ADD":
+                phrase = re.sub(r"^another\b", "a", _span_text(_words(clause, "ADD")).lower())
+                plans = plan_prompt(phrase, seed).plans[0]
+                if plans.objects:
+                    new = plans.objects[0]
+                    new.position = position_of(_words(clause, "POS"))
+                    new.relation = None
+                    op = EditOp("add", new=new, position=new.position)
+            elif t == "BGCOL":
+                color = target_of(_words(clause, "BGCOL"))[0][1]
+                op = EditOp("background", color=color) if color else None
+            elif t == "TEXT":
+                text = [w.strip("'\"“”‘’") for w in _words(clause, "TEXT")]
+                quoted = [w for w, raw in zip(text, _words(clause, "TEXT"), strict=True) if raw[0] in "'\"“‘"]
+                lines = quoted or [" ".join(text)]
+                op = EditOp("text", lines=[ln[:16] for ln in lines[:3] if ln.strip()])
+            elif t == "RM":
+                op = EditOp("remove", target=target[0], hint=target[1])
+            elif t == "NEWCOL":
+                color = target_of(_words(clause, "NEWCOL"))[0][1]
+                op = EditOp("recolour", target=target[0], color=color, hint=target[1]) if color else None
+            elif t == "POS" and "ADD" not in order:
+                pos = position_of(_words(clause, "POS"))
+                op = EditOp("move", target=target[0], position=pos, hint=target[1]) if pos else None
+            elif t in ("BIG", "SMALL") and not sized:  # both tagged in one clause: the first one counts
+                op = EditOp("resize", target=target[0], size="large" if t == "BIG" else "small", hint=target[1])
+                sized = True
+            if op is not None:
+                ops.append(op)
+                made = True
+        if made and tgt_words:
+            last = target
+        if not made and tgt_words:  # a clause that names an object but asks nothing of it: never drop it silently
+            return Reading("edit", ops, "model", f"could not tell what to do with {_span_text(tgt_words)!r}", pairs)
+    if not ops:
+        return Reading("edit", [], "model", "the reader found no edit it can make in this turn", pairs)
+    return Reading("edit", ops, "model", None, pairs)
+
+
+class InstructionReader:
+    """MiniLM + the trained head; `read(text)` -> Reading. Thread-safe for reading (no state changes)."""
+
+    def __init__(self, head: ReaderHead, encoder: Any) -> None:
+        self.head = head.eval()
+        self.encoder = encoder
+
+    @staticmethod
+    def load(path: str | Path = WEIGHTS, encoder: Any | None = None) -> InstructionReader:
+        """The head from a safetensors file with its config in the metadata; the shared MiniLM by default."""
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+        if "config" not in meta:
+            raise ValueError(f"{path}: no reader config in the file's metadata")
+        raw = json.loads(meta["config"])
+        cfg = ReaderConfig(**{**raw, "tags": tuple(raw["tags"]), "actions": tuple(raw["actions"])})
+        head = ReaderHead(cfg)
+        head.load_state_dict(load_file(str(path)))
+        if encoder is None:
+            from limner.safety.classifier import embedder
+
+            encoder = embedder()
+        return InstructionReader(head, encoder)
+
+    @torch.no_grad()
+    def predict(self, sentences: list[list[str]]) -> list[tuple[list[str], str, float]]:
+        """Per sentence: (tags, action, the action's probability)."""
+        states = self.encoder.word_states(sentences)
+        x, mask = pad_states(states)
+        tag_logits, act_logits = self.head(x, mask)
+        out = []
+        probs = act_logits.softmax(-1)
+        for i, s in enumerate(sentences):
+            tags = [self.head.cfg.tags[k] for k in tag_logits[i, : len(s)].argmax(-1).tolist()]
+            a = int(probs[i].argmax())
+            out.append((tags, self.head.cfg.actions[a], float(probs[i, a])))
+        return out
+
+    def read(self, text: str, seed: int = 0) -> Reading:
+        """The Reading of one turn: the model's, or the grammar's where the model reads an edit it cannot
+        complete and the grammar can; a problem when neither can."""
+        words = words_of(text)
+        if not words:
+            return Reading("none", problem="the turn has no words")
+        tags, action, _ = self.predict([words])[0]
+        reading = decode(words, tags, action, seed)
+        if reading.action == "edit" and not reading.understood:
+            try:
+                return Reading("edit", [parse_edit(text, seed)], "parser", None, reading.tags)
+            except EditError:
+                pass
+        return reading
+
+
+def pad_states(states: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sentence (n_i, D) word states -> (B, W, D) zero-padded and the (B, W) bool mask of real words."""
+    w = max(s.shape[0] for s in states)
+    x = torch.zeros(len(states), w, states[0].shape[1])
+    mask = torch.zeros(len(states), w, dtype=torch.bool)
+    for i, s in enumerate(states):
+        x[i, : s.shape[0]] = s
+        mask[i, : s.shape[0]] = True
+    return x, mask
+
+
+def save_head(head: ReaderHead, path: str | Path) -> None:
+    """The head's weights with its config in the metadata (what `InstructionReader.load` reads)."""
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in head.state_dict().items()}, str(path),
+              metadata={"config": json.dumps(asdict(head.cfg))})
+
+
+@functools.lru_cache(maxsize=1)
+def default_reader() -> InstructionReader:
+    """The shipped reader, loaded once per process."""
+    return InstructionReader.load(WEIGHTS)
+
+
+def read_turn(text: str, seed: int = 0) -> Reading:
+    """The shipped reader's Reading of `text`."""
+    return default_reader().read(text, seed)

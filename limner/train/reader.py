@@ -1,0 +1,122 @@
+"""Train the instruction reader's head (studio/reader.py) on the data engine's chat turns (data/instructions.py).
+
+    python -m limner.train.reader --out limner/weights/reader.safetensors
+
+MiniLM stays frozen, so each turn's word states are computed once and the small head trains on them for a few
+epochs. Training turns come from TRAIN's phrasing families, dev turns (for choosing the epoch) from DEV's, which
+training never sees; the held-out families of evals/instruction_cases.py are never read here. Deterministic for a
+seed on one machine; about 11 minutes on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from limner.data.instructions import ACTIONS, TAGS, Example, dev_examples, training_examples
+from limner.studio.reader import WEIGHTS, ReaderConfig, ReaderHead, pad_states, save_head
+
+
+def featurise(encoder: object, examples: list[Example], batch: int = 64) -> list[torch.Tensor]:
+    """Each example's word states (n_words, D) from the frozen encoder, in order."""
+    out: list[torch.Tensor] = []
+    for s in range(0, len(examples), batch):
+        out += encoder.word_states([list(e.words) for e in examples[s : s + batch]])  # type: ignore[attr-defined]
+    return out
+
+
+def targets(examples: list[Example]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, W) tag ids (-100 on padding) and (B,) action ids."""
+    w = max(len(e.words) for e in examples)
+    tags = torch.full((len(examples), w), -100, dtype=torch.long)
+    for i, e in enumerate(examples):
+        tags[i, : len(e.tags)] = torch.tensor([TAGS.index(t) for t in e.tags])
+    return tags, torch.tensor([ACTIONS.index(e.action) for e in examples])
+
+
+def accuracy(head: ReaderHead, states: list[torch.Tensor], examples: list[Example]) -> tuple[float, float]:
+    """(share of turns with every tag and the action right, share with the action right)."""
+    head.eval()
+    exact = act_ok = 0
+    with torch.no_grad():
+        for s in range(0, len(examples), 256):
+            x, mask = pad_states(states[s : s + 256])
+            tl, al = head(x, mask)
+            tags, acts = targets(examples[s : s + 256])
+            ok_tags = ((tl.argmax(-1) == tags) | (tags == -100)).all(-1)
+            ok_act = al.argmax(-1) == acts
+            exact += int((ok_tags & ok_act).sum())
+            act_ok += int(ok_act.sum())
+    head.train()
+    return exact / len(examples), act_ok / len(examples)
+
+
+def train(n: int, dev: int, epochs: int, seed: int, out: Path, log: bool = True) -> dict[str, float]:
+    """Train a head on `n` turns, keep the epoch best on `dev` turns, save it to `out`; the dev figures."""
+    from limner.safety.classifier import embedder
+
+    torch.manual_seed(seed)
+    t0 = time.time()
+    enc = embedder()
+    train_ex = training_examples(n, seed)
+    dev_ex = dev_examples(dev, seed + 1)
+    tr_states, dev_states = featurise(enc, train_ex), featurise(enc, dev_ex)
+    if log:
+        print(f"features: {n} + {dev} turns in {time.time() - t0:.0f}s", flush=True)
+    head = ReaderHead(ReaderConfig())
+    opt = torch.optim.AdamW(head.parameters(), lr=1e-3, weight_decay=0.01)
+    steps = epochs * ((n + 63) // 64)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-3, total_steps=steps, pct_start=0.1)
+    rng = random.Random(seed)
+    best = (-1.0, 0.0)
+    best_state = None
+    for ep in range(epochs):
+        order = list(range(n))
+        rng.shuffle(order)
+        for s in range(0, n, 64):
+            idx = order[s : s + 64]
+            x, mask = pad_states([tr_states[i] for i in idx])
+            tags, acts = targets([train_ex[i] for i in idx])
+            tl, al = head(x, mask)
+            loss = F.cross_entropy(tl.reshape(-1, len(TAGS)), tags.reshape(-1), ignore_index=-100) + \
+                F.cross_entropy(al, acts)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+        acc = accuracy(head, dev_states, dev_ex)
+        if log:
+            print(f"epoch {ep + 1}: loss {loss.item():.4f} dev exact {acc[0]:.4f} action {acc[1]:.4f} "
+                  f"({time.time() - t0:.0f}s)", flush=True)
+        if acc > best:
+            best, best_state = acc, {k: v.clone() for k, v in head.state_dict().items()}
+    assert best_state is not None
+    head.load_state_dict(best_state)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_head(head, out)
+    return {"dev_exact": best[0], "dev_action": best[1], "seconds": time.time() - t0}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m limner.train.reader", description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, default=WEIGHTS, help="where to write the head (default: the shipped one)")
+    ap.add_argument("--turns", type=int, default=12000, help="training turns (default 12000)")
+    ap.add_argument("--dev", type=int, default=1000, help="dev turns for choosing the epoch (default 1000)")
+    ap.add_argument("--epochs", type=int, default=12, help="epochs (default 12)")
+    ap.add_argument("--seed", type=int, default=0, help="data and initialisation seed (default 0)")
+    a = ap.parse_args(argv)
+    for name in ("turns", "dev", "epochs"):
+        if getattr(a, name) < 1:
+            ap.error(f"--{name} must be >= 1, got {getattr(a, name)}")
+    res = train(a.turns, a.dev, a.epochs, a.seed, a.out)
+    print(f"wrote {a.out}: dev exact {res['dev_exact']:.4f}, action {res['dev_action']:.4f}, {res['seconds']:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
