@@ -244,6 +244,11 @@ class Pipeline:
         opts.validate()
         return opts
 
+    def screen(self, prompt: str, *, user: str | None = None, moderation: str = "auto", age: int | None = None) -> None:
+        """Run the prompt layer of the safety stack on a turn that draws nothing (a chat turn about nothing
+        drawable), so it is refused and audited like any prompt; SafetyBlocked when it is refused."""
+        self._check_prompt(prompt, [], user=user, moderation=moderation, age=age)
+
     def _check_prompt(self, prompt: str, decisions: list[Any], **who: Any) -> None:
         if self.safety is not None:
             d = self.safety.check_prompt(prompt, **who)
@@ -327,14 +332,14 @@ class Pipeline:
             from limner.limits import check_best_of
 
             check_best_of(best_of)
-            if not references:
-                route_turn(prompt)  # an edit instruction with no image in context is refused, not drawn anew
             ref_images = [load_image(r, f"reference image {i + 1}") for i, r in enumerate(references or [])]
         except (ValueError, ImageInputError) as e:
             raise InvalidRequest(str(e)) from e
         who = {"moderation": moderation, "age": age}
         decisions: list[Any] = []
-        self._check_prompt(prompt, decisions, user=user, **who)
+        self._check_prompt(prompt, decisions, user=user, **who)  # safety first, before any routing answer
+        if not references:
+            route_turn(prompt)  # an edit instruction with no image in context is refused, not drawn anew
         self._check_images(ref_images, "input", prompt, decisions, user=user, **who)
         try:
             refs = [read_reference(im, f"reference image {i + 1}") for i, im in enumerate(ref_images)]

@@ -174,20 +174,22 @@ def turn_prompt(ctx: Context) -> str:
     return prompt
 
 
-def turn_edit(ctx: Context, prompt: str, mask_url: str | None) -> tuple[EditInput | None, Route]:
+def turn_edit(ctx: Context, prompt: str, mask_url: str | None,
+              screen: Callable[[str], None]) -> tuple[EditInput | None, Route]:
     """The turn's route (studio/routing.py) and its images as the job sees them: the uploads (edited, or used as
     references), else the image in context for an edit; None for a plain new image."""
-    from limner.studio.routing import NotDrawable, NothingToEdit, NothingToUndo, route_turn
+    from limner.studio.routing import NothingToEdit, NothingToUndo, route_turn
 
     try:
         route = route_turn(prompt, uploads=len(ctx.images), in_context=ctx.image is not None,
                            mask=mask_url is not None, chat=True)
     except NothingToEdit as e:
+        screen(prompt)  # a harmful prompt is refused as such, never answered "nothing to edit"
         if mask_url is not None:
             raise invalid("input_image_mask needs an image to apply to: send an input_image or continue a "
                           "conversation that has one", param="tools[0].input_image_mask") from e
         raise invalid(str(e), param="input", code="invalid_value") from e
-    except (NotDrawable, NothingToUndo) as e:
+    except NothingToUndo as e:
         raise invalid(str(e), param="input", code="invalid_value") from e
     if route.action == "undo":
         raise invalid(f"{prompt[:200]!r} asks to go back to the previous image: continue from the earlier "
@@ -204,6 +206,17 @@ def turn_edit(ctx: Context, prompt: str, mask_url: str | None) -> tuple[EditInpu
         edit.mask = edit_input([("image", sources[0][1])],
                                data_url_bytes(mask_url, "tools[0].input_image_mask.image_url")).mask
     return edit, route
+
+
+def screen(state: AppState, prompt: str, user: str | None, moderation: str) -> None:
+    """The prompt layer of the safety stack on a turn answered without drawing (nothing to edit, nothing
+    drawable, undo): a refusal is the API's content-policy error, as for any turn."""
+    from limner.errors import SafetyBlocked
+
+    try:
+        state.pipe.screen(prompt, user=user, moderation=moderation)
+    except SafetyBlocked as e:
+        raise error_for(e, responses=True) from e
 
 
 def response_object(req: ResponsesRequest, tool: ImageGenerationTool, resp_id: str, created: int, status: str,
@@ -326,7 +339,12 @@ async def create_response(state: AppState, request: Request, req: ResponsesReque
     ctx = read_context(state, req, owner)
     prompt = turn_prompt(ctx)
     mask_url = None if tool.input_image_mask is None else str(tool.input_image_mask.get("image_url", ""))
-    edit, route = turn_edit(ctx, prompt, mask_url)
+    edit, route = turn_edit(ctx, prompt, mask_url, lambda p: screen(state, p, req.user, tool.moderation))
+    if route.action == "none":  # nothing drawable: the safety stack sees it first, then the 400 says what to send
+        from limner.studio.routing import not_drawable
+
+        screen(state, prompt, req.user, tool.moderation)
+        raise invalid(str(not_drawable(prompt)), param="input", code="invalid_value")
     spec = GenSpec(prompt=prompt, n=1, seed=req.seed if req.seed is not None else ctx.seed, size=tool.size,
                    quality=tool.quality, background=tool.background, output_format=tool.output_format,
                    output_compression=tool.output_compression, moderation=tool.moderation, user=req.user,

@@ -27,6 +27,7 @@ from limner.server.serving_responses import (
     public,
     read_context,
     response_object,
+    screen,
     turn_prompt,
 )
 from limner.server.store import new_id
@@ -49,6 +50,7 @@ async def undo_response(state: AppState, request: Request, req: ResponsesRequest
     if len(ctx.history) < 2:
         raise invalid(f"{prompt[:200]!r} asks to go back, but this conversation has no image before the current "
                       "one", param="input", code="invalid_value")
+    screen(state, prompt, req.user, tool.moderation)  # the turn's words pass the prompt layer like any turn's
     row = state.store.get_image(ctx.history[-2], owner)
     if row is None:
         raise invalid("the previous image of this conversation was deleted; there is nothing to go back to",

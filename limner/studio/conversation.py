@@ -66,10 +66,21 @@ class Conversation:
             uploads = [load_image(im, f"uploaded image {i + 1}") for i, im in enumerate(images or [])]
         except ValueError as e:
             raise InvalidRequest(str(e)) from e
-        route = route_turn(message, uploads=len(uploads), in_context=self.image is not None, mask=mask is not None,
-                           chat=True)
+        who = {k: opts[k] for k in ("user", "moderation", "age") if k in opts}
+        try:
+            route = route_turn(message, uploads=len(uploads), in_context=self.image is not None,
+                               mask=mask is not None, chat=True)
+        except InvalidRequest:  # nothing to edit or undo: a harmful turn is still refused as such first
+            self.pipe.screen(message, **who)
+            raise
+        if route.action in ("undo", "none"):  # no drawing, but safety sees the words first, as for any turn
+            self.pipe.screen(message, **who)
         if route.action == "undo":
             return self._undo(message)
+        if route.action == "none":
+            from limner.studio.routing import not_drawable
+
+            raise not_drawable(message)
         if route.action == "edit":
             base, plan = (uploads[0], None) if route.base == "upload" else (self.image, self.plan)
             eo = {k: v for k, v in opts.items() if k not in ("think", "size")}

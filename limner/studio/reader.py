@@ -54,7 +54,8 @@ POSITION_WORDS: dict[str, str] = {
 DIRECTION_WORDS = ("up", "down", "upwards", "downwards", "upper", "lower", "leftwards", "rightwards")
 HINTS = ("other", "left", "right", "top", "bottom", "upper", "lower", "first", "second", "last", "big", "small",
          "large", "little", "bigger", "smaller")
-PRONOUNS = ("it", "that", "this", "them", "one", "same")
+PRONOUNS = ("it", "that", "this", "them", "those", "these", "one", "same", "shape", "shapes", "object", "objects",
+            "thing", "things", "figure", "symbol", "icon", "item")  # "remove the shape": the one in view
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,10 @@ def decode(words: list[str], tags: list[str], action: str, seed: int = 0) -> Rea
             return Reading("edit", ops, "model", f"could not tell what to do with {_span_text(tgt_words)!r}", pairs)
     if not ops:
         return Reading("edit", [], "model", "the reader found no edit it can make in this turn", pairs)
+    vague = [o for o in ops if o.kind in ("remove", "recolour", "move", "resize") and o.target == (None, None)
+             and o.hint is None]
+    if vague:  # "remove the sarin": no object of the world, no pronoun: nothing to act on
+        return Reading("edit", ops, "model", f"could not tell which object to {vague[0].kind}", pairs)
     return Reading("edit", ops, "model", None, pairs)
 
 

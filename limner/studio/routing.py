@@ -6,8 +6,9 @@ The turn is read by the learned instruction reader (reader.py), never by a gramm
 when it carries a mask or the reader reads an edit. An edit changes the first uploaded image, else the
 conversation's last image; with neither there is nothing to edit, and the turn is refused with `NothingToEdit`
 rather than drawn as something else. "Undo" goes back one image in a conversation (`NothingToUndo` when there
-is no earlier one). A turn about nothing drawable ("thanks!") is answered with `NotDrawable` in a conversation;
-a one-off Images API prompt is always drawn. Any other turn draws a new image, and its uploads are references
+is no earlier one). A turn about nothing drawable ("thanks!") is, in a conversation, first screened by the
+safety stack like any prompt (a harmful one is refused as such) and then answered with `NotDrawable`; a one-off
+Images API prompt is always drawn. Any other turn draws a new image, and its uploads are references
 the prompt draws from.
 """
 
@@ -35,10 +36,11 @@ class NotDrawable(InvalidRequest):
 @dataclass(frozen=True)
 class Route:
     """A turn's route: `action` "edit" (of `base`: "upload" for the first uploaded image, "context" for the
-    conversation's last), "generate" (with the uploads as references when `references`) or "undo"; `reading`
-    is the reader's, for the edit path and for thinking mode's notes."""
+    conversation's last), "generate" (with the uploads as references when `references`), "undo", or "none"
+    (a chat turn about nothing drawable: the caller screens it with the safety stack, then answers
+    `not_drawable(prompt)`); `reading` is the reader's, for the edit path and for thinking mode's notes."""
 
-    action: Literal["edit", "generate", "undo"]
+    action: Literal["edit", "generate", "undo", "none"]
     base: Literal["upload", "context"] | None = None
     references: bool = False
     reading: Reading | None = field(default=None, compare=False)
@@ -48,9 +50,11 @@ def route_turn(prompt: str, *, uploads: int = 0, in_context: bool = False, mask:
                chat: bool = False) -> Route:
     """The route of a turn with `uploads` uploaded images, an image already `in_context` or not, and a mask or
     not. NothingToEdit for an edit with no image at all; in a `chat` (a conversation, not a one-off prompt),
-    NotDrawable for a turn about nothing drawable and "undo" for a step back."""
+    "none" for a turn about nothing drawable and "undo" for a step back."""
     reading = read_turn(prompt)
-    if mask or reading.action == "edit":
+    # an edit the reader could not complete is still an edit where there is an image to edit (the edit path
+    # says what it could not read); with none, the words are a description to draw (and for safety to screen)
+    if mask or (reading.action == "edit" and (reading.understood or uploads or in_context)):
         if uploads:
             return Route("edit", "upload", reading=reading)
         if in_context:
@@ -66,6 +70,11 @@ def route_turn(prompt: str, *, uploads: int = 0, in_context: bool = False, mask:
                                 "conversation")
         return Route("undo", "context", reading=reading)
     if chat and reading.action == "none" and not uploads:
-        raise NotDrawable(f"{prompt[:200]!r} does not ask for a picture or a change to one: describe an image "
-                          "to draw, or say what to change in the current one (e.g. 'make the star blue')")
+        return Route("none", reading=reading)
     return Route("generate", references=uploads > 0, reading=reading)
+
+
+def not_drawable(prompt: str) -> NotDrawable:
+    """The answer to a chat turn about nothing drawable (after the safety stack has seen it)."""
+    return NotDrawable(f"{prompt[:200]!r} does not ask for a picture or a change to one: describe an image to "
+                       "draw, or say what to change in the current one (e.g. 'make the star blue')")

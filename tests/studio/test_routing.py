@@ -3,7 +3,7 @@
 import pytest
 
 from limner.errors import InvalidRequest
-from limner.studio.routing import NotDrawable, NothingToEdit, NothingToUndo, Route, route_turn
+from limner.studio.routing import NotDrawable, NothingToEdit, NothingToUndo, Route, not_drawable, route_turn
 
 
 def test_an_edit_instruction_edits_the_upload_first_then_the_image_in_context() -> None:
@@ -38,7 +38,7 @@ def test_undo_and_chat_turns_are_routed_in_a_conversation_only() -> None:
     assert route_turn("go back to the previous one", in_context=True, chat=True) == Route("undo", "context")
     with pytest.raises(NothingToUndo, match="no earlier image"):
         route_turn("undo", chat=True)
-    with pytest.raises(NotDrawable, match="does not ask for a picture"):
-        route_turn("thanks, that's all!", in_context=True, chat=True)
+    assert route_turn("thanks, that's all!", in_context=True, chat=True).action == "none"
+    assert isinstance(not_drawable("thanks"), NotDrawable) and "does not ask for a picture" in str(not_drawable("x"))
     # a one-off Images API prompt is always drawn
     assert route_turn("thanks, that's all!").action == "generate"
