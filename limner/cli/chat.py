@@ -1,8 +1,10 @@
 """`limner chat`: a terminal conversation that keeps its images in context.
 
-Each line you type is a turn: a description draws a new image, an edit instruction ("make the star
-green", "add a blue ring in the top left", "change the text to 'SALE'") edits the current one and keeps
-the rest exactly. Commands: `/image PATH` attaches an image to the next turn (to edit, or as a reference
+Each line you type is a turn, read by the learned instruction reader: a description draws a new image, an
+edit instruction in ordinary words ("make the star green", "could you add a blue ring in the top left?",
+"make it bigger and move it left", "change the text to 'SALE'") edits the current one and keeps the rest
+exactly, "undo" / "go back" returns to the image before, and a turn about nothing drawable gets a message.
+Commands: `/image PATH` attaches an image to the next turn (to edit, or as a reference
 "like the object in this image, but ..."), `/mask PATH` a mask (alpha 0 = area to edit), `/plan` shows
 the current scene plan, `/quit` ends. Every image is written to --out-dir as turn-N.png (watermarked and
 signed like any other) and its path is printed. Reads from a pipe too, one turn per line.

@@ -52,6 +52,7 @@ class Example:
 
     @property
     def text(self) -> str:
+        """The turn as a person would type it."""
         return detokenize(list(self.words))
 
 
@@ -325,6 +326,7 @@ def op_slots(rng: random.Random, targets: tuple[str, ...]) -> dict[str, str]:
 
 
 def repr_quote(text: str, rng: random.Random) -> str:
+    """`text` in single or double quotes, as people quote the words a sign should show."""
     return rng.choice(("'{}'", '"{}"')).format(text)
 
 

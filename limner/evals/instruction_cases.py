@@ -172,6 +172,7 @@ def fresh_conversation_cases(per_kind: int = 8, seed: int = HELDOUT_SEED + 1) ->
 
 
 def main() -> int:
+    """Write the fresh conversation cases to FRESH_CASES."""
     FRESH_CASES.parent.mkdir(parents=True, exist_ok=True)
     with FRESH_CASES.open("w", encoding="utf-8") as f:
         for c in fresh_conversation_cases():

@@ -35,6 +35,7 @@ def op_key(op: EditOp) -> tuple[Any, ...]:
 
 
 def gold_reading(ex: Example) -> Reading:
+    """The turn's own reading: its gold tags through the reader's `decode`."""
     return decode(list(ex.words), list(ex.tags), ex.action)
 
 
@@ -84,6 +85,7 @@ def format_table(rep: dict[str, Any]) -> str:
 
 
 def write_report(rep: dict[str, Any], out: Path) -> None:
+    """out/report.json (every figure and the first failures) and out/report.md (the table)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(rep, indent=1), encoding="utf-8")
     (out / "report.md").write_text("# Instruction reader: held-out phrasing families\n\n"

@@ -89,13 +89,7 @@ class MiniLM:
         """Pre-split sentences -> per sentence (n_words, D): the mean of each word's word-piece states, read
         in context (one padded batch). A word with no pieces (none in practice) gets zeros."""
         encs = self.tok.encode_batch(sentences, is_pretokenized=True)
-        t = max(len(e.ids) for e in encs)
-        ids = torch.zeros(len(encs), t, dtype=torch.long)
-        valid = torch.zeros(len(encs), t, dtype=torch.bool)
-        for j, e in enumerate(encs):
-            ids[j, : len(e.ids)] = torch.tensor(e.ids)
-            valid[j, : len(e.ids)] = True
-        x = self.hidden(ids, valid)  # (B, T, D)
+        x = self.hidden(*_padded(encs))  # (B, T, D)
         out = []
         for j, (e, words) in enumerate(zip(encs, sentences, strict=True)):
             w = torch.zeros(len(words), self.dim)
@@ -115,12 +109,16 @@ class MiniLM:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for s in range(0, len(order), batch_size):
             chunk = order[s : s + batch_size]
-            encs = self.tok.encode_batch([texts[i] for i in chunk])
-            t = max(len(e.ids) for e in encs)
-            ids = torch.zeros(len(chunk), t, dtype=torch.long)
-            valid = torch.zeros(len(chunk), t, dtype=torch.bool)
-            for j, e in enumerate(encs):
-                ids[j, : len(e.ids)] = torch.tensor(e.ids)
-                valid[j, : len(e.ids)] = True
-            out[chunk] = self._forward(ids, valid).numpy()
+            out[chunk] = self._forward(*_padded(self.tok.encode_batch([texts[i] for i in chunk]))).numpy()
         return out
+
+
+def _padded(encs: list) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tokenizer encodings -> ids, valid (B, T): zero-padded to the batch's longest."""
+    t = max(len(e.ids) for e in encs)
+    ids = torch.zeros(len(encs), t, dtype=torch.long)
+    valid = torch.zeros(len(encs), t, dtype=torch.bool)
+    for j, e in enumerate(encs):
+        ids[j, : len(e.ids)] = torch.tensor(e.ids)
+        valid[j, : len(e.ids)] = True
+    return ids, valid

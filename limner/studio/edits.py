@@ -139,10 +139,15 @@ SPATIAL = {"left": (0, min), "right": (0, max), "top": (1, min), "upper": (1, mi
            "lower": (1, max)}
 
 
+def _objects(plan: ScenePlan) -> list[PlanObject]:
+    """The objects an edit can refer to: the plan's objects, or a grid's cells."""
+    return plan.objects if plan.objects or plan.grid is None else plan.grid.cells
+
+
 def _where(plan: ScenePlan, i: int, observed: list[Observed] | None) -> tuple[float, float]:
     """Where object i stands (canvas fractions): its detection when the detector read it, else its planned
     anchor, else the centre."""
-    o = plan.objects[i]
+    o = _objects(plan)[i]
     w, h = plan.size or (256, 256)
     for s in observed or []:
         if s.obj.cls == o.cls and s.obj.color == o.color:
@@ -156,15 +161,16 @@ def _find(plan: ScenePlan, target: tuple[str | None, str | None], hint: str | No
     object, "other": the one that is not, "left" / "top" / ...: by where it stands, "first" / "last", "big" /
     "small"); EditError naming what the image shows when none or several fit."""
     cls, color = target
-    idx = [i for i, o in enumerate(plan.objects)
+    objects = _objects(plan)
+    idx = [i for i, o in enumerate(objects)
            if (cls is None or o.cls == cls) and (color is None or o.color == color)]
     if not idx:
-        have = ", ".join(f"{o.color} {o.cls}" for o in plan.objects) or "no objects"
+        have = ", ".join(f"{o.color} {o.cls}" for o in objects) or "no objects"
         want = " ".join(x for x in (color, cls) if x) or "object"
         raise EditError(f"there is no {want} in the image to edit (it shows: {have})")
     if len(idx) == 1:
         return idx[0]
-    focus = plan.focus if plan.focus is not None and plan.focus < len(plan.objects) else None
+    focus = plan.focus if plan.focus is not None and plan.focus < len(objects) else None
     if hint == "it" and focus in idx:
         return focus
     if hint == "other" and focus is not None and len([i for i in idx if i != focus]) == 1:
@@ -175,7 +181,7 @@ def _find(plan: ScenePlan, target: tuple[str | None, str | None], hint: str | No
     if hint in ("first", "second", "last"):
         return idx[{"first": 0, "second": min(1, len(idx) - 1), "last": -1}[hint]]
     if hint in ("big", "large", "bigger", "small", "little", "smaller"):
-        order = sorted(idx, key=lambda i: SIZES[plan.objects[i].size])
+        order = sorted(idx, key=lambda i: SIZES[objects[i].size])
         return order[-1] if hint in ("big", "large", "bigger") else order[0]
     if cls is None and color is None:
         raise EditError(f"the instruction does not say which of {len(idx)} objects to edit")
@@ -210,6 +216,16 @@ def apply_edit(plan: ScenePlan, op: EditOp, rng: random.Random | None = None,
         ch.after.append(obj)
     else:
         i = _find(plan, op.target, op.hint, observed)
+        if new.grid is not None and not new.objects:  # a grid's cell: recoloured in place, its cell kept
+            if op.kind != "recolour":
+                raise EditError(f"a grid's cells can be recoloured one by one, but not given a {op.kind} edit: ask "
+                                "for a new grid instead")
+            cell = new.grid.cells[i]
+            ch.before.append(plan.grid.cells[i])  # type: ignore[union-attr]
+            cell.color = op.color or cell.color
+            ch.after.append(cell)
+            new.focus = None
+            return new, ch
         before, obj = plan.objects[i], new.objects[i]
         ch.before.append(before)
         if op.kind == "remove":

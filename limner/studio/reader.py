@@ -85,6 +85,7 @@ class ReaderHead(nn.Module):
         self.act = nn.Linear(cfg.dim, len(cfg.actions))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, W, in_dim), mask (B, W) of real words -> tag logits (B, W, tags), action logits (B, actions)."""
         w = x.shape[1]
         h = self.proj(x) + self.pos(torch.arange(w).clamp(max=63))[None]  # (B, W, dim)
         h = self.enc(h, src_key_padding_mask=~mask)
@@ -106,6 +107,7 @@ class Reading:
 
     @property
     def understood(self) -> bool:
+        """The turn can be acted on: no problem, and an edit has ops."""
         return self.problem is None and (self.action != "edit" or bool(self.ops))
 
 

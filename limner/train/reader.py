@@ -103,6 +103,7 @@ def train(n: int, dev: int, epochs: int, seed: int, out: Path, log: bool = True)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m limner.train.reader`: train and write the head; 0 on success, 2 on bad flags."""
     ap = argparse.ArgumentParser(prog="python -m limner.train.reader", description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=WEIGHTS, help="where to write the head (default: the shipped one)")
     ap.add_argument("--turns", type=int, default=12000, help="training turns (default 12000)")

@@ -238,7 +238,7 @@ def test_the_guide_is_complete_and_linked() -> None:
 
 
 SUBCOMMANDS = {"generate": (), "chat": (), "train": (), "export": (), "verify": (), "serve": (), "worker": (),
-               "eval": ("generation", "conversation", "safety"), "safety": ("check", "decisions"),
+               "eval": ("generation", "conversation", "instructions", "safety"), "safety": ("check", "decisions"),
                "optout": ("add", "remove", "list"), "keys": ("create", "list", "revoke")}
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from limner.studio.edits import EditError, apply_edit, edit_region, is_edit_instruction, parse_edit
+from limner.studio.edits import EditError, EditOp, apply_edit, edit_region, is_edit_instruction, parse_edit
 from limner.studio.plan import PlanObject, PlanText, ScenePlan
 from limner.studio.reading import Observed
 
@@ -157,3 +157,29 @@ def test_make_room_shrinks_an_unsized_object_that_only_fits_small() -> None:
     assert make_room(ch, seen, (256, 256)) == [] and ch.after[0].size == "large"  # the user's size is kept
     _, ch = apply_edit(p, parse_edit("add a gray circle in the top right"), observed=seen)
     assert make_room(ch, seen, (256, 256)) == [] and ch.after[0].size == "medium"  # room enough already
+
+
+def test_a_grid_cell_is_recoloured_in_place_and_other_grid_edits_say_what_to_do() -> None:
+    from limner.studio.plan import PlanGrid
+
+    cells = [PlanObject(c, k) for c, k in (("star", "red"), ("ring", "blue"), ("heart", "green"), ("star", "pink"))]
+    p = ScenePlan(grid=PlanGrid(2, 2, cells))
+    new, ch = apply_edit(p, EditOp("recolour", target=("star", "pink"), color="purple"))
+    assert [c.color for c in new.grid.cells] == ["red", "blue", "green", "purple"]
+    assert [(o.cls, o.color) for o in ch.before] == [("star", "pink")] and ch.after[0].color == "purple"
+    assert p.grid is not None and p.grid.cells[3].color == "pink"  # the earlier plan is unchanged
+    with pytest.raises(EditError, match="recoloured one by one, but not given a remove edit"):
+        apply_edit(p, EditOp("remove", target=("ring", None)))
+
+
+def test_hints_pick_among_several_objects() -> None:
+    p = ScenePlan(objects=[PlanObject("star", "red", position="right"), PlanObject("star", "blue", position="left",
+                                                                                   size="large")])
+    assert apply_edit(p, EditOp("remove", target=("star", None), hint="left"))[0].objects[0].color == "red"
+    assert apply_edit(p, EditOp("remove", target=("star", None), hint="big"))[0].objects[0].color == "red"
+    edited, _ = apply_edit(p, EditOp("recolour", target=("star", "red"), color="green"))
+    assert edited.focus == 0
+    again, _ = apply_edit(edited, EditOp("resize", target=(None, None), hint="it", size="large"))
+    assert again.objects[0].size == "large" and again.objects[0].color == "green"
+    other, _ = apply_edit(edited, EditOp("remove", target=(None, None), hint="other"))
+    assert [o.color for o in other.objects] == ["green"]
