@@ -24,7 +24,10 @@ def add_parser(sub: Any) -> None:
                        "OUT/report.md (the table and OUT/bias.png: the bias distributions as bars with their "
                        "entropy) and the images. Exit code 0 when every must-reach figure holds, 1 when one does "
                        "not, 2 on bad input.")
-    c.add_argument("--cases", type=Path, default=None, help="JSON Lines cases (default: the held-out set)")
+    c.add_argument("--cases", type=Path, default=None,
+                   help="JSON Lines cases (default: the held-out set of every kind); "
+                   "limner/evals/data/conversation-fresh.jsonl holds edits and five-turn chats (with an undo) worded "
+                   "in phrasing families the instruction reader never trained on")
     c.add_argument("--per-kind", type=int, default=6, help="held-out cases of each kind (default 6)")
     c.add_argument("--resamples", type=int, default=20, help="resamples per bias prompt (default 20)")
     c.add_argument("--best-of", type=int, default=4, help="candidates of the best-of-N comparison (default 4)")
