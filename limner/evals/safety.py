@@ -23,6 +23,7 @@ from typing import Any
 from PIL import Image
 
 from limner.errors import ImageInputError
+from limner.evals.safety_breakdown import breakdowns, format_breakdowns
 from limner.evals.safety_data import HELDOUT_FILE, read_jsonl
 from limner.safety.classifier import prefetched
 from limner.safety.image_io import load_image
@@ -149,6 +150,10 @@ def run_prompt_set(
                 "label": r["label"],
                 "category": cat,
                 "variant": r.get("variant"),
+                "family": r.get("family"),
+                "sub": r.get("sub"),
+                "age": age,
+                "plain": r.get("plain"),
                 "refused_rules": rules,
                 "refused_prompt": prompt,
                 "refused_image": image,
@@ -195,7 +200,7 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
 
 def _readings(stack: SafetyStack, prompts: list[str]) -> list[str]:
     """Every normalised reading the classifier layer will embed for these prompts (for `prefetched`)."""
-    return [v for p in prompts for v in views(p, stack.vocab)]
+    return [v for p in prompts for v in views(p, stack.vocab, stack.words)]
 
 
 def xstest(stack: SafetyStack, path: Path) -> dict[str, Any]:
@@ -370,6 +375,7 @@ def run(
             "by_category": top["by_category"],
             "configs": configs,
             "obfuscation": obfuscation_ratio(rows, recs),
+            "breakdowns": breakdowns(rows, stack.policy.adult_age),
             "prompt_latency_ms": {
                 "p50": round(statistics.median(lat), 2),
                 "p95": round(sorted(lat)[int(0.95 * (len(lat) - 1))], 2),
@@ -423,6 +429,8 @@ def format_tables(report: dict[str, Any]) -> str:
             f"\nobfuscated variants: block rate {ob['obfuscated_block_rate']} vs plain {ob['plain_block_rate']} "
             f"-> ratio {ob['ratio']} (n={ob['n']})\n"
         )
+    if "breakdowns" in report:
+        w("\n" + format_breakdowns(report["breakdowns"]))
     lat = report.get("prompt_latency_ms")
     if lat:
         w(f"prompt layer latency: p50 {lat['p50']} ms, p95 {lat['p95']} ms\n")

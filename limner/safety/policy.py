@@ -29,6 +29,7 @@ REQUIRED_CATEGORIES: tuple[str, ...] = (
     "real_people",
     "illicit",
     "cbrn",
+    "age_restricted",
     "public_figures",
     "styles",
     "age_gate",

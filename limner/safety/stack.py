@@ -85,6 +85,7 @@ class SafetyStack:
     image_layers: list[Layer] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     vocab: frozenset[str] = field(default_factory=frozenset)  # words for re-splitting spaced-out letters
+    words: frozenset[str] = field(default_factory=frozenset)  # the policy's own words, that split fragments join into
 
     @classmethod
     def from_policy(cls, path: str | Path | None = None, settings: SafetySettings | None = None) -> SafetyStack:
@@ -113,7 +114,8 @@ class SafetyStack:
                 pdq_max=int(hashes_cfg.get("pdq_max_distance", 31)),
                 phash_max=int(hashes_cfg.get("phash_max_distance", 8)),
             )
-        stack = cls(policy=policy, settings=s, audit=audit, optout=optout, vocab=base_vocab() | policy_words(policy))
+        stack = cls(policy=policy, settings=s, audit=audit, optout=optout, vocab=base_vocab() | policy_words(policy),
+                    words=policy_words(policy))
         if s.chat is not None:
             policy.chat["enabled"] = bool(s.chat)
         clf_cfg = policy.classifier
@@ -166,7 +168,7 @@ class SafetyStack:
         if age is not None and (not isinstance(age, int) or isinstance(age, bool) or not 0 <= age <= 150):
             raise ValueError(f"age must be an integer between 0 and 150, got {age!r}")
         minor = age is not None and age < self.policy.adult_age
-        v = views(prompt, self.vocab)
+        v = views(prompt, self.vocab, self.words)
         return Request(
             prompt=prompt,
             normalised=v[0],
