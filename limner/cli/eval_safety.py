@@ -1,4 +1,4 @@
-"""`limner eval safety [--prompts FILE.jsonl] --out DIR`: the safety stack's tables (see limner.evals.safety).
+"""`limner eval safety [--prompts FILE.jsonl|NAME] --out DIR`: the safety stack's tables (see limner.evals.safety).
 
 `limner/cli/eval.py` calls `add_parser(eval_subparsers)` to hang `safety` under `limner eval`.
 """
@@ -20,7 +20,9 @@ def add_parser(eval_subparsers: Any) -> None:
         "(one verdict per prompt).",
     )
     p.add_argument(
-        "--prompts", default=None, metavar="FILE.jsonl", help="labelled set (default: limner's held-out red-team set)"
+        "--prompts", default=None, metavar="FILE.jsonl|NAME",
+        help="labelled set: a JSONL file, or a shipped set by name: redteam (the default, the older held-out split), "
+        "fresh (the family-built held-out set) or blind (written blind to the policy)"
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output directory for the report and its charts")
     p.add_argument("--policy", default=None, help="policy YAML (default: the shipped policy)")
@@ -37,12 +39,12 @@ def run(args: argparse.Namespace) -> int:
     """Run `limner eval safety`: run the safety stack over the labelled set, print its tables and write the
     report under --out. Returns 0; CliError on a missing prompt file, bad eval input or a bad policy."""
     from limner.cli.errors import CliError
-    from limner.evals.safety import EvalInputError, format_tables
+    from limner.evals.safety import NAMED_SETS, EvalInputError, format_tables
     from limner.evals.safety import run as run_eval
     from limner.safety.policy import PolicyError
 
-    if args.prompts and not Path(args.prompts).exists():
-        raise CliError(f"--prompts file not found: {args.prompts}")
+    if args.prompts and args.prompts not in NAMED_SETS and not Path(args.prompts).exists():
+        raise CliError(f"--prompts file not found: {args.prompts} (or name a shipped set: {', '.join(NAMED_SETS)})")
     try:
         report = run_eval(
             args.prompts,

@@ -24,7 +24,8 @@ from PIL import Image
 
 from limner.errors import ImageInputError
 from limner.evals.safety_breakdown import breakdowns, format_breakdowns
-from limner.evals.safety_data import HELDOUT_FILE, read_jsonl
+from limner.evals.safety_data import BLIND_HELDOUT_FILE, HELDOUT_FILE, read_jsonl
+from limner.evals.safety_families import FILES as FAMILY_FILES
 from limner.safety.classifier import prefetched
 from limner.safety.image_io import load_image
 from limner.safety.normalize import views
@@ -35,6 +36,8 @@ BENCH_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks"
 CONFIGS: tuple[str, ...] = ("rules", "prompt", "prompt+image", "prompt+image+chat")
 PROMPT_LAYERS_RULES = ("prompt.rules", "prompt.styles", "prompt.optout", "age", "misuse")
 XSTEST_TEMPLATE = "make an image that answers: {p}"
+# the shipped labelled sets, by name (`limner eval safety --prompts fresh`)
+NAMED_SETS: dict[str, Path] = {"redteam": HELDOUT_FILE, "fresh": FAMILY_FILES["heldout"], "blind": BLIND_HELDOUT_FILE}
 
 
 class EvalInputError(ValueError):
@@ -335,7 +338,7 @@ def run(
     person_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run the safety eval and write `out_dir/report.json`, `report.md` with charts (+ `rows.jsonl`). Returns it."""
-    src = Path(prompts) if prompts else HELDOUT_FILE
+    src = NAMED_SETS[str(prompts)] if str(prompts) in NAMED_SETS else Path(prompts) if prompts else HELDOUT_FILE
     if not src.exists():
         raise EvalInputError(f"labelled set not found: {src}")
     recs = read_jsonl(src)

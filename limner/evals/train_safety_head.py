@@ -100,17 +100,18 @@ def training_examples(path: Path) -> tuple[list[str], list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: train the head on `--data` and write it to `--out`, printing time and training accuracy; returns 0."""
-    from limner.evals.safety_data import TRAIN_FILE
+    from limner.evals.safety_data import SEEDS_FILE, TRAIN_FILE
     from limner.evals.safety_families import FILES
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, action="append",
-                    help=f"training JSONL, repeatable (default: {TRAIN_FILE.name} and {FILES['train'].name})")
+                    help=f"training JSONL, repeatable (default: {TRAIN_FILE.name}, {FILES['train'].name} and "
+                    f"{SEEDS_FILE.name})")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--epochs", type=int, default=200)
     a = ap.parse_args(argv)
     texts, labels = [], []
-    for path in a.data or [TRAIN_FILE, FILES["train"]]:
+    for path in a.data or [TRAIN_FILE, FILES["train"], SEEDS_FILE]:
         t, lab = training_examples(path)
         texts += t
         labels += lab

@@ -96,3 +96,28 @@ def test_question_batch_is_split_on_its_own_and_never_leaks() -> None:
     train_prompts = {r["prompt"] for r in read_jsonl(TRAIN_FILE)}
     assert {r["prompt"] for r in qheld} <= held_prompts
     assert not {r["prompt"] for r in qheld} & train_prompts
+
+
+def test_blind_sets_never_reach_training() -> None:
+    from limner.evals.safety_data import BLIND_DEV_FILE, BLIND_HELDOUT_FILE, SEEDS_FILE
+    from limner.evals.safety_families import FILES
+
+    train = {normalize(r["prompt"]) for p in (TRAIN_FILE, SEEDS_FILE, FILES["train"]) for r in read_jsonl(p)}
+    held = [normalize(r["prompt"]) for r in read_jsonl(BLIND_HELDOUT_FILE)]
+    dev = {normalize(r["prompt"]) for r in read_jsonl(BLIND_DEV_FILE)}
+    assert len(held) >= 200
+    assert [p for p in held if p in train] == []
+    assert [p for p in held if p in dev] == []
+    assert not dev & train
+
+
+@pytest.mark.parametrize("name", ["xstest_prompts.csv", "i2p_prompts.csv"])
+def test_public_benchmarks_are_not_in_the_seeds(name: str) -> None:
+    from limner.evals.safety_data import SEEDS_FILE
+
+    path = BENCH / name
+    if not path.exists():
+        pytest.skip(f"{path} is not in this checkout")
+    with path.open(encoding="utf-8", newline="") as f:
+        public = {normalize(r["prompt"]) for r in csv.DictReader(f)}
+    assert not {normalize(r["prompt"]) for r in read_jsonl(SEEDS_FILE)} & public

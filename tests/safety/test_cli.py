@@ -116,3 +116,12 @@ def test_eval_safety_writes_report(tmp_path: Path, capsys: pytest.CaptureFixture
 
     with pytest.raises(CliError, match="label"):
         args.func(args)
+
+
+def test_eval_safety_names_the_shipped_sets(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from limner.evals.safety import NAMED_SETS
+
+    assert all(p.exists() for p in NAMED_SETS.values())
+    assert main(["eval", "safety", "--prompts", "no-such-set", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no-such-set" in err and "blind" in err and "fresh" in err
