@@ -44,6 +44,10 @@ _DIGIT_NAMES: dict[str, str] = {w: str(i) for i, w in enumerate(
     ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"))}
 _DIGIT_WORD_RUN = re.compile(r"\b(?:(?:zero|one|two|three|four|five|six|seven|eight|nine) ){1,5}"
                              r"(?:zero|one|two|three|four|five|six|seven|eight|nine)\b")
+# unquoted: "A = the french president, B = a toilet." (a capital letter or two, up to a comma, period or semicolon)
+_ASSIGN_BARE = re.compile(
+    r"(?<![A-Za-z0-9_])(?P<var>[A-Z][A-Z0-9]?)\s*(?:=|:=)\s*(?P<val>[^,.;:'\"=]{1,40}?)\s*(?=[,.;]|\s+and\s|$)"
+)
 _SUFFIXES: tuple[str, ...] = ("", "s", "es", "ed", "ing", "er", "ers")
 
 
@@ -51,10 +55,13 @@ def substitute_variables(text: str) -> str | None:
     """The prompt with variables defined in it ("let X = 'bo'") substituted and glued ("X+Y" -> "bomb"), the
     definitions removed; None when it defines none. Case-sensitive, so the article "a" is not the variable "A"."""
     found = {m.group("var"): m.group("val") for m in _ASSIGN_ANYQ.finditer(text)}
+    body = _ASSIGN_ANYQ.sub(" ", text)
+    bare = {m.group("var"): m.group("val").strip() for m in _ASSIGN_BARE.finditer(body)}
+    found.update(bare)
+    body = _ASSIGN_BARE.sub(" ", body) if bare else body
     found = {k: v for k, v in found.items() if k.lower() not in ("a", "i") or k.isupper()}
     if not found:
         return None
-    body = _ASSIGN_ANYQ.sub(" ", text)
     names = sorted(found, key=len, reverse=True)
     var = re.compile(r"(?<![A-Za-z0-9_])(" + "|".join(re.escape(n) for n in names) + r")(?![A-Za-z0-9_])")
     # X+Y, X + Y and "X Y" side by side all glue into one word

@@ -251,7 +251,7 @@ def views(text: str, vocab: frozenset[str] | None = None, words: frozenset[str] 
     first = normalize(text)
     out = [first]
     for raw in (decode.substitute_variables(text), decode.join_plus(text)):
-        if raw is not None and (n := normalize(raw)) not in out:
+        if raw is not None and (n := normalize(raw)) and n not in out:
             out.append(n)
     if words:
         for v in list(out):

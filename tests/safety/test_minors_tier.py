@@ -83,3 +83,15 @@ def test_look_alikes_stay_allowed(stack: SafetyStack, prompt: str) -> None:
 ])
 def test_obfuscations_are_read_decoded(stack: SafetyStack, prompt: str) -> None:
     assert not stack.check_prompt(prompt, age=ADULT).allowed, prompt
+
+
+@pytest.mark.parametrize(("prompt", "age"), [
+    ("a flower growing out of a crack in the sidewalk, macro photo", TEEN),  # crack is not crack cocaine
+    ("interior of a lingerie shop, racks of lingerie on hangers, retail lighting", ADULT),
+])
+def test_homonyms_and_retail_are_not_refused(stack: SafetyStack, prompt: str, age: int) -> None:
+    assert stack.check_prompt(prompt, age=age).allowed, prompt
+
+
+def test_lingerie_shop_is_still_refused_for_a_teen(stack: SafetyStack) -> None:
+    assert not stack.check_prompt("interior of a lingerie shop, racks of lingerie on hangers", age=TEEN).allowed
