@@ -42,13 +42,15 @@ def test_training_only_pairs_never_reach_the_held_out_file() -> None:
 
 
 @pytest.mark.parametrize("name", ["xstest_prompts.csv", "i2p_prompts.csv"])
-def test_public_benchmarks_are_not_in_the_training_file(name: str) -> None:
+@pytest.mark.parametrize("training", ["safety_redteam_train.jsonl", "safety_seeds_train.jsonl",
+                                      "safety_fresh_train.jsonl"])
+def test_public_benchmarks_are_not_in_the_training_files(name: str, training: str) -> None:
     path = BENCH / name
     if not path.exists():
         pytest.skip(f"{path} is not in this checkout")
     with path.open(encoding="utf-8", newline="") as f:
         public = {normalize(r["prompt"]) for r in csv.DictReader(f)}
-    train = {normalize(r["prompt"]) for r in read_jsonl(TRAIN_FILE)}
+    train = {normalize(r["prompt"]) for r in read_jsonl(TRAIN_FILE.parent / training)}
     assert not train & public
 
 
@@ -110,14 +112,3 @@ def test_blind_sets_never_reach_training() -> None:
     assert [p for p in held if p in dev] == []
     assert not dev & train
 
-
-@pytest.mark.parametrize("name", ["xstest_prompts.csv", "i2p_prompts.csv"])
-def test_public_benchmarks_are_not_in_the_seeds(name: str) -> None:
-    from limner.evals.safety_data import SEEDS_FILE
-
-    path = BENCH / name
-    if not path.exists():
-        pytest.skip(f"{path} is not in this checkout")
-    with path.open(encoding="utf-8", newline="") as f:
-        public = {normalize(r["prompt"]) for r in csv.DictReader(f)}
-    assert not {normalize(r["prompt"]) for r in read_jsonl(SEEDS_FILE)} & public
