@@ -33,12 +33,13 @@ _SHORT_CODES: dict[str, str] = {"88": "heil hitler", "18": "adolf hitler", "311"
 _CUES = re.compile(
     r"\b(white|aryan|race|racial|nazi\w*|swastikas?|reich|skinheads?|brotherhood|nationalis\w*|sun ?wheel|"
     r"sonnenrad|tattoo\w*|banner|flag|rally|hitler|supremac\w*|kkk|klan|power|heil|reich|ss|pride|sieg|runes?|runic|"
-    r"totenkopf|synagogues?|jew\w*|propaganda|sunwheel)\b"
+    r"totenkopf|synagogues?|jew\w*|propaganda|sunwheel|black sun|crew|fourteen words)\b"
 )
 # the codes in words: "fourteen eighty eight", "eighty-eight" (normalised: hyphens are spaces; a plus may glue them)
 _NUMBER_VALUES: dict[str, str] = {"fourteen eighty eight": "1488", "fourteeneighty eight": "1488",
-                                  "fourteen eightyeight": "1488", "eighty eight": "88", "eightyeight": "88"}
-_NUMBER_WORDS = re.compile(r"\b(fourteen ?eighty ?eight|eighty ?eight)\b")
+                                  "fourteen eightyeight": "1488", "eighty eight": "88", "eightyeight": "88",
+                                  "kay kay kay": "kkk"}
+_NUMBER_WORDS = re.compile(r"\b(fourteen ?eighty ?eight|eighty ?eight|kay kay kay)\b")
 # digits spelled one by one: "one four eight eight", "two two one"
 _DIGIT_NAMES: dict[str, str] = {w: str(i) for i, w in enumerate(
     ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"))}
@@ -119,6 +120,8 @@ def spell_codes(normalised: str) -> str | None:
     s = _NUMBER_WORDS.sub(lambda m: _NUMBER_VALUES[re.sub(r"\s+", " ", m.group(0))], s)
     s = _DIGIT_RUN.sub(lambda m: re.sub(r"[\s\-/]", "", m.group(0)), s)
     s = _CODE_1488.sub(" fourteen words heil hitler ", s)
+    # the two halves apart: "fourteen on the front and eighty eight on the back", "14 slash 88"
+    s = re.sub(r"\b(?:14|fourteen)\b(?=(?:\s+\w+){0,6}?\s+88\b)", " fourteen words ", s)
     s = _CODE_14W.sub(" fourteen words white supremacist slogan ", s)
     if _CUES.search(s):
         for code, meaning in _SHORT_CODES.items():
