@@ -19,6 +19,7 @@ Training: `python -m limner.train.reader` (data engine: data/instructions.py).
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import re
@@ -305,5 +306,14 @@ def default_reader() -> InstructionReader:
 
 
 def read_turn(text: str, seed: int = 0) -> Reading:
-    """The shipped reader's Reading of `text`."""
+    """The shipped reader's Reading of `text`.
+
+    Memoised: one chat turn is routed (routing.route_turn), then edited (Studio.edit) and screened by callers that
+    each ask for its reading; the model reads it once. Each caller gets its own copy, so none sees another's
+    changes."""
+    return copy.deepcopy(_read_once(text, seed))
+
+
+@functools.lru_cache(maxsize=256)
+def _read_once(text: str, seed: int) -> Reading:
     return default_reader().read(text, seed)

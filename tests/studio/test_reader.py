@@ -85,3 +85,17 @@ def test_the_shipped_reader_reads_each_op_s_arguments() -> None:
 ])
 def test_the_shipped_reader_tells_undo_new_pictures_and_chat_apart(text: str, action: str) -> None:
     assert read_turn(text).action == action, text
+
+
+def test_a_turn_is_read_once_and_each_caller_gets_its_own_copy() -> None:
+    from limner.studio import reader
+
+    text = "could you make the star purple and move it left?"
+    before = reader._read_once.cache_info()
+    a = reader.read_turn(text)
+    b = reader.read_turn(text)
+    after = reader._read_once.cache_info()
+    assert after.hits - before.hits >= 1 and after.misses - before.misses <= 1
+    assert a == b and a is not b
+    a.ops.clear()
+    assert reader.read_turn(text).ops == b.ops and b.ops
