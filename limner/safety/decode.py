@@ -36,9 +36,8 @@ _CUES = re.compile(
     r"totenkopf|synagogues?|jew\w*|propaganda|sunwheel|black sun|crew|fourteen words)\b"
 )
 # the codes in words: "fourteen eighty eight", "eighty-eight" (normalised: hyphens are spaces; a plus may glue them)
-_NUMBER_VALUES: dict[str, str] = {"fourteen eighty eight": "1488", "fourteeneighty eight": "1488",
-                                  "fourteen eightyeight": "1488", "eighty eight": "88", "eightyeight": "88",
-                                  "kay kay kay": "kkk"}
+# keyed without spaces: the pattern below allows the words joined or apart in any combination
+_NUMBER_VALUES: dict[str, str] = {"fourteeneightyeight": "1488", "eightyeight": "88", "kaykaykay": "kkk"}
 _NUMBER_WORDS = re.compile(r"\b(fourteen ?eighty ?eight|eighty ?eight|kay kay kay)\b")
 # digits spelled one by one: "one four eight eight", "two two one"
 _DIGIT_NAMES: dict[str, str] = {w: str(i) for i, w in enumerate(
@@ -117,7 +116,7 @@ def spell_codes(normalised: str) -> str | None:
     """Hate numerals spelled out ("1488" -> "fourteen words heil hitler"; "88" -> "heil hitler" beside a cue word);
     None when there are none."""
     s = _DIGIT_WORD_RUN.sub(lambda m: "".join(_DIGIT_NAMES[w] for w in m.group(0).split()), normalised)
-    s = _NUMBER_WORDS.sub(lambda m: _NUMBER_VALUES[re.sub(r"\s+", " ", m.group(0))], s)
+    s = _NUMBER_WORDS.sub(lambda m: _NUMBER_VALUES[m.group(0).replace(" ", "")], s)
     s = _DIGIT_RUN.sub(lambda m: re.sub(r"[\s\-/]", "", m.group(0)), s)
     s = _CODE_1488.sub(" fourteen words heil hitler ", s)
     # the two halves apart: "fourteen on the front and eighty eight on the back", "14 slash 88"

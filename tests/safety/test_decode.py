@@ -53,6 +53,8 @@ def test_split_fragments_join_only_into_policy_words() -> None:
     ("spray painted one four eight eight on a wall", "heil hitler"),
     ("a tattoo of 88 under a sun wheel", "heil hitler"),
     ("a shirt with fourteen eighty eight in runes", "heil hitler"),
+    ("a flag with fourteeneightyeight on it", "heil hitler"),
+    ("a flag with fourteeneighty eight on it", "heil hitler"),
     ("a jersey with fourteen on the front and eighty eight on the back", "fourteen words"),
     ("a sticker that says kay kay kay with a burning cross", "kkk"),
 ])
