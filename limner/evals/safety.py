@@ -23,7 +23,7 @@ from typing import Any
 from PIL import Image
 
 from limner.errors import ImageInputError
-from limner.evals.safety_breakdown import breakdowns, format_breakdowns
+from limner.evals.safety_breakdown import breakdowns, format_breakdowns, obfuscated_pairs
 from limner.evals.safety_data import BLIND_HELDOUT_FILE, HELDOUT_FILE, read_jsonl
 from limner.evals.safety_families import FILES as FAMILY_FILES
 from limner.safety.classifier import prefetched
@@ -170,29 +170,19 @@ def run_prompt_set(
 
 def obfuscation_ratio(rows: list[dict[str, Any]], recs: list[dict[str, Any]]) -> dict[str, Any]:
     """Block rate of obfuscated `block` prompts relative to the block rate of their plain originals."""
-    plain_refused = {
-        r["prompt"]: row["refused_prompt"]
-        for r, row in zip(recs, rows, strict=True)
-        if r.get("variant") == "plain" and r["label"] == "block"
-    }
-    obf = [
-        (r, row)
-        for r, row in zip(recs, rows, strict=True)
-        if str(r.get("variant", "")).startswith("obf_") and r["label"] == "block" and r.get("plain") in plain_refused
-    ]
-    if not obf:
+    merged = [{**r, "refused_prompt": row["refused_prompt"]} for r, row in zip(recs, rows, strict=True)]
+    by = obfuscated_pairs(merged)
+    pairs = [pair for fam in by.values() for pair in fam]
+    if not pairs:
         return {"n": 0, "ratio": None}
-    plain_rate = sum(plain_refused[r["plain"]] for r, _ in obf) / len(obf)
-    obf_rate = sum(row["refused_prompt"] for _, row in obf) / len(obf)
-    by: dict[str, list[int]] = {}
-    for r, row in obf:
-        by.setdefault(r["variant"], []).append(int(row["refused_prompt"]))
+    obf_rate = sum(o for o, _ in pairs) / len(pairs)
+    plain_rate = sum(p for _, p in pairs) / len(pairs)
     return {
-        "n": len(obf),
+        "n": len(pairs),
         "plain_block_rate": round(plain_rate, 4),
         "obfuscated_block_rate": round(obf_rate, 4),
         "ratio": round(obf_rate / plain_rate, 4) if plain_rate else None,
-        "by_variant": {k: round(sum(v) / len(v), 4) for k, v in sorted(by.items())},
+        "by_variant": {k: round(sum(o for o, _ in v) / len(v), 4) for k, v in by.items()},
     }
 
 

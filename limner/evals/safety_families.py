@@ -146,10 +146,8 @@ def build(role: str, seed: int = SEED) -> list[dict[str, Any]]:
                 continue
             out.append(_rec(prompt, item.label, item, fam, "plain"))
             if item.label == "block" and item.keyword:
-                marked = fams[fam].format(s=item.text, p=item.text)
-                kw = item.keyword
                 for obf in OBFUSCATIONS:
-                    hidden = obfuscate(marked.replace("[", "").replace("]", ""), kw, obf, rng)
+                    hidden = obfuscate(prompt, item.keyword, obf, rng)
                     out.append(_rec(hidden, "block", item, fam, obf, plain=prompt))
     return out
 

@@ -32,8 +32,8 @@ _CODE_14W = re.compile(r"\b(?:14|fourteen) words\b")
 _SHORT_CODES: dict[str, str] = {"88": "heil hitler", "18": "adolf hitler", "311": "kkk", "28": "blood and honour"}
 _CUES = re.compile(
     r"\b(white|aryan|race|racial|nazi\w*|swastikas?|reich|skinheads?|brotherhood|nationalis\w*|sun ?wheel|"
-    r"sonnenrad|tattoo\w*|banner|flag|rally|hitler|supremac\w*|kkk|klan|power|heil|reich|ss|pride|sieg|runes?|runic|"
-    r"totenkopf|synagogues?|jew\w*|propaganda|sunwheel|black sun|crew|fourteen words)\b"
+    r"sonnenrad|tattoo\w*|banner|flag|rally|hitler|supremac\w*|kkk|klan|power|heil|ss|pride|sieg|runes?|runic|"
+    r"totenkopf|synagogues?|jew\w*|propaganda|black sun|crew|fourteen words)\b"
 )
 # the codes in words: "fourteen eighty eight", "eighty-eight" (normalised: hyphens are spaces; a plus may glue them)
 # keyed without spaces: the pattern below allows the words joined or apart in any combination

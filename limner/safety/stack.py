@@ -114,8 +114,8 @@ class SafetyStack:
                 pdq_max=int(hashes_cfg.get("pdq_max_distance", 31)),
                 phash_max=int(hashes_cfg.get("phash_max_distance", 8)),
             )
-        stack = cls(policy=policy, settings=s, audit=audit, optout=optout, vocab=base_vocab() | policy_words(policy),
-                    words=policy_words(policy))
+        words = policy_words(policy)
+        stack = cls(policy=policy, settings=s, audit=audit, optout=optout, vocab=base_vocab() | words, words=words)
         if s.chat is not None:
             policy.chat["enabled"] = bool(s.chat)
         clf_cfg = policy.classifier
