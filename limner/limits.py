@@ -36,6 +36,11 @@ MAX_INPUT_PIXELS = 16_000_000
 MAX_MARK_PIXELS = 64_000_000
 MAX_VERIFY_PIXELS = 40_000_000
 
+# Files API uploads (`POST /v1/files`): bytes per file (the request body limit applies first), and the
+# expiry a client may set (OpenAI's range: one hour to thirty days).
+MAX_FILE_BYTES = 50_000_000
+MIN_FILE_EXPIRY_S, MAX_FILE_EXPIRY_S = 3600, 2_592_000
+
 # Seeds accepted from users (a signed 32-bit range, as numpy and torch both take).
 MAX_SEED = 2**31 - 1
 

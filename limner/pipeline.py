@@ -44,6 +44,11 @@ class GeneratedImage:
         return p
 
 
+# a variation's prompt: the planner reads it with the upload as a reference (an image with a world object);
+# the safety layers, the records and the answer see it for every variation
+VARIATION_PROMPT = "the object in this image"
+
+
 def output_sizes(size: str | tuple[int, int]) -> tuple[str | tuple[int, int], tuple[int, int] | None]:
     """(the size to draw, the size to deliver or None): a non-native WxH is drawn at the native size of its
     aspect and resized to it (limits.parse_output_size); ValueError naming a size outside the limits."""
@@ -414,6 +419,54 @@ class Pipeline:
                        for u, im in zip(sent, [base, *extra], strict=True)]
         return self._deliver(instruction, drawn, decisions, output_format, output_compression, user,
                              ingredients, request_id, **who)
+
+    def vary(
+        self,
+        image: Any,
+        *,
+        n: int = 1,
+        seed: int | None = None,
+        size: str | tuple[int, int] = "auto",
+        quality: str = "auto",
+        output_format: str = "png",
+        output_compression: int | None = None,
+        moderation: str = "auto",
+        user: str | None = None,
+        age: int | None = None,
+        sampling: SamplingParams | None = None,
+        progress: Progress | None = None,
+        request_id: str | None = None,
+    ) -> PipelineResult:
+        """Variations of `image` (path, bytes or PIL), as DALL-E 2's `/v1/images/variations` makes them. An image
+        showing a world object gets that object drawn anew on a new seed (the reference path of `__call__`);
+        any other image gets the model's own redraw of half its tokens (`Studio.vary`). `size` "auto" keeps the
+        native size closest to the upload's; any other size is delivered resized."""
+        from limner.errors import ImageInputError
+        from limner.studio.reading import load_image, observe
+
+        try:
+            base = load_image(image, "image")
+            out_size = None if size == "auto" else parse_output_size(size if isinstance(size, str) else
+                                                                     f"{size[0]}x{size[1]}")
+            opts = self._options(n, seed, "auto", quality, "auto", sampling, 0)
+        except (ValueError, ImageInputError) as e:
+            raise InvalidRequest(str(e)) from e
+        common: dict[str, Any] = dict(n=n, seed=opts.seed, quality=quality, output_format=output_format,
+                                      output_compression=output_compression, moderation=moderation, user=user,
+                                      age=age, sampling=sampling, progress=progress, request_id=request_id)
+        if observe(base):
+            return self(VARIATION_PROMPT, size=size if out_size else closest_size(*base.size), references=[image],
+                        **common)
+        who = {"moderation": moderation, "age": age}
+        decisions: list[Any] = []
+        self._check_images([base], "input", VARIATION_PROMPT, decisions, user=user, **who)
+        drawn = self.studio.vary(base, opts, VARIATION_PROMPT, progress)
+        native = resized(drawn, out_size) if out_size and out_size != drawn.images[0].size else None
+        sent = image if isinstance(image, bytes) else _image_bytes(base)
+        result = self._deliver(VARIATION_PROMPT, drawn, decisions, output_format, output_compression, user, [sent],
+                               request_id, **who)
+        result.native_size = native
+        return result
 
     def chat(self, **defaults: Any) -> Any:
         """A conversation that keeps its images in context: `conv.send("a red star")`, then

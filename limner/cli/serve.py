@@ -22,8 +22,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "(OpenAI-compatible; point the openai SDK's base_url at http://HOST:PORT/v1), plus the web chat UI at /. "
         "History and images are kept under --data-dir.",
     )
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: local only)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--host", default=None, help="address to listen on (default $LIMNER_HOST, else 127.0.0.1: local "
+                   "only)")
+    p.add_argument("--port", type=int, default=None, help="port (default $LIMNER_PORT, else 8000; 0 picks a free one)")
     p.add_argument("--checkpoint", default=None,
                    help="model checkpoint (default: $LIMNER_CHECKPOINT or the shipped model)")
     p.add_argument("--data-dir", default=None, help="history database and images (default: $LIMNER_DATA_DIR, "
@@ -33,10 +34,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--external-workers", action="store_true", help="run no generation here: `limner worker` "
                    "processes sharing --database-url do it (set --max-concurrency to the number of workers)")
     p.add_argument("--policy", default=None, help="safety policy file (default: the built-in policy)")
-    p.add_argument("--max-concurrency", type=int, default=1, help="generations running at once (default 1)")
-    p.add_argument("--max-queue", type=int, default=16, help="requests waiting beyond those running; more get 429")
-    p.add_argument("--max-body-mb", type=float, default=50, help="largest request body in MB (default 50)")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--max-concurrency", type=int, default=None,
+                   help="generations running at once (default $LIMNER_MAX_CONCURRENCY, else 1)")
+    p.add_argument("--max-queue", type=int, default=None,
+                   help="requests waiting beyond those running; more get 429 (default $LIMNER_MAX_QUEUE, else 16)")
+    p.add_argument("--max-body-mb", type=float, default=None, help="largest request body in MB (default 50)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--allow-private-image-urls", action="store_true",
+                   help="let image inputs named by http(s) URL be fetched from private, loopback and link-local "
+                   "addresses (off by default: a caller must not reach the server's own network; "
+                   "$LIMNER_FETCH_ALLOW_PRIVATE=1 does the same)")
     add_device_option(p)
     p.add_argument("--require-keys", action="store_true",
                    help="require an API key even on loopback (keys are always required on other addresses)")
@@ -74,15 +81,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run `limner serve`: check the address and checkpoint, load the model, safety stack and stores, then
     serve on uvicorn until stopped. Returns 0; CliError on bad settings or when loading fails."""
-    from limner.server.settings import ServerSettings, default_data_dir
+    from limner.server.settings import load_settings
 
-    if not 0 <= args.port <= 65535:
-        raise CliError(f"port {args.port} is outside 0..65535")
-    try:
-        ipaddress.ip_address(args.host)
-    except ValueError:
-        if args.host != "localhost":
-            raise CliError(f"host {args.host!r} is not an IP address") from None
     ckpt = args.checkpoint or os.environ.get("LIMNER_CHECKPOINT")
     from limner.model.checkpoint import checkpoint_exists
 
@@ -93,18 +93,25 @@ def run(args: argparse.Namespace) -> int:
 
         if not default_checkpoint().is_file():
             raise CliError(f"the shipped model {str(default_checkpoint())!r} is missing; pass --checkpoint")
-    try:
-        settings = ServerSettings(host=args.host, port=args.port, checkpoint=ckpt,
-                                  data_dir=Path(args.data_dir) if args.data_dir else default_data_dir(),
-                                  policy=args.policy, max_concurrency=args.max_concurrency,
-                                  max_queue=args.max_queue, torch_threads=args.threads,
-                                  device=pick_device(args.device),
-                                  max_body_bytes=int(args.max_body_mb * 1024 * 1024),
-                                  require_keys=True if args.require_keys else None,
-                                  external_workers=args.external_workers,
-                                  **({"database_url": args.database_url} if args.database_url else {}))
+    body_mb = args.max_body_mb
+    try:  # flags not given (None) leave the environment's LIMNER_* values, else the defaults
+        settings = load_settings(host=args.host, port=args.port, checkpoint=ckpt,
+                                 data_dir=Path(args.data_dir) if args.data_dir else None,
+                                 policy=args.policy, max_concurrency=args.max_concurrency,
+                                 max_queue=args.max_queue, torch_threads=args.threads,
+                                 device=pick_device(args.device),
+                                 max_body_bytes=int(body_mb * 1024 * 1024) if body_mb is not None else None,
+                                 require_keys=True if args.require_keys else None,
+                                 external_workers=args.external_workers or None,
+                                 fetch_allow_private=True if args.allow_private_image_urls else None,
+                                 database_url=args.database_url or None)
     except ValueError as e:
         raise CliError(str(e)) from e
+    try:
+        ipaddress.ip_address(settings.host)
+    except ValueError:
+        if settings.host != "localhost":
+            raise CliError(f"host {settings.host!r} is not an IP address") from None
     import uvicorn
 
     from limner.server.app import create_app
@@ -117,8 +124,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not settings.local_mode:
         print("limner: API keys are required (create one with `limner keys create NAME`)", flush=True)
-    print(f"limner: serving on http://{args.host}:{args.port} (data in {settings.data_dir})", flush=True)
-    uvicorn.run(create_app(settings, state=state), host=args.host, port=args.port, log_level=args.log_level,
+    print(f"limner: serving on http://{settings.host}:{settings.port} (data in {settings.data_dir})", flush=True)
+    uvicorn.run(create_app(settings, state=state), host=settings.host, port=settings.port, log_level=args.log_level,
                 timeout_graceful_shutdown=5)
     return 0
 
@@ -127,12 +134,12 @@ def run_keys(args: argparse.Namespace) -> int:
     """Run `limner keys create|list|revoke` on the server's store; `create` prints the id and the secret,
     shown only then. Returns 0; CliError on bad settings, a rejected key, or an unknown key id."""
     from limner.server.auth import Keys
-    from limner.server.settings import ServerSettings, default_data_dir
+    from limner.server.settings import load_settings
     from limner.server.store import Store
 
     try:
-        settings = ServerSettings(data_dir=Path(args.data_dir) if args.data_dir else default_data_dir(),
-                                  **({"database_url": args.database_url} if args.database_url else {}))
+        settings = load_settings(data_dir=Path(args.data_dir) if args.data_dir else None,
+                                 database_url=args.database_url or None)
     except ValueError as e:
         raise CliError(str(e)) from e
     store = Store(settings.database)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 from limner.pipeline import Pipeline
 from limner.server.auth import Keys, RateLimiter, owner_of
@@ -107,3 +108,7 @@ def get_owner(request: Request) -> str:
     """The caller's owner id (key id or "local"); raises 401/429 as OpenAI-shaped errors."""
     st: AppState = request.app.state.limner
     return owner_of(request, st.keys, st.limiter, st.settings.local_mode)
+
+
+State = Annotated[AppState, Depends(get_state)]  # a route's `st: State` parameter
+Owner = Annotated[str, Depends(get_owner)]  # a route's `owner: Owner` parameter: authenticates the caller

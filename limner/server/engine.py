@@ -59,6 +59,7 @@ class GenSpec:
     # API plans every turn, as a `Conversation` does, so each image carries the scene plan later edits use.
     think: bool | None = None
     style: str | None = None  # DALL-E 3's `style`, recorded in the history (the model has no styles to pick)
+    variation: bool = False  # `/v1/images/variations`: `Pipeline.vary` of the one upload
 
 
 @dataclass
@@ -169,7 +170,11 @@ class Runner:
         # an edit keeps its base's canvas; anything else is delivered at the size asked for
         progress = self._progress(job, spec, request_id, spec.prompt,
                                   None if editing or spec.size == "auto" else parse_output_size(spec.size))
-        if edit is None:
+        if spec.variation and edit is not None:
+            image_tokens = self.grid_tokens(closest_size(*edit.images[0].size))
+            vary = {k: v for k, v in common.items() if k != "background"}
+            r = self.pipe.vary(edit.originals[0], size=spec.size, progress=progress, **vary)
+        elif edit is None:
             size = requested_size(spec)
             r = self.pipe(spec.prompt, size=size, progress=progress, preview_every=self.preview_every(spec, size),
                           think=spec.think, **common)

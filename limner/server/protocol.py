@@ -100,7 +100,9 @@ class ImagesResponse(BaseModel):
     background: Literal["transparent", "opaque"]
     output_format: OutputFormat
     quality: Literal["low", "medium", "high"]
-    size: str
+    # OpenAI's spec enumerates three sizes here; any other delivered size (256x256, 1792x1024...) is left out
+    # rather than break clients that check the enum: the image's own pixels say it.
+    size: Literal["1024x1024", "1024x1536", "1536x1024"] | None = None
     usage: ImagesUsage
 
 

@@ -78,6 +78,14 @@ MIGRATIONS: list[Migration] = [
     ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX jobs_unfinished ON jobs(node, status);
     """),
+    Migration(5, "the Files API's uploads (referenced by file_id in edits and input_image)", """
+    CREATE TABLE files (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+        expires_at DOUBLE PRECISION, filename TEXT NOT NULL, purpose TEXT NOT NULL, bytes INTEGER NOT NULL,
+        data BLOB NOT NULL
+    );
+    CREATE INDEX files_owner ON files(owner, created_at);
+    """),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -153,6 +161,14 @@ remote_events = Table(
     "remote_events", metadata,
     Column("job_id", Text, primary_key=True), Column("seq", Integer, primary_key=True),
     Column("kind", Text, nullable=False), Column("data", Text, nullable=False),
+)
+files_table = Table(
+    "files", metadata,
+    Column("id", Text, primary_key=True), Column("owner", Text, nullable=False),
+    Column("created_at", Double, nullable=False), Column("expires_at", Double),
+    Column("filename", Text, nullable=False), Column("purpose", Text, nullable=False),
+    Column("bytes", Integer, nullable=False), Column("data", LargeBinary, nullable=False),
+    Index("files_owner", "owner", "created_at"),
 )
 schema_table = Table("limner_schema", metadata, Column("version", Integer, nullable=False))
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import io
 import json
 import logging
@@ -46,12 +45,6 @@ def check_options(state: AppState, o: ImageOptions) -> None:
     if o.background == "transparent" and o.output_format == "jpeg":
         raise invalid("background 'transparent' needs output_format 'png' or 'webp'; jpeg has no alpha channel",
                       param="background", code="invalid_value")
-    if o.output_compression is not None and o.output_format == "png":
-        raise invalid("output_compression applies to jpeg and webp only, not png", param="output_compression",
-                      code="invalid_value")
-    if o.stream and o.response_format == "url":
-        raise invalid("response_format 'url' is not available when streaming; streamed images are b64_json",
-                      param="response_format", code="invalid_value")
     if o.stream and o.partial_images and o.n > 1:
         raise invalid("streaming partial images supports n=1 only", param="n", code="invalid_value")
 
@@ -62,18 +55,6 @@ def answer_format(o: ImageOptions) -> str:
     if o.response_format is not None:
         return o.response_format
     return "url" if (o.model or "").startswith("dall-e") and not o.stream else "b64_json"
-
-
-def data_url_bytes(url: str, param: str) -> bytes:
-    """The bytes of a base64 data URL sent for `param`; a 400 naming it for anything else (limner fetches no
-    remote URL yet)."""
-    if not url.startswith("data:") or ";base64," not in url:
-        raise invalid(f"'{param}' must be a base64 data URL (data:image/png;base64,...); limner does not fetch "
-                      "remote URLs", param=param, code="invalid_image_url")
-    try:
-        return base64.b64decode(url.split(";base64,", 1)[1], validate=True)
-    except (binascii.Error, ValueError) as e:
-        raise invalid(f"'{param}' is not valid base64", param=param, code="invalid_image_url") from e
 
 
 def decode_upload(data: bytes, param: str) -> Image.Image:
@@ -93,8 +74,11 @@ def decode_upload(data: bytes, param: str) -> Image.Image:
         raise
     except Image.DecompressionBombError as e:
         raise invalid(f"'{param}' is too large to decode ({e})", param=param, code="image_too_large") from e
-    except Exception as e:  # truncated files, not an image at all, corrupt chunks
-        raise invalid(f"'{param}' could not be decoded as an image ({type(e).__name__}: {e})", param=param,
+    except Image.UnidentifiedImageError as e:  # its message names an internal buffer object: say it plainly
+        raise invalid(f"'{param}' is not a png, jpeg or webp image ({len(data)} bytes that no image decoder "
+                      "recognises)", param=param, code="invalid_image") from e
+    except Exception as e:  # truncated files, corrupt chunks
+        raise invalid(f"'{param}' could not be decoded as an image ({type(e).__name__}: {e})"[:500], param=param,
                       code="invalid_image") from e
     return im
 
@@ -130,6 +114,15 @@ def resolved_quality(q: str) -> str:
     return "medium" if q == "auto" else q
 
 
+REPORTED_SIZES = ("1024x1024", "1024x1536", "1536x1024")  # ImagesResponse.size's enum in OpenAI's spec
+
+
+def reported_size(size: tuple[int, int]) -> str | None:
+    """The `size` field of an answer: the delivered size when OpenAI's spec lists it, else None (left out)."""
+    wh = f"{size[0]}x{size[1]}"
+    return wh if wh in REPORTED_SIZES else None
+
+
 def images_response(spec: GenSpec, out: GenOutcome, urls: list[str] | None = None) -> ImagesResponse:
     """The JSON answer of a finished, non-streaming Images API request; with `urls` (response_format "url"),
     each image as its signed URL instead of its bytes."""
@@ -140,7 +133,7 @@ def images_response(spec: GenSpec, out: GenOutcome, urls: list[str] | None = Non
         background=resolved_background(out),  # type: ignore[arg-type]
         output_format=spec.output_format,  # type: ignore[arg-type]
         quality=resolved_quality(spec.quality),  # type: ignore[arg-type]
-        size=f"{out.size[0]}x{out.size[1]}",
+        size=reported_size(out.size),  # type: ignore[arg-type]
         usage=ImagesUsage.of(out.usage, out.image_tokens),
     )
 
@@ -215,10 +208,10 @@ async def run_images(state: AppState, request: Request, spec: GenSpec, kind: str
         raise error_for(e) from e
     size = spec.size
     if spec.edit is None and size == "auto":  # partial events name the size the image will have
-        w, h = resolve_size(size, spec.prompt)
-        size = f"{w}x{h}"
+        size = f"{'x'.join(map(str, resolve_size(size, spec.prompt)))}"
+    # the stream events' `size` enum is OpenAI's three sizes and "auto": any other size is reported as "auto"
     common = {"background": spec.background, "output_format": spec.output_format,
-              "quality": spec.quality, "size": size}
+              "quality": spec.quality, "size": size if size in REPORTED_SIZES else "auto"}
 
     async def events() -> AsyncIterator[bytes]:
         try:
@@ -236,13 +229,13 @@ async def run_images(state: AppState, request: Request, spec: GenSpec, kind: str
                 err = error_for(e)
                 yield sse("error", {"type": "error", **err.body()})
                 return
-            size = f"{out.size[0]}x{out.size[1]}"
             usage = ImagesUsage.of(out.usage, out.image_tokens).model_dump()
             for im in out.images:
                 yield sse(f"{prefix}.completed", {
                     "type": f"{prefix}.completed", "b64_json": base64.b64encode(im.data).decode(),
                     "created_at": int(time.time()), **common, "background": resolved_background(out),
-                    "quality": resolved_quality(spec.quality), "size": size, "usage": usage})
+                    "quality": resolved_quality(spec.quality), "size": reported_size(out.size) or "auto",
+                    "usage": usage})
         finally:
             if not fut.done():
                 job.cancel.set()  # the client went away mid-stream

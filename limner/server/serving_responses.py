@@ -29,11 +29,11 @@ from limner.limits import MAX_PROMPT_CHARS
 from limner.server.deps import AppState
 from limner.server.engine import EditInput, GenOutcome, GenSpec, spec_from_json, spec_to_json
 from limner.server.errors import APIError, error_for, invalid, not_found, validation_error
+from limner.server.image_refs import ref_bytes
 from limner.server.jobs import Job, job_events, run_until_disconnect
 from limner.server.protocol import ImageGenerationTool, ResponsesRequest
 from limner.server.serving_images import (
     check_options,
-    data_url_bytes,
     decode_upload,
     edit_input,
     first_event,
@@ -156,7 +156,8 @@ def read_context(state: AppState, req: ResponsesRequest, owner: str) -> Context:
                                   param=f"{p}.text", code="invalid_value")
                 ctx.texts.append(part["text"])
             elif part.get("type") == "input_image":
-                ctx.images.append((f"{p}.image_url", data_url_bytes(str(part.get("image_url", "")), f"{p}.image_url")))
+                # image_url (a data or http(s) URL) or file_id, as OpenAI's input_image has them
+                ctx.images.append((f"{p}.image_url", ref_bytes(state, owner, part, p)))
             else:
                 raise invalid(f"content part type {part.get('type')!r} is not supported", param=f"{p}.type")
     return ctx
@@ -174,7 +175,7 @@ def turn_prompt(ctx: Context) -> str:
     return prompt
 
 
-def turn_edit(ctx: Context, prompt: str, mask_url: str | None,
+def turn_edit(ctx: Context, prompt: str, mask: bytes | None,
               screen: Callable[[str], None]) -> tuple[EditInput | None, Route]:
     """The turn's route (studio/routing.py) and its images as the job sees them: the uploads (edited, or used as
     references), else the image in context for an edit; None for a plain new image."""
@@ -182,10 +183,10 @@ def turn_edit(ctx: Context, prompt: str, mask_url: str | None,
 
     try:
         route = route_turn(prompt, uploads=len(ctx.images), in_context=ctx.image is not None,
-                           mask=mask_url is not None, chat=True)
+                           mask=mask is not None, chat=True)
     except NothingToEdit as e:
         screen(prompt)  # a harmful prompt is refused as such, never answered "nothing to edit"
-        if mask_url is not None:
+        if mask is not None:
             raise invalid("input_image_mask needs an image to apply to: send an input_image or continue a "
                           "conversation that has one", param="tools[0].input_image_mask") from e
         raise invalid(str(e), param="input", code="invalid_value") from e
@@ -202,9 +203,8 @@ def turn_edit(ctx: Context, prompt: str, mask_url: str | None,
     if not sources:
         return None, route
     edit = EditInput(images=[decode_upload(b, p) for p, b in sources], originals=[b for _, b in sources], plan=plan)
-    if mask_url is not None:
-        edit.mask = edit_input([("image", sources[0][1])],
-                               data_url_bytes(mask_url, "tools[0].input_image_mask.image_url")).mask
+    if mask is not None:
+        edit.mask = edit_input([("image", sources[0][1])], mask).mask
     return edit, route
 
 
@@ -336,10 +336,12 @@ async def create_response(state: AppState, request: Request, req: ResponsesReque
     check_options(state, ImageOptions(model=tool.model, size=tool.size, quality=tool.quality,
                                       background=tool.background, output_format=tool.output_format,
                                       output_compression=tool.output_compression, moderation=tool.moderation))
-    ctx = read_context(state, req, owner)
+    # off the event loop: the history is read from the database, and images named by http(s) URL are fetched
+    ctx = await asyncio.to_thread(read_context, state, req, owner)
+    mask = None if tool.input_image_mask is None else await asyncio.to_thread(
+        ref_bytes, state, owner, tool.input_image_mask, "tools[0].input_image_mask")
     prompt = turn_prompt(ctx)
-    mask_url = None if tool.input_image_mask is None else str(tool.input_image_mask.get("image_url", ""))
-    edit, route = turn_edit(ctx, prompt, mask_url, lambda p: screen(state, p, req.user, tool.moderation))
+    edit, route = turn_edit(ctx, prompt, mask, lambda p: screen(state, p, req.user, tool.moderation))
     if route.action == "none":  # nothing drawable: the safety stack sees it first, then the 400 says what to send
         from limner.studio.routing import not_drawable
 

@@ -50,7 +50,10 @@ def load_image(src: str | Path | bytes | Image.Image, what: str = "image") -> Im
         im.load()
     except ImageInputError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+    except UnidentifiedImageError:  # its message names an internal buffer object, not the user's input
+        name = f"({len(src)} bytes)" if isinstance(src, bytes) else repr(str(src))
+        raise ImageInputError(f"{what} {name} is not in an image format limner reads (png, jpeg, webp...)") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         name = "bytes" if isinstance(src, bytes) else repr(str(src))
         raise ImageInputError(f"{what} {name} could not be read as an image ({type(e).__name__}: {e})") from None
     return im

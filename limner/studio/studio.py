@@ -27,8 +27,8 @@ from PIL import Image
 from limner.data.world import color_rgb_or_none
 from limner.engine.decode import SamplingParams
 from limner.engine.generator import GenerateOptions, Generator, Progress, pixel_path, resolve_size
-from limner.engine.inpaint import composite_exact, fixed_codes, region_from_mask
-from limner.limits import check_best_of
+from limner.engine.inpaint import composite_exact, encode_image, fixed_codes, region_from_mask
+from limner.limits import check_best_of, closest_size
 from limner.model.layout import MAX_OBJECTS, Layout, LayoutItem
 from limner.studio.edits import (
     EditError,
@@ -46,6 +46,8 @@ from limner.studio.planner import Plans, plan_prompt
 from limner.studio.reader import Reading, read_turn
 from limner.studio.reading import Observed, blobs, read_background, read_scene
 from limner.studio.verifier import Verdict, pick_best
+
+VARY_FRACTION = 0.5  # share of an image's tokens a variation redraws (the rest are read as they are)
 
 
 @dataclass
@@ -138,6 +140,24 @@ class Studio:
             out.verdicts.append(verdict)
             out.notes += [f"image {i + 1}: {n}" for n in plan.notes] if len(plans.plans) > 1 else plan.notes
         return out
+
+    def vary(self, image: Image.Image, opts: GenerateOptions, prompt: str,
+             progress: Progress | None = None) -> Drawn:
+        """`opts.n` variations of `image` drawn by the model alone: the transformer redraws a seeded random
+        VARY_FRACTION of the image's own tokens, reading the rest, and the decoder draws every pixel. No plan,
+        no layout, no painting: what comes out is what the tokens carry (at this model size, a loose impression
+        of the image). The images are at the native size closest to the upload's."""
+        size = closest_size(*image.size)
+        work = image.convert("RGBA")
+        if work.size != size:
+            work = work.resize(size, Image.Resampling.LANCZOS)
+        codes = encode_image(self.generator.model, work)  # (1, rows, cols)
+        g = torch.Generator().manual_seed(int(opts.seed))
+        fixed = codes.expand(opts.n, -1, -1).clone()  # (n, rows, cols); -1 marks a token to redraw
+        fixed[torch.rand(fixed.shape, generator=g) < VARY_FRACTION] = -1
+        ims = self._batch(prompt, replace(opts, size=size), opts.n, progress, fixed=fixed)
+        return Drawn(ims, [None] * len(ims), [prompt] * len(ims), pixel_path=pixel_path(False, False),
+                     notes=[f"a variation: the model redrew {VARY_FRACTION:.0%} of the image's tokens"])
 
     def edit(self, image: Image.Image, instruction: str, opts: GenerateOptions, *, plan: ScenePlan | None = None,
              mask: Image.Image | None = None, best_of: int = 1, progress: Progress | None = None,

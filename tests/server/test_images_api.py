@@ -59,7 +59,7 @@ def test_dall_e_defaults_any_documented_size_and_nulls(client: OpenAI, server: S
                 "partial_images": None, "background": None, "output_format": None, "user": None}
         res = http.post("/v1/images/generations", json=body)
         assert res.status_code == 200, res.text
-        assert res.json()["size"] == "256x256" and len(res.json()["data"]) == 1
+        assert "size" not in res.json() and len(res.json()["data"]) == 1  # 256x256: not in the enum
         res = http.post("/v1/images/generations", json={"prompt": "a blue ring", "size": "8000x8000"})
         assert res.status_code == 400 and res.json()["error"]["param"] == "size"
 
@@ -79,9 +79,9 @@ def test_url_response_format_gives_an_expiring_link_to_the_tenants_image(client:
     assert httpx.get(forged, timeout=30).status_code == 403
     bad_sig = url[:-1] + ("0" if url[-1] != "0" else "1")
     assert httpx.get(bad_sig, timeout=30).status_code == 403
-    with pytest.raises(openai.BadRequestError) as e:
-        list(client.images.generate(model="dall-e-2", prompt="a red star", response_format="url", stream=True))
-    assert e.value.body["param"] == "response_format"
+    # streamed images are always base64 events (as OpenAI streams them): response_format "url" does not apply
+    events = list(client.images.generate(model="dall-e-2", prompt="a red star", response_format="url", stream=True))
+    assert events[-1].type == "image_generation.completed" and events[-1].b64_json
 
 
 def test_langchain_dalle_wrapper_works_with_its_defaults(server: Server) -> None:
@@ -98,7 +98,9 @@ def test_langchain_dalle_wrapper_works_with_its_defaults(server: Server) -> None
 
 def test_json_body_edits_and_variations(client: OpenAI, server: Server) -> None:
     """An edit sent as JSON (`images: [{image_url: data URL}]`, optional `mask`) edits as the form does; a
-    variation draws the upload's object anew at the size asked for. Remote URLs and file ids are named 400s."""
+    variation draws the upload's object anew at the size asked for, and an image with no world object gets the
+    model's own redraw of its tokens. A URL the SSRF guard refuses, an unknown file id and a malformed
+    reference are errors naming the parameter."""
     star = png(render(Scene(256, 256, "white", [SceneObject("star", "red")])).convert("RGB"))
     data_url = "data:image/png;base64," + base64.b64encode(star).decode()
     mask = Image.new("RGBA", (256, 256), (0, 0, 0, 255))
@@ -113,17 +115,50 @@ def test_json_body_edits_and_variations(client: OpenAI, server: Server) -> None:
         kept = np.abs(np.asarray(out, dtype=np.float32)[128:, :] - np.asarray(Image.open(io.BytesIO(star)),
                                                                                dtype=np.float32)[128:, :]).mean()
         assert out.size == (256, 256) and kept < 3.0  # outside the mask the upload is kept (watermark aside)
-        for ref, param in (({"image_url": "https://example.com/a.png"}, "images[0].image_url"),
-                           ({"file_id": "file-abc"}, "images[0].file_id"), ("nope", "images[0]")):
+        for ref, param, status in (({"image_url": f"{server.url}/health"}, "images[0].image_url", 400),
+                                   ({"image_url": "http://169.254.169.254/latest/meta-data"}, "images[0].image_url",
+                                    400),
+                                   ({"file_id": "file-abc"}, "images[0].file_id", 404), ("nope", "images[0]", 400)):
             res = http.post("/v1/images/edits", json={"images": [ref], "prompt": "a blue heart"})
-            assert res.status_code == 400 and res.json()["error"]["param"] == param, res.text
+            assert res.status_code == status and res.json()["error"]["param"] == param, res.text
+        assert "private, loopback or link-local" in http.post("/v1/images/edits", json={
+            "images": [{"image_url": f"{server.url}/health"}], "prompt": "a blue heart"}).json()["error"]["message"]
     r = client.images.create_variation(image=("star.png", star, "image/png"), model="dall-e-2", n=1,
                                        size="512x512", response_format="b64_json")
     assert decode(r.data[0].b64_json).size == (512, 512) and "star" in (r.data[0].revised_prompt or "")
-    with pytest.raises(openai.BadRequestError) as e:
-        client.images.create_variation(image=("flat.png", png(Image.new("RGB", (256, 256), (20, 90, 200))),
-                                              "image/png"), response_format="b64_json")
-    assert "no world object" in e.value.body["message"]
+    flat = png(Image.new("RGB", (256, 256), (20, 90, 200)))
+    r = client.images.create_variation(image=("flat.png", flat, "image/png"), n=2, response_format="b64_json")
+    got = [decode(d.b64_json) for d in r.data]
+    assert len(got) == 2 and got[0].size == (256, 256) and r.size is None  # 256x256 is not in the answer's enum
+    assert verify(base64.b64decode(r.data[0].b64_json)).verdict == "made_by_limner"
+
+
+def test_files_api_and_file_ids(client: OpenAI, server: Server) -> None:
+    """Files uploaded through the SDK's `files.create` are listed, read back byte for byte, usable as `file_id`
+    in a JSON edit, and gone after `files.delete`; another owner's (or a deleted) id is a 404."""
+    star = png(render(Scene(256, 256, "white", [SceneObject("star", "red")])).convert("RGB"))
+    f = client.files.create(file=("star.png", star, "image/png"), purpose="vision")
+    assert f.object == "file" and f.bytes == len(star) and f.filename == "star.png" and f.purpose == "vision"
+    assert client.files.retrieve(f.id).id == f.id
+    assert client.files.content(f.id).content == star
+    assert f.id in [x.id for x in client.files.list(purpose="vision")]
+    later = client.files.create(file=("notes.txt", b"hello", "text/plain"), purpose="user_data",
+                                expires_after={"anchor": "created_at", "seconds": 3600})
+    assert later.expires_at is not None and later.expires_at - later.created_at == 3600
+    page = client.files.list(limit=1, order="asc")
+    assert len(page.data) == 1 and page.has_more
+    with server.http() as http:
+        res = http.post("/v1/images/edits", json={"images": [{"file_id": f.id}], "prompt": "make the star blue",
+                                                  "quality": "low", "seed": 1})
+        assert res.status_code == 200 and decode(res.json()["data"][0]["b64_json"]).size == (256, 256), res.text
+        bad = http.post("/v1/files", files={"file": ("x.png", star, "image/png")}, data={"purpose": "nonsense"})
+        assert bad.status_code == 400 and bad.json()["error"]["param"] == "purpose", bad.text
+    assert client.files.delete(f.id).deleted and client.files.delete(later.id).deleted
+    with pytest.raises(openai.NotFoundError):
+        client.files.retrieve(f.id)
+    with server.http() as http:
+        res = http.post("/v1/images/edits", json={"images": [{"file_id": f.id}], "prompt": "make the star blue"})
+        assert res.status_code == 404 and res.json()["error"]["param"] == "images[0].file_id", res.text
 
 
 def test_open_webui_and_librechat_request_shapes(client: OpenAI, server: Server) -> None:
@@ -153,7 +188,7 @@ def test_open_webui_and_librechat_request_shapes(client: OpenAI, server: Server)
 def test_generate_returns_signed_images_and_usage(client: OpenAI, server: Server) -> None:
     r = client.images.generate(model="gpt-image-1", prompt="two red stars", n=2, size="384x256", quality="low",
                                output_format="webp", extra_body={"seed": 7})
-    assert len(r.data) == 2 and r.size == "384x256" and r.output_format == "webp" and r.quality == "low"
+    assert len(r.data) == 2 and r.size is None and r.output_format == "webp" and r.quality == "low"
     assert r.usage.output_tokens == 2 * (384 // 16) * (256 // 16)
     assert r.usage.total_tokens == r.usage.input_tokens + r.usage.output_tokens
     raw = base64.b64decode(r.data[0].b64_json)

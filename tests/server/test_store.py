@@ -231,19 +231,20 @@ def test_the_tables_describe_the_migrated_schema(store: Store) -> None:
 def test_pending_migrations_run_once_in_order_and_a_failed_one_changes_nothing(target: str | Path) -> None:
     Store(target).close()
     ran: list[int] = []
+    N = SCHEMA_VERSION  # noqa: N806 (the released schema's version; the test appends N + 1 and N + 2)
 
     def fill(conn: Any, postgres: bool) -> None:
-        ran.append(6)
+        ran.append(N + 2)
         conn.exec_driver_sql("INSERT INTO extra (id) VALUES ('from migration 6')")
 
-    later = [*MIGRATIONS, Migration(5, "a table", "CREATE TABLE extra (id TEXT PRIMARY KEY)"),
-             Migration(6, "a data migration", apply=fill)]
-    broken = [*MIGRATIONS, Migration(5, "fine", "CREATE TABLE extra2 (id TEXT PRIMARY KEY)"),
-              Migration(6, "fails", "INSERT INTO no_such_table VALUES (1)")]
+    later = [*MIGRATIONS, Migration(N + 1, "a table", "CREATE TABLE extra (id TEXT PRIMARY KEY)"),
+             Migration(N + 2, "a data migration", apply=fill)]
+    broken = [*MIGRATIONS, Migration(N + 1, "fine", "CREATE TABLE extra2 (id TEXT PRIMARY KEY)"),
+              Migration(N + 2, "fails", "INSERT INTO no_such_table VALUES (1)")]
     with pytest.raises(Exception, match="no_such_table"):
         Store(target, migrations=broken)
     s = Store(target)
-    try:  # the failed upgrade left the database as it was: version 4, and no table from its migration 5
+    try:  # the failed upgrade left the database as it was, with no table from its first migration
         assert s.schema_version() == SCHEMA_VERSION
         assert "extra2" not in inspect(s.engine).get_table_names()
     finally:
@@ -251,15 +252,15 @@ def test_pending_migrations_run_once_in_order_and_a_failed_one_changes_nothing(t
     for _ in range(2):
         s = Store(target, migrations=later)
         try:
-            assert s.schema_version() == 6
+            assert s.schema_version() == N + 2
             assert [r["id"] for r in s._query("SELECT id FROM extra")] == ["from migration 6"]
         finally:
             s.close()
-    assert ran == [6]
+    assert ran == [N + 2]
     with pytest.raises(RuntimeError, match="newer than this limner"):  # an older limner refuses a newer database
         Store(target)
     with pytest.raises(AssertionError, match="in order"):
-        Store(target, migrations=[*MIGRATIONS, Migration(6, "a gap", "SELECT 1")])
+        Store(target, migrations=[*MIGRATIONS, Migration(N + 2, "a gap", "SELECT 1")])
 
 
 # -- atomic writes --------------------------------------------------------------------------------------------

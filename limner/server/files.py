@@ -1,0 +1,114 @@
+"""The Files API's store: uploads kept per owner, so an edit or a Responses `input_image` can name one by
+`file_id` as OpenAI's clients do.
+
+A minimal version of OpenAI's `/v1/files`: any of its purposes is accepted and kept byte for byte (limner
+itself reads only images, from purpose `vision` or `user_data` alike); an upload may expire
+(`expires_after`), and an expired file is gone for every read. Bytes live in the history database beside
+the images, so every API process sharing it can read them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+
+from limner.server.schema import files_table
+from limner.server.store import Store, new_id
+
+# CreateFileRequest.purpose in OpenAI's spec; OpenAIFile.purpose lists the same plus its own outputs
+PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
+BATCH_EXPIRY_S = 30 * 24 * 3600  # OpenAI: batch files expire after 30 days unless told otherwise
+
+
+@dataclass
+class FileRow:
+    """One stored upload, without its bytes."""
+
+    id: str
+    owner: str
+    created_at: float
+    expires_at: float | None
+    filename: str
+    purpose: str
+    bytes: int
+
+    def public(self) -> dict[str, Any]:
+        """The OpenAI `file` object."""
+        out: dict[str, Any] = {"id": self.id, "object": "file", "bytes": self.bytes, "created_at": int(self.created_at),
+                               "filename": self.filename, "purpose": self.purpose, "status": "processed"}
+        if self.expires_at is not None:
+            out["expires_at"] = int(self.expires_at)
+        return out
+
+
+_COLUMNS = (files_table.c.id, files_table.c.owner, files_table.c.created_at, files_table.c.expires_at,
+            files_table.c.filename, files_table.c.purpose, files_table.c.bytes)
+
+
+class Files:
+    """Create, list, read and delete one owner's uploads in the history database."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def create(self, owner: str, filename: str, purpose: str, data: bytes,
+               expires_after_s: int | None = None) -> FileRow:
+        """Store `data`; `expires_after_s` counts from now (batch files default to 30 days)."""
+        now = time.time()
+        if expires_after_s is None and purpose == "batch":
+            expires_after_s = BATCH_EXPIRY_S
+        row = FileRow(new_id("file"), owner, now, now + expires_after_s if expires_after_s else None,
+                      filename, purpose, len(data))
+        with self.store.transaction() as tx:
+            tx.conn.execute(insert(files_table).values(**row.__dict__, data=data))
+        return row
+
+    def _live(self, owner: str) -> Any:
+        """The select of `owner`'s unexpired files (no bytes)."""
+        now = time.time()
+        return select(*_COLUMNS).where(files_table.c.owner == owner).where(
+            (files_table.c.expires_at.is_(None)) | (files_table.c.expires_at > now))
+
+    def get(self, file_id: str, owner: str) -> FileRow | None:
+        """`owner`'s unexpired file with this id, else None (another owner's file is None too)."""
+        with self.store._read() as conn:
+            r = conn.execute(self._live(owner).where(files_table.c.id == file_id)).mappings().first()
+        return FileRow(**dict(r)) if r else None
+
+    def read(self, file_id: str, owner: str) -> bytes | None:
+        """The bytes of `owner`'s unexpired file, else None."""
+        if self.get(file_id, owner) is None:
+            return None
+        with self.store._read() as conn:
+            data = conn.execute(select(files_table.c.data).where(files_table.c.id == file_id)).scalar_one_or_none()
+        return bytes(data) if data is not None else None
+
+    def list(self, owner: str, purpose: str | None = None, limit: int = 10_000, order: str = "desc",
+             after: str | None = None) -> tuple[list[FileRow], bool]:
+        """(a page of `owner`'s files, whether more follow), newest first unless `order` is "asc"; `after`
+        is the id the previous page ended with."""
+        stmt = self._live(owner)
+        if purpose:
+            stmt = stmt.where(files_table.c.purpose == purpose)
+        asc = order == "asc"
+        created = files_table.c.created_at
+        mark = self.get(after, owner) if after else None
+        if mark is not None:  # ids are random, so the page boundary is the mark's time (ties: by id)
+            later = (created > mark.created_at) | ((created == mark.created_at) & (files_table.c.id > mark.id))
+            earlier = (created < mark.created_at) | ((created == mark.created_at) & (files_table.c.id < mark.id))
+            stmt = stmt.where(later if asc else earlier)
+        keys = (created, files_table.c.id)
+        stmt = stmt.order_by(*(k.asc() if asc else k.desc() for k in keys)).limit(limit + 1)
+        with self.store._read() as conn:
+            rows = [FileRow(**dict(r)) for r in conn.execute(stmt).mappings()]
+        return rows[:limit], len(rows) > limit
+
+    def delete(self, file_id: str, owner: str) -> bool:
+        """Delete `owner`'s file; False when there is none with this id."""
+        with self.store.transaction() as tx:
+            res = tx.conn.execute(delete(files_table).where(files_table.c.id == file_id)
+                                  .where(files_table.c.owner == owner))
+            return res.rowcount > 0
