@@ -18,9 +18,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve",
         help="serve the OpenAI-compatible API and the web chat UI",
-        description="Serve POST /v1/images/generations, /v1/images/edits, /v1/responses and GET /v1/models "
-        "(OpenAI-compatible; point the openai SDK's base_url at http://HOST:PORT/v1), plus the web chat UI at /. "
-        "History and images are kept under --data-dir.",
+        description="Serve OpenAI's Images API (/v1/images/generations, /edits, /variations), Responses API "
+        "(/v1/responses with the image_generation tool), a minimal Files API (/v1/files) and /v1/models "
+        "(point the openai SDK's base_url at http://HOST:PORT/v1), plus the web chat UI at /. History and images "
+        "are kept under --data-dir. Every setting can also be given as a LIMNER_<SETTING> environment variable "
+        "(LIMNER_PORT, LIMNER_MAX_QUEUE, ...); a flag wins over the environment.",
     )
     p.add_argument("--host", default=None, help="address to listen on (default $LIMNER_HOST, else 127.0.0.1: local "
                    "only)")
@@ -75,6 +77,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
     add_device_option(w)
     w.add_argument("--max-jobs", type=int, default=None, help="exit after this many jobs (default: run forever)")
+    w.add_argument("--lease-s", type=float, default=None,
+                   help="seconds without a heartbeat after which a running job's worker counts as gone and this "
+                   "worker takes the job over (default 60; it beats every quarter of that)")
     w.set_defaults(func=run_worker)
 
 
@@ -174,6 +179,11 @@ def run_worker(args: argparse.Namespace) -> int:
 
     if args.checkpoint and not checkpoint_exists(args.checkpoint):
         raise CliError(f"checkpoint {args.checkpoint!r} does not exist")
+    from limner.server.store import LEASE_S
+
+    lease_s = LEASE_S if args.lease_s is None else args.lease_s
+    if not 1 <= lease_s <= 3600:
+        raise CliError(f"--lease-s must be within 1..3600 seconds, got {args.lease_s}")
     device = pick_device(args.device)
     import logging
 
@@ -198,7 +208,7 @@ def run_worker(args: argparse.Namespace) -> int:
     store = Store(args.database_url)
     print("limner: worker ready", flush=True)
     try:
-        serve_forever(store, Runner(pipe), max_jobs=args.max_jobs)
+        serve_forever(store, Runner(pipe), max_jobs=args.max_jobs, lease_s=lease_s)
     finally:
         store.close()
     return 0

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 from typing import Any
 
@@ -26,7 +27,7 @@ from limner.pipeline import GeneratedImage
 from limner.server.engine import GenOutcome, GenSpec, Runner, spec_from_json, spec_to_json
 from limner.server.errors import JobCancelled
 from limner.server.jobs import Job
-from limner.server.store import Store
+from limner.server.store import LEASE_S, Store
 
 log = logging.getLogger("limner.worker")
 POLL_S = 0.05
@@ -133,23 +134,46 @@ class _WorkerJob:
                        (self.id, self.seq, kind, json.dumps({"index": idx, "b64": base64.b64encode(data).decode()})))
 
 
-def claim(store: Store, worker: str) -> tuple[str, str] | None:
-    """Take the oldest queued remote job for `worker` (marking it running): (job id, spec JSON), or None.
-    PostgreSQL SQL (`FOR UPDATE SKIP LOCKED`), so concurrent workers never take the same job."""
-    with store.transaction() as db:
-        row = db.execute("SELECT id, spec FROM remote_jobs WHERE status='queued' ORDER BY created_at "
-                         "FOR UPDATE SKIP LOCKED LIMIT 1").fetchone()
-        if row is None:
-            return None
-        db.execute("UPDATE remote_jobs SET status='running', worker=? WHERE id=?", (worker, row["id"]))
-        return row["id"], row["spec"]
+def claim(store: Store, worker: str, lease_s: float = LEASE_S) -> tuple[str, str] | None:
+    """Take the oldest waiting remote job for `worker` (queued, or running under a worker whose lease lapsed):
+    (job id, spec JSON), or None. `Store.claim_remote_job`: concurrent workers never take the same job."""
+    return store.claim_remote_job(worker, lease_s=lease_s)
 
 
-def work_one(store: Store, runner: Runner, job_id: str, spec_json: str) -> str:
-    """Run one claimed job and record its outcome; returns the final status."""
+class Heartbeat:
+    """Renews a worker's lease on its job every `every_s` seconds, on a thread, while the job runs; a worker
+    killed mid-job stops beating, and another worker takes the job over once the lease lapses."""
+
+    def __init__(self, store: Store, job_id: str, worker: str, every_s: float) -> None:
+        self.store, self.job_id, self.worker, self.every_s = store, job_id, worker, every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            try:
+                if not self.store.heartbeat_remote_job(self.job_id, self.worker):
+                    return  # taken over or ended: nothing left to renew
+            except Exception:  # the database blinked: the next beat tries again, the lease is long enough
+                log.warning("heartbeat of job %s failed", self.job_id, exc_info=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def work_one(store: Store, runner: Runner, job_id: str, spec_json: str, worker: str = "",
+             lease_s: float = LEASE_S) -> str:
+    """Run one claimed job and record its outcome; returns the final status ("lost" when another worker
+    took the job over meanwhile: its outcome is theirs to write)."""
     status, result, error = "done", None, None
     try:
-        out = runner.run(spec_from_json(spec_json), _WorkerJob(store, job_id))  # type: ignore[arg-type]
+        with Heartbeat(store, job_id, worker, lease_s / 4):
+            out = runner.run(spec_from_json(spec_json), _WorkerJob(store, job_id))  # type: ignore[arg-type]
         result = {"request_id": out.request_id, "prompt": out.prompt, "seed": out.seed, "size": list(out.size),
                   "usage": out.usage, "image_tokens": out.image_tokens, "safety": out.safety,
                   "revised_prompt": out.revised_prompt, "action": out.action, "plan": out.plan,
@@ -165,21 +189,27 @@ def work_one(store: Store, runner: Runner, job_id: str, spec_json: str) -> str:
         log.exception("job %s failed", job_id)
         status, error = "failed", {"kind": "error", "message": f"{type(e).__name__}: {e}"}
     with store.transaction() as db:
-        db.execute("UPDATE remote_jobs SET status=?, result=?, error=? WHERE id=?",
-                   (status, json.dumps(result) if result else None, json.dumps(error) if error else None, job_id))
+        # only while the job is still this worker's: a worker that lost its lease must not overwrite the
+        # outcome of the one that took over
+        got = db.execute("UPDATE remote_jobs SET status=?, result=?, error=? WHERE id=? AND worker=? "
+                         "AND status='running'", (status, json.dumps(result) if result else None,
+                                                  json.dumps(error) if error else None, job_id, worker))
+        if got.rowcount != 1:
+            return "lost"
         db.execute("DELETE FROM remote_events WHERE job_id=?", (job_id,))
     return status
 
 
-def serve_forever(store: Store, runner: Runner, idle_s: float = 0.2, max_jobs: int | None = None) -> int:
+def serve_forever(store: Store, runner: Runner, idle_s: float = 0.2, max_jobs: int | None = None,
+                  lease_s: float = LEASE_S) -> int:
     """Claim and run jobs until interrupted (or `max_jobs` done); returns the number run."""
     name, done = f"{socket.gethostname()}:{os.getpid()}", 0
     while max_jobs is None or done < max_jobs:
-        got = claim(store, name)
+        got = claim(store, name, lease_s)
         if got is None:
             time.sleep(idle_s)
             continue
-        status = work_one(store, runner, *got)
+        status = work_one(store, runner, *got, worker=name, lease_s=lease_s)
         log.info("job %s: %s", got[0], status)
         done += 1
     return done

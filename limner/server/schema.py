@@ -86,6 +86,10 @@ MIGRATIONS: list[Migration] = [
     );
     CREATE INDEX files_owner ON files(owner, created_at);
     """),
+    Migration(6, "worker leases: a job whose worker stops beating is taken over (at most a few times)", """
+    ALTER TABLE remote_jobs ADD COLUMN heartbeat_at DOUBLE PRECISION;
+    ALTER TABLE remote_jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+    """),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -154,7 +158,8 @@ remote_jobs = Table(
     Column("id", Text, primary_key=True), Column("created_at", Double, nullable=False),
     Column("status", Text, nullable=False), Column("spec", Text, nullable=False),
     Column("cancel", Integer, nullable=False, server_default="0"), Column("worker", Text), Column("result", Text),
-    Column("error", Text),
+    Column("error", Text), Column("heartbeat_at", Double),
+    Column("attempts", Integer, nullable=False, server_default="0"),
     Index("remote_jobs_queued", "status", "created_at"),
 )
 remote_events = Table(

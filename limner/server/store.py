@@ -51,11 +51,13 @@ from sqlalchemy import (
     CursorResult,
     Engine,
     RowMapping,
+    and_,
     create_engine,
     delete,
     event,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -71,6 +73,7 @@ from limner.server.schema import (
     image_data,
     images_table,
     jobs,
+    remote_events,
     remote_jobs,
     responses,
     schema_table,
@@ -83,6 +86,12 @@ SQLITE_BUSY_TIMEOUT_S = 30.0  # how long a writer waits for another's transactio
 PG_CONNECT_TIMEOUT_S = 10
 MIGRATION_LOCK = 736150  # PostgreSQL advisory lock keys
 RECLAIM_LOCK = 736151
+
+# A worker renews its lease on a running job every LEASE_S / 4 seconds (`limner worker`); a job whose lease
+# lapsed is taken over by the next worker to claim, at most MAX_ATTEMPTS claims in all.
+LEASE_S = 60.0
+MAX_ATTEMPTS = 3
+
 
 @dataclass
 class ImageRow:
@@ -429,24 +438,48 @@ class Store:
         with self.transaction() as tx:
             return tx.conn.execute(stmt).first() is not None
 
-    def claim_remote_job(self, worker: str) -> tuple[str, str] | None:
-        """The oldest queued job, now `running` under `worker`: (id, spec JSON), or None when none waits.
+    def claim_remote_job(self, worker: str, lease_s: float = LEASE_S,
+                         now: float | None = None) -> tuple[str, str] | None:
+        """The oldest job waiting for a worker, now `running` under `worker`: (id, spec JSON), or None.
 
+        Waiting means queued, or running under a worker that has not beaten (`heartbeat_remote_job`) for
+        `lease_s` seconds: a worker killed mid-job loses its lease and the job is taken over, up to
+        MAX_ATTEMPTS claims in all; a job that outlives that many workers is failed, not retried forever.
         PostgreSQL: `SELECT ... FOR UPDATE SKIP LOCKED`, so concurrent workers each lock a different row
         and never wait on one another. SQLite has no row locks (SQLAlchemy leaves the FOR UPDATE out): the
         write transaction's `BEGIN IMMEDIATE` holds the database lock from the SELECT to the UPDATE. The
-        UPDATE checks the status again either way.
+        UPDATE checks the row again either way.
         """
         t = remote_jobs
+        now = time.time() if now is None else now
+        waiting = or_(t.c.status == "queued",
+                      and_(t.c.status == "running", or_(t.c.heartbeat_at.is_(None), t.c.heartbeat_at < now - lease_s)))
         with self.transaction() as tx:
-            row = tx.conn.execute(select(t.c.id, t.c.spec).where(t.c.status == "queued").order_by(t.c.created_at)
-                                  .limit(1).with_for_update(skip_locked=True)).first()
-            if row is None:
-                return None
-            took = tx.conn.execute(update(t).where(t.c.id == row.id, t.c.status == "queued")
-                                   .values(status="running", worker=worker))
-            return (row.id, row.spec) if took.rowcount == 1 else None
+            while True:
+                row = tx.conn.execute(select(t.c.id, t.c.spec, t.c.attempts).where(waiting).order_by(t.c.created_at)
+                                      .limit(1).with_for_update(skip_locked=True)).first()
+                if row is None:
+                    return None
+                if row.attempts >= MAX_ATTEMPTS:  # it outlived MAX_ATTEMPTS workers: the API answers 500
+                    error = {"kind": "error", "message": f"the job lost {row.attempts} workers mid-run; not retried"}
+                    tx.conn.execute(update(t).where(t.c.id == row.id).values(status="failed", error=json.dumps(error)))
+                    continue
+                took = tx.conn.execute(update(t).where(t.c.id == row.id, waiting)
+                                       .values(status="running", worker=worker, heartbeat_at=now,
+                                               attempts=row.attempts + 1))
+                if took.rowcount != 1:
+                    return None
+                # an earlier attempt's previews: the new one numbers its own from 1
+                tx.conn.execute(delete(remote_events).where(remote_events.c.job_id == row.id))
+                return row.id, row.spec
 
+    def heartbeat_remote_job(self, job_id: str, worker: str) -> bool:
+        """Renew `worker`'s lease on its running job; False when the job is no longer its (taken over, ended)."""
+        t = remote_jobs
+        with self.transaction() as tx:
+            res = tx.conn.execute(update(t).where(t.c.id == job_id, t.c.worker == worker, t.c.status == "running")
+                                  .values(heartbeat_at=time.time()))
+            return res.rowcount == 1
 
 
 def _image_values(im: ImageRow, owner: str) -> dict[str, Any]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import openai
@@ -64,6 +66,67 @@ def test_external_workers_run_the_jobs(tiny_checkpoint: Path, tmp_path: Path, pg
         worker.terminate()
         worker.wait(timeout=20)
         log.close()
+        api.stop()
+
+
+def _worker(pg_url: str, checkpoint: Path, log: Path, *extra: str) -> subprocess.Popen[bytes]:
+    with log.open("wb") as fh:
+        return subprocess.Popen([sys.executable, "-m", "limner.cli.main", "worker", "--database-url", pg_url,
+                                 "--checkpoint", str(checkpoint), "--threads", "1", *extra], stdout=fh,
+                                stderr=subprocess.STDOUT)
+
+
+def _wait_for(log: Path, text: str, proc: subprocess.Popen[bytes], timeout: float = 300) -> None:
+    deadline = time.time() + timeout
+    while text not in log.read_text(errors="replace"):
+        assert proc.poll() is None and time.time() < deadline, log.read_text(errors="replace")[-3000:]
+        time.sleep(0.2)
+
+
+def test_a_worker_killed_mid_job_loses_nothing(tiny_checkpoint: Path, tmp_path: Path, pg_url: str) -> None:
+    """kill -9 of the worker running a job: once its lease lapses another worker takes the job over, the
+    client gets every image it asked for, and the history holds each exactly once."""
+    import psycopg
+
+    api = start_server(tiny_checkpoint, tmp_path / "api", "--database-url", pg_url, "--external-workers")
+    first = _worker(pg_url, tiny_checkpoint, tmp_path / "w1.log", "--lease-s", "3")
+    second = None
+    try:
+        _wait_for(tmp_path / "w1.log", "worker ready", first)
+        client = api.client(max_retries=0, timeout=600)
+        result: dict[str, object] = {}
+
+        def call() -> None:  # a long job: ten images, each the best of four candidates
+            try:
+                result["r"] = client.images.generate(model="limner", prompt="a red star", n=10, size="1024x1024",
+                                                     quality="high")
+            except Exception as e:  # reported below
+                result["e"] = e
+
+        t = threading.Thread(target=call)
+        t.start()
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            deadline = time.time() + 120
+            while not conn.execute("SELECT 1 FROM remote_jobs WHERE status='running'").fetchall():
+                assert time.time() < deadline and t.is_alive(), "the worker never started the job"
+                time.sleep(0.02)
+            first.kill()  # mid-job: no chance to write anything
+            first.wait()
+            second = _worker(pg_url, tiny_checkpoint, tmp_path / "w2.log", "--lease-s", "3")
+            t.join(timeout=600)
+            assert "e" not in result, result.get("e")
+            r = result["r"]
+            assert len(r.data) == 10 and all(d.b64_json for d in r.data)  # type: ignore[attr-defined]
+            rows = conn.execute("SELECT status, attempts FROM remote_jobs").fetchall()
+            assert rows == [("done", 2)], rows
+        with api.http() as h:
+            gallery = h.get("/v1/limner/images", params={"limit": 50}).json()["data"]
+        assert len(gallery) == 10 and len({g["id"] for g in gallery}) == 10
+    finally:
+        for p in (first, second):
+            if p is not None and p.poll() is None:
+                p.terminate()
+                p.wait(timeout=20)
         api.stop()
 
 

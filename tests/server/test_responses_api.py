@@ -120,6 +120,13 @@ def test_input_image_is_a_reference_or_the_image_to_edit(client: OpenAI) -> None
     r = client.responses.create(model="gpt-4.1", tools=TOOL, input=[{"role": "user", "content": [
         {"type": "input_text", "text": "make the star blue"}, {"type": "input_image", "image_url": _data_url(star)}]}])
     assert "blue star" in r.output[0].revised_prompt and r.output_text == "Here is the updated image."
+    # the same upload named by the file_id of a /v1/files upload
+    buf = io.BytesIO()
+    star.save(buf, "PNG")
+    f = client.files.create(file=("star.png", buf.getvalue(), "image/png"), purpose="vision")
+    r = client.responses.create(model="gpt-4.1", tools=TOOL, input=[{"role": "user", "content": [
+        {"type": "input_text", "text": "make the star blue"}, {"type": "input_image", "file_id": f.id}]}])
+    assert "blue star" in r.output[0].revised_prompt
     # an upload with no world object cannot be a reference: a clear 400, not a 500
     flat = Image.new("RGB", (256, 256), (200, 30, 30))
     with pytest.raises(openai.BadRequestError) as e:

@@ -463,3 +463,26 @@ def test_a_remote_job_nobody_takes_is_withdrawn_at_the_timeout(pg_url: str) -> N
     finally:
         loop.close()
         s.close()
+
+
+def test_a_lapsed_lease_hands_the_job_over_a_few_times_at_most(target: str | Path) -> None:
+    """A running job whose worker stopped beating is claimed again once `lease_s` passes (a live lease holds);
+    the old worker's heartbeat then fails; after MAX_ATTEMPTS claims the job is failed instead of retried."""
+    from limner.server.store import MAX_ATTEMPTS
+
+    s = Store(target)
+    try:
+        assert s.enqueue_remote_job("job_lease", '{"n": 1}')
+        t0 = time.time()
+        assert s.claim_remote_job("w1", lease_s=10, now=t0) == ("job_lease", '{"n": 1}')
+        assert s.heartbeat_remote_job("job_lease", "w1")
+        assert s.claim_remote_job("w2", lease_s=10, now=t0 + 5) is None  # w1 still holds it
+        assert s.claim_remote_job("w2", lease_s=10, now=t0 + 60) == ("job_lease", '{"n": 1}')
+        assert not s.heartbeat_remote_job("job_lease", "w1") and s.heartbeat_remote_job("job_lease", "w2")
+        for k in range(2, MAX_ATTEMPTS):
+            assert s.claim_remote_job(f"w{k + 1}", lease_s=10, now=t0 + 100 * k) is not None
+        assert s.claim_remote_job("w9", lease_s=10, now=t0 + 10_000) is None
+        row = s._query("SELECT status, error, attempts FROM remote_jobs WHERE id='job_lease'")[0]
+        assert row["status"] == "failed" and row["attempts"] == MAX_ATTEMPTS and "not retried" in row["error"]
+    finally:
+        s.close()
