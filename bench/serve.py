@@ -33,6 +33,12 @@ It prints, for the targets of issue 6:
     .venv/bin/python bench/serve.py [--checkpoint PATH] [--clients 16] [--duration 60] [--threads N]
                                     [--quality low] [--repeats 10] [--stream-repeats 5] [--json OUT]
                                     [--parts overhead,streaming,load]
+                                    [--database-url postgresql://... [--workers 2 [--kill-worker-at S]]]
+
+With --database-url the server keeps its history (and with --workers, its queue) in PostgreSQL, and generation
+runs on --workers `limner worker` processes; --kill-worker-at S kills one with SIGKILL S seconds into the load
+(mid-job) and starts a replacement. After the load the bench checks the store: every job ended, every image
+has its bytes, and the history holds exactly the images the clients were answered with.
 
 Without --checkpoint it uses the shipped model (`limner.engine.generator.default_checkpoint()`) and exits
 non-zero if that file is missing.
@@ -58,7 +64,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from serve_procs import PROMPT, SIZE, EngineWorker, Server, cpu_seconds, engine_worker, tail  # bench/ is sys.path[0]
+from serve_procs import (  # bench/ is sys.path[0]
+    PROMPT,
+    SIZE,
+    EngineWorker,
+    Server,
+    Workers,
+    cpu_seconds,
+    engine_worker,
+    tail,
+)
 
 # -- small helpers ------------------------------------------------------------------------------------------
 
@@ -287,7 +302,8 @@ def sample_queue(url: str, stop: threading.Event, samples: list[int]) -> None:
                 pass
 
 
-def measure_load(url: str, args: argparse.Namespace, single_s: float) -> dict[str, Any]:
+def measure_load(url: str, args: argparse.Namespace, single_s: float, workers: Workers | None = None
+                 ) -> dict[str, Any]:
     res = LoadResult()
     stop = threading.Event()
     depth_samples: list[int] = []
@@ -297,10 +313,16 @@ def measure_load(url: str, args: argparse.Namespace, single_s: float) -> dict[st
     threads = [threading.Thread(target=load_client, args=(url, args, t_end, res), daemon=True)
                for _ in range(args.clients)]
     sampler.start()
+    killer = None
+    if workers is not None and args.kill_worker_at is not None:  # a worker dies mid-job under load
+        killer = threading.Timer(args.kill_worker_at, workers.kill_one)
+        killer.start()
     for th in threads:
         th.start()
     for th in threads:
         th.join()  # in-flight requests finish (each bounded by --request-timeout)
+    if killer is not None:
+        killer.join()
     stop.set()
     sampler.join()
     wall = max(res.last_done, t_end) - t0
@@ -316,7 +338,33 @@ def measure_load(url: str, args: argparse.Namespace, single_s: float) -> dict[st
             "queue_depth": depth, "single_request_s": single_s, "p99_bound_s": bound,
             "p99_within_bound": (not math.isnan(p99)) and p99 <= bound,
             "admitted_mean": statistics.fmean(depth_samples) if depth_samples else math.nan,
-            "admitted_max": max(depth_samples) if depth_samples else None}
+            "admitted_max": max(depth_samples) if depth_samples else None,
+            "workers": args.workers, "workers_killed": workers.killed if workers is not None else 0}
+
+
+def check_store(database: str | Path, answered_images: int, since: float) -> dict[str, Any]:
+    """After the load: nothing lost or half-written. Every job queued since `since` ended (none left queued or
+    running on a dead worker), every image row has its bytes, and the history holds exactly the images
+    clients got (rows from before `since`, in a database used before, are not counted)."""
+    from limner.server.store import Store
+
+    s = Store(database)
+    try:
+        q = s._query
+        stuck = q("SELECT COUNT(*) AS n FROM remote_jobs WHERE status IN ('queued', 'running') AND created_at >= ?",
+                  (since,))[0]["n"]
+        by_status = {r["status"]: r["n"] for r in q("SELECT status, COUNT(*) AS n FROM remote_jobs "
+                                                    "WHERE created_at >= ? GROUP BY status", (since,))}
+        retried = q("SELECT COUNT(*) AS n FROM remote_jobs WHERE attempts > 1 AND created_at >= ?", (since,))[0]["n"]
+        images = q("SELECT COUNT(*) AS n FROM images WHERE created_at >= ?", (since,))[0]["n"]
+        no_bytes = q("SELECT COUNT(*) AS n FROM images i LEFT JOIN image_data d ON d.id = i.id "
+                     "WHERE d.id IS NULL AND i.created_at >= ?", (since,))[0]["n"]
+    finally:
+        s.close()
+    ok = stuck == 0 and no_bytes == 0 and images == answered_images
+    return {"remote_jobs_by_status": by_status, "jobs_left_unfinished": stuck, "jobs_taken_over": retried,
+            "images_stored": images, "images_answered": answered_images, "images_without_bytes": no_bytes,
+            "intact": ok}
 
 
 # -- report -------------------------------------------------------------------------------------------------
@@ -369,6 +417,12 @@ def report(res: dict[str, Any]) -> None:
         print(f"   server's admitted requests: mean {ld['admitted_mean']:.1f}, max {ld['admitted_max']}")
         print(f"   p99 bound 2 x single {ld['single_request_s']:.3f} s x queue depth {ld['queue_depth']} = "
               f"{ld['p99_bound_s']:.2f} s -> {'within' if ld['p99_within_bound'] else 'OVER'}")
+        sto = ld["store"]
+        print(f"   workers {ld['workers']} (killed mid-run: {ld['workers_killed']}); jobs by status "
+              f"{sto['remote_jobs_by_status']}, taken over {sto['jobs_taken_over']}, left unfinished "
+              f"{sto['jobs_left_unfinished']}")
+        print(f"   history: {sto['images_stored']} images stored for {sto['images_answered']} answered, "
+              f"{sto['images_without_bytes']} without bytes -> {'intact' if sto['intact'] else 'NOT INTACT'}")
     print()
     rows = res["targets"]
     w0 = max(len(r["figure"]) for r in rows)
@@ -386,6 +440,9 @@ def targets(ov: dict[str, Any], st: dict[str, Any], ld: dict[str, Any]) -> list[
             {"figure": f"Load: {ld['clients']} clients, {ld['duration_s']:.0f} s: errors other than 429",
              "measured": str(ld["errors_other_than_429"]), "must": "0", "aim": "0",
              "status": "pass" if ld["errors_other_than_429"] == 0 else "FAIL"},
+            {"figure": "Load: nothing lost or half-written (jobs ended, images = answers, bytes present)",
+             "measured": "intact" if ld["store"]["intact"] else "NOT intact", "must": "intact", "aim": "intact",
+             "status": "pass" if ld["store"]["intact"] else "FAIL"},
             {"figure": "Load: p99 <= 2 x single x queue depth",
              "measured": f"{ld['p99_s']:.2f} s vs {ld['p99_bound_s']:.2f} s", "must": "-",
              "aim": "p99 <= bound", "status": "aim met" if ld["p99_within_bound"] else "aim missed"},
@@ -431,6 +488,15 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--json", default=None, metavar="OUT", help="also write every figure to this JSON file")
     ap.add_argument("--parts", default=",".join(PARTS),
                     help=f"comma-separated parts to run, of {','.join(PARTS)} (default: all)")
+    ap.add_argument("--database-url", default=None,
+                    help="postgresql://... for the server's history and queue (default: SQLite in a temp dir)")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="run generation on this many `limner worker` processes sharing --database-url (default 0: "
+                    "in the server)")
+    ap.add_argument("--kill-worker-at", type=float, default=None, metavar="S",
+                    help="SIGKILL one worker S seconds into the load test (mid-job) and start a replacement")
+    ap.add_argument("--lease-s", type=float, default=15,
+                    help="the workers' lease: a killed worker's job is taken over after this (default 15)")
     ap.add_argument("--engine-worker", action="store_true", help=argparse.SUPPRESS)  # internal: the direct baseline
     args = ap.parse_args()
     for name in ("clients", "repeats", "stream_repeats"):
@@ -438,9 +504,18 @@ def parse_args() -> argparse.Namespace:
             ap.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.duration <= 0:
         ap.error("--duration must be positive")
+    if args.workers and not args.database_url:
+        ap.error("--workers share the queue through PostgreSQL: give --database-url")
+    if args.kill_worker_at is not None and not args.workers:
+        ap.error("--kill-worker-at needs --workers")
+    if args.workers:  # the server admits as many jobs at once as there are workers to run them
+        args.max_concurrency = max(args.max_concurrency, args.workers)
     args.parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     if not args.parts or not set(args.parts) <= set(PARTS):
         ap.error(f"--parts takes a comma-separated subset of {','.join(PARTS)}, got {args.parts}")
+    if args.database_url and "overhead" in args.parts:  # it reads the engine's time from the SQLite history
+        ap.error("the overhead part needs the default SQLite history: with --database-url, use --parts load "
+                 "(or load,streaming)")
     return args
 
 
@@ -471,6 +546,7 @@ def main() -> int:
 
     server: Server | None = None
     worker: EngineWorker | None = None
+    workers: Workers | None = None
     # other work on the machine (a training run, say) shows here; the same-request overhead is immune to it
     loadavg_start = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
     with tempfile.TemporaryDirectory(prefix="limner-bench-serve-") as tmp:
@@ -483,6 +559,9 @@ def main() -> int:
             server = Server(args, data, tmpdir / "server.log")
             worker = EngineWorker(args, tmpdir / "engine.log") if need_worker else None
             server.wait_ready(args.start_timeout)
+            if args.workers:
+                workers = Workers(args, tmpdir)
+                workers.wait_ready(args.start_timeout)
             if worker is not None:
                 worker.wait_ready()
             print(f"server ready at {server.url}", flush=True)
@@ -506,7 +585,10 @@ def main() -> int:
                     api_generate(client, args.quality, seed=0)
                     single = median([api_generate(client, args.quality, seed=1000 + i) for i in range(3)])
                 print(f"load: {args.clients} clients for {args.duration:.0f} s ...", flush=True)
-                ld = measure_load(server.url, args, single)
+                since = time.time()
+                ld = measure_load(server.url, args, single, workers)
+                ld["store"] = check_store(args.database_url or data / "limner.sqlite3",
+                                          ld["completed"] - ld["refused"], since)
             client.close()
             if server.proc.poll() is not None:
                 raise RuntimeError(f"limner serve died during the bench:\n{tail(server.log)}")
@@ -520,6 +602,8 @@ def main() -> int:
             signal.signal(signal.SIGHUP, signal.SIG_IGN)
             if worker is not None:
                 worker.stop()
+            if workers is not None:
+                workers.stop()
             if server is not None:
                 server.stop()
 
@@ -529,6 +613,8 @@ def main() -> int:
                    "clients": args.clients, "duration_s": args.duration, "repeats": args.repeats,
                    "stream_repeats": args.stream_repeats, "max_concurrency": args.max_concurrency,
                    "max_queue": args.max_queue, "cpu_count": os.cpu_count(),
+                   "database": "postgresql" if args.database_url else "sqlite", "workers": args.workers,
+                   "kill_worker_at_s": args.kill_worker_at, "lease_s": args.lease_s,
                    "cpu_affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
                    "python": platform.python_version(), "machine": platform.machine(), "parts": args.parts,
                    "loadavg_start": loadavg_start},

@@ -58,6 +58,10 @@ class Server:
                "--checkpoint", str(args.checkpoint), "--data-dir", str(data_dir), "--threads", str(args.threads),
                "--max-concurrency", str(args.max_concurrency), "--max-queue", str(args.max_queue),
                "--log-level", "warning"]
+        if args.database_url:
+            cmd += ["--database-url", args.database_url]
+        if args.workers:
+            cmd.append("--external-workers")
         self._fh = log.open("wb")
         self.proc = subprocess.Popen(cmd, stdout=self._fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
@@ -126,6 +130,48 @@ class EngineWorker:
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         self._fh.close()
+
+
+class Workers:
+    """`limner worker` processes sharing the server's PostgreSQL queue; one can be killed (SIGKILL, mid-job)
+    and replaced, as a machine failing under load would be."""
+
+    def __init__(self, args: argparse.Namespace, logdir: Path) -> None:
+        self.args, self.logdir = args, logdir
+        self.procs: list[tuple[subprocess.Popen[Any], Path]] = []
+        self.killed = 0
+        for _ in range(args.workers):
+            self.start()
+
+    def start(self) -> None:
+        log = self.logdir / f"worker-{len(self.procs)}.log"
+        cmd = [sys.executable, "-m", "limner.cli.main", "worker", "--database-url", self.args.database_url,
+               "--checkpoint", str(self.args.checkpoint), "--threads", str(self.args.threads),
+               "--lease-s", str(self.args.lease_s)]
+        with log.open("wb") as fh:
+            self.procs.append((subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT,
+                                                stdin=subprocess.DEVNULL), log))
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for proc, log in self.procs:
+            while "worker ready" not in tail(log, 100_000):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"limner worker did not start:\n{tail(log)}")
+                time.sleep(0.3)
+
+    def kill_one(self) -> None:
+        """SIGKILL the oldest live worker (whatever it is running) and start a replacement."""
+        live = [p for p, _ in self.procs if p.poll() is None]
+        if live:
+            live[0].kill()
+            live[0].wait()
+            self.killed += 1
+        self.start()
+
+    def stop(self) -> None:
+        for proc, _ in self.procs:
+            stop_process(proc)
 
 
 def stop_process(proc: subprocess.Popen[Any], grace: float = 20) -> None:
