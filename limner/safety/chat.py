@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import urllib.error
-import urllib.request
 from typing import Any
 
 from limner.safety.layers import Request, ok, refuse
@@ -22,6 +20,13 @@ SYSTEM_PROMPT = (
     '"reason": <short reason>}}. Refuse only real harm as the policy describes; allow art, fiction, '
     "education, news, satire and homonyms."
 )
+
+
+def openai_errors() -> type[Exception]:
+    """The `openai` client's base error (imported only when the judge is used)."""
+    import openai
+
+    return openai.OpenAIError
 
 
 class ChatJudgeLayer:
@@ -42,24 +47,19 @@ class ChatJudgeLayer:
         cats = ", ".join(
             f"{k} ({v})" for k, v in self.policy.categories.items() if k not in ("age_gate", "misuse", "system")
         )
-        body = {
-            "model": self.model,
-            "temperature": 0,
-            "messages": [
-                {"role": "system", "content": SYSTEM_PROMPT.format(cats=cats)},
-                {"role": "user", "content": f"Image request: {prompt}"},
-            ],
-        }
-        req = urllib.request.Request(
-            f"{self.base_url}/chat/completions",
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
-        )
+        import openai
+
         key = os.environ.get(self.key_env) if self.key_env else None
-        if key:
-            req.add_header("Authorization", f"Bearer {key}")
-        with urllib.request.urlopen(req, timeout=self.timeout) as r:
-            data = json.loads(r.read().decode())
+        client = openai.OpenAI(base_url=self.base_url, api_key=key or "unused", timeout=self.timeout, max_retries=0)
+        try:
+            answer = client.chat.completions.create(model=self.model, temperature=0, messages=[
+                {"role": "system", "content": SYSTEM_PROMPT.format(cats=cats)},
+                {"role": "user", "content": f"Image request: {prompt}"}])
+        finally:
+            client.close()
+        if not isinstance(answer, openai.types.chat.ChatCompletion):
+            raise ValueError("the judge did not answer a chat completion")
+        data = answer.model_dump()
         text = data["choices"][0]["message"]["content"]
         start, end = text.find("{"), text.rfind("}")
         return json.loads(text[start : end + 1])
@@ -71,7 +71,7 @@ class ChatJudgeLayer:
             return ok(self.name, "chat judge disabled by policy")
         try:
             ans = self._ask(req.prompt)
-        except (urllib.error.URLError, OSError, ValueError, KeyError, IndexError, TimeoutError) as e:
+        except (OSError, ValueError, KeyError, IndexError, TypeError, TimeoutError, openai_errors()) as e:
             return refuse(
                 self.name, "system", "chat.unavailable", f"chat judge unavailable, refusing (fail closed): {e}"
             )

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -46,23 +44,27 @@ class LLMPlanner:
     timeout: float = 20.0
 
     def request(self, prompt: str, seed: int) -> dict:
-        """POST one chat completion (SYSTEM_PROMPT, then `prompt`) and return the decoded JSON reply.
-        PlannerUnavailable on an HTTP error, no connection, a timeout or a reply that is not JSON."""
-        body = {"model": self.model, "temperature": 0.7, "seed": seed,
-                "messages": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": prompt}]}
-        req = urllib.request.Request(self.url.rstrip("/") + "/chat/completions", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json",
-                                              **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {})})
+        """One chat completion (SYSTEM_PROMPT, then `prompt`) through the `openai` client, as a dict.
+        PlannerUnavailable on an HTTP error, no connection, a timeout or an answer that is not a completion."""
+        import openai
+
+        client = openai.OpenAI(base_url=self.url, api_key=self.api_key or "unused", timeout=self.timeout,
+                               max_retries=0)  # a local endpoint often wants no key; the client insists on one
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as r:  # noqa: S310 (a user-configured URL)
-                return json.loads(r.read().decode("utf-8"))
-        except urllib.error.HTTPError as e:
-            raise PlannerUnavailable(f"LLM planner at {self.url} answered HTTP {e.code}") from None
-        except (urllib.error.URLError, OSError, TimeoutError) as e:
-            reason = getattr(e, "reason", e)
-            raise PlannerUnavailable(f"LLM planner at {self.url} is unreachable ({reason})") from None
-        except json.JSONDecodeError:
-            raise PlannerUnavailable(f"LLM planner at {self.url} did not answer JSON") from None
+            answer = client.chat.completions.create(
+                model=self.model, temperature=0.7, seed=seed,
+                messages=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": prompt}])
+        except openai.APIStatusError as e:
+            raise PlannerUnavailable(f"LLM planner at {self.url} answered HTTP {e.status_code}") from None
+        except openai.APIConnectionError as e:  # timeouts included
+            raise PlannerUnavailable(f"LLM planner at {self.url} is unreachable ({e.__cause__ or e})") from None
+        except openai.OpenAIError as e:  # an answer the client cannot read as a completion
+            raise PlannerUnavailable(f"LLM planner at {self.url} did not answer a completion ({e})") from None
+        finally:
+            client.close()
+        if not isinstance(answer, openai.types.chat.ChatCompletion):  # a body that was not JSON comes back as text
+            raise PlannerUnavailable(f"LLM planner at {self.url} did not answer JSON")
+        return answer.model_dump()
 
     def plan(self, prompt: str, seed: int = 0, references: list[PlanObject] | None = None) -> Plans:
         """Ask the endpoint; PlannerUnavailable when it is down or its answer is not a valid plan."""
