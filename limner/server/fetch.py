@@ -68,6 +68,7 @@ class GuardedBackend(httpcore.SyncBackend):
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                     socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        """A socket to one of `host`'s checked addresses (FetchError when none is allowed or reachable)."""
         last: Exception | None = None
         for ip in checked_addresses(host, port, self.allow_private):  # connect to what was checked, not a re-resolve
             try:
