@@ -46,7 +46,7 @@ def test_bad_masks_are_named(pipe: Pipeline) -> None:
 def test_unreadable_reference_is_named(pipe: Pipeline, tmp_path: Path) -> None:
     bad = tmp_path / "ref.png"
     bad.write_bytes(b"not an image")
-    with pytest.raises(InvalidRequest, match="reference image 1 .*ref.png.* could not be read"):
+    with pytest.raises(InvalidRequest, match="reference image 1 .*ref.png.* is not in an image format limner reads"):
         pipe("draw the object in this image, but green", references=[bad])
     with pytest.raises(InvalidRequest, match="no world object found"):
         pipe("draw the object in this image, but green", references=[Image.new("RGB", (256, 256), "white")])

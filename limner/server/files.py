@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select
 
+from limner.server.protocol import FileObject
 from limner.server.schema import files_table
 from limner.server.store import Store, new_id
 
@@ -35,13 +36,10 @@ class FileRow:
     purpose: str
     bytes: int
 
-    def public(self) -> dict[str, Any]:
+    def public(self) -> FileObject:
         """The OpenAI `file` object."""
-        out: dict[str, Any] = {"id": self.id, "object": "file", "bytes": self.bytes, "created_at": int(self.created_at),
-                               "filename": self.filename, "purpose": self.purpose, "status": "processed"}
-        if self.expires_at is not None:
-            out["expires_at"] = int(self.expires_at)
-        return out
+        return FileObject(id=self.id, bytes=self.bytes, created_at=int(self.created_at), filename=self.filename,
+                          purpose=self.purpose, expires_at=None if self.expires_at is None else int(self.expires_at))
 
 
 _COLUMNS = (files_table.c.id, files_table.c.owner, files_table.c.created_at, files_table.c.expires_at,

@@ -157,3 +157,37 @@ class ResponsesRequest(_Request):
     prompt_cache_key: str | None = Field(default=None, max_length=256)
     safety_identifier: str | None = Field(default=None, max_length=256)
     background: bool = False
+
+
+# -- Files ---------------------------------------------------------------------------------------------
+
+
+class FileObject(BaseModel):
+    """OpenAI's `file` object, as `/v1/files` answers it."""
+
+    id: str
+    object: Literal["file"] = "file"
+    bytes: int
+    created_at: int
+    expires_at: int | None = None
+    filename: str
+    purpose: str
+    status: Literal["uploaded", "processed", "error"] = "processed"
+
+
+class FileList(BaseModel):
+    """`GET /v1/files`: a page of file objects with OpenAI's cursor fields."""
+
+    object: Literal["list"] = "list"
+    data: list[FileObject]
+    first_id: str
+    last_id: str
+    has_more: bool
+
+
+class FileDeleted(BaseModel):
+    """`DELETE /v1/files/{id}`."""
+
+    id: str
+    object: Literal["file"] = "file"
+    deleted: bool

@@ -14,6 +14,7 @@ from limner.limits import MAX_FILE_BYTES, MAX_FILE_EXPIRY_S, MIN_FILE_EXPIRY_S
 from limner.server.deps import Owner, State
 from limner.server.errors import invalid, not_found
 from limner.server.files import PURPOSES, FileRow, Files
+from limner.server.protocol import FileDeleted, FileList, FileObject
 
 router = APIRouter(prefix="/v1/files", tags=["files"])
 
@@ -27,8 +28,8 @@ UPLOAD_FORM: dict[str, Any] = {"required": True, "content": {"multipart/form-dat
 _SNIFF = ((b"\x89PNG", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF8", "image/gif"))
 
 
-@router.post("", openapi_extra={"requestBody": UPLOAD_FORM})
-async def create_file(request: Request, st: State, owner: Owner) -> dict[str, Any]:
+@router.post("", openapi_extra={"requestBody": UPLOAD_FORM}, response_model_exclude_none=True)
+async def create_file(request: Request, st: State, owner: Owner) -> FileObject:
     """Upload a file: multipart `file` and `purpose`, optionally `expires_after[anchor]=created_at` and
     `expires_after[seconds]`."""
     ctype = request.headers.get("content-type", "")
@@ -87,14 +88,14 @@ def _expiry(fields: dict[str, Any]) -> int | None:
     return n
 
 
-@router.get("")
+@router.get("", response_model_exclude_none=True)
 async def list_files(st: State, owner: Owner, purpose: str | None = None,
                      limit: Annotated[int, Query(ge=1, le=10_000)] = 10_000,
-                     order: Literal["asc", "desc"] = "desc", after: str | None = None) -> dict[str, Any]:
+                     order: Literal["asc", "desc"] = "desc", after: str | None = None) -> FileList:
     """The caller's unexpired files, newest first (OpenAI's list shape and cursor)."""
     rows, more = Files(st.store).list(owner, purpose, limit, order, after)
-    return {"object": "list", "data": [r.public() for r in rows], "has_more": more,
-            "first_id": rows[0].id if rows else "", "last_id": rows[-1].id if rows else ""}
+    return FileList(data=[r.public() for r in rows], has_more=more, first_id=rows[0].id if rows else "",
+                    last_id=rows[-1].id if rows else "")
 
 
 def _file(st: Any, file_id: str, owner: str) -> FileRow:
@@ -104,8 +105,8 @@ def _file(st: Any, file_id: str, owner: str) -> FileRow:
     return row
 
 
-@router.get("/{file_id}")
-async def retrieve_file(file_id: str, st: State, owner: Owner) -> dict[str, Any]:
+@router.get("/{file_id}", response_model_exclude_none=True)
+async def retrieve_file(file_id: str, st: State, owner: Owner) -> FileObject:
     """One file object."""
     return _file(st, file_id, owner).public()
 
@@ -125,8 +126,8 @@ async def file_content(file_id: str, st: State, owner: Owner) -> Response:
 
 
 @router.delete("/{file_id}")
-async def delete_file(file_id: str, st: State, owner: Owner) -> dict[str, Any]:
+async def delete_file(file_id: str, st: State, owner: Owner) -> FileDeleted:
     """Delete the caller's file."""
     if not Files(st.store).delete(file_id, owner):
         raise not_found(f"No such File object: {file_id[:64]}", param="id")
-    return {"id": file_id, "object": "file", "deleted": True}
+    return FileDeleted(id=file_id, deleted=True)

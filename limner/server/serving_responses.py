@@ -232,9 +232,11 @@ def response_object(req: ResponsesRequest, tool: ImageGenerationTool, resp_id: s
         "previous_response_id": req.previous_response_id,
         "reasoning": req.reasoning or {"effort": None, "summary": None},
         "store": req.store, "temperature": 1.0 if req.temperature is None else req.temperature,
-        "text": req.text or {"format": {"type": "text"}}, "tool_choice": "auto", "tools": [tool.model_dump()],
-        "top_p": 1.0 if req.top_p is None else req.top_p, "truncation": req.truncation or "disabled", "usage": usage,
-        "user": req.user, "metadata": req.metadata or {},
+        "text": req.text or {"format": {"type": "text"}}, "tool_choice": "auto",
+        "tools": [tool.model_dump(exclude_none=True)],
+        "top_p": 1.0 if req.top_p is None else req.top_p, "truncation": req.truncation or "disabled",
+        "metadata": req.metadata or {}, **({"user": req.user} if req.user is not None else {}),
+        **({"usage": usage} if usage is not None else {}),  # the spec's usage is never null: absent until done
     }
 
 
@@ -253,14 +255,15 @@ def ig_item(item_id: str, status: str, tool: ImageGenerationTool, prompt: str, o
 
 def msg_item(msg_id: str, text: str, status: str = "completed") -> dict[str, Any]:
     """The assistant `message` item that follows the image (no content until completed)."""
+    part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
     return {"id": msg_id, "type": "message", "role": "assistant", "status": status,
-            "content": [{"type": "output_text", "text": text, "annotations": []}] if status == "completed" else []}
+            "content": [part] if status == "completed" else []}
 
 
 def usage_of(out: GenOutcome) -> dict[str, Any]:
     """The Responses API `usage` object of a finished job; input images count as input tokens."""
     inp = out.usage["input_tokens"] + out.image_tokens
-    return {"input_tokens": inp, "input_tokens_details": {"cached_tokens": 0},
+    return {"input_tokens": inp, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
             "output_tokens": out.usage["output_tokens"],
             "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": inp + out.usage["output_tokens"]}
 
@@ -418,7 +421,7 @@ async def _stream(req: ResponsesRequest, tool: ImageGenerationTool, job: Job, fu
         item = body["output"][0]
         yield ev("response.image_generation_call.completed", output_index=0, item_id=item_id)
         yield ev("response.output_item.done", output_index=0, item=item)
-        part = {"type": "output_text", "text": text, "annotations": []}
+        part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
         yield ev("response.output_item.added", output_index=1, item=msg_item(msg_id, text, "in_progress"))
         yield ev("response.content_part.added", output_index=1, item_id=msg_id, content_index=0,
                  part={**part, "text": ""})

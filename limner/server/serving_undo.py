@@ -65,8 +65,8 @@ async def undo_response(state: AppState, request: Request, req: ResponsesRequest
             "opaque", "output_format": row.format, "quality": settings.get("quality") or tool.quality,
             "size": settings.get("size") or tool.size}
     output = [item, msg_item(msg_id, UNDO_TEXT)]
-    usage = {"input_tokens": 0, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 0,
-             "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 0}
+    usage = {"input_tokens": 0, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+             "output_tokens": 0, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 0}
     body = response_object(req, tool, resp_id, created, "completed", output, usage)
     again = replace(row, id=new_id("image"), created_at=time.time(), kind="response", conversation_id=conv_id,
                     response_id=resp_id, item_id=item_id, owner=owner, data=data)

@@ -36,4 +36,4 @@ def test_owners_expiry_pages_and_deletion(files: Files) -> None:
     assert more and [first[0].id, second[0].id] == [a.id, batch.id]
     assert [r.id for r in files.list("alice", purpose="vision")[0]] == [a.id]
     assert not files.delete(a.id, "bob") and files.delete(a.id, "alice") and files.read(a.id, "alice") is None
-    assert a.public()["object"] == "file" and a.public()["status"] == "processed" and "expires_at" not in a.public()
+    assert a.public().object == "file" and a.public().status == "processed" and a.public().expires_at is None
