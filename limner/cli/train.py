@@ -127,6 +127,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--accum", type=int, default=1,
                    help="micro-batches of --batch-size per optimizer step and process (gradient accumulation; the "
                    "global batch is batch-size x processes x accum)")
+    p.add_argument("--shard-optimizer", action="store_true",
+                   help="ZeRO stage 1 under torchrun: each process keeps only its share of the AdamW state "
+                   "(torch's ZeroRedundancyOptimizer), for sizes whose optimizer state does not fit every device; "
+                   "checkpoints hold the whole state, so a run resumes at any number of processes")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True,
                    help="bf16 autocast on CUDA, with fp32 weights and optimizer state (default on; no effect on CPU)")
     p.add_argument("--stop-after", type=int, default=0, metavar="STEPS",
@@ -207,6 +211,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         minutes=args.minutes,
         accum=args.accum,
+        shard_optimizer=args.shard_optimizer,
         amp=args.amp,
         stop_after=args.stop_after,
         max_file_mb=args.max_file_mb,

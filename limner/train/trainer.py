@@ -27,6 +27,7 @@ from typing import Any, cast
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.distributed.optim import ZeroRedundancyOptimizer
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from limner.model.checkpoint import part_paths, read_file, save_checkpoint, write_file
@@ -58,6 +59,9 @@ class TrainConfig:
     # the budget ends first, so a run sized in time (a lent GPU, a compute-matched study) still decays its rate.
     minutes: float = 0.0
     accum: int = 1  # micro-batches of batch_size per optimizer step and process (gradient accumulation)
+    # ZeRO stage 1 under DDP: each process holds 1/world of the AdamW state (ZeroRedundancyOptimizer); saves
+    # consolidate it, so state.pt is the whole optimizer state and resumes at any world size
+    shard_optimizer: bool = False
     amp: bool = True  # bf16 autocast on CUDA (weights, optimizer state and the frozen tokenizer's codes stay fp32)
     stop_after: int = 0  # stop (and save) once this many steps are done, keeping the schedule of `steps`; 0 = none
     max_file_mb: float = 0.0  # model and state in parts of at most this many MB (checkpoint.write_file); 0 = no cap
@@ -83,6 +87,15 @@ def param_groups(stage: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
         groups.setdefault((p.dim() >= 2, scale), []).append(p)
     return [{"params": ps, "weight_decay": weight_decay if decay else 0.0, "lr_scale": scale}
             for (decay, scale), ps in sorted(groups.items(), key=lambda kv: (not kv[0][0], kv[0][1]))]
+
+
+def make_optimizer(stage: nn.Module, cfg: TrainConfig, world: int) -> torch.optim.Optimizer:
+    """AdamW over `param_groups`; with `cfg.shard_optimizer` and several processes, sharded across them
+    (ZeRO stage 1): the step updates this rank's share of the parameters and broadcasts them to the others."""
+    groups = param_groups(stage, cfg.weight_decay)
+    if cfg.shard_optimizer and world > 1:
+        return ZeroRedundancyOptimizer(groups, optimizer_class=torch.optim.AdamW, lr=cfg.lr, betas=(0.9, 0.95))
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95))
 
 
 def lr_at(step: int, cfg: TrainConfig, elapsed_s: float = 0.0) -> float:
@@ -165,7 +178,7 @@ class Trainer:
             self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
             torch.cuda.set_device(self.device)
         stage.to(self.device)  # before the optimizer, whose state then lives beside the parameters
-        self.opt = torch.optim.AdamW(param_groups(stage, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.95))
+        self.opt = make_optimizer(stage, cfg, self.world)
         self.step = 0
         self.elapsed = 0.0  # training seconds before this process (resumed runs), for the time budget
         self.started = time.time()  # when this process's training began (reset by run)
@@ -193,7 +206,9 @@ class Trainer:
 
     def save(self) -> None:
         """Write OUT/model.safetensors (config + weights + metadata) and OUT/state.pt (optimizer, step, RNG),
-        the latter atomically; rank 0 only."""
+        the latter atomically; rank 0 writes (every rank calls it: a sharded optimizer gathers its state first)."""
+        if isinstance(self.opt, ZeroRedundancyOptimizer):
+            self.opt.consolidate_state_dict(to=0)  # collective: every rank sends its shard to rank 0
         if self.rank != 0:
             return
         comps = self.stage.checkpoint_modules()  # type: ignore[operator]

@@ -91,3 +91,19 @@ def test_a_run_capped_at_small_files_writes_parts_that_resume_and_load(tmp_path:
     assert len(file_sha256(out / "model.safetensors")) == 64
     _train(out, 1, 2)  # uncapped again: one file, the stale parts removed
     assert (out / "model.safetensors").is_file() and not part_paths(out / "model.safetensors")
+
+
+def test_a_sharded_optimizer_trains_the_same_model_and_resumes_at_any_world_size(tmp_path: Path) -> None:
+    """ZeRO stage 1 (--shard-optimizer): 2 processes each holding half the AdamW state train the model that
+    1 process does, and a sharded run's checkpoint (its state gathered on save) resumes in 1 process."""
+    one, zero, resumed = (tmp_path / n for n in ("one", "zero", "zero-resumed"))
+    _train(one, 1, 4)
+    _train(zero, 2, 2, "--shard-optimizer", port=29533)
+    _train(resumed, 2, 2, "--shard-optimizer", "--stop-after", "2", port=29534)
+    state = torch.load(resumed / "state.pt", weights_only=False)
+    n_params = sum(1 for g in state["opt"]["param_groups"] for _ in g["params"])
+    assert len(state["opt"]["state"]) == n_params  # the whole optimizer state, not rank 0's share
+    _train(resumed, 1, 4)
+    ref = _losses(one)
+    for run in (zero, resumed):
+        assert _losses(run) == pytest.approx(ref, abs=1e-4), run.name
