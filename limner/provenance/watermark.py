@@ -23,11 +23,18 @@ diagrams), where a mark shows most. The amplitude is set per pixel from the orig
 * the masked pixels get what is left of the distortion budget (`psnr_db`) once the flat pixels are
   paid for; when the flat pixels alone exceed it (a coloured field), everything is scaled down.
 
-**What that costs.** Brightening by 10% turns every channel value >= 232 white, and with it any mark of a
-few grey levels on white. A mark on a mostly white image therefore survives brightening only through the
-non-white pixels; when they are a few % of the image (a small icon on white), they cover too few chip
-positions of the tile and the payload is lost to that edit (`verify` still finds such images by their
-perceptual hash in the index). bench/provenance reports this per content share.
+**What that costs, and the pixel layer that pays it.** Brightening by 10% turns every channel value >= 232
+white, and with it any mark of a few grey levels on white. A mark on a mostly white image therefore survives
+brightening only through the pixels that are not white; when they are a few % of the image (a small icon on
+white), they cover too few of the 5x5 chips of the tile, so most coded bits would be lost with the chips
+the white erased. So on an image where fewer than `pixel_when_below` of the pixels would survive (some
+channel <= `survive_level`), those pixels also carry a second, *pixel layer*: every pixel position of the
+tile carries one coded bit (keyed positions and signs), so even an icon a few dozen pixels across holds
+every coded bit several times over. It takes `pixel_share` of those pixels' amplitude (same caps, same
+budget: the flat-area limits and the PSNR do not move); white and the rest of the image keep the chips. The
+detector decodes the chips, then the pixel layer, then both together, and besides the pilot's peaks it also
+tries the uncropped phase, since an icon's brightened pilot can be too weak to find it. A brightened and
+also cropped small icon is still lost (`verify` then finds the image by its perceptual hash in the index).
 
 Extraction subtracts an edge-preserving (bilateral) estimate of the host from the luminance (flat colour
 -> ~0 residual), high-passes and clips the residual, folds it modulo the tile, finds the phase by FFT
@@ -68,6 +75,11 @@ class WatermarkConfig:
     range_sigma: float = 5.0  # ... and grey-level range: edges and most of the mark stay out of the estimate
     peaks: int = 3  # pilot peaks to try decoding at
     min_pilot_z: float = 4.0  # a decode is only attempted where the pilot stands out at least this much
+    # The pixel layer (see "What that costs"): on images where few pixels survive brightening, those pixels
+    # also carry the coded bits at one pixel per position (pixel_share of their amplitude). 0 turns it off.
+    pixel_share: float = 0.7
+    survive_level: int = 225  # a pixel whose every channel is <= this survives +10% brightness unclipped
+    pixel_when_below: float = 0.15  # the layer is used when fewer than this share of pixels survive
 
     @property
     def tile(self) -> int:
@@ -103,6 +115,8 @@ class _KeyPatterns:
     spread: np.ndarray  # (grid, grid) +-1 keyed signs of the data chips
     bit_of_chip: np.ndarray  # (grid, grid) int, the coded bit a data chip carries; -1 on pilot chips
     window: np.ndarray  # (chip, chip) chip shape, peak 1
+    bit_of_pixel: np.ndarray  # (tile, tile) int, the coded bit each pixel position of the pixel layer carries
+    pixel_sign: np.ndarray  # (tile, tile) +-1 keyed signs of the pixel layer
 
 
 @lru_cache(maxsize=8)
@@ -123,8 +137,11 @@ def _patterns(key: bytes, cfg: WatermarkConfig) -> _KeyPatterns:
     s = np.sin(np.pi * (np.arange(cfg.chip) + 0.5) / cfg.chip) ** cfg.window_power
     window = np.outer(s, s)
     window /= window.max()
-    g = cfg.grid
-    return _KeyPatterns(pilot.reshape(g, g), spread.reshape(g, g), bit_of_chip.reshape(g, g), window)
+    g, t = cfg.grid, cfg.tile
+    bit_of_pixel = (rng.permutation(t * t) % CODED_BITS).reshape(t, t)
+    pixel_sign = rng.choice([-1.0, 1.0], size=(t, t))
+    return _KeyPatterns(pilot.reshape(g, g), spread.reshape(g, g), bit_of_chip.reshape(g, g), window,
+                        bit_of_pixel, pixel_sign)
 
 
 def tile_pattern(key: bytes, payload: int, cfg: WatermarkConfig) -> np.ndarray:
@@ -134,6 +151,13 @@ def tile_pattern(key: bytes, payload: int, cfg: WatermarkConfig) -> np.ndarray:
     data = coded[np.maximum(kp.bit_of_chip, 0)] * kp.spread
     chips = np.where(kp.bit_of_chip < 0, kp.pilot, data)
     return np.kron(chips, kp.window)
+
+
+def pixel_tile(key: bytes, payload: int, cfg: WatermarkConfig) -> np.ndarray:
+    """The (tile, tile) +-1 pattern of the pixel layer that carries `payload`."""
+    kp = _patterns(key, cfg)
+    coded = encode_payload(payload).astype(np.float64) * 2.0 - 1.0
+    return coded[kp.bit_of_pixel] * kp.pixel_sign
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -190,7 +214,14 @@ def embed_measured(rgb: np.ndarray, key: bytes, payload: int, cfg: WatermarkConf
     if visible is not None and (not visible.any() or visible.all()):
         visible = None
     t = tile_pattern(key, payload, cfg).astype(np.float32)
-    pattern = np.tile(t, (-(-h // cfg.tile), -(-w // cfg.tile)))[:h, :w]  # (H, W) in [-1, 1]
+    reps = (-(-h // cfg.tile), -(-w // cfg.tile))
+    pattern = np.tile(t, reps)[:h, :w]  # (H, W) in [-1, 1]
+    if cfg.pixel_share > 0:
+        keep = rgb.min(axis=2) <= cfg.survive_level  # one channel that survives carries the grey change
+        if 0 < keep.mean() < cfg.pixel_when_below:
+            pix = np.tile(pixel_tile(key, payload, cfg).astype(np.float32), reps)[:h, :w]
+            b = np.float32(cfg.pixel_share)
+            pattern = np.where(keep, (1 - b) * pattern + b * pix, pattern)
     amp, flat = amplitude_map(rgb, cfg)
     img = rgb.astype(np.float32)
     target = 255.0**2 / 10 ** (cfg.psnr_db / 10.0)
@@ -303,10 +334,11 @@ def detect(rgb: np.ndarray, key: bytes, cfg: WatermarkConfig | None = None) -> D
     best = Detection(False, None, None, 0.0, 0.0, (0, 0))
     g, c = cfg.grid, cfg.chip
     data = kp.bit_of_chip >= 0
-    for dy, dx in _top_peaks(corr, cfg.peaks):
+    peaks = [p for p in _top_peaks(corr, cfg.peaks) if (float(corr[p]) - mu) / sd >= cfg.min_pilot_z]
+    if cfg.pixel_share > 0 and (0, 0) not in peaks:
+        peaks.append((0, 0))  # the uncropped phase: a brightened icon on white may leave the pilot too weak
+    for dy, dx in peaks:
         z = (float(corr[dy, dx]) - mu) / sd
-        if z < cfg.min_pilot_z:
-            break
         aligned = np.roll(acc, (-dy, -dx), axis=(0, 1))
         # matched filter per chip: (grid, chip, grid, chip) * window summed over the chip pixels
         chips = (aligned.reshape(g, c, g, c) * kp.window[None, :, None, :]).sum(axis=(1, 3)) * kp.spread
@@ -314,6 +346,15 @@ def detect(rgb: np.ndarray, key: bytes, cfg: WatermarkConfig | None = None) -> D
         payload, guess, agree = decode_payload(soft)
         if payload is not None:
             return Detection(True, payload, guess, agree, z, (dy, dx))
+        if cfg.pixel_share > 0:  # the pixel layer, alone and beside the chips (each scaled by its spread)
+            pix = np.bincount(kp.bit_of_pixel.ravel(), weights=(aligned * kp.pixel_sign).ravel(),
+                              minlength=CODED_BITS)
+            for cand in (pix, soft / (np.std(soft) or 1.0) + pix / (np.std(pix) or 1.0)):
+                p2, g2, a2 = decode_payload(cand)
+                if p2 is not None:
+                    return Detection(True, p2, g2, a2, z, (dy, dx))
+                if a2 > agree:
+                    guess, agree = g2, a2
         if z > best.pilot_z:
             best = Detection(False, None, guess, agree, z, (dy, dx))
     if best.pilot_z == 0.0:
