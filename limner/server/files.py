@@ -61,6 +61,9 @@ class Files:
         row = FileRow(new_id("file"), owner, now, now + expires_after_s if expires_after_s else None,
                       filename, purpose, len(data))
         with self.store.transaction() as tx:
+            # expired uploads of every owner go here, so their bytes do not outlive them for long
+            tx.conn.execute(delete(files_table).where(files_table.c.expires_at.is_not(None),
+                                                      files_table.c.expires_at <= now))
             tx.conn.execute(insert(files_table).values(**row.__dict__, data=data))
         return row
 
@@ -72,6 +75,8 @@ class Files:
 
     def get(self, file_id: str, owner: str) -> FileRow | None:
         """`owner`'s unexpired file with this id, else None (another owner's file is None too)."""
+        if "\x00" in file_id:  # PostgreSQL text cannot hold NUL; no id has one
+            return None
         with self.store._read() as conn:
             r = conn.execute(self._live(owner).where(files_table.c.id == file_id)).mappings().first()
         return FileRow(**dict(r)) if r else None
@@ -105,7 +110,9 @@ class Files:
         return rows[:limit], len(rows) > limit
 
     def delete(self, file_id: str, owner: str) -> bool:
-        """Delete `owner`'s file; False when there is none with this id."""
+        """Delete `owner`'s unexpired file; False when there is none with this id."""
+        if self.get(file_id, owner) is None:
+            return False
         with self.store.transaction() as tx:
             res = tx.conn.execute(delete(files_table).where(files_table.c.id == file_id)
                                   .where(files_table.c.owner == owner))

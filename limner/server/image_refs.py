@@ -11,12 +11,41 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import dataclass
 from typing import Any
 
+from limner.limits import MAX_INPUT_IMAGES
 from limner.server.deps import AppState
 from limner.server.errors import invalid, not_found
 from limner.server.fetch import FetchError, fetch_url
 from limner.server.files import Files
+
+
+@dataclass
+class Budget:
+    """What one request's image references may still take: images (MAX_INPUT_IMAGES and a mask) and bytes
+    (the request body limit, counted again over what the references bring in), so that a small body naming
+    the same large file or URL many times cannot fill the server's memory."""
+
+    images: int
+    size: int  # bytes
+
+    @staticmethod
+    def of(state: AppState) -> Budget:
+        """A request's budget under the server's settings."""
+        return Budget(MAX_INPUT_IMAGES + 1, state.settings.max_body_bytes)
+
+    def take(self, data: bytes, param: str) -> bytes:
+        """Count `data` against the budget; a 400 naming `param` once it is spent."""
+        self.images -= 1
+        self.size -= len(data)
+        if self.images < 0:
+            raise invalid(f"'{param}': a request may name at most {MAX_INPUT_IMAGES} images and a mask",
+                          param=param, code="too_many_images")
+        if self.size < 0:
+            raise invalid(f"'{param}': the images this request names add up to more than the "
+                          "request size limit", param=param, code="request_too_large")
+        return data
 
 
 def data_url_bytes(url: str, param: str) -> bytes:
@@ -30,13 +59,14 @@ def data_url_bytes(url: str, param: str) -> bytes:
         raise invalid(f"'{param}' is not valid base64", param=param, code="invalid_image_url") from e
 
 
-def url_bytes(state: AppState, url: str, param: str) -> bytes:
-    """The image at `url` for `param`: a data URL decoded, an http(s) URL fetched within the server's limits."""
+def url_bytes(state: AppState, url: str, param: str, max_bytes: int | None = None) -> bytes:
+    """The image at `url` for `param`: a data URL decoded, an http(s) URL fetched within the server's limits
+    (and `max_bytes`, what the request's budget has left)."""
     if url.startswith(("http://", "https://")):
         s = state.settings
+        cap = s.fetch_max_bytes if max_bytes is None else max(0, min(s.fetch_max_bytes, max_bytes))
         try:
-            return fetch_url(url, max_bytes=s.fetch_max_bytes, timeout_s=s.fetch_timeout_s,
-                             allow_private=s.fetch_allow_private)
+            return fetch_url(url, max_bytes=cap, timeout_s=s.fetch_timeout_s, allow_private=s.fetch_allow_private)
         except FetchError as e:
             raise invalid(f"'{param}' could not be fetched: {e}", param=param, code="invalid_image_url") from e
     return data_url_bytes(url, param)
@@ -45,7 +75,7 @@ def url_bytes(state: AppState, url: str, param: str) -> bytes:
 def file_bytes(state: AppState, owner: str, file_id: Any, param: str) -> bytes:
     """The bytes of the caller's upload `file_id`; a 400 when it is not a string, a 404 when the caller has no
     such file (another tenant's file does not exist for them)."""
-    if not isinstance(file_id, str) or not file_id:
+    if not isinstance(file_id, str) or not file_id or "\x00" in file_id:
         raise invalid(f"'{param}' must be a file id (file-...)", param=param, code="invalid_value")
     data = Files(state.store).read(file_id, owner)
     if data is None:
@@ -54,8 +84,13 @@ def file_bytes(state: AppState, owner: str, file_id: Any, param: str) -> bytes:
     return data
 
 
-def ref_bytes(state: AppState, owner: str, ref: Any, param: str) -> bytes:
-    """The bytes of one `{"image_url": ...}` or `{"file_id": ...}` image reference sent for `param`."""
+def ref_bytes(state: AppState, owner: str, ref: Any, param: str, budget: Budget) -> bytes:
+    """The bytes of one `{"image_url": ...}` or `{"file_id": ...}` image reference sent for `param`, counted
+    against the request's `budget`."""
+    return budget.take(_ref_bytes(state, owner, ref, param, budget.size), param)
+
+
+def _ref_bytes(state: AppState, owner: str, ref: Any, param: str, max_bytes: int) -> bytes:
     if not isinstance(ref, dict) or not ({"image_url", "file_id"} & {k for k, v in ref.items() if v is not None}):
         raise invalid(f"'{param}' must be an object with 'image_url' (a data or http(s) URL) or 'file_id'",
                       param=param, code="invalid_value")
@@ -64,4 +99,4 @@ def ref_bytes(state: AppState, owner: str, ref: Any, param: str) -> bytes:
     url = ref.get("image_url")
     if not isinstance(url, str):
         raise invalid(f"'{param}.image_url' must be a string", param=f"{param}.image_url", code="invalid_value")
-    return url_bytes(state, url, f"{param}.image_url")
+    return url_bytes(state, url, f"{param}.image_url", max_bytes)

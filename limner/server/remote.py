@@ -18,6 +18,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from typing import Any
 
 from PIL import Image
@@ -31,6 +32,7 @@ from limner.server.store import LEASE_S, Store
 
 log = logging.getLogger("limner.worker")
 POLL_S = 0.05
+FINISH_TRIES = 5  # attempts to record a finished job's outcome before leaving it to the lease
 
 
 class _Decision:
@@ -111,17 +113,22 @@ def _error(e: dict[str, Any]) -> Exception:
 
 
 class _WorkerJob:
-    """What Runner.run calls back: previews go to the database; the cancel flag is read from it."""
+    """What Runner.run calls back: previews go to the database; the cancel flag, and whether this worker still
+    holds the job (another may have taken it over after a lapsed lease), are read from it."""
 
-    def __init__(self, store: Store, job_id: str) -> None:
-        self.store, self.id, self.seq, self._checked = store, job_id, 0, 0.0
+    def __init__(self, store: Store, job_id: str, worker: str) -> None:
+        self.store, self.id, self.worker, self._checked = store, job_id, worker, 0.0
+        # an earlier attempt's previews stay; this one numbers on from them, so the API's reader sees them in order
+        self.seq = int(store._query("SELECT COALESCE(MAX(seq), 0) AS n FROM remote_events WHERE job_id=?",
+                                    (job_id,))[0]["n"])
 
     def check(self) -> None:
         now = time.monotonic()
         if now - self._checked < 0.2:  # a database read per token would cost more than the token
             return
         self._checked = now
-        if self.store._query("SELECT cancel FROM remote_jobs WHERE id=?", (self.id,))[0]["cancel"]:
+        row = self.store._query("SELECT cancel, worker FROM remote_jobs WHERE id=?", (self.id,))[0]
+        if row["cancel"] or row["worker"] != self.worker:
             raise JobCancelled(self.id)
 
     def emit(self, kind: str, value: Any = None) -> None:
@@ -129,9 +136,11 @@ class _WorkerJob:
             return
         self.seq += 1
         idx, data = value
-        with self.store.transaction() as db:
-            db.execute("INSERT INTO remote_events (job_id, seq, kind, data) VALUES (?,?,?,?)",
-                       (self.id, self.seq, kind, json.dumps({"index": idx, "b64": base64.b64encode(data).decode()})))
+        with self.store.transaction() as db:  # only while the job is still this worker's
+            db.execute("INSERT INTO remote_events (job_id, seq, kind, data) SELECT ?,?,?,? WHERE EXISTS "
+                       "(SELECT 1 FROM remote_jobs WHERE id=? AND worker=?) ON CONFLICT DO NOTHING",
+                       (self.id, self.seq, kind, json.dumps({"index": idx, "b64": base64.b64encode(data).decode()}),
+                        self.id, self.worker))
 
 
 def claim(store: Store, worker: str, lease_s: float = LEASE_S) -> tuple[str, str] | None:
@@ -173,7 +182,7 @@ def work_one(store: Store, runner: Runner, job_id: str, spec_json: str, worker: 
     status, result, error = "done", None, None
     try:
         with Heartbeat(store, job_id, worker, lease_s / 4):
-            out = runner.run(spec_from_json(spec_json), _WorkerJob(store, job_id))  # type: ignore[arg-type]
+            out = runner.run(spec_from_json(spec_json), _WorkerJob(store, job_id, worker))  # type: ignore[arg-type]
         result = {"request_id": out.request_id, "prompt": out.prompt, "seed": out.seed, "size": list(out.size),
                   "usage": out.usage, "image_tokens": out.image_tokens, "safety": out.safety,
                   "revised_prompt": out.revised_prompt, "action": out.action, "plan": out.plan,
@@ -188,24 +197,38 @@ def work_one(store: Store, runner: Runner, job_id: str, spec_json: str, worker: 
     except Exception as e:  # the worker keeps serving; the API answers 500 for this job
         log.exception("job %s failed", job_id)
         status, error = "failed", {"kind": "error", "message": f"{type(e).__name__}: {e}"}
-    with store.transaction() as db:
-        # only while the job is still this worker's: a worker that lost its lease must not overwrite the
-        # outcome of the one that took over
-        got = db.execute("UPDATE remote_jobs SET status=?, result=?, error=? WHERE id=? AND worker=? "
-                         "AND status='running'", (status, json.dumps(result) if result else None,
-                                                  json.dumps(error) if error else None, job_id, worker))
-        if got.rowcount != 1:
-            return "lost"
-        db.execute("DELETE FROM remote_events WHERE job_id=?", (job_id,))
-    return status
+    for attempt in range(FINISH_TRIES):  # a database blip must not throw a finished result away
+        try:
+            with store.transaction() as db:
+                # only while the job is still this worker's: a worker that lost its lease must not overwrite
+                # the outcome of the one that took over
+                got = db.execute("UPDATE remote_jobs SET status=?, result=?, error=? WHERE id=? AND worker=? "
+                                 "AND status='running'", (status, json.dumps(result) if result else None,
+                                                          json.dumps(error) if error else None, job_id, worker))
+                if got.rowcount != 1:
+                    return "lost"
+                db.execute("DELETE FROM remote_events WHERE job_id=?", (job_id,))
+            return status
+        except Exception:
+            log.warning("recording job %s failed (try %d of %d)", job_id, attempt + 1, FINISH_TRIES, exc_info=True)
+            time.sleep(min(2.0**attempt, 10.0))
+    return "lost"  # its lease lapses and another worker runs it again
 
 
 def serve_forever(store: Store, runner: Runner, idle_s: float = 0.2, max_jobs: int | None = None,
                   lease_s: float = LEASE_S) -> int:
     """Claim and run jobs until interrupted (or `max_jobs` done); returns the number run."""
-    name, done = f"{socket.gethostname()}:{os.getpid()}", 0
+    # host and pid name the worker in logs; the random part keeps two containers' "pid 1" apart
+    name, done, backoff = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}", 0, idle_s
     while max_jobs is None or done < max_jobs:
-        got = claim(store, name, lease_s)
+        try:
+            got = claim(store, name, lease_s)
+        except Exception:  # the database restarting: wait and try again rather than exit
+            log.warning("claiming a job failed; retrying in %.1f s", backoff, exc_info=True)
+            time.sleep(backoff)
+            backoff = min(backoff * 2, 30.0)
+            continue
+        backoff = idle_s
         if got is None:
             time.sleep(idle_s)
             continue

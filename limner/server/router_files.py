@@ -65,7 +65,7 @@ async def create_file(request: Request, st: State, owner: Owner) -> FileObject:
     if len(data) > MAX_FILE_BYTES:
         raise invalid(f"'file' is {len(data)} bytes; the maximum is {MAX_FILE_BYTES}", param="file",
                       code="file_too_large")
-    name = (upload.filename or "upload").replace("\\", "/").rsplit("/", 1)[-1][:255] or "upload"
+    name = (upload.filename or "upload").replace("\x00", "").replace("\\", "/").rsplit("/", 1)[-1][:255] or "upload"
     return Files(st.store).create(owner, name, purpose, data, expires).public()
 
 

@@ -18,7 +18,7 @@ from limner.pipeline import VARIATION_PROMPT
 from limner.server import errors
 from limner.server.deps import AppState, Owner, State
 from limner.server.errors import invalid
-from limner.server.image_refs import ref_bytes
+from limner.server.image_refs import Budget, ref_bytes
 from limner.server.protocol import ImageGenerationRequest
 from limner.server.serving_images import answer_format, check_options, edit_input, run_images, spec_from
 
@@ -157,9 +157,12 @@ async def _json_edit(request: Request, st: AppState, owner: str
                       param="images", code="too_many_images")
     mask_ref = body.pop("mask", None)
 
+    budget = Budget.of(st)
+
     def resolve() -> tuple[list[tuple[str, bytes]], bytes | None]:  # fetches block: run off the event loop
-        uploads = [(f"images[{i}]", ref_bytes(st, owner, ref, f"images[{i}]")) for i, ref in enumerate(images)]
-        return uploads, ref_bytes(st, owner, mask_ref, "mask") if mask_ref is not None else None
+        uploads = [(f"images[{i}]", ref_bytes(st, owner, ref, f"images[{i}]", budget))
+                   for i, ref in enumerate(images)]
+        return uploads, ref_bytes(st, owner, mask_ref, "mask", budget) if mask_ref is not None else None
 
     uploads, mask = await asyncio.to_thread(resolve)
     return uploads, mask, body

@@ -29,7 +29,7 @@ from limner.limits import MAX_PROMPT_CHARS
 from limner.server.deps import AppState
 from limner.server.engine import EditInput, GenOutcome, GenSpec, spec_from_json, spec_to_json
 from limner.server.errors import APIError, error_for, invalid, not_found, validation_error
-from limner.server.image_refs import ref_bytes
+from limner.server.image_refs import Budget, ref_bytes
 from limner.server.jobs import Job, job_events, run_until_disconnect
 from limner.server.protocol import ImageGenerationTool, ResponsesRequest
 from limner.server.serving_images import (
@@ -96,6 +96,7 @@ def read_context(state: AppState, req: ResponsesRequest, owner: str) -> Context:
     """What this turn builds on: the image of `previous_response_id` or of an earlier
     image_generation_call item, and this turn's texts and uploads; raises 400/404 APIErrors for bad input."""
     ctx = Context()
+    budget = Budget.of(state)  # the input images this turn may name, in number and in bytes
     if req.previous_response_id is not None:
         got = state.store.get_response(req.previous_response_id, owner)
         if got is None:
@@ -157,7 +158,7 @@ def read_context(state: AppState, req: ResponsesRequest, owner: str) -> Context:
                 ctx.texts.append(part["text"])
             elif part.get("type") == "input_image":
                 # image_url (a data or http(s) URL) or file_id, as OpenAI's input_image has them
-                ctx.images.append((f"{p}.image_url", ref_bytes(state, owner, part, p)))
+                ctx.images.append((f"{p}.image_url", ref_bytes(state, owner, part, p, budget)))
             else:
                 raise invalid(f"content part type {part.get('type')!r} is not supported", param=f"{p}.type")
     return ctx
@@ -342,7 +343,7 @@ async def create_response(state: AppState, request: Request, req: ResponsesReque
     # off the event loop: the history is read from the database, and images named by http(s) URL are fetched
     ctx = await asyncio.to_thread(read_context, state, req, owner)
     mask = None if tool.input_image_mask is None else await asyncio.to_thread(
-        ref_bytes, state, owner, tool.input_image_mask, "tools[0].input_image_mask")
+        ref_bytes, state, owner, tool.input_image_mask, "tools[0].input_image_mask", Budget.of(state))
     prompt = turn_prompt(ctx)
     edit, route = turn_edit(ctx, prompt, mask, lambda p: screen(state, p, req.user, tool.moderation))
     if route.action == "none":  # nothing drawable: the safety stack sees it first, then the 400 says what to send

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -103,7 +104,11 @@ class ServerSettings(BaseSettings):
     @model_validator(mode="after")
     def _consistent(self) -> ServerSettings:
         if self.database_url is not None and not is_database_url(self.database_url):
-            raise ValueError(f"database URL {self.database_url!r} is not a postgresql:// URL")
+            shown = re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:***@", self.database_url)  # never echo a password
+            raise ValueError(f"database URL {shown!r} is not a postgresql:// URL")
+        if self.require_keys is False and not is_loopback(self.host):
+            raise ValueError(f"keys cannot be turned off on {self.host!r}: without them anyone who reaches "
+                             "the address could use the server (listen on 127.0.0.1, or create keys)")
         if self.external_workers and self.database_url is None:
             raise ValueError("external workers share the queue through PostgreSQL: give a database URL")
         return self

@@ -73,7 +73,6 @@ from limner.server.schema import (
     image_data,
     images_table,
     jobs,
-    remote_events,
     remote_jobs,
     responses,
     schema_table,
@@ -467,11 +466,8 @@ class Store:
                 took = tx.conn.execute(update(t).where(t.c.id == row.id, waiting)
                                        .values(status="running", worker=worker, heartbeat_at=now,
                                                attempts=row.attempts + 1))
-                if took.rowcount != 1:
-                    return None
-                # an earlier attempt's previews: the new one numbers its own from 1
-                tx.conn.execute(delete(remote_events).where(remote_events.c.job_id == row.id))
-                return row.id, row.spec
+                # an earlier attempt's previews stay: the new attempt numbers on from them (remote._WorkerJob)
+                return (row.id, row.spec) if took.rowcount == 1 else None
 
     def heartbeat_remote_job(self, job_id: str, worker: str) -> bool:
         """Renew `worker`'s lease on its running job; False when the job is no longer its (taken over, ended)."""

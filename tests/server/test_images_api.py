@@ -153,6 +153,17 @@ def test_files_api_and_file_ids(client: OpenAI, server: Server) -> None:
         assert res.status_code == 200 and decode(res.json()["data"][0]["b64_json"]).size == (256, 256), res.text
         bad = http.post("/v1/files", files={"file": ("x.png", star, "image/png")}, data={"purpose": "nonsense"})
         assert bad.status_code == 400 and bad.json()["error"]["param"] == "purpose", bad.text
+        # naming one upload again and again cannot pull more into memory than a request body may hold (4 MB here)
+        big = client.files.create(file=("big.bin", b"\x89PNG" + bytes(1_500_000), "image/png"), purpose="vision")
+        res = http.post("/v1/images/edits", json={"images": [{"file_id": big.id}] * 3, "prompt": "a red star"})
+        assert res.status_code == 400 and res.json()["error"]["code"] == "request_too_large", res.text
+        res = http.post("/v1/responses", json={"model": "limner", "tools": [{"type": "image_generation"}],
+                                               "input": [{"role": "user", "content": [
+                                                   {"type": "input_text", "text": "a star like these"},
+                                                   *[{"type": "input_image", "file_id": f.id}] * 18]}]})
+        assert res.status_code == 400 and res.json()["error"]["code"] == "too_many_images", res.text
+        assert http.get("/v1/files/%00").status_code == 404
+        client.files.delete(big.id)
     assert client.files.delete(f.id).deleted and client.files.delete(later.id).deleted
     with pytest.raises(openai.NotFoundError):
         client.files.retrieve(f.id)

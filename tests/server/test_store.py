@@ -479,6 +479,16 @@ def test_a_lapsed_lease_hands_the_job_over_a_few_times_at_most(target: str | Pat
         assert s.claim_remote_job("w2", lease_s=10, now=t0 + 5) is None  # w1 still holds it
         assert s.claim_remote_job("w2", lease_s=10, now=t0 + 60) == ("job_lease", '{"n": 1}')
         assert not s.heartbeat_remote_job("job_lease", "w1") and s.heartbeat_remote_job("job_lease", "w2")
+        from limner.server.errors import JobCancelled
+        from limner.server.remote import _WorkerJob
+
+        old, new = _WorkerJob(s, "job_lease", "w1"), _WorkerJob(s, "job_lease", "w2")
+        with pytest.raises(JobCancelled):  # w1, still running, learns at its next check that it lost the job
+            old.check()
+        old.emit("partial", (0, b"stale"))  # ... and its previews no longer land
+        new.emit("partial", (0, b"fresh"))
+        rows = s._query("SELECT seq, data FROM remote_events WHERE job_id='job_lease'")
+        assert len(rows) == 1 and "ZnJlc2g=" in rows[0]["data"]  # base64 of b"fresh"
         for k in range(2, MAX_ATTEMPTS):
             assert s.claim_remote_job(f"w{k + 1}", lease_s=10, now=t0 + 100 * k) is not None
         assert s.claim_remote_job("w9", lease_s=10, now=t0 + 10_000) is None
