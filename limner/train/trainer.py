@@ -27,7 +27,6 @@ from typing import Any, cast
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.distributed.optim import ZeroRedundancyOptimizer
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from limner.model.checkpoint import part_paths, read_file, save_checkpoint, write_file
@@ -94,6 +93,9 @@ def make_optimizer(stage: nn.Module, cfg: TrainConfig, world: int) -> torch.opti
     (ZeRO stage 1): the step updates this rank's share of the parameters and broadcasts them to the others."""
     groups = param_groups(stage, cfg.weight_decay)
     if cfg.shard_optimizer and world > 1:
+        # imported here: torch.distributed.optim scripts its functional optimizers at import (slow, noisy)
+        from torch.distributed.optim import ZeroRedundancyOptimizer
+
         return ZeroRedundancyOptimizer(groups, optimizer_class=torch.optim.AdamW, lr=cfg.lr, betas=(0.9, 0.95))
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95))
 
@@ -207,7 +209,7 @@ class Trainer:
     def save(self) -> None:
         """Write OUT/model.safetensors (config + weights + metadata) and OUT/state.pt (optimizer, step, RNG),
         the latter atomically; rank 0 writes (every rank calls it: a sharded optimizer gathers its state first)."""
-        if isinstance(self.opt, ZeroRedundancyOptimizer):
+        if hasattr(self.opt, "consolidate_state_dict"):  # ZeroRedundancyOptimizer (cfg.shard_optimizer)
             self.opt.consolidate_state_dict(to=0)  # collective: every rank sends its shard to rank 0
         if self.rank != 0:
             return
