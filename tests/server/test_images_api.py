@@ -325,3 +325,15 @@ def test_bad_uploads_answer_400(client: OpenAI, server: Server) -> None:
         chunked = h.post("/v1/images/generations", content=iter([b"x" * 1024 * 1024] * 5), headers=js)
         assert chunked.status_code == 413  # no Content-Length: counted as it streams in
         assert h.get("/health").status_code == 200  # and it keeps serving
+
+
+@pytest.mark.parametrize("size", ["256x256", "512x512", "1024x1024", "1536x1024", "1024x1536", "1792x1024",
+                                  "1024x1792"])
+def test_every_documented_size_is_delivered_exactly(client: OpenAI, size: str) -> None:
+    """Each size OpenAI documents for its image models comes back at exactly that size (drawn at the native
+    size of its aspect, resized); the answer names it only where its schema's enum has it."""
+    r = client.images.generate(model="gpt-image-1", prompt="a red star", size=size, quality="low",  # type: ignore[arg-type]
+                               extra_body={"seed": 1})
+    w, h = (int(v) for v in size.split("x"))
+    assert decode(r.data[0].b64_json).size == (w, h)
+    assert r.size == (size if size in ("1024x1024", "1536x1024", "1024x1536") else None)
