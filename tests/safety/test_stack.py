@@ -110,40 +110,25 @@ def test_chat_judge_is_asked_through_the_openai_client(tmp_path: Path) -> None:
     """An OpenAI-compatible judge on loopback: its refusal (with its category and reason) and its allowance
     both reach the decision."""
     import json
-    import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from tests.local_http import chat_endpoint, serving
 
     seen: list[dict] = []
 
-    class Judge(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            seen.append(body)
-            refuse = "banana" in body["messages"][1]["content"]
-            verdict = {"allowed": not refuse, "category": "illicit" if refuse else None, "reason": "judged"}
-            data = json.dumps({"id": "c", "object": "chat.completion", "created": 0, "model": body["model"],
-                               "choices": [{"index": 0, "finish_reason": "stop", "message": {
-                                   "role": "assistant", "content": json.dumps(verdict)}}]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def judge(body: dict) -> str:
+        seen.append(body)
+        refuse = "banana" in body["messages"][1]["content"]
+        return json.dumps({"allowed": not refuse, "category": "illicit" if refuse else None, "reason": "judged"})
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    srv = HTTPServer(("127.0.0.1", 0), Judge)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    pol = tmp_path / "p.yaml"
-    pol.write_text(f"extends: default\nchat:\n  enabled: true\n  base_url: http://127.0.0.1:{srv.server_port}/v1\n"
-                   "  model: judge-1\n  timeout_s: 5\n")
-    s = SafetyStack.from_policy(pol, SafetySettings(record=False, optout_path=":memory:"))
-    try:
-        assert s.check_prompt("a red circle").allowed
-        d = s.check_prompt("a yellow banana on a plate")
-        assert not d.allowed and d.stage == "chat" and d.categories == ["illicit"]
-        assert seen and seen[0]["model"] == "judge-1" and seen[0]["messages"][0]["role"] == "system"
-    finally:
-        s.close()
-        srv.shutdown()
+    with serving(chat_endpoint(judge)) as url:
+        pol = tmp_path / "p.yaml"
+        pol.write_text(f"extends: default\nchat:\n  enabled: true\n  base_url: {url}/v1\n  model: judge-1\n"
+                       "  timeout_s: 5\n")
+        s = SafetyStack.from_policy(pol, SafetySettings(record=False, optout_path=":memory:"))
+        try:
+            assert s.check_prompt("a red circle").allowed
+            d = s.check_prompt("a yellow banana on a plate")
+            assert not d.allowed and d.stage == "chat" and d.categories == ["illicit"]
+            assert seen and seen[0]["model"] == "judge-1" and seen[0]["messages"][0]["role"] == "system"
+        finally:
+            s.close()

@@ -3,27 +3,26 @@ allowed, with redirects, size and time limits."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from limner.server.fetch import FetchError, checked_addresses, fetch_url, public_address
+from tests.local_http import QuietHandler, serving
 
 BODY = b"\x89PNG fake image bytes"
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(QuietHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         if self.path == "/img":
-            self._send(200, BODY)
+            self.send(200, BODY)
         elif self.path == "/big":
-            self._send(200, b"x" * 50_000)
+            self.send(200, b"x" * 50_000)
         elif self.path == "/slow":
             time.sleep(2)
-            self._send(200, BODY)
+            self.send(200, BODY)
         elif self.path == "/drip":  # headers a byte at a time: each read is quick, the whole is not
             for b in b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX-Pad: " + b"a" * 40:
                 self.wfile.write(bytes([b]))
@@ -38,27 +37,13 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Location", "/loop")
             self.end_headers()
         else:
-            self._send(404, b"no")
-
-    def _send(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+            self.send(404, b"no")
 
 
 @pytest.fixture(scope="module")
 def origin() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    t = threading.Thread(target=httpd.serve_forever, daemon=True)
-    t.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
+    with serving(Handler) as url:
+        yield url
 
 
 @pytest.mark.parametrize("ip,public", [("8.8.8.8", True), ("2606:4700:4700::1111", True), ("127.0.0.1", False),

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
 from limner.studio.llm_planner import LLMPlanner, PlannerUnavailable, parse_answer, plan_with_fallback
+from tests.local_http import chat_endpoint, serving
 
 ANSWER = {"images": [{"objects": [{"class": "star", "color": "cyan", "size": "large", "position": "top left"}],
                       "background": "black", "notes": ["chose cyan"]}]}
@@ -17,28 +16,12 @@ ANSWER = {"images": [{"objects": [{"class": "star", "color": "cyan", "size": "la
 
 @pytest.fixture()
 def endpoint() -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            assert body["messages"][0]["role"] == "system" and self.path == "/v1/chat/completions"
-            content = "```json\n" + json.dumps(ANSWER) + "\n```"
-            data = json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def content(body: dict) -> str:
+        assert body["messages"][0]["role"] == "system"
+        return "```json\n" + json.dumps(ANSWER) + "\n```"
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    srv = HTTPServer(("127.0.0.1", 0), Handler)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    try:
-        yield f"http://127.0.0.1:{srv.server_port}/v1"
-    finally:
-        srv.shutdown()
+    with serving(chat_endpoint(content)) as url:
+        yield f"{url}/v1"
 
 
 def test_llm_plan_is_used_when_up(endpoint: str) -> None:
