@@ -73,15 +73,20 @@ def composite_exact(base: Image.Image, generated: Image.Image, region: np.ndarra
     return Image.fromarray(b, mode)
 
 
+def native_codes(model: NativeModel, image: Image.Image) -> tuple[torch.Tensor, tuple[int, int]]:
+    """(the image's codes (1, rows, cols) at the native size closest to its own, that size (W, H))."""
+    size = closest_size(*image.size)
+    work = image.convert("RGBA").resize(size, Image.Resampling.LANCZOS) if image.size != size else image
+    return encode_image(model, work), size
+
+
 def fixed_codes(model: NativeModel, image: Image.Image, region: np.ndarray,
                 n: int) -> tuple[torch.Tensor, tuple[int, int]]:
     """(fixed codes (n, rows, cols) with -1 on the tokens to resample, working size (W, H))."""
-    size = closest_size(*image.size)
-    work = image.convert("RGBA").resize(size, Image.Resampling.LANCZOS) if image.size != size else image
+    codes, size = native_codes(model, image)
     reg = region
     if image.size != size:
         reg = np.asarray(Image.fromarray(region.astype(np.uint8) * 255).resize(size, Image.Resampling.NEAREST)) > 0
-    codes = encode_image(model, work)
     tm = token_mask(reg, model.grid_stride)
     fixed = codes.expand(n, -1, -1).clone()
     fixed[:, tm] = -1

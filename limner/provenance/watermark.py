@@ -78,7 +78,7 @@ class WatermarkConfig:
     # The pixel layer (see "What that costs"): on images where few pixels survive brightening, those pixels
     # also carry the coded bits at one pixel per position (pixel_share of their amplitude). 0 turns it off.
     pixel_share: float = 0.7
-    survive_level: int = 225  # a pixel whose every channel is <= this survives +10% brightness unclipped
+    survive_level: int = 225  # a pixel with a channel <= this keeps that channel, and the mark, when brightened 10%
     pixel_when_below: float = 0.15  # the layer is used when fewer than this share of pixels survive
 
     @property

@@ -62,38 +62,31 @@ class Files:
                       filename, purpose, len(data))
         with self.store.transaction() as tx:
             # expired uploads of every owner go here, so their bytes do not outlive them for long
-            tx.conn.execute(delete(files_table).where(files_table.c.expires_at.is_not(None),
-                                                      files_table.c.expires_at <= now))
+            tx.conn.execute(delete(files_table).where(~_unexpired(now)))
             tx.conn.execute(insert(files_table).values(**row.__dict__, data=data))
         return row
 
-    def _live(self, owner: str) -> Any:
-        """The select of `owner`'s unexpired files (no bytes)."""
-        now = time.time()
-        return select(*_COLUMNS).where(files_table.c.owner == owner).where(
-            (files_table.c.expires_at.is_(None)) | (files_table.c.expires_at > now))
-
     def get(self, file_id: str, owner: str) -> FileRow | None:
         """`owner`'s unexpired file with this id, else None (another owner's file is None too)."""
-        if "\x00" in file_id:  # PostgreSQL text cannot hold NUL; no id has one
+        if not _valid(file_id):
             return None
         with self.store._read() as conn:
-            r = conn.execute(self._live(owner).where(files_table.c.id == file_id)).mappings().first()
+            r = conn.execute(select(*_COLUMNS).where(*_owned(file_id, owner))).mappings().first()
         return FileRow(**dict(r)) if r else None
 
     def read(self, file_id: str, owner: str) -> bytes | None:
         """The bytes of `owner`'s unexpired file, else None."""
-        if self.get(file_id, owner) is None:
+        if not _valid(file_id):
             return None
         with self.store._read() as conn:
-            data = conn.execute(select(files_table.c.data).where(files_table.c.id == file_id)).scalar_one_or_none()
+            data = conn.execute(select(files_table.c.data).where(*_owned(file_id, owner))).scalar_one_or_none()
         return bytes(data) if data is not None else None
 
     def list(self, owner: str, purpose: str | None = None, limit: int = 10_000, order: str = "desc",
              after: str | None = None) -> tuple[list[FileRow], bool]:
         """(a page of `owner`'s files, whether more follow), newest first unless `order` is "asc"; `after`
         is the id the previous page ended with."""
-        stmt = self._live(owner)
+        stmt = select(*_COLUMNS).where(files_table.c.owner == owner, _unexpired(time.time()))
         if purpose:
             stmt = stmt.where(files_table.c.purpose == purpose)
         asc = order == "asc"
@@ -111,9 +104,22 @@ class Files:
 
     def delete(self, file_id: str, owner: str) -> bool:
         """Delete `owner`'s unexpired file; False when there is none with this id."""
-        if self.get(file_id, owner) is None:
+        if not _valid(file_id):
             return False
         with self.store.transaction() as tx:
-            res = tx.conn.execute(delete(files_table).where(files_table.c.id == file_id)
-                                  .where(files_table.c.owner == owner))
-            return res.rowcount > 0
+            return tx.conn.execute(delete(files_table).where(*_owned(file_id, owner))).rowcount > 0
+
+
+def _unexpired(now: float) -> Any:
+    """The SQL condition of a file that has not expired at `now`."""
+    return files_table.c.expires_at.is_(None) | (files_table.c.expires_at > now)
+
+
+def _owned(file_id: str, owner: str) -> tuple[Any, ...]:
+    """The SQL conditions of `owner`'s unexpired file `file_id`."""
+    return files_table.c.id == file_id, files_table.c.owner == owner, _unexpired(time.time())
+
+
+def _valid(file_id: str) -> bool:
+    """Whether `file_id` can be looked up at all (PostgreSQL text cannot hold NUL, and no id has one)."""
+    return "\x00" not in file_id

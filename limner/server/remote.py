@@ -143,12 +143,6 @@ class _WorkerJob:
                         self.id, self.worker))
 
 
-def claim(store: Store, worker: str, lease_s: float = LEASE_S) -> tuple[str, str] | None:
-    """Take the oldest waiting remote job for `worker` (queued, or running under a worker whose lease lapsed):
-    (job id, spec JSON), or None. `Store.claim_remote_job`: concurrent workers never take the same job."""
-    return store.claim_remote_job(worker, lease_s=lease_s)
-
-
 class Heartbeat:
     """Renews a worker's lease on its job every `every_s` seconds, on a thread, while the job runs; a worker
     killed mid-job stops beating, and another worker takes the job over once the lease lapses."""
@@ -222,7 +216,8 @@ def serve_forever(store: Store, runner: Runner, idle_s: float = 0.2, max_jobs: i
     name, done, backoff = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}", 0, idle_s
     while max_jobs is None or done < max_jobs:
         try:
-            got = claim(store, name, lease_s)
+            # the oldest queued job, or one whose worker's lease lapsed; never one another worker holds
+            got = store.claim_remote_job(name, lease_s=lease_s)
         except Exception:  # the database restarting: wait and try again rather than exit
             log.warning("claiming a job failed; retrying in %.1f s", backoff, exc_info=True)
             time.sleep(backoff)

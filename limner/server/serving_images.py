@@ -208,7 +208,8 @@ async def run_images(state: AppState, request: Request, spec: GenSpec, kind: str
         raise error_for(e) from e
     size = spec.size
     if spec.edit is None and size == "auto":  # partial events name the size the image will have
-        size = f"{'x'.join(map(str, resolve_size(size, spec.prompt)))}"
+        w, h = resolve_size(size, spec.prompt)
+        size = f"{w}x{h}"
     # the stream events' `size` enum is OpenAI's three sizes and "auto": any other size is reported as "auto"
     common = {"background": spec.background, "output_format": spec.output_format,
               "quality": spec.quality, "size": size if size in REPORTED_SIZES else "auto"}

@@ -27,8 +27,8 @@ from PIL import Image
 from limner.data.world import color_rgb_or_none
 from limner.engine.decode import SamplingParams
 from limner.engine.generator import GenerateOptions, Generator, Progress, pixel_path, resolve_size
-from limner.engine.inpaint import composite_exact, encode_image, fixed_codes, region_from_mask
-from limner.limits import check_best_of, closest_size
+from limner.engine.inpaint import composite_exact, fixed_codes, native_codes, region_from_mask
+from limner.limits import check_best_of
 from limner.model.layout import MAX_OBJECTS, Layout, LayoutItem
 from limner.studio.edits import (
     EditError,
@@ -147,11 +147,7 @@ class Studio:
         VARY_FRACTION of the image's own tokens, reading the rest, and the decoder draws every pixel. No plan,
         no layout, no painting: what comes out is what the tokens carry (at this model size, a loose impression
         of the image). The images are at the native size closest to the upload's."""
-        size = closest_size(*image.size)
-        work = image.convert("RGBA")
-        if work.size != size:
-            work = work.resize(size, Image.Resampling.LANCZOS)
-        codes = encode_image(self.generator.model, work)  # (1, rows, cols)
+        codes, size = native_codes(self.generator.model, image)  # (1, rows, cols)
         g = torch.Generator().manual_seed(int(opts.seed))
         fixed = codes.expand(opts.n, -1, -1).clone()  # (n, rows, cols); -1 marks a token to redraw
         fixed[torch.rand(fixed.shape, generator=g) < VARY_FRACTION] = -1

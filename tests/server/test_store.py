@@ -332,10 +332,8 @@ def test_database_urls() -> None:
 # -- the shared queue: concurrent claims ----------------------------------------------------------------------
 
 
-def claim_all(stores: list[Store], threads_per_store: int, use_remote_claim: bool = False) -> list[str]:
+def claim_all(stores: list[Store], threads_per_store: int) -> list[str]:
     """Every store's threads claim until the queue is empty; returns the ids each claim got, in any order."""
-    from limner.server import remote
-
     got: list[str] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
@@ -345,7 +343,7 @@ def claim_all(stores: list[Store], threads_per_store: int, use_remote_claim: boo
         try:
             start.wait()
             while True:
-                c = remote.claim(s, name) if use_remote_claim else s.claim_remote_job(name)
+                c = s.claim_remote_job(name)
                 if c is None:
                     return
                 with lock:
@@ -364,17 +362,15 @@ def claim_all(stores: list[Store], threads_per_store: int, use_remote_claim: boo
     return got
 
 
-@pytest.mark.parametrize("use_remote_claim", [False, True])
-def test_two_workers_never_claim_the_same_job(target: str | Path, use_remote_claim: bool) -> None:
-    if use_remote_claim and not is_database_url(target):
-        pytest.skip("limner.server.remote.claim is PostgreSQL SQL (workers need PostgreSQL)")
+def test_two_workers_never_claim_the_same_job(target: str | Path) -> None:
+    """The claim every `limner worker` makes (`Store.claim_remote_job`), on SQLite and on PostgreSQL."""
     stores = [Store(target) for _ in range(3)]  # three engines: as three worker processes would have
     try:
         ids = [f"job_{i:03d}" for i in range(40)]
         for i in ids:
             assert stores[0].enqueue_remote_job(i, json.dumps({"n": i}))
         assert not stores[1].enqueue_remote_job(ids[0], "{}")  # a resumed job is not queued twice
-        got = claim_all(stores, threads_per_store=3, use_remote_claim=use_remote_claim)
+        got = claim_all(stores, threads_per_store=3)
         assert sorted(got) == ids  # each job exactly once
         with stores[0].engine.connect() as conn:
             rows = conn.execute(select(remote_jobs.c.status, remote_jobs.c.worker)).all()
@@ -459,7 +455,7 @@ def test_a_remote_job_nobody_takes_is_withdrawn_at_the_timeout(pg_url: str) -> N
             remote.RemoteRunner(s, timeout_s=0.2).run(GenSpec(prompt="a red star"), job)
         row = s._query("SELECT status, error FROM remote_jobs WHERE id=?", (job.id,))[0]
         assert row["status"] == "cancelled" and "timed out" in row["error"]
-        assert remote.claim(s, "late-worker") is None  # a worker that starts later finds nothing to do
+        assert s.claim_remote_job("late-worker") is None  # a worker that starts later finds nothing to do
     finally:
         loop.close()
         s.close()
