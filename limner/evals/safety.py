@@ -376,7 +376,7 @@ def run(
             },
         }
         # The latency above is measured with per-request embedding; the public sets are embedded in batches first.
-        with prefetched(_readings(stack, public)):
+        with prefetched(_readings(stack, public), head=stack.prompt_head()):
             if xs.exists():
                 report["xstest"] = xstest(stack, xs)
             if ip.exists():

@@ -30,8 +30,9 @@ HELDOUT_FILE = DATA_DIR / "safety_redteam_heldout.jsonl"
 # Hand-written training seeds per category (broad vocabulary, harm/benign twins); training only.
 SEEDS_FILE = DATA_DIR / "safety_seeds_train.jsonl"
 # Prompts written blind to the policy, its training data and each other by other engineers, for the issue's "prompts
-# it has never seen". The dev file holds five such sets, used to find failure classes and to choose the head's
-# settings (so its figures are optimistic); the held-out file is a sixth, evaluated once, on the shipped policy.
+# it has never seen". The dev file holds five such sets: they found failure classes, chose the head's settings, and
+# train the prompt head (so its figures on them are optimistic). The held-out file holds a sixth (its first 215
+# lines) and a seventh (the rest, written after the head was fine-tuned); neither is ever trained or tuned on.
 BLIND_DEV_FILE = DATA_DIR / "safety_blind_dev.jsonl"
 BLIND_HELDOUT_FILE = DATA_DIR / "safety_blind_heldout.jsonl"
 HELDOUT_SHARE = 0.45

@@ -48,48 +48,64 @@ class MiniLM:
     def _ln(self, x: torch.Tensor, name: str) -> torch.Tensor:
         return F.layer_norm(x, (self.dim,), self.w[f"{name}.weight"], self.w[f"{name}.bias"], self.eps)
 
-    def _lin(self, x: torch.Tensor, name: str) -> torch.Tensor:
-        return F.linear(x, self.w[f"{name}.weight"], self.w[f"{name}.bias"])
-
     @torch.no_grad()
-    def _forward(self, ids: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """ids, valid (B, T) -> mean-pooled, normalised embeddings (B, D)."""
-        x = self.hidden(ids, valid)  # (B, T, D)
-        m = valid[..., None].float()
-        pooled = (x * m).sum(1) / m.sum(1).clamp(min=1e-9)  # mean over real tokens
-        return F.normalize(pooled, dim=-1)
+    def hidden(self, ids: torch.Tensor, valid: torch.Tensor, weights: dict[str, torch.Tensor] | None = None
+               ) -> torch.Tensor:
+        """ids, valid (B, T) -> the last layer's token states (B, T, D); `weights` replaces any of the model's
+        tensors by name (a fine-tuned head's top layers)."""
+        w = self.w if weights is None else {**self.w, **weights}
+        x, bias = self.embed_tokens(ids, valid)
+        for i in range(self.layers):
+            x = self.block(x, bias, i, w)
+        return x
 
-    @torch.no_grad()
-    def hidden(self, ids: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """ids, valid (B, T) -> the last layer's token states (B, T, D)."""
-        b, t = ids.shape
-        w, hd = self.w, self.dim // self.heads
+    def embed_tokens(self, ids: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """ids, valid (B, T) -> the embedding layer's states (B, T, D) and the attention bias (B, 1, 1, T) that
+        every block reads."""
+        t = ids.shape[1]
+        w = self.w
         x = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:t][None]
              + w["embeddings.token_type_embeddings.weight"][0])  # (B, T, D)
         x = self._ln(x, "embeddings.LayerNorm")
         # Padding keys get -inf; every row keeps at least its [CLS] key, so softmax never sees all -inf.
-        bias = torch.zeros(b, 1, 1, t).masked_fill(~valid[:, None, None, :], float("-inf"))
-        for i in range(self.layers):
-            p = f"encoder.layer.{i}"
+        bias = torch.zeros(ids.shape[0], 1, 1, t).masked_fill(~valid[:, None, None, :], float("-inf"))
+        return x, bias
 
-            def heads(y: torch.Tensor) -> torch.Tensor:
-                return y.view(b, t, self.heads, hd).transpose(1, 2)  # (B, H, T, Dh)
+    def block(self, x: torch.Tensor, bias: torch.Tensor, i: int, w: dict[str, torch.Tensor],
+              dropout: float = 0.0) -> torch.Tensor:
+        """Transformer layer `i` on x (B, T, D) with tensors from `w` (the model's own or a fine-tune's).
 
-            q = heads(self._lin(x, f"{p}.attention.self.query"))
-            k = heads(self._lin(x, f"{p}.attention.self.key"))
-            v = heads(self._lin(x, f"{p}.attention.self.value"))
-            att = (q @ k.transpose(-1, -2) / math.sqrt(hd) + bias).softmax(-1)  # (B, H, T, T)
-            ctx = (att @ v).transpose(1, 2).reshape(b, t, self.dim)
-            x = self._ln(x + self._lin(ctx, f"{p}.attention.output.dense"), f"{p}.attention.output.LayerNorm")
-            h = F.gelu(self._lin(x, f"{p}.intermediate.dense"))  # exact (erf) GELU, as BERT's "gelu"
-            x = self._ln(x + self._lin(h, f"{p}.output.dense"), f"{p}.output.LayerNorm")
-        return x
+        Differentiable: the safety head's fine-tuning trains the top layers through it, with BERT's dropout
+        (`dropout` > 0) on the attention probabilities and both residual branches."""
+        b, t, _ = x.shape
+        hd = self.dim // self.heads
+        p = f"encoder.layer.{i}"
+
+        def lin(y: torch.Tensor, name: str) -> torch.Tensor:
+            return F.linear(y, w[f"{name}.weight"], w[f"{name}.bias"])
+
+        def ln(y: torch.Tensor, name: str) -> torch.Tensor:
+            return F.layer_norm(y, (self.dim,), w[f"{name}.weight"], w[f"{name}.bias"], self.eps)
+
+        def heads(y: torch.Tensor) -> torch.Tensor:
+            return y.view(b, t, self.heads, hd).transpose(1, 2)  # (B, H, T, Dh)
+
+        train = dropout > 0
+        q = heads(lin(x, f"{p}.attention.self.query"))
+        k = heads(lin(x, f"{p}.attention.self.key"))
+        v = heads(lin(x, f"{p}.attention.self.value"))
+        att = F.dropout((q @ k.transpose(-1, -2) / math.sqrt(hd) + bias).softmax(-1), dropout, train)  # (B,H,T,T)
+        ctx = (att @ v).transpose(1, 2).reshape(b, t, self.dim)
+        x = ln(x + F.dropout(lin(ctx, f"{p}.attention.output.dense"), dropout, train),
+               f"{p}.attention.output.LayerNorm")
+        h = F.gelu(lin(x, f"{p}.intermediate.dense"))  # exact (erf) GELU, as BERT's "gelu"
+        return ln(x + F.dropout(lin(h, f"{p}.output.dense"), dropout, train), f"{p}.output.LayerNorm")
 
     def word_states(self, sentences: list[list[str]]) -> list[torch.Tensor]:
         """Pre-split sentences -> per sentence (n_words, D): the mean of each word's word-piece states, read
         in context (one padded batch). A word with no pieces (none in practice) gets zeros."""
         encs = self.tok.encode_batch(sentences, is_pretokenized=True)
-        x = self.hidden(*_padded(encs))  # (B, T, D)
+        x = self.hidden(*padded(encs))  # (B, T, D)
         out = []
         for j, (e, words) in enumerate(zip(encs, sentences, strict=True)):
             w = torch.zeros(len(words), self.dim)
@@ -101,19 +117,29 @@ class MiniLM:
             out.append(w / n.clamp(min=1))
         return out
 
-    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        """texts -> float32 (N, D) unit-norm embeddings; batches sorted by length so padding stays short."""
+    def encode(self, texts: list[str], batch_size: int = 64, weights: dict[str, torch.Tensor] | None = None
+               ) -> np.ndarray:
+        """texts -> float32 (N, D) unit-norm embeddings; batches sorted by length so padding stays short.
+        `weights` replaces model tensors by name (see `hidden`)."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for s in range(0, len(order), batch_size):
             chunk = order[s : s + batch_size]
-            out[chunk] = self._forward(*_padded(self.tok.encode_batch([texts[i] for i in chunk]))).numpy()
+            ids, valid = padded(self.tok.encode_batch([texts[i] for i in chunk]))
+            with torch.no_grad():
+                out[chunk] = pooled(self.hidden(ids, valid, weights), valid).numpy()
         return out
 
 
-def _padded(encs: list) -> tuple[torch.Tensor, torch.Tensor]:
+def pooled(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Token states x (B, T, D) -> unit-norm means over the real tokens (B, D): the sentence embedding."""
+    m = valid[..., None].to(x.dtype)
+    return F.normalize((x * m).sum(1) / m.sum(1).clamp(min=1e-9), dim=-1)
+
+
+def padded(encs: list) -> tuple[torch.Tensor, torch.Tensor]:
     """Tokenizer encodings -> ids, valid (B, T): zero-padded to the batch's longest."""
     t = max(len(e.ids) for e in encs)
     ids = torch.zeros(len(encs), t, dtype=torch.long)

@@ -19,7 +19,7 @@ from PIL import Image
 
 from limner.safety.audit import AuditError, AuditStore
 from limner.safety.chat import ChatJudgeLayer
-from limner.safety.classifier import PromptClassifier
+from limner.safety.classifier import PromptClassifier, PromptHead
 from limner.safety.hashes import HashList, image_fingerprint
 from limner.safety.image_layers import HashLayer, ImageSizeLayer, NudityLayer, OptOutFaceLayer, PersonLayer
 from limner.safety.layers import (
@@ -292,6 +292,13 @@ class SafetyStack:
                 )
             )
         return d
+
+    def prompt_head(self) -> PromptHead | None:
+        """The classifier layer's head (loaded now), or None when the stack has no classifier layer."""
+        for layer in self.prompt_layers:
+            if isinstance(layer, ClassifierLayer):
+                return layer.classifier.head
+        return None
 
     def warm(self) -> None:
         """Load lazy models now (servers call this at start-up so the first request is not slow)."""
