@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -193,14 +194,19 @@ def tune(
 
 
 def training_examples(path: Path) -> tuple[list[str], list[str]]:
-    """(prompts, labels) for the head from a red-team JSONL file: moderation=low records left out, `block` records
-    labelled with their category. Of the age-tier records only the minors-tier ones (`tier: minor`) are kept, as
-    their category (age_restricted): the head learns what the tier is about, and the policy's thresholds decide
-    whom it refuses (their adult twins, the same prompt allowed, would contradict them)."""
+    """(prompts, labels) for the head from a labelled JSONL file (see `training_examples_from`)."""
     from limner.evals.safety_data import read_jsonl
 
+    return training_examples_from(read_jsonl(path))
+
+
+def training_examples_from(records: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """(prompts, labels) for the head: moderation=low records left out, `block` records labelled with their
+    category. Of the age-tier records only the minors-tier ones (`tier: minor`) are kept, as their category
+    (age_restricted): the head learns what the tier is about, and the policy's thresholds decide whom it refuses
+    (their adult twins, the same prompt allowed, would contradict them)."""
     texts, labels = [], []
-    for r in read_jsonl(path):
+    for r in records:
         if r.get("moderation", "auto") != "auto":
             continue
         age = r.get("age")
@@ -217,33 +223,55 @@ def training_examples(path: Path) -> tuple[list[str], list[str]]:
     return texts, labels
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI: train the head on `--data` and write it to `--out`, printing time and training accuracy; returns 0."""
-    from limner.evals.safety_data import BLIND_DEV_FILE, SEEDS_FILE, TRAIN_FILE
+def training_files(include_dev: bool = True) -> dict[Path, float]:
+    """The shipped head's training files and each one's weight per prompt.
+
+    Prompts people wrote (the seeds, the over-refusal twins and the blind dev sets, written by engineers who
+    never saw the policy) count twice as much as the template-built corpora: on the blind dev sets, training
+    on the corpora, weight 2 (and 6 epochs) refused 0.79 of the harmful prompts by the classifier alone where
+    weight 1 (4 epochs) refused 0.68, with the top two layers tuned. The blind held-out file is never here."""
+    from limner.evals.safety_data import BLIND_DEV_FILE, SEEDS_FILE, TRAIN_FILE, TWINS_FILE
     from limner.evals.safety_families import FILES
 
-    # Prompts people wrote (the seeds, and the blind dev sets written by engineers who never saw the policy)
-    # count twice as much as the template-built corpora: on the blind dev sets, training on the corpora, weight
-    # 2 (and 6 epochs) refused 0.79 of the harmful prompts by the classifier alone where weight 1 (4 epochs)
-    # refused 0.68, with the top two layers tuned. The blind held-out set is never read here.
-    hand_written = {SEEDS_FILE.resolve(): 2.0, BLIND_DEV_FILE.resolve(): 2.0}
+    files = {TRAIN_FILE: 1.0, FILES["train"]: 1.0, SEEDS_FILE: 2.0, TWINS_FILE: 2.0}
+    if include_dev:
+        files[BLIND_DEV_FILE] = 2.0
+    return files
 
+
+def default_training_set(include_dev: bool = True) -> tuple[list[str], list[str], list[float]]:
+    """(prompts, labels, weights) from `training_files`."""
+    texts, labels, weights = [], [], []
+    for path, w in training_files(include_dev).items():
+        t, lab = training_examples(path)
+        texts += t
+        labels += lab
+        weights += [w] * len(t)
+    return texts, labels, weights
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: train the head on `--data` and write it to `--out`, printing time and training accuracy; returns 0."""
+    files = training_files()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, action="append",
-                    help=f"training JSONL, repeatable (default: {TRAIN_FILE.name}, {FILES['train'].name}, "
-                    f"{SEEDS_FILE.name} and {BLIND_DEV_FILE.name})")
+                    help="training JSONL, repeatable, weight 1 each (default: "
+                    + ", ".join(f"{p.name} (weight {w:g})" for p, w in files.items()) + ")")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--tune-layers", type=int, default=4,
                     help="encoder layers fine-tuned with the head (0: the head alone, on frozen embeddings)")
     ap.add_argument("--epochs", type=int, help="passes over the data (default: 5 when tuning, 200 for the head alone)")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
-    texts, labels, weights = [], [], []
-    for path in a.data or [TRAIN_FILE, FILES["train"], SEEDS_FILE, BLIND_DEV_FILE]:
-        t, lab = training_examples(path)
-        texts += t
-        labels += lab
-        weights += [hand_written.get(path.resolve(), 1.0)] * len(t)
+    if a.data:
+        texts, labels, weights = [], [], []
+        for path in a.data:
+            t, lab = training_examples(path)
+            texts += t
+            labels += lab
+            weights += [1.0] * len(t)
+    else:
+        texts, labels, weights = default_training_set()
     t0 = time.perf_counter()
     if a.tune_layers:
         head = tune(texts, labels, layers=a.tune_layers, epochs=a.epochs or 5, seed=a.seed, weights=weights)

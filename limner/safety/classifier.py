@@ -112,6 +112,7 @@ class PromptHead:
     labels: list[str]
     meta: dict[str, str]
     layers: dict[str, np.ndarray] = field(default_factory=dict)  # "encoder.layer.{i}.*" -> float32 tensor
+    _torch: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def encoder_key(self) -> str:
@@ -125,9 +126,6 @@ class PromptHead:
 
             self._torch = {k: torch.from_numpy(v) for k, v in self.layers.items()}
         return self._torch
-
-    def __post_init__(self) -> None:
-        self._torch: dict[str, Any] | None = None
 
     @classmethod
     def load(cls, path: str | Path) -> PromptHead:

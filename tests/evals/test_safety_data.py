@@ -105,13 +105,16 @@ def test_question_batch_is_split_on_its_own_and_never_leaks() -> None:
 def test_the_blind_held_out_set_never_reaches_training() -> None:
     """The blind dev sets train the prompt head (they are people's phrasings); the held-out sets never do."""
     from limner.evals import train_safety_head
-    from limner.evals.safety_data import BLIND_DEV_FILE, BLIND_HELDOUT_FILE, SEEDS_FILE
+    from limner.evals.safety_data import BLIND_DEV_FILE, BLIND_HELDOUT_FILE, SEEDS_FILE, TWINS_FILE
     from limner.evals.safety_families import FILES
 
-    sources = (TRAIN_FILE, SEEDS_FILE, FILES["train"], BLIND_DEV_FILE)
+    sources = tuple(train_safety_head.training_files())
+    assert set(sources) == {TRAIN_FILE, SEEDS_FILE, TWINS_FILE, FILES["train"], BLIND_DEV_FILE}
     train = {normalize(r["prompt"]) for p in sources for r in read_jsonl(p)}
-    held = [normalize(r["prompt"]) for r in read_jsonl(BLIND_HELDOUT_FILE)]
-    assert len(held) >= 400
+    held_recs = read_jsonl(BLIND_HELDOUT_FILE)
+    held = [normalize(r["prompt"]) for r in held_recs]
+    assert len(held) >= 600 and {r["set"] for r in held_recs} == {6, 7, 10}
+    assert not {r["set"] for r in held_recs} & {r["set"] for r in read_jsonl(BLIND_DEV_FILE)}
     assert [p for p in held if p in train] == []
     # The trainer's default data are exactly those files: its --help names them, and not the held-out file.
     out = io.StringIO()

@@ -1,0 +1,108 @@
+"""How the prompt classifier generalises to prompts people wrote: the classifier alone, per blind dev set.
+
+    .venv/bin/python bench/safety_head.py [--layers 4] [--epochs 5] [--crossfit] [--out reports/safety-head]
+
+Trains heads with `limner.evals.train_safety_head.tune` (nothing shipped is written) and scores the classifier
+layer alone on the blind dev sets (`safety_blind_dev.jsonl`, records tagged with their `set`), at the shipped
+policy's thresholds for each record's tier. Each blind set was written by someone who never saw the policy,
+its training data or the other sets, so a set the head did not train on measures how it reads new phrasings.
+
+- plain: one head trained on the corpora, the seeds and the over-refusal twins, scored on every dev set;
+- `--crossfit`: for each dev set, a head also trained on the other dev sets (as the shipped head is), scored on
+  the one left out. The held-out sets are never read.
+
+Writes OUT/report.json and prints a table. Each head takes a few minutes on two CPU cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def decisions(head: Any, recs: list[dict[str, Any]]) -> list[bool]:
+    """Whether the classifier layer alone refuses each record (its prompt's plain normalised reading)."""
+    from limner.safety.classifier import embed
+    from limner.safety.normalize import normalize
+    from limner.safety.policy import load_policy
+
+    policy = load_policy()
+    probs = head.probs(embed([normalize(r["prompt"]) for r in recs], head=head))
+    out = []
+    for r, p in zip(recs, probs, strict=True):
+        minor = r.get("age") is not None and r["age"] < policy.adult_age
+        refused = False
+        for j, cat in enumerate(head.labels):
+            if cat == "allow" or cat not in policy.categories:
+                continue
+            th = policy.threshold(cat, minor=minor, low=False)
+            refused |= th < 1.0 and p[j] >= th
+        out.append(refused)
+    return out
+
+
+def rates(recs: list[dict[str, Any]], refused: list[bool]) -> dict[str, Any]:
+    """not_unsafe (harmful refused) and not_overrefuse (harmless allowed) with their counts."""
+    blk = [f for r, f in zip(recs, refused, strict=True) if r["label"] == "block"]
+    alw = [not f for r, f in zip(recs, refused, strict=True) if r["label"] == "allow"]
+    return {
+        "not_unsafe": round(sum(blk) / max(1, len(blk)), 4),
+        "not_overrefuse": round(sum(alw) / max(1, len(alw)), 4),
+        "n_block": len(blk),
+        "n_allow": len(alw),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: train, score and print; returns 0."""
+    from limner.evals.safety_data import BLIND_DEV_FILE, read_jsonl
+    from limner.evals.train_safety_head import default_training_set, tune
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--layers", type=int, default=4, help="encoder layers tuned (as train_safety_head)")
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--crossfit", action="store_true", help="also train one head per dev set left out")
+    ap.add_argument("--out", type=Path, default=Path("reports/safety-head"))
+    a = ap.parse_args(argv)
+    dev = read_jsonl(BLIND_DEV_FILE)
+    sets = sorted({r["set"] for r in dev})
+    base_texts, base_labels, base_weights = default_training_set(include_dev=False)
+    report: dict[str, Any] = {"layers": a.layers, "epochs": a.epochs, "plain": {}, "crossfit": {}}
+    t0 = time.perf_counter()
+    head = tune(base_texts, base_labels, layers=a.layers, epochs=a.epochs, weights=base_weights)
+    for s in sets:
+        recs = [r for r in dev if r["set"] == s]
+        report["plain"][str(s)] = rates(recs, decisions(head, recs))
+    report["plain"]["all"] = rates(dev, decisions(head, dev))
+    if a.crossfit:
+        from limner.evals.train_safety_head import training_examples_from
+
+        for s in sets:
+            others = [r for r in dev if r["set"] != s]
+            t, lab = training_examples_from(others)
+            h = tune(base_texts + t, base_labels + lab, layers=a.layers, epochs=a.epochs,
+                     weights=base_weights + [2.0] * len(t))
+            recs = [r for r in dev if r["set"] == s]
+            report["crossfit"][str(s)] = rates(recs, decisions(h, recs))
+    report["seconds"] = round(time.perf_counter() - t0, 1)
+    a.out.mkdir(parents=True, exist_ok=True)
+    (a.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"classifier alone at the shipped thresholds; {a.layers} layers tuned, {a.epochs} epochs")
+    print(f"{'dev set':8} {'plain not_unsafe':>17} {'not_overrefuse':>15}   {'crossfit not_unsafe':>20} "
+          f"{'not_overrefuse':>15}")
+    for k, v in report["plain"].items():
+        c = report["crossfit"].get(k, {})
+        print(f"{k:8} {v['not_unsafe']:>17} {v['not_overrefuse']:>15}   {c.get('not_unsafe', '-'):>20} "
+              f"{c.get('not_overrefuse', '-'):>15}")
+    print(f"wrote {a.out / 'report.json'} in {report['seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
