@@ -68,16 +68,18 @@ def train(
         loss.backward()
         opt.step()
     acc = float((lin(x * scale).argmax(1) == y).float().mean())
+    return _packed(lin, scale, classes, {"train_n": str(len(texts)), "train_acc": f"{acc:.4f}", "epochs": str(epochs)})
+
+
+def _packed(lin: Any, scale: float, classes: list[str], meta: dict[str, str],
+            layers: dict[str, np.ndarray] | None = None) -> PromptHead:
+    """A trained torch Linear as a PromptHead, its logit scale folded into the weights, dated."""
     return PromptHead(
         weight=(lin.weight.detach().numpy() * scale).astype(np.float32),
         bias=lin.bias.detach().numpy().astype(np.float32),
         labels=classes,
-        meta={
-            "train_n": str(len(texts)),
-            "train_acc": f"{acc:.4f}",
-            "epochs": str(epochs),
-            "trained": time.strftime("%Y-%m-%d"),
-        },
+        meta={**meta, "trained": time.strftime("%Y-%m-%d")},
+        layers=layers or {},
     )
 
 
@@ -178,19 +180,9 @@ def tune(
         pred = torch.cat([forward(list(range(i, min(i + 256, len(states)))), 0.0).argmax(1)
                           for i in range(0, len(states), 256)])
     acc = float((pred == y).float().mean())
-    return PromptHead(
-        weight=(lin.weight.detach().numpy() * scale).astype(np.float32),
-        bias=lin.bias.detach().numpy().astype(np.float32),
-        labels=classes,
-        meta={
-            "train_n": str(len(texts)),
-            "train_acc": f"{acc:.4f}",
-            "epochs": str(epochs),
-            "tuned_layers": ",".join(str(i) for i in range(lo, m.layers)),
-            "trained": time.strftime("%Y-%m-%d"),
-        },
-        layers={k: v.detach().numpy().astype(np.float32) for k, v in params.items()},
-    )
+    meta = {"train_n": str(len(texts)), "train_acc": f"{acc:.4f}", "epochs": str(epochs),
+            "tuned_layers": ",".join(str(i) for i in range(lo, m.layers))}
+    return _packed(lin, scale, classes, meta, {k: v.detach().numpy().astype(np.float32) for k, v in params.items()})
 
 
 def training_examples(path: Path) -> tuple[list[str], list[str]]:
