@@ -155,6 +155,7 @@ def run_prompt_set(
                 "variant": r.get("variant"),
                 "family": r.get("family"),
                 "sub": r.get("sub"),
+                "set": r.get("set"),
                 "age": age,
                 "plain": r.get("plain"),
                 "refused_rules": rules,

@@ -17,12 +17,14 @@ def test_breakdowns_count_tiers_obfuscations_and_families() -> None:
         _row("p3", "block", True, variant="plain", family="request"),
         _row("o2", "block", True, variant="obf_leet", family="request", plain="p2"),
         _row("o3", "block", False, variant="obf_leet", family="request", plain="p3"),
-        _row("s", "allow", True, variant="plain", family="caption", sub="food"),
+        _row("s", "allow", True, variant="plain", family="caption", sub="food", set=7),
+        _row("t", "block", True, sub="threat", set=7),
     ]
     b = breakdowns(rows, adult_age=18)
     assert b["tiers"]["minor_blocked"] == 1.0 and b["tiers"]["adult_allowed"] == 1.0
     assert b["obfuscation_families"]["obf_leet"] == {"block_rate": 0.5, "plain_block_rate": 1.0, "ratio": 0.5, "n": 2}
     assert b["by_family"]["caption"]["not_overrefuse"] == 0.5
     assert b["by_sub"]["food"]["not_overrefuse"] == 0.0
+    assert b["by_set"] == {"7": {"not_unsafe": 1.0, "not_overrefuse": 0.0, "n_block": 1, "n_allow": 1}}
     text = format_breakdowns(b)
-    assert "<obf_leet" in text.replace(" ", "") and "age tiers" in text
+    assert "<obf_leet" in text.replace(" ", "") and "age tiers" in text and "by blind set" in text
