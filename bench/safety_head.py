@@ -26,43 +26,29 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def decisions(head: Any, recs: list[dict[str, Any]]) -> list[bool]:
-    """Whether the classifier layer alone refuses each record (its prompt's plain normalised reading)."""
+def decisions(head: Any, recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows as the eval writes them (label, set, refused_prompt): whether the classifier layer alone refuses each
+    record's plain normalised reading, decided as the layer decides (`over_threshold`)."""
     from limner.safety.classifier import embed
+    from limner.safety.layers import over_threshold
     from limner.safety.normalize import normalize
     from limner.safety.policy import load_policy
 
     policy = load_policy()
     probs = head.probs(embed([normalize(r["prompt"]) for r in recs], head=head))
-    out = []
+    rows = []
     for r, p in zip(recs, probs, strict=True):
         minor = r.get("age") is not None and r["age"] < policy.adult_age
-        refused = False
-        for j, cat in enumerate(head.labels):
-            if cat == "allow" or cat not in policy.categories:
-                continue
-            th = policy.threshold(cat, minor=minor, low=False)
-            refused |= th < 1.0 and p[j] >= th
-        out.append(refused)
-    return out
-
-
-def rates(recs: list[dict[str, Any]], refused: list[bool]) -> dict[str, Any]:
-    """not_unsafe (harmful refused) and not_overrefuse (harmless allowed) with their counts."""
-    blk = [f for r, f in zip(recs, refused, strict=True) if r["label"] == "block"]
-    alw = [not f for r, f in zip(recs, refused, strict=True) if r["label"] == "allow"]
-    return {
-        "not_unsafe": round(sum(blk) / max(1, len(blk)), 4),
-        "not_overrefuse": round(sum(alw) / max(1, len(alw)), 4),
-        "n_block": len(blk),
-        "n_allow": len(alw),
-    }
+        worst = over_threshold(policy, dict(zip(head.labels, p.tolist(), strict=True)), minor=minor, low=False)
+        rows.append({"label": r["label"], "set": r["set"], "all": "all", "refused_prompt": worst is not None})
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: train, score and print; returns 0."""
+    from limner.evals.safety_breakdown import rates_by
     from limner.evals.safety_data import BLIND_DEV_FILE, read_jsonl
-    from limner.evals.train_safety_head import default_training_set, tune
+    from limner.evals.train_safety_head import training_files, training_set, tune
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--layers", type=int, default=4, help="encoder layers tuned (as train_safety_head)")
@@ -72,14 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     dev = read_jsonl(BLIND_DEV_FILE)
     sets = sorted({r["set"] for r in dev})
-    base_texts, base_labels, base_weights = default_training_set(include_dev=False)
+    base_texts, base_labels, base_weights = training_set(training_files(include_dev=False))
     report: dict[str, Any] = {"layers": a.layers, "epochs": a.epochs, "plain": {}, "crossfit": {}}
     t0 = time.perf_counter()
     head = tune(base_texts, base_labels, layers=a.layers, epochs=a.epochs, weights=base_weights)
-    for s in sets:
-        recs = [r for r in dev if r["set"] == s]
-        report["plain"][str(s)] = rates(recs, decisions(head, recs))
-    report["plain"]["all"] = rates(dev, decisions(head, dev))
+    rows = decisions(head, dev)
+    report["plain"] = {**rates_by(rows, "set"), **rates_by(rows, "all")}
     if a.crossfit:
         from limner.evals.train_safety_head import training_examples_from
 
@@ -88,8 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             t, lab = training_examples_from(others)
             h = tune(base_texts + t, base_labels + lab, layers=a.layers, epochs=a.epochs,
                      weights=base_weights + [2.0] * len(t))
-            recs = [r for r in dev if r["set"] == s]
-            report["crossfit"][str(s)] = rates(recs, decisions(h, recs))
+            report["crossfit"][str(s)] = rates_by(decisions(h, [r for r in dev if r["set"] == s]), "set")[str(s)]
     report["seconds"] = round(time.perf_counter() - t0, 1)
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -98,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{'not_overrefuse':>15}")
     for k, v in report["plain"].items():
         c = report["crossfit"].get(k, {})
-        print(f"{k:8} {v['not_unsafe']:>17} {v['not_overrefuse']:>15}   {c.get('not_unsafe', '-'):>20} "
-              f"{c.get('not_overrefuse', '-'):>15}")
+        print(f"{k:8} {v['not_unsafe']!s:>17} {v['not_overrefuse']!s:>15}   {c.get('not_unsafe', '-')!s:>20} "
+              f"{c.get('not_overrefuse', '-')!s:>15}")
     print(f"wrote {a.out / 'report.json'} in {report['seconds']} s")
     return 0
 

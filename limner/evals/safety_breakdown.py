@@ -19,7 +19,7 @@ def _rate(ok: list[bool]) -> float | None:
     return round(sum(ok) / len(ok), 4) if ok else None
 
 
-def _by(rows: list[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
+def rates_by(rows: list[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
     """{value of `key`: not_unsafe, not_overrefuse and counts} over the rows that have it."""
     groups: dict[str, dict[str, list[bool]]] = defaultdict(lambda: {"block": [], "allow": []})
     for r in rows:
@@ -72,8 +72,7 @@ def obfuscation_families(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def breakdowns(rows: list[dict[str, Any]], adult_age: int) -> dict[str, Any]:
     """Everything above, as report.json's `breakdowns`."""
     return {"tiers": tiers(rows, adult_age), "obfuscation_families": obfuscation_families(rows),
-            "by_family": _by(rows, "family"), "by_variant": _by(rows, "variant"), "by_sub": _by(rows, "sub"),
-            "by_set": _by(rows, "set")}
+            **{f"by_{k}": rates_by(rows, k) for k in ("family", "variant", "sub", "set")}}
 
 
 def format_breakdowns(b: dict[str, Any]) -> str:

@@ -113,7 +113,7 @@ def tune(
     import torch.nn.functional as F
 
     from limner.safety.classifier import embedder
-    from limner.safety.minilm import padded, pooled
+    from limner.safety.minilm import attention_bias, padded, pooled
 
     m = embedder()
     if not 1 <= layers <= m.layers:
@@ -160,7 +160,7 @@ def tune(
         for r, j in enumerate(idx):
             x[r, : len(states[j])] = states[j]
             valid[r, : len(states[j])] = True
-        bias = torch.zeros(len(idx), 1, 1, t).masked_fill(~valid[:, None, None, :], float("-inf"))
+        bias = attention_bias(valid)
         for layer in range(lo, m.layers):
             x = m.block(x, bias, layer, params, dropout=p)
         return lin(F.dropout(pooled(x, valid), p, p > 0) * scale)  # (B, C)
@@ -231,10 +231,10 @@ def training_files(include_dev: bool = True) -> dict[Path, float]:
     return files
 
 
-def default_training_set(include_dev: bool = True) -> tuple[list[str], list[str], list[float]]:
-    """(prompts, labels, weights) from `training_files`."""
+def training_set(files: dict[Path, float]) -> tuple[list[str], list[str], list[float]]:
+    """(prompts, labels, weights) from labelled files and each one's weight per prompt (`training_files`)."""
     texts, labels, weights = [], [], []
-    for path, w in training_files(include_dev).items():
+    for path, w in files.items():
         t, lab = training_examples(path)
         texts += t
         labels += lab
@@ -255,15 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, help="passes over the data (default: 5 when tuning, 200 for the head alone)")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
-    if a.data:
-        texts, labels, weights = [], [], []
-        for path in a.data:
-            t, lab = training_examples(path)
-            texts += t
-            labels += lab
-            weights += [1.0] * len(t)
-    else:
-        texts, labels, weights = default_training_set()
+    texts, labels, weights = training_set({p: 1.0 for p in a.data} if a.data else files)
     t0 = time.perf_counter()
     if a.tune_layers:
         head = tune(texts, labels, layers=a.tune_layers, epochs=a.epochs or 5, seed=a.seed, weights=weights)

@@ -7,6 +7,7 @@ signals (nudity scores, person label) in `Request.signals` for the output monito
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -235,6 +236,21 @@ class OptOutNameLayer:
         return refuse(self.name, self.rule.category, self.rule.id, f"{who} has opted out of being depicted")
 
 
+def over_threshold(policy: Policy, scores: dict[str, float], *, minor: bool, low: bool,
+                   exempt: Collection[str] = ()) -> str | None:
+    """The category whose score exceeds its tier's threshold by the most, or None: the classifier's decision
+    from its scores (context-exempt categories and the policy's unknown ones skipped)."""
+    worst, worst_margin = None, -1.0
+    for cat, p in scores.items():
+        if cat == "allow" or cat not in policy.categories or cat in exempt:
+            continue
+        th = policy.threshold(cat, minor=minor, low=low)
+        # a threshold of 1.0 switches the head off for that tier (a float32 softmax can round to 1.0)
+        if th < 1.0 and p >= th and p - th > worst_margin:
+            worst, worst_margin = cat, p - th
+    return worst
+
+
 class ClassifierLayer:
     """The learned head on MiniLM embeddings: a backstop for paraphrases the rules do not name."""
 
@@ -252,15 +268,8 @@ class ClassifierLayer:
         scores = {
             k: max(s[k] for s in all_scores) if k != "allow" else min(s[k] for s in all_scores) for k in all_scores[0]
         }
-        worst, worst_margin = None, -1.0
-        exempt = req.signals.get("context_exempt", set())
-        for cat, p in scores.items():
-            if cat == "allow" or cat not in self.policy.categories or cat in exempt:
-                continue
-            th = self.policy.threshold(cat, minor=req.minor, low=req.low)
-            # a threshold of 1.0 switches the head off for that tier (a float32 softmax can round to 1.0)
-            if th < 1.0 and p >= th and p - th > worst_margin:
-                worst, worst_margin = cat, p - th
+        worst = over_threshold(self.policy, scores, minor=req.minor, low=req.low,
+                               exempt=req.signals.get("context_exempt", set()))
         if worst is None:
             return ok(self.name, "below every category threshold", scores)
         return refuse(

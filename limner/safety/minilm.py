@@ -67,9 +67,7 @@ class MiniLM:
         x = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:t][None]
              + w["embeddings.token_type_embeddings.weight"][0])  # (B, T, D)
         x = self._ln(x, "embeddings.LayerNorm")
-        # Padding keys get -inf; every row keeps at least its [CLS] key, so softmax never sees all -inf.
-        bias = torch.zeros(ids.shape[0], 1, 1, t).masked_fill(~valid[:, None, None, :], float("-inf"))
-        return x, bias
+        return x, attention_bias(valid)
 
     def block(self, x: torch.Tensor, bias: torch.Tensor, i: int, w: dict[str, torch.Tensor],
               dropout: float = 0.0) -> torch.Tensor:
@@ -131,6 +129,12 @@ class MiniLM:
             with torch.no_grad():
                 out[chunk] = pooled(self.hidden(ids, valid, weights), valid).numpy()
         return out
+
+
+def attention_bias(valid: torch.Tensor) -> torch.Tensor:
+    """valid (B, T) -> the additive attention bias (B, 1, 1, T) every block reads: padding keys get -inf (every row
+    keeps at least its [CLS] key, so softmax never sees all -inf)."""
+    return torch.zeros(valid.shape[0], 1, 1, valid.shape[1]).masked_fill(~valid[:, None, None, :], float("-inf"))
 
 
 def pooled(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
