@@ -31,9 +31,10 @@ HELDOUT_FILE = DATA_DIR / "safety_redteam_heldout.jsonl"
 SEEDS_FILE = DATA_DIR / "safety_seeds_train.jsonl"
 # Prompts written blind to the policy, its training data and each other by other engineers, for the issue's "prompts
 # it has never seen". The dev file holds such sets (records tagged with their `set`; 1 is two early sets; 13 and 18
-# are multilingual, 14 the violence/hate/self-harm boundary, 15 needless refusals, 17 self-harm, sexual, child
-# safety and CBRN with their benign neighbours): they found failure classes, chose the head's settings, and train
-# the prompt head (so its figures on them are optimistic). The held-out file holds sets 6, 7, 10 and 16 (7 and 10
+# are multilingual, 14 the violence/hate/self-harm boundary, 15 and 21 needless refusals, 17 self-harm, sexual,
+# child safety and CBRN with their benign neighbours, 19 the minors tier, 20 jailbreak and chatty registers): they
+# found failure classes, chose the head's settings (19 to 21, before they joined, chose 8 epochs), and train the
+# prompt head (so its figures on them are optimistic). The held-out file holds sets 6, 7, 10 and 16 (7 and 10
 # written after the head was first fine-tuned, 16 after the second); they are never trained or tuned on.
 # Over-refusal twins written by hand per kind of look-alike (homonyms, idioms, safe targets and contexts,
 # definitions, history, absurd discrimination questions, public and fictional privacy) with unsafe contrasts of the

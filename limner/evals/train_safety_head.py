@@ -1,4 +1,4 @@
-"""Train the prompt classifier head on the project's own labelled training data (never a held-out or blind set).
+"""Train the prompt classifier head on the project's labelled training data and blind dev sets (never a held-out set).
 
     python -m limner.evals.train_safety_head [--data FILE.jsonl ...] [--out PATH] [--tune-layers K] [--epochs N]
 
@@ -88,7 +88,7 @@ def tune(
     labels: list[str],
     *,
     layers: int = 4,
-    epochs: int = 5,
+    epochs: int = 8,
     lr: float = 5e-5,
     head_lr: float = 2e-3,
     dropout: float = 0.1,
@@ -106,7 +106,9 @@ def tune(
     harmless ones; the top two layers tuned, 0.68 / 0.984; four layers with the hand-written prompts weighted
     twice (these defaults), 0.839 / 0.981; all six, 0.77 / 0.983 (weight 1). Adding the other blind dev sets
     to training helped on each one held aside (0.856 -> 0.898, 0.837 -> 0.857, 0.822 -> 0.851 refused; allowed
-    no lower), so the shipped head trains on them too (`main`)."""
+    no lower), so the shipped head trains on them too (`main`). Eight epochs, not five: on blind sets 19 to 21,
+    written and measured before they joined training, the full stack refused 0.857 and allowed 0.948 with eight,
+    0.847 / 0.943 and 0.854 / 0.943 with five (seeds 0 and 1)."""
     import random
 
     import torch
@@ -252,13 +254,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--tune-layers", type=int, default=4,
                     help="encoder layers fine-tuned with the head (0: the head alone, on frozen embeddings)")
-    ap.add_argument("--epochs", type=int, help="passes over the data (default: 5 when tuning, 200 for the head alone)")
+    ap.add_argument("--epochs", type=int, help="passes over the data (default: 8 when tuning, 200 for the head alone)")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     texts, labels, weights = training_set({p: 1.0 for p in a.data} if a.data else files)
     t0 = time.perf_counter()
     if a.tune_layers:
-        head = tune(texts, labels, layers=a.tune_layers, epochs=a.epochs or 5, seed=a.seed, weights=weights)
+        head = tune(texts, labels, layers=a.tune_layers, epochs=a.epochs or 8, seed=a.seed, weights=weights)
     else:
         head = train(texts, labels, epochs=a.epochs or 200, seed=a.seed)
     a.out.parent.mkdir(parents=True, exist_ok=True)
