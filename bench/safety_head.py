@@ -67,11 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     if a.crossfit:
         from limner.evals.train_safety_head import training_examples_from
 
+        dev_weight = training_files()[BLIND_DEV_FILE]  # the dev sets' weight in the shipped head's training
         for s in sets:
             others = [r for r in dev if r["set"] != s]
             t, lab = training_examples_from(others)
             h = tune(base_texts + t, base_labels + lab, layers=a.layers, epochs=a.epochs,
-                     weights=base_weights + [2.0] * len(t))
+                     weights=base_weights + [dev_weight] * len(t))
             report["crossfit"][str(s)] = rates_by(decisions(h, [r for r in dev if r["set"] == s]), "set")[str(s)]
     report["seconds"] = round(time.perf_counter() - t0, 1)
     a.out.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ from limner.safety.normalize import normalize
 from limner.safety.policy import POLICY_DIR, REQUIRED_CATEGORIES
 
 DEFAULT_OUT = POLICY_DIR / "heads" / "prompt_head.safetensors"
+TUNE_EPOCHS = 8  # passes over the data when fine-tuning (why eight: `tune`)
 # The head's classes: the policy's content categories, without the rule-only ones it never learns
 # (age_gate, misuse, system).
 CATEGORIES: tuple[str, ...] = REQUIRED_CATEGORIES[:REQUIRED_CATEGORIES.index("styles") + 1]
@@ -88,7 +89,7 @@ def tune(
     labels: list[str],
     *,
     layers: int = 4,
-    epochs: int = 8,
+    epochs: int = TUNE_EPOCHS,
     lr: float = 5e-5,
     head_lr: float = 2e-3,
     dropout: float = 0.1,
@@ -254,13 +255,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--tune-layers", type=int, default=4,
                     help="encoder layers fine-tuned with the head (0: the head alone, on frozen embeddings)")
-    ap.add_argument("--epochs", type=int, help="passes over the data (default: 8 when tuning, 200 for the head alone)")
+    ap.add_argument("--epochs", type=int,
+                    help=f"passes over the data (default: {TUNE_EPOCHS} when tuning, 200 for the head alone)")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     texts, labels, weights = training_set({p: 1.0 for p in a.data} if a.data else files)
     t0 = time.perf_counter()
     if a.tune_layers:
-        head = tune(texts, labels, layers=a.tune_layers, epochs=a.epochs or 8, seed=a.seed, weights=weights)
+        head = tune(texts, labels, layers=a.tune_layers, epochs=a.epochs or TUNE_EPOCHS, seed=a.seed,
+                    weights=weights)
     else:
         head = train(texts, labels, epochs=a.epochs or 200, seed=a.seed)
     a.out.parent.mkdir(parents=True, exist_ok=True)
