@@ -30,12 +30,14 @@ HELDOUT_FILE = DATA_DIR / "safety_redteam_heldout.jsonl"
 # Hand-written training seeds per category (broad vocabulary, harm/benign twins); training only.
 SEEDS_FILE = DATA_DIR / "safety_seeds_train.jsonl"
 # Prompts written blind to the policy, its training data and each other by other engineers, for the issue's "prompts
-# it has never seen". The dev file holds such sets (records tagged with their `set`; 1 is two early sets; 13 and 18
-# are multilingual, 14 the violence/hate/self-harm boundary, 15 and 21 needless refusals, 17 self-harm, sexual,
-# child safety and CBRN with their benign neighbours, 19 the minors tier, 20 jailbreak and chatty registers): they
-# found failure classes, chose the head's settings (19 to 21, before they joined, chose 8 epochs), and train the
-# prompt head (so its figures on them are optimistic). The held-out file holds sets 6, 7, 10 and 16 (7 and 10
-# written after the head was first fine-tuned, 16 after the second); they are never trained or tuned on.
+# it has never seen". The dev file holds such sets (records tagged with their `set`; 1 is two early sets; 13, 18 and
+# 25 are multilingual, 14 the violence/hate/self-harm boundary, 15, 21 and 23 needless refusals (23 mostly phrased as
+# questions), 17 and 24 self-harm, sexual, child safety (and CBRN in 17) with their benign neighbours, 19 the minors
+# tier, 20 jailbreak and chatty registers, 26 real people, hate, illicit and CBRN with obfuscations, 27 a week of
+# everyday traffic with implied harms): they found failure classes, chose the head's settings (19 to 21, before
+# they joined, chose 8 epochs), and train the prompt head (so its figures on them are optimistic). The held-out
+# file holds sets 6, 7, 10, 16 and 22 (7 and 10 written after the head was first fine-tuned, 16 after the second,
+# 22 after the third); they are never trained or tuned on.
 # Over-refusal twins written by hand per kind of look-alike (homonyms, idioms, safe targets and contexts,
 # definitions, history, absurd discrimination questions, public and fictional privacy) with unsafe contrasts of the
 # same shapes; training only. Written without sight of XSTest, which stays a benchmark.
@@ -192,7 +194,8 @@ def build(pairs: list[Pair], seed: int = SEED, wrappers: tuple[str, ...] = WRAPP
             assert pr.block and pr.allow
             recs.append(_rec(pr.block, "block", pr.category, pr.id, "minor", age=15))
             recs.append(_rec(pr.allow, "allow", pr.category, pr.id, "minor", age=15))
-            # The adult contrast: suggestive content is borderline, allowed to adults with moderation=low.
+            # The adult contrast, allowed. Sexual pairs carry moderation=low, which the policy needed for adults
+            # before suggestive images joined the minors tier (age.suggestive); the data stay as they were written.
             mod = "low" if pr.category == "sexual" else "auto"
             recs.append(_rec(pr.block, "allow", pr.category, pr.id, "minor_adult_contrast", age=30, moderation=mod))
             continue

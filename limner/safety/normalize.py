@@ -1,10 +1,15 @@
 """Text normalisation that defeats cheap obfuscation before any rule or classifier sees a prompt.
 
 Steps, in order: Unicode NFKC (full-width and mathematical letters), removal of format characters
-(zero-width spaces and joiners, soft hyphens, bidi marks), diacritic stripping, homoglyph folding
+(zero-width spaces and joiners, soft hyphens, bidi marks), diacritic stripping on Latin letters, homoglyph folding
 (Cyrillic/Greek look-alikes), case folding, punctuation inside words ("s.e.x", "k*i*l*l"), separators
 turned into spaces ("self-harm"), leetspeak inside words ("n4k3d"), spaced-out letters ("n u d e"),
 long letter runs ("nuuuude"), and whitespace.
+
+Other scripts survive: a prompt in Russian, Hindi, Korean or Chinese keeps its letters and their marks, so that
+the classifier reads the words (it used to see an empty string or Latin gibberish). Cyrillic and Greek look-alikes
+are folded to Latin where they disguise Latin text: everywhere in a mostly-Latin prompt, and elsewhere only inside
+a word that mixes them with Latin letters ("nudе" with a Cyrillic е).
 """
 
 from __future__ import annotations
@@ -111,6 +116,14 @@ _CONFUSABLES: dict[str, str] = {
     "©": "c",
     "®": "r",
 }
+# Cherokee capitals that pass for Latin ones ("Ꭺnthrax", "Ꮃhite"); keyed by their case-folded form, since
+# folding runs after casefold (which maps them to the Cherokee small letters).
+_CHEROKEE_LOOKALIKES = ("ᎪᏴᏟᎠᎬᏀᎻᎥᎫᏦᏞᎷᏢᏚᎢᏙᎳᏔᏃᎡᏒ", "abcdeghijklmpstvwwzrr")
+_CONFUSABLES.update({c.casefold(): lat for c, lat in zip(*_CHEROKEE_LOOKALIKES, strict=True)})
+# Code points below this are Latin (ASCII, Latin-1, Latin Extended-A/B): their diacritics are stripped.
+_LATIN_END = "\u0250"
+# Cyrillic and Greek look-alikes, folded only where they disguise Latin text (`_fold_confusables`).
+_SCRIPT_LOOKALIKES = frozenset(c for c in _CONFUSABLES if "\u0370" <= c <= "\u052f")
 # Leetspeak, applied only to characters inside a word that also has letters.
 _LEET: dict[str, str] = {
     "0": "o",
@@ -157,14 +170,43 @@ def _collapse_run(m: re.Match[str]) -> str:
 
 
 def _strip_format_and_marks(s: str) -> str:
-    # Cf: zero-width space/joiner, soft hyphen, bidi controls, BOM. Mn: combining marks after NFKD.
+    # Cf: zero-width space/joiner, soft hyphen, bidi controls, BOM: always dropped. Mn/Me: combining marks after
+    # NFKD, dropped only on a Latin base ("café" -> "cafe"); on other scripts they are part of the letter
+    # (Devanagari vowel signs, kana voicing marks, Cyrillic й), so they stay and NFC puts the letter back together.
     out = []
+    latin_base = False
     for ch in unicodedata.normalize("NFKD", s):
         cat = unicodedata.category(ch)
-        if cat in ("Cf", "Mn", "Me", "Cc") and ch not in "\n\t":
+        if cat in ("Cf", "Cc") and ch not in "\n\t":
             continue
+        if cat in ("Mn", "Me"):
+            if not latin_base:
+                out.append(ch)
+            continue
+        latin_base = ch < _LATIN_END
         out.append(ch)
+    return unicodedata.normalize("NFC", "".join(out))
+
+
+def _fold_confusables(s: str) -> str:
+    """Latin look-alikes folded to Latin. Cyrillic and Greek ones only where they disguise Latin text: in a prompt
+    whose letters are mostly Latin, or inside a word that also has a Latin letter; a Russian or Greek prompt keeps
+    its own words."""
+    letters = [c for c in s if c.isalpha()]
+    latin = sum(c < _LATIN_END for c in letters)
+    if latin * 2 >= len(letters):
+        return "".join(_CONFUSABLES.get(c, c) for c in s)
+    out = []
+    for tok in re.split(r"(\s+)", s):
+        mixed = any("a" <= c <= "z" for c in tok)
+        out.append("".join(_CONFUSABLES.get(c, c) if mixed or c not in _SCRIPT_LOOKALIKES else c for c in tok))
     return "".join(out)
+
+
+def _keep(ch: str) -> bool:
+    # Letters and digits of every script and their combining marks stay (Devanagari vowel signs are marks, not
+    # letters, to str.isalnum); other punctuation becomes space.
+    return ch.isalnum() or ch == "#" or ch.isspace() or unicodedata.category(ch) in ("Mn", "Mc")
 
 
 def _deleet_token(tok: str) -> str:
@@ -280,7 +322,7 @@ def normalize(text: str) -> str:
 def _pre_spacing(text: str) -> str:
     s = unicodedata.normalize("NFKC", text)
     s = _strip_format_and_marks(s).casefold()
-    s = "".join(_CONFUSABLES.get(c, c) for c in s)
+    s = _fold_confusables(s)
     s = unicodedata.normalize("NFKC", s)
     s = _POSSESSIVE.sub(" s", s)
     s = _INTRA_PUNCT.sub("", s)
@@ -297,5 +339,5 @@ def _normalize(text: str, vocab: frozenset[str] | None) -> str:
     s = " ".join(_deleet_token(t) for t in _TOKEN.findall(s))
     s = _RUNS.sub(_collapse_run, s)
     # Remaining punctuation becomes space so that word boundaries are plain.
-    s = re.sub(r"[^a-z0-9#\s]", " ", s)
+    s = "".join(c if _keep(c) else " " for c in s)
     return _WS.sub(" ", s).strip()

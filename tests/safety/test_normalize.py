@@ -37,6 +37,29 @@ def test_world_prompts_keep_their_numbers(prompt: str, expected: str) -> None:
     assert normalize(prompt) == expected
 
 
+@pytest.mark.parametrize(
+    "prompt,expected",
+    [
+        ("Фото: казнь у стены", "фото казнь у стены"),  # Russian keeps its Cyrillic (й, ё too)
+        ("ёлка и йогурт", "ёлка и йогурт"),
+        ("मेरी बहन का फोटो", "मेरी बहन का फोटो"),  # Devanagari vowel signs are marks, and stay
+        ("뼈만 남은 다리, 사진", "뼈만 남은 다리 사진"),  # Hangul syllables survive NFKD
+        ("ベイプを吸って煙の輪", "ベイプを吸って煙の輪"),  # kana voicing marks
+        ("故宮博物院的古代青銅劍", "故宮博物院的古代青銅劍"),
+        ("نمودار ساخت بمب", "نمودار ساخت بمب"),
+    ],
+)
+def test_other_scripts_keep_their_letters(prompt: str, expected: str) -> None:
+    # The classifier must read the words of a prompt in another script, not an empty string.
+    assert normalize(prompt) == expected
+
+
+def test_lookalikes_fold_only_where_they_disguise_latin_text() -> None:
+    assert normalize("Ꮃhite pоwer, Ꭺnthrax") == "white power anthrax"  # Cherokee and Cyrillic disguising English
+    # In a Russian prompt, only the word that mixes scripts is folded (a Cyrillic о inside "nоde").
+    assert normalize("русский текст и слово nоde") == "русский текст и слово node"
+
+
 def test_spaced_words_are_resplit_with_a_vocabulary() -> None:
     vocab = frozenset({"fetish", "outfit", "a", "kidnap", "child"})
     assert segment("fetishoutfit", vocab) == "fetish outfit"
