@@ -36,8 +36,8 @@ SEEDS_FILE = DATA_DIR / "safety_seeds_train.jsonl"
 # tier, 20 jailbreak and chatty registers, 26 real people, hate, illicit and CBRN with obfuscations, 27 a week of
 # everyday traffic with implied harms): they found failure classes, chose the head's settings (19 to 21, before
 # they joined, chose 8 epochs), and train the prompt head (so its figures on them are optimistic). The held-out
-# file holds sets 6, 7, 10, 16 and 22 (7 and 10 written after the head was first fine-tuned, 16 after the second,
-# 22 after the third); they are never trained or tuned on.
+# file holds sets 6, 7, 10, 16, 22 and 28 (7 and 10 written after the head was first fine-tuned, 16 after the
+# second, 22 and 28 after the third; 28 is multilingual); they are never trained or tuned on.
 # Over-refusal twins written by hand per kind of look-alike (homonyms, idioms, safe targets and contexts,
 # definitions, history, absurd discrimination questions, public and fictional privacy) with unsafe contrasts of the
 # same shapes; training only. Written without sight of XSTest, which stays a benchmark.
