@@ -28,7 +28,6 @@ from limner.evals.safety_data import BLIND_HELDOUT_FILE, HELDOUT_FILE, read_json
 from limner.evals.safety_families import FILES as FAMILY_FILES
 from limner.safety.classifier import prefetched
 from limner.safety.image_io import load_image
-from limner.safety.normalize import views
 from limner.safety.stack import SafetySettings, SafetyStack
 from limner.safety.verdict import Decision
 
@@ -194,7 +193,7 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
 
 def _readings(stack: SafetyStack, prompts: list[str]) -> list[str]:
     """Every normalised reading the classifier layer will embed for these prompts (for `prefetched`)."""
-    return [v for p in prompts for v in views(p, stack.vocab, stack.words)]
+    return [v for p in prompts for v in stack.head_readings(p)]
 
 
 def xstest(stack: SafetyStack, path: Path) -> dict[str, Any]:

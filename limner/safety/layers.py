@@ -35,6 +35,8 @@ class Request:
     user: str | None
     images: list[Image.Image] = field(default_factory=list)
     views: list[str] = field(default_factory=list)  # extra normalised readings (see normalize.views)
+    gloss: str | None = None  # English gloss of a prompt in another language, for rules (see gloss.py)
+    head_gloss: str | None = None  # the gloss the classifier reads: words for people left as written
     signals: dict[str, Any] = field(default_factory=dict)
 
 
@@ -149,7 +151,7 @@ class RulesLayer:
     def check(self, req: Request) -> Verdict:
         """Refused by the first rule that fires on the prompt or any of its readings (the others listed in the reason).
         Also leaves the context-exempt categories in `signals` for the classifier layer."""
-        texts = [req.normalised, *req.views]
+        texts = [req.normalised, *req.views, *([req.gloss] if req.gloss else [])]
         req.signals["context_exempt"] = self.exempted(texts, minor=req.minor)
         fired = self.fired(texts, minor=req.minor, low=req.low)
         if not fired:
@@ -264,7 +266,7 @@ class ClassifierLayer:
         """Refused in the category that exceeds its tier's threshold by the most (a category's score is its highest
         over the prompt's readings; context-exempt categories are skipped). Scores are reported either way."""
         # Score every reading of the prompt; a category's score is its highest over the readings.
-        all_scores = self.classifier.scores([req.normalised, *req.views])
+        all_scores = self.classifier.scores(head_readings(req))
         scores = {
             k: max(s[k] for s in all_scores) if k != "allow" else min(s[k] for s in all_scores) for k in all_scores[0]
         }
@@ -283,6 +285,14 @@ class ClassifierLayer:
 
 
 # ---------------------------------------------------------------- image layers
+
+
+def head_readings(req: Request) -> list[str]:
+    """Every reading of the prompt the classifier scores: the normalised views and the head's gloss."""
+    out = [req.normalised, *req.views]
+    if req.head_gloss and req.head_gloss not in out:
+        out.append(req.head_gloss)
+    return out
 
 
 class MonitorLayer:

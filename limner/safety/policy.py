@@ -47,6 +47,7 @@ TOP_KEYS: frozenset[str] = frozenset(
         "age",
         "moderation",
         "classifier",
+        "gloss",
         "image",
         "chat",
         "misuse",
@@ -137,6 +138,7 @@ class Policy:
     low_relaxes: list[str]
     classifier: dict[str, Any]
     thresholds: dict[str, Thresholds]
+    gloss: str | None  # the word table for English readings of other languages (gloss.py); None: no gloss
     image: dict[str, Any]
     chat: dict[str, Any]
     misuse: dict[str, Any]
@@ -332,6 +334,12 @@ def validate(data: dict[str, Any], source: str = "<policy>") -> Policy:
     for c, spec in th_spec.items():
         _expect(c == "default" or c in cats, f"classifier.thresholds.{c}", f"unknown category {c!r}")
         thresholds[c] = _thresholds(spec, f"classifier.thresholds.{c}")
+    gloss = data.get("gloss")
+    _expect(
+        gloss is None or gloss is False or (isinstance(gloss, str) and gloss.strip()),
+        "gloss",
+        f"must be a path to a gloss table or false, got {gloss!r}",
+    )
     image = dict(data.get("image") or {})
     nud = image.get("nudity") or {}
     if "thresholds" in nud:
@@ -418,6 +426,7 @@ def validate(data: dict[str, Any], source: str = "<policy>") -> Policy:
         low_relaxes=low_relaxes,
         classifier=clf,
         thresholds=thresholds,
+        gloss=gloss or None,
         image=image,
         chat=dict(data.get("chat") or {}),
         misuse=misuse,

@@ -20,6 +20,8 @@ from PIL import Image
 from limner.safety.audit import AuditError, AuditStore
 from limner.safety.chat import ChatJudgeLayer
 from limner.safety.classifier import PromptClassifier, PromptHead
+from limner.safety.gloss import HEAD_KEEPS, Gloss
+from limner.safety.gloss import load as load_gloss
 from limner.safety.hashes import HashList, image_fingerprint
 from limner.safety.image_layers import HashLayer, ImageSizeLayer, NudityLayer, OptOutFaceLayer, PersonLayer
 from limner.safety.layers import (
@@ -32,6 +34,7 @@ from limner.safety.layers import (
     Request,
     RulesLayer,
     StyleLayer,
+    head_readings,
     refuse,
 )
 from limner.safety.normalize import base_vocab, views
@@ -40,6 +43,15 @@ from limner.safety.policy import POLICY_DIR, Policy, load_policy, policy_words
 from limner.safety.verdict import Decision, Verdict
 
 MODERATION_LEVELS: tuple[str, ...] = ("auto", "low")
+
+
+def _policy_file(policy: Policy, name: str | Path) -> Path:
+    """A file a policy names: absolute, beside the policy file, or else in the shipped policy folder."""
+    p = Path(name)
+    if p.is_absolute():
+        return p
+    beside = Path(policy.source).parent / p
+    return beside if beside.exists() else POLICY_DIR / p
 
 
 def default_home() -> Path:
@@ -86,6 +98,7 @@ class SafetyStack:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     vocab: frozenset[str] = field(default_factory=frozenset)  # words for re-splitting spaced-out letters
     words: frozenset[str] = field(default_factory=frozenset)  # the policy's own words, that split fragments join into
+    gloss: Gloss | None = None  # English readings of prompts in other languages (policy `gloss:`)
 
     @classmethod
     def from_policy(cls, path: str | Path | None = None, settings: SafetySettings | None = None) -> SafetyStack:
@@ -118,15 +131,10 @@ class SafetyStack:
         stack = cls(policy=policy, settings=s, audit=audit, optout=optout, vocab=base_vocab() | words, words=words)
         if s.chat is not None:
             policy.chat["enabled"] = bool(s.chat)
+        if policy.gloss is not None:
+            stack.gloss = load_gloss(_policy_file(policy, policy.gloss), english=base_vocab())
         clf_cfg = policy.classifier
-        head = Path(clf_cfg.get("head", "heads/prompt_head.safetensors"))
-        head = (
-            head
-            if head.is_absolute()
-            else (
-                Path(policy.source).parent / head if (Path(policy.source).parent / head).exists() else POLICY_DIR / head
-            )
-        )
+        head = _policy_file(policy, clf_cfg.get("head", "heads/prompt_head.safetensors"))
 
         # ---- THE LAYERS, in order: cheap checks first. This is the one place they are listed. ----
         stack.prompt_layers = [
@@ -169,6 +177,9 @@ class SafetyStack:
             raise ValueError(f"age must be an integer between 0 and 150, got {age!r}")
         minor = age is not None and age < self.policy.adult_age
         v = views(prompt, self.vocab, self.words)
+        gloss = head_gloss = None
+        if self.gloss is not None and (gloss := self.gloss.read(v[0])) is not None:
+            head_gloss = self.gloss.read(v[0], keep=HEAD_KEEPS)
         return Request(
             prompt=prompt,
             normalised=v[0],
@@ -179,6 +190,8 @@ class SafetyStack:
             user=user,
             images=list(images or []),
             views=v[1:],
+            gloss=gloss,
+            head_gloss=head_gloss,
         )
 
     def _run(self, layers: list[Layer], req: Request, *, stop_early: bool) -> list[Verdict]:
@@ -292,6 +305,10 @@ class SafetyStack:
                 )
             )
         return d
+
+    def head_readings(self, prompt: str) -> list[str]:
+        """Every reading of `prompt` the classifier layer scores (normalised views and the head's gloss)."""
+        return head_readings(self._request(prompt, "prompt", None, "auto", None))
 
     def prompt_head(self) -> PromptHead | None:
         """The classifier layer's head (loaded now), or None when the stack has no classifier layer."""
