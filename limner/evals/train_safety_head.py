@@ -21,7 +21,10 @@ from typing import Any
 import numpy as np
 
 from limner.safety.classifier import EMBED_DIM, PromptHead, embed
-from limner.safety.normalize import normalize
+from limner.safety.gloss import HEAD_KEEPS
+from limner.safety.gloss import TABLE_PATH as GLOSS_TABLE
+from limner.safety.gloss import load as load_gloss
+from limner.safety.normalize import base_vocab, normalize
 from limner.safety.policy import POLICY_DIR, REQUIRED_CATEGORIES
 
 DEFAULT_OUT = POLICY_DIR / "heads" / "prompt_head.safetensors"
@@ -234,14 +237,23 @@ def training_files(include_dev: bool = True) -> dict[Path, float]:
     return files
 
 
-def training_set(files: dict[Path, float]) -> tuple[list[str], list[str], list[float]]:
-    """(prompts, labels, weights) from labelled files and each one's weight per prompt (`training_files`)."""
+def training_set(files: dict[Path, float], glosses: bool = True) -> tuple[list[str], list[str], list[float]]:
+    """(prompts, labels, weights) from labelled files and each one's weight per prompt (`training_files`). With
+    `glosses`, a prompt in another language also trains as the English gloss the classifier reads beside it
+    (`safety/gloss.py`, with words for people left as written), with the same label and weight."""
     texts, labels, weights = [], [], []
     for path, w in files.items():
         t, lab = training_examples(path)
         texts += t
         labels += lab
         weights += [w] * len(t)
+    if glosses:
+        table = load_gloss(GLOSS_TABLE, english=base_vocab())
+        for i in range(len(texts)):
+            if (g := table.read(normalize(texts[i]), keep=HEAD_KEEPS)) is not None:
+                texts.append(g)
+                labels.append(labels[i])
+                weights.append(weights[i])
     return texts, labels, weights
 
 

@@ -4,7 +4,8 @@ The prompt head is a MiniLM encoder fine-tuned on mostly English prompts. Read i
 same request scores far lower, so a refusal the policy asks for in English slips through in other languages.
 A gloss is one more reading of the prompt: each word or phrase the table knows is replaced by its English gloss,
 the rest left as written, and rules and the head read it beside the original readings (`normalize.views`). The
-original readings still count, so a gloss can add a refusal but never removes one.
+original readings still count, so a gloss never hides what the prompt says; like any reading, it can also show a
+rule's allowed context ("museo" reads "museum"), which keeps the head from refusing that category alone.
 
 The head reads a gloss that leaves the words for people as written (`HEAD_KEEPS`). A gloss is partial: "niños
 jugando con pistolas de agua" becomes "child jugando con pistol de agua". Trained on English, the head reads an
@@ -45,8 +46,11 @@ HEAD_KEEPS: frozenset[str] = frozenset(
     {"child", "children", "kid", "kids", "girl", "boy", "baby", "student", "teenager", "schoolgirl", "minor"}
     | {"years old"}
 )
-# A prompt is English enough to skip when this share of its Latin words (3+ letters) are English words.
+# A prompt is English enough to skip when this share of its Latin words (3+ letters) are English words; from
+# MIXED_SHARE on it mixes English in ("ein foto von meinem hund wearing a party hat"), and its English words are
+# read as English ("hat" is Swedish for hate).
 ENGLISH_SHARE = 0.6
+MIXED_SHARE = 0.3
 
 
 class GlossError(ValueError):
@@ -121,19 +125,23 @@ class Gloss:
             + len(self.unspaced)
         )
 
+    def english_share(self, normalised: str) -> float:
+        """The share of a prompt's Latin-letter words (3+ letters) that are English words (0 with none)."""
+        latin = [t for t in normalised.split() if len(t) >= 3 and t.isascii() and t.isalpha()]
+        return sum(t in self.english for t in latin) / len(latin) if latin else 0.0
+
     def is_english(self, normalised: str) -> bool:
         """True for a prompt in Latin letters whose longer words are mostly English (it is not glossed)."""
-        tokens = normalised.split()
-        if _UNSPACED.search(normalised) or not all(t.isascii() for t in tokens):
+        if _UNSPACED.search(normalised) or not normalised.isascii():
             return False
-        latin = [t for t in tokens if len(t) >= 3 and t.isalpha()]
-        return bool(latin) and sum(t in self.english for t in latin) >= ENGLISH_SHARE * len(latin)
+        return self.english_share(normalised) >= ENGLISH_SHARE
 
     def read(self, normalised: str, keep: frozenset[str] = frozenset()) -> str | None:
         """The English gloss of an already normalised prompt, or None when there is nothing to gloss. Keys whose
         English is in `keep` stay as written."""
         if not normalised or self.is_english(normalised):
             return None
+        mixed = self.english_share(normalised) >= MIXED_SHARE
         s = normalised
         for key, en in self.unspaced:
             if en not in keep and key in s:
@@ -149,6 +157,10 @@ class Gloss:
             if phrase is not None:
                 out.extend([phrase[1]] if phrase[1] not in keep else tokens[i : i + phrase[0]])
                 i += phrase[0]
+                continue
+            if mixed and tok in self.english:
+                out.append(tok)
+                i += 1
                 continue
             english = self.words.get(tok)
             if english is None:
