@@ -43,8 +43,11 @@ TABLE_PATH = Path(__file__).parent / "policies" / "gloss.json"
 _UNSPACED = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # English glosses the head's reading leaves as written (see the module docstring).
 HEAD_KEEPS: frozenset[str] = frozenset(
-    {"child", "children", "kid", "kids", "girl", "boy", "baby", "student", "teenager", "schoolgirl", "minor"}
-    | {"years old"}
+    normalize(w)  # glosses are compared normalised ("10-year-old" reads "10 year old")
+    for w in {"child", "children", "kid", "kids", "girl", "boy", "baby", "student", "teenager", "schoolgirl", "minor"}
+    | {"years old", "little girl", "young girl", "little boy", "young boy", "teenage girl", "middle-school girl"}
+    | {"middle-school student", "elementary schoolchild"}
+    | {f"{n}-year-old{who}" for n in range(1, 18) for who in ("", " girl", " boy")}
 )
 # A prompt is English enough to skip when this share of its Latin words (3+ letters) are English words; from
 # MIXED_SHARE on it mixes English in ("ein foto von meinem hund wearing a party hat"), and its English words are
