@@ -22,10 +22,9 @@ import numpy as np
 
 from limner.safety.classifier import EMBED_DIM, PromptHead, embed
 from limner.safety.gloss import HEAD_KEEPS
-from limner.safety.gloss import TABLE_PATH as GLOSS_TABLE
-from limner.safety.gloss import load as load_gloss
-from limner.safety.normalize import base_vocab, normalize
+from limner.safety.normalize import normalize
 from limner.safety.policy import POLICY_DIR, REQUIRED_CATEGORIES
+from limner.safety.stack import SafetySettings, SafetyStack
 
 DEFAULT_OUT = POLICY_DIR / "heads" / "prompt_head.safetensors"
 TUNE_EPOCHS = 8  # passes over the data when fine-tuning (why eight: `tune`)
@@ -240,15 +239,19 @@ def training_files(include_dev: bool = True) -> dict[Path, float]:
 def training_set(files: dict[Path, float], glosses: bool = True) -> tuple[list[str], list[str], list[float]]:
     """(prompts, labels, weights) from labelled files and each one's weight per prompt (`training_files`). With
     `glosses`, a prompt in another language also trains as the English gloss the classifier reads beside it
-    (`safety/gloss.py`, with words for people left as written), with the same label and weight."""
+    (`safety/gloss.py`, the shipped policy's table, with words for people left as written), with the same label
+    and weight."""
     texts, labels, weights = [], [], []
     for path, w in files.items():
         t, lab = training_examples(path)
         texts += t
         labels += lab
         weights += [w] * len(t)
-    if glosses:
-        table = load_gloss(GLOSS_TABLE, english=base_vocab())
+    if not glosses:
+        return texts, labels, weights
+    settings = SafetySettings(record=False, classifier=False, images=False, optout_path=":memory:")
+    table = SafetyStack.from_policy(None, settings).gloss
+    if table is not None:
         for i in range(len(texts)):
             if (g := table.read(normalize(texts[i]), keep=HEAD_KEEPS)) is not None:
                 texts.append(g)

@@ -78,7 +78,7 @@ class Gloss:
             raise GlossError(f"gloss table must map languages to entries, got {type(table).__name__}")
         words: dict[str, str] = {}
         stems: dict[str, str] = {}
-        phrases: dict[str, str] = {}
+        phrases: dict[tuple[str, bool], str] = {}  # (phrase, whether its last word is a stem) -> English
         unspaced: dict[str, str] = {}
         for lang, entries in table.items():
             if not isinstance(entries, Mapping):
@@ -99,7 +99,7 @@ class Gloss:
                 if _UNSPACED.search(key):
                     unspaced.setdefault(key, english_gloss)
                 elif " " in key:
-                    phrases.setdefault(key + ("*" if stem else ""), english_gloss)
+                    phrases.setdefault((key, stem), english_gloss)
                 elif stem:
                     stems.setdefault(key, english_gloss)
                 else:
@@ -109,9 +109,9 @@ class Gloss:
         for k, v in sorted(stems.items(), key=by_length):
             stem_index.setdefault(k[:2], []).append((k, v))
         phrase_index: dict[str, list[tuple[tuple[str, ...], bool, str]]] = {}
-        for k, v in sorted(phrases.items(), key=lambda kv: (-len(kv[0].split()), kv[0])):
-            toks = tuple(k.rstrip("*").split())
-            phrase_index.setdefault(toks[0], []).append((toks, k.endswith("*"), v))
+        for (k, stem), v in sorted(phrases.items(), key=lambda kv: (-len(kv[0][0].split()), kv[0])):
+            toks = tuple(k.split())
+            phrase_index.setdefault(toks[0], []).append((toks, stem, v))
         return cls(
             words=words,
             stems={k: tuple(v) for k, v in stem_index.items()},
@@ -133,18 +133,20 @@ class Gloss:
         latin = [t for t in normalised.split() if len(t) >= 3 and t.isascii() and t.isalpha()]
         return sum(t in self.english for t in latin) / len(latin) if latin else 0.0
 
-    def is_english(self, normalised: str) -> bool:
-        """True for a prompt in Latin letters whose longer words are mostly English (it is not glossed)."""
+    def is_english(self, normalised: str, share: float | None = None) -> bool:
+        """True for a prompt in Latin letters whose longer words are mostly English (it is not glossed). `share`:
+        its `english_share`, when already known."""
         if _UNSPACED.search(normalised) or not normalised.isascii():
             return False
-        return self.english_share(normalised) >= ENGLISH_SHARE
+        return (self.english_share(normalised) if share is None else share) >= ENGLISH_SHARE
 
     def read(self, normalised: str, keep: frozenset[str] = frozenset()) -> str | None:
         """The English gloss of an already normalised prompt, or None when there is nothing to gloss. Keys whose
         English is in `keep` stay as written."""
-        if not normalised or self.is_english(normalised):
+        share = self.english_share(normalised)
+        if not normalised or self.is_english(normalised, share):
             return None
-        mixed = self.english_share(normalised) >= MIXED_SHARE
+        mixed = share >= MIXED_SHARE
         s = normalised
         for key, en in self.unspaced:
             if en not in keep and key in s:

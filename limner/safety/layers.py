@@ -253,6 +253,14 @@ def over_threshold(policy: Policy, scores: dict[str, float], *, minor: bool, low
     return worst
 
 
+def head_readings(req: Request) -> list[str]:
+    """Every reading of the prompt the classifier scores: the normalised views and the head's gloss."""
+    out = [req.normalised, *req.views]
+    if req.head_gloss and req.head_gloss not in out:
+        out.append(req.head_gloss)
+    return out
+
+
 class ClassifierLayer:
     """The learned head on MiniLM embeddings: a backstop for paraphrases the rules do not name."""
 
@@ -285,14 +293,6 @@ class ClassifierLayer:
 
 
 # ---------------------------------------------------------------- image layers
-
-
-def head_readings(req: Request) -> list[str]:
-    """Every reading of the prompt the classifier scores: the normalised views and the head's gloss."""
-    out = [req.normalised, *req.views]
-    if req.head_gloss and req.head_gloss not in out:
-        out.append(req.head_gloss)
-    return out
 
 
 class MonitorLayer:
