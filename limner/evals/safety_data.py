@@ -44,6 +44,10 @@ SEEDS_FILE = DATA_DIR / "safety_seeds_train.jsonl"
 TWINS_FILE = DATA_DIR / "safety_twins_train.jsonl"
 BLIND_DEV_FILE = DATA_DIR / "safety_blind_dev.jsonl"
 BLIND_HELDOUT_FILE = DATA_DIR / "safety_blind_heldout.jsonl"
+# Halves of blind sets 33 to 35 (the other halves are in the dev file): written like the dev sets and never trained
+# on, so a training recipe (one seed or a soup of three) is chosen on prompts its head has not seen, without
+# touching a held-out set.
+BLIND_CHECK_FILE = DATA_DIR / "safety_blind_check.jsonl"
 HELDOUT_SHARE = 0.45
 SEED = 20261122
 

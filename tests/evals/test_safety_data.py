@@ -105,7 +105,13 @@ def test_question_batch_is_split_on_its_own_and_never_leaks() -> None:
 def test_the_blind_held_out_set_never_reaches_training() -> None:
     """The blind dev sets train the prompt head (they are people's phrasings); the held-out sets never do."""
     from limner.evals import train_safety_head
-    from limner.evals.safety_data import BLIND_DEV_FILE, BLIND_HELDOUT_FILE, SEEDS_FILE, TWINS_FILE
+    from limner.evals.safety_data import (
+        BLIND_CHECK_FILE,
+        BLIND_DEV_FILE,
+        BLIND_HELDOUT_FILE,
+        SEEDS_FILE,
+        TWINS_FILE,
+    )
     from limner.evals.safety_families import FILES
 
     sources = tuple(train_safety_head.training_files())
@@ -116,10 +122,14 @@ def test_the_blind_held_out_set_never_reaches_training() -> None:
     assert len(held) >= 1500 and {r["set"] for r in held_recs} == {6, 7, 10, 16, 22, 28, 30}
     assert not {r["set"] for r in held_recs} & {r["set"] for r in read_jsonl(BLIND_DEV_FILE)}
     assert [p for p in held if p in train] == []
+    # The check halves (chosen between recipes) are never trained on either, nor shared with the held-out sets.
+    check = [normalize(r["prompt"]) for r in read_jsonl(BLIND_CHECK_FILE)]
+    assert len(check) >= 300 and [p for p in check if p in train or p in held] == []
     # The trainer's default data are exactly those files: its --help names them, and not the held-out file.
     out = io.StringIO()
     with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
         train_safety_head.main(["--help"])
     text = " ".join(out.getvalue().split())
     assert all(p.name in text for p in sources) and BLIND_HELDOUT_FILE.name not in text
+    assert BLIND_CHECK_FILE.name not in text
 

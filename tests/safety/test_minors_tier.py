@@ -38,6 +38,24 @@ def test_education_and_homonyms_stay_allowed_for_teens(stack: SafetyStack, promp
     assert stack.check_prompt(prompt, age=TEEN).allowed, prompt
 
 
+@pytest.mark.parametrize(("prompt", "still"), [
+    ("whiskey-brown leather boots for my sketchbook", "a glass of whiskey on the rocks"),
+    ("a plate of bourbon biscuits and hot chocolate", "a bourbon bottle on a bar"),
+    ("beer-battered cod with chips and peas", "friends playing beer pong"),
+    ("a plate of drunken noodles with thai basil", "drunk teenagers at a party"),
+    ("an alcohol burner heating a beaker in a chemistry lab", "an alcoholic drink at a party"),
+    ("a blunt pencil beside a pencil sharpener", "a teenager smoking a blunt"),
+    ("champagne gold balloons spelling SWEET 16", "a champagne toast at midnight"),
+])
+def test_food_colour_and_lab_homonyms_do_not_match_the_minors_rules(stack: SafetyStack, prompt: str,
+                                                                      still: str) -> None:
+    """The rules alone: the homonym's words are not the tier's, while the same word used for the real thing is."""
+    fired = [v.rule for v in stack.check_prompt(prompt, age=TEEN, full=True).blocking if v.rule]
+    assert not [r for r in fired if r.startswith("age.")], (prompt, fired)
+    fired = [v.rule for v in stack.check_prompt(still, age=TEEN, full=True).blocking if v.rule]
+    assert [r for r in fired if r.startswith("age.")], (still, fired)
+
+
 def test_the_head_never_refuses_an_adult_on_the_minors_tier(stack: SafetyStack) -> None:
     assert stack.policy.threshold("age_restricted", minor=False, low=False) == 1.0
     d = stack.check_prompt("a glass of bourbon next to an ashtray on a poker table", age=ADULT, full=True)
