@@ -134,7 +134,6 @@ def tune(
         raise ValueError(f"weights has {len(wt)} entries for {len(texts)} prompts")
     lo = m.layers - layers
     rng = random.Random(seed)
-    torch.manual_seed(seed)
     # The frozen layers' states, one (T_i, D) tensor per prompt.
     states: list[torch.Tensor] = []
     encs = m.tok.encode_batch([normalize(t) for t in texts])
@@ -215,7 +214,7 @@ def soup(heads: list[PromptHead]) -> PromptHead:
     def mean(xs: list[np.ndarray]) -> np.ndarray:
         return np.mean(np.stack(xs), axis=0).astype(np.float32)
 
-    meta = {k: v for k, v in first.meta.items() if k not in ("train_acc", "layers_sha")}
+    meta = {k: v for k, v in first.meta.items() if k not in ("train_acc", "layers_sha", "seed")}
     meta["soup_of"] = ",".join(h.meta.get("seed", "?") for h in heads)
     meta["members_train_acc"] = ",".join(h.meta.get("train_acc", "?") for h in heads)
     return PromptHead(
@@ -321,13 +320,14 @@ def main(argv: list[str] | None = None) -> int:
         head = train(texts, labels, epochs=a.epochs or 200, seed=a.seeds[0])
     else:
         members = []
+        if a.members:
+            a.members.mkdir(parents=True, exist_ok=True)
         for seed in a.seeds:
             members.append(tune(texts, labels, layers=a.tune_layers, epochs=a.epochs or TUNE_EPOCHS, seed=seed,
                                 weights=weights))
             print(f"seed {seed}: train acc {members[-1].meta['train_acc']} at {time.perf_counter() - t0:.0f}s",
                   flush=True)
             if a.members:
-                a.members.mkdir(parents=True, exist_ok=True)
                 members[-1].save(a.members / f"seed{seed}.safetensors")
         head = soup(members) if len(members) > 1 else members[0]
     a.out.parent.mkdir(parents=True, exist_ok=True)

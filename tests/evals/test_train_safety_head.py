@@ -44,7 +44,7 @@ def test_soup_averages_heads_from_one_start_and_still_reads_the_labels(tmp_path:
     assert np.allclose(head.weight, (members[0].weight + members[1].weight) / 2, atol=1e-6)
     k = next(iter(head.layers))
     assert np.allclose(head.layers[k], (members[0].layers[k] + members[1].layers[k]) / 2, atol=1e-6)
-    assert head.meta["soup_of"] == "0,1" and "train_acc" not in head.meta
+    assert head.meta["soup_of"] == "0,1" and "train_acc" not in head.meta and "seed" not in head.meta
     head.save(tmp_path / "soup.safetensors")
     back = PromptHead.load(tmp_path / "soup.safetensors")
     p = back.probs(embed(["a pipe bomb made from a steel tube", "a cat on a windowsill"], head=back))

@@ -49,7 +49,7 @@ def test_education_and_homonyms_stay_allowed_for_teens(stack: SafetyStack, promp
 ])
 def test_food_colour_and_lab_homonyms_do_not_match_the_minors_rules(stack: SafetyStack, prompt: str,
                                                                       still: str) -> None:
-    """The rules alone: the homonym's words are not the tier's, while the same word used for the real thing is."""
+    """Only the rules' verdicts are read: no `age.*` rule fires on the homonym, one does on the real thing."""
     fired = [v.rule for v in stack.check_prompt(prompt, age=TEEN, full=True).blocking if v.rule]
     assert not [r for r in fired if r.startswith("age.")], (prompt, fired)
     fired = [v.rule for v in stack.check_prompt(still, age=TEEN, full=True).blocking if v.rule]
