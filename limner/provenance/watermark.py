@@ -61,18 +61,18 @@ class WatermarkConfig:
     """Watermark geometry, strength and detector settings; marks are only read with the config that
     made them. The defaults were chosen on the development renders (bench/provenance/tune.py)."""
 
-    chip: int = 5  # pixels per chip side
-    grid: int = 16  # chips per tile side: tile = chip * grid pixels
+    chip: int = 2  # pixels per chip side (small chips: many chips per bit average the host texture out)
+    grid: int = 40  # chips per tile side: tile = chip * grid pixels
     pilot_share: float = 0.15  # share of the chips that carry the pilot instead of data
     window_power: float = 0.25  # chip shape sin^p per axis: 1 = raised sine, 0 = square (flatter = more energy)
     flat_level: float = 2.49  # max deviation before rounding on flat pixels: rounds to <= 2 grey levels
     masking_slope: float = 0.115  # extra grey levels per grey level of local contrast (5x5 range)
-    masked_level: float = 16.0  # cap on the deviation of textured / edge pixels
+    masked_level: float = 4.0  # cap on the deviation of textured / edge pixels (more is lost in the host estimate)
     psnr_db: float = 45.0  # distortion budget (JPEG q75 reads fall off a cliff above ~45.2 on white renders)
     highpass_sigma: float = 3.0  # Gaussian sigma (pixels) removed from the residual before folding
     residual_clip: float = 8.0  # grey levels; bounds the influence of edges and textures
-    filter_size: int = 7  # bilateral host estimate: neighbourhood (pixels)
-    range_sigma: float = 5.0  # ... and grey-level range: edges and most of the mark stay out of the estimate
+    filter_size: int = 5  # bilateral host estimate: neighbourhood (pixels)
+    range_sigma: float = 4.0  # ... and grey-level range: edges and most of the mark stay out of the estimate
     peaks: int = 3  # pilot peaks to try decoding at
     min_pilot_z: float = 4.0  # a decode is only attempted where the pilot stands out at least this much
     # The pixel layer (see "What that costs"): on images where few pixels survive brightening, those pixels
@@ -80,6 +80,8 @@ class WatermarkConfig:
     pixel_share: float = 0.7
     survive_level: int = 225  # a pixel with a channel <= this keeps that channel, and the mark, when brightened 10%
     pixel_when_below: float = 0.15  # the layer is used when fewer than this share of pixels survive
+    informed: float = 0.5  # share of the host's reading of each coded bit the embedder works against; 0 = off
+    informed_max: float = 3.0  # cap on one coded bit's gain (before the gains are normalised to rms 1)
 
     @property
     def tile(self) -> int:
@@ -144,10 +146,13 @@ def _patterns(key: bytes, cfg: WatermarkConfig) -> _KeyPatterns:
                         bit_of_pixel, pixel_sign)
 
 
-def tile_pattern(key: bytes, payload: int, cfg: WatermarkConfig) -> np.ndarray:
-    """The (tile, tile) float pattern in [-1, 1] that carries `payload`."""
+def tile_pattern(key: bytes, payload: int, cfg: WatermarkConfig, gains: np.ndarray | None = None) -> np.ndarray:
+    """The (tile, tile) float pattern that carries `payload`; in [-1, 1] unless `gains` (CODED_BITS,) scale
+    the data chips of each coded bit (informed embedding)."""
     kp = _patterns(key, cfg)
     coded = encode_payload(payload).astype(np.float64) * 2.0 - 1.0
+    if gains is not None:
+        coded = coded * gains
     data = coded[np.maximum(kp.bit_of_chip, 0)] * kp.spread
     chips = np.where(kp.bit_of_chip < 0, kp.pilot, data)
     return np.kron(chips, kp.window)
@@ -183,6 +188,20 @@ def amplitude_map(rgb: np.ndarray, cfg: WatermarkConfig) -> tuple[np.ndarray, np
     return amp, flat
 
 
+@lru_cache(maxsize=1)
+def _dither_tile() -> np.ndarray:
+    """(97, 89) float32 uniform in (-0.5, 0.5): a fixed rounding dither. Its period is coprime with any tile
+    below 89 pixels, so folding averages it out instead of adding a fixed pattern to every tile."""
+    return (np.random.default_rng(0x11A7).random((97, 89)) - 0.5).astype(np.float32) * np.float32(0.999)
+
+
+def _dither(h: int, w: int) -> np.ndarray:
+    """(H, W) rounding dither: the mark's mean change then grows smoothly with its gain, so the budget
+    search can spend the whole budget instead of stopping below a step where many pixels round up at once."""
+    t = _dither_tile()
+    return np.tile(t, (-(-h // t.shape[0]), -(-w // t.shape[1])))[:h, :w]
+
+
 def _render(img: np.ndarray, delta: np.ndarray) -> np.ndarray:
     """float32 RGB (.., 3) + the grey `delta` (..) rounded first (so every channel moves alike), clipped."""
     return np.clip(img + np.rint(delta)[..., None], 0, 255)
@@ -204,6 +223,12 @@ def embed_measured(rgb: np.ndarray, key: bytes, payload: int, cfg: WatermarkConf
 
     `visible` (H, W) bool: the distortion budget is spent over those pixels only (the RGB under fully
     transparent pixels is never seen, so it is marked at the same strength for free).
+
+    Informed embedding (`cfg.informed` > 0, images without the pixel layer): the host image's own
+    projection on each coded bit's chips (what the detector reads from the unmarked image) is measured,
+    and each bit's chips are scaled so that bits the host works against get more of the budget and bits it
+    already helps get less (improved spread spectrum, Malvar & Florencio 2003). Photos, whose texture
+    leaves more host in the residual than the mark, need it; on flat renders the host reads ~0.
     """
     cfg = cfg or WatermarkConfig()
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
@@ -213,55 +238,87 @@ def embed_measured(rgb: np.ndarray, key: bytes, payload: int, cfg: WatermarkConf
         raise ValueError(f"visible mask shape {visible.shape} does not match the image {(h, w)}")
     if visible is not None and (not visible.any() or visible.all()):
         visible = None
-    t = tile_pattern(key, payload, cfg).astype(np.float32)
     reps = (-(-h // cfg.tile), -(-w // cfg.tile))
-    pattern = np.tile(t, reps)[:h, :w]  # (H, W) in [-1, 1]
+    pix: np.ndarray | None = None
+    keep: np.ndarray | None = None
     if cfg.pixel_share > 0:
         keep = rgb.min(axis=2) <= cfg.survive_level  # one channel that survives carries the grey change
         if 0 < keep.mean() < cfg.pixel_when_below:
             pix = np.tile(pixel_tile(key, payload, cfg).astype(np.float32), reps)[:h, :w]
+
+    def field(gains: np.ndarray | None) -> np.ndarray:
+        pattern = np.tile(tile_pattern(key, payload, cfg, gains).astype(np.float32), reps)[:h, :w]  # (H, W)
+        if pix is not None and keep is not None:
             b = np.float32(cfg.pixel_share)
             pattern = np.where(keep, (1 - b) * pattern + b * pix, pattern)
+        return pattern
+
     amp, flat = amplitude_map(rgb, cfg)
     img = rgb.astype(np.float32)
-    target = 255.0**2 / 10 ** (cfg.psnr_db / 10.0)
+    dither = np.where(flat, np.float32(0.0), _dither(h, w))  # flat pixels round plainly: they stay <= 2 levels
+    out, db = _fit(img, field(None), amp, flat, dither, visible, cfg)
+    if cfg.informed > 0 and pix is None:
+        sign = encode_payload(payload).astype(np.float64) * 2.0 - 1.0
+        host = _informed_reading(rgb, key, cfg) * sign  # (CODED_BITS,) > 0 where the host helps a bit
+        mark = _informed_reading(out.astype(np.uint8), key, cfg) * sign - host  # the mark's share at gain 1
+        per_gain = float(np.median(mark))
+        if per_gain > 0:
+            gains = np.clip((float(np.mean(mark)) + float(np.mean(host)) - cfg.informed * host) / per_gain,
+                            0.0, cfg.informed_max)
+            rms = float(np.sqrt(np.mean(gains**2)))
+            if rms > 0:
+                out, db = _fit(img, field(gains / rms), amp, flat, dither, visible, cfg)
+    return out.astype(np.uint8), db
 
+
+def _fit(img: np.ndarray, pattern: np.ndarray, amp: np.ndarray, flat: np.ndarray, dither: np.ndarray,
+         visible: np.ndarray | None, cfg: WatermarkConfig) -> tuple[np.ndarray, float]:
+    """The marked float32 image (H, W, 3) at the largest gain the PSNR budget allows, and its PSNR.
+
+    Flat pixels sit at their cap and the masked ones fill the rest of the budget; when the flat pixels
+    alone exceed it, both are scaled down together.
+    """
+    h, w = img.shape[:2]
+    target = 255.0**2 / 10 ** (cfg.psnr_db / 10.0)
     # the budget search runs on a strided subset (~16k pixels, cheap at 1024^2); one exact check follows
     step = max(1, int(np.sqrt(h * w / 16384)))
     sel = (slice(None, None, step), slice(None, None, step))
-    s_img, s_pat, s_amp, s_flat = img[sel], pattern[sel], amp[sel], flat[sel]
+    s_img, s_pat, s_amp, s_flat, s_dit = img[sel], pattern[sel], amp[sel], flat[sel], dither[sel]
     if visible is not None:
-        s_img, s_pat, s_amp, s_flat = (a[visible][:: step * step] for a in (img, pattern, amp, flat))
+        s_img, s_pat, s_amp, s_flat, s_dit = (a[visible][:: step * step] for a in (img, pattern, amp, flat, dither))
 
-    def delta(a: np.ndarray, p: np.ndarray, f: np.ndarray, flat_gain: float, masked_gain: float) -> np.ndarray:
-        return a * p * np.where(f, np.float32(flat_gain), np.float32(masked_gain))
+    def delta(a: np.ndarray, p: np.ndarray, f: np.ndarray, d: np.ndarray, flat_gain: float,
+              masked_gain: float) -> np.ndarray:
+        # informed gains can push |p| past 1: the cap `a` of every pixel still holds
+        return np.clip(a * p * np.where(f, np.float32(flat_gain), np.float32(masked_gain)), -a, a) + d
 
-    # flat pixels at their cap and the masked ones filling the rest of the budget; when the flat pixels
-    # alone exceed it, both are scaled down together
-    scale_flat = _mse(_render(s_img, delta(s_amp, s_pat, s_flat, 1.0, 0.0)), s_img) > target
+    scale_flat = _mse(_render(s_img, delta(s_amp, s_pat, s_flat, s_dit, 1.0, 0.0)), s_img) > target
 
     def gains(g: float) -> tuple[float, float]:
         """(flat gain, masked gain) for masked gain g."""
         return (g if scale_flat else 1.0, g)
 
+    def sub_mse(g: float) -> float:
+        return _mse(_render(s_img, delta(s_amp, s_pat, s_flat, s_dit, *gains(g))), s_img)
+
     lo, hi = 0.0, 1.0
-    if not scale_flat and _mse(_render(s_img, delta(s_amp, s_pat, s_flat, *gains(1.0))), s_img) <= target:
+    if not scale_flat and sub_mse(1.0) <= target:
         lo = 1.0  # everything fits at full strength
     else:
         for _ in range(10):
             mid = 0.5 * (lo + hi)
-            if _mse(_render(s_img, delta(s_amp, s_pat, s_flat, *gains(mid))), s_img) > target:
+            if sub_mse(mid) > target:
                 hi = mid
             else:
                 lo = mid
     g = lo
-    out = _render(img, delta(amp, pattern, flat, *gains(g)))
+    out = _render(img, delta(amp, pattern, flat, dither, *gains(g)))
     mse = _visible_mse(out, img, visible)
     while g > 0.05 and mse > target * 1.02:  # the subset under-estimated: shrink to the budget
         g *= float(np.sqrt(target / mse)) * 0.99
-        out = _render(img, delta(amp, pattern, flat, *gains(g)))
+        out = _render(img, delta(amp, pattern, flat, dither, *gains(g)))
         mse = _visible_mse(out, img, visible)
-    return out.astype(np.uint8), (float("inf") if mse == 0 else 10.0 * float(np.log10(255.0**2 / mse)))
+    return out, (float("inf") if mse == 0 else 10.0 * float(np.log10(255.0**2 / mse)))
 
 
 def _visible_mse(out: np.ndarray, img: np.ndarray, visible: np.ndarray | None) -> float:
@@ -289,6 +346,45 @@ def _fold(res: np.ndarray, tile: int) -> np.ndarray:
     acc = padded.reshape(ph // tile, tile, pw // tile, tile).sum(axis=(0, 2), dtype=np.float64)
     cnt = count.reshape(ph // tile, tile, pw // tile, tile).sum(axis=(0, 2), dtype=np.float64)
     return np.where(cnt > 0, acc / np.maximum(cnt, 1.0), 0.0)
+
+
+def _soft_bits(rgb: np.ndarray, key: bytes, cfg: WatermarkConfig) -> np.ndarray:
+    """(CODED_BITS,) the detector's soft reading of each coded bit at the uncropped phase (0, 0)."""
+    kp = _patterns(key, cfg)
+    res = _residual(luminance(rgb), cfg)
+    np.clip(res, -cfg.residual_clip, cfg.residual_clip, out=res)
+    return _chip_soft(_fold(res, cfg.tile).astype(np.float64), kp, cfg)
+
+
+INFORMED_VIEWS = ["as_is", "jpeg", "half"]
+
+
+def _informed_reading(rgb: np.ndarray, key: bytes, cfg: WatermarkConfig) -> np.ndarray:
+    """(CODED_BITS,) soft bits summed over the views the detector is most likely to get."""
+    import cv2  # lazy: opencv is a heavy import
+
+    h, w = rgb.shape[:2]
+    total = np.zeros(CODED_BITS)
+    for v in INFORMED_VIEWS:
+        if v == "as_is":
+            x = rgb
+        elif v == "jpeg":
+            ok, buf = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 75])
+            x = np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
+        else:
+            small = cv2.resize(rgb, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_CUBIC)
+            x = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+        total += _soft_bits(x, key, cfg)
+    return total
+
+
+def _chip_soft(aligned: np.ndarray, kp: _KeyPatterns, cfg: WatermarkConfig) -> np.ndarray:
+    """(tile, tile) folded residual at the pattern's phase -> (CODED_BITS,) soft bits of the data chips."""
+    g, c = cfg.grid, cfg.chip
+    data = kp.bit_of_chip >= 0
+    # matched filter per chip: (grid, chip, grid, chip) * window summed over the chip pixels
+    chips = (aligned.reshape(g, c, g, c) * kp.window[None, :, None, :]).sum(axis=(1, 3)) * kp.spread
+    return np.bincount(kp.bit_of_chip[data], weights=chips[data], minlength=CODED_BITS)
 
 
 def _cyc(d: int, n: int) -> int:
@@ -332,17 +428,13 @@ def detect(rgb: np.ndarray, key: bytes, cfg: WatermarkConfig | None = None) -> D
     corr = np.fft.ifft2(np.fft.fft2(acc) * np.conj(np.fft.fft2(pilot_pix))).real
     mu, sd = float(corr.mean()), float(corr.std()) or 1.0
     best = Detection(False, None, None, 0.0, 0.0, (0, 0))
-    g, c = cfg.grid, cfg.chip
-    data = kp.bit_of_chip >= 0
     peaks = [p for p in _top_peaks(corr, cfg.peaks) if (float(corr[p]) - mu) / sd >= cfg.min_pilot_z]
     if cfg.pixel_share > 0 and (0, 0) not in peaks:
         peaks.append((0, 0))  # the uncropped phase: a brightened icon on white may leave the pilot too weak
     for dy, dx in peaks:
         z = (float(corr[dy, dx]) - mu) / sd
         aligned = np.roll(acc, (-dy, -dx), axis=(0, 1))
-        # matched filter per chip: (grid, chip, grid, chip) * window summed over the chip pixels
-        chips = (aligned.reshape(g, c, g, c) * kp.window[None, :, None, :]).sum(axis=(1, 3)) * kp.spread
-        soft = np.bincount(kp.bit_of_chip[data], weights=chips[data], minlength=CODED_BITS)
+        soft = _chip_soft(aligned, kp, cfg)
         payload, guess, agree = decode_payload(soft)
         if payload is not None:
             return Detection(True, payload, guess, agree, z, (dy, dx))

@@ -156,16 +156,16 @@ def test_self_check_keeps_marks_that_survive_brightening(stage: ProvenanceStage)
 
 def test_self_check_keeps_a_readable_mark_when_none_survives_brightening(
         stage: ProvenanceStage, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A pale grey square on a transparent background (white when flattened): 2.4% of its pixels count as
-    content, but a 10% brightening clips them with the white, and no payload survives it (none of these four,
-    nor any of 400 searched). The stage must then ship the first payload that read back untouched and after
+    """A small pale grey square on a transparent background (white when flattened): 0.6% of its pixels count
+    as content, but a 10% brightening clips them with the white, and no payload survives it (none of these
+    four; a 30-pixel square's do since the 2-pixel chips). The stage must then ship the first payload that read back untouched and after
     JPEG, kept in reserve, not whichever it drew last."""
     from limner.provenance.watermark import detect
 
     draws = iter([0x10001, 0x20002, 0x30003, 0x40004])
     monkeypatch.setattr(stage, "_new_payload", lambda index: next(draws))
     im = Image.new("RGBA", (256, 256), (0, 0, 0, 0))
-    im.paste((229, 229, 229, 255), (100, 100, 140, 140))
+    im.paste((229, 229, 229, 255), (100, 100, 120, 120))
     out = stage.apply(im, info(request_id="reserve"), "png")
     assert out.payload == 0x10001
     seen = np.asarray(flatten(Image.open(io.BytesIO(out.data))))

@@ -68,8 +68,9 @@ def test_invisible_on_flat_areas_and_within_the_budget(marked: list[tuple[int, n
 
 
 def test_deviation_follows_local_contrast() -> None:
-    """Contrast masking on a textured image: strong texture moves further than weak texture, and the one
-    flat patch no more than 2 grey levels."""
+    """Contrast masking on a textured image: strong texture moves further than weak texture (both under the
+    4-level cap, which keeps the mark where the detector's host estimate leaves it), and the one flat patch
+    no more than 2 grey levels."""
     rng = np.random.default_rng(0)
     rgb = np.empty((256, 256, 3), np.uint8)
     rgb[:, :128] = rng.integers(120, 126, (256, 128, 1), dtype=np.uint8)  # weak texture (range ~5)
@@ -80,7 +81,7 @@ def test_deviation_follows_local_contrast() -> None:
     flat = _flat(rgb)
     assert flat[104:136, 44:76].all() and flat.mean() < 0.05
     assert d[flat].max() <= 2
-    assert d[:, 132:].mean() > 2 * d[:, :124][~flat[:, :124]].mean()
+    assert d[:, 132:].mean() > 1.2 * d[:, :124][~flat[:, :124]].mean()
     assert d.max() <= CFG.masked_level + 0.5
     assert psnr(rgb, wm) >= 44.9
 
