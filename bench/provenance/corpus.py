@@ -66,10 +66,26 @@ def _photos() -> list[tuple[str, Image.Image]]:
     return out
 
 
-def photo_crops(n: int, seed: int) -> list[tuple[str, Image.Image]]:
-    """n random crops / rescales / flips of the shipped photos, 128..512 px."""
+def _dev_photos() -> list[tuple[str, Image.Image]]:
+    """Package-shipped photos the report never uses (scikit-learn's two samples, scikit-image's stereo pair,
+    colour chart and motion-blurred clock): watermark settings are tuned on these (tune.py --photos)."""
+    import os
+
+    import skimage.data as skd
+    from sklearn.datasets import load_sample_images
+
+    out = [(f"sklearn:{i}", Image.fromarray(a)) for i, a in enumerate(load_sample_images().images)]
+    folder = os.path.dirname(skd.__file__)
+    for f in ("motorcycle_left.png", "motorcycle_right.png", "color.png", "clock_motion.png"):
+        with Image.open(os.path.join(folder, f)) as im:
+            out.append((f"skimage:{f}", im.convert("RGB")))
+    return out
+
+
+def photo_crops(n: int, seed: int, dev: bool = False) -> list[tuple[str, Image.Image]]:
+    """n random crops / rescales / flips of the shipped photos, 128..512 px (`dev`: of the tuning photos)."""
     rng = random.Random(seed)
-    photos = _photos()
+    photos = _dev_photos() if dev else _photos()
     out = []
     for i in range(n):
         name, im = photos[i % len(photos)]
