@@ -112,6 +112,12 @@ def viterbi_decode(soft: np.ndarray) -> np.ndarray:
 
 def encode_payload(payload: int) -> np.ndarray:
     """48-bit payload -> the CODED_BITS coded bits (0/1) that the watermark carries."""
+    return _encoded(payload).copy()
+
+
+@lru_cache(maxsize=64)
+def _encoded(payload: int) -> np.ndarray:
+    # one embed encodes its payload up to four times (pattern, pixel layer, informed signs, self-check)
     bits = int_to_bits(payload, PAYLOAD_BITS)
     info = np.concatenate([bits, int_to_bits(crc24(bits), CRC_BITS)])
     return conv_encode(info)
