@@ -379,8 +379,11 @@ def _informed_reading(rgb: np.ndarray, key: bytes, cfg: WatermarkConfig) -> np.n
     every attack, at a third of the cost of the sum.)"""
     import cv2  # lazy: opencv is a heavy import
 
-    _, buf = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 75])
-    return _soft_bits(np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]), key, cfg)
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(rgb[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 75])
+    bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None
+    if bgr is None:  # opencv could not code it (never seen): read the image as is
+        return _soft_bits(rgb, key, cfg)
+    return _soft_bits(np.ascontiguousarray(bgr[..., ::-1]), key, cfg)
 
 
 def _chip_soft(aligned: np.ndarray, kp: _KeyPatterns, cfg: WatermarkConfig) -> np.ndarray:
