@@ -69,15 +69,13 @@ def _photos() -> list[tuple[str, Image.Image]]:
 def _dev_photos() -> list[tuple[str, Image.Image]]:
     """Package-shipped photos the report never uses (scikit-learn's two samples, scikit-image's stereo pair,
     colour chart and motion-blurred clock): watermark settings are tuned on these (tune.py --photos)."""
-    import os
-
     import skimage.data as skd
     from sklearn.datasets import load_sample_images
 
     out = [(f"sklearn:{i}", Image.fromarray(a)) for i, a in enumerate(load_sample_images().images)]
-    folder = os.path.dirname(skd.__file__)
+    folder = Path(skd.__file__).parent
     for f in ("motorcycle_left.png", "motorcycle_right.png", "color.png", "clock_motion.png"):
-        with Image.open(os.path.join(folder, f)) as im:
+        with Image.open(folder / f) as im:
             out.append((f"skimage:{f}", im.convert("RGB")))
     return out
 

@@ -30,7 +30,7 @@ from limner.provenance.index import IndexRecord, ProvenanceIndex, open_index
 from limner.provenance.keys import load_watermark_key
 from limner.provenance.phash import flatten, pdq
 from limner.provenance.settings import ProvenanceSettings
-from limner.provenance.watermark import WatermarkConfig, detect, embed_measured
+from limner.provenance.watermark import WatermarkConfig, detect, embed_measured, jpeg_round_trip
 
 log = logging.getLogger("limner.provenance")
 
@@ -157,9 +157,7 @@ class ProvenanceStage:
         for any payload to (BRIGHT_CONTENT_MIN), so such images do not pay for redraws."""
         if detect(seen, key, self.wm_config).payload != payload:
             return False, False
-        buf = io.BytesIO()
-        Image.fromarray(seen).save(buf, "JPEG", quality=75)
-        if detect(np.asarray(Image.open(buf).convert("RGB")), key, self.wm_config).payload != payload:
+        if detect(jpeg_round_trip(seen), key, self.wm_config).payload != payload:
             return False, False
         if (seen < BRIGHT_LEVEL).any(axis=2).mean() < BRIGHT_CONTENT_MIN:
             return True, None

@@ -364,12 +364,27 @@ def _fold(res: np.ndarray, tile: int) -> np.ndarray:
     return np.where(cnt > 0, acc / np.maximum(cnt, 1.0), 0.0)
 
 
-def _soft_bits(rgb: np.ndarray, key: bytes, cfg: WatermarkConfig) -> np.ndarray:
-    """(CODED_BITS,) the detector's soft reading of each coded bit at the uncropped phase (0, 0)."""
-    kp = _patterns(key, cfg)
+def _folded(rgb: np.ndarray, cfg: WatermarkConfig) -> np.ndarray:
+    """uint8 RGB (H, W, 3) -> (tile, tile) float64: the clipped host-free residual averaged over all tiles."""
     res = _residual(luminance(rgb), cfg)
     np.clip(res, -cfg.residual_clip, cfg.residual_clip, out=res)
-    return _chip_soft(_fold(res, cfg.tile).astype(np.float64), kp, cfg)
+    return _fold(res, cfg.tile).astype(np.float64)
+
+
+def _soft_bits(rgb: np.ndarray, key: bytes, cfg: WatermarkConfig) -> np.ndarray:
+    """(CODED_BITS,) the detector's soft reading of each coded bit at the uncropped phase (0, 0)."""
+    return _chip_soft(_folded(rgb, cfg), _patterns(key, cfg), cfg)
+
+
+def jpeg_round_trip(rgb: np.ndarray, quality: int = 75) -> np.ndarray:
+    """uint8 RGB (H, W, 3) saved as JPEG and decoded again: the commonest loss a mark meets."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=quality)
+    return np.ascontiguousarray(np.asarray(Image.open(buf).convert("RGB")))
 
 
 def _informed_reading(rgb: np.ndarray, key: bytes, cfg: WatermarkConfig) -> np.ndarray:
@@ -377,13 +392,7 @@ def _informed_reading(rgb: np.ndarray, key: bytes, cfg: WatermarkConfig) -> np.n
     the host as the detector reads it after the commonest loss. (Chosen on the development photos over
     reading it as is, after a half-size round trip, or summed over all three: as good or better after
     every attack, at a third of the cost of the sum.)"""
-    import cv2  # lazy: opencv is a heavy import
-
-    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(rgb[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 75])
-    bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None
-    if bgr is None:  # opencv could not code it (never seen): read the image as is
-        return _soft_bits(rgb, key, cfg)
-    return _soft_bits(np.ascontiguousarray(bgr[..., ::-1]), key, cfg)
+    return _soft_bits(jpeg_round_trip(rgb), key, cfg)
 
 
 def _chip_soft(aligned: np.ndarray, kp: _KeyPatterns, cfg: WatermarkConfig) -> np.ndarray:
@@ -428,9 +437,7 @@ def detect(rgb: np.ndarray, key: bytes, cfg: WatermarkConfig | None = None) -> D
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) array, got shape {rgb.shape}")
     kp = _patterns(key, cfg)
-    res = _residual(luminance(rgb), cfg)
-    np.clip(res, -cfg.residual_clip, cfg.residual_clip, out=res)
-    acc = _fold(res, cfg.tile).astype(np.float64)  # (tile, tile)
+    acc = _folded(rgb, cfg)  # (tile, tile)
     # corr[d] = sum_x acc[x + d] * pilot[x]: the tile phase of the pattern within the (cropped) image
     pilot_pix = np.kron(kp.pilot, kp.window)
     corr = np.fft.ifft2(np.fft.fft2(acc) * np.conj(np.fft.fft2(pilot_pix))).real

@@ -23,6 +23,12 @@ def make_render(tag: str, seed: int) -> Image.Image:
     return render(sample(tag, random.Random(seed)).scene)
 
 
+def half_size(im: Image.Image) -> Image.Image:
+    """Resized to half and back (bicubic): the resize attack of the robustness table."""
+    bicubic = Image.Resampling.BICUBIC
+    return im.resize((im.width // 2, im.height // 2), bicubic).resize(im.size, bicubic)
+
+
 def info(prompt: str = "a red circle on a white background", request_id: str = "req-test") -> GenerationInfo:
     return GenerationInfo(request_id=request_id, model="limner-test", checkpoint_sha="0f" * 32, prompt=prompt,
                           user="user-1")

@@ -158,8 +158,9 @@ def test_self_check_keeps_a_readable_mark_when_none_survives_brightening(
         stage: ProvenanceStage, monkeypatch: pytest.MonkeyPatch) -> None:
     """A small pale grey square on a transparent background (white when flattened): 0.6% of its pixels count
     as content, but a 10% brightening clips them with the white, and no payload survives it (none of these
-    four; a 30-pixel square's do since the 2-pixel chips). The stage must then ship the first payload that
-    read back untouched and after JPEG, kept in reserve, not whichever it drew last."""
+    four; the 40-pixel square this test used before keeps its payloads since the 2-pixel chips). The stage
+    must then ship the first payload that read back untouched and after JPEG, kept in reserve, not whichever
+    it drew last."""
     from limner.provenance.watermark import detect
 
     draws = iter([0x10001, 0x20002, 0x30003, 0x40004])

@@ -9,10 +9,9 @@ import pytest
 from PIL import Image, ImageEnhance
 
 from limner.provenance.watermark import WatermarkConfig, detect, embed, local_range, psnr
-from tests.provenance.conftest import make_render
+from tests.provenance.conftest import half_size, make_render
 
 KEY = bytes(range(32))
-BICUBIC = Image.Resampling.BICUBIC
 CFG = WatermarkConfig()
 # scenes with enough non-white content (>= 10%) to be read after every attack; the rest is measured in bench/
 CASES = [("position", 2), ("color_attr", 6), ("dense_grid", 9), ("text", 11)]
@@ -31,7 +30,7 @@ def _jpeg(im: Image.Image, q: int) -> Image.Image:
 ATTACKS = {
     "none": lambda im: im,
     "jpeg75": lambda im: _jpeg(im, 75),
-    "resize0.5": lambda im: im.resize((im.width // 2, im.height // 2), BICUBIC).resize(im.size, BICUBIC),
+    "resize0.5": half_size,
     "crop10": lambda im: im.crop((im.width // 20 + 3, im.height // 20 + 1, im.width - im.width // 20,
                                   im.height - im.height // 20)),
     "darker10": lambda im: ImageEnhance.Brightness(im).enhance(0.9),

@@ -4,7 +4,6 @@ photo reads after the ordinary edits."""
 from __future__ import annotations
 
 import dataclasses
-import io
 
 import numpy as np
 import pytest
@@ -12,7 +11,8 @@ from PIL import Image
 
 from limner.provenance import watermark as wm
 from limner.provenance.ecc import encode_payload
-from limner.provenance.watermark import WatermarkConfig, detect, embed, psnr
+from limner.provenance.watermark import WatermarkConfig, detect, embed, jpeg_round_trip, psnr
+from tests.provenance.conftest import half_size
 
 KEY = bytes(range(32))
 PAYLOAD = 0x2468ACE13579
@@ -27,16 +27,8 @@ def _photo(name: str, box: tuple[int, int, int, int]) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(Image.fromarray(a).convert("RGB").crop(box)))
 
 
-def _jpeg(rgb: np.ndarray, q: int = 75) -> np.ndarray:
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, "JPEG", quality=q)
-    return np.ascontiguousarray(np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")))
-
-
 def _half(rgb: np.ndarray) -> np.ndarray:
-    im = Image.fromarray(rgb)
-    small = im.resize((im.width // 2, im.height // 2), Image.Resampling.BICUBIC)
-    return np.ascontiguousarray(np.asarray(small.resize(im.size, Image.Resampling.BICUBIC)))
+    return np.ascontiguousarray(np.asarray(half_size(Image.fromarray(rgb))))
 
 
 PHOTOS = {"astronaut": ("astronaut", (100, 40, 356, 296)), "coffee": ("coffee", (150, 50, 470, 370)),
@@ -48,7 +40,7 @@ def test_photo_reads_after_jpeg_and_half_size(name: str) -> None:
     rgb = _photo(*PHOTOS[name])
     marked = embed(rgb, KEY, PAYLOAD, CFG)
     assert psnr(rgb, marked) >= 44.9
-    for attacked in (marked, _jpeg(marked), _half(marked)):
+    for attacked in (marked, jpeg_round_trip(marked), _half(marked)):
         assert detect(attacked, KEY, CFG).payload == PAYLOAD
 
 
@@ -62,6 +54,6 @@ def test_informed_embedding_raises_the_weakest_bits_margin() -> None:
         cfg = dataclasses.replace(CFG, informed=informed)
         marked = embed(rgb, KEY, PAYLOAD, cfg)
         assert psnr(rgb, marked) >= 44.9
-        soft = wm._soft_bits(_jpeg(marked), KEY, cfg) * sign  # noqa: SLF001 - the detector's own reading
+        soft = wm._soft_bits(jpeg_round_trip(marked), KEY, cfg) * sign  # noqa: SLF001 - the detector's own reading
         margins[informed] = np.sort(soft / np.mean(np.abs(soft)))[:5].mean()
     assert margins[CFG.informed] > margins[0.0]
