@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
+from bench.provenance.dev_textures import dev_textures
 from limner.data.sampler import TRAIN_MIX, sample
 from limner.data.scene import render
 
@@ -68,7 +69,8 @@ def _photos() -> list[tuple[str, Image.Image]]:
 
 def _dev_photos() -> list[tuple[str, Image.Image]]:
     """Package-shipped photos the report never uses (scikit-learn's two samples, scikit-image's stereo pair,
-    colour chart and motion-blurred clock): watermark settings are tuned on these (tune.py --photos)."""
+    colour chart and motion-blurred clock) and dense textures made for tuning (dev_textures.py): watermark
+    settings are tuned on these (tune.py --photos)."""
     import skimage.data as skd
     from sklearn.datasets import load_sample_images
 
@@ -77,7 +79,7 @@ def _dev_photos() -> list[tuple[str, Image.Image]]:
     for f in ("motorcycle_left.png", "motorcycle_right.png", "color.png", "clock_motion.png"):
         with Image.open(folder / f) as im:
             out.append((f"skimage:{f}", im.convert("RGB")))
-    return out
+    return out + dev_textures()
 
 
 def photo_crops(n: int, seed: int, dev: bool = False) -> list[tuple[str, Image.Image]]:
