@@ -256,10 +256,10 @@ def _invisibility_rows(rob: dict[str, Any] | None, inv: dict[str, Any] | None) -
                  (f"flat areas: worst image's q99 |change|, {name}", d["flat_q99_worst"], "<= 2", "<= 2",
                   d["flat_q99_worst"] <= 2),
                  (f"flat areas: max |change|, {name}", d["flat_max"], "<= 6", "<= 6", d["flat_max"] <= 6)]
-        for attack in TARGETS:
+        for attack in TARGETS:  # the issue asks for 0.99 after every attack "on the same images": every corpus
             if "bit_accuracy" in d:
-                rows.append((f"  bit accuracy, {attack}, {name} (marked directly)", d["bit_accuracy"][attack], "",
-                             "", None))
+                v = d["bit_accuracy"][attack]
+                rows.append((f"bit accuracy, {attack}, {name} (marked directly)", v, ">= 0.99", ">= 1.0", v >= 0.99))
     t = (inv or {}).get("timing")
     if t:
         rows += [("embed + self-check CPU ms, 256x256", t["embed_selfcheck_256_cpu_ms"], "<= 30", "<= 30",
