@@ -110,6 +110,11 @@ class WatermarkConfig:
     informed_max: float = 3.0  # cap on one coded bit's gain (before the gains are normalised to rms 1)
 
     @property
+    def hosts(self) -> list[str]:
+        """The host estimates the detector tries, in order (`host_filter` split at '+')."""
+        return self.host_filter.split("+")
+
+    @property
     def tile(self) -> int:
         """The pattern's period in pixels (`chip * grid`)."""
         return self.chip * self.grid
@@ -119,7 +124,7 @@ class WatermarkConfig:
             raise ValueError(f"masked_level {self.masked_level} is below flat_level {self.flat_level}: textured "
                              "pixels would get less than flat ones")
         data_chips = self.grid * self.grid - round(self.pilot_share * self.grid * self.grid)
-        unknown = set(self.host_filter.split("+")) - {"bilateral", "box"}
+        unknown = set(self.hosts) - {"bilateral", "box"}
         if unknown:
             raise ValueError(f"host_filter {self.host_filter!r} names {sorted(unknown)}: use 'bilateral' and/or "
                              "'box', joined by '+'")
@@ -369,15 +374,14 @@ def _residual(y: np.ndarray, cfg: WatermarkConfig, host: str) -> np.ndarray:
 
     if host == "box":
         res = y - cv2.blur(y, (3, 3), borderType=cv2.BORDER_REFLECT)
-    else:
-        res = y - cv2.bilateralFilter(y, cfg.filter_size, cfg.range_sigma, cfg.filter_size / 2.0)
-        k = int(2 * round(3 * cfg.highpass_sigma) + 1)
-        res = res - cv2.GaussianBlur(res, (k, k), cfg.highpass_sigma, borderType=cv2.BORDER_REFLECT)
-    if host == "box" and cfg.weight_floor > 0:  # inverse-variance weighting: busy neighbourhoods count less
-        f2 = np.float32(cfg.weight_floor**2)
-        var = cv2.blur(res * res, (cfg.weight_window, cfg.weight_window), borderType=cv2.BORDER_REFLECT)
-        res = res * (f2 / (f2 + var))
-    return res
+        if cfg.weight_floor > 0:  # inverse-variance weighting: busy neighbourhoods count less
+            f2 = np.float32(cfg.weight_floor**2)
+            var = cv2.blur(res * res, (cfg.weight_window, cfg.weight_window), borderType=cv2.BORDER_REFLECT)
+            res = res * (f2 / (f2 + var))
+        return res
+    res = y - cv2.bilateralFilter(y, cfg.filter_size, cfg.range_sigma, cfg.filter_size / 2.0)
+    k = int(2 * round(3 * cfg.highpass_sigma) + 1)
+    return res - cv2.GaussianBlur(res, (k, k), cfg.highpass_sigma, borderType=cv2.BORDER_REFLECT)
 
 
 def _fold(res: np.ndarray, tile: int) -> np.ndarray:
@@ -393,16 +397,16 @@ def _fold(res: np.ndarray, tile: int) -> np.ndarray:
     return np.where(cnt > 0, acc / np.maximum(cnt, 1.0), 0.0)
 
 
-def _folded(rgb: np.ndarray, cfg: WatermarkConfig, host: str) -> np.ndarray:
-    """uint8 RGB (H, W, 3) -> (tile, tile) float64: the clipped host-free residual averaged over all tiles."""
-    res = _residual(luminance(rgb), cfg, host)
+def _folded(y: np.ndarray, cfg: WatermarkConfig, host: str) -> np.ndarray:
+    """Luminance (H, W) -> (tile, tile) float64: the clipped host-free residual averaged over all tiles."""
+    res = _residual(y, cfg, host)
     np.clip(res, -cfg.residual_clip, cfg.residual_clip, out=res)
     return _fold(res, cfg.tile).astype(np.float64)
 
 
 def _soft_bits(rgb: np.ndarray, key: bytes, cfg: WatermarkConfig, host: str) -> np.ndarray:
     """(CODED_BITS,) the detector's soft reading of each coded bit at the uncropped phase (0, 0)."""
-    return _chip_soft(_folded(rgb, cfg, host), _patterns(key, cfg), cfg)
+    return _chip_soft(_folded(luminance(rgb), cfg, host), _patterns(key, cfg), cfg)
 
 
 def jpeg_round_trip(rgb: np.ndarray, quality: int = 75) -> np.ndarray:
@@ -422,7 +426,7 @@ def _informed_reading(rgb: np.ndarray, key: bytes, cfg: WatermarkConfig) -> np.n
     reading it as is, after a half-size round trip, or summed over all three: as good or better after
     every attack, at a third of the cost of the sum.) It reads with the last of the detector's host
     estimates, the one meant for textured photos (on flat renders every estimate reads the host as ~0)."""
-    return _soft_bits(jpeg_round_trip(rgb), key, cfg, cfg.host_filter.split("+")[-1])
+    return _soft_bits(jpeg_round_trip(rgb), key, cfg, cfg.hosts[-1])
 
 
 def _chip_soft(aligned: np.ndarray, kp: _KeyPatterns, cfg: WatermarkConfig) -> np.ndarray:
@@ -467,8 +471,9 @@ def detect(rgb: np.ndarray, key: bytes, cfg: WatermarkConfig | None = None) -> D
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) array, got shape {rgb.shape}")
     best = Detection(False, None, None, 0.0, 0.0, (0, 0))
-    for host in cfg.host_filter.split("+"):
-        det = _detect_with(rgb, key, cfg, host)
+    y = luminance(rgb)  # (H, W), shared by every host estimate
+    for host in cfg.hosts:
+        det = _detect_with(y, key, cfg, host)
         if det.found:
             return det
         if det.pilot_z > best.pilot_z or best.guess is None:
@@ -476,9 +481,10 @@ def detect(rgb: np.ndarray, key: bytes, cfg: WatermarkConfig | None = None) -> D
     return best
 
 
-def _detect_with(rgb: np.ndarray, key: bytes, cfg: WatermarkConfig, host: str) -> Detection:
+def _detect_with(y: np.ndarray, key: bytes, cfg: WatermarkConfig, host: str) -> Detection:
+    """`detect` with one host estimate, on the luminance (H, W)."""
     kp = _patterns(key, cfg)
-    acc = _folded(rgb, cfg, host)  # (tile, tile)
+    acc = _folded(y, cfg, host)  # (tile, tile)
     # corr[d] = sum_x acc[x + d] * pilot[x]: the tile phase of the pattern within the (cropped) image
     pilot_pix = np.kron(kp.pilot, kp.window)
     corr = np.fft.ifft2(np.fft.fft2(acc) * np.conj(np.fft.fft2(pilot_pix))).real
