@@ -35,6 +35,7 @@ CORE_SHARE = 0.6  # of those, the pixels at least this share of the farthest one
 # painted as a layer on white and laid onto its background (`on_white`, `lay_onto`).
 WHITE_FAR = 0.5
 NEAR_WHITE = 0.1  # a background this close to white is white: painting on the white code is already the layer
+FULL_COVERAGE = 0.75  # quantile of an object's clearly covered pixels taken as its solid inside (`lay_onto`)
 
 
 def first_free_cell(layout: Layout | None, rows: int, cols: int) -> int:
@@ -293,12 +294,25 @@ def lay_onto(painted: torch.Tensor, lmap: torch.Tensor, background: torch.Tensor
     colour channels give the object colour o at each pixel of an object's box; background (4, H, W). Where a
     pixel is p = a o + (1 - a) white, a = (1 - p) / (1 - o) on the channel where o is farthest below white
     (clamped to [0, 1]); the result is a o + (1 - a) background, its alpha a + (1 - a) background alpha (opaque
-    objects over a transparent background)."""
+    objects over a transparent background).
+
+    The decoder fills an object's inside a few levels short of its colour (coverage 0.97, not 1), which would
+    leave every object faintly tinted by white; so each object colour's coverage is divided by its solid level,
+    the FULL_COVERAGE quantile of its clearly covered pixels (a > 0.5), when that is below 1."""
     o = lmap[BASE_MAP_CHANNELS : BASE_MAP_CHANNELS + 3]  # (3, H, W)
     known = lmap[BASE_MAP_CHANNELS + 3 : BASE_MAP_CHANNELS + 4] > 0  # (1, H, W)
     gap = 1.0 - o  # (3, H, W): how far each channel of the colour lies below white
     c = gap.argmax(dim=0, keepdim=True)  # (1, H, W)
-    a = ((1.0 - painted[:3]).gather(0, c) / gap.gather(0, c).clamp(min=1e-3)).clamp(0, 1) * known  # (1, H, W)
+    a = ((1.0 - painted[:3]).gather(0, c) / gap.gather(0, c).clamp(min=1e-3)) * known  # (1, H, W), unclamped
+    colours = o.flatten(1)[:, known.flatten()]  # (3, N): the object colour at each known pixel
+    for col in colours.unique(dim=1).T:  # (3,): one object colour at a time
+        mine = known[0] & (o == col.view(3, 1, 1)).all(dim=0)  # (H, W)
+        solid = a[0][mine & (a[0] > 0.5)]
+        if len(solid):
+            level = float(solid.quantile(FULL_COVERAGE))
+            if level < 1.0:
+                a[0][mine] = a[0][mine] / level
+    a = a.clamp(0, 1)
     rgb = a * o + (1 - a) * background[:3]
     alpha = a + (1 - a) * background[3:4]  # a = 1 is opaque (+1 in [-1, 1])
     return torch.cat([rgb, alpha], dim=0)

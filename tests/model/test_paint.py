@@ -113,6 +113,33 @@ def test_lay_onto_takes_a_white_canvas_layer_apart_exactly() -> None:
     assert not on_white(bg[:, 0, 0], [LayoutItem.quantize("circle", 0.5, 0.5, 0.2)])  # colour unknown
 
 
+def test_lay_onto_takes_a_faint_inside_as_the_objects_full_colour() -> None:
+    """A decoder that fills an object's inside at 0.96 coverage (a few levels short of its colour) still gives
+    the planned colour inside; the anti-aliased edge keeps its share, scaled the same way; a second object's
+    level is its own."""
+    from limner.model.layout import layout_map
+    from limner.model.paint import lay_onto
+
+    red, blue = (220, 30, 40), (20, 40, 200)
+    lay = [LayoutItem.quantize("square", 0.25, 0.5, 0.15, rgb=red), LayoutItem.quantize("square", 0.75, 0.5, 0.15,
+                                                                                             rgb=blue)]
+    lmap = layout_map([lay], (64, 64))[0]
+    o = torch.ones(3, 64, 64)
+    a = torch.zeros(1, 64, 64)
+    for rgb, cols, level in ((red, slice(12, 20), 0.96), (blue, slice(44, 52), 1.0)):
+        o[:, 28:36, cols] = torch.tensor(rgb, dtype=torch.float32).view(3, 1, 1) / 127.5 - 1
+        a[:, 28:36, cols] = level
+    o[:, 27, 12:20] = o[:, 28, 12:20]
+    a[:, 27, 12:20] = 0.48  # the red square's soft top edge
+    painted = torch.cat([a * o + (1 - a), torch.ones(1, 64, 64)])
+    bg = torch.tensor([-0.2, -0.6, 0.4, 1.0]).view(4, 1, 1).expand(4, 64, 64)
+    out = lay_onto(painted, lmap, bg)
+    rgb = ((out[:3] + 1) * 127.5).round()
+    assert rgb[:, 32, 16].tolist() == list(red) and rgb[:, 32, 48].tolist() == list(blue)
+    edge = 0.5 * o[:, 27, 16] + 0.5 * bg[:3, 0, 0]  # 0.48 / 0.96
+    assert torch.allclose(out[:3, 27, 16], edge, atol=1e-4)
+
+
 def test_fit_canvas_pulls_an_object_half_off_the_canvas_back_in() -> None:
     from limner.model.paint import EDGE, fit_canvas
 
