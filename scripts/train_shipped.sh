@@ -191,3 +191,15 @@ $L export --prior "$R/prior/model.safetensors" --decoder "$R/dec/model.safetenso
 #    colours drifted (its decoder fills an object's inside at coverage ~0.97, so a planned (220, 30, 40) heart came
 #    out (221, 37, 47)); shipped again in session 28 once paint.lay_onto took each object's solid inside as full
 #    coverage. The weights are byte-identical to those of commit 3f4f14c.
+#
+# Tried and not shipped (session 28): 13. continued with coloured backgrounds. From the true codes and layout, the
+# decoder of 13. draws crisp objects on white but soft ones, inside a halo the size of their layout box, on a coloured
+# background (16% of the data engine's scenes); the held-out report's failures are mostly such scenes. Continued
+# with 40% of white scenes redrawn on a random coloured background (--recolour 0.4):
+#      OMP_NUM_THREADS=2 limner train decoder --init limner/weights/limner-small.safetensors --out runs/dec_own4 \
+#        --prior-codes 0.5 --recolour 0.4 --steps 1000 --batch-size 8 --lr 1.5e-4 --warmup 30 --threads 2 \
+#        --save-every 100 --seed 3    (~3.5 s a step)
+#    The halos went and a cross on grey became a cross, but dev records (bench/sampling_sweep.py --per-tag 6
+#    --samples 2 --grid cfg=3, mostly white scenes) fell: overall 0.500 -> 0.444 (step 700) and 0.472 (1000), grid
+#    0.464 -> 0.413 / 0.375. With the prior's own codes the coloured scenes stay poor either way: the prior draws
+#    stray dark boxes and blobs there, so the next step is the prior's, not the decoder's.
