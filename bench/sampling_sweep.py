@@ -4,8 +4,8 @@ The tuning prompts come from the data engine with their own seed, never from the
 so choosing defaults here does not tune on the eval. Every setting is scored by the same scorer as
 `limner eval generation`, in one run, so the printed scores compare like with like.
 
-Run: .venv/bin/python bench/sampling_sweep.py [--checkpoint CKPT] [--per-tag 3] [--samples 2]
-     [--grid "cfg=2,3,5 temp=1.0,0.8 topk=0 novel=-1,0.5 layout=-1,0.7 paint=0,1 tries=1,4"]
+Run: .venv/bin/python bench/sampling_sweep.py [--checkpoint CKPT] [--per-tag 3] [--samples 2] [--seed S]
+     [--coloured-only] [--grid "cfg=2,3,5 temp=1.0,0.8 topk=0 novel=-1,0.5 layout=-1,0.7 paint=0,1 tries=1,4"]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 from PIL import Image
 
-from limner.data.sampler import sample
+from limner.data.sampler import on_colour, sample
 from limner.data.world import TAGS
 from limner.engine.decode import SamplingParams
 from limner.engine.generator import GenerateOptions, Generator
@@ -72,9 +72,17 @@ def main() -> int:
     p.add_argument("--per-tag", type=int, default=3)
     p.add_argument("--samples", type=int, default=2)
     p.add_argument("--grid", default="cfg=2,3,5 temp=1.0,0.8")
+    p.add_argument("--seed", type=int, default=TUNING_SEED,
+                   help=f"tuning-prompt seed (default {TUNING_SEED}); another seed draws a second, independent dev set")
+    p.add_argument("--coloured-only", action="store_true",
+                   help="keep only the records on a coloured background (~16%% of them: raise --per-tag)")
     a = p.parse_args()
     gen = Generator.from_checkpoint(a.checkpoint)
-    recs = tuning_records(a.per_tag)
+    recs = tuning_records(a.per_tag, a.seed)
+    if a.coloured_only:
+        recs = [r for r in recs if on_colour(r.get("background"))]
+        if not recs:
+            p.error(f"--coloured-only: none of the {a.per_tag} records per tag is on a coloured background")
     print(f"{len(recs)} tuning prompts x {a.samples} samples, checkpoint {gen.checkpoint_sha[:12]}")
     head = {"cfg": 5, "temp": 5, "topk": 5, "novel": 5, "lay": 5, "paint": 5, "tries": 5, "overall": 8, "text": 6,
             "grid": 6, "hexdE": 6, "s": 5}

@@ -89,6 +89,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "for the decoder stage (captions are not rewritten; the decoder does not read them; default 0)",
     )
     p.add_argument(
+        "--coloured",
+        type=float,
+        default=0.0,
+        help="procedural data: share of examples drawn only from scenes on a coloured background, captions "
+        "naming it (the data engine's own share is ~16%%; any stage; default 0)",
+    )
+    p.add_argument(
         "--paraphrase",
         type=float,
         default=0.0,
@@ -181,6 +188,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--recolour must be in [0, 1], got {args.recolour}")
     if not 0 <= args.paraphrase <= 1:
         raise CliError(f"--paraphrase must be in [0, 1], got {args.paraphrase}")
+    if not 0 <= args.coloured <= 1:
+        raise CliError(f"--coloured must be in [0, 1], got {args.coloured}")
     if args.recolour and args.stage == "prior":
         raise CliError("--recolour is for the tokenizer and decoder stages: it leaves captions naming white")
     if args.glyph_refine < 0:
@@ -232,6 +241,7 @@ def run(args: argparse.Namespace) -> int:
             first_weight=args.first_code_weight,
             recolour=args.recolour,
             paraphrase=args.paraphrase,
+            coloured=args.coloured,
             layout_count=args.layout_count,
             glyph_refine=args.glyph_refine,
             prior_codes=args.prior_codes,

@@ -21,11 +21,16 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from limner.data.paraphrase import paraphrase
+from limner.data.sampler import sample_mix
 from limner.data.world import COLORS, OBJECTS, PLURALS
 
 TAGS = ("O", "TGT", "NEWCOL", "BGCOL", "RM", "POS", "ADD", "BIG", "SMALL", "TEXT", "SEP")
+# a word whose tag training does not score: the words of a new-picture prompt in the generation engine's words
+# ("a 3x4 grid of the crescent coloured pink") would otherwise teach "the crescent" is not an edit's target
+UNTAGGED = "?"
 ACTIONS = ("edit", "generate", "undo", "none")
 _WORD = re.compile(r"#[0-9a-fA-F]{6}|'[^']*'|\"[^\"]*\"|“[^”]*”|‘[^’]*’|[A-Za-z0-9]+(?:'[A-Za-z]+)?|[^\sA-Za-z0-9]")
 _SLOT = re.compile(r"\{([A-Z])\}|\[([^|\]]+)\|([A-Z]+)\]|(\S+)")
@@ -49,6 +54,7 @@ class Example:
     words: tuple[str, ...]
     tags: tuple[str, ...]
     action: str
+    image: bool = True  # whether an image is in context when the turn is read (a chat's picture or an upload)
 
     @property
     def text(self) -> str:
@@ -368,14 +374,17 @@ def _op_clause(ph: Phrasing, kind: str, rng: random.Random, slots: dict[str, str
 
 
 def edit_turn(ph: Phrasing, rng: random.Random, kinds: list[str] | None = None, ger: bool | None = None,
-              neg: bool | None = None) -> Example:
+              neg: bool | None = None, bare: float = 0.0) -> Example:
     """An edit turn: an opener, one or two op clauses (the second often about "it"), a closer; sometimes a
     negation first ("no, not the ring."), whose words are not the target. `ger` (a gerund opener: "would you
-    mind making ...") and `neg` are random (20%, 15%) unless given."""
+    mind making ...") and `neg` are random (20%, 15%) unless given; with probability `bare` the turn has no
+    opener ("paint the circle red"), as people most often type one."""
     kinds = kinds or [rng.choice(list(ph.ops))]
     ger = rng.random() < 0.2 if ger is None else ger
     neg = rng.random() < 0.15 if neg is None else neg
     opener = rng.choice(ph.gerund_openers if ger else ph.openers)
+    if not ger and bare > 0 and rng.random() < bare:
+        opener = ""
     words, tags = words_of(opener), ["O"] * len(words_of(opener))
     slots = op_slots(rng, ph.targets)
     if neg and ph.negations:
@@ -407,9 +416,36 @@ def edit_turn(ph: Phrasing, rng: random.Random, kinds: list[str] | None = None, 
     return Example(tuple(words + cw), tuple(tags + ["O"] * len(cw)), "edit")
 
 
-def plain_turn(ph: Phrasing, action: str, rng: random.Random) -> Example:
-    """An undo, new-picture or nothing-drawable turn: every word O."""
+ENGINE_PROMPT_SHARE = 0.35  # of training and dev new-picture turns: a whole prompt in the generation engine's words
+# How often each kind of turn comes with an image in context. The words alone cannot tell "paint the circle red"
+# (an edit of the picture in view) from "paint the hexagon red" typed as a one-off prompt (the generation
+# engine's captions use "the" too), so the reader is told whether there is a picture: an edit mostly comes with
+# one (without, it is refused for want of an image), a prompt in the engine's words never (it is a one-off).
+IMAGE_IN_CONTEXT = {"edit": 0.9, "generate": 0.5, "engine": 0.0, "undo": 0.5, "none": 0.5}
+# Of training and dev edits, those typed with no opener. Drawn from the openers alone (3 blanks in ~55) a bare
+# "paint the circle red" was rarer than bare prompts in the engine's words ("paint a pink hourglass"), and
+# the reader took a leading "paint" for a new picture even with a picture in view.
+BARE_EDIT_SHARE = 0.3
+
+
+def engine_prompt(rng: random.Random) -> str:
+    """A new-picture prompt in the generation data engine's own words: a sampled example's caption or its free
+    paraphrase. Without these the reader met new-picture requests only inside its own few frames, and read
+    about one in six of the engine's prompts ("give me exactly 5 yellow circles", "the word 'NO' in red") as
+    an edit or as nothing drawable, so a one-off prompt was refused for want of an image to edit."""
+    ex = sample_mix(rng)
+    free = paraphrase(ex.record, ex.scene, rng) if rng.random() < 0.5 else None
+    return free or ex.prompt
+
+
+def plain_turn(ph: Phrasing, action: str, rng: random.Random, engine_share: float = 0.0) -> Example:
+    """An undo, new-picture or nothing-drawable turn: every word O. A new-picture turn is, with probability
+    `engine_share`, a whole `engine_prompt` instead of one of the phrasing's frames (training and dev only: the
+    held-out families keep their own frames)."""
     frames = {"undo": ph.undo, "generate": ph.generate, "none": ph.none}[action]
+    if action == "generate" and engine_share > 0 and rng.random() < engine_share:
+        ws = words_of(engine_prompt(rng))
+        return Example(tuple(ws), (UNTAGGED,) * len(ws), action)  # only the action is learnt from these
     text = rng.choice(frames).replace("{D}", description(rng)).replace("{C}", rng.choice(COLOR_WORDS))
     if action != "none" and rng.random() < 0.3:
         text = f"{rng.choice(ph.openers)} {text}".strip()
@@ -417,19 +453,24 @@ def plain_turn(ph: Phrasing, action: str, rng: random.Random) -> Example:
     return Example(tuple(ws), ("O",) * len(ws), action)
 
 
-def sample_turn(ph: Phrasing, rng: random.Random) -> Example:
-    """One turn of the mix: 48% one edit, 24% two edits, 12% new picture, 7% undo, 9% nothing drawable."""
+def sample_turn(ph: Phrasing, rng: random.Random, engine_share: float = ENGINE_PROMPT_SHARE) -> Example:
+    """One turn of the mix: 48% one edit, 24% two edits, 12% new picture (`engine_share` of them a whole prompt
+    in the generation engine's words), 7% undo, 9% nothing drawable; each with whether an image is in context
+    (IMAGE_IN_CONTEXT)."""
     r = rng.random()
     if r < 0.48:
-        return edit_turn(ph, rng)
-    if r < 0.72:
+        ex = edit_turn(ph, rng, bare=BARE_EDIT_SHARE)
+    elif r < 0.72:
         kinds = list(ph.ops)
-        return edit_turn(ph, rng, [rng.choice(kinds), rng.choice(kinds)])
-    if r < 0.84:
-        return plain_turn(ph, "generate", rng)
-    if r < 0.91:
-        return plain_turn(ph, "undo", rng)
-    return plain_turn(ph, "none", rng)
+        ex = edit_turn(ph, rng, [rng.choice(kinds), rng.choice(kinds)], bare=BARE_EDIT_SHARE)
+    elif r < 0.84:
+        ex = plain_turn(ph, "generate", rng, engine_share)
+    elif r < 0.91:
+        ex = plain_turn(ph, "undo", rng)
+    else:
+        ex = plain_turn(ph, "none", rng)
+    kind = "engine" if ex.tags and ex.tags[0] == UNTAGGED else ex.action
+    return replace(ex, image=rng.random() < IMAGE_IN_CONTEXT[kind])
 
 
 # A third set of families, disjoint from TRAIN and from the held-out eval's: training picks its epoch on it and
@@ -463,10 +504,11 @@ DEV = Phrasing(
 )
 
 
-def training_examples(n: int, seed: int = 0) -> list[Example]:
-    """`n` training turns from TRAIN's families, a pure function of the seed."""
+def training_examples(n: int, seed: int = 0, engine_share: float = ENGINE_PROMPT_SHARE) -> list[Example]:
+    """`n` training turns from TRAIN's families, a pure function of the seed (and the share of new-picture
+    turns in the generation engine's words)."""
     rng = random.Random(seed)
-    return [sample_turn(TRAIN, rng) for _ in range(n)]
+    return [sample_turn(TRAIN, rng, engine_share) for _ in range(n)]
 
 
 def dev_examples(n: int, seed: int = 1) -> list[Example]:

@@ -106,6 +106,12 @@ def rand_background(rng: random.Random, p_plain: float = 0.75) -> str:
     return "#{:02X}{:02X}{:02X}".format(*[rng.randrange(256) for _ in range(3)])
 
 
+def on_colour(background: str | None) -> bool:
+    """Whether a scene's background is a colour: neither white nor transparent (None, a record's missing
+    "background", means white)."""
+    return background not in (None, "white", "transparent")
+
+
 def recoloured(ex: Example, rng: random.Random) -> Example:
     """`ex` redrawn on a random coloured background (a non-white named colour or a random #RRGGBB) at least
     110 RGB away from every object's, text's and panel's colour; `ex` itself when it is not on white or no
@@ -417,4 +423,4 @@ def sample_mix(rng: random.Random, mix: dict[str, float] | None = None) -> Examp
     return sample(tag, rng)
 
 
-__all__ = ["Example", "recoloured", "sample", "sample_mix", "SAMPLERS", "TRAIN_MIX", "SIZES"]
+__all__ = ["Example", "on_colour", "recoloured", "sample", "sample_mix", "SAMPLERS", "TRAIN_MIX", "SIZES"]

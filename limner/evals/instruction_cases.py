@@ -30,6 +30,7 @@ from limner.data.instructions import (
     words_of,
 )
 from limner.data.world import OBJECTS
+from limner.evals.fresh import fresh_records
 
 HELDOUT_SEED = 22_2026
 FRESH_CASES = Path(__file__).parent / "data" / "conversation-fresh.jsonl"
@@ -79,13 +80,18 @@ HELDOUT = Phrasing(
           "ok bye", "that's all for now", "tell me about paris"),
 )
 FAMILIES = ("recolour", "remove", "move", "resize", "add", "text", "background", "gerund", "negation",
-            "two_ops", "undo", "generate", "none")
+            "two_ops", "undo", "generate", "none", "prompt")
+# "prompt": a one-off image prompt as the generation eval of record asks it (evals/fresh.py, in wording families
+# that neither the data engine's captions nor its paraphrases, and so none of the reader's training turns, use).
+# Every way in routes a prompt through the reader: it must read as a new picture, or it is refused as an edit
+# with nothing to edit (or, in a chat, answered as nothing drawable)
 
 
 def heldout_turns(per_family: int = 40, seed: int = HELDOUT_SEED) -> list[tuple[str, Example]]:
     """`per_family` held-out turns of each family in FAMILIES, a pure function of the seed."""
     rng = random.Random(seed)
     kinds = list(HELDOUT.ops)
+    prompts = sorted(r["prompt"] for r in fresh_records())
     out: list[tuple[str, Example]] = []
     for fam in FAMILIES:
         for _ in range(per_family):
@@ -100,6 +106,9 @@ def heldout_turns(per_family: int = 40, seed: int = HELDOUT_SEED) -> list[tuple[
             elif fam == "two_ops":
                 ex = edit_turn(HELDOUT, rng, rng.sample(["recolour", "move", "resize", "remove", "add"], 2),
                                ger=False, neg=False)
+            elif fam == "prompt":
+                ws = words_of(rng.choice(prompts))
+                ex = Example(tuple(ws), ("O",) * len(ws), "generate", image=False)  # a one-off: nothing in view
             else:
                 ex = plain_turn(HELDOUT, fam, rng)
             out.append((fam, ex))

@@ -1,12 +1,14 @@
 """The instruction reader's eval: understanding only, on held-out phrasing families (instruction_cases.py).
 
 For each held-out turn the reader's Reading (studio/reader.py, with its grammar fallback, exactly as every
-chat path reads a turn) is compared with the turn's own reading (its gold tags decoded by the same `decode`):
+chat path reads a turn; told a picture is in view, except for a one-off "prompt", which has none) is compared
+with the turn's own reading (its gold tags decoded by the same `decode`):
 
 - understood: the action is right and, for an edit, the reader produced ops without a problem;
 - exact: the ops are the same (kind, target class / colour / hint, new colour, position, size, text, new
   object), in order;
-- per family (FAMILIES) and per source (model / parser);
+- per family (FAMILIES: the held-out phrasing families, and "prompt", the fresh generation set's one-off prompts,
+  which must read as new pictures) and per source (model / parser);
 - latency: the warm reader's wall time per turn, p50 and p95 (one turn at a time, as a chat reads it).
 """
 
@@ -48,7 +50,7 @@ def evaluate_instructions(reader: InstructionReader, per_family: int = 40) -> di
     for fam, ex in turns:
         gold = gold_reading(ex)
         t0 = time.perf_counter()
-        got = reader.read(ex.text)
+        got = reader.read(ex.text, image=ex.image)
         times.append(time.perf_counter() - t0)
         understood = got.action == gold.action and got.understood
         exact = understood and [op_key(o) for o in got.ops] == [op_key(o) for o in gold.ops]

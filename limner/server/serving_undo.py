@@ -42,7 +42,9 @@ async def undo_response(state: AppState, request: Request, req: ResponsesRequest
     tool = parse_tool(req)
     ctx = read_context(state, req, owner)
     prompt = turn_prompt(ctx)
-    if ctx.images or tool.input_image_mask is not None or read_turn(prompt).action != "undo":
+    if ctx.images or tool.input_image_mask is not None:
+        return None
+    if read_turn(prompt, image=ctx.image is not None).action != "undo":
         return None
     if ctx.image is None:
         raise invalid(f"{prompt[:200]!r} asks to go back, but there is no earlier image: start with a picture",

@@ -6,13 +6,15 @@
                         EditOp(move, target=(None, None), hint="it", position="left")]
     reading.source  -> "model"           (model | parser: what made the reading, for thinking mode's notes)
 
-The model is the pretrained MiniLM sentence encoder (safety/minilm.py, frozen) read word by word, then a small
-trained head (`ReaderHead`, weights in limner/weights/reader.safetensors with its config): a transformer layer
-over the word states, a tag per word (data/instructions.py TAGS: the target, the new colour, a position, ...)
-and the turn's action from the pooled states. `decode` turns the tags into EditOps; the only hand-written part
-is the lexicon that maps a tagged word to world.md's names ("violet" -> purple, "up" -> top), never which
-words are the target or the new colour. The old grammar (edits.parse_edit) stays as a fallback for a turn the
-model reads as an edit but whose ops it cannot complete.
+The model is the pretrained MiniLM sentence encoder (safety/minilm.py, frozen) read word by word, then small
+trained heads (`ReaderEnsemble` of `ReaderHead`s, weights in limner/weights/reader.safetensors with their
+config): each a transformer over the word states, a tag per word (data/instructions.py TAGS: the target, the
+new colour, a position, ...) and the turn's action from a query slot told whether a picture is in view ("paint
+the hexagon red" edits the picture in a chat and is a new picture as a one-off prompt); their probabilities
+are averaged. `decode` turns the tags into EditOps; the only hand-written part is the lexicon that maps a tagged
+word to world.md's names ("violet" -> purple, "up" -> top), never which words are the target or the new colour.
+The old grammar (edits.parse_edit) stays as a fallback for a turn the model reads as an edit but whose ops it
+cannot complete.
 
 Training: `python -m limner.train.reader` (data engine: data/instructions.py).
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -69,10 +72,12 @@ class ReaderConfig:
     heads: int = 4
     tags: tuple[str, ...] = TAGS
     actions: tuple[str, ...] = ACTIONS
+    members: int = 1  # heads, each trained on its own sample of turns, whose probabilities are averaged
 
 
 class ReaderHead(nn.Module):
-    """Word states (B, W, in_dim) and a mask (B, W) -> tag logits (B, W, len(tags)), action logits (B, A)."""
+    """One member: word states (B, W, in_dim) and a mask (B, W) -> tag logits (B, W, len(tags)), action
+    logits (B, A)."""
 
     def __init__(self, cfg: ReaderConfig) -> None:
         super().__init__()
@@ -83,16 +88,45 @@ class ReaderHead(nn.Module):
                                            norm_first=True)
         self.enc = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
         self.tag = nn.Linear(cfg.dim, len(cfg.tags))
+        # the action is read from a query slot in front of the words, which attends to them in order (a mean of
+        # the word states blurred "make the star purple", an edit, into "paint a purple star", a new picture),
+        # and which knows whether a picture is in view: the same words are an edit with one and a prompt without
+        self.query = nn.Parameter(torch.randn(1, 1, cfg.dim) * 0.02)
+        self.context = nn.Embedding(2, cfg.dim)  # 0: no image in context, 1: an image in context
         self.act = nn.Linear(cfg.dim, len(cfg.actions))
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, W, in_dim), mask (B, W) of real words -> tag logits (B, W, tags), action logits (B, actions)."""
-        w = x.shape[1]
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, W, in_dim), mask (B, W) of real words, image (B,) bool: a picture in view -> tag logits
+        (B, W, tags), action logits (B, actions)."""
+        b, w = x.shape[:2]
         h = self.proj(x) + self.pos(torch.arange(w).clamp(max=63))[None]  # (B, W, dim)
-        h = self.enc(h, src_key_padding_mask=~mask)
-        m = mask[..., None].float()
-        pooled = (h * m).sum(1) / m.sum(1).clamp(min=1.0)  # (B, dim)
-        return self.tag(h), self.act(pooled)
+        q = self.query + self.context(image.long())[:, None]  # (B, 1, dim)
+        h = torch.cat([q, h], 1)  # (B, 1 + W, dim)
+        keep = torch.cat([torch.ones(b, 1, dtype=torch.bool), mask], 1)  # (B, 1 + W)
+        h = self.enc(h, src_key_padding_mask=~keep)
+        return self.tag(h[:, 1:]), self.act(h[:, 0])
+
+
+class ReaderEnsemble(nn.Module):
+    """`cfg.members` ReaderHeads read together: the log of their mean probabilities, per word (B, W, tags) and
+    per turn (B, A). One head's reading of a rare phrasing depends on its seed (single heads trained alike
+    disagreed on "could you make the star purple and move it left?"); the average is what they agree on."""
+
+    def __init__(self, cfg: ReaderConfig) -> None:
+        super().__init__()
+        if cfg.members < 1:
+            raise ValueError(f"a reader needs at least one member head, got members={cfg.members}")
+        self.cfg = cfg
+        self.members = nn.ModuleList(ReaderHead(cfg) for _ in range(cfg.members))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, W, in_dim), mask (B, W), image (B,) -> mean-probability log tag (B, W, tags) and action (B, A)
+        scores."""
+        outs = [m(x, mask, image) for m in self.members]
+        k = math.log(len(outs))
+        tag = torch.stack([t.log_softmax(-1) for t, _ in outs]).logsumexp(0) - k  # (B, W, tags)
+        act = torch.stack([a.log_softmax(-1) for _, a in outs]).logsumexp(0) - k  # (B, A)
+        return tag, act
 
 
 @dataclass
@@ -226,13 +260,13 @@ def decode(words: list[str], tags: list[str], action: str, seed: int = 0) -> Rea
 class InstructionReader:
     """MiniLM + the trained head; `read(text)` -> Reading. Thread-safe for reading (no state changes)."""
 
-    def __init__(self, head: ReaderHead, encoder: Any) -> None:
+    def __init__(self, head: ReaderEnsemble, encoder: Any) -> None:
         self.head = head.eval()
         self.encoder = encoder
 
     @staticmethod
     def load(path: str | Path = WEIGHTS, encoder: Any | None = None) -> InstructionReader:
-        """The head from a safetensors file with its config in the metadata; the shared MiniLM by default."""
+        """The heads from a safetensors file with their config in the metadata; the shared MiniLM by default."""
         from safetensors import safe_open
         from safetensors.torch import load_file
 
@@ -242,7 +276,7 @@ class InstructionReader:
             raise ValueError(f"{path}: no reader config in the file's metadata")
         raw = json.loads(meta["config"])
         cfg = ReaderConfig(**{**raw, "tags": tuple(raw["tags"]), "actions": tuple(raw["actions"])})
-        head = ReaderHead(cfg)
+        head = ReaderEnsemble(cfg)
         head.load_state_dict(load_file(str(path)))
         if encoder is None:
             from limner.safety.classifier import embedder
@@ -251,11 +285,11 @@ class InstructionReader:
         return InstructionReader(head, encoder)
 
     @torch.no_grad()
-    def predict(self, sentences: list[list[str]]) -> list[tuple[list[str], str, float]]:
-        """Per sentence: (tags, action, the action's probability)."""
+    def predict(self, sentences: list[list[str]], image: bool = True) -> list[tuple[list[str], str, float]]:
+        """Per sentence, read with (`image`) or without a picture in view: (tags, action, its probability)."""
         states = self.encoder.word_states(sentences)
         x, mask = pad_states(states)
-        tag_logits, act_logits = self.head(x, mask)
+        tag_logits, act_logits = self.head(x, mask, torch.full((len(sentences),), image))
         out = []
         probs = act_logits.softmax(-1)
         for i, s in enumerate(sentences):
@@ -264,13 +298,13 @@ class InstructionReader:
             out.append((tags, self.head.cfg.actions[a], float(probs[i, a])))
         return out
 
-    def read(self, text: str, seed: int = 0) -> Reading:
-        """The Reading of one turn: the model's, or the grammar's where the model reads an edit it cannot
-        complete and the grammar can; a problem when neither can."""
+    def read(self, text: str, seed: int = 0, image: bool = True) -> Reading:
+        """The Reading of one turn, with (`image`) or without a picture in view: the model's, or the grammar's
+        where the model reads an edit it cannot complete and the grammar can; a problem when neither can."""
         words = words_of(text)
         if not words:
             return Reading("none", problem="the turn has no words")
-        tags, action, _ = self.predict([words])[0]
+        tags, action, _ = self.predict([words], image)[0]
         reading = decode(words, tags, action, seed)
         if reading.action == "edit" and not reading.understood:
             try:
@@ -291,8 +325,8 @@ def pad_states(states: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     return x, mask
 
 
-def save_head(head: ReaderHead, path: str | Path) -> None:
-    """The head's weights with its config in the metadata (what `InstructionReader.load` reads)."""
+def save_head(head: ReaderEnsemble, path: str | Path) -> None:
+    """The heads' weights with their config in the metadata (what `InstructionReader.load` reads)."""
     from safetensors.torch import save_file
 
     save_file({k: v.contiguous() for k, v in head.state_dict().items()}, str(path),
@@ -305,15 +339,16 @@ def default_reader() -> InstructionReader:
     return InstructionReader.load(WEIGHTS)
 
 
-def read_turn(text: str, seed: int = 0) -> Reading:
-    """The shipped reader's Reading of `text`.
+def read_turn(text: str, seed: int = 0, image: bool = True) -> Reading:
+    """The shipped reader's Reading of `text`, with (`image`, a chat's picture or an upload) or without a
+    picture in view.
 
     Memoised: one chat turn is routed (routing.route_turn), then edited (Studio.edit) and screened by callers that
     each ask for its reading; the model reads it once. Each caller gets its own copy, so none sees another's
     changes."""
-    return copy.deepcopy(_read_once(text, seed))
+    return copy.deepcopy(_read_once(text, seed, image))
 
 
 @functools.lru_cache(maxsize=256)
-def _read_once(text: str, seed: int) -> Reading:
-    return default_reader().read(text, seed)
+def _read_once(text: str, seed: int, image: bool) -> Reading:
+    return default_reader().read(text, seed, image)

@@ -51,7 +51,7 @@ def route_turn(prompt: str, *, uploads: int = 0, in_context: bool = False, mask:
     """The route of a turn with `uploads` uploaded images, an image already `in_context` or not, and a mask or
     not. NothingToEdit for an edit with no image at all; in a `chat` (a conversation, not a one-off prompt),
     "none" for a turn about nothing drawable and "undo" for a step back."""
-    reading = read_turn(prompt)
+    reading = read_turn(prompt, image=bool(uploads or in_context))  # the same words differ with a picture in view
     # an edit the reader could not complete is still an edit where there is an image to edit (the edit path
     # says what it could not read); with none, the words are a description to draw (and for safety to screen)
     if mask or (reading.action == "edit" and (reading.understood or uploads or in_context)):

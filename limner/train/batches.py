@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from limner.data.paraphrase import paraphrase
-from limner.data.sampler import TRAIN_MIX, Example, recoloured, sample_mix
+from limner.data.sampler import TRAIN_MIX, Example, on_colour, recoloured, sample_mix
 from limner.data.scene import glyph_image, render, to_array
 from limner.model.layout import Layout, scene_layout
 
@@ -112,6 +112,7 @@ class SceneBatcher:
         recolour: float = 0.0,
         paraphrase: float = 0.0,
         shard: Shard | None = None,
+        coloured: float = 0.0,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -119,8 +120,13 @@ class SceneBatcher:
             raise ValueError(f"recolour must be in [0, 1], got {recolour}")
         if not 0 <= paraphrase <= 1:
             raise ValueError(f"paraphrase must be in [0, 1], got {paraphrase}")
+        if not 0 <= coloured <= 1:
+            raise ValueError(f"coloured must be in [0, 1], got {coloured}")
         self.recolour = recolour  # share of white scenes redrawn on a coloured background (decoder training)
         self.paraphrase = paraphrase  # share of examples re-captioned by data/paraphrase.py
+        # share of examples drawn (by rejection) from scenes on a coloured background, captions and all: the data
+        # engine puts ~16% of its scenes there, and the held-out failures are mostly such scenes
+        self.coloured = coloured
         self.batch_size = batch_size
         self.shard = shard or Shard(seed)
         self.rng = random.Random(seed)  # `examples` only; batches draw from step_rng
@@ -131,7 +137,10 @@ class SceneBatcher:
 
     def example(self, size: tuple[int, int], rng: random.Random) -> Example:
         """One example of canvas `size` (W, H) from the mix, by rejection: other sizes and held-out prompts are
-        skipped, so `size` must be one the samplers draw."""
+        skipped, so `size` must be one the samplers draw. With `coloured`, that share of the examples is drawn
+        only from scenes whose background is a colour (not white or transparent)."""
+        # drawn only when asked, so that coloured=0 leaves every existing stream as it was
+        want_coloured = bool(self.coloured) and rng.random() < self.coloured
         while True:
             ex = sample_mix(rng, self.mix)
             if self.paraphrase and rng.random() < self.paraphrase:
@@ -139,6 +148,8 @@ class SceneBatcher:
                 if new is not None:
                     ex = dataclasses.replace(ex, prompt=new, record={**ex.record, "prompt": new})
             if (ex.scene.width, ex.scene.height) != size or ex.prompt in self.exclude:
+                continue
+            if want_coloured and not on_colour(ex.scene.background):
                 continue
             if self.recolour and rng.random() < self.recolour:
                 ex = recoloured(ex, rng)

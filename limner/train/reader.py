@@ -5,7 +5,7 @@
 MiniLM stays frozen, so each turn's word states are computed once and the small head trains on them for a few
 epochs. Training turns come from TRAIN's phrasing families, dev turns (for choosing the epoch) from DEV's, which
 training never sees; the held-out families of evals/instruction_cases.py are never read here. Deterministic for a
-seed on one machine; about 11 minutes on 2 CPU cores.
+seed on one machine; about 9 minutes per member head on 2 CPU cores (2 members by default).
 """
 
 from __future__ import annotations
@@ -18,8 +18,16 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from limner.data.instructions import ACTIONS, TAGS, Example, dev_examples, training_examples
-from limner.studio.reader import WEIGHTS, ReaderConfig, ReaderHead, pad_states, save_head
+from limner.data.instructions import (
+    ACTIONS,
+    ENGINE_PROMPT_SHARE,
+    TAGS,
+    UNTAGGED,
+    Example,
+    dev_examples,
+    training_examples,
+)
+from limner.studio.reader import WEIGHTS, ReaderConfig, ReaderEnsemble, ReaderHead, pad_states, save_head
 
 
 def featurise(encoder: object, examples: list[Example], batch: int = 64) -> list[torch.Tensor]:
@@ -31,22 +39,28 @@ def featurise(encoder: object, examples: list[Example], batch: int = 64) -> list
 
 
 def targets(examples: list[Example]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, W) tag ids (-100 on padding) and (B,) action ids."""
+    """(B, W) tag ids (-100 on padding and on UNTAGGED words) and (B,) action ids."""
     w = max(len(e.words) for e in examples)
     tags = torch.full((len(examples), w), -100, dtype=torch.long)
     for i, e in enumerate(examples):
-        tags[i, : len(e.tags)] = torch.tensor([TAGS.index(t) for t in e.tags])
+        tags[i, : len(e.tags)] = torch.tensor([-100 if t == UNTAGGED else TAGS.index(t) for t in e.tags])
     return tags, torch.tensor([ACTIONS.index(e.action) for e in examples])
 
 
-def accuracy(head: ReaderHead, states: list[torch.Tensor], examples: list[Example]) -> tuple[float, float]:
+def images(examples: list[Example]) -> torch.Tensor:
+    """(B,) bool: whether each turn is read with a picture in view."""
+    return torch.tensor([e.image for e in examples], dtype=torch.bool)
+
+
+def accuracy(head: ReaderHead | ReaderEnsemble, states: list[torch.Tensor],
+             examples: list[Example]) -> tuple[float, float]:
     """(share of turns with every tag and the action right, share with the action right)."""
     head.eval()
     exact = act_ok = 0
     with torch.no_grad():
         for s in range(0, len(examples), 256):
             x, mask = pad_states(states[s : s + 256])
-            tl, al = head(x, mask)
+            tl, al = head(x, mask, images(examples[s : s + 256]))
             tags, acts = targets(examples[s : s + 256])
             ok_tags = ((tl.argmax(-1) == tags) | (tags == -100)).all(-1)
             ok_act = al.argmax(-1) == acts
@@ -56,18 +70,16 @@ def accuracy(head: ReaderHead, states: list[torch.Tensor], examples: list[Exampl
     return exact / len(examples), act_ok / len(examples)
 
 
-def train(n: int, dev: int, epochs: int, seed: int, out: Path, log: bool = True) -> dict[str, float]:
-    """Train a head on `n` turns, keep the epoch best on `dev` turns, save it to `out`; the dev figures."""
-    from limner.safety.classifier import embedder
-
+def train_member(enc: object, n: int, dev: int, epochs: int, seed: int, log: bool = True,
+                 engine_share: float = ENGINE_PROMPT_SHARE) -> ReaderHead:
+    """One head trained on `n` turns of `seed`, at the epoch best on `dev` DEV turns."""
     torch.manual_seed(seed)
     t0 = time.time()
-    enc = embedder()
-    train_ex = training_examples(n, seed)
+    train_ex = training_examples(n, seed, engine_share)
     dev_ex = dev_examples(dev, seed + 1)
     tr_states, dev_states = featurise(enc, train_ex), featurise(enc, dev_ex)
     if log:
-        print(f"features: {n} + {dev} turns in {time.time() - t0:.0f}s", flush=True)
+        print(f"seed {seed}: features of {n} + {dev} turns in {time.time() - t0:.0f}s", flush=True)
     head = ReaderHead(ReaderConfig())
     opt = torch.optim.AdamW(head.parameters(), lr=1e-3, weight_decay=0.01)
     steps = epochs * ((n + 63) // 64)
@@ -82,7 +94,7 @@ def train(n: int, dev: int, epochs: int, seed: int, out: Path, log: bool = True)
             idx = order[s : s + 64]
             x, mask = pad_states([tr_states[i] for i in idx])
             tags, acts = targets([train_ex[i] for i in idx])
-            tl, al = head(x, mask)
+            tl, al = head(x, mask, images([train_ex[i] for i in idx]))
             loss = F.cross_entropy(tl.reshape(-1, len(TAGS)), tags.reshape(-1), ignore_index=-100) + \
                 F.cross_entropy(al, acts)
             opt.zero_grad()
@@ -91,30 +103,60 @@ def train(n: int, dev: int, epochs: int, seed: int, out: Path, log: bool = True)
             sched.step()
         acc = accuracy(head, dev_states, dev_ex)
         if log:
-            print(f"epoch {ep + 1}: loss {loss.item():.4f} dev exact {acc[0]:.4f} action {acc[1]:.4f} "
+            print(f"seed {seed} epoch {ep + 1}: loss {loss.item():.4f} dev exact {acc[0]:.4f} action {acc[1]:.4f} "
                   f"({time.time() - t0:.0f}s)", flush=True)
         if acc > best:
             best, best_state = acc, {k: v.clone() for k, v in head.state_dict().items()}
     assert best_state is not None
     head.load_state_dict(best_state)
+    return head.eval()
+
+
+def assemble(heads: list[ReaderHead]) -> ReaderEnsemble:
+    """The ensemble of trained member heads (their order kept)."""
+    ens = ReaderEnsemble(ReaderConfig(members=len(heads)))
+    for slot, head in zip(ens.members, heads, strict=True):
+        slot.load_state_dict(head.state_dict())
+    return ens.eval()
+
+
+def train(n: int, dev: int, epochs: int, seed: int, out: Path, members: int = 1, log: bool = True,
+          engine_share: float = ENGINE_PROMPT_SHARE) -> dict[str, float]:
+    """Train `members` heads (seeds seed, seed+1, ...: each its own sample of turns and initialisation), save
+    them as one reader to `out`; the ensemble's figures on the first member's dev turns."""
+    from limner.safety.classifier import embedder
+
+    t0 = time.time()
+    enc = embedder()
+    heads = [train_member(enc, n, dev, epochs, seed + k, log, engine_share) for k in range(members)]
+    ens = assemble(heads)
+    dev_ex = dev_examples(dev, seed + 1)
+    exact, action = accuracy(ens, featurise(enc, dev_ex), dev_ex)
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_head(head, out)
-    return {"dev_exact": best[0], "dev_action": best[1], "seconds": time.time() - t0}
+    save_head(ens, out)
+    return {"dev_exact": exact, "dev_action": action, "seconds": time.time() - t0}
 
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m limner.train.reader`: train and write the head; 0 on success, 2 on bad flags."""
     ap = argparse.ArgumentParser(prog="python -m limner.train.reader", description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=WEIGHTS, help="where to write the head (default: the shipped one)")
-    ap.add_argument("--turns", type=int, default=12000, help="training turns (default 12000)")
+    ap.add_argument("--turns", type=int, default=16000, help="training turns per member (default 16000)")
     ap.add_argument("--dev", type=int, default=1000, help="dev turns for choosing the epoch (default 1000)")
     ap.add_argument("--epochs", type=int, default=12, help="epochs (default 12)")
-    ap.add_argument("--seed", type=int, default=0, help="data and initialisation seed (default 0)")
+    ap.add_argument("--seed", type=int, default=0, help="the first member's data and initialisation seed (default 0)")
+    ap.add_argument("--members", type=int, default=2,
+                    help="heads to train, on seeds SEED, SEED+1, ..., averaged when reading (default 2)")
+    ap.add_argument("--engine-share", type=float, default=ENGINE_PROMPT_SHARE,
+                    help="share of new-picture turns that are whole prompts in the generation engine's words "
+                         f"(default {ENGINE_PROMPT_SHARE})")
     a = ap.parse_args(argv)
-    for name in ("turns", "dev", "epochs"):
+    for name in ("turns", "dev", "epochs", "members"):
         if getattr(a, name) < 1:
             ap.error(f"--{name} must be >= 1, got {getattr(a, name)}")
-    res = train(a.turns, a.dev, a.epochs, a.seed, a.out)
+    if not 0.0 <= a.engine_share <= 1.0:
+        ap.error(f"--engine-share must be in [0, 1], got {a.engine_share}")
+    res = train(a.turns, a.dev, a.epochs, a.seed, a.out, a.members, engine_share=a.engine_share)
     print(f"wrote {a.out}: dev exact {res['dev_exact']:.4f}, action {res['dev_action']:.4f}, {res['seconds']:.0f}s")
     return 0
 

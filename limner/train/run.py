@@ -16,7 +16,7 @@ from limner.model.image_tokenizer import ImageTokenizer
 from limner.model.text_tokenizer import TextTokenizer
 from limner.train.batches import SceneBatcher, Shard
 from limner.train.stages import DecoderStage, PriorStage, TokenizerStage
-from limner.train.trainer import TrainConfig, Trainer
+from limner.train.trainer import TrainConfig, Trainer, leave_process_group
 from limner.train.upgrade import load_decoder_adding_glyph_refine, load_prior_growing_vocab
 
 STAGES = ("tokenizer", "decoder", "prior")
@@ -45,18 +45,20 @@ def parse_mix(spec: str) -> dict[str, float]:
 
 def data_source(
     data: str | None, batch_size: int, exclude: frozenset[str], mix: dict[str, float] | None = None,
-    recolour: float = 0.0, paraphrase: float = 0.0,
+    recolour: float = 0.0, paraphrase: float = 0.0, coloured: float = 0.0,
 ) -> Callable[[Shard], Iterator[Any]]:
     """A stream of batches for a batches.Shard: procedural scenes by default (the `mix` of data-engine tags,
     default TRAIN_MIX, with `recolour` of the
-    white scenes moved onto coloured backgrounds and `paraphrase` of the captions rewritten by data/paraphrase.py);
+    white scenes moved onto coloured backgrounds, `paraphrase` of the captions rewritten by data/paraphrase.py and
+    `coloured` of the examples drawn from scenes whose caption names a coloured background);
     a folder or webdataset shards of captioned images with --data."""
     if data:
         from limner.train.real import RealImageBatcher
 
         return lambda shard: RealImageBatcher(data, batch_size, shard=shard)
     return lambda shard: SceneBatcher(
-        batch_size, shard.seed, mix=mix, exclude=exclude, recolour=recolour, paraphrase=paraphrase, shard=shard
+        batch_size, shard.seed, mix=mix, exclude=exclude, recolour=recolour, paraphrase=paraphrase, shard=shard,
+        coloured=coloured,
     )
 
 
@@ -149,6 +151,7 @@ def train(
     first_weight: float = 0.0,
     recolour: float = 0.0,
     paraphrase: float = 0.0,
+    coloured: float = 0.0,
     layout_count: bool = False,
     glyph_refine: int = 0,
     prior_codes: float = 0.0,
@@ -189,6 +192,8 @@ def train(
     Path(tcfg.out_dir).mkdir(parents=True, exist_ok=True)
     n = sum(p.numel() for p in stage.parameters() if p.requires_grad)
     log(f"stage {stage_name}: {n / 1e6:.2f}M trainable parameters, config {cfg.name}")
-    trainer = Trainer(tcfg, cfg, stage, data_source(data, tcfg.batch_size, exclude, mix, recolour, paraphrase), log=log,
-                      on_finish=on_finish)
-    return trainer.run()
+    source = data_source(data, tcfg.batch_size, exclude, mix, recolour, paraphrase, coloured)
+    trainer = Trainer(tcfg, cfg, stage, source, log=log, on_finish=on_finish)
+    last = trainer.run()
+    leave_process_group()  # only on success: a failed rank is ended by torchrun, and a barrier would hang
+    return last

@@ -150,6 +150,15 @@ def dist_info() -> tuple[int, int]:
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
+def leave_process_group() -> None:
+    """Wait for every rank, then tear the process group down. Without it a rank that finishes first (rank 1
+    returns from a sharded save while rank 0 still writes) exits with gloo's threads still running, and the
+    C++ runtime aborts it ("terminate called without an active exception"), failing the whole torchrun."""
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 class Trainer:
     """Drives any stage (a module whose forward(batch) returns (loss, logs)) on one process or under DDP:
     AdamW with warmup + cosine decay, gradient clipping, JSONL logs, and resumable saves every

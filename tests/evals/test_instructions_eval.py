@@ -10,7 +10,8 @@ def test_eval_instructions_reports_every_family(tmp_path, capsys) -> None:
     code = main(["eval", "instructions", "--per-family", "3", "--out", str(out)])
     rep = json.loads((out / "report.json").read_text())
     assert code == (0 if rep["understood"] >= 0.95 and rep["exact"] >= 0.90 else 1)
-    assert rep["n"] == 3 * len(rep["families"]) and set(rep["families"]) >= {"negation", "two_ops", "undo", "none"}
+    assert rep["n"] == 3 * len(rep["families"])
+    assert set(rep["families"]) >= {"negation", "two_ops", "undo", "none", "prompt"}
     assert rep["sources"]["model"] + rep["sources"]["parser"] == rep["n"]
     assert 0 < rep["latency_ms_p50"] <= rep["latency_ms_p95"]
     table = capsys.readouterr().out

@@ -78,13 +78,21 @@ def test_the_shipped_reader_reads_each_op_s_arguments() -> None:
     assert (r.ops[0].target, r.ops[0].color) == (("circle", None), "green")
 
 
-@pytest.mark.parametrize(("text", "action"), [
-    ("undo", "undo"), ("go back to the previous one", "undo"), ("thanks!", "none"),
-    ("what's the weather like?", "none"), ("now draw a red star above a blue ring", "generate"),
-    ("a green triangle on a black background", "generate"),
+@pytest.mark.parametrize(("text", "image", "action"), [
+    ("undo", True, "undo"), ("go back to the previous one", True, "undo"), ("thanks!", True, "none"),
+    ("what's the weather like?", False, "none"), ("now draw a red star above a blue ring", True, "generate"),
+    ("a green triangle on a black background", True, "generate"),
+    # one-off prompts in the generation data engine's own words, which the reader once read as edits (so they
+    # were refused for want of an image to edit) or as nothing drawable
+    ("give me exactly 5 yellow circles", False, "generate"),
+    ('the word "OPEN" in white on a red background', False, "generate"),
+    ("i need a single crescent painted black", False, "generate"), ("a pentagon", False, "generate"),
+    # the same short edit words with a picture in view: an edit, never a new picture
+    ("paint the circle red", True, "edit"), ("make the star purple", True, "edit"),
+    ("turn the heart blue", True, "edit"),
 ])
-def test_the_shipped_reader_tells_undo_new_pictures_and_chat_apart(text: str, action: str) -> None:
-    assert read_turn(text).action == action, text
+def test_the_shipped_reader_tells_undo_new_pictures_and_chat_apart(text: str, image: bool, action: str) -> None:
+    assert read_turn(text, image=image).action == action, (text, image)
 
 
 def test_a_turn_is_read_once_and_each_caller_gets_its_own_copy() -> None:

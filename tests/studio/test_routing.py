@@ -22,6 +22,14 @@ def test_other_prompts_draw_a_new_image_with_uploads_as_references() -> None:
     assert route_turn("the object in this image, but blue", uploads=2) == Route("generate", None, references=True)
 
 
+def test_a_one_off_prompt_is_read_with_no_picture_in_view_and_drawn() -> None:
+    """The words of a prompt can be an edit's ("the hexagon painted red"); with nothing in view the reader is
+    told so, and a prompt is drawn rather than refused as an edit with nothing to edit."""
+    for prompt in ('the word "OPEN" in white on a red background', "give me exactly 5 yellow circles",
+                   "draw the brown hexagon and a yellow star"):
+        assert route_turn(prompt).action == "generate", prompt
+
+
 def test_an_edit_with_nothing_to_edit_is_refused_and_says_why() -> None:
     with pytest.raises(NothingToEdit, match="'remove the ring' is an edit instruction but there is no image"):
         route_turn("remove the ring")

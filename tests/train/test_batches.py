@@ -4,7 +4,7 @@ import random
 import numpy as np
 import pytest
 
-from limner.data.sampler import Example, recoloured, sample
+from limner.data.sampler import Example, on_colour, recoloured, sample
 from limner.data.scene import Scene, SceneObject, render, to_array
 from limner.data.world import color_rgb
 from limner.train.batches import SceneBatcher
@@ -17,7 +17,7 @@ def test_recoloured_moves_a_white_scene_onto_a_colour_far_from_its_objects() -> 
     for _ in range(20):
         out = recoloured(ex, rng)
         bg = out.scene.background
-        assert bg not in ("white", "transparent")
+        assert on_colour(bg)
         assert all(math.dist(color_rgb(bg), color_rgb(o.color)) >= 110 for o in scene.objects)
         assert out.scene.objects == scene.objects and out.prompt == ex.prompt
         px = to_array(render(out.scene))[:3, 2, 2]  # a corner pixel: the new background, in [-1, 1]
@@ -48,12 +48,32 @@ def test_recoloured_keeps_text_readable() -> None:
     assert moved >= 10, moved  # the check above ran on enough recoloured text scenes to mean something
 
 
-def test_batcher_recolour_share_and_range() -> None:
-    def coloured(b: SceneBatcher) -> int:
-        return sum(ex.scene.background not in ("white", "transparent") for ex in b.examples((256, 256)))
+def test_on_colour_names_neither_white_nor_transparent() -> None:
+    assert [on_colour(bg) for bg in (None, "white", "transparent", "pink", "#102030")] == [False, False, False, True,
+                                                                                             True]
 
+
+def _on_colour(b: SceneBatcher) -> int:
+    """How many of one batch of 256 x 256 examples have their scene on a coloured background."""
+    return sum(on_colour(ex.scene.background) for ex in b.examples((256, 256)))
+
+
+def test_batcher_recolour_share_and_range() -> None:
     plain = SceneBatcher(64, 0, mix={"single_object": 1.0})
     moved = SceneBatcher(64, 0, mix={"single_object": 1.0}, recolour=1.0)
-    assert coloured(moved) > coloured(plain) + 20
+    assert _on_colour(moved) > _on_colour(plain) + 20
     with pytest.raises(ValueError, match="recolour must be in"):
         SceneBatcher(4, 0, recolour=1.5)
+
+
+def test_batcher_coloured_share_draws_scenes_whose_caption_names_their_background() -> None:
+    plain = SceneBatcher(200, 0)
+    leaning = SceneBatcher(200, 0, coloured=0.5)
+    assert _on_colour(plain) < 0.3 * 200  # the data engine's own share is ~16%
+    assert _on_colour(leaning) > 0.5 * 200  # half drawn from coloured scenes, plus the engine's own share of the rest
+    every = SceneBatcher(40, 1, mix={"single_object": 1.0}, coloured=1.0)
+    for ex in every.examples((256, 256)):
+        # unlike recolour, the scene was drawn that way: its caption names the background
+        assert ex.record.get("background") == ex.scene.background != "white"
+    with pytest.raises(ValueError, match="coloured must be in"):
+        SceneBatcher(4, 0, coloured=-0.1)
