@@ -14,6 +14,12 @@ import re
 # gpt-image-1; the text tokenizer truncates far earlier, but a longer prompt is refused, not cut).
 MAX_PROMPT_CHARS = 32_000
 
+# The caller's end-user ID (`user`; the Responses API's `prompt_cache_key` and `safety_identifier`): kept in
+# the provenance index and the history for audit. OpenAI's spec gives `user` no maximum, and a refusal of an
+# ID at 257 characters was a refusal of a request the spec calls valid (schemathesis found one), so the bound
+# is the prompt's: it only keeps a request from filling the index with one field.
+MAX_USER_CHARS = MAX_PROMPT_CHARS
+
 # Images per request (`n`), as the Images API allows.
 MIN_N, MAX_N = 1, 10
 

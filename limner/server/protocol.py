@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from limner.limits import MAX_N, MAX_PARTIAL_IMAGES, MAX_PROMPT_CHARS, MAX_SEED, MIN_N
+from limner.limits import MAX_N, MAX_PARTIAL_IMAGES, MAX_PROMPT_CHARS, MAX_SEED, MAX_USER_CHARS, MIN_N
 
 Quality = Literal["low", "medium", "high", "auto", "standard", "hd"]
 QUALITY_ALIASES = {"standard": "medium", "hd": "high"}  # DALL-E's qualities as the ones limner draws
@@ -50,7 +50,7 @@ class ImageOptions(_Request):
     output_format: OutputFormat = "png"
     output_compression: int | None = Field(default=None, ge=0, le=100)
     moderation: Moderation = "auto"
-    user: str | None = Field(default=None, max_length=256)
+    user: str | None = Field(default=None, max_length=MAX_USER_CHARS)
     stream: bool = False
     partial_images: int = Field(default=0, ge=0, le=MAX_PARTIAL_IMAGES)
     # gpt-image models return base64 only; "url" (DALL-E's default) gives an expiring signed URL (signed_urls.py)
@@ -138,7 +138,7 @@ class ResponsesRequest(_Request):
     previous_response_id: str | None = None
     stream: bool = False
     store: bool = True
-    user: str | None = Field(default=None, max_length=256)
+    user: str | None = Field(default=None, max_length=MAX_USER_CHARS)
     metadata: dict[str, str] | None = None
     parallel_tool_calls: bool | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
@@ -154,8 +154,8 @@ class ResponsesRequest(_Request):
     service_tier: str | None = None
     max_tool_calls: int | None = Field(default=None, ge=1)
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
-    prompt_cache_key: str | None = Field(default=None, max_length=256)
-    safety_identifier: str | None = Field(default=None, max_length=256)
+    prompt_cache_key: str | None = Field(default=None, max_length=MAX_USER_CHARS)
+    safety_identifier: str | None = Field(default=None, max_length=MAX_USER_CHARS)
     background: bool = False
 
 
