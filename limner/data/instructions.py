@@ -236,6 +236,39 @@ TRAIN_NONE = tuple(f"{q} {t}{p}" for q, t, p in (
               "translate hello into french", "what's the capital of peru", "summarise this article",
               "perfect, that's all", "can you hear me?", "sounds good", "why is the sky blue?", "brb",
               "what model are you?", "please stop", "is it raining in paris", "recommend a book")
+# Nothing drawable, composed (as COMPOSED is for edits): 70 fixed turns left the reader to memorise them, so a
+# chat turn off that list that named a thing or asked a question was read as a picture or an edit. Questions
+# about a topic (drawable things among them: asking about the ocean is not asking for a drawing), reactions,
+# questions about the assistant and sign-offs, each family crossed with its own variations.
+_ASK = ("what do you know about", "can you explain", "I have a question about", "let's talk about",
+        "what do you think of", "write an essay on", "any tips on", "give me facts about", "what's the history of",
+        "teach me about", "I'm curious about", "give me a summary of", "do you know much about",
+        "what are your thoughts on", "quiz me on", "where can I read about", "why do people care about",
+        "is there a podcast about", "how do scientists study", "what's the latest on")
+_TOPICS = ("dinosaurs", "taxes", "math", "football", "music", "history", "cooking", "the stock market",
+           "the weather", "dogs", "birds", "trains", "the olympics", "coffee", "japan", "chess", "space travel",
+           "the internet", "climate change", "the ocean", "elections", "jazz", "basketball", "vitamins",
+           "the pyramids", "electric cars", "gardening", "old movies", "rome", "bees", "black holes",
+           "the french revolution", "sushi", "yoga", "my garden", "stars and planets", "volcanoes", "trees")
+_WOW = ("", "wow,", "oh,", "ooh", "haha", "yes,", "omg", "well,", "hey,", "ah,")
+_PRAISE = ("that's lovely", "love it", "beautiful", "well done", "amazing", "so good", "not bad", "brilliant",
+           "nice job", "looks perfect", "I like that", "so cool", "fantastic", "that's great", "exactly right",
+           "this is wonderful", "spot on", "very pretty")
+_META = ("how did you make that", "what did you use to draw it", "why those colours", "are you an ai",
+         "what's your favourite colour", "can you remember me", "who trained you", "what are you good at",
+         "do you have feelings", "where do you run", "are you open source", "what is your training data",
+         "can you see my screen", "how old are you", "are you better than other models", "is this free")
+_SIGN_OFF = ("that's it", "we're done", "goodbye", "see you later", "I'm done", "that will be all",
+             "nothing else", "no more changes", "all good", "good night", "talk later", "done for today")
+# every other topic per question, and one ending per reaction, so that no family swamps the others (about 380
+# questions, 180 reactions, 128 about the assistant, 72 sign-offs)
+COMPOSED_NONE = tuple(f"{q} {t}{'?' if j % 4 == 1 else ''}" for i, q in enumerate(_ASK)
+                      for j, t in enumerate(_TOPICS) if (i + j) % 2 == 0) \
+    + tuple(f"{w} {pr}{('', '!', ', thanks')[(i + j) % 3]}".strip() for i, w in enumerate(_WOW)
+            for j, pr in enumerate(_PRAISE)) \
+    + tuple(f"{o} {m}{p}".strip() for o in ("", "so", "quick question:", "just wondering,") for m in _META
+            for p in ("?", "")) \
+    + tuple(f"{o} {so}".strip() for o in ("", "ok,", "alright,", "great,", "thanks,", "cool,") for so in _SIGN_OFF)
 SCENE_THINGS = ("cat on a beach", "sunset over mountains", "bowl of fruit", "city skyline", "robot reading",
                 "dog in a hat", "forest path", "lighthouse at night", "cup of coffee", "birthday cake")
 TEXT_WORDS = ("OPEN", "CLOSED", "SALE", "HELLO", "EXIT", "STOP", "WELCOME", "NO ENTRY", "FRESH", "GO",
@@ -355,7 +388,7 @@ class Phrasing:
 
 TRAIN = Phrasing({k: v + COMPOSED.get(k, ()) for k, v in TRAIN_FAMILIES.items()}, TRAIN_TARGETS, TRAIN_OPENERS,
                  TRAIN_GERUND_OPENERS, TRAIN_CLOSERS, TRAIN_CONNECTORS, TRAIN_NEGATIONS, TRAIN_UNDO + COMPOSED_UNDO,
-                 TRAIN_GENERATE + COMPOSED_GENERATE, TRAIN_NONE)
+                 TRAIN_GENERATE + COMPOSED_GENERATE, TRAIN_NONE + COMPOSED_NONE)
 
 
 def _op_clause(ph: Phrasing, kind: str, rng: random.Random, slots: dict[str, str] | None = None,
@@ -500,7 +533,10 @@ DEV = Phrasing(
     negations=("not {T2}!", "no - not {C2},", "don't change {T2};"),
     undo=("undo it", "go back please", "revert please", "back to the previous image", "undo that last change"),
     generate=("new image: {D}", "draw me {D}", "let's try {D}", "start fresh with {D}", "I'd like a new picture: {D}"),
-    none=("ok thanks", "you're great", "what day is it", "how do you work?", "cheers!", "tell me a story"),
+    none=("ok thanks", "you're great", "what day is it", "how do you work?", "cheers!", "tell me a story",
+          "what's the population of tokyo", "good morning", "is this thing on?", "nice one", "I'm heading off now",
+          "how do you spell necessary", "any news on the football?", "you're fast", "where are you hosted?",
+          "what's a good name for a dog"),
 )
 
 

@@ -9,7 +9,9 @@ with the turn's own reading (its gold tags decoded by the same `decode`):
   object), in order;
 - per family (FAMILIES: the held-out phrasing families, and "prompt", the fresh generation set's one-off prompts,
   which must read as new pictures) and per source (model / parser);
-- latency: the warm reader's wall time per turn, p50 and p95 (one turn at a time, as a chat reads it).
+- latency: the warm reader's wall time per turn, p50 and p95 (one turn at a time, as a chat reads it);
+- one-off prompts: all 180 prompts of the fresh generation set routed as a one-off prompt is (`is_edit`, as
+  `route_turn` decides): how many are drawn and which are refused as an edit with nothing to edit.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from typing import Any
 import numpy as np
 
 from limner.data.instructions import Example
+from limner.evals.fresh import fresh_records
 from limner.evals.instruction_cases import FAMILIES, heldout_turns
 from limner.studio.edits import EditOp
 from limner.studio.reader import InstructionReader, Reading, decode
+from limner.studio.routing import is_edit
 
 TARGETS = (("understood", 0.95), ("exact", 0.90))
 
@@ -66,7 +70,17 @@ def evaluate_instructions(reader: InstructionReader, per_family: int = 40) -> di
     rep["latency_ms_p50"] = round(float(np.percentile(times, 50)) * 1000, 1)
     rep["latency_ms_p95"] = round(float(np.percentile(times, 95)) * 1000, 1)
     rep["failures"] = [r for r in rows if not r["exact"]][:40]
+    rep["one_off"] = one_off_prompts(reader)
     return rep
+
+
+def one_off_prompts(reader: InstructionReader) -> dict[str, Any]:
+    """Every prompt of the fresh generation set as a one-off (nothing in view), routed as `route_turn` routes it:
+    how many are drawn, and the ones refused as an edit with nothing to edit (what a user of `limner generate`
+    or /v1/images/generations would see)."""
+    prompts = sorted(r["prompt"] for r in fresh_records())
+    refused = [p for p in prompts if is_edit(reader.read(p, image=False))]
+    return {"n": len(prompts), "drawn": len(prompts) - len(refused), "refused": refused[:20]}
 
 
 def _share(rows: list[dict[str, Any]], key: str) -> float:
@@ -83,6 +97,11 @@ def format_table(rep: dict[str, Any]) -> str:
     lines.append(f"Read by the model: {rep['sources']['model']}, by the grammar fallback: {rep['sources']['parser']}. "
                  f"Latency per turn (warm, one at a time): p50 {rep['latency_ms_p50']} ms, "
                  f"p95 {rep['latency_ms_p95']} ms.")
+    if "one_off" in rep:
+        o = rep["one_off"]
+        lines += ["", f"One-off prompts of the fresh generation set, routed as `limner generate` and "
+                  f"/v1/images/generations route them: {o['drawn']} of {o['n']} drawn, {o['n'] - o['drawn']} refused "
+                  "as an edit with nothing to edit (an edit that only adds things is drawn)."]
     return "\n".join(lines)
 
 

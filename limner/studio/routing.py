@@ -52,9 +52,7 @@ def route_turn(prompt: str, *, uploads: int = 0, in_context: bool = False, mask:
     not. NothingToEdit for an edit with no image at all; in a `chat` (a conversation, not a one-off prompt),
     "none" for a turn about nothing drawable and "undo" for a step back."""
     reading = read_turn(prompt, image=bool(uploads or in_context))  # the same words differ with a picture in view
-    # an edit the reader could not complete is still an edit where there is an image to edit (the edit path
-    # says what it could not read); with none, the words are a description to draw (and for safety to screen)
-    if mask or (reading.action == "edit" and (reading.understood or uploads or in_context)):
+    if mask or is_edit(reading, uploads=uploads, in_context=in_context):
         if uploads:
             return Route("edit", "upload", reading=reading)
         if in_context:
@@ -72,6 +70,20 @@ def route_turn(prompt: str, *, uploads: int = 0, in_context: bool = False, mask:
     if chat and reading.action == "none" and not uploads:
         return Route("none", reading=reading)
     return Route("generate", references=uploads > 0, reading=reading)
+
+
+def is_edit(reading: Reading, *, uploads: int = 0, in_context: bool = False) -> bool:
+    """Whether a turn read as `reading` goes down the edit path (no mask): an edit the reader could not complete
+    is still an edit where there is an image to edit (the edit path says what it could not read); with none,
+    the words are a description to draw (and for safety to screen). So is an edit that only adds things ("add a
+    red star", "and five triangles") with nothing in view: there is nothing else to keep, so drawing what it
+    names is what it asks. Only a change to something that is not there ("make the star purple") is refused
+    (route_turn raises NothingToEdit)."""
+    if reading.action != "edit":
+        return False
+    if uploads or in_context:
+        return True
+    return reading.understood and not all(op.kind == "add" for op in reading.ops)
 
 
 def not_drawable(prompt: str) -> NotDrawable:

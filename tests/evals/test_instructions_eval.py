@@ -14,8 +14,11 @@ def test_eval_instructions_reports_every_family(tmp_path, capsys) -> None:
     assert set(rep["families"]) >= {"negation", "two_ops", "undo", "none", "prompt"}
     assert rep["sources"]["model"] + rep["sources"]["parser"] == rep["n"]
     assert 0 < rep["latency_ms_p50"] <= rep["latency_ms_p95"]
+    one = rep["one_off"]  # every fresh generation prompt routed as a one-off
+    assert one["n"] == 180 and 0 <= one["drawn"] <= one["n"]
+    assert len(one["refused"]) == min(20, one["n"] - one["drawn"])  # the first refused prompts, for reading
     table = capsys.readouterr().out
-    assert "| two_ops | 3 |" in table and "Latency per turn" in table
+    assert "| two_ops | 3 |" in table and "Latency per turn" in table and "One-off prompts" in table
     assert (out / "report.md").read_text().startswith("# Instruction reader")
 
 

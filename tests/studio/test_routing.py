@@ -3,7 +3,15 @@
 import pytest
 
 from limner.errors import InvalidRequest
-from limner.studio.routing import NotDrawable, NothingToEdit, NothingToUndo, Route, not_drawable, route_turn
+from limner.studio.routing import (
+    NotDrawable,
+    NothingToEdit,
+    NothingToUndo,
+    Route,
+    is_edit,
+    not_drawable,
+    route_turn,
+)
 
 
 def test_an_edit_instruction_edits_the_upload_first_then_the_image_in_context() -> None:
@@ -35,6 +43,28 @@ def test_an_edit_with_nothing_to_edit_is_refused_and_says_why() -> None:
         route_turn("remove the ring")
     with pytest.raises(InvalidRequest, match="a mask needs an image to apply to"):
         route_turn("a blue heart", mask=True)
+
+
+def test_an_edit_that_only_adds_things_is_drawn_when_nothing_is_in_view() -> None:
+    """"add a red star" with no picture: nothing else to keep, so the things it names are drawn; with a picture
+    in view it stays an edit of that picture."""
+    r = route_turn("add a red star")
+    assert r.action == "generate" and r.reading is not None and r.reading.action == "edit", r
+    assert [op.kind for op in r.reading.ops] == ["add"]
+    assert route_turn("add a red star", in_context=True) == Route("edit", "context")
+    with pytest.raises(NothingToEdit):
+        route_turn("add a red star and make the ring blue")  # a change to a ring that is not there
+
+
+def test_is_edit_is_the_rule_route_turn_follows() -> None:
+    from limner.studio.edits import EditOp
+    from limner.studio.reader import Reading
+
+    add, recolour = Reading("edit", [EditOp("add")]), Reading("edit", [EditOp("recolour", color="red")])
+    assert not is_edit(add) and is_edit(add, in_context=True) and is_edit(add, uploads=1)
+    assert is_edit(recolour) and not is_edit(Reading("generate"))
+    assert is_edit(Reading("edit", [EditOp("add"), EditOp("recolour", color="red")]))
+    assert not is_edit(Reading("edit", problem="no target")) and is_edit(Reading("edit", problem="x"), uploads=1)
 
 
 def test_a_turn_in_ordinary_words_is_routed_by_the_learned_reader() -> None:
