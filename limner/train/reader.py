@@ -5,7 +5,7 @@
 MiniLM stays frozen, so each turn's word states are computed once and the small head trains on them for a few
 epochs. Training turns come from TRAIN's phrasing families, dev turns (for choosing the epoch) from DEV's, which
 training never sees; the held-out families of evals/instruction_cases.py are never read here. Deterministic for a
-seed on one machine; about 9 minutes per member head on 2 CPU cores (2 members by default).
+seed on one machine; about 9 minutes per member head on 2 CPU cores (2 members by default, SHIPPED_SEEDS).
 """
 
 from __future__ import annotations
@@ -120,17 +120,24 @@ def assemble(heads: list[ReaderHead]) -> ReaderEnsemble:
     return ens.eval()
 
 
-def train(n: int, dev: int, epochs: int, seed: int, out: Path, members: int = 1, log: bool = True,
+# The shipped reader's members, chosen on dev among the heads of seeds 0-3 (all trained alike): seeds 0 and 1
+# together read "could you make the star green and move it ..." with "green" in the target (seed 0's member's
+# reading won); 0 and 3 read dev's edits best (exact 0.928; 0 and 1: 0.922) and dev's chat turns about
+# nothing drawable as well (0.94), and read that turn right.
+SHIPPED_SEEDS = (0, 3)
+
+
+def train(n: int, dev: int, epochs: int, seeds: list[int], out: Path, log: bool = True,
           engine_share: float = ENGINE_PROMPT_SHARE) -> dict[str, float]:
-    """Train `members` heads (seeds seed, seed+1, ...: each its own sample of turns and initialisation), save
-    them as one reader to `out`; the ensemble's figures on the first member's dev turns."""
+    """Train one head per seed in `seeds` (each its own sample of turns and initialisation), save them as one
+    reader to `out`; the ensemble's figures on the first member's dev turns."""
     from limner.safety.classifier import embedder
 
     t0 = time.time()
     enc = embedder()
-    heads = [train_member(enc, n, dev, epochs, seed + k, log, engine_share) for k in range(members)]
+    heads = [train_member(enc, n, dev, epochs, s, log, engine_share) for s in seeds]
     ens = assemble(heads)
-    dev_ex = dev_examples(dev, seed + 1)
+    dev_ex = dev_examples(dev, seeds[0] + 1)
     exact, action = accuracy(ens, featurise(enc, dev_ex), dev_ex)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_head(ens, out)
@@ -144,19 +151,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--turns", type=int, default=16000, help="training turns per member (default 16000)")
     ap.add_argument("--dev", type=int, default=1000, help="dev turns for choosing the epoch (default 1000)")
     ap.add_argument("--epochs", type=int, default=12, help="epochs (default 12)")
-    ap.add_argument("--seed", type=int, default=0, help="the first member's data and initialisation seed (default 0)")
-    ap.add_argument("--members", type=int, default=2,
-                    help="heads to train, on seeds SEED, SEED+1, ..., averaged when reading (default 2)")
+    ap.add_argument("--seeds", default=",".join(map(str, SHIPPED_SEEDS)),
+                    help="member heads' data and initialisation seeds, comma-separated; their probabilities are "
+                         f"averaged when reading (default {','.join(map(str, SHIPPED_SEEDS))}, the shipped reader)")
     ap.add_argument("--engine-share", type=float, default=ENGINE_PROMPT_SHARE,
                     help="share of new-picture turns that are whole prompts in the generation engine's words "
                          f"(default {ENGINE_PROMPT_SHARE})")
     a = ap.parse_args(argv)
-    for name in ("turns", "dev", "epochs", "members"):
+    try:
+        seeds = [int(x) for x in a.seeds.split(",")]
+    except ValueError:
+        ap.error(f"--seeds must be comma-separated integers, got {a.seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        ap.error(f"--seeds must not repeat a seed (a repeated member is the same head twice), got {a.seeds!r}")
+    for name in ("turns", "dev", "epochs"):
         if getattr(a, name) < 1:
             ap.error(f"--{name} must be >= 1, got {getattr(a, name)}")
     if not 0.0 <= a.engine_share <= 1.0:
         ap.error(f"--engine-share must be in [0, 1], got {a.engine_share}")
-    res = train(a.turns, a.dev, a.epochs, a.seed, a.out, a.members, engine_share=a.engine_share)
+    res = train(a.turns, a.dev, a.epochs, seeds, a.out, engine_share=a.engine_share)
     print(f"wrote {a.out}: dev exact {res['dev_exact']:.4f}, action {res['dev_action']:.4f}, {res['seconds']:.0f}s")
     return 0
 

@@ -46,7 +46,7 @@ def test_a_reader_needs_a_member() -> None:
 
 def test_trained_members_save_as_one_reader_that_loads(tmp_path: Path) -> None:
     out = tmp_path / "reader.safetensors"
-    res = train(48, 16, 1, seed=3, out=out, members=2, log=False)
+    res = train(48, 16, 1, seeds=[3, 4], out=out, log=False)
     assert 0.0 <= res["dev_exact"] <= res["dev_action"] <= 1.0
     reader = InstructionReader.load(out)
     assert reader.head.cfg.members == 2 and len(reader.head.members) == 2
@@ -58,5 +58,8 @@ def test_trained_members_save_as_one_reader_that_loads(tmp_path: Path) -> None:
 
 def test_the_trainer_s_flags_are_checked(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as e:
-        main(["--members", "0"])
-    assert e.value.code == 2 and "--members must be >= 1, got 0" in capsys.readouterr().err
+        main(["--seeds", "0,x"])
+    assert e.value.code == 2 and "--seeds must be comma-separated integers, got '0,x'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["--seeds", "3,3"])
+    assert e.value.code == 2 and "must not repeat a seed" in capsys.readouterr().err
