@@ -30,7 +30,7 @@ from limner.data.instructions import (
     words_of,
 )
 from limner.data.world import OBJECTS
-from limner.evals.fresh import fresh_records
+from limner.evals.fresh import fresh_prompts
 
 HELDOUT_SEED = 22_2026
 FRESH_CASES = Path(__file__).parent / "data" / "conversation-fresh.jsonl"
@@ -91,7 +91,7 @@ def heldout_turns(per_family: int = 40, seed: int = HELDOUT_SEED) -> list[tuple[
     """`per_family` held-out turns of each family in FAMILIES, a pure function of the seed."""
     rng = random.Random(seed)
     kinds = list(HELDOUT.ops)
-    prompts = sorted(r["prompt"] for r in fresh_records())
+    prompts = sorted(fresh_prompts())
     out: list[tuple[str, Example]] = []
     for fam in FAMILIES:
         for _ in range(per_family):

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from limner.data.instructions import Example
-from limner.evals.fresh import fresh_records
+from limner.evals.fresh import fresh_prompts
 from limner.evals.instruction_cases import FAMILIES, heldout_turns
 from limner.studio.edits import EditOp
 from limner.studio.reader import InstructionReader, Reading, decode
@@ -78,7 +78,7 @@ def one_off_prompts(reader: InstructionReader) -> dict[str, Any]:
     """Every prompt of the fresh generation set as a one-off (nothing in view), routed as `route_turn` routes it:
     how many are drawn, and the ones refused as an edit with nothing to edit (what a user of `limner generate`
     or /v1/images/generations would see)."""
-    prompts = sorted(r["prompt"] for r in fresh_records())
+    prompts = sorted(fresh_prompts())
     refused = [p for p in prompts if is_edit(reader.read(p, image=False))]
     return {"n": len(prompts), "drawn": len(prompts) - len(refused), "refused": refused[:20]}
 

@@ -124,7 +124,7 @@ def assemble(heads: list[ReaderHead]) -> ReaderEnsemble:
 # without a picture fell from 10% to 3% of edits): seeds 0 and 1 together read "could you make the star green
 # and move it ..." with "green" in the target (seed 0's member's reading won); 0 and 3 read dev's edits best
 # (exact 0.928; 0 and 1: 0.922), dev's chat turns about nothing drawable as well (0.94), and that turn right.
-# Retrained on today's data (IMAGE_IN_CONTEXT), 0 and 3 read dev's edits at 0.939.
+# Retrained once edits without a picture were 3% (IMAGE_IN_CONTEXT), 0 and 3 read dev's edits at 0.939.
 SHIPPED_SEEDS = (0, 3)
 
 
