@@ -53,8 +53,19 @@ class Failure:
         try:
             err = json.loads(self.body).get("error")
         except (ValueError, AttributeError):
-            return {}
+            return self._error_from_text()
         return err if isinstance(err, dict) else {}
+
+    def _error_from_text(self) -> dict[str, Any]:
+        """The error's code (and param) from a body that is not whole JSON, as when schemathesis shortens a long
+        body; the message is what precedes the cut."""
+        fields = dict(re.findall(r'"(code|param)"\s*:\s*"([^"\\]*)"', self.body))
+        m = re.search(r'"message"\s*:\s*"((?:[^"\\]|\\.)*)', self.body)
+        message = m[1] if m else ""
+        # the message comes first, so a long unknown key cuts the body before "code"; its words name it
+        if "code" not in fields and re.match(r"Unknown (file )?parameter: '", message):
+            fields["code"] = "unknown_parameter"
+        return {**fields, "message": message} if "code" in fields else {}
 
 
 def _accepted_reason(f: Failure) -> str | None:
@@ -85,7 +96,10 @@ def parse(stdout: str) -> tuple[int, list[Failure]]:
     counts = re.search(r"(\d+) generated", stdout)
     failures: list[Failure] = []
     op, cur = "", None
-    lines = stdout.splitlines()
+    # split on newlines only: str.splitlines() also breaks at U+0085, U+2028 and other separators, which
+    # schemathesis' random keys carry into a refusal's body ("Unknown parameter: '...\x85...'"), cutting the
+    # body short so that its error could not be read
+    lines = stdout.split("\n")
     for i, line in enumerate(lines):
         m = re.match(r"^_{3,} (\w+ \S+) _{3,}$", line)
         if m:
@@ -98,7 +112,7 @@ def parse(stdout: str) -> tuple[int, list[Failure]]:
             cur.titles.append(m[2])
         elif cur is not None and (m := re.match(r"^\[(\d+)\] ", line)):
             cur.status = int(m[1])
-            body = next((ln.strip() for ln in lines[i + 1:i + 4] if ln.strip()), "")
+            body = next((ln.strip() for ln in lines[i + 1:i + 4] if ln.strip()), "").rstrip("\r")
             cur.body = body.strip("`")
     return (int(counts[1]) if counts else 0), failures
 

@@ -67,3 +67,24 @@ def test_an_end_user_id_of_any_length_the_spec_allows_is_accepted() -> None:
     assert ResponsesRequest(model="gpt-4.1", input="hi", user="u" * 5000).user == "u" * 5000
     with pytest.raises(ValidationError, match="user"):
         ImageGenerationRequest(prompt="p", user="u" * (MAX_USER_CHARS + 1))
+
+
+def test_a_refused_unknown_key_with_line_separators_is_read_whole(server: Server) -> None:
+    # schemathesis once sent a form key holding U+0085; str.splitlines() cut the printed body there, so the
+    # refusal's code went unread and an accepted refusal counted as a violation
+    key = "k\x85\u2028\x0f" + "é" * 600  # long enough that schemathesis shortens the printed body too
+    with server.http() as h:
+        r = h.post("/v1/images/variations", files={"image": ("a.png", b"\x89PNG", "image/png")},
+                   data={key: "v"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "unknown_parameter", r.text
+    for body in (r.text, r.text[:512] + " ..."):  # whole, and cut as schemathesis cuts a long payload
+        out = ("_____ POST /images/variations _____\n1. Test Case ID: abc\n- ST202 Schema-valid request rejected\n"
+               f"[400] Bad Request:\n\n    `{body}`\n\n14 generated\n")
+        generated, failures = parse(out)
+        assert generated == 14 and len(failures) == 1 and failures[0].status == 400
+        assert failures[0].error()["code"] == "unknown_parameter", failures[0].body
+        report = summarise(generated, failures)
+        assert report["violations"] == [] and sum(report["accepted"].values()) == 1, report
+    # a cut body that names no code and is not an unknown-key refusal is still not accepted
+    cut = Failure("POST /images/variations", ["ST202"], [], 400, '{"error":{"message":"Invalid value for \'size')
+    assert summarise(1, [cut])["violations"]
