@@ -172,14 +172,59 @@ _UNDO_VERBS = ("undo", "revert", "roll back", "go back", "step back", "restore",
                "back out", "return")
 _UNDO_OBJECTS = ("", " that", " the change", " the last step", " that edit", " the previous step",
                  " to the last one", " to before", " one step", " the edit")
+# Sizes said as a state ("the star looks way too big") mean the opposite change: a reader that had met only
+# "{T} is too big" among ~40 resize frames read "is too large" as BIG. Each is composed from a verb of being, a
+# degree and an adjective, every sixth combination kept (72 frames); the tag spans the whole predicate. (The
+# degrees and verbs leave out those the dev and held-out frames use: the leakage tests hold them apart.)
+_BE = ("is", "looks", "seems", "feels", "appears", "has become")
+_TOO = ("too", "way too", "a bit too", "far too", "much too", "a little too", "rather too", "slightly too")
+_SIZE_ADJ = (("big", "SMALL"), ("large", "SMALL"), ("huge", "SMALL"), ("massive", "SMALL"), ("wide", "SMALL"),
+             ("small", "BIG"), ("tiny", "BIG"), ("little", "BIG"), ("narrow", "BIG"))
+_DEGREE = ("", "a bit", "a little", "a lot", "slightly", "quite a bit", "somewhat", "far")
+_COMPARATIVE = (("bigger", "BIG"), ("larger", "BIG"), ("wider", "BIG"), ("smaller", "SMALL"), ("tinier", "SMALL"),
+                ("narrower", "SMALL"))
+_RESIZE_VERBS = (("enlarge", "BIG"), ("grow", "BIG"), ("expand", "BIG"), ("magnify", "BIG"), ("shrink", "SMALL"),
+                 ("reduce", "SMALL"), ("downsize", "SMALL"), ("compress", "SMALL"))
+_AMOUNT = ("", " a little", " slightly", " a lot", " some", " by half", " a touch")
+# Moves by a direction, composed: "down a bit" had been met only in resizes ("scale it down a bit")
+_MOVE_VERBS = ("move", "shift", "drag", "slide", "push", "nudge", "bump", "bring", "scoot", "pull", "carry", "set")
+_MOVE_WAYS = ("{T} {D}", "{T} {D} a bit", "{T} {D} a little", "{T} {D} slightly", "{T} a bit {D}",
+              "{T} over to the {P}", "{T} to the {P}", "{T} into the {P}", "{T} across to the {P}",
+              "{T} {D} some")
 COMPOSED: dict[str, tuple[str, ...]] = {
     "remove": tuple(f"[{v}|RM] {{T}}{p}" for v in _REMOVE_VERBS for p in _PLACES[:4])
     + tuple(f"{{T}} [{st}|RM]" for st in _REMOVE_STATES),
     "recolour": tuple(f"{v} {{T}} {{C}}" for v in _RECOLOUR_VERBS)
-    + tuple(f"{v} {{T}} to {{C}}" for v in _RECOLOUR_VERBS) + tuple(f"{v} {{T}} in {{C}}" for v in _RECOLOUR_VERBS),
+    + tuple(f"{v} {{T}} to {{C}}" for v in _RECOLOUR_VERBS) + tuple(f"{v} {{T}} in {{C}}" for v in _RECOLOUR_VERBS)
+    # as a question or a wish: "might the star be red?", "what if it were red"
+    + tuple(f"{m} {{T}} be {{C}}{q}" for m in ("can", "might", "would", "should", "may") for q in ("", "?"))
+    + ("what if {T} were {C}", "how would {T} look in {C}", "is it possible to make {T} {C}",
+       "how about {T} in {C}", "maybe {T} in {C}?", "what about making {T} {C}", "wouldn't {T} be nicer in {C}"),
+    "resize": tuple(f"{{T}} [{b} {t} {a}|{tag}]" for i, b in enumerate(_BE) for j, t in enumerate(_TOO)
+                    for k, (a, tag) in enumerate(_SIZE_ADJ) if (i + j + k) % 6 == 0)
+    + tuple(f"make {{T}} [{f'{d} ' if d else ''}{c}|{tag}]" for d in _DEGREE for c, tag in _COMPARATIVE)
+    + tuple(f"[{v}|{tag}] {{T}}{a}" for v, tag in _RESIZE_VERBS for a in _AMOUNT[:5])
+    # a particle after the target ("size it down"): with moves by a direction composed above, "down" after a
+    # target was read as where to move it (on dev, every "shrink {T} down" became a resize and a move)
+    + tuple(f"[{v}|SMALL] {{T}} [down{a}|SMALL]" for v in ("shrink", "scale", "size", "tone", "slim", "squash")
+            for a in ("", " a bit", " a little", " some", " slightly") if (v, a) != ("shrink", ""))
+    + tuple(f"[{v}|BIG] {{T}} [up{a}|BIG]" for v in ("scale", "size", "blow", "pump", "beef", "puff")
+            for a in ("", " a bit", " a little", " some", " slightly")),
+    "move": tuple(f"{v} {w}" for i, v in enumerate(_MOVE_VERBS) for j, w in enumerate(_MOVE_WAYS)
+                  if (i + j) % 2 == 0),
 }
+# A new picture asked for after setting the old one aside, or by a bare description after an opener: without
+# these, "ditch this, give me two stars" read as a removal and an add, and "time for two stars" as an add
+_DISCARD = ("ditch this,", "bin it,", "toss this one,", "wipe that,", "clear it all and", "enough of this,",
+            "start over and", "scratch this one,", "throw it away and", "let's move on:", "moving on,")
+_ASK_FOR = ("give me", "draw", "make", "show me", "I want", "let's have", "can I get", "do", "paint", "I need")
+_NEXT = ("next up:", "now for", "onto", "let's move on to", "new topic:", "another one:", "this time,",
+         "and now", "up next,", "how about")
 COMPOSED_GENERATE = tuple(f"{v} {n} {{D}}" for v in _MAKE_VERBS for n in _NEW_NOUNS) \
-    + tuple(f"{v} {{D}} instead" for v in ("draw", "paint", "sketch", "create", "generate", "show me"))
+    + tuple(f"{v} {{D}} instead" for v in ("draw", "paint", "sketch", "create", "generate", "show me", "give me",
+                                           "can I get", "I'd rather have", "let's have", "make")) \
+    + tuple(f"{d} {a} {{D}}" for i, d in enumerate(_DISCARD) for j, a in enumerate(_ASK_FOR) if (i + j) % 2 == 0) \
+    + tuple(f"{n} {{D}}{c}" for n in _NEXT for c in ("", ", please", "!", " next"))
 COMPOSED_UNDO = tuple(f"{v}{o}" for v in _UNDO_VERBS for o in _UNDO_OBJECTS)
 
 TRAIN_TARGETS = ("the {c} {o}", "the {o}", "it", "that", "that one", "the {c} one", "this {o}",
@@ -206,6 +251,25 @@ TRAIN_CONNECTORS = ("[and|SEP]", "[, then|SEP]", "[and then|SEP]", "[. also|SEP]
                     "[. after that,|SEP]", "[, plus|SEP]", "[and finally|SEP]", "[. finally|SEP]", "[; and then|SEP]")
 TRAIN_NEGATIONS = ("no, not {T2}.", "don't touch {T2},", "leave {T2} alone and", "not {T2} -", "keep {T2}, but",
                    "no no, not {C2}.", "I don't like {T},", "ugh, not {C2}.", "{T2} is fine, but")
+# Negations composed: what the user does not mean (a thing to leave, a colour they did not want, or the target
+# they dislike, named before the request that then calls it "it"), each with the punctuation people put after it.
+# Nine fixed frames left the reader to take the first thing named in "don't change the star please; make the
+# circle grey" for the target.
+_KEEP = ("don't touch {T2}", "don't change {T2}", "don't move {T2}", "don't recolour {T2}", "don't alter {T2}",
+         "don't edit {T2}", "don't mess with {T2}", "please don't change {T2}", "leave {T2} as it is",
+         "leave {T2} unchanged", "leave {T2} where it is", "keep {T2} as is", "keep {T2} the same",
+         "{T2} is fine", "{T2} is ok", "{T2} looks good", "{T2} is perfect", "not {T2}", "no, not {T2}",
+         "nah, not {C2}", "not {C2}", "wait, not {T2}", "sorry, not {C2}", "no no, not {T2}", "not the {C2} one")
+_NEG_AFTER = (",", ";", ".", " -", ", but", " but", "!", ":", " and", "... instead")
+# ... or the thing they like or set aside, to keep as it is
+_LIKE = ("I really like {T2}", "I love {T2}", "{T2} is nice", "{T2} is great", "ignore {T2}", "skip {T2}",
+         "never mind {T2}", "leave {T2} out of it", "I'm happy with {T2}", "{T2} is good as it is")
+_LIKE_AFTER = (", so", ",", ";", ". but", " - so", ", now")
+_DISLIKE = ("I don't like {T},", "I dislike {T}.", "{T} looks wrong,", "{T} isn't right;", "not happy with {T} -",
+            "{T} doesn't work,", "I'm not keen on {T}.")
+COMPOSED_NEGATIONS = tuple(f"{k}{a}" for i, k in enumerate(_KEEP) for j, a in enumerate(_NEG_AFTER)
+                           if (i + j) % 3 == 0) + _DISLIKE \
+    + tuple(f"{k}{a}" for i, k in enumerate(_LIKE) for j, a in enumerate(_LIKE_AFTER) if (i + j) % 2 == 0)
 TRAIN_UNDO = ("undo", "undo that", "undo the last change", "go back", "go back to the previous one", "revert",
               "revert that", "take that back", "back to how it was", "let's go back", "restore the previous image",
               "I liked it better before, go back", "cancel that change", "never mind, undo it",
@@ -244,12 +308,16 @@ _ASK = ("what do you know about", "can you explain", "I have a question about", 
         "what do you think of", "write an essay on", "any tips on", "give me facts about", "what's the history of",
         "teach me about", "I'm curious about", "give me a summary of", "do you know much about",
         "what are your thoughts on", "quiz me on", "where can I read about", "why do people care about",
-        "is there a podcast about", "how do scientists study", "what's the latest on")
+        "is there a podcast about", "how do scientists study", "what's the latest on", "how do you spell")
 _TOPICS = ("dinosaurs", "taxes", "math", "football", "music", "history", "cooking", "the stock market",
            "the weather", "dogs", "birds", "trains", "the olympics", "coffee", "japan", "chess", "space travel",
            "the internet", "climate change", "the ocean", "elections", "jazz", "basketball", "vitamins",
            "the pyramids", "electric cars", "gardening", "old movies", "rome", "bees", "black holes",
-           "the french revolution", "sushi", "yoga", "my garden", "stars and planets", "volcanoes", "trees")
+           "the french revolution", "sushi", "yoga", "my garden", "stars and planets", "volcanoes", "trees",
+           # topics in an edit's own words, so that a question using them is not read as an edit
+           "removing stains", "moving house", "big cats", "small businesses", "colour theory", "painting walls",
+           "growing tomatoes", "spelling", "adding fractions", "shrinking glaciers", "the size of the universe",
+           "text messages", "changing a tyre", "background checks")
 _WOW = ("", "wow,", "oh,", "ooh", "haha", "yes,", "omg", "well,", "hey,", "ah,")
 _PRAISE = ("that's lovely", "love it", "beautiful", "well done", "amazing", "so good", "not bad", "brilliant",
            "nice job", "looks perfect", "I like that", "so cool", "fantastic", "that's great", "exactly right",
@@ -387,8 +455,8 @@ class Phrasing:
 
 
 TRAIN = Phrasing({k: v + COMPOSED.get(k, ()) for k, v in TRAIN_FAMILIES.items()}, TRAIN_TARGETS, TRAIN_OPENERS,
-                 TRAIN_GERUND_OPENERS, TRAIN_CLOSERS, TRAIN_CONNECTORS, TRAIN_NEGATIONS, TRAIN_UNDO + COMPOSED_UNDO,
-                 TRAIN_GENERATE + COMPOSED_GENERATE, TRAIN_NONE + COMPOSED_NONE)
+                 TRAIN_GERUND_OPENERS, TRAIN_CLOSERS, TRAIN_CONNECTORS, TRAIN_NEGATIONS + COMPOSED_NEGATIONS,
+                 TRAIN_UNDO + COMPOSED_UNDO, TRAIN_GENERATE + COMPOSED_GENERATE, TRAIN_NONE + COMPOSED_NONE)
 
 
 def _op_clause(ph: Phrasing, kind: str, rng: random.Random, slots: dict[str, str] | None = None,
@@ -454,10 +522,12 @@ ENGINE_PROMPT_SHARE = 0.35  # of training and dev new-picture turns: a whole pro
 # (an edit of the picture in view) from "paint the hexagon red" typed as a one-off prompt (the generation
 # engine's captions use "the" too), so the reader is told whether there is a picture: an edit mostly comes with
 # one (without, it is refused for want of an image), a prompt in the engine's words never (it is a one-off).
-# Edits come without one only 3% of the time: at 10%, edits were the commonest turn with nothing in view, and
+# Edits come without one only 5% of the time: at 10%, edits were the commonest turn with nothing in view, and
 # the reader read one-off prompts in unseen wording as edits (on dev, 6 of 300 refused at 0.9, 3 at 0.97; real
-# edits typed with no picture were still read as edits, 394 of 400 against 396).
-IMAGE_IN_CONTEXT = {"edit": 0.97, "generate": 0.5, "engine": 0.0, "undo": 0.5, "none": 0.5}
+# edits typed with no picture were still read as edits, 394 of 400 against 396). At 3%, once the composed
+# frames came in, a bare "make the star green" with nothing in view read as a new picture; at 5% dev's one-off
+# prompts are refused 1 time in 300 and bare recolours with nothing in view read as edits 21 times in 32.
+IMAGE_IN_CONTEXT = {"edit": 0.95, "generate": 0.5, "engine": 0.0, "undo": 0.5, "none": 0.5}
 # Of training and dev edits, those typed with no opener. Drawn from the openers alone (3 blanks in ~55) a bare
 # "paint the circle red" was rarer than bare prompts in the engine's words ("paint a pink hourglass"), and
 # the reader took a leading "paint" for a new picture even with a picture in view.
@@ -530,12 +600,15 @@ DEV = Phrasing(
     },
     targets=("the {c} {o} please", "this one", "the {o} in the picture", "the {side} {o}", "the {c} shape"),
     openers=("", "okay,", "yes, and", "good, now", "then please", "hm,", "last thing:", "can you please"),
-    gerund_openers=("would you consider", "I'd love you"),
+    gerund_openers=("would you consider", "I'd love you", "do you mind", "I'd suggest", "have you tried"),
     closers=("", "for me please", "thanks a lot", "if you don't mind", "!!", "now please"),
     connectors=("[and then also|SEP]", "[, next|SEP]", "[; and|SEP]"),
-    negations=("not {T2}!", "no - not {C2},", "don't change {T2};"),
+    negations=("not {T2}!", "no - not {C2},", "don't change {T2};", "wrong one, not {T2}.",
+               "please ignore {T2},", "I like {T2}, so"),
     undo=("undo it", "go back please", "revert please", "back to the previous image", "undo that last change"),
-    generate=("new image: {D}", "draw me {D}", "let's try {D}", "start fresh with {D}", "I'd like a new picture: {D}"),
+    generate=("new image: {D}", "draw me {D}", "let's try {D}", "start fresh with {D}", "I'd like a new picture: {D}",
+              "ok, something different: {D}", "scrap this, give me {D}", "could I get {D} instead?", "time for {D}",
+              "different idea - {D}", "{D}, please", "next picture should be {D}", "what would {D} look like?"),
     none=("ok thanks", "you're great", "what day is it", "how do you work?", "cheers!", "tell me a story",
           "what's the population of tokyo", "good morning", "is this thing on?", "nice one", "I'm heading off now",
           "how do you spell necessary", "any news on the football?", "you're fast", "where are you hosted?",

@@ -1,9 +1,10 @@
 """The learned instruction reader: `decode` (tags -> ops) and the shipped reader on ordinary phrasings."""
 
 import pytest
+import torch
 
-from limner.data.instructions import words_of
-from limner.studio.reader import decode, position_of, read_turn, target_of
+from limner.data.instructions import TAGS, words_of
+from limner.studio.reader import REPAIR_MAX_GAP, complete_reading, decode, position_of, read_turn, target_of
 
 
 def _decode(text: str, tags: str, action: str = "edit"):
@@ -44,6 +45,31 @@ def test_decode_never_drops_a_clause_silently() -> None:
     # the first clause names the star but asks nothing of it: the turn is not understood, not half done
     r = _decode("make the star purple and move it left", "O TGT TGT TGT SEP O TGT POS")
     assert not r.understood and "'the star purple'" in (r.problem or "")
+
+
+def _logp(words: list[str], best: dict[int, tuple[str, float]], tags: str) -> torch.Tensor:
+    """(n_words, n_tags) log-probabilities whose best tags are `tags`; word i's second tag per `best`."""
+
+    logp = torch.full((len(words), len(TAGS)), -30.0)
+    for i, t in enumerate(tags.split()):
+        logp[i, TAGS.index(t)] = 0.0
+    for i, (alt, lp) in best.items():
+        logp[i, TAGS.index(alt)] = lp
+    return logp
+
+
+def test_an_edit_that_names_an_object_and_asks_nothing_takes_the_next_most_probable_tagging() -> None:
+    words = words_of("make the star purple and move it left")
+    best = "O TGT TGT TGT SEP O TGT POS"  # "the star purple": a target that asks for nothing
+    assert not decode(words, best.split(), "edit").understood
+    # the colour's second tag is NEWCOL; the article's RM is beyond the gap allowed, so it is never tried
+    r = complete_reading(words, _logp(words, {3: ("NEWCOL", -3.2), 1: ("RM", -9.0)}, best), TAGS, "edit")
+    assert r is not None and r.understood
+    assert [(o.kind, o.target, o.color, o.position) for o in r.ops] == [
+        ("recolour", ("star", None), "purple", None), ("move", (None, None), None, "left")]
+    # a second reading far less probable than the best is not taken: the turn stays not understood
+    far = _logp(words, {3: ("NEWCOL", -(REPAIR_MAX_GAP + 1.0))}, best)
+    assert complete_reading(words, far, TAGS, "edit") is None
 
 
 def test_target_and_position_words_map_to_world_names() -> None:
