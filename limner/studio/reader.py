@@ -13,8 +13,10 @@ new colour, a position, ...) and the turn's action from a query slot told whethe
 the hexagon red" edits the picture in a chat and is a new picture as a one-off prompt); their probabilities
 are averaged. `decode` turns the tags into EditOps; the only hand-written part is the lexicon that maps a tagged
 word to world.md's names ("violet" -> purple, "up" -> top), never which words are the target or the new colour.
-The old grammar (edits.parse_edit) stays as a fallback for a turn the model reads as an edit but whose ops it
-cannot complete.
+Where the best tagging of an edit names an object and asks nothing of it, the model's next most probable tagging
+that completes the edit is taken (`complete_reading`: constrained decoding, one word read another way). The old
+grammar (edits.parse_edit) stays as a fallback for a turn the model reads as an edit but whose ops neither
+tagging completes.
 
 Training: `python -m limner.train.reader` (data engine: data/instructions.py).
 """
