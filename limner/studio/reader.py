@@ -287,20 +287,13 @@ class InstructionReader:
         return InstructionReader(head, encoder)
 
     @torch.no_grad()
-    def predict(self, sentences: list[list[str]], image: bool = True) -> list[tuple[list[str], str, float]]:
-        """Per sentence, read with (`image`) or without a picture in view: (tags, action, its probability)."""
-        states = self.encoder.word_states(sentences)
-        x, mask = pad_states(states)
-        tag_logits, act_logits = self.head(x, mask, torch.full((len(sentences),), image))
-        out = []
-        probs = act_logits.softmax(-1)
-        for i, s in enumerate(sentences):
-            tags = [self.head.cfg.tags[k] for k in tag_logits[i, : len(s)].argmax(-1).tolist()]
-            a = int(probs[i].argmax())
-            out.append((tags, self.head.cfg.actions[a], float(probs[i, a])))
-        return out
+    def scores(self, words: list[str], image: bool = True) -> tuple[torch.Tensor, str]:
+        """One turn's words read with (`image`) or without a picture in view: the (n_words, n_tags) tag
+        log-probabilities and the most probable action."""
+        x, mask = pad_states(self.encoder.word_states([words]))
+        tag_logp, act_logits = self.head(x, mask, torch.full((1,), image))
+        return tag_logp[0, : len(words)], self.head.cfg.actions[int(act_logits[0].argmax())]
 
-    @torch.no_grad()
     def read(self, text: str, seed: int = 0, image: bool = True) -> Reading:
         """The Reading of one turn, with (`image`) or without a picture in view: the model's most probable
         tagging, or its most probable complete one (`complete_reading`) where that names an object and asks
@@ -309,14 +302,9 @@ class InstructionReader:
         words = words_of(text)
         if not words:
             return Reading("none", problem="the turn has no words")
-        states = self.encoder.word_states([words])
-        x, mask = pad_states(states)
-        tag_logp, act_logits = self.head(x, mask, torch.full((1,), image))
-        logp = tag_logp[0, : len(words)]  # (n_words, n_tags) log-probabilities
+        logp, action = self.scores(words, image)  # (n_words, n_tags)
         names = self.head.cfg.tags
-        action = self.head.cfg.actions[int(act_logits[0].argmax())]
-        tags = [names[k] for k in logp.argmax(-1).tolist()]
-        reading = decode(words, tags, action, seed)
+        reading = decode(words, [names[k] for k in logp.argmax(-1).tolist()], action, seed)
         if reading.action == "edit" and not reading.understood:
             reading = complete_reading(words, logp, names, action, seed) or reading
         if reading.action == "edit" and not reading.understood:
@@ -342,9 +330,10 @@ def complete_reading(words: list[str], logp: torch.Tensor, names: tuple[str, ...
     second most probable tag (not O) is tried in place of TGT, the least costly first, and the first tagging
     that decodes to a complete edit is kept. `logp` (n_words, n_tags) are the tag log-probabilities."""
     top = logp.topk(3, dim=-1)
+    best = [names[k] for k in top.indices[:, 0].tolist()]
     candidates = []
     for i in range(len(words)):
-        if names[int(top.indices[i, 0])] != "TGT":
+        if best[i] != "TGT":
             continue
         for k in (1, 2):
             alt = names[int(top.indices[i, k])]
@@ -354,7 +343,7 @@ def complete_reading(words: list[str], logp: torch.Tensor, names: tuple[str, ...
     for gap, i, alt in sorted(candidates)[:REPAIR_TRIES]:
         if gap > REPAIR_MAX_GAP:
             break
-        tags = [names[k] for k in logp.argmax(-1).tolist()]
+        tags = best.copy()
         tags[i] = alt
         reading = decode(words, tags, action, seed)
         if reading.understood:

@@ -49,7 +49,6 @@ def test_decode_never_drops_a_clause_silently() -> None:
 
 def _logp(words: list[str], best: dict[int, tuple[str, float]], tags: str) -> torch.Tensor:
     """(n_words, n_tags) log-probabilities whose best tags are `tags`; word i's second tag per `best`."""
-
     logp = torch.full((len(words), len(TAGS)), -30.0)
     for i, t in enumerate(tags.split()):
         logp[i, TAGS.index(t)] = 0.0
