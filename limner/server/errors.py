@@ -100,7 +100,12 @@ def validation_error(exc: RequestValidationError) -> APIError:
     if e.get("type") == "json_invalid":
         return invalid("We could not parse the JSON body of your request. (HINT: This likely means you aren't "
                        "using your HTTP library correctly. The OpenAI API expects a JSON payload.)")
-    param = _param_of(tuple(e.get("loc", ())))
+    loc = tuple(e.get("loc", ()))
+    if e.get("type") == "extra_forbidden" and loc:
+        # the key itself, as sent: a key spelled like a type tag ("str", "none") must not be dropped as one
+        key = ".".join(p for p in (_param_of(loc[:-1]), str(loc[-1])) if p)
+        return invalid(f"Unknown parameter: '{key}'.", param=key, code="unknown_parameter")
+    param = _param_of(loc)
     if param is None:  # the body as a whole: absent, or JSON that is not an object
         if e.get("type") == "missing":
             return invalid("The request has no body; send a JSON object with the parameters.",
@@ -108,8 +113,6 @@ def validation_error(exc: RequestValidationError) -> APIError:
         got = e.get("input")
         kind = "non-JSON data" if isinstance(got, bytes) else f"a JSON {_JSON_TYPES.get(type(got), 'value')}"
         return invalid(f"The request body must be a JSON object of parameters, not {kind}.", code="invalid_value")
-    if e.get("type") == "extra_forbidden":
-        return invalid(f"Unknown parameter: '{param}'.", param=param, code="unknown_parameter")
     if e.get("type") == "missing":
         return invalid(f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter")
     msg = str(e.get("msg", "invalid value"))

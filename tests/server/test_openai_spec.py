@@ -69,6 +69,27 @@ def test_an_end_user_id_of_any_length_the_spec_allows_is_accepted() -> None:
         ImageGenerationRequest(prompt="p", user="u" * (MAX_USER_CHARS + 1))
 
 
+def test_an_unknown_key_spelled_like_a_type_tag_is_named(server: Server) -> None:
+    # pydantic puts type tags ("str", "none", "list[...]") in an error's location, and those are dropped when
+    # naming a parameter; a form key spelled like one was once dropped too, so that schemathesis' key "none"
+    # was refused as "a body that is not a JSON object" (not an accepted refusal) instead of an unknown key
+    from pydantic import ValidationError
+
+    from limner.server.errors import validation_error
+    from limner.server.protocol import ImageGenerationRequest
+
+    for key in ("none", "str", "list[int]", "function-after"):
+        with pytest.raises(ValidationError) as e:
+            ImageGenerationRequest(prompt="p", **{key: "v"})
+        err = validation_error(e.value)  # type: ignore[arg-type]
+        assert (err.code, err.param) == ("unknown_parameter", key), err.message
+        with server.http() as h:
+            r = h.post("/v1/images/variations", files={"image": ("a.png", b"\x89PNG", "image/png")},
+                       data={key: "v"})
+        assert r.status_code == 400 and r.json()["error"]["param"] == key, r.text
+        assert r.json()["error"]["code"] == "unknown_parameter", r.text
+
+
 def test_a_refused_unknown_key_with_line_separators_is_read_whole(server: Server) -> None:
     # schemathesis once sent a form key holding U+0085; str.splitlines() cut the printed body there, so the
     # refusal's code went unread and an accepted refusal counted as a violation
