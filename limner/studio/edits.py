@@ -63,6 +63,7 @@ class EditChange:
     after: list[PlanObject] = field(default_factory=list)  # objects as they are now (added, moved, ...)
     text: tuple[PlanText | None, PlanText | None] | None = None
     background: bool = False
+    in_place: bool = False  # recoloured or resized where it stands, whatever position its plan names
 
 
 def _target(phrase: str) -> tuple[str | None, str | None]:
@@ -241,8 +242,9 @@ def apply_edit(plan: ScenePlan, op: EditOp, rng: random.Random | None = None,
             obj.position, obj.relation = op.position, None
         elif op.kind == "resize":
             obj.size = op.size or obj.size
-            if obj.position is None:
-                obj.position = None  # stays where the model put it: the region is around its detection
+        # a recoloured or resized object stays where the model drew it (the region and layout are around its
+        # detection), not at its plan's anchor, where the model may have drawn something else
+        ch.in_place = op.kind in ("recolour", "resize")
         ch.after.append(obj)
         new.focus = i
     return new, ch
@@ -264,9 +266,11 @@ REACH = 1.3  # a drawn object's reach in radii (its tips, and the box the decode
 
 
 def _others(change: EditChange, observed: list[Observed]) -> list[Observed]:
-    """The objects read from the image that the edit does not change."""
-    before = {(o.cls, o.color) for o in change.before}
-    return [s for s in observed if (s.obj.cls, s.obj.color) not in before]
+    """The objects read from the image that the edit does not change: all but those `_matches` takes for the
+    changed ones (an object the model drew in another shade than its plan's is still the one changed, and
+    must not stay in the edited layout beside its moved self)."""
+    changed = {id(s) for o in change.before for s in _matches(o, observed)}
+    return [s for s in observed if id(s) not in changed]
 
 
 def _spot(o: PlanObject, others: list[Observed], size: tuple[int, int]) -> tuple[tuple[float, float], bool]:
@@ -309,7 +313,7 @@ def make_room(change: EditChange, observed: list[Observed], size: tuple[int, int
     others = _others(change, observed)
     notes = []
     for o in change.after:
-        if o.position is None or o.size != "medium" or _spot(o, others, size)[1]:
+        if change.in_place or o.position is None or o.size != "medium" or _spot(o, others, size)[1]:
             continue
         o.size = "small"
         notes.append(f"drew the {o.cls} small, to keep clear of what stands near the {o.position}")
@@ -334,14 +338,18 @@ def _observed_boxes(o: PlanObject, observed: list[Observed],
     def box(s: Observed) -> tuple[float, float, float, float]:
         return (float(s.bbox[0]), float(s.bbox[1]), float(s.bbox[2]), float(s.bbox[3]))
 
+    found = _matches(o, observed)
+    if found:
+        return [box(s) for s in found]
+    return [box(s) for s in blobs or [] if not o.color.startswith("#") and s.obj.color == o.color][:1]
+
+
+def _matches(o: PlanObject, observed: list[Observed]) -> list[Observed]:
+    """The detections that are `o`: those of its class and colour (any colour for a hex one), else the first
+    of its class."""
     same_color = o.color.startswith("#")
-    exact = [box(s) for s in observed if s.obj.cls == o.cls and (same_color or s.obj.color == o.color)]
-    if exact:
-        return exact
-    by_class = [box(s) for s in observed if s.obj.cls == o.cls]
-    if by_class:
-        return by_class[:1]
-    return [box(s) for s in blobs or [] if not same_color and s.obj.color == o.color][:1]
+    exact = [s for s in observed if s.obj.cls == o.cls and (same_color or s.obj.color == o.color)]
+    return exact or [s for s in observed if s.obj.cls == o.cls][:1]
 
 
 def edit_region(change: EditChange, observed: list[Observed], size: tuple[int, int], pad: int = 6,
@@ -363,7 +371,8 @@ def edit_region(change: EditChange, observed: list[Observed], size: tuple[int, i
             return np.ones((h, w), dtype=bool)
     others = _others(change, observed)
     for o in change.after:
-        box = _anchor_box(o, w, h, anchor_point(o, others, size) if o.position is not None else None)
+        box = None if change.in_place else _anchor_box(o, w, h, anchor_point(o, others, size)
+                                                         if o.position is not None else None)
         if box is not None:
             boxes.append(box)
         if o.size == "large" and change.before:  # grown in place: a bigger box around the old one
@@ -402,7 +411,7 @@ def edit_layout(change: EditChange, observed: list[Observed], size: tuple[int, i
     others = _others(change, observed)
     items = observed_layout(others, w, h)
     for o in change.after:
-        if o.position is not None:
+        if o.position is not None and not change.in_place:
             cx, cy = anchor_point(o, others, size)
         else:
             at = _observed_boxes(change.before[0], observed, blobs) if change.before else []

@@ -183,3 +183,31 @@ def test_hints_pick_among_several_objects() -> None:
     assert again.objects[0].size == "large" and again.objects[0].color == "green"
     other, _ = apply_edit(edited, EditOp("remove", target=(None, None), hint="other"))
     assert [o.color for o in other.objects] == ["green"]
+
+
+def test_a_changed_object_drawn_in_another_shade_leaves_the_layout() -> None:
+    """The model drew the orange cross brown: moving "the cross" takes the brown one (by class), and it must not
+    stay in the edited layout beside its moved self."""
+    from limner.studio.edits import edit_layout
+
+    p = ScenePlan(objects=[PlanObject("cross", "orange"), PlanObject("circle", "blue")])
+    seen = [Observed(PlanObject("cross", "brown"), (100, 100, 150, 150), (125.0, 125.0)),
+            Observed(p.objects[1], (180, 20, 240, 80), (210.0, 50.0))]
+    _, ch = apply_edit(p, parse_edit("move the cross to the bottom left"), observed=seen)
+    lay = edit_layout(ch, seen, (256, 256))
+    assert [it.name for it in lay] == ["circle", "cross"] and lay[1].center()[0] < 0.3
+
+
+def test_a_recolour_stays_where_the_object_was_drawn_not_at_its_planned_position() -> None:
+    from limner.studio.edits import edit_layout
+
+    p = ScenePlan(objects=[PlanObject("star", "red", position="left"), PlanObject("circle", "blue")])
+    seen = [Observed(p.objects[0], (150, 20, 200, 70), (175.0, 45.0)),  # drawn top right, not on the left
+            Observed(p.objects[1], (10, 100, 70, 160), (40.0, 130.0))]  # and the circle stands on the left
+    _, ch = apply_edit(p, parse_edit("make the star green"), observed=seen)
+    assert ch.in_place
+    star = edit_layout(ch, seen, (256, 256))[-1]
+    assert abs(star.center()[0] * 256 - 175) < 8 and abs(star.center()[1] * 256 - 45) < 8
+    region = edit_region(ch, seen, (256, 256))
+    assert region[45, 175] and not region[130, 40]  # the circle on the left is not redrawn
+
