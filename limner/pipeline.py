@@ -81,6 +81,12 @@ def default_best_of(quality: str) -> int:
     return 4 if quality == "high" else 1
 
 
+def default_edit_best_of(quality: str) -> int | None:
+    """Candidates per edited image when the caller names none: one for quality="low", else None (the studio's
+    EDIT_BEST_OF: edits keep the verifier's best by default)."""
+    return 1 if quality == "low" else None
+
+
 @dataclass
 class PipelineResult:
     """Everything one pipeline call returns; `revised_prompts` and `plans` run in the order of `images`."""
@@ -391,7 +397,7 @@ class Pipeline:
         check and are recorded as C2PA ingredients, but only `image` is edited. Uploads given as bytes
         are recorded byte for byte, so the manifest's ingredient hashes match the files sent."""
         from limner.errors import ImageInputError
-        from limner.limits import check_prompt
+        from limner.limits import check_best_of, check_prompt
         from limner.studio.reading import load_image
 
         try:
@@ -402,7 +408,9 @@ class Pipeline:
             mask_im = None if mask is None else load_image(mask, "mask")
             extra = [load_image(r, f"image {i + 2}") for i, r in enumerate(references or [])]
             opts = self._options(n, seed, "auto", quality, background, sampling, preview_every)
-            best_of = default_best_of(quality) if best_of is None else best_of
+            best_of = default_edit_best_of(quality) if best_of is None else best_of
+            if best_of is not None:
+                check_best_of(best_of)
         except (ValueError, ImageInputError) as e:
             raise InvalidRequest(str(e)) from e
         who = {"moderation": moderation, "age": age}

@@ -52,6 +52,8 @@ def test_unreadable_reference_is_named(pipe: Pipeline, tmp_path: Path) -> None:
         pipe("draw the object in this image, but green", references=[Image.new("RGB", (256, 256), "white")])
     with pytest.raises(InvalidRequest, match="best_of must be between 1 and 8, got 9"):
         pipe("a star", best_of=9)
+    with pytest.raises(InvalidRequest, match="best_of must be between 1 and 8, got 0"):
+        pipe.edit(Image.new("RGB", (256, 256), "white"), "make the star green", best_of=0)
 
 
 def test_conversation_keeps_the_image_in_context(pipe: Pipeline) -> None:

@@ -47,6 +47,11 @@ from limner.studio.reader import Reading, read_turn
 from limner.studio.reading import Observed, blobs, read_background, read_scene
 from limner.studio.verifier import Verdict, pick_best
 
+# candidates an edit draws when the caller names none; the verifier keeps the one that best follows the edited
+# plan. An edit redraws a small region, so the candidates are cheap, and a wrong edit costs the user a turn.
+# Chosen on dev edits (72, two template sets, none of them held out): success 0.722 -> 0.806 on the set with
+# positions at best of 4, against 1
+EDIT_BEST_OF = 4
 VARY_FRACTION = 0.5  # share of an image's tokens a variation redraws (the rest are read as they are)
 
 
@@ -156,15 +161,17 @@ class Studio:
                      notes=[f"a variation: the model redrew {VARY_FRACTION:.0%} of the image's tokens"])
 
     def edit(self, image: Image.Image, instruction: str, opts: GenerateOptions, *, plan: ScenePlan | None = None,
-             mask: Image.Image | None = None, best_of: int = 1, progress: Progress | None = None,
+             mask: Image.Image | None = None, best_of: int | None = None, progress: Progress | None = None,
              reading: Reading | None = None) -> Drawn:
-        """Edit `image` by an instruction or inside a mask; the rest stays exactly as it was.
+        """Edit `image` by an instruction or inside a mask; the rest stays exactly as it was; the verifier's
+        best of `best_of` candidates (default EDIT_BEST_OF).
 
         The instruction is read by the learned reader (reader.py; `reading` when the caller already read it):
         each op it finds is applied in turn, every one an exact-outside-its-region edit of the last. A turn
         it cannot read as an edit raises EditError saying so, unless a mask says where: then the instruction
         describes what to draw there."""
         reading = reading or read_turn(instruction, opts.seed)
+        best_of = EDIT_BEST_OF if best_of is None else best_of
         ops: list[EditOp | None] = list(reading.ops) if reading.action == "edit" and reading.understood else []
         if not ops:
             if mask is None:

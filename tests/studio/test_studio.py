@@ -94,6 +94,19 @@ def test_instruction_edit_changes_only_the_target(tiny_model: NativeModel) -> No
         Studio(Generator(tiny_model)).edit(base, "remove the heart", GenerateOptions(seed=2))
 
 
+def test_an_edit_keeps_the_verifiers_best_of_edit_best_of_candidates_by_default(tiny_model: NativeModel) -> None:
+    from limner.pipeline import default_edit_best_of
+    from limner.studio.studio import EDIT_BEST_OF
+
+    base = scene_image(SceneObject("star", "red", cx=0.25, cy=0.25), SceneObject("ring", "blue", cx=0.75, cy=0.75))
+    studio = Studio(Generator(tiny_model))
+    d = studio.edit(base, "make the star green", GenerateOptions(seed=2))
+    assert EDIT_BEST_OF > 1 and d.verdicts[0] is not None  # the verifier chose among the candidates
+    d = studio.edit(base, "make the star green", GenerateOptions(seed=2), best_of=1)
+    assert d.verdicts[0] is None  # one candidate: nothing to choose
+    assert default_edit_best_of("low") == 1 and default_edit_best_of("auto") is None  # None: EDIT_BEST_OF
+
+
 def test_mask_edit_is_lossless_outside_and_transparency_is_binary(tiny_model: NativeModel) -> None:
     base = scene_image(SceneObject("heart", "pink"))
     mask = Image.new("RGBA", base.size, (0, 0, 0, 255))
