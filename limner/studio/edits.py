@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import ndimage
 
 from limner.data.scene import layout_text
 from limner.data.world import OBJECTS, POSITIONS, SIZES, color_rgb_or_none
@@ -273,6 +274,16 @@ def _others(change: EditChange, observed: list[Observed]) -> list[Observed]:
     return [s for s in observed if id(s) not in changed]
 
 
+def _obstacles(change: EditChange, observed: list[Observed], blobs: list[Observed] | None) -> list[Observed]:
+    """What an added or moved object must keep clear of: the objects the edit leaves alone, and every other
+    foreground blob (`blobs`: a shape the detector could not name is still something the user did not ask to
+    paint over), except the blobs that are the changed objects (their centre inside a changed object's box)."""
+    changed = [b for o in change.before for b in _observed_boxes(o, observed, blobs)]
+    return _others(change, observed) + [
+        b for b in blobs or []
+        if not any(x0 <= b.centroid[0] < x1 and y0 <= b.centroid[1] < y1 for x0, y0, x1, y1 in changed)]
+
+
 def _spot(o: PlanObject, others: list[Observed], size: tuple[int, int]) -> tuple[tuple[float, float], bool]:
     """`anchor_point`'s search: the point (canvas fractions) and whether it clears every one of `others`."""
     assert o.position is not None
@@ -304,13 +315,15 @@ def anchor_point(o: PlanObject, others: list[Observed], size: tuple[int, int]) -
     return _spot(o, others, size)[0]
 
 
-def make_room(change: EditChange, observed: list[Observed], size: tuple[int, int]) -> list[str]:
+def make_room(change: EditChange, observed: list[Observed], size: tuple[int, int],
+              blobs: list[Observed] | None = None) -> list[str]:
     """Shrink each added or moved object of the default size to small, in place (the edited plan holds the same
     objects), when at that size it cannot clear the objects already near its position; the user's notes on it.
 
     An object that covers another would hide what the user did not ask to change (a small one covers less, or
-    nothing); a size nobody asked for is the planner's to choose. An object whose size the user gave keeps it."""
-    others = _others(change, observed)
+    nothing); a size nobody asked for is the planner's to choose. An object whose size the user gave keeps it.
+    `blobs` (reading.blobs): shapes the detector could not name, kept clear of as well (`_obstacles`)."""
+    others = _obstacles(change, observed, blobs)
     notes = []
     for o in change.after:
         if change.in_place or o.position is None or o.size != "medium" or _spot(o, others, size)[1]:
@@ -352,11 +365,33 @@ def _matches(o: PlanObject, observed: list[Observed]) -> list[Observed]:
     return exact or [s for s in observed if s.obj.cls == o.cls][:1]
 
 
+def object_extent(boxes: list[tuple[float, float, float, float]], fg: np.ndarray, share: float = 0.5,
+                  grow: int = 2) -> np.ndarray:
+    """(H, W) bool: every foreground component (`fg`, 8-connected) with at least `share` of its pixels inside
+    the boxes, grown by `grow` pixels. A drawn object often reaches past the box the detector gives it (a
+    soft rim, a part split off by colour); the region of an object that moves or goes must hold all of it,
+    or what is left of it stays behind. A component mostly outside the boxes (another object it touches, a
+    noisy background) is not taken."""
+    h, w = fg.shape
+    inside = box_region(boxes, (w, h), pad=0)
+    labels, n = ndimage.label(fg, structure=np.ones((3, 3), dtype=bool))
+    if n == 0:
+        return np.zeros_like(fg)
+    total = np.bincount(labels.ravel(), minlength=n + 1)
+    within = np.bincount(labels[inside].ravel(), minlength=n + 1)
+    keep = within >= share * np.maximum(total, 1)
+    keep[0] = False
+    out = keep[labels]
+    return ndimage.binary_dilation(out, structure=np.ones((3, 3), dtype=bool), iterations=grow) if grow else out
+
+
 def edit_region(change: EditChange, observed: list[Observed], size: tuple[int, int], pad: int = 6,
-                blobs: list[Observed] | None = None) -> np.ndarray:
+                blobs: list[Observed] | None = None, fg: np.ndarray | None = None) -> np.ndarray:
     """(H, W) bool: where the image may change for this edit. The whole canvas when nothing can be located.
 
-    `blobs` (reading.blobs): unclassified components, the fallback for finding an object to change."""
+    `blobs` (reading.blobs): unclassified components, the fallback for finding an object to change, and
+    shapes an added or moved object keeps clear of (`_obstacles`). `fg` (vision.detect.foreground): the
+    image's foreground, to take each changed object whole (`object_extent`) where it reaches past its box."""
     w, h = size
     if change.background:
         kept = [(float(x0), float(y0), float(x1), float(y1)) for x0, y0, x1, y1 in (s.bbox for s in observed)]
@@ -369,7 +404,8 @@ def edit_region(change: EditChange, observed: list[Observed], size: tuple[int, i
         boxes += found or ([box] if box else [])
         if not found and box is None:
             return np.ones((h, w), dtype=bool)
-    others = _others(change, observed)
+    whole = object_extent(boxes, fg) if fg is not None and boxes else None
+    others = _obstacles(change, observed, blobs)
     for o in change.after:
         box = None if change.in_place else _anchor_box(o, w, h, anchor_point(o, others, size)
                                                          if o.position is not None else None)
@@ -384,7 +420,8 @@ def edit_region(change: EditChange, observed: list[Observed], size: tuple[int, i
             if t is not None:
                 x0, y0, x1, y1 = layout_text(tuple(t.lines), t.position, w, h).box
                 boxes.append((x0, y0, x1, y1 + 8))
-    return box_region(boxes, size, pad)
+    region = box_region(boxes, size, pad)
+    return region | whole if whole is not None else region
 
 
 def observed_layout(observed: list[Observed], w: int, h: int) -> Layout:
@@ -408,8 +445,8 @@ def edit_layout(change: EditChange, observed: list[Observed], size: tuple[int, i
     no position of its own stays where it was read, or where an unclassified blob of its colour stands
     (`blobs`, as `edit_region` finds it; see `observed_layout` for the objects read)."""
     w, h = size
-    others = _others(change, observed)
-    items = observed_layout(others, w, h)
+    items = observed_layout(_others(change, observed), w, h)
+    others = _obstacles(change, observed, blobs)
     for o in change.after:
         if o.position is not None and not change.in_place:
             cx, cy = anchor_point(o, others, size)

@@ -46,6 +46,7 @@ from limner.studio.planner import Plans, plan_prompt
 from limner.studio.reader import Reading, read_turn
 from limner.studio.reading import Observed, blobs, read_background, read_scene
 from limner.studio.verifier import Verdict, pick_best
+from limner.vision.detect import foreground
 
 # candidates an edit draws when the caller names none; the verifier keeps the one that best follows the edited
 # plan. An edit redraws a small region, so the candidates are cheap, and a wrong edit costs the user a turn.
@@ -210,11 +211,11 @@ class Studio:
         layout: Layout | None = None
         if op is not None:
             after, change = apply_edit(before, op, rng, observed)
-            notes += make_room(change, observed, image.size)
             unnamed = blobs(image)  # where the detector cannot name the object to change, a blob of its colour
+            notes += make_room(change, observed, image.size, unnamed)
             layout = edit_layout(change, observed, image.size, unnamed)
             if region is None:
-                region = edit_region(change, observed, image.size, blobs=unnamed)
+                region = edit_region(change, observed, image.size, blobs=unnamed, fg=foreground(image))
                 if region.all():
                     notes.append("could not locate the edited object; redrew the whole image")
         else:

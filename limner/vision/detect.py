@@ -94,6 +94,12 @@ def _planes(image: Image.Image, cfg: DetectConfig) -> _Planes:
     return _Planes(rgb, lab, None, bg, dist > cfg.fg_de)
 
 
+def foreground(image: Image.Image, fg_de: float = 8.0) -> np.ndarray:
+    """(H, W) bool: pixels at least `fg_de` (CIE76) from the background colour, or opaque ones on a transparent
+    image. Lower than detection's threshold, so that a soft object's faint rim counts as the object's."""
+    return _planes(image, DetectConfig(fg_de=fg_de)).fg
+
+
 def _core(mask: np.ndarray) -> np.ndarray:
     """Interior pixels (eroded once), or the whole mask when erosion leaves too little (thin shapes)."""
     er = ndimage.binary_erosion(mask, structure=_EIGHT)

@@ -211,3 +211,39 @@ def test_a_recolour_stays_where_the_object_was_drawn_not_at_its_planned_position
     region = edit_region(ch, seen, (256, 256))
     assert region[45, 175] and not region[130, 40]  # the circle on the left is not redrawn
 
+
+
+def test_an_added_object_keeps_clear_of_a_shape_the_detector_could_not_name() -> None:
+    from limner.data.world import POSITIONS
+    from limner.studio.edits import edit_layout
+
+    p = ScenePlan(objects=[PlanObject("circle", "blue")])
+    seen = [Observed(p.objects[0], (20, 20, 60, 60), (40.0, 40.0))]
+    ax, ay = POSITIONS["top right"]
+    x, y = ax * 256, ay * 256
+    blob = Observed(PlanObject("?", "pink"), (int(x) - 25, int(y) - 25, int(x) + 25, int(y) + 25), (x, y))
+    _, ch = apply_edit(p, parse_edit("add a red star in the top right"), observed=seen)
+    assert edit_layout(ch, seen, (256, 256))[-1].center() == pytest.approx((ax, ay), abs=0.02)
+    star = edit_layout(ch, seen, (256, 256), [*seen, blob])[-1]
+    assert abs(star.center()[0] * 256 - x) + abs(star.center()[1] * 256 - y) > 30
+    region = edit_region(ch, seen, (256, 256), blobs=[*seen, blob])
+    assert not region[int(y), int(x)]  # the unnamed shape is outside the region: it is kept exactly
+
+
+def test_the_region_takes_the_whole_object_where_it_reaches_past_its_box() -> None:
+    import numpy as np
+
+    from limner.studio.edits import object_extent
+
+    fg = np.zeros((128, 128), dtype=bool)
+    fg[20:60, 20:70] = True  # the object, whose detected box below misses its right part
+    fg[90:110, 40:120] = True  # another object, touching the box only at its edge
+    box = (18.0, 18.0, 50.0, 95.0)
+    whole = object_extent([box], fg)
+    assert whole[40, 68] and whole[40, 71]  # all of it, grown by two pixels
+    assert not whole[100, 100]  # mostly outside the box: not this object
+    p = ScenePlan(objects=[PlanObject("star", "red")])
+    seen = [Observed(p.objects[0], (20, 20, 50, 60), (35.0, 40.0))]
+    _, ch = apply_edit(p, parse_edit("remove the star"), observed=seen)
+    assert not edit_region(ch, seen, (128, 128))[40, 68]
+    assert edit_region(ch, seen, (128, 128), fg=fg)[40, 68]
