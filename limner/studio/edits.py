@@ -27,6 +27,7 @@ from limner.model.layout import MAX_OBJECTS, Layout, LayoutItem
 from limner.studio.plan import PlanObject, PlanText, ScenePlan
 from limner.studio.planner import COLOR_ALIASES, COLORS, POS_WORDS, _canon_color, plan_prompt
 from limner.studio.reading import Observed
+from limner.studio.verifier import SizeGoal
 
 KINDS = ("recolour", "add", "remove", "move", "resize", "text", "background")
 _COLOR = r"(#[0-9a-fA-F]{6}|" + "|".join(sorted([*COLORS, *COLOR_ALIASES], key=len, reverse=True)) + ")"
@@ -422,6 +423,19 @@ def edit_region(change: EditChange, observed: list[Observed], size: tuple[int, i
                 boxes.append((x0, y0, x1, y1 + 8))
     region = box_region(boxes, size, pad)
     return region | whole if whole is not None else region
+
+
+def size_goals(op: EditOp, change: EditChange, observed: list[Observed],
+               blobs: list[Observed] | None = None) -> list[SizeGoal]:
+    """The verifier's check of a resize: the object's box before the edit, to be clearly bigger or smaller than
+    after it ("bigger" / "smaller" are relative to what the image shows, whatever size the plan named)."""
+    if op.kind != "resize" or op.size not in ("large", "small") or not change.before:
+        return []
+    found = _observed_boxes(change.before[0], observed, blobs)
+    if not found:
+        return []
+    x0, y0, x1, y1 = found[0]
+    return [SizeGoal(change.before[0].cls, op.size == "large", (x1 - x0) * (y1 - y0))]
 
 
 def observed_layout(observed: list[Observed], w: int, h: int) -> Layout:

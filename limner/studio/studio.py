@@ -38,6 +38,7 @@ from limner.studio.edits import (
     edit_region,
     make_room,
     observed_layout,
+    size_goals,
 )
 from limner.studio.llm_planner import LLMPlanner, plan_with_fallback
 from limner.studio.plan import PlanObject, ScenePlan
@@ -45,7 +46,7 @@ from limner.studio.plan_layout import plan_layout
 from limner.studio.planner import Plans, plan_prompt
 from limner.studio.reader import Reading, read_turn
 from limner.studio.reading import Observed, blobs, read_background, read_scene
-from limner.studio.verifier import Verdict, pick_best
+from limner.studio.verifier import SizeGoal, Verdict, pick_best
 from limner.vision.detect import foreground
 
 # candidates an edit draws when the caller names none; the verifier keeps the one that best follows the edited
@@ -209,11 +210,13 @@ class Studio:
         rng = random.Random(opts.seed)
         notes: list[str] = []
         layout: Layout | None = None
+        sizes: list[SizeGoal] = []
         if op is not None:
             after, change = apply_edit(before, op, rng, observed)
             unnamed = blobs(image)  # where the detector cannot name the object to change, a blob of its colour
             notes += make_room(change, observed, image.size, unnamed)
             layout = edit_layout(change, observed, image.size, unnamed)
+            sizes = size_goals(op, change, observed, unnamed)
             if region is None:
                 region = edit_region(change, observed, image.size, blobs=unnamed, fg=foreground(image))
                 if region.all():
@@ -241,7 +244,7 @@ class Studio:
             # outside the region the earlier image's pixels are copied back exactly, before the verifier looks
             cands = [composite_exact(base, c, region)
                      for c in self._batch(text, o_i, best_of, progress, fixed=fixed, layout=layout)]
-            im, verdict = choose(cands, after, best_of, strict=True)
+            im, verdict = choose(cands, after, best_of, strict=True, sizes=sizes)
             out.images.append(im)
             out.plans.append(after)
             out.revised_prompts.append(text)
@@ -263,12 +266,12 @@ def not_understood(instruction: str, reading: Reading) -> str:
 
 
 def choose(cands: list[Image.Image], plan: ScenePlan | None, best_of: int,
-           strict: bool) -> tuple[Image.Image, Verdict | None]:
-    """Best-of-N on top of any way of drawing: the verifier's pick of the candidates against the plan, or the
-    first one (and no verdict) when there is one candidate or no plan to check."""
+           strict: bool, sizes: list[SizeGoal] | None = None) -> tuple[Image.Image, Verdict | None]:
+    """Best-of-N on top of any way of drawing: the verifier's pick of the candidates against the plan (and a
+    resize edit's `sizes`), or the first one (and no verdict) when there is one candidate or no plan to check."""
     if best_of == 1 or plan is None:
         return cands[0], None
-    i, verdicts = pick_best(cands, plan, strict)
+    i, verdicts = pick_best(cands, plan, strict, sizes)
     return cands[i], verdicts[i]
 
 

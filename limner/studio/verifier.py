@@ -2,7 +2,8 @@
 
 A plan becomes world.md eval records (`ScenePlan.to_records`); each is scored with the eval's own rules
 (`limner.vision.score.score_image`: classes, colours, counts, relations, grid cells, OCR exact match and
-edit similarity), and objects placed at an absolute position are checked against that part of the canvas.
+edit similarity), objects placed at an absolute position are checked against that part of the canvas, and a
+resized object against its box before the edit (`SizeGoal`).
 The verdict's `score` in [0, 1] averages these checks with partial credit (the text's NED, a grid's cell
 share), so that among N candidates that all miss, the closest one still wins.
 """
@@ -21,6 +22,17 @@ from limner.vision.records import validate_record
 from limner.vision.score import score_image
 
 POSITION_TOLERANCE = 0.2  # how far (fraction of the canvas) a centroid may sit from its anchor, per axis
+SIZE_CHANGE = 1.3  # a resized object's box must grow (or shrink) by at least this factor in area to count
+
+
+@dataclass(frozen=True)
+class SizeGoal:
+    """A resize edit's check: the largest `cls` in the image has a box clearly bigger (or smaller) than the one
+    it had before the edit (`ref_area`, pixels), by SIZE_CHANGE."""
+
+    cls: str
+    bigger: bool
+    ref_area: float
 
 
 @dataclass
@@ -53,8 +65,21 @@ def _position_checks(image: Image.Image, plan: ScenePlan, dets: list[Detection],
     return scores, reasons
 
 
-def verify(image: Image.Image, plan: ScenePlan, strict: bool = True) -> Verdict:
-    """Score one image against its plan (objects, grid, text, absolute positions).
+def _size_checks(dets: list[Detection], goals: list[SizeGoal]) -> tuple[list[float], list[str]]:
+    scores, reasons = [], []
+    for g in goals:
+        areas = [(d.bbox[2] - d.bbox[0]) * (d.bbox[3] - d.bbox[1]) for d in dets if d.cls == g.cls]
+        a = max(areas, default=0.0)
+        ok = a > 0 and (a >= SIZE_CHANGE * g.ref_area if g.bigger else a <= g.ref_area / SIZE_CHANGE)
+        scores.append(float(ok))
+        if not ok:
+            reasons.append(f"the {g.cls} is not {'bigger' if g.bigger else 'smaller'} than before")
+    return scores, reasons
+
+
+def verify(image: Image.Image, plan: ScenePlan, strict: bool = True, sizes: list[SizeGoal] | None = None) -> Verdict:
+    """Score one image against its plan (objects, grid, text, absolute positions) and, for an edit that
+    resized an object, against its size before (`sizes`).
 
     strict=False checks only what the prompt itself asked for (see ScenePlan.to_records)."""
     parts: list[float] = []
@@ -69,19 +94,21 @@ def verify(image: Image.Image, plan: ScenePlan, strict: bool = True) -> Verdict:
         else:
             parts.append(s.score)
         reasons += s.reasons
-    if plan.absolute_positions(strict):
+    if plan.absolute_positions(strict) or sizes:
         dets = detect(image)
         ps, pr = _position_checks(image, plan, dets, strict)
-        parts += ps
-        reasons += pr
+        ss, sr = _size_checks(dets, sizes or [])
+        parts += ps + ss
+        reasons += pr + sr
     score = sum(parts) / len(parts) if parts else 0.0
     return Verdict(score, not reasons and bool(parts), reasons, extra)
 
 
-def pick_best(images: list[Image.Image], plan: ScenePlan, strict: bool = True) -> tuple[int, list[Verdict]]:
+def pick_best(images: list[Image.Image], plan: ScenePlan, strict: bool = True,
+              sizes: list[SizeGoal] | None = None) -> tuple[int, list[Verdict]]:
     """Index of the image the verifier scores best (the first among ties) and every verdict."""
     if not images:
         raise ValueError("pick_best needs at least one candidate image")
-    verdicts = [verify(im, plan, strict) for im in images]
+    verdicts = [verify(im, plan, strict, sizes) for im in images]
     best = max(range(len(images)), key=lambda i: (verdicts[i].score, -i))
     return best, verdicts

@@ -19,3 +19,23 @@ def test_verifier_checks_class_colour_position_and_text() -> None:
     sign = ScenePlan(text=PlanText(["OPEN"]))
     v = verify(render(Scene(256, 256, "white", [], SceneText(["OPEN"]))), sign)
     assert v.correct and v.extra["text_exact"] == 1.0
+
+
+def test_a_resize_is_verified_against_the_objects_size_before_the_edit() -> None:
+    from limner.studio.edits import apply_edit, parse_edit, size_goals
+    from limner.studio.reading import observe
+
+    before = render(Scene(256, 256, "white", [SceneObject("star", "red", "medium")])).convert("RGB")
+    big = render(Scene(256, 256, "white", [SceneObject("star", "red", "large")])).convert("RGB")
+    same = before
+    plan = ScenePlan([PlanObject("star", "red")])
+    seen = observe(before)
+    edited, change = apply_edit(plan, parse_edit("make the star bigger"), observed=seen)
+    goals = size_goals(parse_edit("make the star bigger"), change, seen)
+    assert len(goals) == 1 and goals[0].bigger and goals[0].cls == "star"
+    assert verify(big, edited, sizes=goals).score > verify(same, edited, sizes=goals).score
+    assert "not bigger" in verify(same, edited, sizes=goals).reasons[-1]
+    assert pick_best([same, big], edited, sizes=goals)[0] == 1
+    _, change = apply_edit(plan, parse_edit("make the star smaller"), observed=seen)
+    assert not size_goals(parse_edit("make the star smaller"), change, seen)[0].bigger
+    assert size_goals(parse_edit("make the star blue"), change, seen) == []  # only a resize has one
