@@ -19,6 +19,10 @@ def test_verifier_checks_class_colour_position_and_text() -> None:
     sign = ScenePlan(text=PlanText(["OPEN"]))
     v = verify(render(Scene(256, 256, "white", [], SceneText(["OPEN"]))), sign)
     assert v.correct and v.extra["text_exact"] == 1.0
+    # text the engine typesets but eval records do not allow ('%') is still scored, not an error
+    sale = ScenePlan(text=PlanText(["50% OFF"]))
+    v = verify(render(Scene(256, 256, "white", [], SceneText(["50% OFF"]))), sale)
+    assert v.extra["text_read"] and 0.0 <= v.score <= 1.0
 
 
 def test_a_resize_is_verified_against_the_objects_size_before_the_edit() -> None:
