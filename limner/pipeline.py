@@ -76,9 +76,11 @@ def new_request_id() -> str:
     return "img_" + uuid.uuid4().hex[:24]
 
 
-def default_best_of(quality: str) -> int:
-    """Candidates per image when the caller names none: quality="high" keeps the verifier's best of 4."""
-    return 4 if quality == "high" else 1
+def default_best_of(quality: str) -> int | None:
+    """Candidates per image when the caller names none: one for quality="low", else None (the studio's default:
+    a planned picture, as quality="high" and every chat turn draw, keeps the verifier's best of THINK_BEST_OF;
+    an unplanned one is drawn once)."""
+    return 1 if quality == "low" else None
 
 
 def default_edit_best_of(quality: str) -> int | None:
@@ -327,8 +329,9 @@ class Pipeline:
         request_id: str | None = None,
     ) -> PipelineResult:
         """Generate. `think` plans the prompt first (revised_prompt; several images when asked);
-        `best_of` keeps the verifier's best of N candidates per image; quality="high" defaults both on
-        (4 candidates). `references`: uploaded images (paths, bytes or PIL) whose object the prompt names."""
+        `best_of` keeps the verifier's best of N candidates per image (default: 4 for a planned picture, as
+        quality="high" and every chat turn draw, unless quality="low"; 1 otherwise). `references`: uploaded
+        images (paths, bytes or PIL) whose object the prompt names."""
         from limner.errors import ImageInputError
         from limner.limits import check_prompt
         from limner.studio.reading import load_image, read_reference
@@ -342,7 +345,8 @@ class Pipeline:
             best_of = default_best_of(quality) if best_of is None else best_of
             from limner.limits import check_best_of
 
-            check_best_of(best_of)
+            if best_of is not None:
+                check_best_of(best_of)
             ref_images = [load_image(r, f"reference image {i + 1}") for i, r in enumerate(references or [])]
         except (ValueError, ImageInputError) as e:
             raise InvalidRequest(str(e)) from e

@@ -129,7 +129,8 @@ def add_conversation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-think", dest="think", action="store_false", help="never plan (even with --quality high)")
     p.add_argument("--best-of", type=int, default=None, metavar="N",
                    help="sample N candidates per image and keep the one the verifier scores best "
-                   "(1-8; default 4 with --quality high, else 1; an edit: 4, or 1 with --quality low)")
+                   "(1-8; default 4 for a planned picture (--think, --quality high) and for an edit, 1 with --quality "
+                   "low or without planning)")
     p.add_argument("--planner-url", default=None, metavar="URL",
                    help="an OpenAI-compatible chat endpoint for thinking mode (default $LIMNER_PLANNER_URL); "
                    "the built-in planner is used when it is unset or down")

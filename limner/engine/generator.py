@@ -260,12 +260,15 @@ class Generator:
         fixed: torch.Tensor | None = None,
         layout: Layout | None = None,
         backdrop: str | None = None,
+        layouts: list[Layout] | None = None,
     ) -> list[Image.Image]:
         """Draw `opts.n` images of `prompt`. `fixed` (n, rows, cols): codes to keep (>= 0) while the -1 ones
         are sampled (region edits, see inpaint.py); the size must then match its grid. `layout`: the objects
         to draw, teacher-forced as the layout tokens of every image (edits know them); a prior without layout
-        tokens ignores it. `backdrop`: a planned background colour (world name or #RRGGBB) that a painted image's
-        background code is set to, instead of the one the prior drew (thinking mode knows it)."""
+        tokens ignores it. `layouts`: one such layout per image instead (`opts.n` of them: thinking mode's
+        candidates, each its own composition, drawn as one batch). `backdrop`: a planned background
+        colour (world name or #RRGGBB) that a painted image's background code is set to, instead of the one
+        the prior drew (thinking mode knows it)."""
         opts = opts or GenerateOptions()
         opts.validate()
         prompt = check_prompt(prompt)
@@ -285,7 +288,11 @@ class Generator:
                 imgs = to_pil(self.preview(codes.view(-1, rows, cols), size), transparent)
             progress("tokens", done, total, imgs)
 
-        forced = [list(layout)] * opts.n if layout is not None else None
+        if layouts is not None and (layout is not None or len(layouts) != opts.n):
+            raise ValueError(f"layouts: one per image ({opts.n}), got {len(layouts)}"
+                             + (" and a shared layout as well" if layout is not None else ""))
+        forced = ([list(lay) for lay in layouts] if layouts is not None
+                  else [list(layout)] * opts.n if layout is not None else None)
         glyph = glyph_tensor(prompt, size).unsqueeze(0).expand(opts.n, -1, -1, -1)
         # An edit (fixed codes) is painted too when its layout knows every object's colour (edits.edit_layout): the
         # region is then redrawn from the layout, and the caller copies the pixels outside it back exactly.

@@ -196,6 +196,7 @@ class _Run:
     def conversation(self, i: int, c: dict[str, Any]) -> None:
         d = self.studio.generate(c["prompt"], self.opts(i), think=True)
         history = [(d.images[0], d.plans[0])]  # every image of the chat, for "undo"
+        self.save(d.images[0], f"conv{i}-1")  # the first picture, so a lost object can be traced to its turn
         actions = c.get("actions") or [None] * len(c["turns"])
         for t, (ins, expected) in enumerate(zip(c["turns"], actions, strict=True)):
             reading = self.understood(ins, expected)

@@ -5,7 +5,8 @@ A plan becomes world.md eval records (`ScenePlan.to_records`); each is scored wi
 edit similarity), objects placed at an absolute position are checked against that part of the canvas, and a
 resized object against its box before the edit (`SizeGoal`).
 The verdict's `score` in [0, 1] averages these checks with partial credit (the text's NED, a grid's cell
-share), so that among N candidates that all miss, the closest one still wins.
+share, half the share of an object record's checks met), so that among N candidates that all miss, the
+closest one still wins.
 """
 
 from __future__ import annotations
@@ -93,6 +94,10 @@ def verify(image: Image.Image, plan: ScenePlan, strict: bool = True, sizes: list
             ned = float(s.extra.get("ned", 0.0))
             parts.append(0.5 * s.score + 0.5 * ned)  # partial credit: the closest reading wins among misses
             extra["text_exact"], extra["text_read"] = s.score, s.extra.get("read", "")
+        elif not s.correct and "checks_met" in s.extra:
+            # partial credit, as for text: when no candidate has every object right, the one with the most right
+            # wins (scored 0/1 alone, they all tie and the first is kept, whatever it lost)
+            parts.append(0.5 * float(s.extra["checks_met"]))
         else:
             parts.append(s.score)
         reasons += s.reasons

@@ -132,6 +132,9 @@ def _score_objects(dets: list[Detection], rec: dict[str, Any]) -> ImageScore:
     if "de2000" in extra:
         extra["de2000"] = max(extra["de2000"])
     extra["detections"] = _describe(dets)
+    # every check above adds at most one reason when it fails: the share met ranks near misses (best-of-N)
+    checks = len(rec["include"]) + sum(1 for r in rec["include"] if "position" in r) + len(excludes)
+    extra["checks_met"] = (checks - len(reasons)) / checks if checks else float(ok)
     return ImageScore(float(ok), ok, reasons, extra)
 
 

@@ -214,3 +214,25 @@ def test_the_default_pixel_path_is_native_and_paint_mode_is_opt_in(tiny_model: N
     assert decoder_layouts([lay], "none") is None and decoder_layouts([lay], "full") == [lay]
     with pytest.raises(ValueError, match="decoder_layout must be one of .* got 'colours'"):
         SamplingParams(decoder_layout="colours").validate()
+
+
+def test_one_layout_per_image_is_forced_on_each_image_of_the_batch(tiny_model: NativeModel) -> None:
+    """generate(layouts=[...]): thinking mode's candidates, each its own composition, drawn as one batch; the
+    decoder gets each image's own layout. A count that does not match n, or a shared layout besides, is named."""
+    from limner.model.layout import LayoutItem
+
+    seen: list[object] = []
+
+    class Spy(Generator):
+        def decode(self, codes, glyph, steps, generator, noise, layouts=None):  # type: ignore[no-untyped-def]
+            seen.append(layouts)
+            return super().decode(codes, glyph, steps, generator, noise, layouts)
+
+    gen = Spy(tiny_model)
+    lays = [[LayoutItem.quantize("star", 0.25, 0.5, 0.2)], [LayoutItem.quantize("heart", 0.75, 0.3, 0.15)]]
+    ims = gen.generate("a star", GenerateOptions(n=2, seed=3), layouts=lays)
+    assert len(ims) == 2 and seen[-1] == lays
+    with pytest.raises(ValueError, match=r"layouts: one per image \(3\), got 2"):
+        gen.generate("a star", GenerateOptions(n=3, seed=3), layouts=lays)
+    with pytest.raises(ValueError, match="and a shared layout as well"):
+        gen.generate("a star", GenerateOptions(n=2, seed=3), layouts=lays, layout=lays[0])

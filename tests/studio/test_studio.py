@@ -29,13 +29,16 @@ class FakeGenerator:
     def __post_init__(self) -> None:
         self.prompts: list[str] = []
         self.layouts: list[object] = []
+        self.batches: list[int] = []  # opts.n of each call
         self.backdrops: list[str | None] = []
         self.drawn = 0
 
     def generate(self, prompt: str, opts: GenerateOptions, progress: object = None,
-                 fixed: object = None, layout: object = None, backdrop: str | None = None) -> list[Image.Image]:
+                 fixed: object = None, layout: object = None, backdrop: str | None = None,
+                 layouts: list[object] | None = None) -> list[Image.Image]:
         self.prompts.append(prompt)
-        self.layouts.append(layout)
+        self.layouts += layouts if layouts is not None else [layout]
+        self.batches.append(opts.n)
         self.backdrops.append(backdrop)
         out = [self.candidates[(self.drawn + i) % len(self.candidates)] for i in range(opts.n)]
         self.drawn += opts.n
@@ -74,12 +77,28 @@ def test_thinking_draws_each_candidate_from_its_own_composition_of_the_plan() ->
     fake = FakeGenerator([wrong, right])
     d = Studio(fake).generate("a green star left of a red heart", GenerateOptions(seed=4), think=True,  # type: ignore[arg-type]
                               best_of=2)
-    assert d.images[0] is right  # candidates drawn one by one, the verifier still picks
-    assert len(fake.layouts) == 2 and all(lay is not None for lay in fake.layouts)
+    assert d.images[0] is right  # candidates drawn as one batch, the verifier still picks
+    assert fake.batches == [2] and len(fake.layouts) == 2 and all(lay is not None for lay in fake.layouts)
     for lay in fake.layouts:
         assert [it.name for it in lay] == ["star", "heart"]  # type: ignore[attr-defined]
         assert lay[0].center()[0] < lay[1].center()[0]  # type: ignore[index]
     assert fake.layouts[0] != fake.layouts[1]
+
+
+def test_a_planned_picture_keeps_the_verifiers_best_of_think_best_of_by_default() -> None:
+    from limner.pipeline import default_best_of
+    from limner.studio.studio import THINK_BEST_OF
+
+    wrong = scene_image(SceneObject("circle", "red", cx=0.3, cy=0.3))
+    right = scene_image(SceneObject("star", "green", "large"))
+    fake = FakeGenerator([wrong, wrong, wrong, right])
+    d = Studio(fake).generate("a green star", GenerateOptions(seed=1), think=True)  # type: ignore[arg-type]
+    assert THINK_BEST_OF == 4 and fake.batches == [4]  # one batch of four planned compositions
+    assert d.images[0] is right and d.verdicts[0] is not None and d.verdicts[0].correct
+    fake = FakeGenerator([wrong, right])
+    d = Studio(fake).generate("a green star", GenerateOptions(seed=1))  # type: ignore[arg-type]
+    assert fake.batches == [1] and d.images[0] is wrong and not any(d.verdicts)  # unplanned: drawn once, unchecked
+    assert default_best_of("low") == 1 and default_best_of("auto") is None and default_best_of("high") is None
 
 
 def test_instruction_edit_changes_only_the_target(tiny_model: NativeModel) -> None:

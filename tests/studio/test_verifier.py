@@ -25,6 +25,21 @@ def test_verifier_checks_class_colour_position_and_text() -> None:
     assert v.extra["text_read"] and 0.0 <= v.score <= 1.0
 
 
+def test_among_candidates_that_all_miss_the_one_with_most_objects_right_wins() -> None:
+    """Scored 0/1 alone, a three-object plan's near misses all tie and the first candidate was kept, whatever it
+    lost; the share of checks met ranks them, below any candidate that has them all."""
+    plan = ScenePlan([PlanObject("star", "red"), PlanObject("heart", "blue"), PlanObject("ring", "green")])
+    objs = [SceneObject("star", "red", cx=0.2, cy=0.3), SceneObject("heart", "blue", cx=0.75, cy=0.3),
+            SceneObject("ring", "green", cx=0.5, cy=0.75)]
+    none_right = render(Scene(256, 256, "white", [SceneObject("star", "yellow", cx=0.2, cy=0.3)]))
+    two_right = render(Scene(256, 256, "white", objs[:2]))
+    all_right = render(Scene(256, 256, "white", objs))
+    scores = [verify(im, plan).score for im in (none_right, two_right, all_right)]
+    assert scores[0] == 0.0 and 0.0 < scores[1] < 0.5 < scores[2] == 1.0
+    assert pick_best([none_right, two_right], plan)[0] == 1
+    assert pick_best([none_right, two_right, all_right], plan)[0] == 2
+
+
 def test_a_resize_is_verified_against_the_objects_size_before_the_edit() -> None:
     from limner.studio.edits import apply_edit, parse_edit, size_goals
     from limner.studio.reading import observe
