@@ -348,14 +348,36 @@ def _anchor_box(o: PlanObject, w: int, h: int,
 def _observed_boxes(o: PlanObject, observed: list[Observed],
                     blobs: list[Observed] | None = None) -> list[tuple[float, float, float, float]]:
     """Boxes of the object in the image: detections of its class and colour, else of its class, else
-    unclassified blobs of its colour (a weak model's attempt at it), else none."""
+    unclassified blobs of its colour (a weak model's attempt at it), else the blob no detection owns that is
+    nearest its colour, else none."""
     def box(s: Observed) -> tuple[float, float, float, float]:
         return (float(s.bbox[0]), float(s.bbox[1]), float(s.bbox[2]), float(s.bbox[3]))
 
     found = _matches(o, observed)
     if found:
         return [box(s) for s in found]
-    return [box(s) for s in blobs or [] if not o.color.startswith("#") and s.obj.color == o.color][:1]
+    same = [box(s) for s in blobs or [] if not o.color.startswith("#") and s.obj.color == o.color][:1]
+    return same or [box(s) for s in _nearest_unowned(o, observed, blobs or [])]
+
+
+def _nearest_unowned(o: PlanObject, observed: list[Observed], blobs: list[Observed]) -> list[Observed]:
+    """[the blob whose centre lies in no detection's box and whose colour is nearest `o`'s] or []. A weak model
+    draws an asked-for object in a shade the detector names otherwise (a purple heart drawn blue) or in a shape
+    it cannot name; without this the edit could not locate it and redrew the whole image, losing every object
+    it did not touch."""
+    want = color_rgb_or_none(o.color)
+    free = [b for b in blobs if not any(x0 <= b.centroid[0] <= x1 and y0 <= b.centroid[1] <= y1
+                                        for x0, y0, x1, y1 in (d.bbox for d in observed))]
+    if not free:
+        return []
+    if want is None:
+        return free[:1]  # blobs come largest first
+
+    def dist(b: Observed) -> float:
+        rgb = color_rgb_or_none(b.obj.color)
+        return float("inf") if rgb is None else float(np.sum((np.array(rgb, float) - np.array(want, float)) ** 2))
+
+    return [min(free, key=dist)]
 
 
 def _matches(o: PlanObject, observed: list[Observed]) -> list[Observed]:

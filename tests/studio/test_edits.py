@@ -247,3 +247,17 @@ def test_the_region_takes_the_whole_object_where_it_reaches_past_its_box() -> No
     _, ch = apply_edit(p, parse_edit("remove the star"), observed=seen)
     assert not edit_region(ch, seen, (128, 128))[40, 68]
     assert edit_region(ch, seen, (128, 128), fg=fg)[40, 68]
+
+
+def test_an_object_drawn_in_a_shade_the_detector_names_otherwise_is_still_found() -> None:
+    """A purple heart drawn blue and not classified: the edit takes the blob no detection owns that is nearest
+    its colour, instead of redrawing the whole image and losing the objects it did not touch."""
+    p = ScenePlan(objects=[PlanObject("heart", "purple"), PlanObject("pentagon", "cyan")])
+    seen = [Observed(p.objects[1], (180, 10, 240, 60), (210.0, 35.0))]
+    blobs = [Observed(PlanObject("?", "cyan"), (180, 10, 240, 60), (210.0, 35.0)),  # the pentagon: owned
+             Observed(PlanObject("?", "blue"), (100, 140, 170, 210), (135.0, 175.0)),
+             Observed(PlanObject("?", "yellow"), (20, 200, 40, 220), (30.0, 210.0))]
+    _, ch = apply_edit(p, parse_edit("move the heart to the top left"), observed=seen)
+    assert edit_region(ch, seen, (256, 256)).all()  # without blobs: nothing to locate, the whole image
+    region = edit_region(ch, seen, (256, 256), blobs=blobs)
+    assert region[175, 135] and not region[35, 210] and not region[210, 30] and region.mean() < 0.5
